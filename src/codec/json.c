@@ -1,0 +1,690 @@
+#include "json.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "b64url.h"
+#include "core/alloc.h"
+#include "core/error_internal.h"
+#include "jwtkit/jwt.h"
+
+/* ------------------------------------------------------------- parser */
+
+typedef struct jk_parser {
+  const unsigned char *s;
+  size_t n;
+  size_t pos;
+  jk_jnode *nodes;
+  uint32_t cap;
+  uint32_t count;
+  unsigned depth;
+  jwtkit_errinfo *info;
+  jwtkit_err err;
+} jk_parser;
+
+static int perr(jk_parser *p, jwtkit_err code, const char *what) {
+  if (p->err == JWTKIT_OK) {
+    p->err = code;
+    jk_fail(p->info, code, NULL, "JSON: %s at byte %zu", what, p->pos);
+  }
+  return -1;
+}
+
+static inline void skip_ws(jk_parser *p) {
+  while (p->pos < p->n) {
+    unsigned char c = p->s[p->pos];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+      p->pos++;
+    else
+      break;
+  }
+}
+
+static int64_t new_node(jk_parser *p, jk_jtype t, size_t off) {
+  if (p->count == UINT32_MAX) return perr(p, JWTKIT_ERR_TOO_LARGE, "too many values");
+  uint32_t i = p->count++;
+  if (i < p->cap) {
+    jk_jnode *nd = &p->nodes[i];
+    nd->type = (uint8_t)t;
+    nd->esc = 0;
+    nd->flags = 0;
+    nd->off = (uint32_t)off;
+    nd->len = 0;
+    nd->end = i + 1;
+  }
+  return i;
+}
+
+static int hexval(unsigned char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+static int read_u4(const unsigned char *s, size_t n, size_t at, unsigned *out) {
+  if (at + 4 > n) return -1;
+  unsigned v = 0;
+  for (int k = 0; k < 4; k++) {
+    int h = hexval(s[at + (size_t)k]);
+    if (h < 0) return -1;
+    v = (v << 4) | (unsigned)h;
+  }
+  *out = v;
+  return 0;
+}
+
+/* Length of the valid UTF-8 sequence starting at s[0] (non-ASCII), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  unsigned char c = s[0];
+  if (c >= 0xC2 && c <= 0xDF) {
+    if (n >= 2 && (s[1] & 0xC0) == 0x80) return 2;
+    return 0;
+  }
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+    if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
+    if (c == 0xED && s[1] > 0x9F) return 0; /* surrogate */
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+      return 0;
+    if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
+    if (c == 0xF4 && s[1] > 0x8F) return 0; /* > U+10FFFF */
+    return 4;
+  }
+  return 0;
+}
+
+int jk_utf8_valid(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    if (s[i] < 0x80) {
+      i++;
+      continue;
+    }
+    size_t k = utf8_seq(s + i, n - i);
+    if (k == 0) return 0;
+    i += k;
+  }
+  return 1;
+}
+
+/* Scan a string starting at the opening quote.  Fills off/len/esc. */
+static int parse_string(jk_parser *p, uint32_t *esc_out, size_t *off_out, size_t *len_out) {
+  const unsigned char *s = p->s;
+  size_t n = p->n;
+  size_t i = p->pos + 1;
+  size_t start = i;
+  uint32_t esc = 0;
+  for (;;) {
+    /* fast path over plain ASCII */
+    while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') i++;
+    if (i >= n) {
+      p->pos = i;
+      return perr(p, JWTKIT_ERR_MALFORMED, "unterminated string");
+    }
+    unsigned char c = s[i];
+    if (c == '"') break;
+    if (c < 0x20) {
+      p->pos = i;
+      return perr(p, JWTKIT_ERR_MALFORMED, "control character in string");
+    }
+    if (c == '\\') {
+      esc = 1;
+      if (i + 1 >= n) {
+        p->pos = i;
+        return perr(p, JWTKIT_ERR_MALFORMED, "unterminated escape");
+      }
+      unsigned char e = s[i + 1];
+      switch (e) {
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+          i += 2;
+          break;
+        case 'u': {
+          unsigned u;
+          if (read_u4(s, n, i + 2, &u) != 0) {
+            p->pos = i;
+            return perr(p, JWTKIT_ERR_MALFORMED, "bad \\u escape");
+          }
+          if (u == 0) {
+            p->pos = i;
+            return perr(p, JWTKIT_ERR_MALFORMED, "\\u0000 in string");
+          }
+          if (u >= 0xDC00 && u <= 0xDFFF) {
+            p->pos = i;
+            return perr(p, JWTKIT_ERR_MALFORMED, "lone low surrogate");
+          }
+          if (u >= 0xD800 && u <= 0xDBFF) {
+            unsigned lo;
+            if (i + 11 >= n + 0 || s[i + 6] != '\\' || s[i + 7] != 'u' ||
+                read_u4(s, n, i + 8, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF) {
+              p->pos = i;
+              return perr(p, JWTKIT_ERR_MALFORMED, "unpaired surrogate");
+            }
+            i += 12;
+          } else {
+            i += 6;
+          }
+          break;
+        }
+        default:
+          p->pos = i;
+          return perr(p, JWTKIT_ERR_MALFORMED, "bad escape");
+      }
+      continue;
+    }
+    /* non-ASCII */
+    size_t k = utf8_seq(s + i, n - i);
+    if (k == 0) {
+      p->pos = i;
+      return perr(p, JWTKIT_ERR_MALFORMED, "invalid UTF-8");
+    }
+    i += k;
+  }
+  *off_out = start;
+  *len_out = i - start;
+  *esc_out = esc;
+  p->pos = i + 1;
+  return 0;
+}
+
+static int parse_number(jk_parser *p) {
+  const unsigned char *s = p->s;
+  size_t n = p->n, i = p->pos;
+  if (i < n && s[i] == '-') i++;
+  if (i >= n) goto bad;
+  if (s[i] == '0') {
+    i++;
+  } else if (s[i] >= '1' && s[i] <= '9') {
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+  } else {
+    goto bad;
+  }
+  if (i < n && s[i] == '.') {
+    i++;
+    if (i >= n || s[i] < '0' || s[i] > '9') goto bad;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+    if (i >= n || s[i] < '0' || s[i] > '9') goto bad;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+  }
+  p->pos = i;
+  return 0;
+bad:
+  p->pos = i;
+  return perr(p, JWTKIT_ERR_MALFORMED, "bad number");
+}
+
+static int keys_equal(const jk_jdoc *d, uint32_t a, uint32_t b);
+
+static int check_duplicates(jk_parser *p, uint32_t obj) {
+  if (p->count > p->cap) return 0; /* counting pass: nodes not stored */
+  jk_jdoc d = {(const char *)p->s, p->n, p->nodes, p->count};
+  uint32_t end = p->nodes[obj].end;
+  for (uint32_t k = obj + 1; k < end; k = p->nodes[k + 1].end) {
+    for (uint32_t j = obj + 1; j < k; j = p->nodes[j + 1].end) {
+      if (keys_equal(&d, j, k)) {
+        p->pos = p->nodes[k].off;
+        return perr(p, JWTKIT_ERR_MALFORMED, "duplicate member name");
+      }
+    }
+  }
+  return 0;
+}
+
+static int parse_value(jk_parser *p);
+
+static int parse_container(jk_parser *p, int is_obj) {
+  size_t open = p->pos;
+  int64_t idx = new_node(p, is_obj ? JK_J_OBJECT : JK_J_ARRAY, open);
+  if (idx < 0) return -1;
+  if (++p->depth > JWTKIT_MAX_JSON_DEPTH) return perr(p, JWTKIT_ERR_TOO_LARGE, "nesting too deep");
+  p->pos++;
+  skip_ws(p);
+  unsigned char close = is_obj ? '}' : ']';
+  uint32_t members = 0;
+  if (p->pos < p->n && p->s[p->pos] == close) {
+    p->pos++;
+  } else {
+    for (;;) {
+      skip_ws(p);
+      if (is_obj) {
+        if (p->pos >= p->n || p->s[p->pos] != '"')
+          return perr(p, JWTKIT_ERR_MALFORMED, "expected member name");
+        size_t off, len;
+        uint32_t esc;
+        int64_t k = new_node(p, JK_J_STRING, p->pos + 1);
+        if (k < 0 || parse_string(p, &esc, &off, &len) != 0) return -1;
+        if ((uint32_t)k < p->cap) {
+          p->nodes[k].len = (uint32_t)len;
+          p->nodes[k].esc = (uint8_t)esc;
+        }
+        skip_ws(p);
+        if (p->pos >= p->n || p->s[p->pos] != ':') return perr(p, JWTKIT_ERR_MALFORMED, "expected ':'");
+        p->pos++;
+        skip_ws(p);
+      }
+      if (parse_value(p) != 0) return -1;
+      members++;
+      skip_ws(p);
+      if (p->pos >= p->n) return perr(p, JWTKIT_ERR_MALFORMED, "unterminated container");
+      unsigned char c = p->s[p->pos];
+      if (c == ',') {
+        p->pos++;
+        continue;
+      }
+      if (c == close) {
+        p->pos++;
+        break;
+      }
+      return perr(p, JWTKIT_ERR_MALFORMED, "expected ',' or end of container");
+    }
+  }
+  p->depth--;
+  if ((uint32_t)idx < p->cap) {
+    p->nodes[idx].len = (uint32_t)(p->pos - open);
+    p->nodes[idx].end = p->count;
+    p->nodes[idx].flags = (uint16_t)(members > 0xFFFF ? 0xFFFF : members);
+  }
+  if (is_obj && members > 1) return check_duplicates(p, (uint32_t)idx);
+  return 0;
+}
+
+static int match_lit(jk_parser *p, const char *lit, size_t n) {
+  if (p->n - p->pos < n || memcmp(p->s + p->pos, lit, n) != 0)
+    return perr(p, JWTKIT_ERR_MALFORMED, "unexpected character");
+  p->pos += n;
+  return 0;
+}
+
+static int parse_value(jk_parser *p) {
+  if (p->pos >= p->n) return perr(p, JWTKIT_ERR_MALFORMED, "unexpected end");
+  unsigned char c = p->s[p->pos];
+  size_t start = p->pos;
+  int64_t idx;
+  switch (c) {
+    case '{':
+      return parse_container(p, 1);
+    case '[':
+      return parse_container(p, 0);
+    case '"': {
+      size_t off, len;
+      uint32_t esc;
+      idx = new_node(p, JK_J_STRING, start + 1);
+      if (idx < 0 || parse_string(p, &esc, &off, &len) != 0) return -1;
+      if ((uint32_t)idx < p->cap) {
+        p->nodes[idx].len = (uint32_t)len;
+        p->nodes[idx].esc = (uint8_t)esc;
+      }
+      return 0;
+    }
+    case 't':
+      idx = new_node(p, JK_J_TRUE, start);
+      if (idx < 0 || match_lit(p, "true", 4) != 0) return -1;
+      break;
+    case 'f':
+      idx = new_node(p, JK_J_FALSE, start);
+      if (idx < 0 || match_lit(p, "false", 5) != 0) return -1;
+      break;
+    case 'n':
+      idx = new_node(p, JK_J_NULL, start);
+      if (idx < 0 || match_lit(p, "null", 4) != 0) return -1;
+      break;
+    default:
+      if (c == '-' || (c >= '0' && c <= '9')) {
+        idx = new_node(p, JK_J_NUMBER, start);
+        if (idx < 0 || parse_number(p) != 0) return -1;
+        break;
+      }
+      return perr(p, JWTKIT_ERR_MALFORMED, "unexpected character");
+  }
+  if ((uint32_t)idx < p->cap) p->nodes[idx].len = (uint32_t)(p->pos - start);
+  return 0;
+}
+
+jwtkit_err jk_json_parse(jk_jdoc *doc, const char *src, size_t len, jk_jnode *nodes, uint32_t cap,
+                         int top_object, uint32_t *needed, jwtkit_errinfo *info) {
+  if (len > JK_JSON_MAX_INPUT) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "JSON text too large");
+  jk_parser p = {(const unsigned char *)src, len, 0, nodes, cap, 0, 0, info, JWTKIT_OK};
+  skip_ws(&p);
+  if (top_object && (p.pos >= p.n || p.s[p.pos] != '{')) {
+    perr(&p, JWTKIT_ERR_MALFORMED, "expected a JSON object");
+    return p.err;
+  }
+  if (parse_value(&p) != 0) return p.err;
+  skip_ws(&p);
+  if (p.pos != p.n) {
+    perr(&p, JWTKIT_ERR_MALFORMED, "trailing bytes after JSON value");
+    return p.err;
+  }
+  if (needed != NULL) *needed = p.count;
+  if (p.count > cap) return JWTKIT_ERR_TOO_LARGE;
+  doc->src = src;
+  doc->len = len;
+  doc->nodes = nodes;
+  doc->count = p.count;
+  return JWTKIT_OK;
+}
+
+jwtkit_err jk_json_parse_alloc(jk_jdoc *doc, const char *src, size_t len, int top_object,
+                               jwtkit_errinfo *info) {
+  uint32_t cap = 32, needed = 0;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    jk_jnode *nodes = jk_malloc((size_t)cap * sizeof *nodes);
+    if (nodes == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+    jwtkit_err e = jk_json_parse(doc, src, len, nodes, cap, top_object, &needed, info);
+    if (e == JWTKIT_OK) return e;
+    jk_free(nodes);
+    if (e != JWTKIT_ERR_TOO_LARGE || needed <= cap) return e;
+    cap = needed;
+  }
+  return jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, NULL);
+}
+
+/* ---------------------------------------------------------- accessors */
+
+static size_t put_utf8(char *o, unsigned cp) {
+  if (cp < 0x80) {
+    o[0] = (char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    o[0] = (char)(0xC0 | (cp >> 6));
+    o[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (char)(0xE0 | (cp >> 12));
+    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  o[0] = (char)(0xF0 | (cp >> 18));
+  o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+  o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+  o[3] = (char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+size_t jk_json_unescape(const jk_jdoc *doc, uint32_t i, char *out) {
+  const jk_jnode *nd = &doc->nodes[i];
+  const unsigned char *s = (const unsigned char *)doc->src + nd->off;
+  size_t n = nd->len;
+  if (!nd->esc) {
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return n;
+  }
+  size_t o = 0;
+  for (size_t k = 0; k < n;) {
+    if (s[k] != '\\') {
+      out[o++] = (char)s[k++];
+      continue;
+    }
+    unsigned char e = s[k + 1];
+    k += 2;
+    switch (e) {
+      case 'b': out[o++] = '\b'; break;
+      case 'f': out[o++] = '\f'; break;
+      case 'n': out[o++] = '\n'; break;
+      case 'r': out[o++] = '\r'; break;
+      case 't': out[o++] = '\t'; break;
+      case 'u': {
+        unsigned u = 0, lo = 0;
+        (void)read_u4(s, n, k, &u); /* validated by the parser */
+        k += 4;
+        if (u >= 0xD800 && u <= 0xDBFF) {
+          (void)read_u4(s, n, k + 2, &lo);
+          k += 6;
+          u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        o += put_utf8(out + o, u);
+        break;
+      }
+      default: out[o++] = (char)e; break; /* " \ / */
+    }
+  }
+  out[o] = '\0';
+  return o;
+}
+
+int jk_json_str_eq(const jk_jdoc *doc, uint32_t i, const char *s, size_t n) {
+  const jk_jnode *nd = &doc->nodes[i];
+  if (nd->type != JK_J_STRING) return 0;
+  if (!nd->esc) return nd->len == n && memcmp(doc->src + nd->off, s, n) == 0;
+  if (n > nd->len) return 0; /* unescaping never grows */
+  char stackbuf[256];
+  char *tmp = nd->len < sizeof stackbuf ? stackbuf : jk_malloc((size_t)nd->len + 1);
+  if (tmp == NULL) return 0;
+  size_t m = jk_json_unescape(doc, i, tmp);
+  int eq = (m == n && memcmp(tmp, s, n) == 0);
+  if (tmp != stackbuf) jk_free(tmp);
+  return eq;
+}
+
+static int keys_equal(const jk_jdoc *d, uint32_t a, uint32_t b) {
+  const jk_jnode *na = &d->nodes[a], *nb = &d->nodes[b];
+  if (!na->esc && !nb->esc)
+    return na->len == nb->len && memcmp(d->src + na->off, d->src + nb->off, na->len) == 0;
+  char stackbuf[256];
+  char *tmp = na->len < sizeof stackbuf ? stackbuf : jk_malloc((size_t)na->len + 1);
+  if (tmp == NULL) return 1; /* fail closed: treat as duplicate */
+  size_t m = jk_json_unescape(d, a, tmp);
+  int eq = jk_json_str_eq(d, b, tmp, m);
+  if (tmp != stackbuf) jk_free(tmp);
+  return eq;
+}
+
+int jk_json_get(const jk_jdoc *doc, uint32_t obj, const char *name, size_t name_len) {
+  const jk_jnode *o = &doc->nodes[obj];
+  if (o->type != JK_J_OBJECT) return -1;
+  for (uint32_t k = obj + 1; k < o->end; k = doc->nodes[k + 1].end) {
+    const jk_jnode *kn = &doc->nodes[k];
+    if (!kn->esc) {
+      if (kn->len == name_len && memcmp(doc->src + kn->off, name, name_len) == 0) return (int)(k + 1);
+    } else if (jk_json_str_eq(doc, k, name, name_len)) {
+      return (int)(k + 1);
+    }
+  }
+  return -1;
+}
+
+char *jk_json_strdup(const jk_jdoc *doc, uint32_t i, size_t *len) {
+  if (doc->nodes[i].type != JK_J_STRING) return NULL;
+  char *out = jk_malloc((size_t)doc->nodes[i].len + 1);
+  if (out == NULL) return NULL;
+  size_t m = jk_json_unescape(doc, i, out);
+  if (len != NULL) *len = m;
+  return out;
+}
+
+int jk_json_int(const jk_jdoc *doc, uint32_t i, int64_t *v) {
+  const jk_jnode *nd = &doc->nodes[i];
+  if (nd->type != JK_J_NUMBER) return -1;
+  const char *s = doc->src + nd->off;
+  size_t n = nd->len, k = 0;
+  int neg = 0;
+  if (s[0] == '-') {
+    neg = 1;
+    k = 1;
+  }
+  uint64_t acc = 0;
+  const uint64_t lim = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
+  for (; k < n; k++) {
+    if (s[k] < '0' || s[k] > '9') return -1; /* fraction or exponent */
+    uint64_t d = (uint64_t)(s[k] - '0');
+    if (acc > (lim - d) / 10) return -1;
+    acc = acc * 10 + d;
+  }
+  *v = neg ? (int64_t)(0 - acc) : (int64_t)acc;
+  return 0;
+}
+
+int jk_json_seconds(const jk_jdoc *doc, uint32_t i, int64_t *floor_v, int64_t *ceil_v) {
+  const jk_jnode *nd = &doc->nodes[i];
+  if (nd->type != JK_J_NUMBER) return -1;
+  const char *s = doc->src + nd->off;
+  size_t n = nd->len, k = 0;
+  int neg = 0, frac = 0;
+  if (s[0] == '-') {
+    neg = 1;
+    k = 1;
+  }
+  int64_t acc = 0;
+  size_t digits = 0;
+  for (; k < n && s[k] >= '0' && s[k] <= '9'; k++) {
+    if (++digits > 15) return -1;
+    acc = acc * 10 + (s[k] - '0');
+  }
+  if (k < n && s[k] == '.') {
+    for (k++; k < n && s[k] >= '0' && s[k] <= '9'; k++)
+      if (s[k] != '0') frac = 1;
+  }
+  if (k != n) return -1; /* exponent */
+  if (neg) acc = -acc;
+  if (!frac) {
+    *floor_v = *ceil_v = acc;
+  } else if (neg) {
+    *floor_v = acc - 1;
+    *ceil_v = acc;
+  } else {
+    *floor_v = acc;
+    *ceil_v = acc + 1;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------- writer */
+
+void jk_buf_init(jk_buf *b) { memset(b, 0, sizeof *b); }
+
+void jk_buf_free(jk_buf *b) {
+  jk_free(b->p);
+  jk_buf_init(b);
+}
+
+void jk_buf_free_wipe(jk_buf *b) {
+  if (b->p != NULL) jk_wipe(b->p, b->cap);
+  jk_buf_free(b);
+}
+
+int jk_buf_reserve(jk_buf *b, size_t extra) {
+  if (b->oom) return -1;
+  size_t need;
+  if (!jk_add_ok(b->len, extra, &need) || !jk_add_ok(need, 1, &need)) {
+    b->oom = 1;
+    return -1;
+  }
+  if (need <= b->cap) return 0;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < need) {
+    if (cap > SIZE_MAX / 2) {
+      cap = need;
+      break;
+    }
+    cap *= 2;
+  }
+  /* grow by copy so a buffer that held secrets is never left behind unwiped */
+  char *np = jk_malloc(cap);
+  if (np == NULL) {
+    b->oom = 1;
+    return -1;
+  }
+  if (b->p != NULL) {
+    memcpy(np, b->p, b->len);
+    jk_wipe(b->p, b->cap);
+    jk_free(b->p);
+  }
+  b->p = np;
+  b->cap = cap;
+  return 0;
+}
+
+void jk_buf_put(jk_buf *b, const void *s, size_t n) {
+  if (jk_buf_reserve(b, n) != 0) return;
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+}
+
+void jk_buf_puts(jk_buf *b, const char *s) { jk_buf_put(b, s, strlen(s)); }
+
+void jk_buf_putc(jk_buf *b, char c) { jk_buf_put(b, &c, 1); }
+
+int jk_buf_json_str(jk_buf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  if (!jk_utf8_valid((const unsigned char *)s, n) || memchr(s, '\0', n) != NULL) {
+    b->oom = 1;
+    return -1;
+  }
+  size_t worst;
+  if (!jk_mul_ok(n, 6, &worst) || !jk_add_ok(worst, 2, &worst) || jk_buf_reserve(b, worst) != 0)
+    return -1;
+  char *o = b->p + b->len;
+  *o++ = '"';
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') {
+      *o++ = '\\';
+      *o++ = (char)c;
+    } else if (c < 0x20) {
+      *o++ = '\\';
+      switch (c) {
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        default:
+          *o++ = 'u';
+          *o++ = '0';
+          *o++ = '0';
+          *o++ = hex[c >> 4];
+          *o++ = hex[c & 15];
+      }
+    } else {
+      *o++ = (char)c;
+    }
+  }
+  *o++ = '"';
+  b->len = (size_t)(o - b->p);
+  b->p[b->len] = '\0';
+  return 0;
+}
+
+void jk_buf_int(jk_buf *b, int64_t v) {
+  char tmp[24];
+  char *e = tmp + sizeof tmp, *q = e;
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  do {
+    *--q = (char)('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  if (v < 0) *--q = '-';
+  jk_buf_put(b, q, (size_t)(e - q));
+}
+
+void jk_buf_b64url(jk_buf *b, const unsigned char *s, size_t n) {
+  size_t m = jk_b64url_enc_len(n);
+  if (jk_buf_reserve(b, m) != 0) return;
+  jk_b64url_encode(b->p + b->len, s, n);
+  b->len += m;
+  b->p[b->len] = '\0';
+}
+
+char *jk_buf_take(jk_buf *b, size_t *len) {
+  if (b->oom) {
+    jk_buf_free_wipe(b);
+    return NULL;
+  }
+  if (b->p == NULL && jk_buf_reserve(b, 0) != 0) return NULL;
+  char *p = b->p;
+  if (len != NULL) *len = b->len;
+  jk_buf_init(b);
+  return p;
+}

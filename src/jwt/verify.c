@@ -1,0 +1,698 @@
+/* Verification policy, the immutable verifier, and verified claims. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "codec/b64url.h"
+#include "codec/json.h"
+#include "core/alloc.h"
+#include "core/error_internal.h"
+#include "crypto/key_internal.h"
+#include "jwt_internal.h"
+#include "jwtkit/jwt.h"
+
+#define JK_MAX_HEADER 8192u   /* encoded header bytes */
+#define JK_MAX_SIG_B64 2732u  /* base64url of a 2048-byte signature */
+#define JK_MAX_LIST 64u       /* issuers, audiences, required claims */
+#define JK_MAX_KEYS 4096u
+#define JK_CLAIM_NODES 48u    /* nodes reserved inline for a typical payload */
+#define JK_TIME_BOUND 100000000000000LL /* |now| bound: ~3 million years */
+
+typedef struct strlist {
+  char **v;
+  size_t n;
+} strlist;
+
+typedef struct rules {
+  unsigned allowed; /* bit (1u << alg) */
+  jwtkit_key **keys;
+  size_t nkeys;
+  strlist iss, aud, req;
+  int ignore_aud;
+  char *typ;
+  char *sub;
+  int64_t leeway;
+  int require_exp;
+  int64_t max_age;
+  jwtkit_clock_fn clock;
+  void *clock_ctx;
+  size_t max_token;
+  jwtkit_kidless kidless;
+} rules;
+
+struct jwtkit_policy {
+  rules r;
+};
+
+struct jwtkit_verifier {
+  atomic_int refs;
+  rules r;
+};
+
+struct jwtkit_claims {
+  jwtkit_alg alg;
+  const char *kid;     /* NUL-terminated, or NULL */
+  const char *header;  /* header JSON */
+  size_t header_len;
+  char *strings;       /* payload copy with strings unescaped in place */
+  jk_jdoc doc;         /* payload */
+  jk_jnode *heap_nodes;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static void strlist_free(strlist *l) {
+  for (size_t i = 0; i < l->n; i++) jk_free(l->v[i]);
+  jk_free(l->v);
+  l->v = NULL;
+  l->n = 0;
+}
+
+static jwtkit_err strlist_add(strlist *l, const char *s) {
+  if (s == NULL) return JWTKIT_ERR_INVALID_ARG;
+  size_t len = strlen(s);
+  if (len == 0 || !jk_utf8_valid((const unsigned char *)s, len)) return JWTKIT_ERR_INVALID_ARG;
+  if (l->n >= JK_MAX_LIST) return JWTKIT_ERR_TOO_LARGE;
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp(l->v[i], s) == 0) return JWTKIT_OK;
+  char **nv = jk_realloc(l->v, (l->n + 1) * sizeof *nv);
+  if (nv == NULL) return JWTKIT_ERR_NOMEM;
+  l->v = nv;
+  if ((l->v[l->n] = jk_strdup(s)) == NULL) return JWTKIT_ERR_NOMEM;
+  l->n++;
+  return JWTKIT_OK;
+}
+
+static jwtkit_err strlist_copy(strlist *dst, const strlist *src) {
+  dst->v = NULL;
+  dst->n = 0;
+  for (size_t i = 0; i < src->n; i++) {
+    jwtkit_err rc = strlist_add(dst, src->v[i]);
+    if (rc != JWTKIT_OK) return rc;
+  }
+  return JWTKIT_OK;
+}
+
+static jwtkit_err set_str(char **slot, const char *s) {
+  char *c = NULL;
+  if (s != NULL) {
+    size_t len = strlen(s);
+    if (!jk_utf8_valid((const unsigned char *)s, len)) return JWTKIT_ERR_INVALID_ARG;
+    if ((c = jk_strdup(s)) == NULL) return JWTKIT_ERR_NOMEM;
+  }
+  jk_free(*slot);
+  *slot = c;
+  return JWTKIT_OK;
+}
+
+static void rules_free(rules *r) {
+  for (size_t i = 0; i < r->nkeys; i++) jwtkit_key_free(r->keys[i]);
+  jk_free(r->keys);
+  strlist_free(&r->iss);
+  strlist_free(&r->aud);
+  strlist_free(&r->req);
+  jk_free(r->typ);
+  jk_free(r->sub);
+  memset(r, 0, sizeof *r);
+}
+
+static int64_t default_clock(void *ctx) {
+  (void)ctx;
+  return (int64_t)time(NULL);
+}
+
+/* ------------------------------------------------------------- policy */
+
+jwtkit_policy *jwtkit_policy_new(void) {
+  jwtkit_policy *p = jk_calloc(1, sizeof *p);
+  if (p == NULL) return NULL;
+  p->r.leeway = JWTKIT_DEFAULT_LEEWAY;
+  p->r.require_exp = 1;
+  p->r.clock = default_clock;
+  p->r.max_token = JWTKIT_DEFAULT_MAX_TOKEN;
+  p->r.kidless = JWTKIT_KIDLESS_SINGLE;
+  return p;
+}
+
+void jwtkit_policy_free(jwtkit_policy *p) {
+  if (p == NULL) return;
+  rules_free(&p->r);
+  jk_free(p);
+}
+
+jwtkit_err jwtkit_policy_allow_alg(jwtkit_policy *p, jwtkit_alg alg) {
+  if (p == NULL || jk_alg_get(alg) == NULL) return JWTKIT_ERR_INVALID_ARG;
+  p->r.allowed |= 1u << alg;
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_policy_add_key(jwtkit_policy *p, jwtkit_key *key) {
+  if (p == NULL || key == NULL) return JWTKIT_ERR_INVALID_ARG;
+  if (p->r.nkeys >= JK_MAX_KEYS) return JWTKIT_ERR_TOO_LARGE;
+  jwtkit_key **nk = jk_realloc(p->r.keys, (p->r.nkeys + 1) * sizeof *nk);
+  if (nk == NULL) return JWTKIT_ERR_NOMEM;
+  p->r.keys = nk;
+  p->r.keys[p->r.nkeys++] = jwtkit_key_ref(key);
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_policy_add_issuer(jwtkit_policy *p, const char *iss) {
+  return p ? strlist_add(&p->r.iss, iss) : JWTKIT_ERR_INVALID_ARG;
+}
+
+jwtkit_err jwtkit_policy_add_audience(jwtkit_policy *p, const char *aud) {
+  return p ? strlist_add(&p->r.aud, aud) : JWTKIT_ERR_INVALID_ARG;
+}
+
+jwtkit_err jwtkit_policy_ignore_audience(jwtkit_policy *p) {
+  if (p == NULL) return JWTKIT_ERR_INVALID_ARG;
+  p->r.ignore_aud = 1;
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_policy_set_typ(jwtkit_policy *p, const char *typ) {
+  return p ? set_str(&p->r.typ, typ) : JWTKIT_ERR_INVALID_ARG;
+}
+
+jwtkit_err jwtkit_policy_set_subject(jwtkit_policy *p, const char *sub) {
+  return p ? set_str(&p->r.sub, sub) : JWTKIT_ERR_INVALID_ARG;
+}
+
+jwtkit_err jwtkit_policy_require_claim(jwtkit_policy *p, const char *name) {
+  return p ? strlist_add(&p->r.req, name) : JWTKIT_ERR_INVALID_ARG;
+}
+
+jwtkit_err jwtkit_policy_set_leeway(jwtkit_policy *p, int64_t seconds) {
+  if (p == NULL || seconds < 0 || seconds > JWTKIT_MAX_LEEWAY) return JWTKIT_ERR_INVALID_ARG;
+  p->r.leeway = seconds;
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_policy_set_require_exp(jwtkit_policy *p, int required) {
+  if (p == NULL) return JWTKIT_ERR_INVALID_ARG;
+  p->r.require_exp = required != 0;
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_policy_set_max_age(jwtkit_policy *p, int64_t seconds) {
+  if (p == NULL || seconds < 0 || seconds > JK_TIME_BOUND) return JWTKIT_ERR_INVALID_ARG;
+  p->r.max_age = seconds;
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_policy_set_clock(jwtkit_policy *p, jwtkit_clock_fn fn, void *ctx) {
+  if (p == NULL) return JWTKIT_ERR_INVALID_ARG;
+  p->r.clock = fn ? fn : default_clock;
+  p->r.clock_ctx = fn ? ctx : NULL;
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_policy_set_max_token(jwtkit_policy *p, size_t bytes) {
+  if (p == NULL || bytes < 16 || bytes > (64u << 20)) return JWTKIT_ERR_INVALID_ARG;
+  p->r.max_token = bytes;
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_policy_set_kidless(jwtkit_policy *p, jwtkit_kidless mode) {
+  if (p == NULL || (mode != JWTKIT_KIDLESS_SINGLE && mode != JWTKIT_KIDLESS_REJECT)) return JWTKIT_ERR_INVALID_ARG;
+  p->r.kidless = mode;
+  return JWTKIT_OK;
+}
+
+/* ----------------------------------------------------------- verifier */
+
+jwtkit_err jwtkit_verifier_new(jwtkit_verifier **out, const jwtkit_policy *p, jwtkit_errinfo *info) {
+  if (out == NULL || p == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  *out = NULL;
+  const rules *r = &p->r;
+  if (r->allowed == 0)
+    return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "the policy allows no algorithm; name them explicitly");
+  if (r->nkeys == 0) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "key", "the policy has no key");
+  for (size_t i = 0; i < r->nkeys; i++) {
+    const jwtkit_key *k = r->keys[i];
+    if (!(r->allowed & (1u << k->ai->id)))
+      return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "key %zu is bound to %s, which the policy does not allow",
+                     i, k->ai->name);
+    for (size_t j = 0; j < i && k->kid != NULL; j++)
+      if (r->keys[j]->kid != NULL && r->keys[j]->kid_len == k->kid_len &&
+          memcmp(r->keys[j]->kid, k->kid, k->kid_len) == 0)
+        return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "kid", "two keys share the kid \"%s\"", k->kid);
+  }
+  jwtkit_verifier *v = jk_calloc(1, sizeof *v);
+  if (v == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  atomic_init(&v->refs, 1);
+  rules *d = &v->r;
+  *d = *r;
+  d->keys = NULL;
+  d->nkeys = 0;
+  d->iss = d->aud = d->req = (strlist){NULL, 0};
+  d->typ = d->sub = NULL;
+  jwtkit_err rc = JWTKIT_OK;
+  if ((d->keys = jk_calloc(r->nkeys, sizeof *d->keys)) == NULL) rc = JWTKIT_ERR_NOMEM;
+  for (size_t i = 0; rc == JWTKIT_OK && i < r->nkeys; i++) d->keys[d->nkeys++] = jwtkit_key_ref(r->keys[i]);
+  if (rc == JWTKIT_OK) rc = strlist_copy(&d->iss, &r->iss);
+  if (rc == JWTKIT_OK) rc = strlist_copy(&d->aud, &r->aud);
+  if (rc == JWTKIT_OK) rc = strlist_copy(&d->req, &r->req);
+  if (rc == JWTKIT_OK) rc = set_str(&d->typ, r->typ);
+  if (rc == JWTKIT_OK) rc = set_str(&d->sub, r->sub);
+  if (rc != JWTKIT_OK) {
+    rules_free(d);
+    jk_free(v);
+    return jk_fail(info, rc, NULL, NULL);
+  }
+  *out = v;
+  return JWTKIT_OK;
+}
+
+jwtkit_verifier *jwtkit_verifier_ref(jwtkit_verifier *v) {
+  if (v != NULL) atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
+  return v;
+}
+
+void jwtkit_verifier_free(jwtkit_verifier *v) {
+  if (v == NULL) return;
+  if (atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1) return;
+  rules_free(&v->r);
+  jk_free(v);
+}
+
+/* ------------------------------------------------------------- verify */
+
+/* RFC 7515 §4.1.9: media types compare case-insensitively, and a value
+ * without '/' stands for "application/<value>". */
+static int typ_equal(const char *want, const char *got, size_t got_len) {
+  static const char app[] = "application/";
+  size_t wl = strlen(want);
+  if (wl >= sizeof app - 1 && strncasecmp(want, app, sizeof app - 1) == 0 && memchr(want + sizeof app - 1, '/', wl - (sizeof app - 1)) == NULL) {
+    want += sizeof app - 1;
+    wl -= sizeof app - 1;
+  }
+  if (got_len >= sizeof app - 1 && strncasecmp(got, app, sizeof app - 1) == 0 &&
+      memchr(got + sizeof app - 1, '/', got_len - (sizeof app - 1)) == NULL) {
+    got += sizeof app - 1;
+    got_len -= sizeof app - 1;
+  }
+  return wl == got_len && strncasecmp(want, got, wl) == 0;
+}
+
+/* Select the key for this token (DESIGN invariant 1 and 3). */
+static jwtkit_err select_key(const rules *r, const jk_jdoc *h, int kid_idx, jwtkit_alg alg,
+                             const jwtkit_key **out, jwtkit_errinfo *info) {
+  const jwtkit_key *cand = NULL;
+  size_t fits = 0;
+  if (kid_idx >= 0) {
+    for (size_t i = 0; i < r->nkeys; i++) {
+      const jwtkit_key *k = r->keys[i];
+      if (k->kid != NULL && jk_json_str_eq(h, (uint32_t)kid_idx, k->kid, k->kid_len)) {
+        if (k->ai->id != alg)
+          return jk_fail(info, JWTKIT_ERR_ALG_NOT_ALLOWED, "alg", "key \"%s\" is bound to %s, the token says %s",
+                         k->kid, k->ai->name, jwtkit_alg_name(alg));
+        *out = k;
+        return JWTKIT_OK;
+      }
+    }
+    /* no key carries this kid: keys loaded without a kid may still serve,
+     * but only when exactly one of them fits the algorithm */
+    for (size_t i = 0; i < r->nkeys; i++)
+      if (r->keys[i]->kid == NULL && r->keys[i]->ai->id == alg) {
+        cand = r->keys[i];
+        fits++;
+      }
+    if (fits == 1) {
+      *out = cand;
+      return JWTKIT_OK;
+    }
+    return jk_fail(info, JWTKIT_ERR_UNKNOWN_KID, "kid", "no trusted key has the token's kid");
+  }
+  if (r->kidless == JWTKIT_KIDLESS_REJECT)
+    return jk_fail(info, JWTKIT_ERR_UNKNOWN_KID, "kid", "the token has no kid and the policy requires one");
+  for (size_t i = 0; i < r->nkeys; i++)
+    if (r->keys[i]->ai->id == alg) {
+      cand = r->keys[i];
+      fits++;
+    }
+  if (fits == 1) {
+    *out = cand;
+    return JWTKIT_OK;
+  }
+  return jk_fail(info, JWTKIT_ERR_NO_KEY, "kid",
+                 fits == 0 ? "no trusted key fits %s" : "several keys fit %s; the token must carry a kid",
+                 jwtkit_alg_name(alg));
+}
+
+static jwtkit_err time_claim(const jk_jdoc *d, const char *name, int *present, int64_t *fl, int64_t *ce,
+                             jwtkit_errinfo *info) {
+  int v = jk_json_get(d, 0, name, strlen(name));
+  *present = v >= 0;
+  if (v < 0) return JWTKIT_OK;
+  if (jk_json_seconds(d, (uint32_t)v, fl, ce) != 0)
+    return jk_fail(info, JWTKIT_ERR_MALFORMED, name, "\"%s\" must be a NumericDate (seconds, no exponent)", name);
+  return JWTKIT_OK;
+}
+
+static int string_in(const jk_jdoc *d, uint32_t i, const strlist *l) {
+  if (d->nodes[i].type != JK_J_STRING) return 0;
+  for (size_t k = 0; k < l->n; k++)
+    if (jk_json_str_eq(d, i, l->v[k], strlen(l->v[k]))) return 1;
+  return 0;
+}
+
+static jwtkit_err check_claims(const rules *r, const jk_jdoc *d, const jk_jdoc *h, int64_t now,
+                               jwtkit_errinfo *info) {
+  int has;
+  int64_t fl, ce;
+  jwtkit_err rc;
+  int64_t lw = r->leeway;
+
+  if ((rc = time_claim(d, "exp", &has, &fl, &ce, info)) != JWTKIT_OK) return rc;
+  if (!has && r->require_exp) return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, "exp", "the token has no \"exp\"");
+  if (has && now >= ce + lw)
+    return jk_fail(info, JWTKIT_ERR_EXPIRED, "exp", "expired %lld s ago (leeway %lld s)", (long long)(now - ce),
+                   (long long)lw);
+  if ((rc = time_claim(d, "nbf", &has, &fl, &ce, info)) != JWTKIT_OK) return rc;
+  if (has && now + lw < ce)
+    return jk_fail(info, JWTKIT_ERR_NOT_YET_VALID, "nbf", "valid only in %lld s", (long long)(ce - now));
+  if ((rc = time_claim(d, "iat", &has, &fl, &ce, info)) != JWTKIT_OK) return rc;
+  if (has && ce > now + lw)
+    return jk_fail(info, JWTKIT_ERR_ISSUED_IN_FUTURE, "iat", "issued %lld s in the future", (long long)(ce - now));
+  if (r->max_age > 0) {
+    if (!has) return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, "iat", "a maximum age needs \"iat\"");
+    if (now - fl > r->max_age + lw)
+      return jk_fail(info, JWTKIT_ERR_TOO_OLD, "iat", "issued %lld s ago, maximum age %lld s", (long long)(now - fl),
+                     (long long)r->max_age);
+  }
+  if (r->iss.n > 0) {
+    int v = jk_json_get(d, 0, "iss", 3);
+    if (v < 0) return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, "iss", "the token has no \"iss\"");
+    if (!string_in(d, (uint32_t)v, &r->iss)) return jk_fail(info, JWTKIT_ERR_CLAIM_MISMATCH, "iss", "issuer not accepted");
+  }
+  int av = jk_json_get(d, 0, "aud", 3);
+  if (r->aud.n > 0) {
+    if (av < 0) return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, "aud", "the token has no \"aud\"");
+    const jk_jnode *a = &d->nodes[av];
+    int ok = 0;
+    if (a->type == JK_J_STRING) {
+      ok = string_in(d, (uint32_t)av, &r->aud);
+    } else if (a->type == JK_J_ARRAY) {
+      for (uint32_t i = (uint32_t)av + 1; i < a->end; i = d->nodes[i].end) {
+        if (d->nodes[i].type != JK_J_STRING)
+          return jk_fail(info, JWTKIT_ERR_MALFORMED, "aud", "\"aud\" array must hold strings");
+        ok |= string_in(d, i, &r->aud);
+      }
+    } else {
+      return jk_fail(info, JWTKIT_ERR_MALFORMED, "aud", "\"aud\" must be a string or an array of strings");
+    }
+    if (!ok) return jk_fail(info, JWTKIT_ERR_CLAIM_MISMATCH, "aud", "audience not accepted");
+  } else if (av >= 0 && !r->ignore_aud) {
+    return jk_fail(info, JWTKIT_ERR_CLAIM_MISMATCH, "aud",
+                   "the token names an audience but the verifier has none configured");
+  }
+  if (r->sub != NULL) {
+    int v = jk_json_get(d, 0, "sub", 3);
+    if (v < 0) return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, "sub", "the token has no \"sub\"");
+    if (!jk_json_str_eq(d, (uint32_t)v, r->sub, strlen(r->sub)))
+      return jk_fail(info, JWTKIT_ERR_CLAIM_MISMATCH, "sub", "subject not accepted");
+  }
+  for (size_t i = 0; i < r->req.n; i++)
+    if (jk_json_get(d, 0, r->req.v[i], strlen(r->req.v[i])) < 0)
+      return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, r->req.v[i], "required claim \"%s\" is missing", r->req.v[i]);
+  if (r->typ != NULL) {
+    int v = jk_json_get(h, 0, "typ", 3);
+    if (v < 0) return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, "typ", "the token has no \"typ\" header");
+    char tmp[256];
+    if (h->nodes[v].type != JK_J_STRING || h->nodes[v].len >= sizeof tmp)
+      return jk_fail(info, JWTKIT_ERR_CLAIM_MISMATCH, "typ", "\"typ\" not accepted");
+    size_t tl = jk_json_unescape(h, (uint32_t)v, tmp);
+    if (!typ_equal(r->typ, tmp, tl)) return jk_fail(info, JWTKIT_ERR_CLAIM_MISMATCH, "typ", "\"typ\" not accepted");
+  }
+  return JWTKIT_OK;
+}
+
+/* Split and decode the header; shared by verify and decode. */
+typedef struct parts {
+  const char *hdr, *pay, *sig;
+  size_t hdr_len, pay_len, sig_len;
+} parts;
+
+static jwtkit_err split(const char *token, size_t len, parts *p, jwtkit_errinfo *info) {
+  const char *d1 = memchr(token, '.', len);
+  const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token)) : NULL;
+  if (d2 == NULL || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token)) != NULL)
+    return jk_fail(info, JWTKIT_ERR_MALFORMED, NULL, "a compact JWS has exactly three segments");
+  p->hdr = token;
+  p->hdr_len = (size_t)(d1 - token);
+  p->pay = d1 + 1;
+  p->pay_len = (size_t)(d2 - p->pay);
+  p->sig = d2 + 1;
+  p->sig_len = len - (size_t)(p->sig - token);
+  if (p->hdr_len == 0) return jk_fail(info, JWTKIT_ERR_MALFORMED, "header", "empty header segment");
+  if (p->hdr_len > JK_MAX_HEADER) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, "header", "header over %u bytes", JK_MAX_HEADER);
+  return JWTKIT_OK;
+}
+
+static jwtkit_err parse_header(const parts *p, char *buf, jk_jdoc *h, jk_jnode *nodes, uint32_t cap,
+                               jwtkit_errinfo *info) {
+  size_t hl;
+  if (jk_b64url_decode((unsigned char *)buf, &hl, p->hdr, p->hdr_len) != 0)
+    return jk_fail(info, JWTKIT_ERR_MALFORMED, "header", "header is not canonical base64url");
+  uint32_t needed;
+  jwtkit_err rc = jk_json_parse(h, buf, hl, nodes, cap, 1, &needed, info);
+  if (rc == JWTKIT_ERR_TOO_LARGE && needed > cap)
+    return jk_fail(info, JWTKIT_ERR_TOO_LARGE, "header", "header has more than %u JSON values", cap);
+  if (rc != JWTKIT_OK && info != NULL) snprintf(info->field, sizeof info->field, "header");
+  return rc;
+}
+
+static size_t claims_header_size(size_t hl) { return (hl + 16) & ~(size_t)7; }
+
+jwtkit_err jwtkit_verify_at(const jwtkit_verifier *v, const char *token, size_t len, int64_t now,
+                            jwtkit_claims **claims, jwtkit_errinfo *info) {
+  if (claims != NULL) *claims = NULL;
+  if (v == NULL || token == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  if (now < -JK_TIME_BOUND || now > JK_TIME_BOUND) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "clock out of range");
+  const rules *r = &v->r;
+  if (len > r->max_token) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "token over %zu bytes", r->max_token);
+  parts p;
+  jwtkit_err rc = split(token, len, &p, info);
+  if (rc != JWTKIT_OK) return rc;
+
+  /* header */
+  char hbuf[JK_MAX_HEADER / 4 * 3 + 4];
+  jk_jnode hnodes[64];
+  jk_jdoc h;
+  if ((rc = parse_header(&p, hbuf, &h, hnodes, 64, info)) != JWTKIT_OK) return rc;
+  int ai = jk_json_get(&h, 0, "alg", 3);
+  if (ai < 0 || h.nodes[ai].type != JK_J_STRING)
+    return jk_fail(info, JWTKIT_ERR_MALFORMED, "alg", "the header has no \"alg\" string");
+  char algname[16];
+  jwtkit_alg alg = JWTKIT_ALG_UNSPEC;
+  if (h.nodes[ai].len < sizeof algname) {
+    size_t an = jk_json_unescape(&h, (uint32_t)ai, algname);
+    alg = jwtkit_alg_from_name(algname, an);
+  }
+  if (alg == JWTKIT_ALG_UNSPEC || !(r->allowed & (1u << alg)))
+    return jk_fail(info, JWTKIT_ERR_ALG_NOT_ALLOWED, "alg", "algorithm not accepted by this verifier");
+  if (jk_json_get(&h, 0, "crit", 4) >= 0)
+    return jk_fail(info, JWTKIT_ERR_CRIT, "crit", "no critical header extension is supported");
+  int b64 = jk_json_get(&h, 0, "b64", 3);
+  if (b64 >= 0 && h.nodes[b64].type != JK_J_TRUE)
+    return jk_fail(info, JWTKIT_ERR_CRIT, "b64", "unencoded payloads (b64:false) are not supported");
+  int kid = jk_json_get(&h, 0, "kid", 3);
+  if (kid >= 0 && (h.nodes[kid].type != JK_J_STRING || h.nodes[kid].len == 0))
+    return jk_fail(info, JWTKIT_ERR_MALFORMED, "kid", "\"kid\" must be a non-empty string");
+  const jwtkit_key *key = NULL;
+  if ((rc = select_key(r, &h, kid, alg, &key, info)) != JWTKIT_OK) return rc;
+
+  /* signature first */
+  if (p.sig_len > JK_MAX_SIG_B64) return jk_fail(info, JWTKIT_ERR_BAD_SIGNATURE, "signature", "signature too long");
+  unsigned char sig[JK_MAX_SIG_B64 / 4 * 3 + 4];
+  size_t sl;
+  if (jk_b64url_decode(sig, &sl, p.sig, p.sig_len) != 0)
+    return jk_fail(info, JWTKIT_ERR_MALFORMED, "signature", "signature is not canonical base64url");
+  int ok = jk_sig_verify(key, (const unsigned char *)token, (size_t)(p.sig - 1 - token), sig, sl);
+  if (ok < 0) return jk_fail(info, JWTKIT_ERR_CRYPTO, NULL, "signature check failed internally");
+  if (ok == 0) return jk_fail(info, JWTKIT_ERR_BAD_SIGNATURE, "signature", NULL);
+
+  /* payload: one allocation for the claims object, header copy, payload,
+   * unescaped strings and a typical node array */
+  size_t pmax = jk_b64url_dec_max(p.pay_len);
+  size_t hsz = claims_header_size(2 * h.len + 2); /* header + kid */
+  size_t psz = (pmax + 8) & ~(size_t)7;
+  size_t total = sizeof(jwtkit_claims) + hsz + 2 * psz + JK_CLAIM_NODES * sizeof(jk_jnode);
+  unsigned char *mem = jk_malloc(total);
+  if (mem == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  jwtkit_claims *c = (jwtkit_claims *)mem;
+  jk_jnode *inl = (jk_jnode *)(mem + sizeof *c);
+  char *hcopy = (char *)(inl + JK_CLAIM_NODES);
+  char *pay = hcopy + hsz;
+  char *strs = pay + psz;
+  memset(c, 0, sizeof *c);
+  size_t pl;
+  if (jk_b64url_decode((unsigned char *)pay, &pl, p.pay, p.pay_len) != 0) {
+    rc = jk_fail(info, JWTKIT_ERR_MALFORMED, "payload", "payload is not canonical base64url");
+    goto fail;
+  }
+  pay[pl] = '\0';
+  uint32_t needed = 0;
+  rc = jk_json_parse(&c->doc, pay, pl, inl, JK_CLAIM_NODES, 1, &needed, info);
+  if (rc == JWTKIT_ERR_TOO_LARGE && needed > JK_CLAIM_NODES) {
+    if ((c->heap_nodes = jk_malloc((size_t)needed * sizeof(jk_jnode))) == NULL) {
+      rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+      goto fail;
+    }
+    rc = jk_json_parse(&c->doc, pay, pl, c->heap_nodes, needed, 1, &needed, info);
+  }
+  if (rc != JWTKIT_OK) {
+    if (info != NULL && info->field[0] == '\0') snprintf(info->field, sizeof info->field, "payload");
+    goto fail;
+  }
+  if ((rc = check_claims(r, &c->doc, &h, now, info)) != JWTKIT_OK) goto fail;
+  if (claims == NULL) {
+    jk_free(c->heap_nodes);
+    jk_free(mem);
+    return JWTKIT_OK;
+  }
+
+  /* hand out: header copy, kid, and strings unescaped in place */
+  memcpy(hcopy, hbuf, h.len);
+  hcopy[h.len] = '\0';
+  c->header = hcopy;
+  c->header_len = h.len;
+  c->alg = alg;
+  if (kid >= 0) {
+    char *kcopy = hcopy + h.len + 1; /* room reserved past the header */
+    jk_json_unescape(&h, (uint32_t)kid, kcopy);
+    c->kid = kcopy;
+  }
+  memcpy(strs, pay, pl + 1);
+  for (uint32_t i = 0; i < c->doc.count; i++) {
+    const jk_jnode *nd = &c->doc.nodes[i];
+    if (nd->type == JK_J_STRING) {
+      jk_jdoc tmp = c->doc;
+      size_t n = jk_json_unescape(&tmp, i, strs + nd->off);
+      strs[nd->off + n] = '\0';
+    }
+  }
+  c->strings = strs;
+  *claims = c;
+  return JWTKIT_OK;
+fail:
+  jk_free(c->heap_nodes);
+  jk_free(mem);
+  return rc;
+}
+
+jwtkit_err jwtkit_verify(const jwtkit_verifier *v, const char *token, size_t len, jwtkit_claims **claims,
+                         jwtkit_errinfo *info) {
+  if (claims != NULL) *claims = NULL;
+  if (v == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  return jwtkit_verify_at(v, token, len, v->r.clock(v->r.clock_ctx), claims, info);
+}
+
+/* -------------------------------------------------------------- claims */
+
+void jwtkit_claims_free(jwtkit_claims *c) {
+  if (c == NULL) return;
+  jk_free(c->heap_nodes);
+  jk_free(c);
+}
+
+static int claim_index(const jwtkit_claims *c, const char *name) {
+  if (c == NULL || name == NULL) return -1;
+  return jk_json_get(&c->doc, 0, name, strlen(name));
+}
+
+jwtkit_err jwtkit_claims_get_string(const jwtkit_claims *c, const char *name, const char **value, size_t *len) {
+  int i = claim_index(c, name);
+  if (i < 0) return c && name ? JWTKIT_ERR_NOT_FOUND : JWTKIT_ERR_INVALID_ARG;
+  const jk_jnode *nd = &c->doc.nodes[i];
+  if (nd->type != JK_J_STRING) return JWTKIT_ERR_TYPE;
+  if (value != NULL) *value = c->strings + nd->off;
+  if (len != NULL) *len = strlen(c->strings + nd->off);
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_claims_get_int(const jwtkit_claims *c, const char *name, int64_t *value) {
+  int i = claim_index(c, name);
+  if (i < 0) return c && name ? JWTKIT_ERR_NOT_FOUND : JWTKIT_ERR_INVALID_ARG;
+  int64_t v;
+  if (jk_json_int(&c->doc, (uint32_t)i, &v) != 0) return JWTKIT_ERR_TYPE;
+  if (value != NULL) *value = v;
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_claims_get_bool(const jwtkit_claims *c, const char *name, int *value) {
+  int i = claim_index(c, name);
+  if (i < 0) return c && name ? JWTKIT_ERR_NOT_FOUND : JWTKIT_ERR_INVALID_ARG;
+  uint8_t t = c->doc.nodes[i].type;
+  if (t != JK_J_TRUE && t != JK_J_FALSE) return JWTKIT_ERR_TYPE;
+  if (value != NULL) *value = t == JK_J_TRUE;
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_claims_get_json(const jwtkit_claims *c, const char *name, const char **json, size_t *len) {
+  int i = claim_index(c, name);
+  if (i < 0) return c && name ? JWTKIT_ERR_NOT_FOUND : JWTKIT_ERR_INVALID_ARG;
+  const jk_jnode *nd = &c->doc.nodes[i];
+  size_t off = nd->type == JK_J_STRING ? nd->off - 1 : nd->off;
+  size_t n = nd->type == JK_J_STRING ? (size_t)nd->len + 2 : nd->len;
+  if (json != NULL) *json = c->doc.src + off;
+  if (len != NULL) *len = n;
+  return JWTKIT_OK;
+}
+
+const char *jwtkit_claims_json(const jwtkit_claims *c, size_t *len) {
+  if (c == NULL) return NULL;
+  if (len != NULL) *len = c->doc.len;
+  return c->doc.src;
+}
+
+const char *jwtkit_claims_header_json(const jwtkit_claims *c, size_t *len) {
+  if (c == NULL) return NULL;
+  if (len != NULL) *len = c->header_len;
+  return c->header;
+}
+
+jwtkit_alg jwtkit_claims_alg(const jwtkit_claims *c) { return c ? c->alg : JWTKIT_ALG_UNSPEC; }
+const char *jwtkit_claims_kid(const jwtkit_claims *c) { return c ? c->kid : NULL; }
+
+/* ------------------------------------------------------------- decode */
+
+jwtkit_err jwtkit_decode_unverified(const char *token, size_t len, char **header, size_t *header_len,
+                                    char **payload, size_t *payload_len, jwtkit_errinfo *info) {
+  if (header) *header = NULL;
+  if (payload) *payload = NULL;
+  if (token == NULL || header == NULL || payload == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  if (len > JWTKIT_DEFAULT_MAX_TOKEN) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "token over %u bytes", JWTKIT_DEFAULT_MAX_TOKEN);
+  parts p;
+  jwtkit_err rc = split(token, len, &p, info);
+  if (rc != JWTKIT_OK) return rc;
+  char *h = jk_malloc(jk_b64url_dec_max(p.hdr_len) + 1);
+  char *y = jk_malloc(jk_b64url_dec_max(p.pay_len) + 1);
+  size_t hl = 0, yl = 0;
+  if (h == NULL || y == NULL) {
+    rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  } else if (jk_b64url_decode((unsigned char *)h, &hl, p.hdr, p.hdr_len) != 0) {
+    rc = jk_fail(info, JWTKIT_ERR_MALFORMED, "header", "header is not canonical base64url");
+  } else if (jk_b64url_decode((unsigned char *)y, &yl, p.pay, p.pay_len) != 0) {
+    rc = jk_fail(info, JWTKIT_ERR_MALFORMED, "payload", "payload is not canonical base64url");
+  } else if ((rc = jk_json_check(h, hl, 1, info)) != JWTKIT_OK) {
+    if (info) snprintf(info->field, sizeof info->field, "header");
+  } else if ((rc = jk_json_check(y, yl, 1, info)) != JWTKIT_OK) {
+    if (info) snprintf(info->field, sizeof info->field, "payload");
+  }
+  if (rc != JWTKIT_OK) {
+    jk_free(h);
+    jk_free(y);
+    return rc;
+  }
+  h[hl] = '\0';
+  y[yl] = '\0';
+  *header = h;
+  *payload = y;
+  if (header_len) *header_len = hl;
+  if (payload_len) *payload_len = yl;
+  return JWTKIT_OK;
+}
