@@ -1,0 +1,122 @@
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/b64url.h"
+#include "crypto/key_internal.h"
+
+const char *tu_vectors_dir(void) {
+  const char *e = getenv("JWTKIT_VECTORS");
+  return (e != NULL && e[0] != '\0') ? e : JWTKIT_VECTORS_DEFAULT;
+}
+
+int tu_ci(void) {
+  const char *e = getenv("CI");
+  return e != NULL && strcmp(e, "true") == 0;
+}
+
+char *tu_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return NULL;
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (n + 1 >= cap) {
+      cap *= 2;
+      buf = realloc(buf, cap);
+    }
+    size_t r = fread(buf + n, 1, cap - n - 1, f);
+    if (r == 0) break;
+    n += r;
+  }
+  fclose(f);
+  buf[n] = '\0';
+  if (len != NULL) *len = n;
+  return buf;
+}
+
+unsigned char *tu_hex(const char *hex, size_t *len) {
+  size_t n = strlen(hex) / 2;
+  unsigned char *out = malloc(n + 1);
+  for (size_t i = 0; i < n; i++) {
+    unsigned v;
+    sscanf(hex + 2 * i, "%2x", &v);
+    out[i] = (unsigned char)v;
+  }
+  *len = n;
+  return out;
+}
+
+char *tu_b64url(const unsigned char *in, size_t n) {
+  char *out = malloc(jk_b64url_enc_len(n) + 1);
+  size_t m = jk_b64url_encode(out, in, n);
+  out[m] = '\0';
+  return out;
+}
+
+char *tu_token(const char *header, const char *payload, const unsigned char *sig, size_t sig_len) {
+  char *h = tu_b64url((const unsigned char *)header, strlen(header));
+  char *p = tu_b64url((const unsigned char *)payload, strlen(payload));
+  char *s = tu_b64url(sig, sig_len);
+  size_t n = strlen(h) + strlen(p) + strlen(s) + 3;
+  char *t = malloc(n);
+  snprintf(t, n, "%s.%s.%s", h, p, s);
+  free(h);
+  free(p);
+  free(s);
+  return t;
+}
+
+char *tu_sign_raw(jwtkit_key *key, const char *header, const char *payload) {
+  char *h = tu_b64url((const unsigned char *)header, strlen(header));
+  char *p = tu_b64url((const unsigned char *)payload, strlen(payload));
+  size_t n = strlen(h) + strlen(p) + 2;
+  char *input = malloc(n);
+  snprintf(input, n, "%s.%s", h, p);
+  unsigned char sig[2048];
+  size_t sl = 0;
+  if (jk_sig_sign(key, (const unsigned char *)input, strlen(input), sig, sizeof sig, &sl) != JWTKIT_OK) sl = 0;
+  char *s = tu_b64url(sig, sl);
+  size_t tn = strlen(input) + strlen(s) + 2;
+  char *t = malloc(tn);
+  snprintf(t, tn, "%s.%s", input, s);
+  free(h);
+  free(p);
+  free(s);
+  free(input);
+  return t;
+}
+
+static jwtkit_key *g_keys[JWTKIT_ALG_COUNT];
+
+static void free_keys(void) {
+  for (int i = 0; i < JWTKIT_ALG_COUNT; i++) jwtkit_key_free(g_keys[i]);
+}
+
+jwtkit_key *tu_key(jwtkit_alg alg) {
+  static int registered;
+  if (!registered) {
+    atexit(free_keys);
+    registered = 1;
+  }
+  if (g_keys[alg] == NULL) {
+    jwtkit_errinfo ei;
+    if (jwtkit_key_generate(&g_keys[alg], alg, 0, &ei) != JWTKIT_OK) {
+      fprintf(stderr, "keygen %s: %s\n", jwtkit_alg_name(alg), ei.msg);
+      abort();
+    }
+  }
+  return g_keys[alg];
+}
+
+jwtkit_verifier *tu_verifier(jwtkit_key *key) {
+  jwtkit_policy *p = jwtkit_policy_new();
+  jwtkit_verifier *v = NULL;
+  if (jwtkit_policy_allow_alg(p, jwtkit_key_alg(key)) != JWTKIT_OK || jwtkit_policy_add_key(p, key) != JWTKIT_OK ||
+      jwtkit_policy_ignore_audience(p) != JWTKIT_OK || jwtkit_verifier_new(&v, p, NULL) != JWTKIT_OK)
+    v = NULL;
+  jwtkit_policy_free(p);
+  return v;
+}
