@@ -25,6 +25,7 @@
 #define JWTKIT_H
 
 #include "error.h"
+#include "jwks.h"
 #include "jwt.h"
 #include "key.h"
 
