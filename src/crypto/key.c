@@ -347,10 +347,10 @@ static jwtkit_err pem_single_block(const char *pem, size_t len, const char **blk
   return JWTKIT_OK;
 }
 
-static jwtkit_err decode_pkey(EVP_PKEY **pkey, const char *type, const unsigned char *data, size_t len,
-                              const char *passphrase) {
+static jwtkit_err decode_pkey(EVP_PKEY **pkey, const char *type, const char *structure, const char *keytype,
+                              const unsigned char *data, size_t len, const char *passphrase) {
   *pkey = NULL;
-  OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(pkey, type, NULL, NULL, 0, NULL, NULL);
+  OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(pkey, type, structure, keytype, 0, NULL, NULL);
   if (dctx == NULL) return JWTKIT_ERR_CRYPTO;
   if (passphrase != NULL)
     OSSL_DECODER_CTX_set_passphrase(dctx, (const unsigned char *)passphrase, strlen(passphrase));
@@ -387,7 +387,7 @@ jwtkit_err jwtkit_key_from_pem(jwtkit_key **out, jwtkit_alg alg, const char *pem
   if (encrypted && passphrase == NULL)
     return jk_fail(info, JWTKIT_ERR_PASSPHRASE, NULL, "the private key is encrypted; a passphrase is needed");
   EVP_PKEY *pkey = NULL;
-  rc = decode_pkey(&pkey, "PEM", (const unsigned char *)blk, blen, encrypted ? passphrase : NULL);
+  rc = decode_pkey(&pkey, "PEM", NULL, NULL, (const unsigned char *)blk, blen, encrypted ? passphrase : NULL);
   if (rc != JWTKIT_OK) {
     if (encrypted) return jk_fail(info, JWTKIT_ERR_PASSPHRASE, NULL, "cannot decrypt the private key (wrong passphrase?)");
     return jk_fail(info, rc, NULL, "cannot decode the PEM %s block", label);
@@ -405,8 +405,25 @@ jwtkit_err jwtkit_key_from_der(jwtkit_key **out, jwtkit_alg alg, const unsigned 
   if (out == NULL || der == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
   *out = NULL;
   if (len > JK_MAX_KEY_INPUT) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "DER input over 1 MiB");
+  /* DER carries no label, and a bare SEQUENCE of INTEGERs decodes as more
+   * than one algorithm's key: only ask for the key types the algorithm can
+   * use (RSA needs an explicit alg anyway). */
+  static const char *const any[] = {"EC", "ED25519", "ED448", NULL};
+  static const char *const rsa[] = {"RSA", NULL};
+  static const char *const ec[] = {"EC", NULL};
+  static const char *const okp[] = {"ED25519", "ED448", NULL};
+  const char *const *types = any;
+  switch (jwtkit_alg_kty(alg)) {
+    case JWTKIT_KTY_RSA: types = rsa; break;
+    case JWTKIT_KTY_EC: types = ec; break;
+    case JWTKIT_KTY_OKP: types = okp; break;
+    case JWTKIT_KTY_OCT:
+      return jk_fail(info, JWTKIT_ERR_INVALID_KEY, "alg", "a DER key can never be an HMAC key");
+  }
   EVP_PKEY *pkey = NULL;
-  jwtkit_err rc = decode_pkey(&pkey, "DER", der, len, NULL);
+  jwtkit_err rc = JWTKIT_ERR_INVALID_KEY;
+  for (size_t i = 0; types[i] != NULL && rc != JWTKIT_OK; i++)
+    rc = decode_pkey(&pkey, "DER", NULL, types[i], der, len, NULL);
   if (rc != JWTKIT_OK) return jk_fail(info, rc, NULL, "cannot decode the DER key");
   return jk_key_from_pkey(out, alg, pkey, info);
 }
