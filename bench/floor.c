@@ -89,18 +89,25 @@ static size_t b64_enc(char *o, const unsigned char *in, size_t n) {
 static size_t b64_dec(unsigned char *o, const char *in, size_t n) {
   const unsigned char *s = (const unsigned char *)in;
   unsigned char *start = o;
-  unsigned acc = 0, bits = 0, bad = 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned d = k_unb64[s[i]];
-    bad |= d;
-    acc = acc << 6 | (d & 63);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      *o++ = (unsigned char)(acc >> bits);
-    }
+  size_t full = n & ~(size_t)3, rem = n & 3;
+  unsigned bad = 0;
+  for (size_t i = 0; i < full; i += 4) {
+    unsigned a = k_unb64[s[i]], b = k_unb64[s[i + 1]], c = k_unb64[s[i + 2]], d = k_unb64[s[i + 3]];
+    bad |= a | b | c | d;
+    unsigned v = a << 18 | b << 12 | c << 6 | d;
+    o[0] = (unsigned char)(v >> 16);
+    o[1] = (unsigned char)(v >> 8);
+    o[2] = (unsigned char)v;
+    o += 3;
   }
-  return (bad & 0x80) || n % 4 == 1 ? (size_t)-1 : (size_t)(o - start);
+  if (rem >= 2) {
+    unsigned a = k_unb64[s[full]], b = k_unb64[s[full + 1]], c = rem == 3 ? k_unb64[s[full + 2]] : 0;
+    bad |= a | b | c;
+    unsigned v = a << 18 | b << 12 | c << 6;
+    *o++ = (unsigned char)(v >> 16);
+    if (rem == 3) *o++ = (unsigned char)(v >> 8);
+  }
+  return (bad & 0x80) || rem == 1 ? (size_t)-1 : (size_t)(o - start);
 }
 
 /* ------------------------------------------------- ECDSA DER <-> r||s */
@@ -341,12 +348,9 @@ floor_ctx *floor_new(const bench_fixture *fx, char *err, size_t errlen) {
       if ((f->sctx = pkey_ctx(f, f->priv, 1, pss)) == NULL || (f->vctx = pkey_ctx(f, f->pub, 0, pss)) == NULL)
         goto fail;
     }
-    int bits = EVP_PKEY_get_bits(f->pub);
-    f->ec_w = f->kind == F_EC ? (size_t)(bits + 7) / 8 : 0;
-    f->sig_len = f->kind == F_RSA ? (size_t)EVP_PKEY_get_size(f->pub)
-                 : f->kind == F_EC ? 2 * f->ec_w
-                 : bits == 448     ? 114
-                                   : 64;
+    /* RSA and EdDSA: get_size is the signature size; ECDSA: r||s */
+    f->ec_w = f->kind == F_EC ? (size_t)(EVP_PKEY_get_bits(f->pub) + 7) / 8 : 0;
+    f->sig_len = f->kind == F_EC ? 2 * f->ec_w : (size_t)EVP_PKEY_get_size(f->pub);
   }
   return f;
 fail:

@@ -1,0 +1,277 @@
+/*
+ * cli/cli.h - internals of the `jwtkit` command.
+ *
+ * Every command is one row of the table in commands.c: its name, synopsis,
+ * options with their help text, and the function that runs it.  Help output
+ * (`jwtkit help CMD`, `jwtkit CMD --help`) is generated from that row, so
+ * the two cannot drift.  Adding a command = one row + one cli_cmd_* function.
+ *
+ * Exit codes (see jwtkit(1)):
+ *   0 ok, 1 verification failed / a check found a problem,
+ *   2 usage error or unreadable input, 3 internal or I/O error.
+ */
+#ifndef JWTKIT_CLI_H
+#define JWTKIT_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "jwtkit/jwtkit.h"
+
+enum {
+  CLI_OK = 0,
+  CLI_FAIL = 1,
+  CLI_USAGE = 2,
+  CLI_INTERNAL = 3
+};
+
+/* Input limits (bytes). */
+#define CLI_MAX_TOKEN (64u * 1024u)
+#define CLI_MAX_CLAIMS (64u * 1024u)
+#define CLI_MAX_KEYFILE (1024u * 1024u)
+#define CLI_MAX_JWKS (1024u * 1024u)
+#define CLI_MAX_SECRET 4096u
+#define CLI_MAX_PASSPHRASE 1024u
+#define CLI_MAX_SCAN_FILE (8u * 1024u * 1024u)
+#define CLI_MAX_GIT_OUTPUT (64u * 1024u * 1024u)
+
+/* ------------------------------------------------------------- table */
+
+enum {
+  CLI_OPT_MULTI = 1u << 0 /* may be repeated */
+};
+
+typedef struct cli_opt {
+  const char *name; /* long name without "--"; NULL ends the list */
+  const char *arg;  /* metavariable, NULL for a flag */
+  unsigned flags;
+  const char *help; /* may contain '\n' for more lines */
+} cli_opt;
+
+typedef struct cli_args cli_args;
+typedef struct cli_cmd cli_cmd;
+typedef int (*cli_run_fn)(cli_args *a);
+
+struct cli_cmd {
+  const char *name;
+  cli_run_fn run;
+  const char *synopsis;    /* after "jwtkit NAME " */
+  size_t min_pos, max_pos; /* positional arguments accepted */
+  const char *summary;     /* one line for the overview */
+  const char *description; /* paragraphs printed after the options */
+  const cli_opt *opts;     /* terminated by a row with name NULL */
+};
+
+/* The table (commands.c).  Ends with a row whose name is NULL. */
+extern const cli_cmd cli_commands[];
+
+const cli_cmd *cli_find_command(const char *name);
+/* Help of one command on f (the same text for `help CMD` and `CMD --help`). */
+void cli_print_command_help(FILE *f, const cli_cmd *c);
+/* The overview: usage, commands, exit status. */
+void cli_print_overview(FILE *f);
+
+/* ----------------------------------------------------- parsed options */
+
+struct cli_args {
+  const cli_cmd *cmd;
+  char **pos; /* positional arguments (point into argv) */
+  size_t npos;
+  struct cli_optval {
+    const char **v; /* values (point into argv); flags store "" */
+    size_t n;
+  } *vals; /* parallel to cmd->opts */
+};
+
+/* Parse argv (after the command name).  Returns CLI_OK, or CLI_USAGE with a
+ * message printed.  *help is set when --help/-h was given. */
+int cli_args_parse(cli_args *a, const cli_cmd *cmd, int argc, char **argv, int *help);
+void cli_args_free(cli_args *a);
+
+/* Value of a single-valued option or NULL.  `name` must be declared in the
+ * command's row (an undeclared name is a programming error: abort). */
+const char *cli_opt_str(const cli_args *a, const char *name);
+/* All values of a repeatable option. */
+const char *const *cli_opt_all(const cli_args *a, const char *name, size_t *n);
+int cli_opt_flag(const cli_args *a, const char *name);
+
+/* --------------------------------------------------------- messages */
+
+/* "jwtkit: CMD: message\n" on stderr; returns code. */
+int cli_fail(const cli_args *a, int code, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Same, for usage errors: adds "Try 'jwtkit help CMD'." */
+int cli_usage(const cli_args *a, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* "strerror: detail" for a library failure (detail omitted when empty or the
+ * same as the strerror text). */
+const char *cli_errtext(jwtkit_err rc, const jwtkit_errinfo *info, char *buf, size_t cap);
+/* Exit code for a library failure while loading input: 3 for out of memory,
+ * crypto and I/O failures, else 2. */
+int cli_exit_for(jwtkit_err rc);
+/* Verbose note on stderr ("jwtkit: CMD: note: ...") when --verbose is set. */
+void cli_note(const cli_args *a, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* -------------------------------------------------------------- input */
+
+/* A buffer read from a file or stdin.  Always NUL-terminated (len excludes
+ * the NUL).  `secret` buffers are wiped when freed. */
+typedef struct cli_buf {
+  char *p;
+  size_t len;
+  int secret;
+} cli_buf;
+
+void cli_buf_free(cli_buf *b);
+
+/* Read all of `path` ("-" = stdin) up to `limit` bytes.  On failure prints
+ * "jwtkit: CMD: WHAT PATH: reason" and returns CLI_USAGE (unreadable or over
+ * the limit) or CLI_INTERNAL. */
+int cli_read_file(const cli_args *a, const char *what, const char *path, size_t limit, int secret,
+                  cli_buf *out);
+/* Read a data argument: "-" = stdin, "@FILE" = file, else the text itself. */
+int cli_read_arg(const cli_args *a, const char *what, const char *arg, size_t limit, cli_buf *out);
+/* Trim ASCII whitespace at both ends in place. */
+void cli_buf_trim(cli_buf *b);
+
+/* Secret from --secret-file / --secret-env (exactly one may be given).
+ * Returns CLI_OK with *have = 0 when neither option is set. */
+int cli_read_secret(const cli_args *a, cli_buf *out, int *have);
+/* Passphrase from --passphrase-file (first line) / --passphrase-env.
+ * out->p stays NULL when neither is given. */
+int cli_read_passphrase(const cli_args *a, cli_buf *out);
+
+/* ------------------------------------------------------------- output */
+
+/* Write a file atomically: temp file in the same directory (O_CREAT|O_EXCL,
+ * 0600), fsync, then link (no overwrite) or rename (force), fsync of the
+ * directory.  mode is applied before the file appears.  Returns CLI_OK,
+ * CLI_USAGE when the file exists and !force, CLI_INTERNAL on I/O errors
+ * (messages printed). */
+int cli_write_atomic(const cli_args *a, const char *path, const void *data, size_t len,
+                     unsigned mode, int force);
+/* Write to stdout; CLI_INTERNAL on error. */
+int cli_write_stdout(const cli_args *a, const void *data, size_t len);
+
+/* ---------------------------------------------------------- time */
+
+/* "90s", "15m", "1h", "7d" or plain seconds; 0 <= result <= 100 years. */
+int cli_parse_duration(const char *s, int64_t *out);
+/* Unix seconds or RFC 3339 ("2026-11-28T12:00:00Z", "...+02:00"). */
+int cli_parse_time(const char *s, int64_t *out);
+/* "2026-11-28T12:00:00Z" (buffer >= 32 bytes). */
+void cli_format_time(int64_t t, char *buf, size_t cap);
+/* "in 14m", "3h ago", "now" for t relative to now. */
+void cli_format_relative(int64_t t, int64_t now, char *buf, size_t cap);
+
+/* ----------------------------------------------------------- algorithms */
+
+/* Parse every --alg value (repeatable, comma separated) into a set.
+ * Returns CLI_OK or CLI_USAGE (message printed). */
+typedef struct cli_algset {
+  jwtkit_alg v[JWTKIT_ALG_COUNT];
+  size_t n;
+} cli_algset;
+int cli_algset_parse(const cli_args *a, const char *opt, cli_algset *set);
+int cli_algset_has(const cli_algset *set, jwtkit_alg alg);
+/* The algorithms of one family in the set; returns how many (first in *one). */
+size_t cli_algset_family(const cli_algset *set, jwtkit_kty kty, jwtkit_alg *one);
+/* One algorithm name; CLI_USAGE if unknown ("none" included). */
+int cli_alg_parse(const cli_args *a, const char *name, jwtkit_alg *out);
+
+/* ----------------------------------------------------------- keys */
+
+typedef enum cli_keyfmt {
+  CLI_KEYFMT_UNKNOWN = 0,
+  CLI_KEYFMT_PEM,
+  CLI_KEYFMT_DER,
+  CLI_KEYFMT_JWK,
+  CLI_KEYFMT_JWKS
+} cli_keyfmt;
+
+/* Sniff the content of a key file. */
+cli_keyfmt cli_key_format(const char *p, size_t len);
+
+/*
+ * Import one key (PEM, DER or JWK text) from `src` (a name for messages).
+ * Binding: the key's own algorithm (JWK "alg", EC curve, OKP) when it has
+ * one; it must then be in `allowed` (when allowed->n > 0).  Keys that need
+ * an explicit algorithm (RSA, oct without "alg", DER RSA) take the single
+ * algorithm of `allowed` they import with; none or several is a usage
+ * error.  Returns CLI_OK or an exit code with the message printed.
+ */
+int cli_key_import(const cli_args *a, const char *src, const char *text, size_t len,
+                   const char *passphrase, const cli_algset *allowed, jwtkit_key **out);
+/* Read FILE and import as above (a JWK Set is refused). */
+int cli_key_load(const cli_args *a, const char *path, const char *passphrase,
+                 const cli_algset *allowed, jwtkit_key **out);
+
+/* 1 when a secret looks like a key file (PEM or JWK): refused as an HMAC
+ * secret, since that is the algorithm-confusion pattern. */
+int cli_secret_looks_like_key(const char *p, size_t len);
+
+/* --------------------------------------------------------------- JSON */
+
+/* Strict validation through the library (public API only). */
+jwtkit_err cli_json_check_object(const char *json, size_t len);
+jwtkit_err cli_json_check_value(const char *json, size_t len);
+/* Top-level member of an already validated object: value text span.
+ * Returns 1 when found. */
+int cli_json_member(const char *json, size_t len, const char *name, const char **val,
+                    size_t *vlen);
+/* Indented printing of already validated JSON text. */
+void cli_json_pretty(FILE *f, const char *json, size_t len, int indent);
+
+/* --------------------------------------------------------------- git */
+
+typedef enum cli_git_state {
+  CLI_GIT_MISSING = 0, /* git is not installed */
+  CLI_GIT_OUTSIDE,     /* not inside a work tree */
+  CLI_GIT_INSIDE
+} cli_git_state;
+
+/* Whether directory `dir` is inside a git work tree. */
+cli_git_state cli_git_worktree(const char *dir);
+/*
+ * The private-key guard: writing secret material to `path` is allowed when
+ * git is not installed, the directory is not in a work tree, git ignores the
+ * path, or `force` is set.  Returns CLI_OK or CLI_USAGE (message printed).
+ * Reusable by every command that writes private keys.
+ */
+int cli_git_guard_private(const cli_args *a, const char *path, int force);
+/* Run a command (no shell) and capture stdout (at most `limit` bytes).
+ * stdin and stderr go to /dev/null.  Returns the exit status, 127 when the
+ * program cannot be run, -1 on other failures. */
+int cli_run_capture(const char *const argv[], size_t limit, cli_buf *out);
+
+/* ------------------------------------------------------------- fetch */
+
+/* GET url (https, or http when allow_http) into out; 5 s timeout, at most
+ * `limit` bytes, no redirects.  Returns CLI_OK or an exit code. */
+int cli_fetch(const cli_args *a, const char *url, int allow_http, size_t limit, cli_buf *out);
+
+/* ---------------------------------------------------------- commands */
+
+int cli_cmd_keygen(cli_args *a);
+int cli_cmd_sign(cli_args *a);
+int cli_cmd_verify(cli_args *a);
+int cli_cmd_decode(cli_args *a);
+int cli_cmd_jwk(cli_args *a);
+int cli_cmd_jwks(cli_args *a);
+int cli_cmd_thumbprint(cli_args *a);
+int cli_cmd_scan(cli_args *a);
+int cli_cmd_help(cli_args *a);
+int cli_cmd_unavailable(cli_args *a);
+
+#endif

@@ -1,0 +1,637 @@
+/*
+ * Known-answer tests from the JOSE RFCs (RFC 7515 Appendix A, RFC 7520
+ * section 4, RFC 8037 Appendix A, RFC 7517 Appendices A/B, RFC 7638 3.1),
+ * read from the shared vector files (see vectors/README.md).  Every vector in
+ * every file is accounted for: verified, re-signed, rejected as expected,
+ * refused by policy, or counted as not applicable, never dropped.
+ */
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "codec/b64url.h"
+#include "crypto/key_internal.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------ helpers */
+
+/* Non-fatal check: print and count, so that every vector is reported and
+ * every object freed before the test asserts on the total. */
+static int g_fail;
+#define CHECK(cond, ...)                                  \
+  do {                                                    \
+    if (!(cond)) {                                        \
+      g_fail++;                                           \
+      printf("    FAIL (%s:%d) ", __FILE__, __LINE__);    \
+      printf(__VA_ARGS__);                                \
+      printf("\n");                                       \
+    }                                                     \
+  } while (0)
+
+/* The files this test covers; test_rfc_files_covered() fails when the
+ * directory holds another one. */
+static const char *const k_rfc_files[] = {"rfc7515_appendix_a.json", "rfc7520_section4.json",
+                                          "rfc7517_keys.json", "rfc7638_thumbprint.json",
+                                          "rfc8037_ed25519.json", NULL};
+
+/* Skip (or, under CI, fail) when the shared vectors are not there. */
+static void require_vectors(void) {
+  char path[4096];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/rfc", tu_vectors_dir());
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return;
+  printf("RFC vectors not found at %s (set JWTKIT_VECTORS to the vectors directory)\n", path);
+  if (tu_ci()) fail_msg("vectors directory missing under CI: %s", path);
+  skip();
+}
+
+static json_t *load_json(const char *name) {
+  char path[4096];
+  json_error_t err;
+  snprintf(path, sizeof path, "%s/rfc/%s", tu_vectors_dir(), name);
+  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+  if (root == NULL) fail_msg("cannot load %s: %s (line %d)", path, err.text, err.line);
+  return root;
+}
+
+static const char *jstr(const json_t *obj, const char *name) {
+  return json_string_value(json_object_get(obj, name));
+}
+
+/* Strict base64url decode into a malloc'd buffer; NULL when not canonical. */
+static unsigned char *b64u_dec(const char *s, size_t n, size_t *out_len) {
+  unsigned char *buf = malloc(jk_b64url_dec_max(n) + 1);
+  if (buf == NULL) return NULL;
+  if (jk_b64url_decode(buf, out_len, s, n) != 0) {
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+/* Import a JWK given as a jansson object. */
+static jwtkit_err import_jwk(const json_t *jwk, jwtkit_alg alg, jwtkit_key **key, jwtkit_errinfo *info) {
+  *key = NULL;
+  char *text = json_dumps(jwk, JSON_COMPACT);
+  if (text == NULL) return JWTKIT_ERR_NOMEM;
+  jwtkit_err rc = jwtkit_key_from_jwk(key, alg, text, strlen(text), info);
+  free(text);
+  return rc;
+}
+
+/* Copy of a JWK without one member. */
+static json_t *jwk_without(const json_t *jwk, const char *member) {
+  json_t *c = json_deep_copy(jwk);
+  if (c != NULL) json_object_del(c, member);
+  return c;
+}
+
+static int is_json_object_text(const char *s, size_t n) {
+  json_error_t err;
+  json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+  int obj = json_is_object(v);
+  json_decref(v);
+  return obj;
+}
+
+/* Verifier for one key: exactly its algorithm, no exp required, audience
+ * ignored (the RFC payloads are not full JWT claim sets). */
+static jwtkit_verifier *verifier_for(jwtkit_key *key) {
+  jwtkit_policy *p = jwtkit_policy_new();
+  jwtkit_verifier *v = NULL;
+  if (p != NULL && jwtkit_policy_allow_alg(p, jwtkit_key_alg(key)) == JWTKIT_OK &&
+      jwtkit_policy_add_key(p, key) == JWTKIT_OK && jwtkit_policy_ignore_audience(p) == JWTKIT_OK &&
+      jwtkit_policy_set_require_exp(p, 0) == JWTKIT_OK && jwtkit_verifier_new(&v, p, NULL) != JWTKIT_OK)
+    v = NULL;
+  jwtkit_policy_free(p);
+  return v;
+}
+
+/* A clock at which an "exp" in the payload (if any) is still valid: RFC 7515
+ * A.1-A.3 carry exp 1300819380, so this gives 1300819000. */
+static int64_t clock_for_payload(const char *payload) {
+  int64_t now = 1300819000;
+  json_error_t err;
+  json_t *v = json_loads(payload, JSON_DECODE_ANY, &err);
+  json_t *exp = json_object_get(v, "exp");
+  if (json_is_integer(exp)) now = (int64_t)json_integer_value(exp) - 380;
+  json_decref(v);
+  return now;
+}
+
+/* ------------------------------------------------------ JWS vectors */
+
+typedef struct jws_counts {
+  int total;
+  int verified;              /* jwtkit_verify -> JWTKIT_OK */
+  int verified_not_jwt;      /* signature valid, payload not a JSON object */
+  int resigned;              /* deterministic: byte-exact re-signature */
+  int fresh_signed;          /* randomised: our own signature verifies */
+  int rejected_expected;     /* expected reject_by_default */
+  int not_applicable;        /* JSON serialization only or detached payload */
+  int na_signature_checked;  /* signatures of those checked at JWS level */
+} jws_counts;
+
+/* Signature-level check of one (alg, key, signing input, signature). */
+static int sig_level_ok(const char *alg_name, const json_t *jwk, const char *signing_input,
+                        const char *sig_b64u, const char *id) {
+  jwtkit_alg alg = jwtkit_alg_from_name(alg_name, strlen(alg_name));
+  jwtkit_key *key = NULL;
+  jwtkit_errinfo ei = {0};
+  size_t sl = 0;
+  unsigned char *sig = b64u_dec(sig_b64u, strlen(sig_b64u), &sl);
+  int ok = 0;
+  if (alg != JWTKIT_ALG_UNSPEC && sig != NULL && import_jwk(jwk, alg, &key, &ei) == JWTKIT_OK)
+    ok = jk_sig_verify(key, (const unsigned char *)signing_input, strlen(signing_input), sig, sl) == 1;
+  CHECK(ok, "%s: %s signature does not verify at JWS level (%s)", id, alg_name, ei.msg);
+  jwtkit_key_free(key);
+  free(sig);
+  return ok;
+}
+
+/* Vectors without a usable compact form: check their signatures at the JWS
+ * level from the JSON serialization (RFC 7515 7.2), and make sure the compact
+ * verifier does not accept a detached-payload token. */
+static void not_applicable_vector(const json_t *v, jws_counts *c) {
+  const char *id = jstr(v, "id");
+  const json_t *gen = json_object_get(v, "json_general");
+  const char *payload = jstr(gen, "payload");
+  if (payload == NULL) payload = jstr(v, "payload_b64u"); /* detached content */
+  const json_t *sigs = json_object_get(gen, "signatures");
+  const json_t *keys = json_object_get(v, "keys");
+  const json_t *algs = json_object_get(v, "algs");
+  size_t i;
+  const json_t *s;
+  c->not_applicable++;
+  CHECK(payload != NULL && json_array_size(sigs) > 0, "%s: no JSON serialization to check", id);
+  json_array_foreach(sigs, i, s) {
+    const char *prot = jstr(s, "protected");
+    const char *alg = algs ? json_string_value(json_array_get(algs, i)) : jstr(v, "alg");
+    const json_t *jwk = keys ? json_array_get(keys, i) : json_object_get(v, "key");
+    const char *sig = jstr(s, "signature");
+    if (alg == NULL || jwk == NULL || sig == NULL || payload == NULL) {
+      CHECK(0, "%s: signature %zu lacks alg, key or value", id, i);
+      continue;
+    }
+    size_t n = (prot ? strlen(prot) : 0) + strlen(payload) + 2;
+    char *input = malloc(n);
+    snprintf(input, n, "%s.%s", prot ? prot : "", payload);
+    if (sig_level_ok(alg, jwk, input, sig, id)) c->na_signature_checked++;
+    free(input);
+  }
+  const char *compact = jstr(v, "compact");
+  if (compact != NULL) { /* detached: hdr..sig */
+    jwtkit_alg alg = jwtkit_alg_from_name(jstr(v, "alg"), strlen(jstr(v, "alg")));
+    jwtkit_key *key = NULL;
+    if (import_jwk(json_object_get(v, "key"), alg, &key, NULL) == JWTKIT_OK) {
+      jwtkit_verifier *ver = verifier_for(key);
+      jwtkit_claims *cl = NULL;
+      jwtkit_err rc = jwtkit_verify_at(ver, compact, strlen(compact), 1300819000, &cl, NULL);
+      CHECK(rc != JWTKIT_OK && cl == NULL, "%s: detached-payload compact token accepted without its content", id);
+      jwtkit_claims_free(cl);
+      jwtkit_verifier_free(ver);
+    } else {
+      CHECK(0, "%s: key does not import", id);
+    }
+    jwtkit_key_free(key);
+  }
+}
+
+/* RFC 7515 A.5 style: alg "none" must be refused even by a verifier that
+ * allows every algorithm jwtkit knows. */
+static void reject_by_default_vector(const json_t *v, jws_counts *c) {
+  const char *id = jstr(v, "id");
+  const char *alg = jstr(v, "alg");
+  const char *compact = jstr(v, "compact");
+  CHECK(jwtkit_alg_from_name(alg, strlen(alg)) == JWTKIT_ALG_UNSPEC, "%s: alg %s has a jwtkit value", id, alg);
+  jwtkit_policy *p = jwtkit_policy_new();
+  for (int a = 1; a < JWTKIT_ALG_COUNT; a++) CHECK(jwtkit_policy_allow_alg(p, (jwtkit_alg)a) == JWTKIT_OK, "allow %d", a);
+  CHECK(jwtkit_policy_add_key(p, tu_key(JWTKIT_ALG_HS256)) == JWTKIT_OK, "add key");
+  jwtkit_policy_ignore_audience(p);
+  jwtkit_policy_set_require_exp(p, 0);
+  jwtkit_verifier *ver = NULL;
+  CHECK(jwtkit_verifier_new(&ver, p, NULL) == JWTKIT_OK, "verifier");
+  jwtkit_policy_free(p);
+  jwtkit_claims *cl = NULL;
+  jwtkit_errinfo ei = {0};
+  jwtkit_err rc = jwtkit_verify_at(ver, compact, strlen(compact), clock_for_payload(jstr(v, "payload_utf8")), &cl, &ei);
+  CHECK(rc == JWTKIT_ERR_ALG_NOT_ALLOWED && cl == NULL, "%s: expected ALG_NOT_ALLOWED, got %s (%s)", id,
+        jwtkit_errname(rc), ei.msg);
+  if (rc == JWTKIT_ERR_ALG_NOT_ALLOWED) c->rejected_expected++;
+  jwtkit_claims_free(cl);
+  jwtkit_verifier_free(ver);
+}
+
+static void valid_vector(const json_t *v, jws_counts *c) {
+  const char *id = jstr(v, "id");
+  const char *alg_name = jstr(v, "alg");
+  const char *compact = jstr(v, "compact");
+  const char *input = jstr(v, "signing_input");
+  const char *sig_b64u = jstr(v, "signature_b64u");
+  const char *payload = jstr(v, "payload_utf8");
+  const char *header = jstr(v, "protected_header_utf8");
+  const json_t *priv_jwk = json_object_get(v, "key");
+  const json_t *pub_jwk = json_object_get(v, "public_key");
+  if (pub_jwk == NULL) pub_jwk = priv_jwk; /* oct keys */
+  if (alg_name == NULL || compact == NULL || input == NULL || sig_b64u == NULL || payload == NULL ||
+      header == NULL || priv_jwk == NULL) {
+    CHECK(0, "%s: vector lacks a required field", id);
+    return;
+  }
+  size_t in_len = strlen(input);
+  jwtkit_alg alg = jwtkit_alg_from_name(alg_name, strlen(alg_name));
+  CHECK(alg != JWTKIT_ALG_UNSPEC, "%s: alg %s unknown to jwtkit", id, alg_name);
+  if (alg == JWTKIT_ALG_UNSPEC) return;
+
+  /* the vector's own consistency: compact == signing_input "." signature */
+  CHECK(strncmp(compact, input, in_len) == 0 && compact[in_len] == '.' && strcmp(compact + in_len + 1, sig_b64u) == 0,
+        "%s: compact is not signing_input.signature", id);
+
+  jwtkit_key *pub = NULL, *priv = NULL;
+  jwtkit_errinfo ei = {0};
+  jwtkit_err rc = import_jwk(pub_jwk, alg, &pub, &ei);
+  CHECK(rc == JWTKIT_OK, "%s: public JWK import failed: %s %s (%s)", id, jwtkit_errname(rc), ei.field, ei.msg);
+  rc = import_jwk(priv_jwk, alg, &priv, &ei);
+  CHECK(rc == JWTKIT_OK, "%s: private JWK import failed: %s %s (%s)", id, jwtkit_errname(rc), ei.field, ei.msg);
+  size_t sig_len = 0;
+  unsigned char *sig = b64u_dec(sig_b64u, strlen(sig_b64u), &sig_len);
+  CHECK(sig != NULL, "%s: signature_b64u is not canonical base64url", id);
+  if (pub == NULL || priv == NULL || sig == NULL) goto out;
+  CHECK(jwtkit_key_can_sign(priv), "%s: private key cannot sign", id);
+  CHECK(jwtkit_key_equal_public(pub, priv), "%s: private and public JWK differ", id);
+
+  /* full JWS/JWT path */
+  jwtkit_verifier *ver = verifier_for(pub);
+  CHECK(ver != NULL, "%s: cannot build a verifier", id);
+  jwtkit_claims *cl = NULL;
+  memset(&ei, 0, sizeof ei);
+  rc = jwtkit_verify_at(ver, compact, strlen(compact), clock_for_payload(payload), &cl, &ei);
+  int sig_ok = jk_sig_verify(pub, (const unsigned char *)input, in_len, sig, sig_len);
+  CHECK(sig_ok == 1, "%s: signature does not verify at JWS level (%d)", id, sig_ok);
+  if (is_json_object_text(payload, strlen(payload))) {
+    CHECK(rc == JWTKIT_OK, "%s: verify: %s %s (%s)", id, jwtkit_errname(rc), ei.field, ei.msg);
+    if (rc == JWTKIT_OK) {
+      size_t n = 0;
+      const char *got = jwtkit_claims_json(cl, &n);
+      CHECK(n == strlen(payload) && memcmp(got, payload, n) == 0, "%s: verified payload differs", id);
+      got = jwtkit_claims_header_json(cl, &n);
+      CHECK(n == strlen(header) && memcmp(got, header, n) == 0, "%s: verified header differs", id);
+      CHECK(jwtkit_claims_alg(cl) == alg, "%s: verified alg differs", id);
+      c->verified++;
+    }
+  } else {
+    /* RFC 7520 and others sign plain text: the signature passes, then the
+     * JWT layer refuses the payload (never BAD_SIGNATURE). */
+    CHECK(rc == JWTKIT_ERR_MALFORMED && strcmp(ei.field, "payload") == 0 && cl == NULL,
+          "%s: non-JSON payload: expected MALFORMED/payload, got %s/%s (%s)", id, jwtkit_errname(rc), ei.field,
+          ei.msg);
+    if (rc == JWTKIT_ERR_MALFORMED && sig_ok == 1) c->verified_not_jwt++;
+  }
+  jwtkit_claims_free(cl);
+  jwtkit_verifier_free(ver);
+
+  /* negative control: one flipped bit */
+  sig[sig_len / 2] ^= 0x01;
+  CHECK(jk_sig_verify(pub, (const unsigned char *)input, in_len, sig, sig_len) == 0,
+        "%s: signature with a flipped bit verifies", id);
+  sig[sig_len / 2] ^= 0x01;
+
+  /* signing */
+  unsigned char mine[2048];
+  size_t mine_len = 0;
+  rc = jk_sig_sign(priv, (const unsigned char *)input, in_len, mine, sizeof mine, &mine_len);
+  CHECK(rc == JWTKIT_OK, "%s: signing failed: %s", id, jwtkit_errname(rc));
+  if (rc == JWTKIT_OK) {
+    if (json_is_true(json_object_get(v, "deterministic"))) {
+      int same = mine_len == sig_len && memcmp(mine, sig, sig_len) == 0;
+      CHECK(same, "%s: deterministic %s signature not reproduced byte for byte", id, alg_name);
+      if (same) c->resigned++;
+    } else {
+      int ok = jk_sig_verify(pub, (const unsigned char *)input, in_len, mine, mine_len) == 1;
+      CHECK(ok, "%s: our own %s signature does not verify", id, alg_name);
+      if (ok) c->fresh_signed++;
+    }
+  }
+out:
+  free(sig);
+  jwtkit_key_free(pub);
+  jwtkit_key_free(priv);
+}
+
+static void run_jws_file(const char *file) {
+  require_vectors();
+  g_fail = 0;
+  json_t *root = load_json(file);
+  const json_t *vectors = json_object_get(root, "vectors");
+  assert_true(json_is_array(vectors));
+  jws_counts c = {0};
+  int expect_na = 0;
+  size_t i;
+  const json_t *v;
+  json_array_foreach(vectors, i, v) {
+    if (jstr(v, "compact") == NULL || json_is_true(json_object_get(v, "detached_payload"))) expect_na++;
+  }
+  json_array_foreach(vectors, i, v) {
+    c.total++;
+    const char *expected = jstr(v, "expected");
+    if (jstr(v, "compact") == NULL || json_is_true(json_object_get(v, "detached_payload")))
+      not_applicable_vector(v, &c);
+    else if (expected != NULL && strcmp(expected, "reject_by_default") == 0)
+      reject_by_default_vector(v, &c);
+    else if (expected != NULL && strcmp(expected, "valid") == 0)
+      valid_vector(v, &c);
+    else
+      CHECK(0, "%s: unknown expectation %s", jstr(v, "id"), expected ? expected : "(none)");
+  }
+  printf("%s: %d vectors: verified %d (JWT: %d; signature valid, payload not a JWT: %d), "
+         "re-signed byte-exact %d, randomised re-sign verified %d, rejected-as-expected %d, "
+         "not applicable (JSON serialization/detached): %d (their signatures checked at JWS level: %d)\n",
+         file, c.total, c.verified + c.verified_not_jwt, c.verified, c.verified_not_jwt, c.resigned,
+         c.fresh_signed, c.rejected_expected, c.not_applicable, c.na_signature_checked);
+  json_decref(root);
+  assert_int_equal(g_fail, 0);
+  assert_int_equal(c.not_applicable, expect_na);
+  assert_int_equal(c.verified + c.verified_not_jwt + c.rejected_expected + c.not_applicable, c.total);
+}
+
+static void test_rfc7515_appendix_a(void **state) {
+  (void)state;
+  run_jws_file("rfc7515_appendix_a.json");
+}
+
+static void test_rfc7520_section4(void **state) {
+  (void)state;
+  run_jws_file("rfc7520_section4.json");
+}
+
+/* ----------------------------------------------------- thumbprints */
+
+static void check_thumbprint(const json_t *jwk, jwtkit_alg alg, const char *expected, const char *what) {
+  jwtkit_key *key = NULL;
+  jwtkit_errinfo ei = {0};
+  jwtkit_err rc = import_jwk(jwk, alg, &key, &ei);
+  CHECK(rc == JWTKIT_OK, "%s: import failed: %s %s (%s)", what, jwtkit_errname(rc), ei.field, ei.msg);
+  if (rc != JWTKIT_OK) return;
+  char tp[44] = {0};
+  char uri[96] = {0};
+  CHECK(jwtkit_key_thumbprint(key, tp) == JWTKIT_OK && strcmp(tp, expected) == 0, "%s: thumbprint %s, expected %s",
+        what, tp, expected);
+  CHECK(jwtkit_key_thumbprint_uri(key, uri) == JWTKIT_OK &&
+            strncmp(uri, "urn:ietf:params:oauth:jwk-thumbprint:sha-256:", 46) == 0 && strcmp(uri + 46, expected) == 0,
+        "%s: thumbprint URI %s", what, uri);
+  printf("  %s: thumbprint %s ok\n", what, tp);
+  jwtkit_key_free(key);
+}
+
+static void test_rfc7638_thumbprint(void **state) {
+  (void)state;
+  require_vectors();
+  g_fail = 0;
+  json_t *root = load_json("rfc7638_thumbprint.json");
+  const char *expected = jstr(root, "thumbprint_b64u");
+  assert_non_null(expected);
+  assert_string_equal(jstr(root, "hash"), "SHA-256");
+  check_thumbprint(json_object_get(root, "jwk"), JWTKIT_ALG_UNSPEC, expected, "RFC 7638 3.1 RSA key");
+  printf("rfc7638_thumbprint.json: thumbprints matched 1/1\n");
+  json_decref(root);
+  assert_int_equal(g_fail, 0);
+}
+
+/* RFC 8037: A.1/A.2 keys agree, A.3 thumbprint of both, A.4 JWS. */
+static void test_rfc8037_ed25519(void **state) {
+  (void)state;
+  require_vectors();
+  g_fail = 0;
+  json_t *root = load_json("rfc8037_ed25519.json");
+  const json_t *priv_jwk = json_object_get(root, "A.1_private_key");
+  const json_t *pub_jwk = json_object_get(root, "A.2_public_key");
+  const char *expected = jstr(json_object_get(root, "A.3_thumbprint"), "thumbprint_b64u");
+  assert_non_null(priv_jwk);
+  assert_non_null(pub_jwk);
+  assert_non_null(expected);
+  jwtkit_key *priv = NULL, *pub = NULL;
+  CHECK(import_jwk(priv_jwk, JWTKIT_ALG_UNSPEC, &priv, NULL) == JWTKIT_OK, "A.1 private key import");
+  CHECK(import_jwk(pub_jwk, JWTKIT_ALG_UNSPEC, &pub, NULL) == JWTKIT_OK, "A.2 public key import");
+  if (priv != NULL && pub != NULL) {
+    CHECK(jwtkit_key_alg(priv) == JWTKIT_ALG_EDDSA && jwtkit_key_alg(pub) == JWTKIT_ALG_EDDSA, "Ed25519 -> EdDSA");
+    CHECK(jwtkit_key_can_sign(priv) && !jwtkit_key_can_sign(pub), "A.1 signs, A.2 does not");
+    CHECK(jwtkit_key_equal_public(priv, pub), "A.1 private key does not match A.2 public key");
+    CHECK(strcmp(jwtkit_key_curve(pub), "Ed25519") == 0, "curve name");
+  }
+  jwtkit_key_free(priv);
+  jwtkit_key_free(pub);
+  check_thumbprint(priv_jwk, JWTKIT_ALG_UNSPEC, expected, "RFC 8037 A.3 (from A.1 private key)");
+  check_thumbprint(pub_jwk, JWTKIT_ALG_UNSPEC, expected, "RFC 8037 A.3 (from A.2 public key)");
+  printf("rfc8037_ed25519.json: A.1/A.2 keys match, thumbprints matched 2/2\n");
+  json_decref(root);
+  assert_int_equal(g_fail, 0);
+  run_jws_file("rfc8037_ed25519.json");
+}
+
+/* ---------------------------------------------------- RFC 7517 keys */
+
+typedef struct key_counts {
+  int keys;
+  int imported;
+  int round_tripped;
+  int refused_use_enc;
+  int refused_not_jws_alg;
+  int refused_weak;
+  int stripped_imported; /* refused ones re-imported without the offending member */
+} key_counts;
+
+/* Export (public and, when possible, private) and re-import. */
+static void round_trip(jwtkit_key *key, const char *what, key_counts *c) {
+  int ok = 1;
+  for (int priv = 0; priv <= 1; priv++) {
+    if (priv && !jwtkit_key_can_sign(key)) continue;
+    if (!priv && jwtkit_key_kty(key) == JWTKIT_KTY_OCT) continue; /* no public form */
+    char *json = NULL;
+    size_t len = 0;
+    jwtkit_err rc = jwtkit_key_to_jwk(key, priv, &json, &len);
+    CHECK(rc == JWTKIT_OK, "%s: export (private=%d): %s", what, priv, jwtkit_errname(rc));
+    if (rc != JWTKIT_OK) {
+      ok = 0;
+      continue;
+    }
+    jwtkit_key *again = NULL;
+    jwtkit_errinfo ei = {0};
+    rc = jwtkit_key_from_jwk(&again, JWTKIT_ALG_UNSPEC, json, len, &ei);
+    CHECK(rc == JWTKIT_OK, "%s: re-import (private=%d): %s %s (%s)", what, priv, jwtkit_errname(rc), ei.field, ei.msg);
+    if (rc == JWTKIT_OK) {
+      CHECK(jwtkit_key_equal_public(key, again), "%s: re-imported key (private=%d) differs", what, priv);
+      CHECK(jwtkit_key_alg(again) == jwtkit_key_alg(key), "%s: alg changed on round trip", what);
+      CHECK(jwtkit_key_can_sign(again) == priv, "%s: can_sign %d after private=%d export", what,
+            jwtkit_key_can_sign(again), priv);
+      const char *k1 = jwtkit_key_kid(key), *k2 = jwtkit_key_kid(again);
+      CHECK((k1 == NULL && k2 == NULL) || (k1 && k2 && strcmp(k1, k2) == 0), "%s: kid changed on round trip", what);
+      ok &= jwtkit_key_equal_public(key, again);
+    } else {
+      ok = 0;
+    }
+    jwtkit_key_free(again);
+    jwtkit_free(json);
+  }
+  if (ok) c->round_tripped++;
+}
+
+static int is_jws_alg_name(const char *alg) {
+  return alg != NULL && jwtkit_alg_from_name(alg, strlen(alg)) != JWTKIT_ALG_UNSPEC;
+}
+
+/* Algorithm to import a key with: the JWK's own, else RS256 for RSA (the
+ * library needs one), HS256 for oct, the curve's for EC/OKP. */
+static jwtkit_alg default_alg(const json_t *jwk) {
+  const char *kty = jstr(jwk, "kty");
+  if (kty != NULL && strcmp(kty, "RSA") == 0) return JWTKIT_ALG_RS256;
+  if (kty != NULL && strcmp(kty, "oct") == 0) return JWTKIT_ALG_HS256;
+  return JWTKIT_ALG_UNSPEC;
+}
+
+/* One JWK: import it as RFC 7517 gives it, or assert why it is refused;
+ * returns the imported key (NULL when refused), with "use"/"alg" stripped
+ * copies tried for refused ones so the key material is still exercised. */
+static jwtkit_key *one_rfc7517_key(const json_t *jwk, const char *what, key_counts *c) {
+  const char *use = jstr(jwk, "use");
+  const char *alg = jstr(jwk, "alg");
+  jwtkit_alg a = alg != NULL ? JWTKIT_ALG_UNSPEC : default_alg(jwk);
+  jwtkit_key *key = NULL;
+  jwtkit_errinfo ei = {0};
+  c->keys++;
+  jwtkit_err rc = import_jwk(jwk, a, &key, &ei);
+  if (use != NULL && strcmp(use, "sig") != 0) {
+    CHECK(rc == JWTKIT_ERR_INVALID_KEY && strcmp(ei.field, "use") == 0, "%s: use=%s: expected INVALID_KEY/use, got %s/%s",
+          what, use, jwtkit_errname(rc), ei.field);
+    printf("  %s: refused by policy (use \"%s\" is not \"sig\"): %s\n", what, use, ei.msg);
+    c->refused_use_enc++;
+    jwtkit_key_free(key);
+    json_t *stripped = jwk_without(jwk, "use");
+    key = one_rfc7517_key(stripped, what, c);
+    c->keys--;
+    if (key != NULL) c->stripped_imported++;
+    json_decref(stripped);
+    return key;
+  }
+  if (alg != NULL && !is_jws_alg_name(alg)) {
+    CHECK(rc == JWTKIT_ERR_UNSUPPORTED && strcmp(ei.field, "alg") == 0, "%s: alg=%s: expected UNSUPPORTED/alg, got %s/%s",
+          what, alg, jwtkit_errname(rc), ei.field);
+    printf("  %s: refused by policy (alg \"%s\" is not a JWS algorithm): %s\n", what, alg, ei.msg);
+    c->refused_not_jws_alg++;
+    jwtkit_key_free(key);
+    json_t *stripped = jwk_without(jwk, "alg");
+    key = one_rfc7517_key(stripped, what, c);
+    c->keys--;
+    if (key != NULL) c->stripped_imported++;
+    json_decref(stripped);
+    return key;
+  }
+  const char *k = jstr(jwk, "k");
+  if (k != NULL && a == JWTKIT_ALG_HS256) {
+    size_t kl = 0;
+    unsigned char *kb = b64u_dec(k, strlen(k), &kl);
+    free(kb);
+    if (kl < 32) {
+      CHECK(rc == JWTKIT_ERR_WEAK_KEY, "%s: %zu-byte HS256 secret: expected WEAK_KEY, got %s", what, kl, jwtkit_errname(rc));
+      printf("  %s: refused by policy (%zu-byte secret, HS256 needs 32): %s\n", what, kl, ei.msg);
+      c->refused_weak++;
+      jwtkit_key_free(key);
+      return NULL;
+    }
+  }
+  CHECK(rc == JWTKIT_OK, "%s: import failed: %s %s (%s)", what, jwtkit_errname(rc), ei.field, ei.msg);
+  if (rc != JWTKIT_OK) return NULL;
+  c->imported++;
+  const char *kid = jstr(jwk, "kid");
+  const char *got = jwtkit_key_kid(key);
+  CHECK((kid == NULL && got == NULL) || (kid && got && strcmp(kid, got) == 0), "%s: kid not kept", what);
+  int has_private = json_object_get(jwk, "d") != NULL || k != NULL;
+  CHECK(jwtkit_key_can_sign(key) == has_private, "%s: can_sign=%d", what, jwtkit_key_can_sign(key));
+  round_trip(key, what, c);
+  printf("  %s: imported as %s (%u bits), round trip ok\n", what, jwtkit_alg_name(jwtkit_key_alg(key)),
+         jwtkit_key_bits(key));
+  return key;
+}
+
+static void test_rfc7517_keys(void **state) {
+  (void)state;
+  require_vectors();
+  g_fail = 0;
+  json_t *root = load_json("rfc7517_keys.json");
+  key_counts c = {0};
+  static const char *const sets[] = {"A.1_public_keys", "A.2_private_keys", "A.3_symmetric_keys"};
+  jwtkit_key *pubs[8] = {0};
+  size_t npub = 0;
+  for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
+    const json_t *keys = json_object_get(json_object_get(root, sets[s]), "keys");
+    CHECK(json_array_size(keys) > 0, "%s: no keys", sets[s]);
+    size_t i;
+    const json_t *jwk;
+    json_array_foreach(keys, i, jwk) {
+      char what[96];
+      snprintf(what, sizeof what, "RFC 7517 %s[%zu] (%s)", sets[s], i, jstr(jwk, "kty") ? jstr(jwk, "kty") : "?");
+      jwtkit_key *key = one_rfc7517_key(jwk, what, &c);
+      if (s == 0 && key != NULL && npub < 8) {
+        pubs[npub++] = key;
+        continue;
+      }
+      if (s == 1 && key != NULL) { /* A.2 private keys are the A.1 public keys */
+        int found = 0;
+        for (size_t p = 0; p < npub; p++) found |= jwtkit_key_equal_public(pubs[p], key);
+        CHECK(found, "%s: no matching A.1 public key", what);
+      }
+      jwtkit_key_free(key);
+    }
+  }
+  jwtkit_key *x5c = one_rfc7517_key(json_object_get(root, "B_x5c"), "RFC 7517 B (RSA with x5c)", &c);
+  jwtkit_key_free(x5c);
+  for (size_t p = 0; p < npub; p++) jwtkit_key_free(pubs[p]);
+  printf("rfc7517_keys.json: %d keys: imported %d, round-tripped %d; refused by policy: use!=sig %d, "
+         "non-JWS alg %d, weak key %d (of the refused, key material imported after dropping the member: %d)\n",
+         c.keys, c.imported, c.round_tripped, c.refused_use_enc, c.refused_not_jws_alg, c.refused_weak,
+         c.stripped_imported);
+  json_decref(root);
+  assert_int_equal(g_fail, 0);
+  assert_int_equal(c.imported, c.round_tripped);
+  /* every key accounted for: imported directly, or refused (and then
+   * possibly imported or refused again without the member) */
+  assert_int_equal(c.imported - c.stripped_imported + c.refused_weak, c.keys);
+}
+
+/* Every file in rfc/ is covered by a test above. */
+static void test_rfc_files_covered(void **state) {
+  (void)state;
+  require_vectors();
+  char path[4096];
+  snprintf(path, sizeof path, "%s/rfc", tu_vectors_dir());
+  DIR *d = opendir(path);
+  assert_non_null(d);
+  int unknown = 0, seen = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t n = strlen(e->d_name);
+    if (n < 5 || strcmp(e->d_name + n - 5, ".json") != 0) continue;
+    int known = 0;
+    for (int i = 0; k_rfc_files[i] != NULL; i++) known |= strcmp(k_rfc_files[i], e->d_name) == 0;
+    if (!known) {
+      printf("  rfc/%s is not covered by test_vectors_rfc\n", e->d_name);
+      unknown++;
+    }
+    seen++;
+  }
+  closedir(d);
+  printf("rfc/: %d vector files, %d not covered\n", seen, unknown);
+  assert_int_equal(unknown, 0);
+  assert_int_equal(seen, 5);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_rfc_files_covered), cmocka_unit_test(test_rfc7515_appendix_a),
+      cmocka_unit_test(test_rfc7520_section4),  cmocka_unit_test(test_rfc8037_ed25519),
+      cmocka_unit_test(test_rfc7638_thumbprint), cmocka_unit_test(test_rfc7517_keys),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
