@@ -81,7 +81,8 @@ struct cli_args {
   struct cli_optval {
     const char **v; /* values (point into argv); flags store "" */
     size_t n;
-  } *vals; /* parallel to cmd->opts */
+  } *vals;        /* parallel to cmd->opts */
+  int stdin_used; /* stdin can be read once: second use is an error */
 };
 
 /* Parse argv (after the command name).  Returns CLI_OK, or CLI_USAGE with a
@@ -138,19 +139,19 @@ void cli_buf_free(cli_buf *b);
 /* Read all of `path` ("-" = stdin) up to `limit` bytes.  On failure prints
  * "jwtkit: CMD: WHAT PATH: reason" and returns CLI_USAGE (unreadable or over
  * the limit) or CLI_INTERNAL. */
-int cli_read_file(const cli_args *a, const char *what, const char *path, size_t limit, int secret,
+int cli_read_file(cli_args *a, const char *what, const char *path, size_t limit, int secret,
                   cli_buf *out);
 /* Read a data argument: "-" = stdin, "@FILE" = file, else the text itself. */
-int cli_read_arg(const cli_args *a, const char *what, const char *arg, size_t limit, cli_buf *out);
+int cli_read_arg(cli_args *a, const char *what, const char *arg, size_t limit, cli_buf *out);
 /* Trim ASCII whitespace at both ends in place. */
 void cli_buf_trim(cli_buf *b);
 
 /* Secret from --secret-file / --secret-env (exactly one may be given).
  * Returns CLI_OK with *have = 0 when neither option is set. */
-int cli_read_secret(const cli_args *a, cli_buf *out, int *have);
+int cli_read_secret(cli_args *a, cli_buf *out, int *have);
 /* Passphrase from --passphrase-file (first line) / --passphrase-env.
  * out->p stays NULL when neither is given. */
-int cli_read_passphrase(const cli_args *a, cli_buf *out);
+int cli_read_passphrase(cli_args *a, cli_buf *out);
 
 /* ------------------------------------------------------------- output */
 
@@ -214,7 +215,7 @@ cli_keyfmt cli_key_format(const char *p, size_t len);
 int cli_key_import(const cli_args *a, const char *src, const char *text, size_t len,
                    const char *passphrase, const cli_algset *allowed, jwtkit_key **out);
 /* Read FILE and import as above (a JWK Set is refused). */
-int cli_key_load(const cli_args *a, const char *path, const char *passphrase,
+int cli_key_load(cli_args *a, const char *path, const char *passphrase,
                  const cli_algset *allowed, jwtkit_key **out);
 
 /* 1 when a secret looks like a key file (PEM or JWK): refused as an HMAC
@@ -259,7 +260,7 @@ int cli_run_capture(const char *const argv[], size_t limit, cli_buf *out);
 
 /* GET url (https, or http when allow_http) into out; 5 s timeout, at most
  * `limit` bytes, no redirects.  Returns CLI_OK or an exit code. */
-int cli_fetch(const cli_args *a, const char *url, int allow_http, size_t limit, cli_buf *out);
+int cli_fetch(cli_args *a, const char *url, int allow_http, size_t limit, cli_buf *out);
 
 /* ---------------------------------------------------------- commands */
 

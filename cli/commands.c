@@ -1,0 +1,208 @@
+/*
+ * The command table: every command with its synopsis, options and help
+ * text, declared together.  `jwtkit help CMD` and `jwtkit CMD --help` print
+ * what is written here; nothing else describes the options.
+ *
+ * To add a command: add its option list and one row below, and write its
+ * cli_cmd_* function (declared in cli.h).
+ */
+#include <stdint.h>
+
+#include "cli.h"
+
+#define ANY_POS SIZE_MAX
+
+#define ALG_LIST "HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512\nES256 ES384 ES512 EdDSA"
+
+#define OPT_PASSPHRASE_IN                                                                   \
+  {"passphrase-file", "FILE", 0, "passphrase of an encrypted PEM key: first line of FILE"}, \
+  {"passphrase-env", "NAME", 0, "passphrase of an encrypted PEM key: variable NAME"}
+
+#define OPT_SECRET                                                                        \
+  {"secret-file", "FILE", 0, "HMAC secret: the raw bytes of FILE (- = stdin);\n"          \
+                             "a trailing newline is part of the secret"},                \
+  {"secret-env", "NAME", 0, "HMAC secret: the value of environment variable NAME"}
+
+/* ---------------------------------------------------------- keygen */
+
+static const cli_opt keygen_opts[] = {
+    {"alg", "ALG", 0, "algorithm the key is for (required):\n" ALG_LIST},
+    {"bits", "N", 0, "RSA: modulus bits, 2048..16384 (default 2048);\nEdDSA: 255 = Ed25519 (default), 448 = Ed448"},
+    {"kid", "KID", 0, "key id (default: RFC 7638 thumbprint; HS*: random)"},
+    {"out", "FILE", 0, "private key file (required; - = stdout)"},
+    {"pub", "FILE", 0, "also write the public key to FILE (not for HS*)"},
+    {"format", "FMT", 0, "pem (default) or jwk; HS*: jwk (default) or raw"},
+    {"passphrase-file", "FILE", 0, "encrypt the PEM private key: first line of FILE"},
+    {"passphrase-env", "NAME", 0, "encrypt the PEM private key: variable NAME"},
+    {"force", NULL, 0, "overwrite existing files, and write inside a git\nwork tree even where git does not ignore the path"},
+    {NULL, NULL, 0, NULL}};
+
+/* ------------------------------------------------------------- sign */
+
+static const cli_opt sign_opts[] = {
+    {"key", "FILE", 0, "private key: PEM (PKCS#8, PKCS#1, SEC1, encrypted\nPKCS#8), DER or JWK (oct JWK for HS*)"},
+    OPT_SECRET,
+    {"alg", "ALG", 0, "signature algorithm (required)"},
+    {"kid", "KID", 0, "kid header (default: the JWK's kid; PEM and DER:\nthe key's thumbprint; secrets: none; \"\" = none)"},
+    {"claims", "JSON|@FILE|-", 0, "claims object to start from; the options below\noverride its members"},
+    {"iss", "S", 0, "issuer claim"},
+    {"sub", "S", 0, "subject claim"},
+    {"aud", "S", CLI_OPT_MULTI, "audience (repeat for several; replaces \"aud\"\nfrom --claims)"},
+    {"ttl", "DURATION", 0, "lifetime: exp = now + DURATION (default 15m)"},
+    {"nbf", "TIME", 0, "not-before time (Unix seconds or RFC 3339)"},
+    {"at", "TIME", 0, "sign as if now were TIME (for iat and exp)"},
+    {"typ", "T", 0, "typ header (default JWT; \"\" = no typ)"},
+    {"header", "NAME=VALUE", CLI_OPT_MULTI, "extra protected header member; VALUE is JSON\nif it parses as JSON, else a string"},
+    {"no-iat", NULL, 0, "do not add \"iat\""},
+    {"jti", NULL, 0, "add a random \"jti\" (128 bits)"},
+    OPT_PASSPHRASE_IN,
+    {NULL, NULL, 0, NULL}};
+
+/* ----------------------------------------------------------- verify */
+
+static const cli_opt verify_opts[] = {
+    {"key", "FILE", CLI_OPT_MULTI, "trusted key: PEM, DER, JWK or JWK Set file"},
+    {"jwks", "FILE|URL", CLI_OPT_MULTI, "trusted JWK Set: file, or https:// URL"},
+    OPT_SECRET,
+    {"alg", "ALG", CLI_OPT_MULTI, "accepted algorithm(s), repeatable or comma\nseparated (required)"},
+    {"iss", "S", CLI_OPT_MULTI, "accepted issuer (repeatable)"},
+    {"aud", "S", CLI_OPT_MULTI, "accepted audience (repeatable)"},
+    {"sub", "S", 0, "required subject"},
+    {"typ", "T", 0, "required typ header (RFC 7515 comparison)"},
+    {"leeway", "SECONDS", 0, "clock skew allowance, 0..300 (default 60)"},
+    {"at", "TIME", 0, "verify as if now were TIME"},
+    {"max-age", "DURATION", 0, "reject tokens whose iat is older than DURATION"},
+    {"require", "CLAIM", CLI_OPT_MULTI, "claim that must be present (repeatable)"},
+    {"insecure-no-aud", NULL, 0, "accept a token's \"aud\" without checking it"},
+    {"allow-http", NULL, 0, "allow a plain http:// JWKS URL"},
+    OPT_PASSPHRASE_IN,
+    {"verbose", NULL, 0, "report key selection and skipped keys on stderr"},
+    {NULL, NULL, 0, NULL}};
+
+/* ----------------------------------------------------------- decode */
+
+static const cli_opt decode_opts[] = {
+    {"json", NULL, 0, "print {\"header\":...,\"payload\":...,\"verified\":false}"},
+    {"at", "TIME", 0, "reference time for the relative times (default now)"},
+    {NULL, NULL, 0, NULL}};
+
+/* ---------------------------------------------- jwk, jwks, thumbprint */
+
+static const cli_opt jwk_opts[] = {
+    {"private", NULL, 0, "include the private members (required for oct keys)"},
+    {"kid", "KID", 0, "kid to set (default: the JWK's kid, else the\nthumbprint; oct keys: none)"},
+    {"alg", "ALG", 0, "algorithm (required for RSA PEM/DER keys)"},
+    OPT_PASSPHRASE_IN,
+    {NULL, NULL, 0, NULL}};
+
+static const cli_opt jwks_opts[] = {
+    {"alg", "ALG", 0, "algorithm for keys that need one (RSA PEM/DER)"},
+    OPT_PASSPHRASE_IN,
+    {NULL, NULL, 0, NULL}};
+
+static const cli_opt thumbprint_opts[] = {
+    {"uri", NULL, 0, "print the RFC 9278 URI form"},
+    OPT_PASSPHRASE_IN,
+    {NULL, NULL, 0, NULL}};
+
+static const cli_opt scan_opts[] = {
+    {"verbose", NULL, 0, "report files that were skipped"},
+    {NULL, NULL, 0, NULL}};
+
+static const cli_opt no_opts[] = {{NULL, NULL, 0, NULL}};
+
+/* ------------------------------------------------------------ table */
+
+const cli_cmd cli_commands[] = {
+    {"keygen", cli_cmd_keygen, "--alg ALG --out FILE [--pub FILE] [--format pem|jwk|raw] [options]", 0, 0,
+     "generate a signing key",
+     "Generates a key from the system CSPRNG.  The private key is written with\n"
+     "mode 0600 through a temporary file in the same directory, fsync and rename,\n"
+     "so FILE is either absent or complete.  An existing file is never replaced\n"
+     "without --force.  Inside a git work tree the private key is only written\n"
+     "where git ignores the path (git check-ignore), or with --force.\n"
+     "\n"
+     "PEM output is PKCS#8 (encrypted with AES-256-CBC and PBKDF2 when a\n"
+     "passphrase is given) and SPKI for --pub.  HS* keys are written as an oct\n"
+     "JWK, or with --format raw as the raw secret bytes; they have no public\n"
+     "part.  The kid and the paths are reported on stderr.",
+     keygen_opts},
+    {"sign", cli_cmd_sign,
+     "(--key FILE | --secret-file FILE | --secret-env NAME) --alg ALG [options]", 0, 0,
+     "sign claims and print a compact JWT",
+     "Claims are built in this order: the --claims object, then --iss, --sub,\n"
+     "--aud, then iat = now and exp = now + ttl (--ttl, default 15m), --nbf and\n"
+     "--jti; later values replace earlier ones.  The token and a newline are\n"
+     "printed on stdout.\n"
+     "\n"
+     "Keys are recognised by their content: PEM, DER, or a JSON JWK.  Secrets\n"
+     "are never taken from the command line.  --secret-file uses the file's\n"
+     "bytes unchanged (a trailing newline is part of the secret: write it with\n"
+     "printf %s or head -c); a secret that looks like a PEM key or a JWK is\n"
+     "refused.  A PEM or DER key without --kid signs with its RFC 7638\n"
+     "thumbprint as kid, so tokens always name their key.",
+     sign_opts},
+    {"verify", cli_cmd_verify,
+     "(--key FILE | --jwks FILE|URL | --secret-file FILE | --secret-env NAME)... --alg ALG... [options] "
+     "[TOKEN|@FILE|-]",
+     0, 1, "verify a JWT and print its claims",
+     "Prints the verified claims JSON on stdout and exits 0, or prints one line\n"
+     "\"jwtkit: verify: REASON\" on stderr and exits 1.  Without TOKEN the token\n"
+     "is read from stdin.\n"
+     "\n"
+     "Every key is bound to exactly one algorithm of --alg: a secret to the one\n"
+     "HS* algorithm (several HS* algorithms with a secret is an error); an RSA\n"
+     "key to the one RS*/PS* algorithm; EC and EdDSA keys by their curve, which\n"
+     "must be allowed.  JWK Sets add the keys whose algorithm is allowed (RSA\n"
+     "keys without \"alg\" take the one RS*/PS* algorithm of --alg, if there is\n"
+     "exactly one); oct keys fetched from a URL are ignored.  So one call can\n"
+     "accept HS256 tokens under a secret and RS256 tokens under a public key:\n"
+     "  jwtkit verify --secret-file s --key rsa.pub.pem --alg HS256,RS256\n"
+     "\n"
+     "Safe by default: a token with \"aud\" is rejected unless --aud names one\n"
+     "of its audiences (or --insecure-no-aud); \"exp\" is required.  A JWKS URL\n"
+     "must be https:// (unless --allow-http); it is fetched with a 5 s timeout,\n"
+     "at most 1 MiB, without following redirects.",
+     verify_opts},
+    {"decode", cli_cmd_decode, "[--json] [--at TIME] [TOKEN|@FILE|-]", 0, 1,
+     "show a JWT's header and claims WITHOUT verifying it",
+     "The first line of the output is \"UNVERIFIED: signature not checked\";\n"
+     "then the header and the payload, indented, and exp/nbf/iat as RFC 3339\n"
+     "times in UTC with the time relative to now.  Never base a decision on\n"
+     "this output: use `jwtkit verify`.  Without TOKEN it is read from stdin.",
+     decode_opts},
+    {"jwk", cli_cmd_jwk, "[--private] [--kid KID] [--alg ALG] FILE|-", 1, 1,
+     "convert a PEM, DER or JWK key to a JWK",
+     "Prints the public JWK of the key (with --private: the private JWK).  The\n"
+     "JWK carries \"alg\", \"use\":\"sig\" and a kid (the thumbprint unless the\n"
+     "input JWK or --kid names one).",
+     jwk_opts},
+    {"jwks", cli_cmd_jwks, "[--alg ALG] FILE...", 1, ANY_POS, "build a public JWK Set from key files",
+     "Each FILE is a PEM, DER or JWK key, or a JWK Set whose keys are merged.\n"
+     "Only public members are written.  Secrets (oct keys) are refused: they\n"
+     "must never be published.  Keys without kid get their thumbprint; two keys\n"
+     "with one kid are an error.",
+     jwks_opts},
+    {"thumbprint", cli_cmd_thumbprint, "[--uri] FILE|-", 1, 1, "print a key's RFC 7638 thumbprint",
+     "The SHA-256 JWK thumbprint, base64url.  For an oct (HMAC) key the\n"
+     "thumbprint is derived from the secret: do not publish it.",
+     thumbprint_opts},
+    {"scan", cli_cmd_scan, "[PATH]", 0, 1, "find private keys in files tracked by git",
+     "Lists every file tracked by git under PATH (default .) that holds private\n"
+     "key material: PEM private key blocks (PKCS#8, RSA, EC, ENCRYPTED,\n"
+     "OPENSSH, ...) and JWKs with a private \"d\" member or an oct \"k\".  One\n"
+     "line \"path:line: kind\" per finding.  Exits 1 when something was found,\n"
+     "0 when nothing was, 2 when PATH is not inside a git work tree.  Files\n"
+     "over 8 MiB and symbolic links are not read.",
+     scan_opts},
+    {"help", cli_cmd_help, "[COMMAND]", 0, 1, "show help for jwtkit or one command", NULL, no_opts},
+    {"pem", cli_cmd_unavailable, "...", 0, ANY_POS, "validate PEM files (not yet available)", NULL, no_opts},
+    {"keyring", cli_cmd_unavailable, "...", 0, ANY_POS, "keyring init/rotate/plan (not yet available)", NULL,
+     no_opts},
+    {"serve", cli_cmd_unavailable, "...", 0, ANY_POS, "JWKS publisher and token issuer (not yet available)",
+     NULL, no_opts},
+    {"gate", cli_cmd_unavailable, "...", 0, ANY_POS, "token verifier for API gateways (not yet available)",
+     NULL, no_opts},
+    {"bench", cli_cmd_unavailable, "...", 0, ANY_POS, "sign/verify benchmark (not yet available)", NULL,
+     no_opts},
+    {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL}};
