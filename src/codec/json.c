@@ -619,12 +619,12 @@ void jk_buf_putc(jk_buf *b, char c) { jk_buf_put(b, &c, 1); }
 int jk_buf_json_str(jk_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   if (!jk_utf8_valid((const unsigned char *)s, n) || memchr(s, '\0', n) != NULL) {
-    b->oom = 1;
+    b->oom = 1; /* poison: the document can no longer be completed */
     return -1;
   }
   size_t worst;
   if (!jk_mul_ok(n, 6, &worst) || !jk_add_ok(worst, 2, &worst) || jk_buf_reserve(b, worst) != 0)
-    return -1;
+    return -2;
   char *o = b->p + b->len;
   *o++ = '"';
   for (size_t i = 0; i < n; i++) {

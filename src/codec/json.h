@@ -107,8 +107,8 @@ int jk_buf_reserve(jk_buf *b, size_t extra);
 void jk_buf_put(jk_buf *b, const void *s, size_t n);
 void jk_buf_puts(jk_buf *b, const char *s);
 void jk_buf_putc(jk_buf *b, char c);
-/* JSON string literal with quotes; s must be valid UTF-8 (checked: sets oom
- * and returns -1 when it is not). */
+/* JSON string literal with quotes.  0 on success; -1 when s is not valid
+ * UTF-8 or holds a NUL; -2 when memory ran out.  Both poison the buffer. */
 int jk_buf_json_str(jk_buf *b, const char *s, size_t n);
 void jk_buf_int(jk_buf *b, int64_t v);
 /* Base64url of bytes. */

@@ -92,9 +92,10 @@ jwtkit_err jwtkit_claimset_set_string(jwtkit_claimset *cs, const char *name, con
   if (value == NULL) return JWTKIT_ERR_INVALID_ARG;
   jk_buf b;
   jk_buf_init(&b);
-  if (jk_buf_json_str(&b, value, strlen(value)) != 0) {
+  int r = jk_buf_json_str(&b, value, strlen(value));
+  if (r != 0) {
     jk_buf_free(&b);
-    return JWTKIT_ERR_INVALID_ARG;
+    return r == -1 ? JWTKIT_ERR_INVALID_ARG : JWTKIT_ERR_NOMEM;
   }
   if (strcmp(name ? name : "", "aud") == 0 && cs) cs->aud_count = 1;
   return put_buf(cs, name, &b);
@@ -161,9 +162,10 @@ jwtkit_err jwtkit_claimset_add_audience(jwtkit_claimset *cs, const char *aud) {
     jk_buf_put(&b, m->value, m->value_len - 1); /* drop ']' */
   }
   jk_buf_putc(&b, ',');
-  if (jk_buf_json_str(&b, aud, strlen(aud)) != 0) {
+  int r = jk_buf_json_str(&b, aud, strlen(aud));
+  if (r != 0) {
     jk_buf_free(&b);
-    return JWTKIT_ERR_INVALID_ARG;
+    return r == -1 ? JWTKIT_ERR_INVALID_ARG : JWTKIT_ERR_NOMEM;
   }
   jk_buf_putc(&b, ']');
   size_t count = cs->aud_count + 1;

@@ -47,16 +47,20 @@ jwtkit_err jwtkit_signer_new(jwtkit_signer **out, jwtkit_key *key, const jwtkit_
   jk_buf_putc(&h, '"');
   if (typ[0] != '\0') {
     jk_buf_puts(&h, ",\"typ\":");
-    if (jk_buf_json_str(&h, typ, strlen(typ)) != 0) {
+    int r = jk_buf_json_str(&h, typ, strlen(typ));
+    if (r != 0) {
       jk_buf_free(&h);
-      return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "typ", "typ must be UTF-8 text");
+      return r == -1 ? jk_fail(info, JWTKIT_ERR_INVALID_ARG, "typ", "typ must be UTF-8 text")
+                     : jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
     }
   }
   if (kid != NULL && kid[0] != '\0') {
     jk_buf_puts(&h, ",\"kid\":");
-    if (jk_buf_json_str(&h, kid, strlen(kid)) != 0) {
+    int r = jk_buf_json_str(&h, kid, strlen(kid));
+    if (r != 0) {
       jk_buf_free(&h);
-      return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "kid", "kid must be UTF-8 text");
+      return r == -1 ? jk_fail(info, JWTKIT_ERR_INVALID_ARG, "kid", "kid must be UTF-8 text")
+                     : jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
     }
   }
   if (extra != NULL) {
