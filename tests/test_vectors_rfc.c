@@ -183,8 +183,9 @@ static void not_applicable_vector(const json_t *v, jws_counts *c) {
     free(input);
   }
   const char *compact = jstr(v, "compact");
-  if (compact != NULL) { /* detached: hdr..sig */
-    jwtkit_alg alg = jwtkit_alg_from_name(jstr(v, "alg"), strlen(jstr(v, "alg")));
+  const char *alg_name = jstr(v, "alg");
+  if (compact != NULL && alg_name != NULL) { /* detached: hdr..sig */
+    jwtkit_alg alg = jwtkit_alg_from_name(alg_name, strlen(alg_name));
     jwtkit_key *key = NULL;
     if (import_jwk(json_object_get(v, "key"), alg, &key, NULL) == JWTKIT_OK) {
       jwtkit_verifier *ver = verifier_for(key);
@@ -206,9 +207,14 @@ static void reject_by_default_vector(const json_t *v, jws_counts *c) {
   const char *id = jstr(v, "id");
   const char *alg = jstr(v, "alg");
   const char *compact = jstr(v, "compact");
+  if (alg == NULL || compact == NULL) {
+    CHECK(0, "%s: vector lacks alg or compact", id);
+    return;
+  }
   CHECK(jwtkit_alg_from_name(alg, strlen(alg)) == JWTKIT_ALG_UNSPEC, "%s: alg %s has a jwtkit value", id, alg);
   jwtkit_policy *p = jwtkit_policy_new();
-  for (int a = 1; a < JWTKIT_ALG_COUNT; a++) CHECK(jwtkit_policy_allow_alg(p, (jwtkit_alg)a) == JWTKIT_OK, "allow %d", a);
+  for (int a = 1; a < JWTKIT_ALG_COUNT; a++)
+    CHECK(jwtkit_policy_allow_alg(p, (jwtkit_alg)a) == JWTKIT_OK, "allow %d", a);
   CHECK(jwtkit_policy_add_key(p, tu_key(JWTKIT_ALG_HS256)) == JWTKIT_OK, "add key");
   jwtkit_policy_ignore_audience(p);
   jwtkit_policy_set_require_exp(p, 0);
@@ -217,7 +223,9 @@ static void reject_by_default_vector(const json_t *v, jws_counts *c) {
   jwtkit_policy_free(p);
   jwtkit_claims *cl = NULL;
   jwtkit_errinfo ei = {0};
-  jwtkit_err rc = jwtkit_verify_at(ver, compact, strlen(compact), clock_for_payload(jstr(v, "payload_utf8")), &cl, &ei);
+  const char *payload = jstr(v, "payload_utf8");
+  int64_t now = clock_for_payload(payload ? payload : "");
+  jwtkit_err rc = jwtkit_verify_at(ver, compact, strlen(compact), now, &cl, &ei);
   CHECK(rc == JWTKIT_ERR_ALG_NOT_ALLOWED && cl == NULL, "%s: expected ALG_NOT_ALLOWED, got %s (%s)", id,
         jwtkit_errname(rc), ei.msg);
   if (rc == JWTKIT_ERR_ALG_NOT_ALLOWED) c->rejected_expected++;
@@ -246,9 +254,20 @@ static void valid_vector(const json_t *v, jws_counts *c) {
   CHECK(alg != JWTKIT_ALG_UNSPEC, "%s: alg %s unknown to jwtkit", id, alg_name);
   if (alg == JWTKIT_ALG_UNSPEC) return;
 
-  /* the vector's own consistency: compact == signing_input "." signature */
+  /* the vector's own consistency: compact == signing_input "." signature,
+   * and the encoded header/payload decode (canonically) to the UTF-8 ones */
   CHECK(strncmp(compact, input, in_len) == 0 && compact[in_len] == '.' && strcmp(compact + in_len + 1, sig_b64u) == 0,
         "%s: compact is not signing_input.signature", id);
+  static const char *const pairs[2][2] = {{"protected_header_b64u", "protected_header_utf8"},
+                                          {"payload_b64u", "payload_utf8"}};
+  for (int i = 0; i < 2; i++) {
+    const char *enc = jstr(v, pairs[i][0]), *dec = jstr(v, pairs[i][1]);
+    size_t n = 0;
+    unsigned char *raw = enc ? b64u_dec(enc, strlen(enc), &n) : NULL;
+    CHECK(raw != NULL && dec != NULL && n == strlen(dec) && memcmp(raw, dec, n) == 0, "%s: %s does not decode to %s",
+          id, pairs[i][0], pairs[i][1]);
+    free(raw);
+  }
 
   jwtkit_key *pub = NULL, *priv = NULL;
   jwtkit_errinfo ei = {0};
@@ -518,8 +537,8 @@ static jwtkit_key *one_rfc7517_key(const json_t *jwk, const char *what, key_coun
   if (depth == 0) c->keys++;
   jwtkit_err rc = import_jwk(jwk, a, &key, &ei);
   if (use != NULL && strcmp(use, "sig") != 0) {
-    CHECK(rc == JWTKIT_ERR_INVALID_KEY && strcmp(ei.field, "use") == 0, "%s: use=%s: expected INVALID_KEY/use, got %s/%s",
-          what, use, jwtkit_errname(rc), ei.field);
+    CHECK(rc == JWTKIT_ERR_INVALID_KEY && strcmp(ei.field, "use") == 0,
+          "%s: use=%s: expected INVALID_KEY/use, got %s/%s", what, use, jwtkit_errname(rc), ei.field);
     printf("  %s: refused by policy (use \"%s\" is not \"sig\"): %s; retrying without \"use\"\n", what, use, ei.msg);
     c->refused_use++;
     if (depth == 0) c->refused++;
@@ -527,8 +546,8 @@ static jwtkit_key *one_rfc7517_key(const json_t *jwk, const char *what, key_coun
     return retry_without(jwk, "use", what, c, depth);
   }
   if (alg != NULL && !is_jws_alg_name(alg)) {
-    CHECK(rc == JWTKIT_ERR_UNSUPPORTED && strcmp(ei.field, "alg") == 0, "%s: alg=%s: expected UNSUPPORTED/alg, got %s/%s",
-          what, alg, jwtkit_errname(rc), ei.field);
+    CHECK(rc == JWTKIT_ERR_UNSUPPORTED && strcmp(ei.field, "alg") == 0,
+          "%s: alg=%s: expected UNSUPPORTED/alg, got %s/%s", what, alg, jwtkit_errname(rc), ei.field);
     printf("  %s: refused by policy (alg \"%s\" is not a JWS algorithm): %s; retrying without \"alg\"\n", what, alg,
            ei.msg);
     c->refused_alg++;
@@ -541,7 +560,8 @@ static jwtkit_key *one_rfc7517_key(const json_t *jwk, const char *what, key_coun
     unsigned char *kb = b64u_dec(k, strlen(k), &kl);
     free(kb);
     if (kl < 32) {
-      CHECK(rc == JWTKIT_ERR_WEAK_KEY, "%s: %zu-byte HS256 secret: expected WEAK_KEY, got %s", what, kl, jwtkit_errname(rc));
+      CHECK(rc == JWTKIT_ERR_WEAK_KEY, "%s: %zu-byte HS256 secret: expected WEAK_KEY, got %s", what, kl,
+            jwtkit_errname(rc));
       printf("  %s: refused by policy (%zu-byte secret, HS256 needs 32): %s\n", what, kl, ei.msg);
       c->refused_weak++;
       if (depth == 0) c->refused++;
@@ -564,6 +584,81 @@ static jwtkit_key *one_rfc7517_key(const json_t *jwk, const char *what, key_coun
   printf("  %s: imported as %s (%u bits, %s), export/re-import ok\n", what, jwtkit_alg_name(jwtkit_key_alg(key)),
          jwtkit_key_bits(key), has_private ? "private" : "public");
   return key;
+}
+
+static void on_skip(void *ctx, size_t index, const jwtkit_errinfo *why) {
+  int *n = ctx;
+  (*n)++;
+  printf("    jwks_parse skipped key %zu: %s %s (%s)\n", index, jwtkit_errname(why->code), why->field, why->msg);
+}
+
+/* Would jwtkit_jwks_parse(..., rsa_default=RS256) keep this JWK?  Per
+ * jwks.h: exactly the keys that import with their own (or no) alg, RSA keys
+ * without alg getting RS256. */
+static jwtkit_key *importable_as_in_set(const json_t *jwk) {
+  jwtkit_key *k = NULL;
+  const char *kty = jstr(jwk, "kty");
+  jwtkit_alg a = (kty && strcmp(kty, "RSA") == 0 && jstr(jwk, "alg") == NULL) ? JWTKIT_ALG_RS256 : JWTKIT_ALG_UNSPEC;
+  if (import_jwk(jwk, a, &k, NULL) != JWTKIT_OK) return NULL;
+  return k;
+}
+
+/* RFC 7517 5: the same keys as a JWK Set through jwtkit_jwks_parse, then
+ * jwtkit_jwks_to_json (public members only, no oct) and parse again. */
+static void rfc7517_as_set(const json_t *set_json, const char *name, int *kept_total, int *skipped_total) {
+  const json_t *keys = json_object_get(set_json, "keys");
+  char *text = json_dumps(set_json, JSON_COMPACT);
+  jwtkit_jwks *set = NULL;
+  jwtkit_errinfo ei = {0};
+  int skipped = 0;
+  printf("  RFC 7517 %s as a JWK Set:\n", name);
+  jwtkit_err rc = jwtkit_jwks_parse(&set, text, strlen(text), JWTKIT_ALG_RS256, on_skip, &skipped, &ei);
+  free(text);
+  CHECK(rc == JWTKIT_OK, "%s: jwks_parse: %s %s (%s)", name, jwtkit_errname(rc), ei.field, ei.msg);
+  if (rc != JWTKIT_OK) return;
+  size_t expected = 0, public_expected = 0, i;
+  const json_t *jwk;
+  json_array_foreach(keys, i, jwk) {
+    jwtkit_key *k = importable_as_in_set(jwk);
+    if (k == NULL) continue;
+    expected++;
+    if (jwtkit_key_kty(k) != JWTKIT_KTY_OCT) public_expected++;
+    const char *kid = jwtkit_key_kid(k);
+    jwtkit_key *in_set = kid ? jwtkit_jwks_find(set, kid, strlen(kid)) : NULL;
+    CHECK(in_set != NULL && jwtkit_key_equal_public(in_set, k) && jwtkit_key_alg(in_set) == jwtkit_key_alg(k),
+          "%s: key %zu (kid %s) missing from the parsed set or different", name, i, kid ? kid : "-");
+    jwtkit_key_free(k);
+  }
+  CHECK(jwtkit_jwks_count(set) == expected, "%s: set kept %zu keys, expected %zu", name, jwtkit_jwks_count(set),
+        expected);
+  CHECK((size_t)skipped + jwtkit_jwks_count(set) == json_array_size(keys), "%s: %d skipped + %zu kept != %zu", name,
+        skipped, jwtkit_jwks_count(set), json_array_size(keys));
+  char *out = NULL;
+  size_t out_len = 0;
+  rc = jwtkit_jwks_to_json(set, &out, &out_len);
+  CHECK(rc == JWTKIT_OK, "%s: jwks_to_json: %s", name, jwtkit_errname(rc));
+  if (rc == JWTKIT_OK) {
+    jwtkit_jwks *again = NULL;
+    int skipped2 = 0;
+    rc = jwtkit_jwks_parse(&again, out, out_len, JWTKIT_ALG_UNSPEC, on_skip, &skipped2, &ei);
+    CHECK(rc == JWTKIT_OK && skipped2 == 0 && jwtkit_jwks_count(again) == public_expected,
+          "%s: exported set re-parsed to %zu keys (%d skipped), expected %zu", name, jwtkit_jwks_count(again), skipped2,
+          public_expected);
+    for (size_t k = 0; k < jwtkit_jwks_count(again); k++) {
+      jwtkit_key *a = jwtkit_jwks_get(again, k);
+      const char *kid = jwtkit_key_kid(a);
+      jwtkit_key *orig = kid ? jwtkit_jwks_find(set, kid, strlen(kid)) : NULL;
+      CHECK(orig != NULL && jwtkit_key_equal_public(a, orig) && !jwtkit_key_can_sign(a),
+            "%s: exported key %zu differs or carries private members", name, k);
+    }
+    jwtkit_jwks_free(again);
+  }
+  jwtkit_free(out);
+  printf("  RFC 7517 %s as a JWK Set: kept %zu, skipped %d, exported/re-parsed %zu public key(s)\n", name,
+         jwtkit_jwks_count(set), skipped, public_expected);
+  *kept_total += (int)jwtkit_jwks_count(set);
+  *skipped_total += skipped;
+  jwtkit_jwks_free(set);
 }
 
 static void test_rfc7517_keys(void **state) {
@@ -596,6 +691,9 @@ static void test_rfc7517_keys(void **state) {
       jwtkit_key_free(key);
     }
   }
+  int set_kept = 0, set_skipped = 0;
+  for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++)
+    rfc7517_as_set(json_object_get(root, sets[s]), sets[s], &set_kept, &set_skipped);
   jwtkit_key *x5c = one_rfc7517_key(json_object_get(root, "B_x5c"), "RFC 7517 B (RSA with x5c)", &c, 0);
   jwtkit_key_free(x5c);
   for (size_t p = 0; p < npub; p++) jwtkit_key_free(pubs[p]);
@@ -603,6 +701,8 @@ static void test_rfc7517_keys(void **state) {
          "weak HMAC key %d; key material imported after dropping the member: %d), export/re-import ok %d\n",
          c.keys, c.imported, c.refused, c.refused_use, c.refused_alg, c.refused_weak, c.stripped_imported,
          c.round_tripped);
+  printf("rfc7517_keys.json as JWK Sets (jwtkit_jwks_parse, RSA default RS256): kept %d, skipped %d\n", set_kept,
+         set_skipped);
   json_decref(root);
   assert_int_equal(g_fail, 0);
   assert_int_equal(c.imported + c.refused, c.keys);

@@ -36,7 +36,8 @@ jwtkit_err jwtkit_jwks_add(jwtkit_jwks *set, jwtkit_key *key);
 typedef void (*jwtkit_jwks_skip_fn)(void *ctx, size_t index, const jwtkit_errinfo *why);
 
 /*
- * Parse {"keys":[...]}.  A key whose kty, crv or alg jwtkit does not
+ * Parse {"keys":[...]}.  "oct" (secret) keys are always skipped: a set of
+ * public keys must never introduce an HMAC key.  A key whose kty, crv or alg jwtkit does not
  * support, or whose "use" is not "sig", is skipped and reported through
  * `skip` (may be NULL); a key that claims a supported type but is broken
  * (bad base64url, point not on the curve, RSA < 2048 bits) is skipped the

@@ -133,6 +133,33 @@ static jwtkit_alg alg_for_curve(const char *group) {
   return JWTKIT_ALG_UNSPEC;
 }
 
+/* ROCA (CVE-2017-15361, Nemec et al. 2017): moduli from the flawed
+ * Infineon generator have the form k * M + (65537^a mod M) for the
+ * primorial M, so n mod p lies in the subgroup that 65537 generates in
+ * Z_p* for every small prime p of M.  A random modulus passes that test for
+ * all 38 primes with negligible probability. */
+static int rsa_roca_fingerprint(const BIGNUM *n) {
+  static const unsigned primes[] = {3,  5,  7,  11, 13, 17, 19, 23,  29,  31,  37,  41,  43,  47,  53,  59,  61,  67,  71,
+                                    73, 79, 83, 89, 97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167};
+  for (size_t i = 0; i < sizeof primes / sizeof *primes; i++) {
+    unsigned p = primes[i];
+    BN_ULONG r = BN_mod_word(n, p);
+    if (r == (BN_ULONG)-1) return 0;
+    unsigned g = 65537u % p, x = 1;
+    int member = 0;
+    for (unsigned k = 0; k < p; k++) { /* walk the cyclic subgroup <g> */
+      if (x == (unsigned)r) {
+        member = 1;
+        break;
+      }
+      x = (x * g) % p;
+      if (x == 1) break;
+    }
+    if (!member) return 0;
+  }
+  return 1;
+}
+
 /* Private/public consistency of a private key. */
 static int pairwise_ok(EVP_PKEY *pkey) {
   EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
@@ -199,6 +226,14 @@ jwtkit_err jk_key_from_pkey(jwtkit_key **out, jwtkit_alg alg, EVP_PKEY *pkey, jw
       if (bits > JK_RSA_MAX_BITS) {
         rc = jk_fail(info, JWTKIT_ERR_TOO_LARGE, "n", "RSA key has %u bits; at most %u are accepted",
                      bits, JK_RSA_MAX_BITS);
+        goto fail;
+      }
+      BIGNUM *nbn = NULL;
+      int roca = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &nbn) == 1 && rsa_roca_fingerprint(nbn);
+      BN_free(nbn);
+      if (roca) {
+        rc = jk_fail(info, JWTKIT_ERR_WEAK_KEY, "n",
+                     "RSA modulus has the ROCA fingerprint (CVE-2017-15361): its private key can be recovered");
         goto fail;
       }
       BIGNUM *e = NULL;

@@ -88,6 +88,15 @@ jwtkit_err jwtkit_jwks_parse(jwtkit_jwks **out, const char *json, size_t len, jw
       rc = jk_fail(info, JWTKIT_ERR_TOO_LARGE, "keys", "more than %u keys", JWTKIT_MAX_JWKS_KEYS);
       goto done;
     }
+    jk_jdoc one = {json, len, d.nodes, d.count};
+    int kty = jk_json_get(&one, i, "kty", 3);
+    if (kty >= 0 && jk_json_str_eq(&one, (uint32_t)kty, "oct", 3)) {
+      /* a set of public keys never introduces a secret: an "oct" key from a
+       * fetched JWKS would let its publisher mint HMAC tokens */
+      jk_fail(&why, JWTKIT_ERR_UNSUPPORTED, "kty", "secret (oct) keys are never taken from a JWK Set");
+      if (skip) skip(skip_ctx, index, &why);
+      continue;
+    }
     jwtkit_key *k = NULL;
     jwtkit_err kr = jwtkit_key_from_jwk(&k, JWTKIT_ALG_UNSPEC, json + nd->off, nd->len, &why);
     if (kr == JWTKIT_ERR_INVALID_ARG && rsa_default != JWTKIT_ALG_UNSPEC) {
