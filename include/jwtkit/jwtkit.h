@@ -28,6 +28,7 @@
 #include "jwks.h"
 #include "jwt.h"
 #include "key.h"
+#include "keyring.h"
 
 #define JWTKIT_VERSION_MAJOR 0
 #define JWTKIT_VERSION_MINOR 1

@@ -1,0 +1,154 @@
+/*
+ * jwtkit/keyring.h - signing keys with a rotation lifecycle.
+ *
+ *   pending ──► active ──► retiring ──► retired
+ *   (published,  (signs; one   (published,   (gone from the JWKS,
+ *    not signing) per alg)      verify only)  private part destroyed)
+ *
+ * Timing rules (all in seconds, from jwtkit_keyring_timing):
+ *  - a pending key activates only after it has been in the JWKS for at
+ *    least max_age (the JWKS Cache-Control max-age), so every verifier
+ *    already holds it;
+ *  - the active key becomes retiring when the next key activates;
+ *  - a retiring key is retired no earlier than
+ *      retiring_at + token_ttl + leeway + max_age
+ *    (its last token was signed at retiring_at at the latest);
+ *  - no token is minted with an exp beyond the active key's planned end of
+ *    signing + token_ttl: jwtkit_keyring_signing_key() returns that bound;
+ *  - an emergency revoke removes a key from the JWKS at once.
+ * Rotation does only what is safe at `now` and reports each step.
+ *
+ * Only asymmetric algorithms (RS*, PS*, ES*, EdDSA) live in a keyring:
+ * secrets are never published.
+ *
+ * Storage: a directory with keyring.json (metadata and public JWKs) and one
+ * PKCS#8 PEM per private key under keys/ (mode 0600, encrypted when a
+ * passphrase is given).  Every change is written to a temporary file,
+ * fsync'd, renamed over the old one and the directory fsync'd; mutations
+ * hold an exclusive lock on the directory's .lock file, so concurrent
+ * `jwtkit keyring rotate` runs and a running issuer never interleave.
+ * A private key file readable by group or others is refused on load.
+ *
+ * Time is always passed in (Unix seconds) so tests can drive the clock.
+ * A jwtkit_keyring handle is a snapshot of the keyring at open time; it is
+ * not thread-safe while being mutated.
+ */
+#ifndef JWTKIT_KEYRING_H
+#define JWTKIT_KEYRING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "key.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum jwtkit_key_state {
+  JWTKIT_KEY_PENDING = 1,
+  JWTKIT_KEY_ACTIVE = 2,
+  JWTKIT_KEY_RETIRING = 3,
+  JWTKIT_KEY_RETIRED = 4,
+  JWTKIT_KEY_REVOKED = 5
+} jwtkit_key_state;
+
+/* "pending", "active", ... */
+const char *jwtkit_key_state_name(jwtkit_key_state s);
+
+typedef struct jwtkit_keyring_timing {
+  int64_t max_age;       /* JWKS Cache-Control max-age (default 300) */
+  int64_t token_ttl;     /* longest token lifetime minted (default 900) */
+  int64_t leeway;        /* verifiers' clock leeway (default 60) */
+  int64_t rotate_every;  /* active period of a key (default 30 days) */
+  int64_t publish_ahead; /* publish the next key this long before the
+                            rotation (default: max(2 * max_age, rotate_every / 30)) */
+  unsigned rsa_bits;     /* RSA modulus for generated keys (default 2048) */
+} jwtkit_keyring_timing;
+
+/* Defaults as documented above. */
+void jwtkit_keyring_timing_default(jwtkit_keyring_timing *t);
+
+typedef struct jwtkit_keyring jwtkit_keyring;
+
+/* One line per action taken ("created pending key ... (ES256)"). */
+typedef void (*jwtkit_keyring_report_fn)(void *ctx, const char *line);
+
+/* Create a keyring in dir (created 0700 if missing; must not hold a
+ * keyring yet) with one active key per algorithm in algs.  The first keys
+ * activate at once: no verifier can hold an older set.  passphrase may be
+ * NULL (private keys then rely on file permissions alone). */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_init(const char *dir, const jwtkit_alg *algs, size_t nalgs,
+                                                const jwtkit_keyring_timing *timing, const char *passphrase,
+                                                int64_t now, jwtkit_keyring_report_fn report, void *ctx,
+                                                jwtkit_errinfo *info);
+
+/* Load a keyring (metadata, public keys, and the private keys of pending
+ * and active keys). */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_open(jwtkit_keyring **out, const char *dir, const char *passphrase,
+                                                jwtkit_errinfo *info);
+void jwtkit_keyring_free(jwtkit_keyring *kr);
+
+/* Import an existing private key (bound to its algorithm) as pending; it
+ * activates through rotation like a generated one.  kid: the key's kid or
+ * its RFC 7638 thumbprint. */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_add(jwtkit_keyring *kr, jwtkit_key *private_key, int64_t now,
+                                               jwtkit_keyring_report_fn report, void *ctx,
+                                               jwtkit_errinfo *info);
+
+/* Do what is safe at `now`: publish the next key ahead of the rotation,
+ * activate a pending key whose max_age has passed once the active key is
+ * due, retire retiring keys whose window has closed, destroy their private
+ * parts.  force: treat the active keys as due now (still waiting for the
+ * pending key's max_age).  Writes the result atomically. */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_rotate(jwtkit_keyring *kr, int64_t now, int force,
+                                                  jwtkit_keyring_report_fn report, void *ctx,
+                                                  jwtkit_errinfo *info);
+
+/* Emergency: remove kid from the JWKS now and destroy its private part.
+ * If it was active, a pending key of the same algorithm is activated at
+ * once, or a new key is generated and activated (verifiers refetch on the
+ * unknown kid). */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_revoke(jwtkit_keyring *kr, const char *kid, int64_t now,
+                                                  jwtkit_keyring_report_fn report, void *ctx,
+                                                  jwtkit_errinfo *info);
+
+/* The public JWK Set: pending, active and retiring keys.  Free with
+ * jwtkit_free(). */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_jwks(const jwtkit_keyring *kr, char **json, size_t *len);
+
+/* The active key for alg (borrowed, valid while kr lives) and the latest
+ * exp a token signed now may carry (min(now + token_ttl, planned end of
+ * signing + token_ttl)).  JWTKIT_ERR_NOT_FOUND: no active key for alg;
+ * JWTKIT_ERR_STATE: the key is so far past its rotation that no token may
+ * be minted (run rotate). */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_signing_key(const jwtkit_keyring *kr, jwtkit_alg alg, int64_t now,
+                                                       jwtkit_key **key, int64_t *max_exp);
+
+/* Introspection. */
+typedef struct jwtkit_keyring_entry {
+  const char *kid;
+  jwtkit_alg alg;
+  jwtkit_key_state state;
+  int64_t created, published, activated, retiring, retired; /* 0: not (yet) */
+  int64_t planned_activation; /* pending: earliest activation; else 0 */
+  int64_t planned_retiring;   /* active: planned end of signing; pending: planned_activation + rotate_every */
+  int64_t planned_retirement; /* earliest time it may leave the JWKS (0 once retired) */
+} jwtkit_keyring_entry;
+
+size_t jwtkit_keyring_count(const jwtkit_keyring *kr);
+/* Entry i (pointers valid while kr lives); JWTKIT_ERR_NOT_FOUND past the end. */
+jwtkit_err jwtkit_keyring_get(const jwtkit_keyring *kr, size_t i, jwtkit_keyring_entry *e);
+void jwtkit_keyring_get_timing(const jwtkit_keyring *kr, jwtkit_keyring_timing *t);
+/* Incremented by every committed change. */
+uint64_t jwtkit_keyring_generation(const jwtkit_keyring *kr);
+
+/* The timeline of every key, with UTC dates, as printed by `jwtkit keyring
+ * plan`.  Free with jwtkit_free(). */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_plan(const jwtkit_keyring *kr, int64_t now, char **text, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

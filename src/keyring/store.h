@@ -1,0 +1,45 @@
+/* Keyring storage interface: the keyring logic talks only to this, so a
+ * database backend can stand beside the directory one. */
+#ifndef JK_STORE_H
+#define JK_STORE_H
+
+#include <stddef.h>
+
+#include "jwtkit/error.h"
+
+typedef struct jk_store jk_store;
+
+typedef struct jk_store_ops {
+  /* Exclusive lock for a read-modify-write cycle (blocks until held). */
+  jwtkit_err (*lock)(jk_store *s, jwtkit_errinfo *info);
+  void (*unlock)(jk_store *s);
+  /* Metadata document; JWTKIT_ERR_NOT_FOUND when none exists. */
+  jwtkit_err (*load_meta)(jk_store *s, char **json, size_t *len, jwtkit_errinfo *info);
+  /* Replace the metadata atomically (all or nothing, durable on return). */
+  jwtkit_err (*save_meta)(jk_store *s, const char *json, size_t len, jwtkit_errinfo *info);
+  /* Private key PEM by file name (name is [A-Za-z0-9_-]+). */
+  jwtkit_err (*put_key)(jk_store *s, const char *name, const char *pem, size_t len, jwtkit_errinfo *info);
+  jwtkit_err (*get_key)(jk_store *s, const char *name, char **pem, size_t *len, jwtkit_errinfo *info);
+  jwtkit_err (*del_key)(jk_store *s, const char *name);
+  /* Names of every stored private key (for orphan cleanup); *names is one
+   * allocation of NUL-separated names. */
+  jwtkit_err (*list_keys)(jk_store *s, char **names, size_t *count);
+  void (*close)(jk_store *s);
+} jk_store_ops;
+
+struct jk_store {
+  const jk_store_ops *ops;
+};
+
+/* Directory backend.  create: make the directory (0700) if missing. */
+jwtkit_err jk_store_dir_open(jk_store **out, const char *dir, int create, jwtkit_errinfo *info);
+
+/* Atomic durable file replace: temp file in the same directory (mode),
+ * write, fsync, rename, fsync the directory.  Shared with the CLI. */
+jwtkit_err jk_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                                jwtkit_errinfo *info);
+
+/* Read a whole regular file up to max bytes (NUL-terminated). */
+jwtkit_err jk_read_file(const char *path, size_t max, char **data, size_t *len, jwtkit_errinfo *info);
+
+#endif

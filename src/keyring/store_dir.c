@@ -1,0 +1,352 @@
+/* The directory keyring store: keyring.json + keys/<name>.pem. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/error_internal.h"
+#include "store.h"
+
+#define JK_MAX_META (4u << 20)
+#define JK_MAX_PEM (1u << 20)
+
+typedef struct dir_store {
+  jk_store base;
+  char *dir;
+  int lock_fd;
+} dir_store;
+
+static char *path_join(const char *a, const char *b, const char *c) {
+  size_t n = strlen(a) + strlen(b) + (c ? strlen(c) : 0) + 3;
+  char *p = jk_malloc(n);
+  if (p != NULL) snprintf(p, n, "%s/%s%s", a, b, c ? c : "");
+  return p;
+}
+
+static int fsync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+jwtkit_err jk_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                                jwtkit_errinfo *info) {
+  size_t pl = strlen(path);
+  char *tmp = jk_malloc(pl + 32);
+  char *dir = jk_strdup(path);
+  if (tmp == NULL || dir == NULL) {
+    jk_free(tmp);
+    jk_free(dir);
+    return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  }
+  char *slash = strrchr(dir, '/');
+  if (slash == NULL) {
+    dir[0] = '.';
+    dir[1] = '\0';
+  } else if (slash == dir) {
+    slash[1] = '\0';
+  } else {
+    *slash = '\0';
+  }
+  jwtkit_err rc = JWTKIT_OK;
+  int fd = -1;
+  for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
+    snprintf(tmp, pl + 32, "%s.tmp.%ld.%d", path, (long)getpid(), attempt);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) {
+    rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot create %s: %s", tmp, strerror(errno));
+    goto out;
+  }
+  if (fchmod(fd, (mode_t)mode) != 0) { /* umask may have narrowed or widened nothing; be exact */
+    rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "chmod %s: %s", tmp, strerror(errno));
+    goto fail_fd;
+  }
+  const char *p = data;
+  size_t left = len;
+  while (left > 0) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "write %s: %s", tmp, strerror(errno));
+      goto fail_fd;
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  if (fsync(fd) != 0) {
+    rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "fsync %s: %s", tmp, strerror(errno));
+    goto fail_fd;
+  }
+  if (close(fd) != 0) {
+    fd = -1;
+    rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "close %s: %s", tmp, strerror(errno));
+    goto fail_unlink;
+  }
+  fd = -1;
+  if (rename(tmp, path) != 0) {
+    rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "rename %s: %s", path, strerror(errno));
+    goto fail_unlink;
+  }
+  if (fsync_dir(dir) != 0) rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "fsync %s: %s", dir, strerror(errno));
+  goto out;
+fail_fd:
+  close(fd);
+fail_unlink:
+  unlink(tmp);
+out:
+  jk_free(tmp);
+  jk_free(dir);
+  return rc;
+}
+
+jwtkit_err jk_read_file(const char *path, size_t max, char **data, size_t *len, jwtkit_errinfo *info) {
+  *data = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return jk_fail(info, JWTKIT_ERR_NOT_FOUND, NULL, "%s does not exist", path);
+    return jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot open %s: %s", path, strerror(errno));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return jk_fail(info, JWTKIT_ERR_IO, NULL, "%s is not a regular file", path);
+  }
+  if ((uintmax_t)st.st_size > max) {
+    close(fd);
+    return jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "%s is larger than %zu bytes", path, max);
+  }
+  size_t cap = (size_t)st.st_size + 1, n = 0;
+  char *buf = jk_malloc(cap);
+  if (buf == NULL) {
+    close(fd);
+    return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  }
+  for (;;) {
+    ssize_t r = read(fd, buf + n, cap - 1 - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      close(fd);
+      jk_free_secret(buf, cap);
+      return jk_fail(info, JWTKIT_ERR_IO, NULL, "read %s: %s", path, strerror(errno));
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+    if (n == cap - 1) break; /* the file grew: keep what stat promised */
+  }
+  close(fd);
+  buf[n] = '\0';
+  *data = buf;
+  if (len != NULL) *len = n;
+  return JWTKIT_OK;
+}
+
+static jwtkit_err d_lock(jk_store *s, jwtkit_errinfo *info) {
+  dir_store *d = (dir_store *)s;
+  char *p = path_join(d->dir, ".lock", NULL);
+  if (p == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  jk_free(p);
+  if (fd < 0) return jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot open the keyring lock: %s", strerror(errno));
+  while (flock(fd, LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      close(fd);
+      return jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot lock the keyring: %s", strerror(errno));
+    }
+  }
+  d->lock_fd = fd;
+  return JWTKIT_OK;
+}
+
+static void d_unlock(jk_store *s) {
+  dir_store *d = (dir_store *)s;
+  if (d->lock_fd >= 0) close(d->lock_fd); /* releases the flock */
+  d->lock_fd = -1;
+}
+
+static jwtkit_err d_load_meta(jk_store *s, char **json, size_t *len, jwtkit_errinfo *info) {
+  dir_store *d = (dir_store *)s;
+  char *p = path_join(d->dir, "keyring.json", NULL);
+  if (p == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  jwtkit_err rc = jk_read_file(p, JK_MAX_META, json, len, info);
+  jk_free(p);
+  return rc;
+}
+
+static jwtkit_err d_save_meta(jk_store *s, const char *json, size_t len, jwtkit_errinfo *info) {
+  dir_store *d = (dir_store *)s;
+  char *p = path_join(d->dir, "keyring.json", NULL);
+  if (p == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  jwtkit_err rc = jk_write_file_atomic(p, json, len, 0644, info);
+  jk_free(p);
+  return rc;
+}
+
+static int name_ok(const char *name) {
+  if (name[0] == '\0' || strlen(name) > 128) return 0;
+  for (const char *c = name; *c; c++)
+    if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
+      return 0;
+  return 1;
+}
+
+static jwtkit_err d_put_key(jk_store *s, const char *name, const char *pem, size_t len, jwtkit_errinfo *info) {
+  dir_store *d = (dir_store *)s;
+  if (!name_ok(name)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "bad key file name");
+  char *p = path_join(d->dir, "keys/", name);
+  char *q = p ? jk_malloc(strlen(p) + 5) : NULL;
+  if (q == NULL) {
+    jk_free(p);
+    return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  }
+  snprintf(q, strlen(p) + 5, "%s.pem", p);
+  jwtkit_err rc = jk_write_file_atomic(q, pem, len, 0600, info);
+  jk_free(p);
+  jk_free(q);
+  return rc;
+}
+
+static char *key_path(dir_store *d, const char *name) {
+  size_t n = strlen(d->dir) + strlen(name) + 16;
+  char *p = jk_malloc(n);
+  if (p != NULL) snprintf(p, n, "%s/keys/%s.pem", d->dir, name);
+  return p;
+}
+
+static jwtkit_err d_get_key(jk_store *s, const char *name, char **pem, size_t *len, jwtkit_errinfo *info) {
+  dir_store *d = (dir_store *)s;
+  *pem = NULL;
+  if (!name_ok(name)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "bad key file name");
+  char *p = key_path(d, name);
+  if (p == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  struct stat st;
+  jwtkit_err rc;
+  if (stat(p, &st) != 0) {
+    rc = jk_fail(info, errno == ENOENT ? JWTKIT_ERR_NOT_FOUND : JWTKIT_ERR_IO, NULL, "private key %s: %s", p,
+                 strerror(errno));
+  } else if (st.st_mode & 077) {
+    rc = jk_fail(info, JWTKIT_ERR_PERMISSION, NULL, "private key %s is readable by group or others (mode %03o)", p,
+                 (unsigned)(st.st_mode & 0777));
+  } else {
+    rc = jk_read_file(p, JK_MAX_PEM, pem, len, info);
+  }
+  jk_free(p);
+  return rc;
+}
+
+static jwtkit_err d_del_key(jk_store *s, const char *name) {
+  dir_store *d = (dir_store *)s;
+  if (!name_ok(name)) return JWTKIT_ERR_INVALID_ARG;
+  char *p = key_path(d, name);
+  if (p == NULL) return JWTKIT_ERR_NOMEM;
+  int fd = open(p, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0) { /* overwrite before unlinking: the key should not linger on disk */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size < (off_t)JK_MAX_PEM) {
+      char zero[512] = {0};
+      for (off_t left = st.st_size; left > 0;) {
+        ssize_t w = write(fd, zero, left > (off_t)sizeof zero ? sizeof zero : (size_t)left);
+        if (w <= 0) break;
+        left -= w;
+      }
+      (void)fsync(fd);
+    }
+    close(fd);
+  }
+  int r = unlink(p);
+  jwtkit_err rc = (r == 0 || errno == ENOENT) ? JWTKIT_OK : JWTKIT_ERR_IO;
+  if (r == 0) {
+    char *kd = path_join(d->dir, "keys", NULL);
+    if (kd) fsync_dir(kd);
+    jk_free(kd);
+  }
+  jk_free(p);
+  return rc;
+}
+
+static jwtkit_err d_list_keys(jk_store *s, char **names, size_t *count) {
+  dir_store *d = (dir_store *)s;
+  *names = NULL;
+  *count = 0;
+  char *kd = path_join(d->dir, "keys", NULL);
+  if (kd == NULL) return JWTKIT_ERR_NOMEM;
+  DIR *dh = opendir(kd);
+  jk_free(kd);
+  if (dh == NULL) return JWTKIT_ERR_IO;
+  size_t cap = 256, len = 0;
+  char *buf = jk_malloc(cap);
+  jwtkit_err rc = buf ? JWTKIT_OK : JWTKIT_ERR_NOMEM;
+  struct dirent *e;
+  while (rc == JWTKIT_OK && (e = readdir(dh)) != NULL) {
+    size_t n = strlen(e->d_name);
+    if (n < 5 || strcmp(e->d_name + n - 4, ".pem") != 0) continue;
+    if (len + n + 1 > cap) {
+      char *nb = jk_realloc(buf, cap * 2 + n);
+      if (nb == NULL) {
+        rc = JWTKIT_ERR_NOMEM;
+        break;
+      }
+      buf = nb;
+      cap = cap * 2 + n;
+    }
+    memcpy(buf + len, e->d_name, n - 4);
+    buf[len + n - 4] = '\0';
+    len += n - 3;
+    (*count)++;
+  }
+  closedir(dh);
+  if (rc != JWTKIT_OK) {
+    jk_free(buf);
+    *count = 0;
+    return rc;
+  }
+  *names = buf;
+  return JWTKIT_OK;
+}
+
+static void d_close(jk_store *s) {
+  dir_store *d = (dir_store *)s;
+  if (d == NULL) return;
+  d_unlock(s);
+  jk_free(d->dir);
+  jk_free(d);
+}
+
+static const jk_store_ops k_dir_ops = {d_lock,    d_unlock,  d_load_meta,  d_save_meta, d_put_key,
+                                       d_get_key, d_del_key, d_list_keys, d_close};
+
+jwtkit_err jk_store_dir_open(jk_store **out, const char *dir, int create, jwtkit_errinfo *info) {
+  *out = NULL;
+  if (dir == NULL || dir[0] == '\0') return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "no keyring directory");
+  if (create) {
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+      return jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot create %s: %s", dir, strerror(errno));
+    char *kd = path_join(dir, "keys", NULL);
+    if (kd == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+    int r = mkdir(kd, 0700);
+    int err = errno;
+    jk_free(kd);
+    if (r != 0 && err != EEXIST) return jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot create %s/keys: %s", dir, strerror(err));
+    fsync_dir(dir);
+  }
+  struct stat st;
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    return jk_fail(info, JWTKIT_ERR_NOT_FOUND, NULL, "%s is not a keyring directory", dir);
+  dir_store *d = jk_calloc(1, sizeof *d);
+  if (d == NULL || (d->dir = jk_strdup(dir)) == NULL) {
+    jk_free(d);
+    return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  }
+  d->base.ops = &k_dir_ops;
+  d->lock_fd = -1;
+  *out = &d->base;
+  return JWTKIT_OK;
+}
