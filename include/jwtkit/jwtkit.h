@@ -29,6 +29,7 @@
 #include "jwt.h"
 #include "key.h"
 #include "keyring.h"
+#include "pem.h"
 
 #define JWTKIT_VERSION_MAJOR 0
 #define JWTKIT_VERSION_MINOR 1
