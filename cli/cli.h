@@ -52,6 +52,9 @@ typedef struct cli_opt {
 typedef struct cli_args cli_args;
 typedef struct cli_cmd cli_cmd;
 typedef int (*cli_run_fn)(cli_args *a);
+/* Commands that parse their own arguments (the services): argv[0] is the
+ * command name. */
+typedef int (*cli_raw_fn)(int argc, char **argv);
 
 struct cli_cmd {
   const char *name;
@@ -61,6 +64,7 @@ struct cli_cmd {
   const char *summary;     /* one line for the overview */
   const char *description; /* paragraphs printed after the options */
   const cli_opt *opts;     /* terminated by a row with name NULL */
+  cli_raw_fn raw;          /* set: run gets no parsed options; raw(argc, argv) runs */
 };
 
 /* The table (commands.c).  Ends with a row whose name is NULL. */
@@ -207,16 +211,16 @@ cli_keyfmt cli_key_format(const char *p, size_t len);
 /*
  * Import one key (PEM, DER or JWK text) from `src` (a name for messages).
  * Binding: the key's own algorithm (JWK "alg", EC curve, OKP) when it has
- * one; it must then be in `allowed` (when allowed->n > 0).  Keys that need
- * an explicit algorithm (RSA, oct without "alg", DER RSA) take the single
- * algorithm of `allowed` they import with; none or several is a usage
- * error.  Returns CLI_OK or an exit code with the message printed.
+ * one; with `strict` it must then be in `allowed` (when allowed->n > 0).
+ * Keys that need an explicit algorithm (RSA, oct without "alg", DER RSA)
+ * take the single algorithm of `allowed` they import with; none or several
+ * is a usage error.  Returns CLI_OK or an exit code with the message printed.
  */
 int cli_key_import(const cli_args *a, const char *src, const char *text, size_t len,
-                   const char *passphrase, const cli_algset *allowed, jwtkit_key **out);
-/* Read FILE and import as above (a JWK Set is refused). */
+                   const char *passphrase, const cli_algset *allowed, int strict, jwtkit_key **out);
+/* Read FILE ("-" = stdin) and import as above (a JWK Set is refused). */
 int cli_key_load(cli_args *a, const char *path, const char *passphrase,
-                 const cli_algset *allowed, jwtkit_key **out);
+                 const cli_algset *allowed, int strict, jwtkit_key **out);
 
 /* 1 when a secret looks like a key file (PEM or JWK): refused as an HMAC
  * secret, since that is the algorithm-confusion pattern. */
@@ -272,6 +276,8 @@ int cli_cmd_jwk(cli_args *a);
 int cli_cmd_jwks(cli_args *a);
 int cli_cmd_thumbprint(cli_args *a);
 int cli_cmd_scan(cli_args *a);
+int cli_cmd_pem(cli_args *a);
+int cli_cmd_keyring(cli_args *a);
 int cli_cmd_help(cli_args *a);
 int cli_cmd_unavailable(cli_args *a);
 

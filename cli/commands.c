@@ -9,14 +9,17 @@
 #include <stdint.h>
 
 #include "cli.h"
+#ifdef JWTKIT_HAVE_SERVE
+#include "jwtkit_serve.h"
+#endif
 
 #define ANY_POS SIZE_MAX
 
-#define ALG_LIST "HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512\nES256 ES384 ES512 EdDSA"
+#define ALG_LIST "HS256 HS384 HS512 RS256 RS384 RS512\nPS256 PS384 PS512 ES256 ES384 ES512 EdDSA"
 
 #define OPT_PASSPHRASE_IN                                                                   \
-  {"passphrase-file", "FILE", 0, "passphrase of an encrypted PEM key: first line of FILE"}, \
-  {"passphrase-env", "NAME", 0, "passphrase of an encrypted PEM key: variable NAME"}
+  {"passphrase-file", "FILE", 0, "passphrase of an encrypted PEM key: the first\nline of FILE (- = stdin)"}, \
+  {"passphrase-env", "NAME", 0, "passphrase of an encrypted PEM key: the value\nof environment variable NAME"}
 
 #define OPT_SECRET                                                                        \
   {"secret-file", "FILE", 0, "HMAC secret: the raw bytes of FILE (- = stdin);\n"          \
@@ -32,8 +35,8 @@ static const cli_opt keygen_opts[] = {
     {"out", "FILE", 0, "private key file (required; - = stdout)"},
     {"pub", "FILE", 0, "also write the public key to FILE (not for HS*)"},
     {"format", "FMT", 0, "pem (default) or jwk; HS*: jwk (default) or raw"},
-    {"passphrase-file", "FILE", 0, "encrypt the PEM private key: first line of FILE"},
-    {"passphrase-env", "NAME", 0, "encrypt the PEM private key: variable NAME"},
+    {"passphrase-file", "FILE", 0, "encrypt the PEM private key with the first line\nof FILE (- = stdin)"},
+    {"passphrase-env", "NAME", 0, "encrypt the PEM private key with the value of\nenvironment variable NAME"},
     {"force", NULL, 0, "overwrite existing files, and write inside a git\nwork tree even where git does not ignore the path"},
     {NULL, NULL, 0, NULL}};
 
@@ -61,7 +64,7 @@ static const cli_opt sign_opts[] = {
 /* ----------------------------------------------------------- verify */
 
 static const cli_opt verify_opts[] = {
-    {"key", "FILE", CLI_OPT_MULTI, "trusted key: PEM, DER, JWK or JWK Set file"},
+    {"key", "FILE", CLI_OPT_MULTI, "trusted key: PEM, DER, JWK or JWK Set"},
     {"jwks", "FILE|URL", CLI_OPT_MULTI, "trusted JWK Set: file, or https:// URL"},
     OPT_SECRET,
     {"alg", "ALG", CLI_OPT_MULTI, "accepted algorithm(s), repeatable or comma\nseparated (required)"},
@@ -109,12 +112,33 @@ static const cli_opt scan_opts[] = {
     {"verbose", NULL, 0, "report files that were skipped"},
     {NULL, NULL, 0, NULL}};
 
+static const cli_opt pem_opts[] = {
+    {"pair", NULL, 0, "the two FILEs are a PRIVATE and a PUBLIC key that\nmust match"},
+    {"json", NULL, 0, "print a JSON array with one report per file"},
+    OPT_PASSPHRASE_IN,
+    {NULL, NULL, 0, NULL}};
+
+static const cli_opt keyring_opts[] = {
+    {"alg", "ALG", CLI_OPT_MULTI, "init: algorithms to keep an active key for\n(RS*, PS*, ES*, EdDSA; repeatable or comma\nseparated); add: bind an RSA key to RS* or PS*"},
+    {"max-age", "DURATION", 0, "init: JWKS Cache-Control max-age (default 5m)"},
+    {"token-ttl", "DURATION", 0, "init: longest token lifetime (default 15m)"},
+    {"leeway", "DURATION", 0, "init: verifiers' clock leeway (default 60s)"},
+    {"rotate-every", "DURATION", 0, "init: how long a key signs (default 30d)"},
+    {"publish-ahead", "DURATION", 0, "init: publish the next key this long before\nthe rotation (default max(2 x max-age, period/30))"},
+    {"bits", "N", 0, "init: RSA modulus of generated keys (default 2048)"},
+    {"kid", "KID", 0, "add: the kid of the imported key (default: its\nown, else its thumbprint)"},
+    {"force", NULL, 0, "rotate: treat active keys as due now (still waits\nfor max-age); init: write keys inside a git work\ntree that does not ignore DIR"},
+    {"at", "TIME", 0, "use TIME (Unix seconds or RFC 3339) as now"},
+    {"json", NULL, 0, "list: print JSON"},
+    OPT_PASSPHRASE_IN,
+    {NULL, NULL, 0, NULL}};
+
 static const cli_opt no_opts[] = {{NULL, NULL, 0, NULL}};
 
 /* ------------------------------------------------------------ table */
 
 const cli_cmd cli_commands[] = {
-    {"keygen", cli_cmd_keygen, "--alg ALG --out FILE [--pub FILE] [--format pem|jwk|raw] [options]", 0, 0,
+    {"keygen", cli_cmd_keygen, "--alg ALG --out FILE [--pub FILE] [--format pem|jwk|raw]\n[options]", 0, 0,
      "generate a signing key",
      "Generates a key from the system CSPRNG.  The private key is written with\n"
      "mode 0600 through a temporary file in the same directory, fsync and rename,\n"
@@ -126,9 +150,9 @@ const cli_cmd cli_commands[] = {
      "passphrase is given) and SPKI for --pub.  HS* keys are written as an oct\n"
      "JWK, or with --format raw as the raw secret bytes; they have no public\n"
      "part.  The kid and the paths are reported on stderr.",
-     keygen_opts},
+     keygen_opts, NULL},
     {"sign", cli_cmd_sign,
-     "(--key FILE | --secret-file FILE | --secret-env NAME) --alg ALG [options]", 0, 0,
+     "(--key FILE | --secret-file FILE | --secret-env NAME)\n--alg ALG [options]", 0, 0,
      "sign claims and print a compact JWT",
      "Claims are built in this order: the --claims object, then --iss, --sub,\n"
      "--aud, then iat = now and exp = now + ttl (--ttl, default 15m), --nbf and\n"
@@ -141,10 +165,9 @@ const cli_cmd cli_commands[] = {
      "printf %s or head -c); a secret that looks like a PEM key or a JWK is\n"
      "refused.  A PEM or DER key without --kid signs with its RFC 7638\n"
      "thumbprint as kid, so tokens always name their key.",
-     sign_opts},
+     sign_opts, NULL},
     {"verify", cli_cmd_verify,
-     "(--key FILE | --jwks FILE|URL | --secret-file FILE | --secret-env NAME)... --alg ALG... [options] "
-     "[TOKEN|@FILE|-]",
+     "(--key FILE | --jwks FILE|URL | --secret-file FILE |\n --secret-env NAME)... --alg ALG... [options]\n[TOKEN|@FILE|-]",
      0, 1, "verify a JWT and print its claims",
      "Prints the verified claims JSON on stdout and exits 0, or prints one line\n"
      "\"jwtkit: verify: REASON\" on stderr and exits 1.  Without TOKEN the token\n"
@@ -155,38 +178,40 @@ const cli_cmd cli_commands[] = {
      "key to the one RS*/PS* algorithm; EC and EdDSA keys by their curve, which\n"
      "must be allowed.  JWK Sets add the keys whose algorithm is allowed (RSA\n"
      "keys without \"alg\" take the one RS*/PS* algorithm of --alg, if there is\n"
-     "exactly one); oct keys fetched from a URL are ignored.  So one call can\n"
+     "exactly one); secret (oct) keys in a set are ignored.  So one call can\n"
      "accept HS256 tokens under a secret and RS256 tokens under a public key:\n"
      "  jwtkit verify --secret-file s --key rsa.pub.pem --alg HS256,RS256\n"
+     "Several PEM keys for one algorithm are told apart by their thumbprint,\n"
+     "the kid `jwtkit sign` gives tokens of PEM keys.\n"
      "\n"
      "Safe by default: a token with \"aud\" is rejected unless --aud names one\n"
      "of its audiences (or --insecure-no-aud); \"exp\" is required.  A JWKS URL\n"
      "must be https:// (unless --allow-http); it is fetched with a 5 s timeout,\n"
      "at most 1 MiB, without following redirects.",
-     verify_opts},
+     verify_opts, NULL},
     {"decode", cli_cmd_decode, "[--json] [--at TIME] [TOKEN|@FILE|-]", 0, 1,
      "show a JWT's header and claims WITHOUT verifying it",
      "The first line of the output is \"UNVERIFIED: signature not checked\";\n"
      "then the header and the payload, indented, and exp/nbf/iat as RFC 3339\n"
      "times in UTC with the time relative to now.  Never base a decision on\n"
      "this output: use `jwtkit verify`.  Without TOKEN it is read from stdin.",
-     decode_opts},
+     decode_opts, NULL},
     {"jwk", cli_cmd_jwk, "[--private] [--kid KID] [--alg ALG] FILE|-", 1, 1,
      "convert a PEM, DER or JWK key to a JWK",
      "Prints the public JWK of the key (with --private: the private JWK).  The\n"
      "JWK carries \"alg\", \"use\":\"sig\" and a kid (the thumbprint unless the\n"
      "input JWK or --kid names one).",
-     jwk_opts},
+     jwk_opts, NULL},
     {"jwks", cli_cmd_jwks, "[--alg ALG] FILE...", 1, ANY_POS, "build a public JWK Set from key files",
      "Each FILE is a PEM, DER or JWK key, or a JWK Set whose keys are merged.\n"
      "Only public members are written.  Secrets (oct keys) are refused: they\n"
      "must never be published.  Keys without kid get their thumbprint; two keys\n"
      "with one kid are an error.",
-     jwks_opts},
+     jwks_opts, NULL},
     {"thumbprint", cli_cmd_thumbprint, "[--uri] FILE|-", 1, 1, "print a key's RFC 7638 thumbprint",
      "The SHA-256 JWK thumbprint, base64url.  For an oct (HMAC) key the\n"
      "thumbprint is derived from the secret: do not publish it.",
-     thumbprint_opts},
+     thumbprint_opts, NULL},
     {"scan", cli_cmd_scan, "[PATH]", 0, 1, "find private keys in files tracked by git",
      "Lists every file tracked by git under PATH (default .) that holds private\n"
      "key material: PEM private key blocks (PKCS#8, RSA, EC, ENCRYPTED,\n"
@@ -194,15 +219,56 @@ const cli_cmd cli_commands[] = {
      "line \"path:line: kind\" per finding.  Exits 1 when something was found,\n"
      "0 when nothing was, 2 when PATH is not inside a git work tree.  Files\n"
      "over 8 MiB and symbolic links are not read.",
-     scan_opts},
-    {"help", cli_cmd_help, "[COMMAND]", 0, 1, "show help for jwtkit or one command", NULL, no_opts},
-    {"pem", cli_cmd_unavailable, "...", 0, ANY_POS, "validate PEM files (not yet available)", NULL, no_opts},
-    {"keyring", cli_cmd_unavailable, "...", 0, ANY_POS, "keyring init/rotate/plan (not yet available)", NULL,
-     no_opts},
-    {"serve", cli_cmd_unavailable, "...", 0, ANY_POS, "JWKS publisher and token issuer (not yet available)",
-     NULL, no_opts},
+     scan_opts, NULL},
+    {"help", cli_cmd_help, "[COMMAND]", 0, 1, "show help for jwtkit or one command", NULL, no_opts, NULL},
+    {"pem", cli_cmd_pem, "check [--json] FILE... | check --pair PRIVATE PUBLIC", 2, ANY_POS,
+     "validate PEM files before deploy",
+     "Reports, per file and per PEM block, the type (public, private, encrypted\n"
+     "private, certificate), the family (RSA, EC, OKP) and size or curve, then\n"
+     "every problem found: bad armor, wrong or mismatched labels, bad base64,\n"
+     "text before or after the blocks, several keys in one file, RSA below 2048\n"
+     "bits or with e != 65537, curves other than P-256/384/521 and Ed25519/448,\n"
+     "content that is not what its label says, a private key file readable by\n"
+     "group or others, and (--pair) a private and public key that do not match.\n"
+     "An encrypted key is checked in full when a passphrase is given.\n"
+     "Exits 1 when any problem is found, 0 when every file is clean, 2 when a\n"
+     "file cannot be read.",
+     pem_opts, NULL},
+    {"keyring", cli_cmd_keyring, "init|add|rotate|plan|revoke|list|jwks DIR [KEYFILE|KID] [options]", 2, 3,
+     "manage signing keys with a rotation lifecycle",
+     "A keyring is a directory: keyring.json (metadata and public keys) and\n"
+     "keys/*.pem (PKCS#8 private keys, mode 0600, encrypted with a passphrase\n"
+     "if one is given).  Keys go pending -> active -> retiring -> retired:\n"
+     "a new key is published before it signs (at least max-age), one key per\n"
+     "algorithm signs, an old key stays published until every token it signed\n"
+     "has expired (+ leeway + max-age).  Every change is atomic.\n"
+     "\n"
+     "  init DIR --alg ES256     create a keyring; its first keys sign at once\n"
+     "  add DIR KEYFILE          import a private key as pending\n"
+     "  rotate DIR [--force]     do what is safe now and say what was done\n"
+     "  plan DIR                 the timeline of every key, with dates\n"
+     "  revoke DIR KID           emergency: drop a key from the JWKS now\n"
+     "  list DIR [--json]        keys and states\n"
+     "  jwks DIR                 the public JWK Set to publish\n"
+     "\n"
+     "Run `rotate` regularly (the issuer does it by itself); it never does\n"
+     "anything early.",
+     keyring_opts, NULL},
+#ifdef JWTKIT_HAVE_SERVE
+    {"serve", cli_cmd_unavailable, "[--demo] [--config FILE] [options]  (jwtkit serve --help)", 0, ANY_POS,
+     "token issuer: publishes the JWKS, mints tokens, rotates keys",
+     "An OAuth 2.0 client-credentials issuer over a keyring: GET\n"
+     "/.well-known/jwks.json, the discovery documents, POST /token, /healthz,\n"
+     "/metrics.  `jwtkit serve --demo` starts one on 127.0.0.1:8080 with a\n"
+     "keyring and a demo client under ./var.  `jwtkit serve --help` lists its\n"
+     "options; docs/serve.md has the configuration reference.",
+     no_opts, jwtkit_serve_main},
+#else
+    {"serve", cli_cmd_unavailable, "...", 0, ANY_POS, "token issuer (not built: libmicrohttpd missing)", NULL,
+     no_opts, NULL},
+#endif
     {"gate", cli_cmd_unavailable, "...", 0, ANY_POS, "token verifier for API gateways (not yet available)",
-     NULL, no_opts},
+     NULL, no_opts, NULL},
     {"bench", cli_cmd_unavailable, "...", 0, ANY_POS, "sign/verify benchmark (not yet available)", NULL,
-     no_opts},
-    {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL}};
+     no_opts, NULL},
+    {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL}};

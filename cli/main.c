@@ -11,6 +11,9 @@
 
 /* ------------------------------------------------------------ messages */
 
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 3, 0)))
+#endif
 static void vmsg(const cli_args *a, const char *prefix, const char *fmt, va_list ap) {
   fprintf(stderr, PROG ": ");
   if (a != NULL && a->cmd != NULL) fprintf(stderr, "%s: ", a->cmd->name);
@@ -85,7 +88,9 @@ static void print_lines(FILE *f, const char *text, int indent) {
 
 void cli_print_command_help(FILE *f, const cli_cmd *c) {
   enum { COL = 28 };
-  fprintf(f, "Usage: " PROG " %s %s\n\n", c->name, c->synopsis);
+  int ind = fprintf(f, "Usage: " PROG " %s ", c->name);
+  print_lines(f, c->synopsis, ind);
+  fputs("\n\n", f);
   fprintf(f, "%c%s.\n", c->summary[0] >= 'a' && c->summary[0] <= 'z' ? c->summary[0] - 'a' + 'A' : c->summary[0],
           c->summary + 1);
   fprintf(f, "\nOptions:\n");
@@ -294,7 +299,9 @@ int main(int argc, char **argv) {
   const char *name = argv[1];
   if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
     printf(PROG " %s (libjwtkit %s)\n", JWTKIT_VERSION, jwtkit_version());
-    return fflush(stdout) == 0 && !ferror(stdout) ? CLI_OK : CLI_INTERNAL;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return CLI_OK;
+    fprintf(stderr, PROG ": write error on stdout\n");
+    return CLI_INTERNAL;
   }
   if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) name = "help";
   const cli_cmd *cmd = cli_find_command(name);
@@ -302,6 +309,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, PROG ": unknown command '%s'\nTry '" PROG " help'.\n", name);
     return CLI_USAGE;
   }
+  if (cmd->raw != NULL) return cmd->raw(argc - 1, argv + 1);
   cli_args a;
   int help = 0;
   int rc = cli_args_parse(&a, cmd, argc - 2, argv + 2, &help);
@@ -312,9 +320,9 @@ int main(int argc, char **argv) {
       rc = cmd->run(&a);
   }
   cli_args_free(&a);
-  if (fflush(stdout) != 0 || ferror(stdout)) {
+  if ((fflush(stdout) != 0 || ferror(stdout)) && rc != CLI_INTERNAL) { /* 3: already reported */
     fprintf(stderr, PROG ": %s: write error on stdout\n", cmd->name);
-    if (rc == CLI_OK) rc = CLI_INTERNAL;
+    if (rc == CLI_OK || rc == CLI_FAIL) rc = CLI_INTERNAL; /* the result was not delivered */
   }
   return rc;
 }

@@ -827,7 +827,7 @@ jwtkit_err jwtkit_keyring_plan(const jwtkit_keyring *kr, int64_t now, char **tex
            "rules: JWKS max-age %s, token TTL %s, leeway %s, rotation every %s, next key published %s ahead\n\n",
            t0, (unsigned long long)kr->generation, d1, d2, d3, d4, d5);
   jk_buf_puts(&b, line);
-  snprintf(line, sizeof line, "%-44s %-6s %-9s %-21s %-21s %-21s %s\n", "KID", "ALG", "STATE", "PUBLISHED", "SIGNS FROM",
+  snprintf(line, sizeof line, "%-44s %-6s %-9s %-21s %-22s %-22s %s\n", "KID", "ALG", "STATE", "PUBLISHED", "SIGNS FROM",
            "SIGNS UNTIL", "LEAVES JWKS");
   jk_buf_puts(&b, line);
   for (size_t i = 0; i < kr->n; i++) {
@@ -864,11 +864,12 @@ jwtkit_err jwtkit_keyring_plan(const jwtkit_keyring *kr, int64_t now, char **tex
     snprintf(c1, sizeof c1, "%s%s", mark_from, t1);
     snprintf(c2, sizeof c2, "%s%s", mark_until, t2);
     snprintf(c3, sizeof c3, "%s%s", mark_leave, t3);
-    snprintf(line, sizeof line, "%-44s %-6s %-9s %-21s %-21s %-21s %s\n", e.kid, jwtkit_alg_name(e.alg),
+    snprintf(line, sizeof line, "%-44s %-6s %-9s %-21s %-22s %-22s %s\n", e.kid, jwtkit_alg_name(e.alg),
              jwtkit_key_state_name(e.state), t0, c1, c2, c3);
     jk_buf_puts(&b, line);
   }
-  jk_buf_puts(&b, "\n~ planned: rotation moves these only later, never earlier, except on revoke.\n");
+  jk_buf_puts(&b, "\n~ planned: the earliest the rules allow; a late rotation moves them later,\n"
+                  "  `rotate --force` and `revoke` sooner.\n");
   for (int a = 1; a < JWTKIT_ALG_COUNT; a++) {
     kr_key *act = find_state((jwtkit_keyring *)kr, (jwtkit_alg)a, JWTKIT_KEY_ACTIVE);
     if (act == NULL) continue;

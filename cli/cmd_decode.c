@@ -1,0 +1,71 @@
+/* jwtkit decode: show a token without verifying it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+/* A NumericDate member as whole seconds; 0 when absent or not a plain number. */
+static int numeric_date(const char *json, size_t len, const char *name, int64_t *out) {
+  const char *v;
+  size_t vl;
+  char num[32];
+  if (!cli_json_member(json, len, name, &v, &vl) || vl == 0 || vl >= sizeof num) return 0;
+  memcpy(num, v, vl);
+  num[vl] = '\0';
+  if (strpbrk(num, "eE") != NULL || !(num[0] == '-' || (num[0] >= '0' && num[0] <= '9'))) return 0;
+  char *end;
+  long long t = strtoll(num, &end, 10);
+  if (*end != '\0' && *end != '.') return 0;
+  *out = (int64_t)t;
+  return 1;
+}
+
+static void print_times(const char *payload, size_t len, int64_t now) {
+  static const char *const names[] = {"exp", "nbf", "iat"};
+  int header = 0;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    int64_t t;
+    if (!numeric_date(payload, len, names[i], &t)) continue;
+    if (!header) {
+      printf("times (UTC):\n");
+      header = 1;
+    }
+    char when[40], rel[48];
+    cli_format_time(t, when, sizeof when);
+    cli_format_relative(t, now, rel, sizeof rel);
+    printf("  %s  %s  (%s)\n", names[i], when, rel);
+  }
+}
+
+int cli_cmd_decode(cli_args *a) {
+  int64_t now = (int64_t)time(NULL);
+  const char *at = cli_opt_str(a, "at");
+  if (at != NULL && cli_parse_time(at, &now) != 0)
+    return cli_usage(a, "bad --at time \"%s\" (Unix seconds or RFC 3339)", at);
+  cli_buf token;
+  int rc = cli_read_arg(a, "token", a->npos ? a->pos[0] : "-", CLI_MAX_TOKEN, &token);
+  if (rc != CLI_OK) return rc;
+  cli_buf_trim(&token);
+  char *hdr = NULL, *pay = NULL;
+  size_t hl = 0, pl = 0;
+  jwtkit_errinfo info = {0};
+  char msg[300];
+  jwtkit_err e = jwtkit_decode_unverified(token.p, token.len, &hdr, &hl, &pay, &pl, &info);
+  cli_buf_free(&token);
+  if (e != JWTKIT_OK) return cli_fail(a, cli_exit_for(e), "%s", cli_errtext(e, &info, msg, sizeof msg));
+  if (cli_opt_flag(a, "json")) {
+    printf("{\"header\":%s,\"payload\":%s,\"verified\":false}\n", hdr, pay);
+  } else {
+    printf("UNVERIFIED: signature not checked\nheader:\n");
+    cli_json_pretty(stdout, hdr, hl, 2);
+    printf("\npayload:\n");
+    cli_json_pretty(stdout, pay, pl, 2);
+    printf("\n");
+    print_times(pay, pl, now);
+  }
+  jwtkit_free(hdr);
+  jwtkit_free(pay);
+  return CLI_OK;
+}

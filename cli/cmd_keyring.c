@@ -1,0 +1,215 @@
+/* jwtkit keyring: init, add, rotate, plan, revoke, list, jwks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static int64_t now_or_at(cli_args *a, int *rc) {
+  const char *at = cli_opt_str(a, "at");
+  int64_t t = (int64_t)time(NULL);
+  *rc = CLI_OK;
+  if (at != NULL && cli_parse_time(at, &t) != 0) *rc = cli_usage(a, "bad --at \"%s\" (Unix seconds or RFC 3339)", at);
+  return t;
+}
+
+static void print_line(void *ctx, const char *line) {
+  (void)ctx;
+  printf("%s\n", line);
+}
+
+static int lib_fail(const cli_args *a, jwtkit_err rc, const jwtkit_errinfo *ei) {
+  char buf[300];
+  int code = rc == JWTKIT_ERR_IO || rc == JWTKIT_ERR_NOMEM || rc == JWTKIT_ERR_CRYPTO ? CLI_INTERNAL : CLI_USAGE;
+  if (rc == JWTKIT_ERR_PERMISSION) code = CLI_FAIL;
+  return cli_fail(a, code, "%s", cli_errtext(rc, ei, buf, sizeof buf));
+}
+
+static int open_ring(cli_args *a, const char *dir, jwtkit_keyring **kr) {
+  cli_buf pass;
+  int rc = cli_read_passphrase(a, &pass);
+  if (rc != CLI_OK) return rc;
+  jwtkit_errinfo ei = {0};
+  jwtkit_err e = jwtkit_keyring_open(kr, dir, pass.p, &ei);
+  cli_buf_free(&pass);
+  return e == JWTKIT_OK ? CLI_OK : lib_fail(a, e, &ei);
+}
+
+static int duration_opt(cli_args *a, const char *name, int64_t *out) {
+  const char *s = cli_opt_str(a, name);
+  if (s == NULL) return CLI_OK;
+  if (cli_parse_duration(s, out) != 0) return cli_usage(a, "bad --%s \"%s\" (e.g. 90s, 15m, 1h, 7d)", name, s);
+  return CLI_OK;
+}
+
+static int kr_init(cli_args *a, const char *dir, int64_t now) {
+  cli_algset algs;
+  int rc = cli_algset_parse(a, "alg", &algs);
+  if (rc != CLI_OK) return rc;
+  if (algs.n == 0) return cli_usage(a, "keyring init needs --alg (e.g. --alg ES256)");
+  jwtkit_keyring_timing t;
+  jwtkit_keyring_timing_default(&t);
+  if ((rc = duration_opt(a, "max-age", &t.max_age)) != CLI_OK || (rc = duration_opt(a, "token-ttl", &t.token_ttl)) != CLI_OK ||
+      (rc = duration_opt(a, "leeway", &t.leeway)) != CLI_OK || (rc = duration_opt(a, "rotate-every", &t.rotate_every)) != CLI_OK ||
+      (rc = duration_opt(a, "publish-ahead", &t.publish_ahead)) != CLI_OK)
+    return rc;
+  const char *bits = cli_opt_str(a, "bits");
+  if (bits != NULL) {
+    char *end = NULL;
+    unsigned long b = strtoul(bits, &end, 10);
+    if (end == bits || *end != '\0' || b < 2048 || b > 16384) return cli_usage(a, "--bits must be 2048..16384");
+    t.rsa_bits = (unsigned)b;
+  }
+  /* private keys will live under DIR: the git guard applies.  It asks git
+   * from inside DIR, so DIR must exist; one we create is removed again when
+   * the guard refuses. */
+  char probe[4096];
+  if (snprintf(probe, sizeof probe, "%s/key.pem", dir) >= (int)sizeof probe) return cli_usage(a, "path too long");
+  int created = mkdir(dir, 0700) == 0;
+  if (!created && errno != EEXIST) return cli_fail(a, CLI_INTERNAL, "cannot create %s: %s", dir, strerror(errno));
+  if ((rc = cli_git_guard_private(a, probe, cli_opt_flag(a, "force"))) != CLI_OK) {
+    if (created) rmdir(dir);
+    return rc;
+  }
+  cli_buf pass;
+  if ((rc = cli_read_passphrase(a, &pass)) != CLI_OK) return rc;
+  jwtkit_errinfo ei = {0};
+  jwtkit_err e = jwtkit_keyring_init(dir, algs.v, algs.n, &t, pass.p, now, print_line, NULL, &ei);
+  cli_buf_free(&pass);
+  return e == JWTKIT_OK ? CLI_OK : lib_fail(a, e, &ei);
+}
+
+static int kr_add(cli_args *a, const char *dir, const char *file, int64_t now) {
+  cli_algset algs;
+  int rc = cli_algset_parse(a, "alg", &algs);
+  if (rc != CLI_OK) return rc;
+  jwtkit_keyring *kr = NULL;
+  if ((rc = open_ring(a, dir, &kr)) != CLI_OK) return rc;
+  cli_buf pass;
+  jwtkit_key *key = NULL;
+  if ((rc = cli_read_passphrase(a, &pass)) == CLI_OK) {
+    rc = cli_key_load(a, file, pass.p, &algs, 1, &key);
+    cli_buf_free(&pass);
+  }
+  const char *kid = cli_opt_str(a, "kid");
+  if (rc == CLI_OK && kid != NULL && jwtkit_key_set_kid(key, kid, strlen(kid)) != JWTKIT_OK)
+    rc = cli_usage(a, "bad --kid (1..255 bytes)");
+  if (rc == CLI_OK) {
+    jwtkit_errinfo ei = {0};
+    jwtkit_err e = jwtkit_keyring_add(kr, key, now, print_line, NULL, &ei);
+    if (e != JWTKIT_OK) rc = lib_fail(a, e, &ei);
+  }
+  jwtkit_key_free(key);
+  jwtkit_keyring_free(kr);
+  return rc;
+}
+
+static int kr_rotate(cli_args *a, const char *dir, int64_t now) {
+  jwtkit_keyring *kr = NULL;
+  int rc = open_ring(a, dir, &kr);
+  if (rc != CLI_OK) return rc;
+  uint64_t before = jwtkit_keyring_generation(kr);
+  jwtkit_errinfo ei = {0};
+  jwtkit_err e = jwtkit_keyring_rotate(kr, now, cli_opt_flag(a, "force"), print_line, NULL, &ei);
+  if (e != JWTKIT_OK)
+    rc = lib_fail(a, e, &ei);
+  else if (jwtkit_keyring_generation(kr) == before)
+    printf("nothing to do: every key is where the rules want it (see `jwtkit keyring plan %s`)\n", dir);
+  jwtkit_keyring_free(kr);
+  return rc;
+}
+
+static int kr_revoke(cli_args *a, const char *dir, const char *kid, int64_t now) {
+  jwtkit_keyring *kr = NULL;
+  int rc = open_ring(a, dir, &kr);
+  if (rc != CLI_OK) return rc;
+  jwtkit_errinfo ei = {0};
+  jwtkit_err e = jwtkit_keyring_revoke(kr, kid, now, print_line, NULL, &ei);
+  if (e != JWTKIT_OK) rc = e == JWTKIT_ERR_NOT_FOUND ? cli_fail(a, CLI_FAIL, "%s", ei.msg) : lib_fail(a, e, &ei);
+  jwtkit_keyring_free(kr);
+  return rc;
+}
+
+/* A JSON string literal for text that is already valid UTF-8 (kids come
+ * from the keyring's own strictly written metadata). */
+static void json_string(FILE *f, const char *s) {
+  fputc('"', f);
+  for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    if (*c == '"' || *c == '\\')
+      fprintf(f, "\\%c", *c);
+    else if (*c < 0x20)
+      fprintf(f, "\\u%04x", *c);
+    else
+      fputc(*c, f);
+  }
+  fputc('"', f);
+}
+
+static int kr_show(cli_args *a, const char *what, const char *dir, int64_t now) {
+  jwtkit_keyring *kr = NULL;
+  int rc = open_ring(a, dir, &kr);
+  if (rc != CLI_OK) return rc;
+  char *text = NULL;
+  size_t len = 0;
+  jwtkit_err e = JWTKIT_OK;
+  if (strcmp(what, "plan") == 0) {
+    e = jwtkit_keyring_plan(kr, now, &text, &len);
+  } else if (strcmp(what, "jwks") == 0) {
+    e = jwtkit_keyring_jwks(kr, &text, &len);
+  } else { /* list */
+    int json = cli_opt_flag(a, "json");
+    printf(json ? "[" : "%-44s %-6s %-9s %s\n", "KID", "ALG", "STATE", "SINCE");
+    for (size_t i = 0; i < jwtkit_keyring_count(kr); i++) {
+      jwtkit_keyring_entry en;
+      if (jwtkit_keyring_get(kr, i, &en) != JWTKIT_OK) break;
+      int64_t since = en.state == JWTKIT_KEY_PENDING    ? en.published
+                      : en.state == JWTKIT_KEY_ACTIVE   ? en.activated
+                      : en.state == JWTKIT_KEY_RETIRING ? en.retiring
+                                                        : en.retired;
+      char ts[40];
+      cli_format_time(since, ts, sizeof ts);
+      if (json) {
+        printf("%s{\"kid\":", i ? "," : "");
+        json_string(stdout, en.kid);
+        printf(",\"alg\":\"%s\",\"state\":\"%s\",\"since\":%lld}", jwtkit_alg_name(en.alg),
+               jwtkit_key_state_name(en.state), (long long)since);
+      }
+      else
+        printf("%-44s %-6s %-9s %s\n", en.kid, jwtkit_alg_name(en.alg), jwtkit_key_state_name(en.state), ts);
+    }
+    if (json) printf("]\n");
+  }
+  if (e != JWTKIT_OK) rc = lib_fail(a, e, NULL);
+  if (text != NULL) {
+    rc = cli_write_stdout(a, text, len);
+    if (rc == CLI_OK && (len == 0 || text[len - 1] != '\n')) rc = cli_write_stdout(a, "\n", 1);
+  }
+  jwtkit_free(text);
+  jwtkit_keyring_free(kr);
+  return rc;
+}
+
+int cli_cmd_keyring(cli_args *a) {
+  const char *sub = a->pos[0];
+  int rc;
+  int64_t now = now_or_at(a, &rc);
+  if (rc != CLI_OK) return rc;
+  size_t want = 2;
+  if (strcmp(sub, "add") == 0 || strcmp(sub, "revoke") == 0) want = 3;
+  int known = strcmp(sub, "init") == 0 || strcmp(sub, "add") == 0 || strcmp(sub, "rotate") == 0 ||
+              strcmp(sub, "plan") == 0 || strcmp(sub, "revoke") == 0 || strcmp(sub, "list") == 0 ||
+              strcmp(sub, "jwks") == 0;
+  if (!known) return cli_usage(a, "unknown keyring operation \"%s\"", sub);
+  if (a->npos != want)
+    return cli_usage(a, "keyring %s takes %s", sub, want == 3 ? (sub[0] == 'a' ? "DIR KEYFILE" : "DIR KID") : "DIR");
+  const char *dir = a->pos[1];
+  if (strcmp(sub, "init") == 0) return kr_init(a, dir, now);
+  if (strcmp(sub, "add") == 0) return kr_add(a, dir, a->pos[2], now);
+  if (strcmp(sub, "rotate") == 0) return kr_rotate(a, dir, now);
+  if (strcmp(sub, "revoke") == 0) return kr_revoke(a, dir, a->pos[2], now);
+  return kr_show(a, sub, dir, now);
+}

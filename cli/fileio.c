@@ -1,0 +1,282 @@
+/* Bounded reads of files, stdin, secrets and passphrases; atomic writes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void cli_buf_free(cli_buf *b) {
+  if (b->p != NULL && b->secret) OPENSSL_cleanse(b->p, b->len);
+  free(b->p);
+  b->p = NULL;
+  b->len = 0;
+}
+
+static const char *size_text(size_t n, char *buf, size_t cap) {
+  if (n >= (1u << 20) && n % (1u << 20) == 0)
+    snprintf(buf, cap, "%zu MiB", n >> 20);
+  else if (n >= 1024 && n % 1024 == 0)
+    snprintf(buf, cap, "%zu KiB", n >> 10);
+  else
+    snprintf(buf, cap, "%zu bytes", n);
+  return buf;
+}
+
+/* Grow b to at least `need` bytes of capacity, wiping the old block of a
+ * secret buffer (no realloc: it could leave a copy behind). */
+static int grow(cli_buf *b, size_t *cap, size_t need) {
+  size_t nc = *cap ? *cap : 4096;
+  while (nc < need) nc *= 2;
+  char *np = malloc(nc);
+  if (np == NULL) return -1;
+  if (b->p != NULL) {
+    memcpy(np, b->p, b->len);
+    if (b->secret) OPENSSL_cleanse(b->p, *cap);
+    free(b->p);
+  }
+  b->p = np;
+  *cap = nc;
+  return 0;
+}
+
+int cli_read_file(cli_args *a, const char *what, const char *path, size_t limit, int secret, cli_buf *out) {
+  memset(out, 0, sizeof *out);
+  out->secret = secret;
+  int is_stdin = strcmp(path, "-") == 0;
+  const char *name = is_stdin ? "stdin" : path;
+  char sz[32];
+  if (is_stdin) {
+    if (a->stdin_used) return cli_usage(a, "stdin (-) can only be read once (%s)", what);
+    a->stdin_used = 1;
+  }
+  int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return cli_fail(a, CLI_USAGE, "cannot read %s %s: %s", what, name, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (!is_stdin) close(fd);
+    return cli_fail(a, CLI_USAGE, "cannot read %s %s: is a directory", what, name);
+  }
+  size_t cap = 0;
+  int rc = CLI_OK;
+  for (;;) {
+    if (out->len + 1 >= cap) {
+      size_t need = out->len + 4096 > limit + 2 ? limit + 2 : out->len + 4096;
+      if (need <= out->len + 1) need = out->len + 2;
+      if (grow(out, &cap, need) != 0) {
+        rc = cli_fail(a, CLI_INTERNAL, "out of memory reading %s %s", what, name);
+        break;
+      }
+    }
+    ssize_t r = read(fd, out->p + out->len, cap - 1 - out->len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      rc = cli_fail(a, CLI_USAGE, "cannot read %s %s: %s", what, name, strerror(errno));
+      break;
+    }
+    if (r == 0) break;
+    out->len += (size_t)r;
+    if (out->len > limit) {
+      rc = cli_fail(a, CLI_USAGE, "%s %s exceeds the limit of %s", what, name, size_text(limit, sz, sizeof sz));
+      break;
+    }
+  }
+  if (!is_stdin) close(fd);
+  if (rc != CLI_OK) {
+    cli_buf_free(out);
+    return rc;
+  }
+  if (out->p == NULL && grow(out, &cap, 1) != 0) return cli_fail(a, CLI_INTERNAL, "out of memory");
+  out->p[out->len] = '\0';
+  return CLI_OK;
+}
+
+int cli_read_arg(cli_args *a, const char *what, const char *arg, size_t limit, cli_buf *out) {
+  if (strcmp(arg, "-") == 0) return cli_read_file(a, what, "-", limit, 0, out);
+  if (arg[0] == '@') return cli_read_file(a, what, arg + 1, limit, 0, out);
+  memset(out, 0, sizeof *out);
+  size_t n = strlen(arg);
+  char sz[32];
+  if (n > limit) return cli_usage(a, "%s exceeds the limit of %s", what, size_text(limit, sz, sizeof sz));
+  if ((out->p = malloc(n + 1)) == NULL) return cli_fail(a, CLI_INTERNAL, "out of memory");
+  memcpy(out->p, arg, n + 1);
+  out->len = n;
+  return CLI_OK;
+}
+
+static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+void cli_buf_trim(cli_buf *b) {
+  size_t s = 0, e = b->len;
+  while (s < e && is_ws(b->p[s])) s++;
+  while (e > s && is_ws(b->p[e - 1])) e--;
+  if (s > 0) memmove(b->p, b->p + s, e - s);
+  b->len = e - s;
+  b->p[b->len] = '\0';
+}
+
+/* Copy an environment variable into a wiped-on-free buffer. */
+static int from_env(cli_args *a, const char *opt, const char *var, size_t limit, cli_buf *out) {
+  memset(out, 0, sizeof *out);
+  out->secret = 1;
+  const char *v = getenv(var);
+  if (v == NULL) return cli_usage(a, "--%s: environment variable %s is not set", opt, var);
+  size_t n = strlen(v);
+  if (n == 0) return cli_usage(a, "--%s: environment variable %s is empty", opt, var);
+  if (n > limit) return cli_usage(a, "--%s: environment variable %s exceeds %zu bytes", opt, var, limit);
+  if ((out->p = malloc(n + 1)) == NULL) return cli_fail(a, CLI_INTERNAL, "out of memory");
+  memcpy(out->p, v, n + 1);
+  out->len = n;
+  return CLI_OK;
+}
+
+int cli_read_secret(cli_args *a, cli_buf *out, int *have) {
+  const char *file = cli_opt_str(a, "secret-file"), *env = cli_opt_str(a, "secret-env");
+  memset(out, 0, sizeof *out);
+  *have = 0;
+  if (file == NULL && env == NULL) return CLI_OK;
+  if (file != NULL && env != NULL) return cli_usage(a, "give either --secret-file or --secret-env, not both");
+  int rc = file ? cli_read_file(a, "secret file", file, CLI_MAX_SECRET, 1, out)
+                : from_env(a, "secret-env", env, CLI_MAX_SECRET, out);
+  if (rc != CLI_OK) return rc;
+  if (out->len == 0) {
+    cli_buf_free(out);
+    return cli_usage(a, "the secret is empty");
+  }
+  if (cli_secret_looks_like_key(out->p, out->len)) {
+    cli_buf_free(out);
+    return cli_usage(a,
+                     "the secret looks like a key file (PEM or JWK); a key file is never an HMAC "
+                     "secret (use --key)");
+  }
+  *have = 1;
+  return CLI_OK;
+}
+
+int cli_read_passphrase(cli_args *a, cli_buf *out) {
+  const char *file = cli_opt_str(a, "passphrase-file"), *env = cli_opt_str(a, "passphrase-env");
+  memset(out, 0, sizeof *out);
+  if (file == NULL && env == NULL) return CLI_OK;
+  if (file != NULL && env != NULL) return cli_usage(a, "give either --passphrase-file or --passphrase-env, not both");
+  int rc = file ? cli_read_file(a, "passphrase file", file, CLI_MAX_PASSPHRASE, 1, out)
+                : from_env(a, "passphrase-env", env, CLI_MAX_PASSPHRASE, out);
+  if (rc != CLI_OK) return rc;
+  char *nl = memchr(out->p, '\n', out->len); /* first line only */
+  if (nl != NULL) {
+    size_t keep = (size_t)(nl - out->p);
+    if (keep > 0 && out->p[keep - 1] == '\r') keep--;
+    OPENSSL_cleanse(out->p + keep, out->len - keep);
+    out->len = keep;
+  }
+  if (out->len == 0 || memchr(out->p, '\0', out->len) != NULL) {
+    cli_buf_free(out);
+    return cli_usage(a, "the passphrase is empty or contains a NUL byte");
+  }
+  return CLI_OK;
+}
+
+/* -------------------------------------------------------------- output */
+
+int cli_write_stdout(const cli_args *a, const void *data, size_t len) {
+  if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
+    return cli_fail(a, CLI_INTERNAL, "write error on stdout: %s", strerror(errno));
+  return CLI_OK;
+}
+
+static int write_all(int fd, const char *p, size_t len) {
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+static int fsync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  if (rc != 0 && (errno == EINVAL || errno == EROFS)) rc = 0; /* not supported there */
+  close(fd);
+  return rc;
+}
+
+int cli_write_atomic(const cli_args *a, const char *path, const void *data, size_t len, unsigned mode,
+                     int force) {
+  if (strcmp(path, "-") == 0) return cli_write_stdout(a, data, len);
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+    return cli_usage(a, "%s is not a file name", path);
+  struct stat st;
+  if (!force && lstat(path, &st) == 0) return cli_fail(a, CLI_USAGE, "%s exists (use --force to replace it)", path);
+  size_t dl = slash ? (size_t)(slash - path) : 1;
+  char *dir = malloc(dl + 2);
+  char *tmp = malloc(dl + strlen(base) + 32);
+  if (dir == NULL || tmp == NULL) {
+    free(dir);
+    free(tmp);
+    return cli_fail(a, CLI_INTERNAL, "out of memory");
+  }
+  if (slash == NULL)
+    strcpy(dir, ".");
+  else if (slash == path)
+    strcpy(dir, "/");
+  else {
+    memcpy(dir, path, dl);
+    dir[dl] = '\0';
+  }
+  sprintf(tmp, "%s/.%s.tmp-XXXXXX", dir, base);
+  int rc = CLI_OK;
+  int fd = mkstemp(tmp); /* O_CREAT | O_EXCL, mode 0600 */
+  if (fd < 0) {
+    rc = cli_fail(a, CLI_INTERNAL, "cannot create a file in %s: %s", dir, strerror(errno));
+    goto out;
+  }
+  mode_t um = umask(0);
+  umask(um);
+  int ok = fchmod(fd, (mode_t)mode & ~um & 0777) == 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0;
+  int err = errno;
+  if (close(fd) != 0 && ok) {
+    ok = 0;
+    err = errno;
+  }
+  if (!ok) {
+    rc = cli_fail(a, CLI_INTERNAL, "cannot write %s: %s", path, strerror(err));
+    unlink(tmp);
+    goto out;
+  }
+  if (force) {
+    if (rename(tmp, path) != 0) {
+      rc = cli_fail(a, CLI_INTERNAL, "cannot write %s: %s", path, strerror(errno));
+      unlink(tmp);
+      goto out;
+    }
+  } else {
+    /* link() never replaces an existing file, even one created meanwhile */
+    if (link(tmp, path) != 0) {
+      err = errno;
+      if (err == EEXIST) {
+        rc = cli_fail(a, CLI_USAGE, "%s exists (use --force to replace it)", path);
+      } else if ((err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == EMLINK) && lstat(path, &st) != 0 &&
+                 rename(tmp, path) == 0) {
+        rc = CLI_OK; /* file system without hard links */
+      } else {
+        rc = cli_fail(a, CLI_INTERNAL, "cannot write %s: %s", path, strerror(err));
+      }
+    }
+    unlink(tmp);
+    if (rc != CLI_OK) goto out;
+  }
+  if (fsync_dir(dir) != 0) rc = cli_fail(a, CLI_INTERNAL, "cannot sync directory %s: %s", dir, strerror(errno));
+out:
+  free(dir);
+  free(tmp);
+  return rc;
+}

@@ -1,0 +1,82 @@
+# bash completion for jwtkit(1)
+# Install as /usr/share/bash-completion/completions/jwtkit or source it.
+# The option lists mirror the command table in cli/commands.c; the test
+# tests/cli/test_help.sh fails when an option is missing here.
+
+_jwtkit_opts() {
+  case $1 in
+    keygen) echo "--alg --bits --kid --out --pub --format --passphrase-file --passphrase-env --force --help" ;;
+    sign) echo "--key --secret-file --secret-env --alg --kid --claims --iss --sub --aud --ttl --nbf --at --typ --header --no-iat --jti --passphrase-file --passphrase-env --help" ;;
+    verify) echo "--key --jwks --secret-file --secret-env --alg --iss --aud --sub --typ --leeway --at --max-age --require --insecure-no-aud --allow-http --passphrase-file --passphrase-env --verbose --help" ;;
+    decode) echo "--json --at --help" ;;
+    jwk) echo "--private --kid --alg --passphrase-file --passphrase-env --help" ;;
+    jwks) echo "--alg --passphrase-file --passphrase-env --help" ;;
+    thumbprint) echo "--uri --passphrase-file --passphrase-env --help" ;;
+    scan) echo "--verbose --help" ;;
+    pem) echo "check --pair --json --passphrase-file --passphrase-env --help" ;;
+    keyring) echo "--alg --max-age --token-ttl --leeway --rotate-every --publish-ahead --bits --kid --force --at --json --passphrase-file --passphrase-env --help" ;;
+    *) echo "--help" ;;
+  esac
+}
+
+_jwtkit() {
+  local cur prev cmd
+  cur=${COMP_WORDS[COMP_CWORD]}
+  prev=${COMP_WORDS[COMP_CWORD - 1]}
+  local commands="keygen sign verify decode jwk jwks thumbprint scan help pem keyring serve gate bench"
+  local algs="HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA"
+
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
+    return 0
+  fi
+  cmd=${COMP_WORDS[1]}
+
+  case $prev in
+    --alg)
+      COMPREPLY=($(compgen -W "$algs" -- "$cur"))
+      return 0
+      ;;
+    --format)
+      COMPREPLY=($(compgen -W "pem jwk raw" -- "$cur"))
+      return 0
+      ;;
+    --bits)
+      COMPREPLY=($(compgen -W "2048 3072 4096 255 448" -- "$cur"))
+      return 0
+      ;;
+    --secret-env | --passphrase-env)
+      COMPREPLY=($(compgen -e -- "$cur"))
+      return 0
+      ;;
+    --key | --secret-file | --passphrase-file | --out | --pub | --jwks)
+      COMPREPLY=($(compgen -f -- "$cur"))
+      return 0
+      ;;
+    --kid | --iss | --sub | --aud | --ttl | --nbf | --at | --typ | --header | --leeway | --max-age | --require | --claims)
+      return 0
+      ;;
+  esac
+
+  if [ "$cmd" = help ]; then
+    COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+    return 0
+  fi
+  if [[ $cur == -* ]]; then
+    COMPREPLY=($(compgen -W "$(_jwtkit_opts "$cmd")" -- "$cur"))
+    return 0
+  fi
+  case $cmd in
+    jwk | jwks | thumbprint | scan | pem) COMPREPLY=($(compgen -f -- "$cur")) ;;
+    keyring)
+      if [ "$COMP_CWORD" -eq 2 ]; then
+        COMPREPLY=($(compgen -W "init add rotate plan revoke list jwks" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -f -- "$cur"))
+      fi
+      ;;
+  esac
+  return 0
+}
+
+complete -o filenames -o bashdefault -F _jwtkit jwtkit

@@ -1,0 +1,859 @@
+/* The HTTP server (libmicrohttpd) and the endpoints.
+ *
+ *   GET  /.well-known/jwks.json                   the keyring's public keys
+ *   GET  /.well-known/openid-configuration        discovery (OpenID form)
+ *   GET  /.well-known/oauth-authorization-server  discovery (RFC 8414)
+ *   POST /token                                   client credentials grant
+ *   GET  /healthz, GET /metrics
+ *
+ * Threads: MHD's internal polling thread pool (epoll, else poll).  A
+ * request takes references on the current configuration and keyring
+ * snapshots; nothing it reads can change under it. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+
+#include "serve.h"
+
+#define HDR_CONN_MEMORY (32u * 1024u) /* request line + headers (MHD answers 414/431 beyond) */
+#define CONN_TIMEOUT 10u              /* seconds of inactivity */
+#define SV_MAX_DISCARD (1u << 20)     /* body bytes read past the cap before the connection is closed */
+
+struct sv_server {
+  struct MHD_Daemon *d;
+  atomic_int inflight;
+  MHD_socket listen_fd;
+};
+
+enum { M_GET, M_HEAD, M_POST, M_OTHER };
+
+typedef struct sv_req {
+  enum sv_route route;
+  int method;
+  int64_t start_us;
+  unsigned status;
+  int responded;
+  int too_large;
+  char *body;
+  size_t body_len, body_cap;
+  size_t discarded; /* bytes dropped after the body went over SV_MAX_BODY */
+  char method_s[12];
+  char path[200];
+  char remote[64];
+  char client_id[SV_MAX_CLIENT_NAME + 1];
+  char kid[100];
+  const char *error; /* OAuth error code of a token response */
+  const char *scope_note;
+} sv_req;
+
+/* ------------------------------------------------------- conf snapshot */
+
+static pthread_mutex_t g_cs_mu = PTHREAD_MUTEX_INITIALIZER;
+static sv_confsnap *g_cs;
+
+sv_confsnap *sv_confsnap_acquire(void) {
+  pthread_mutex_lock(&g_cs_mu);
+  sv_confsnap *cs = g_cs;
+  if (cs) atomic_fetch_add_explicit(&cs->refs, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&g_cs_mu);
+  return cs;
+}
+
+static void confsnap_destroy(sv_confsnap *cs) {
+  sv_http_release_confsnap(cs);
+  sv_clients_free(&cs->clients);
+  free(cs->issuer_path);
+  free(cs->openid);
+  free(cs->oauth);
+  free(cs);
+}
+
+void sv_confsnap_release(sv_confsnap *cs) {
+  if (cs && atomic_fetch_sub_explicit(&cs->refs, 1, memory_order_acq_rel) == 1) confsnap_destroy(cs);
+}
+
+void sv_confsnap_install(sv_confsnap *cs) {
+  pthread_mutex_lock(&g_cs_mu);
+  sv_confsnap *old = g_cs;
+  g_cs = cs;
+  pthread_mutex_unlock(&g_cs_mu);
+  sv_confsnap_release(old);
+}
+
+static void json_alg_array(sv_buf *b, const sv_settings *s) {
+  sv_buf_putc(b, '[');
+  for (size_t i = 0; i < s->nalgs; i++) {
+    if (i) sv_buf_putc(b, ',');
+    const char *n = jwtkit_alg_name(s->algs[i]);
+    sv_json_str(b, n, strlen(n));
+  }
+  sv_buf_putc(b, ']');
+}
+
+static char *discovery(const sv_confsnap *cs, int openid, size_t *len) {
+  sv_buf b;
+  sv_buf_init(&b, 64 * 1024);
+  sv_buf_putc(&b, '{');
+  sv_json_kv_str(&b, "issuer", cs->settings.issuer, 1);
+  sv_json_kv_str(&b, "jwks_uri", cs->jwks_uri, 0);
+  sv_json_kv_str(&b, "token_endpoint", cs->token_endpoint, 0);
+  sv_buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\"]");
+  sv_buf_puts(&b, ",\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
+  /* REQUIRED in both RFC 8414 §2 and OpenID Connect Discovery §3; there is
+   * no authorization endpoint, so no response type is supported */
+  sv_buf_puts(&b, ",\"response_types_supported\":[]");
+  if (openid) {
+    sv_buf_puts(&b, ",\"subject_types_supported\":[\"public\"]");
+    sv_buf_puts(&b, ",\"id_token_signing_alg_values_supported\":");
+    json_alg_array(&b, &cs->settings);
+  }
+  /* token_endpoint_auth_signing_alg_values_supported is left out on
+   * purpose: it belongs to private_key_jwt / client_secret_jwt, which this
+   * issuer does not offer (RFC 8414 §2) */
+  sv_buf_puts(&b, "}");
+  return sv_buf_take(&b, len);
+}
+
+int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clients, int legacy_loaded, char *err,
+                      size_t cap) {
+  *out = NULL;
+  for (size_t i = 0; i < clients->n; i++) {
+    const sv_client *c = &clients->v[i];
+    if (c->alg == JWTKIT_ALG_UNSPEC) continue;
+    int ok = 0;
+    for (size_t a = 0; a < s->nalgs; a++) ok |= s->algs[a] == c->alg;
+    if (!ok) {
+      sv_fmt(err, cap, "client %s (%s:%d) asks for alg %s, which is not among the configured algorithms",
+               c->name, s->clients, c->line, jwtkit_alg_name(c->alg));
+      return -1;
+    }
+  }
+  sv_confsnap *cs = calloc(1, sizeof *cs);
+  if (cs == NULL) {
+    sv_fmt(err, cap, "out of memory");
+    return -1;
+  }
+  atomic_init(&cs->refs, 1);
+  cs->settings = *s;
+  cs->clients = *clients;
+  memset(clients, 0, sizeof *clients);
+  cs->legacy_loaded = legacy_loaded;
+  /* endpoints hang below the issuer (a trailing '/' is not doubled) */
+  char base[512];
+  snprintf(base, sizeof base, "%s", s->issuer);
+  size_t bl = strlen(base);
+  if (bl > 0 && base[bl - 1] == '/') base[--bl] = '\0';
+  snprintf(cs->token_endpoint, sizeof cs->token_endpoint, "%s/token", base);
+  snprintf(cs->jwks_uri, sizeof cs->jwks_uri, "%s/.well-known/jwks.json", base);
+  const char *hostp = strstr(base, "://");
+  const char *path = hostp ? strchr(hostp + 3, '/') : NULL;
+  cs->issuer_path = strdup(path ? path : "");
+  cs->openid = discovery(cs, 1, &cs->openid_len);
+  cs->oauth = discovery(cs, 0, &cs->oauth_len);
+  if (cs->issuer_path == NULL || cs->openid == NULL || cs->oauth == NULL) {
+    confsnap_destroy(cs);
+    sv_fmt(err, cap, "out of memory");
+    return -1;
+  }
+  sv_etag(cs->openid, cs->openid_len, cs->openid_etag);
+  sv_etag(cs->oauth, cs->oauth_len, cs->oauth_etag);
+  if (sv_http_prepare_confsnap(cs) != 0) {
+    confsnap_destroy(cs);
+    sv_fmt(err, cap, "out of memory");
+    return -1;
+  }
+  *out = cs;
+  return 0;
+}
+
+/* --------------------------------------------------- prepared responses */
+
+static struct MHD_Response *doc_response(const char *body, size_t len, const char *ctype, const char *etag,
+                                         int64_t max_age) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  if (r == NULL) return NULL;
+  char cc[64];
+  snprintf(cc, sizeof cc, "public, max-age=%lld", (long long)max_age);
+  if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES ||
+      MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cc) != MHD_YES ||
+      MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag) != MHD_YES ||
+      MHD_add_response_header(r, "Access-Control-Allow-Origin", "*") != MHD_YES ||
+      MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") != MHD_YES) {
+    MHD_destroy_response(r);
+    return NULL;
+  }
+  return r;
+}
+
+/* 304: the headers a 200 would carry that RFC 9110 §15.4.5 asks for. */
+static struct MHD_Response *not_modified(const char *etag, int64_t max_age) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  if (r == NULL) return NULL;
+  char cc[64];
+  snprintf(cc, sizeof cc, "public, max-age=%lld", (long long)max_age);
+  if (MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cc) != MHD_YES ||
+      MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag) != MHD_YES ||
+      MHD_add_response_header(r, "Access-Control-Allow-Origin", "*") != MHD_YES) {
+    MHD_destroy_response(r);
+    return NULL;
+  }
+  return r;
+}
+
+#define DISCOVERY_MAX_AGE 300
+
+int sv_http_prepare_keysnap(sv_keysnap *ks) {
+  ks->http[0] = doc_response(ks->jwks, ks->jwks_len, "application/jwk-set+json", ks->etag, ks->timing.max_age);
+  ks->http[1] = not_modified(ks->etag, ks->timing.max_age);
+  return ks->http[0] && ks->http[1] ? 0 : -1;
+}
+
+void sv_http_release_keysnap(sv_keysnap *ks) {
+  for (int i = 0; i < 2; i++)
+    if (ks->http[i]) MHD_destroy_response(ks->http[i]);
+}
+
+int sv_http_prepare_confsnap(sv_confsnap *cs) {
+  cs->http[0] = doc_response(cs->openid, cs->openid_len, "application/json", cs->openid_etag, DISCOVERY_MAX_AGE);
+  cs->http[1] = not_modified(cs->openid_etag, DISCOVERY_MAX_AGE);
+  cs->http[2] = doc_response(cs->oauth, cs->oauth_len, "application/json", cs->oauth_etag, DISCOVERY_MAX_AGE);
+  cs->http[3] = not_modified(cs->oauth_etag, DISCOVERY_MAX_AGE);
+  return cs->http[0] && cs->http[1] && cs->http[2] && cs->http[3] ? 0 : -1;
+}
+
+void sv_http_release_confsnap(sv_confsnap *cs) {
+  for (int i = 0; i < 4; i++)
+    if (cs->http[i]) MHD_destroy_response(cs->http[i]);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void free_wipe(void *p) {
+  if (p == NULL) return;
+  OPENSSL_cleanse(p, strlen(p));
+  free(p);
+}
+
+/* Queue a shared prepared response (MHD keeps its own reference). */
+static enum MHD_Result send_shared(struct MHD_Connection *c, sv_req *rq, unsigned status, void *resp) {
+  rq->status = status;
+  rq->responded = 1;
+  return MHD_queue_response(c, status, resp);
+}
+
+/* Queue body (malloc'd NUL-terminated text, or a static string when
+ * is_static) with headers given as name, value, ..., NULL. */
+static enum MHD_Result send_body(struct MHD_Connection *c, sv_req *rq, unsigned status, const char *ctype, char *body,
+                                 int is_static, ...) {
+  struct MHD_Response *r;
+  size_t len = body ? strlen(body) : 0;
+  if (is_static) r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_PERSISTENT);
+  else r = MHD_create_response_from_buffer_with_free_callback_cls(len, body, free_wipe, body);
+  if (r == NULL) {
+    if (!is_static) free_wipe(body);
+    return MHD_NO;
+  }
+  int ok = 1;
+  if (ctype) ok &= MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) == MHD_YES;
+  ok &= MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") == MHD_YES;
+  va_list ap;
+  va_start(ap, is_static);
+  for (;;) {
+    const char *name = va_arg(ap, const char *);
+    if (name == NULL) break;
+    const char *value = va_arg(ap, const char *);
+    if (value != NULL) ok &= MHD_add_response_header(r, name, value) == MHD_YES;
+  }
+  va_end(ap);
+  enum MHD_Result ret = MHD_NO;
+  if (ok) {
+    rq->status = status;
+    rq->responded = 1;
+    ret = MHD_queue_response(c, status, r);
+  }
+  MHD_destroy_response(r);
+  return ret;
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *c, sv_req *rq, unsigned status, const char *text,
+                                 const char *allow) {
+  return send_body(c, rq, status, "text/plain; charset=utf-8", (char *)text, 1, MHD_HTTP_HEADER_CACHE_CONTROL,
+                   "no-store", MHD_HTTP_HEADER_ALLOW, allow, NULL);
+}
+
+/* RFC 6749 §5.2 error response.  Every 401 carries a challenge (RFC 9110
+ * §11.6.1); RFC 6749 requires it when the client used Basic. */
+static enum MHD_Result token_error(struct MHD_Connection *c, sv_req *rq, unsigned status, enum sv_token_error e,
+                                   const char *desc, const char *allow) {
+  sv_metrics_token_error(e);
+  rq->error = sv_token_error_name(e);
+  sv_buf b;
+  sv_buf_init(&b, 4096);
+  sv_buf_putc(&b, '{');
+  sv_json_kv_str(&b, "error", rq->error, 1);
+  if (desc) sv_json_kv_str(&b, "error_description", desc, 0);
+  sv_buf_putc(&b, '}');
+  char *body = sv_buf_take(&b, NULL);
+  if (body == NULL) return MHD_NO;
+  return send_body(c, rq, status, "application/json", body, 0, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store",
+                   MHD_HTTP_HEADER_PRAGMA, "no-cache", MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                   status == 401 ? "Basic realm=\"jwtkit\", charset=\"UTF-8\"" : NULL, MHD_HTTP_HEADER_ALLOW, allow,
+                   NULL);
+}
+
+/* ------------------------------------------------------------ routing */
+
+static enum sv_route route_of(const char *url, const sv_confsnap *cs) {
+  static const struct {
+    const char *path;
+    enum sv_route r;
+  } k_map[] = {{"/.well-known/jwks.json", SV_R_JWKS},
+               {"/.well-known/openid-configuration", SV_R_OPENID},
+               {"/.well-known/oauth-authorization-server", SV_R_OAUTH},
+               {"/token", SV_R_TOKEN},
+               {"/healthz", SV_R_HEALTHZ},
+               {"/metrics", SV_R_METRICS}};
+  const char *ip = cs ? cs->issuer_path : "";
+  size_t il = strlen(ip);
+  if (il > 0) {
+    /* RFC 8414 §3: the well-known segment goes between host and path */
+    if (strncmp(url, "/.well-known/oauth-authorization-server", 39) == 0 && strcmp(url + 39, ip) == 0)
+      return SV_R_OAUTH;
+    /* behind a proxy that keeps the issuer's path */
+    if (strncmp(url, ip, il) == 0 && url[il] == '/') url += il;
+  }
+  for (size_t i = 0; i < sizeof k_map / sizeof k_map[0]; i++)
+    if (strcmp(url, k_map[i].path) == 0) return k_map[i].r;
+  return SV_R_OTHER;
+}
+
+typedef struct inm_ctx {
+  const char *etag;
+  int matched;
+} inm_ctx;
+
+static enum MHD_Result inm_each(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  inm_ctx *x = cls;
+  if (key && value && strcasecmp(key, MHD_HTTP_HEADER_IF_NONE_MATCH) == 0 && sv_if_none_match(value, x->etag))
+    x->matched = 1;
+  return MHD_YES;
+}
+
+static int if_none_match(struct MHD_Connection *c, const char *etag) {
+  inm_ctx x = {etag, 0};
+  MHD_get_connection_values(c, MHD_HEADER_KIND, inm_each, &x);
+  return x.matched;
+}
+
+static enum MHD_Result count_each(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  (void)value;
+  int *n = cls;
+  if (key && strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0) (*n)++;
+  return MHD_YES;
+}
+
+/* ----------------------------------------------------------- handlers */
+
+static enum MHD_Result handle_doc(struct MHD_Connection *c, sv_req *rq) {
+  if (rq->route == SV_R_JWKS) {
+    sv_keysnap *ks = sv_keysnap_acquire();
+    if (ks == NULL) return send_text(c, rq, 503, "keyring not loaded\n", NULL);
+    int nm = if_none_match(c, ks->etag);
+    enum MHD_Result r = send_shared(c, rq, nm ? 304 : 200, ks->http[nm ? 1 : 0]);
+    sv_keysnap_release(ks);
+    return r;
+  }
+  sv_confsnap *cs = sv_confsnap_acquire();
+  if (cs == NULL) return send_text(c, rq, 503, "not configured\n", NULL);
+  int base = rq->route == SV_R_OPENID ? 0 : 2;
+  int nm = if_none_match(c, rq->route == SV_R_OPENID ? cs->openid_etag : cs->oauth_etag);
+  enum MHD_Result r = send_shared(c, rq, nm ? 304 : 200, cs->http[base + (nm ? 1 : 0)]);
+  sv_confsnap_release(cs);
+  return r;
+}
+
+static enum MHD_Result handle_healthz(struct MHD_Connection *c, sv_req *rq) {
+  sv_keysnap *ks = sv_keysnap_acquire();
+  sv_confsnap *cs = sv_confsnap_acquire();
+  char msg[256] = "ok\n";
+  int ok = ks != NULL && cs != NULL;
+  if (!ok) snprintf(msg, sizeof msg, "not ready\n");
+  int64_t now = (int64_t)time(NULL);
+  for (size_t i = 0; ok && i < cs->settings.nalgs; i++) {
+    jwtkit_alg alg = cs->settings.algs[i];
+    jwtkit_key *key = NULL;
+    int64_t max_exp = 0;
+    int have = 0;
+    for (size_t k = 0; k < ks->nsig; k++)
+      if (ks->sig[k].alg == alg && ks->sig[k].signer != NULL) have = 1;
+    if (!have || jwtkit_keyring_signing_key(ks->kr, alg, now, &key, &max_exp) != JWTKIT_OK) {
+      snprintf(msg, sizeof msg, "no signing key for %s\n", jwtkit_alg_name(alg));
+      ok = 0;
+    }
+  }
+  sv_keysnap_release(ks);
+  sv_confsnap_release(cs);
+  char *body = strdup(msg);
+  if (body == NULL) return MHD_NO;
+  return send_body(c, rq, ok ? 200 : 503, "text/plain; charset=utf-8", body, 0, MHD_HTTP_HEADER_CACHE_CONTROL,
+                   "no-store", NULL);
+}
+
+static enum MHD_Result handle_metrics(struct MHD_Connection *c, sv_req *rq) {
+  sv_keysnap *ks = sv_keysnap_acquire();
+  size_t len = 0;
+  char *text = sv_metrics_render(ks, (int64_t)time(NULL), &len);
+  sv_keysnap_release(ks);
+  if (text == NULL) return send_text(c, rq, 500, "metrics unavailable\n", NULL);
+  return send_body(c, rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, 0, MHD_HTTP_HEADER_CACHE_CONTROL,
+                   "no-store", NULL);
+}
+
+/* The granted scope: the requested one (each token allowed), or every
+ * allowed scope when none was requested.  Returns 0 or -1 (invalid_scope). */
+static int grant_scope(const sv_client *cl, const char *req, sv_buf *out) {
+  if (req == NULL) {
+    for (size_t i = 0; i < cl->nscopes; i++) {
+      if (i) sv_buf_putc(out, ' ');
+      sv_buf_puts(out, cl->scopes[i]);
+    }
+    return 0;
+  }
+  const char *p = req;
+  const char *granted[SV_MAX_SCOPES];
+  size_t ng = 0;
+  while (*p) {
+    if (*p == ' ') {
+      p++;
+      continue;
+    }
+    const char *e = p;
+    while (*e && *e != ' ') e++;
+    size_t n = (size_t)(e - p);
+    if (!sv_scope_token_ok(p, n)) return -1;
+    const char *match = NULL;
+    for (size_t i = 0; i < cl->nscopes; i++)
+      if (strlen(cl->scopes[i]) == n && memcmp(cl->scopes[i], p, n) == 0) match = cl->scopes[i];
+    if (match == NULL) return -1;
+    int dup = 0;
+    for (size_t i = 0; i < ng; i++) dup |= granted[i] == match;
+    if (!dup) granted[ng++] = match; /* ng <= nscopes <= SV_MAX_SCOPES */
+    p = e;
+  }
+  if (ng == 0) return -1;
+  for (size_t i = 0; i < ng; i++) {
+    if (i) sv_buf_putc(out, ' ');
+    sv_buf_puts(out, granted[i]);
+  }
+  return 0;
+}
+
+/* Only the id of a registered client is logged: a secret pasted into the
+ * client_id field by mistake must not end up in the logs. */
+static void note_client(sv_req *rq, const sv_confsnap *cs, const char *id) {
+  if (id && sv_clients_find(&cs->clients, id, strlen(id)) != NULL)
+    snprintf(rq->client_id, sizeof rq->client_id, "%s", id);
+}
+
+static enum MHD_Result token_with(struct MHD_Connection *c, sv_req *rq, sv_confsnap *cs, sv_keysnap *ks) {
+  /* at most one Authorization field */
+  int nauth = 0;
+  MHD_get_connection_values(c, MHD_HEADER_KIND, count_each, &nauth);
+  if (nauth > 1) return token_error(c, rq, 400, SV_TE_INVALID_REQUEST, "more than one Authorization field", NULL);
+  const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+  sv_form f;
+  const char *why = NULL;
+  if (rq->body == NULL) {
+    rq->body = malloc(1);
+    if (rq->body == NULL) return MHD_NO;
+    rq->body_cap = 1;
+  }
+  int fr = sv_form_parse(rq->body, rq->body_len, &f, &why);
+  if (fr != SV_FORM_OK) return token_error(c, rq, 400, SV_TE_INVALID_REQUEST, why, NULL);
+
+  const char *grant = sv_form_get(&f, "grant_type");
+  const char *post_id = sv_form_get(&f, "client_id");
+  const char *post_secret = sv_form_get(&f, "client_secret");
+  size_t post_secret_len = post_secret ? strlen(post_secret) : 0;
+  if (grant == NULL) return token_error(c, rq, 400, SV_TE_INVALID_REQUEST, "grant_type is missing", NULL);
+
+  char cred[1024];
+  const char *id = NULL, *secret = NULL;
+  size_t secret_len = 0;
+  enum MHD_Result ret;
+  if (authz != NULL) {
+    if (post_secret != NULL) {
+      ret = token_error(c, rq, 400, SV_TE_INVALID_REQUEST,
+                        "more than one client authentication method (Authorization and client_secret)", NULL);
+      goto out;
+    }
+    int br = sv_basic_parse(authz, cred, sizeof cred, &id, &secret, &secret_len);
+    if (br != 0) {
+      ret = token_error(c, rq, 401, SV_TE_INVALID_CLIENT,
+                        br == -1 ? "unsupported authentication scheme: use Basic or client_secret_post"
+                                 : "malformed Basic credentials",
+                        NULL);
+      goto out;
+    }
+    if (post_id != NULL && strcmp(post_id, id) != 0) {
+      note_client(rq, cs, id);
+      ret = token_error(c, rq, 400, SV_TE_INVALID_REQUEST, "client_id differs from the authenticated client", NULL);
+      goto out;
+    }
+  } else if (post_secret != NULL) {
+    if (post_id == NULL) {
+      ret = token_error(c, rq, 400, SV_TE_INVALID_REQUEST, "client_secret without client_id", NULL);
+      goto out;
+    }
+    id = post_id;
+    secret = post_secret;
+    secret_len = post_secret_len;
+  } else {
+    note_client(rq, cs, post_id);
+    ret = token_error(c, rq, 401, SV_TE_INVALID_CLIENT, "client authentication is required", NULL);
+    goto out;
+  }
+  note_client(rq, cs, id);
+  if (strcmp(grant, "client_credentials") != 0) {
+    ret = token_error(c, rq, 400, SV_TE_UNSUPPORTED_GRANT_TYPE, "only client_credentials is supported", NULL);
+    goto out;
+  }
+  const sv_client *cl = sv_clients_find(&cs->clients, id, strlen(id));
+  if (!sv_secret_check(cl ? &cl->hash : NULL, secret, secret_len) || cl == NULL) {
+    ret = token_error(c, rq, 401, SV_TE_INVALID_CLIENT, "client authentication failed", NULL);
+    goto out;
+  }
+  if (cl->disabled) {
+    ret = token_error(c, rq, 400, SV_TE_UNAUTHORIZED_CLIENT, "the client is disabled", NULL);
+    goto out;
+  }
+  sv_buf scope;
+  sv_buf_init(&scope, 16 * 1024);
+  if (grant_scope(cl, sv_form_get(&f, "scope"), &scope) != 0 || scope.failed) {
+    sv_buf_free(&scope);
+    ret = token_error(c, rq, 400, SV_TE_INVALID_SCOPE, "the requested scope is not allowed for this client", NULL);
+    goto out;
+  }
+
+  /* the key: the keyring's active key, with its exp clamp */
+  jwtkit_alg alg = cl->alg != JWTKIT_ALG_UNSPEC ? cl->alg : cs->settings.algs[0];
+  int64_t now = (int64_t)time(NULL);
+  jwtkit_key *key = NULL;
+  int64_t max_exp = 0;
+  const sv_sig *sig = NULL;
+  for (size_t i = 0; i < ks->nsig; i++)
+    if (ks->sig[i].alg == alg) sig = &ks->sig[i];
+  if (sig == NULL || sig->signer == NULL || jwtkit_keyring_signing_key(ks->kr, alg, now, &key, &max_exp) != JWTKIT_OK ||
+      key != sig->key) {
+    sv_buf_free(&scope);
+    ret = token_error(c, rq, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "no signing key is available right now", NULL);
+    goto out;
+  }
+  int64_t ttl = cl->ttl > 0 ? cl->ttl : ks->timing.token_ttl;
+  if (cs->settings.transition_ttl > 0 && cs->settings.transition_ttl < ttl) ttl = cs->settings.transition_ttl;
+  int64_t exp = now + ttl;
+  if (exp > max_exp) exp = max_exp;
+
+  jwtkit_claimset *claims = jwtkit_claimset_new();
+  jwtkit_err e = claims ? JWTKIT_OK : JWTKIT_ERR_NOMEM;
+  if (e == JWTKIT_OK) e = jwtkit_claimset_set_string(claims, "iss", cs->settings.issuer);
+  if (e == JWTKIT_OK) e = jwtkit_claimset_set_string(claims, "sub", cl->name);
+  for (size_t i = 0; e == JWTKIT_OK && i < cl->naud; i++) e = jwtkit_claimset_add_audience(claims, cl->aud[i]);
+  if (e == JWTKIT_OK) e = jwtkit_claimset_set_string(claims, "client_id", cl->name);
+  if (e == JWTKIT_OK) e = jwtkit_claimset_set_lifetime(claims, now, exp - now);
+  if (e == JWTKIT_OK) e = jwtkit_claimset_set_jti(claims);
+  if (e == JWTKIT_OK && scope.len > 0) e = jwtkit_claimset_set_string(claims, "scope", scope.p);
+  char *tok = NULL;
+  size_t tl = 0;
+  jwtkit_errinfo ei;
+  if (e == JWTKIT_OK) e = jwtkit_signer_sign_claimset(sig->signer, claims, &tok, &tl, &ei);
+  jwtkit_claimset_free(claims);
+  if (e != JWTKIT_OK) {
+    sv_buf_free(&scope);
+    sv_logf(SV_LOG_ERROR, "signing failed", "%s", jwtkit_strerror(e));
+    ret = token_error(c, rq, 500, SV_TE_SERVER_ERROR, "the token could not be signed", NULL);
+    goto out;
+  }
+  snprintf(rq->kid, sizeof rq->kid, "%s", jwtkit_key_kid(key) ? jwtkit_key_kid(key) : "");
+  sv_buf b;
+  sv_buf_init(&b, 256 * 1024);
+  sv_buf_putc(&b, '{');
+  sv_json_kv_str(&b, "access_token", tok, 1);
+  sv_json_kv_str(&b, "token_type", "Bearer", 0);
+  sv_json_kv_int(&b, "expires_in", exp - now, 0);
+  if (scope.len > 0) sv_json_kv_str(&b, "scope", scope.p, 0);
+  sv_buf_putc(&b, '}');
+  OPENSSL_cleanse(tok, tl);
+  jwtkit_free(tok);
+  sv_buf_free(&scope);
+  char *body = sv_buf_take(&b, NULL);
+  if (body == NULL) {
+    ret = token_error(c, rq, 500, SV_TE_SERVER_ERROR, NULL, NULL);
+    goto out;
+  }
+  sv_metrics_minted(sig->minted);
+  ret = send_body(c, rq, 200, "application/json", body, 0, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store",
+                  MHD_HTTP_HEADER_PRAGMA, "no-cache", NULL);
+out:
+  OPENSSL_cleanse(cred, sizeof cred);
+  return ret;
+}
+
+static enum MHD_Result handle_token(struct MHD_Connection *c, sv_req *rq) {
+  sv_confsnap *cs = sv_confsnap_acquire();
+  sv_keysnap *ks = sv_keysnap_acquire();
+  enum MHD_Result r;
+  if (cs == NULL || ks == NULL)
+    r = token_error(c, rq, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "the issuer is starting", NULL);
+  else
+    r = token_with(c, rq, cs, ks);
+  sv_keysnap_release(ks);
+  sv_confsnap_release(cs);
+  return r;
+}
+
+/* application/x-www-form-urlencoded, with optional parameters (charset). */
+static int form_content_type(const char *ct) {
+  static const char want[] = "application/x-www-form-urlencoded";
+  if (ct == NULL) return 0;
+  while (*ct == ' ' || *ct == '\t') ct++;
+  if (strncasecmp(ct, want, sizeof want - 1) != 0) return 0;
+  const char *rest = ct + sizeof want - 1;
+  while (*rest == ' ' || *rest == '\t') rest++;
+  return *rest == '\0' || *rest == ';';
+}
+
+/* --------------------------------------------------------- MHD glue */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+  (void)version;
+  sv_server *srv = cls;
+  sv_req *rq = *con_cls;
+  if (rq == NULL) {
+    rq = calloc(1, sizeof *rq);
+    if (rq == NULL) return MHD_NO;
+    *con_cls = rq;
+    atomic_fetch_add(&srv->inflight, 1);
+    rq->start_us = sv_mono_us();
+    snprintf(rq->method_s, sizeof rq->method_s, "%s", method);
+    snprintf(rq->path, sizeof rq->path, "%s", url);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+      const struct sockaddr *sa = ci->client_addr;
+      if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, rq->remote, sizeof rq->remote);
+      else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, rq->remote,
+                  sizeof rq->remote);
+    }
+    rq->method = !strcmp(method, "GET") ? M_GET : !strcmp(method, "HEAD") ? M_HEAD : !strcmp(method, "POST") ? M_POST : M_OTHER;
+    sv_confsnap *cs = sv_confsnap_acquire();
+    rq->route = route_of(url, cs);
+    sv_confsnap_release(cs);
+
+    if (rq->route == SV_R_OTHER) return send_text(c, rq, 404, "not found\n", NULL);
+    if (rq->route == SV_R_TOKEN) {
+      if (rq->method != M_POST)
+        return token_error(c, rq, 405, SV_TE_INVALID_REQUEST, "the token endpoint takes POST", "POST");
+      const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+      if (!form_content_type(ct))
+        return token_error(c, rq, 415, SV_TE_INVALID_REQUEST,
+                           "the body must be application/x-www-form-urlencoded", NULL);
+    } else if (rq->method != M_GET && rq->method != M_HEAD) {
+      return send_text(c, rq, 405, "method not allowed\n", "GET, HEAD");
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl != NULL) {
+      long long n;
+      if (sv_parse_int(cl, 0, (long long)SV_MAX_BODY, &n) != 0) {
+        rq->too_large = 1;
+        if (rq->route == SV_R_TOKEN)
+          return token_error(c, rq, 413, SV_TE_INVALID_REQUEST, "the body is larger than 16 KiB", NULL);
+        return send_text(c, rq, 413, "request body too large\n", NULL);
+      }
+      if (n > 0 && rq->route == SV_R_TOKEN) {
+        rq->body = malloc((size_t)n + 1);
+        if (rq->body == NULL) return MHD_NO;
+        rq->body_cap = (size_t)n + 1;
+      }
+    }
+    /* answer once the whole request is in: an answer queued before that
+     * makes MHD close the connection instead of keeping it alive */
+    return MHD_YES;
+  }
+  if (rq->responded) {
+    *upload_data_size = 0; /* an early answer was queued: ignore the rest */
+    return MHD_YES;
+  }
+  if (*upload_data_size > 0) {
+    size_t n = *upload_data_size;
+    *upload_data_size = 0;
+    if (rq->too_large || rq->body_len + n > SV_MAX_BODY) {
+      /* MHD takes no answer in the middle of a body: drop the rest and
+       * answer 413 at its end, or close once it runs past a bound */
+      rq->too_large = 1;
+      rq->discarded += n;
+      return rq->discarded > SV_MAX_DISCARD ? MHD_NO : MHD_YES;
+    }
+    if (rq->route != SV_R_TOKEN) {
+      rq->body_len += n; /* a body on a GET is counted and ignored */
+      return MHD_YES;
+    }
+    if (rq->body_len + n + 1 > rq->body_cap) {
+      /* chunked (no Content-Length) or a body longer than announced */
+      size_t cap = rq->body_cap ? rq->body_cap : 1024;
+      while (cap < rq->body_len + n + 1) cap *= 2;
+      if (cap > SV_MAX_BODY + 1) cap = SV_MAX_BODY + 1;
+      char *nb = malloc(cap);
+      if (nb == NULL) return MHD_NO;
+      if (rq->body) {
+        memcpy(nb, rq->body, rq->body_len);
+        sv_free_secret(rq->body, rq->body_cap);
+      }
+      rq->body = nb;
+      rq->body_cap = cap;
+    }
+    memcpy(rq->body + rq->body_len, upload_data, n);
+    rq->body_len += n;
+    return MHD_YES;
+  }
+  if (rq->too_large) {
+    if (rq->route == SV_R_TOKEN)
+      return token_error(c, rq, 413, SV_TE_INVALID_REQUEST, "the body is larger than 16 KiB", NULL);
+    return send_text(c, rq, 413, "request body too large\n", NULL);
+  }
+  switch (rq->route) {
+    case SV_R_TOKEN:
+      return handle_token(c, rq);
+    case SV_R_JWKS:
+    case SV_R_OPENID:
+    case SV_R_OAUTH:
+      return handle_doc(c, rq);
+    case SV_R_HEALTHZ:
+      return handle_healthz(c, rq);
+    case SV_R_METRICS:
+      return handle_metrics(c, rq);
+    default:
+      return send_text(c, rq, 404, "not found\n", NULL);
+  }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+  (void)c;
+  sv_server *srv = cls;
+  sv_req *rq = *con_cls;
+  if (rq == NULL) return;
+  *con_cls = NULL;
+  sv_metrics_request(rq->route, rq->status);
+  int level = rq->status >= 500 || rq->status == 0 ? SV_LOG_WARN : SV_LOG_INFO;
+  sv_buf b;
+  if (sv_log_begin(&b, level, "request")) {
+    sv_log_str(&b, "method", rq->method_s);
+    sv_log_str(&b, "path", rq->path);
+    sv_log_int(&b, "status", rq->status);
+    sv_log_int(&b, "duration_us", sv_mono_us() - rq->start_us);
+    if (rq->remote[0]) sv_log_str(&b, "remote", rq->remote);
+    if (rq->client_id[0]) sv_log_str(&b, "client_id", rq->client_id);
+    if (rq->kid[0]) sv_log_str(&b, "kid", rq->kid);
+    if (rq->error) sv_log_str(&b, "error", rq->error);
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) sv_log_int(&b, "termination", (int64_t)toe);
+    sv_log_end(&b);
+  }
+  if (rq->body) sv_free_secret(rq->body, rq->body_cap);
+  free(rq);
+  atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  char line[512];
+  vsnprintf(line, sizeof line, fmt, ap);
+  size_t n = strlen(line);
+  while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+  sv_log(SV_LOG_WARN, "libmicrohttpd", line);
+}
+
+int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap) {
+  *out = NULL;
+  struct sockaddr_storage ss;
+  unsigned sl = 0;
+  if (sv_parse_listen(s->listen, &ss, &sl, err, cap) != 0) return -1;
+  sv_server *srv = calloc(1, sizeof *srv);
+  if (srv == NULL) {
+    sv_fmt(err, cap, "out of memory");
+    return -1;
+  }
+  atomic_init(&srv->inflight, 0);
+  srv->listen_fd = MHD_INVALID_SOCKET;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned threads = s->threads > 0 ? (unsigned)s->threads : (unsigned)(cores > 0 ? (cores > 256 ? 256 : cores) : 1);
+  int epoll = MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES;
+  for (int attempt = 0; attempt < 2 && srv->d == NULL; attempt++) {
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    flags |= epoll ? MHD_USE_EPOLL : MHD_USE_POLL;
+    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    struct MHD_OptionItem ops[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)s->max_connections, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HDR_CONN_MEMORY, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
+        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+        {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
+        {MHD_OPTION_END, 0, NULL}};
+    srv->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                              MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+    if (srv->d == NULL && epoll) {
+      sv_log(SV_LOG_WARN, "epoll unavailable, falling back to poll", NULL);
+      epoll = 0;
+    } else {
+      break;
+    }
+  }
+  if (srv->d == NULL) {
+    sv_fmt(err, cap, "cannot listen on %s (address in use or not permitted?)", s->listen);
+    free(srv);
+    return -1;
+  }
+  sv_buf b;
+  if (sv_log_begin(&b, SV_LOG_INFO, "listening")) {
+    sv_log_str(&b, "listen", s->listen);
+    sv_log_str(&b, "issuer", s->issuer);
+    sv_log_int(&b, "threads", threads);
+    sv_log_str(&b, "poll", epoll ? "epoll" : "poll");
+    sv_log_int(&b, "max_connections", s->max_connections);
+    sv_log_end(&b);
+  }
+  *out = srv;
+  return 0;
+}
+
+void sv_http_stop(sv_server *srv, int grace_ms) {
+  if (srv == NULL) return;
+  srv->listen_fd = MHD_quiesce_daemon(srv->d); /* no new connections */
+  int64_t deadline = sv_mono_us() + (int64_t)grace_ms * 1000;
+  while (atomic_load(&srv->inflight) > 0 && sv_mono_us() < deadline) {
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  int left = atomic_load(&srv->inflight);
+  if (left > 0) sv_logf(SV_LOG_WARN, "shutdown grace period over", "%d requests still in flight", left);
+  MHD_stop_daemon(srv->d);
+  if (srv->listen_fd != MHD_INVALID_SOCKET) close(srv->listen_fd);
+  free(srv);
+}

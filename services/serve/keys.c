@@ -1,0 +1,421 @@
+/* Keyring snapshots and the rotation thread.
+ *
+ * Request threads never touch the keyring files or a keyring handle that is
+ * being mutated: they take a reference on the current immutable snapshot
+ * (its own read-only keyring handle, the JWKS body and ETag, prepared
+ * responses and one signer per configured algorithm) under a mutex held for
+ * a pointer copy and an atomic increment.  The rotation thread owns the
+ * mutable handle: every --rotate-check seconds it runs
+ * jwtkit_keyring_rotate(now), which re-reads the directory under its lock,
+ * and whenever the generation it sees differs from the snapshot's (its own
+ * change, or an external `jwtkit keyring rotate` on the same directory) it
+ * opens the keyring again, builds a new snapshot and swaps it in.  It also
+ * polls keyring.json once a second so an external change is picked up
+ * without waiting for the next check. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "serve.h"
+
+/* -------------------------------------------------------------- holder */
+
+static pthread_mutex_t g_ks_mu = PTHREAD_MUTEX_INITIALIZER;
+static sv_keysnap *g_ks;
+
+sv_keysnap *sv_keysnap_acquire(void) {
+  pthread_mutex_lock(&g_ks_mu);
+  sv_keysnap *ks = g_ks;
+  if (ks) atomic_fetch_add_explicit(&ks->refs, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&g_ks_mu);
+  return ks;
+}
+
+static void keysnap_destroy(sv_keysnap *ks) {
+  sv_http_release_keysnap(ks);
+  for (size_t i = 0; i < ks->nsig; i++) jwtkit_signer_free(ks->sig[i].signer);
+  jwtkit_free(ks->jwks);
+  jwtkit_keyring_free(ks->kr);
+  free(ks);
+}
+
+void sv_keysnap_release(sv_keysnap *ks) {
+  if (ks == NULL) return;
+  if (atomic_fetch_sub_explicit(&ks->refs, 1, memory_order_acq_rel) == 1) keysnap_destroy(ks);
+}
+
+void sv_keysnap_install(sv_keysnap *ks) {
+  pthread_mutex_lock(&g_ks_mu);
+  sv_keysnap *old = g_ks;
+  g_ks = ks;
+  pthread_mutex_unlock(&g_ks_mu);
+  sv_keysnap_release(old);
+}
+
+int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *algs, size_t nalgs) {
+  *out = NULL;
+  sv_keysnap *ks = calloc(1, sizeof *ks);
+  if (ks == NULL) {
+    jwtkit_keyring_free(kr);
+    return -1;
+  }
+  atomic_init(&ks->refs, 1);
+  ks->kr = kr;
+  ks->generation = jwtkit_keyring_generation(kr);
+  jwtkit_keyring_get_timing(kr, &ks->timing);
+  if (jwtkit_keyring_jwks(kr, &ks->jwks, &ks->jwks_len) != JWTKIT_OK) goto fail;
+  sv_etag(ks->jwks, ks->jwks_len, ks->etag);
+  int64_t now = (int64_t)time(NULL);
+  jwtkit_sign_opts opts = {.typ = "at+jwt", .kid = NULL, .extra_header = NULL};
+  for (size_t i = 0; i < nalgs && i < SV_MAX_ALGS; i++) {
+    sv_sig *s = &ks->sig[ks->nsig++];
+    s->alg = algs[i];
+    jwtkit_key *key = NULL;
+    int64_t max_exp = 0;
+    if (jwtkit_keyring_signing_key(kr, algs[i], now, &key, &max_exp) != JWTKIT_OK) continue;
+    jwtkit_errinfo ei;
+    if (jwtkit_signer_new(&s->signer, key, &opts, &ei) != JWTKIT_OK) {
+      sv_logf(SV_LOG_ERROR, "cannot prepare a signer", "%s: %s", jwtkit_alg_name(algs[i]), ei.msg);
+      continue;
+    }
+    s->key = key;
+    s->minted = sv_metrics_mint_slot(jwtkit_key_kid(key) ? jwtkit_key_kid(key) : "", algs[i]);
+  }
+  if (sv_http_prepare_keysnap(ks) != 0) goto fail;
+  *out = ks;
+  return 0;
+fail:
+  keysnap_destroy(ks);
+  return -1;
+}
+
+/* ------------------------------------------------------------ keyring */
+
+void sv_keycfg_free(sv_keycfg *k) {
+  if (k == NULL) return;
+  if (k->passphrase) sv_free_secret(k->passphrase, strlen(k->passphrase));
+  k->passphrase = NULL;
+}
+
+/* "activated key KID (ES256): ..." -> KID */
+static void kid_of_line(const char *line, char *kid, size_t cap) {
+  kid[0] = '\0';
+  const char *p = strstr(line, "key ");
+  if (p == NULL) return;
+  p += 4;
+  size_t n = strcspn(p, " :");
+  if (n >= cap) n = cap - 1;
+  memcpy(kid, p, n);
+  kid[n] = '\0';
+}
+
+static void report(void *ctx, const char *line) {
+  int *count = ctx;
+  if (count) (*count)++;
+  sv_metrics_rotation_line(line);
+  sv_buf b;
+  if (sv_log_begin(&b, SV_LOG_INFO, "keyring")) {
+    char kid[128];
+    kid_of_line(line, kid, sizeof kid);
+    if (kid[0]) sv_log_str(&b, "kid", kid);
+    sv_log_str(&b, "action", line);
+    sv_log_end(&b);
+  }
+}
+
+static int exit_for(jwtkit_err rc) {
+  switch (rc) {
+    case JWTKIT_ERR_PASSPHRASE:
+    case JWTKIT_ERR_PERMISSION:
+    case JWTKIT_ERR_MALFORMED:
+    case JWTKIT_ERR_INVALID_ARG:
+      return SV_EXIT_USAGE;
+    default:
+      return SV_EXIT_RUNTIME;
+  }
+}
+
+static int meta_path(const char *dir, char *out, size_t cap) {
+  return (size_t)snprintf(out, cap, "%s/keyring.json", dir) < cap ? 0 : -1;
+}
+
+int sv_keyring_prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t cap) {
+  *out = NULL;
+  char meta[SV_PATH_MAX + 32];
+  if (meta_path(kc->dir, meta, sizeof meta) != 0) {
+    sv_fmt(err, cap, "keyring path too long");
+    return SV_EXIT_USAGE;
+  }
+  jwtkit_errinfo ei;
+  memset(&ei, 0, sizeof ei);
+  int64_t now = (int64_t)time(NULL);
+  struct stat st;
+  if (stat(meta, &st) != 0 && errno == ENOENT) {
+    if (sv_mkdirs(kc->dir, 0700, 0) != 0) {
+      sv_fmt(err, cap, "cannot create the parent directories of %s: %s", kc->dir, strerror(errno));
+      return SV_EXIT_RUNTIME;
+    }
+    jwtkit_err rc = jwtkit_keyring_init(kc->dir, kc->algs, kc->nalgs, &kc->timing, kc->passphrase, now, report, NULL, &ei);
+    if (rc != JWTKIT_OK) {
+      sv_fmt(err, cap, "creating the keyring in %s: %s", kc->dir, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+      return exit_for(rc);
+    }
+    sv_buf b;
+    if (sv_log_begin(&b, SV_LOG_INFO, "created keyring")) {
+      sv_log_str(&b, "keyring", kc->dir);
+      sv_log_int(&b, "max_age", kc->timing.max_age);
+      sv_log_int(&b, "token_ttl", kc->timing.token_ttl);
+      sv_log_int(&b, "rotate_every", kc->timing.rotate_every);
+      sv_log_end(&b);
+    }
+  }
+  jwtkit_keyring *kr = NULL;
+  jwtkit_err rc = jwtkit_keyring_open(&kr, kc->dir, kc->passphrase, &ei);
+  if (rc != JWTKIT_OK) {
+    sv_fmt(err, cap, "opening the keyring %s: %s", kc->dir, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+    return exit_for(rc);
+  }
+  jwtkit_keyring_timing t;
+  jwtkit_keyring_get_timing(kr, &t);
+  if (((kc->timing_set & SV_SET_MAX_AGE) && t.max_age != kc->timing.max_age) ||
+      ((kc->timing_set & SV_SET_TOKEN_TTL) && t.token_ttl != kc->timing.token_ttl) ||
+      ((kc->timing_set & SV_SET_ROTATE_EVERY) && t.rotate_every != kc->timing.rotate_every)) {
+    sv_buf b;
+    if (sv_log_begin(&b, SV_LOG_WARN, "timing options apply when a keyring is created; the existing keyring keeps its own")) {
+      sv_log_int(&b, "max_age", t.max_age);
+      sv_log_int(&b, "token_ttl", t.token_ttl);
+      sv_log_int(&b, "rotate_every", t.rotate_every);
+      sv_log_end(&b);
+    }
+  }
+  /* an algorithm configured after the keyring was created gets a pending
+   * key; it activates through rotation once published for max_age */
+  for (size_t a = 0; a < kc->nalgs; a++) {
+    int have = 0;
+    for (size_t i = 0; i < jwtkit_keyring_count(kr); i++) {
+      jwtkit_keyring_entry e;
+      if (jwtkit_keyring_get(kr, i, &e) == JWTKIT_OK && e.alg == kc->algs[a] &&
+          (e.state == JWTKIT_KEY_ACTIVE || e.state == JWTKIT_KEY_PENDING))
+        have = 1;
+    }
+    if (have) continue;
+    jwtkit_key *key = NULL;
+    unsigned bits = jwtkit_alg_kty(kc->algs[a]) == JWTKIT_KTY_RSA ? (t.rsa_bits ? t.rsa_bits : 2048) : 0;
+    rc = jwtkit_key_generate(&key, kc->algs[a], bits, &ei);
+    if (rc == JWTKIT_OK) rc = jwtkit_keyring_add(kr, key, now, report, NULL, &ei);
+    jwtkit_key_free(key);
+    if (rc != JWTKIT_OK) {
+      sv_fmt(err, cap, "adding a %s key to the keyring: %s", jwtkit_alg_name(kc->algs[a]),
+               ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+      jwtkit_keyring_free(kr);
+      return exit_for(rc);
+    }
+  }
+  *out = kr;
+  return 0;
+}
+
+/* A fresh read-only handle and a snapshot from it. */
+int sv_keysnap_reload(const sv_keycfg *kc, uint64_t *served_gen) {
+  jwtkit_keyring *kr = NULL;
+  jwtkit_errinfo ei;
+  memset(&ei, 0, sizeof ei);
+  jwtkit_err rc = jwtkit_keyring_open(&kr, kc->dir, kc->passphrase, &ei);
+  if (rc != JWTKIT_OK) {
+    sv_logf(SV_LOG_ERROR, "cannot re-open the keyring; still serving the previous snapshot", "%s",
+            ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+    return -1;
+  }
+  sv_keysnap *ks = NULL;
+  if (sv_keysnap_build(&ks, kr, kc->algs, kc->nalgs) != 0) {
+    sv_log(SV_LOG_ERROR, "cannot build a keyring snapshot; still serving the previous one", NULL);
+    return -1;
+  }
+  *served_gen = ks->generation;
+  sv_buf b;
+  if (sv_log_begin(&b, SV_LOG_INFO, "serving keyring")) {
+    sv_log_int(&b, "generation", (int64_t)ks->generation);
+    sv_log_str(&b, "etag", ks->etag);
+    for (size_t i = 0; i < ks->nsig; i++) {
+      char k[32];
+      snprintf(k, sizeof k, "kid_%s", jwtkit_alg_name(ks->sig[i].alg));
+      sv_log_str(&b, k, ks->sig[i].key ? jwtkit_key_kid(ks->sig[i].key) : "(none)");
+    }
+    sv_log_end(&b);
+  }
+  sv_keysnap_install(ks);
+  return 0;
+}
+
+/* ------------------------------------------------------ rotation thread */
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t th;
+  int running, stop;
+  sv_keycfg *pending; /* new configuration from SIGHUP */
+  sv_keycfg cfg;      /* owned by the thread */
+  jwtkit_keyring *kr; /* owned by the thread */
+} g_rot = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+typedef struct file_id {
+  int ok;
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtime, ctime;
+} file_id;
+
+static file_id meta_id(const char *dir) {
+  file_id f;
+  memset(&f, 0, sizeof f);
+  char meta[SV_PATH_MAX + 32];
+  struct stat st;
+  if (meta_path(dir, meta, sizeof meta) == 0 && stat(meta, &st) == 0) {
+    f.ok = 1;
+    f.dev = st.st_dev;
+    f.ino = st.st_ino;
+    f.size = st.st_size;
+    f.mtime = st.st_mtim;
+    f.ctime = st.st_ctim;
+  }
+  return f;
+}
+
+static int same_id(const file_id *a, const file_id *b) {
+  return a->ok == b->ok && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+         a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+         a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+static void *rotation_main(void *arg) {
+  (void)arg;
+  sv_keysnap *cur = sv_keysnap_acquire();
+  uint64_t served = cur ? cur->generation : 0;
+  sv_keysnap_release(cur);
+  file_id seen = meta_id(g_rot.cfg.dir);
+  int64_t next_check = 0;
+  for (;;) {
+    pthread_mutex_lock(&g_rot.mu);
+    if (g_rot.stop) {
+      pthread_mutex_unlock(&g_rot.mu);
+      break;
+    }
+    sv_keycfg *pending = g_rot.pending;
+    g_rot.pending = NULL;
+    pthread_mutex_unlock(&g_rot.mu);
+
+    int force = 0;
+    if (pending != NULL) {
+      char err[600];
+      jwtkit_keyring *kr = NULL;
+      if (sv_keyring_prepare(pending, &kr, err, sizeof err) == 0) {
+        jwtkit_keyring_free(g_rot.kr);
+        g_rot.kr = kr;
+        sv_keycfg_free(&g_rot.cfg);
+        g_rot.cfg = *pending;
+        force = 1;
+        sv_log(SV_LOG_INFO, "keyring re-opened", g_rot.cfg.dir);
+      } else {
+        sv_log(SV_LOG_ERROR, "reload: keyring not re-opened; keeping the previous one", err);
+        sv_keycfg_free(pending);
+      }
+      free(pending);
+    }
+    int64_t now = (int64_t)time(NULL);
+    file_id id = meta_id(g_rot.cfg.dir);
+    int external = !same_id(&id, &seen);
+    if (force || external || now >= next_check) {
+      if (g_rot.kr == NULL) {
+        char err[600];
+        if (sv_keyring_prepare(&g_rot.cfg, &g_rot.kr, err, sizeof err) != 0)
+          sv_log(SV_LOG_ERROR, "keyring unavailable; still serving the previous snapshot", err);
+      }
+      int actions = 0;
+      if (g_rot.kr != NULL) {
+        jwtkit_errinfo ei;
+        memset(&ei, 0, sizeof ei);
+        jwtkit_err rc = jwtkit_keyring_rotate(g_rot.kr, now, 0, report, &actions, &ei);
+        if (rc != JWTKIT_OK) {
+          sv_metrics_rotation_action("failed");
+          sv_logf(SV_LOG_ERROR, "keyring rotation failed; still serving the previous snapshot", "%s",
+                  ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+          jwtkit_keyring_free(g_rot.kr); /* its state is unknown: open again next time */
+          g_rot.kr = NULL;
+        }
+      }
+      if (g_rot.kr != NULL && (force || jwtkit_keyring_generation(g_rot.kr) != served)) {
+        if (actions == 0 && !force) sv_metrics_rotation_action("reloaded");
+        if (sv_keysnap_reload(&g_rot.cfg, &served) != 0) served = 0; /* retry next time */
+      }
+      seen = meta_id(g_rot.cfg.dir);
+      if (now >= next_check) next_check = now + g_rot.cfg.rotate_check;
+    }
+    /* sleep one second, or until stop / reload */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    pthread_mutex_lock(&g_rot.mu);
+    if (!g_rot.stop && g_rot.pending == NULL) pthread_cond_timedwait(&g_rot.cv, &g_rot.mu, &until);
+    pthread_mutex_unlock(&g_rot.mu);
+  }
+  return NULL;
+}
+
+int sv_rotation_start(const sv_keycfg *kc, jwtkit_keyring *kr) {
+  g_rot.cfg = *kc; /* the thread owns the passphrase copy from now on */
+  g_rot.kr = kr;
+  g_rot.stop = 0;
+  g_rot.pending = NULL;
+  if (pthread_create(&g_rot.th, NULL, rotation_main, NULL) != 0) {
+    g_rot.kr = NULL;
+    memset(&g_rot.cfg, 0, sizeof g_rot.cfg); /* the caller keeps kr and the passphrase */
+    return -1;
+  }
+  g_rot.running = 1;
+  return 0;
+}
+
+void sv_rotation_reload(sv_keycfg *kc) {
+  sv_keycfg *copy = malloc(sizeof *copy);
+  if (copy == NULL) {
+    sv_keycfg_free(kc);
+    return;
+  }
+  *copy = *kc; /* takes the passphrase */
+  kc->passphrase = NULL;
+  pthread_mutex_lock(&g_rot.mu);
+  if (g_rot.pending) {
+    sv_keycfg_free(g_rot.pending);
+    free(g_rot.pending);
+  }
+  g_rot.pending = copy;
+  pthread_cond_signal(&g_rot.cv);
+  pthread_mutex_unlock(&g_rot.mu);
+}
+
+void sv_rotation_stop(void) {
+  if (g_rot.running) {
+    pthread_mutex_lock(&g_rot.mu);
+    g_rot.stop = 1;
+    pthread_cond_signal(&g_rot.cv);
+    pthread_mutex_unlock(&g_rot.mu);
+    pthread_join(g_rot.th, NULL);
+    g_rot.running = 0;
+  }
+  if (g_rot.pending) {
+    sv_keycfg_free(g_rot.pending);
+    free(g_rot.pending);
+    g_rot.pending = NULL;
+  }
+  jwtkit_keyring_free(g_rot.kr);
+  g_rot.kr = NULL;
+  sv_keycfg_free(&g_rot.cfg);
+  sv_keysnap_install(NULL);
+}

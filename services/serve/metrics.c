@@ -1,0 +1,185 @@
+/* Counters and the Prometheus text exposition format (version 0.0.4).
+ * Request threads only touch atomics; the per-kid mint counters are slots
+ * looked up once per keyring snapshot. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "serve.h"
+
+static const unsigned k_statuses[] = {200, 304, 400, 401, 404, 405, 413, 415, 500, 503};
+#define NSTATUS (sizeof k_statuses / sizeof k_statuses[0])
+#define OTHER_STATUS NSTATUS
+
+static const char *const k_routes[SV_R_COUNT] = {"/.well-known/jwks.json", "/.well-known/openid-configuration",
+                                                 "/.well-known/oauth-authorization-server", "/token", "/healthz",
+                                                 "/metrics", "other"};
+
+static const char *const k_token_errors[SV_TE_COUNT] = {
+    "invalid_request", "invalid_client", "invalid_grant",      "unauthorized_client", "unsupported_grant_type",
+    "invalid_scope",   "server_error",   "temporarily_unavailable"};
+
+static const char *const k_actions[] = {"created", "published", "activated", "retiring", "retired",
+                                        "revoked", "added",     "waiting",   "reloaded", "failed", "other"};
+#define NACTIONS (sizeof k_actions / sizeof k_actions[0])
+
+#define MAX_MINT_SLOTS 64u
+
+struct sv_mint_counter {
+  char kid[128];
+  jwtkit_alg alg;
+  atomic_ullong n;
+};
+
+static struct {
+  atomic_ullong requests[SV_R_COUNT][NSTATUS + 1];
+  atomic_ullong token_errors[SV_TE_COUNT];
+  atomic_ullong rotations[NACTIONS];
+  pthread_mutex_t mint_mu;
+  struct sv_mint_counter mint[MAX_MINT_SLOTS + 1]; /* last: kid "other" */
+  size_t nmint;
+  int64_t started;
+} g_m = {.mint_mu = PTHREAD_MUTEX_INITIALIZER};
+
+const char *sv_route_path(enum sv_route r) { return r < SV_R_COUNT ? k_routes[r] : "other"; }
+const char *sv_token_error_name(enum sv_token_error e) { return e < SV_TE_COUNT ? k_token_errors[e] : "server_error"; }
+
+void sv_metrics_init(void) {
+  for (size_t r = 0; r < SV_R_COUNT; r++)
+    for (size_t s = 0; s <= NSTATUS; s++) atomic_store(&g_m.requests[r][s], 0);
+  for (size_t e = 0; e < SV_TE_COUNT; e++) atomic_store(&g_m.token_errors[e], 0);
+  for (size_t a = 0; a < NACTIONS; a++) atomic_store(&g_m.rotations[a], 0);
+  pthread_mutex_lock(&g_m.mint_mu);
+  for (size_t i = 0; i <= MAX_MINT_SLOTS; i++) {
+    g_m.mint[i].kid[0] = '\0';
+    atomic_store(&g_m.mint[i].n, 0);
+  }
+  snprintf(g_m.mint[MAX_MINT_SLOTS].kid, sizeof g_m.mint[0].kid, "other");
+  g_m.nmint = 0;
+  pthread_mutex_unlock(&g_m.mint_mu);
+  g_m.started = (int64_t)time(NULL);
+}
+
+void sv_metrics_request(enum sv_route r, unsigned status) {
+  size_t s = OTHER_STATUS;
+  for (size_t i = 0; i < NSTATUS; i++)
+    if (k_statuses[i] == status) s = i;
+  if (r >= SV_R_COUNT) r = SV_R_OTHER;
+  atomic_fetch_add_explicit(&g_m.requests[r][s], 1, memory_order_relaxed);
+}
+
+void sv_metrics_token_error(enum sv_token_error e) {
+  if (e < SV_TE_COUNT) atomic_fetch_add_explicit(&g_m.token_errors[e], 1, memory_order_relaxed);
+}
+
+sv_mint_counter *sv_metrics_mint_slot(const char *kid, jwtkit_alg alg) {
+  pthread_mutex_lock(&g_m.mint_mu);
+  sv_mint_counter *slot = NULL;
+  for (size_t i = 0; i < g_m.nmint; i++)
+    if (g_m.mint[i].alg == alg && strcmp(g_m.mint[i].kid, kid) == 0) slot = &g_m.mint[i];
+  if (slot == NULL && g_m.nmint < MAX_MINT_SLOTS && strlen(kid) < sizeof g_m.mint[0].kid) {
+    slot = &g_m.mint[g_m.nmint++];
+    snprintf(slot->kid, sizeof slot->kid, "%s", kid);
+    slot->alg = alg;
+  }
+  if (slot == NULL) slot = &g_m.mint[MAX_MINT_SLOTS];
+  pthread_mutex_unlock(&g_m.mint_mu);
+  return slot;
+}
+
+void sv_metrics_minted(sv_mint_counter *slot) {
+  if (slot) atomic_fetch_add_explicit(&slot->n, 1, memory_order_relaxed);
+}
+
+void sv_metrics_rotation_action(const char *action) {
+  size_t a = NACTIONS - 1;
+  for (size_t i = 0; i < NACTIONS; i++)
+    if (strcmp(k_actions[i], action) == 0) a = i;
+  atomic_fetch_add_explicit(&g_m.rotations[a], 1, memory_order_relaxed);
+}
+
+void sv_metrics_rotation_line(const char *line) {
+  /* keyring report lines start with the action: "created active key",
+   * "published pending key", "activated key", "key X ... stopped signing and
+   * is retiring", "retired key", "revoked key", "added pending key",
+   * "waiting: ..." */
+  const char *action = "other";
+  if (strncmp(line, "created", 7) == 0) action = "created";
+  else if (strncmp(line, "published", 9) == 0) action = "published";
+  else if (strncmp(line, "activated", 9) == 0) action = "activated";
+  else if (strncmp(line, "retired", 7) == 0) action = "retired";
+  else if (strncmp(line, "revoked", 7) == 0) action = "revoked";
+  else if (strncmp(line, "added", 5) == 0) action = "added";
+  else if (strncmp(line, "waiting", 7) == 0) action = "waiting";
+  else if (strstr(line, "stopped signing") != NULL) action = "retiring";
+  sv_metrics_rotation_action(action);
+}
+
+/* Label values: \ " and newline escaped (exposition format). */
+static void label(sv_buf *b, const char *v) {
+  for (; *v; v++) {
+    if (*v == '\\') sv_buf_puts(b, "\\\\");
+    else if (*v == '"') sv_buf_puts(b, "\\\"");
+    else if (*v == '\n') sv_buf_puts(b, "\\n");
+    else sv_buf_putc(b, *v);
+  }
+}
+
+static void head(sv_buf *b, const char *name, const char *type, const char *help) {
+  sv_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+char *sv_metrics_render(const sv_keysnap *ks, int64_t now, size_t *len) {
+  sv_buf b;
+  sv_buf_init(&b, 1u << 20);
+  head(&b, "jwtkit_http_requests_total", "counter", "HTTP requests by path and status.");
+  for (size_t r = 0; r < SV_R_COUNT; r++)
+    for (size_t s = 0; s <= NSTATUS; s++) {
+      unsigned long long v = atomic_load_explicit(&g_m.requests[r][s], memory_order_relaxed);
+      if (v == 0) continue;
+      sv_buf_printf(&b, "jwtkit_http_requests_total{path=\"%s\",status=\"", k_routes[r]);
+      if (s == OTHER_STATUS) sv_buf_puts(&b, "other");
+      else sv_buf_int(&b, k_statuses[s]);
+      sv_buf_printf(&b, "\"} %llu\n", v);
+    }
+  head(&b, "jwtkit_tokens_issued_total", "counter", "Access tokens minted, by signing key.");
+  pthread_mutex_lock(&g_m.mint_mu);
+  for (size_t i = 0; i <= MAX_MINT_SLOTS; i++) {
+    if (i >= g_m.nmint && i != MAX_MINT_SLOTS) continue;
+    unsigned long long v = atomic_load_explicit(&g_m.mint[i].n, memory_order_relaxed);
+    if (i == MAX_MINT_SLOTS && v == 0) continue;
+    sv_buf_puts(&b, "jwtkit_tokens_issued_total{kid=\"");
+    label(&b, g_m.mint[i].kid);
+    const char *an = jwtkit_alg_name(g_m.mint[i].alg);
+    sv_buf_printf(&b, "\",alg=\"%s\"} %llu\n", an ? an : "other", v);
+  }
+  pthread_mutex_unlock(&g_m.mint_mu);
+  head(&b, "jwtkit_token_errors_total", "counter", "Token endpoint errors by OAuth error code.");
+  for (size_t e = 0; e < SV_TE_COUNT; e++)
+    sv_buf_printf(&b, "jwtkit_token_errors_total{error=\"%s\"} %llu\n", k_token_errors[e],
+                  (unsigned long long)atomic_load_explicit(&g_m.token_errors[e], memory_order_relaxed));
+  head(&b, "jwtkit_keyring_rotation_events_total", "counter",
+       "Keyring lifecycle steps taken by the issuer, and snapshots reloaded after external changes.");
+  for (size_t a = 0; a < NACTIONS; a++)
+    sv_buf_printf(&b, "jwtkit_keyring_rotation_events_total{action=\"%s\"} %llu\n", k_actions[a],
+                  (unsigned long long)atomic_load_explicit(&g_m.rotations[a], memory_order_relaxed));
+  if (ks != NULL) {
+    head(&b, "jwtkit_key_age_seconds", "gauge", "Seconds since each published key was created, by state.");
+    for (size_t i = 0; i < jwtkit_keyring_count(ks->kr); i++) {
+      jwtkit_keyring_entry e;
+      if (jwtkit_keyring_get(ks->kr, i, &e) != JWTKIT_OK || e.state > JWTKIT_KEY_RETIRING) continue;
+      sv_buf_puts(&b, "jwtkit_key_age_seconds{kid=\"");
+      label(&b, e.kid);
+      sv_buf_printf(&b, "\",alg=\"%s\",state=\"%s\"} %lld\n", jwtkit_alg_name(e.alg), jwtkit_key_state_name(e.state),
+                    (long long)(now - e.created));
+    }
+    head(&b, "jwtkit_keyring_generation", "gauge", "Generation of the keyring being served.");
+    sv_buf_printf(&b, "jwtkit_keyring_generation %llu\n", (unsigned long long)ks->generation);
+    head(&b, "jwtkit_jwks_max_age_seconds", "gauge", "Cache-Control max-age of the JWKS.");
+    sv_buf_printf(&b, "jwtkit_jwks_max_age_seconds %lld\n", (long long)ks->timing.max_age);
+  }
+  head(&b, "jwtkit_process_start_time_seconds", "gauge", "Start time of the issuer (Unix seconds).");
+  sv_buf_printf(&b, "jwtkit_process_start_time_seconds %lld\n", (long long)g_m.started);
+  return sv_buf_take(&b, len);
+}

@@ -1,0 +1,648 @@
+/* jwtkit_serve_main: options, configuration, demo mode, `client add`,
+ * signals (SIGTERM/SIGINT: graceful stop, SIGHUP: reload). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "jwtkit_serve.h"
+#include "serve.h"
+
+#define SHUTDOWN_GRACE_MS 3000
+#define DEMO_AUDIENCE "demo-api"
+
+static const char k_usage[] =
+    "Usage: jwtkit serve [OPTIONS]\n"
+    "       jwtkit serve client add NAME --audience AUD [--audience AUD2 ...] [--scopes \"S1 S2\"]\n"
+    "                               [--ttl DURATION] [--alg ALG] [--clients FILE | --config FILE]\n"
+    "\n"
+    "The token issuer: OAuth 2.0 client credentials grant (RFC 6749 §4.4) minting RFC 9068\n"
+    "access tokens signed by a rotating keyring, its JWKS and discovery documents.\n"
+    "\n"
+    "Options (each also a config-file key, with '_' for '-'):\n"
+    "  --config FILE               read settings from FILE (command-line options win)\n"
+    "  --listen ADDR:PORT          address to listen on (default 127.0.0.1:8080)\n"
+    "  --issuer URL                the iss of minted tokens (default http://ADDR:PORT of --listen)\n"
+    "  --keyring DIR               keyring directory, created on first start (default ./var/keyring)\n"
+    "  --clients FILE              clients file (default ./var/clients.conf)\n"
+    "  --alg ALG                   algorithm to mint and keep active (default ES256; repeatable;\n"
+    "                              RS256..RS512, PS256..PS512, ES256..ES512, EdDSA); the first one\n"
+    "                              signs unless a client names its own\n"
+    "  --passphrase-file FILE      passphrase of an encrypted keyring (first line of FILE)\n"
+    "  --passphrase-env NAME       ... or from the environment variable NAME\n"
+    "  --rotate-check DURATION     how often the rotation runs (default 30s)\n"
+    "  --max-age DURATION          JWKS Cache-Control max-age     } used when the keyring\n"
+    "  --token-ttl DURATION        longest token lifetime         } is created\n"
+    "  --rotate-every DURATION     active period of a signing key } (defaults 5m, 15m, 30d)\n"
+    "  --transition-ttl DURATION   cap the lifetime of minted tokens during a migration\n"
+    "  --legacy-hs256-secret-file FILE  the HS256 secret being migrated away from: checked,\n"
+    "                              never published, never used to mint\n"
+    "  --thread-pool N             HTTP worker threads (default: number of cores)\n"
+    "  --max-connections N         concurrent connections (default 1024)\n"
+    "  --log-level LEVEL           debug, info, warn or error (default info)\n"
+    "  --demo                      quick start: create ./var with an ES256 keyring and a demo client\n"
+    "  -h, --help                  this text\n"
+    "\n"
+    "Durations: 90s, 15m, 1h, 7d or plain seconds.\n"
+    "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads the config, clients file and keyring.\n"
+    "Exit status: 0 clean shutdown, 2 usage or configuration error, 3 runtime error.\n";
+
+static int usage_error(const char *fmt, ...) SV_PRINTF(1, 2);
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "jwtkit serve: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\nTry 'jwtkit serve --help'.\n");
+  va_end(ap);
+  return SV_EXIT_USAGE;
+}
+
+/* --name value / --name=value -> config key (dashes to underscores). */
+static int parse_cli(int argc, char **argv, sv_settings *cli, int *help) {
+  sv_settings_defaults(cli);
+  *help = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      *help = 1;
+      return 0;
+    }
+    if (strncmp(a, "--", 2) != 0) return usage_error("unexpected argument '%s'", a);
+    char key[64];
+    const char *eq = strchr(a + 2, '=');
+    size_t kl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    if (kl == 0 || kl >= sizeof key) return usage_error("unknown option '%s'", a);
+    memcpy(key, a + 2, kl);
+    key[kl] = '\0';
+    for (char *p = key; *p; p++)
+      if (*p == '-') *p = '_';
+    if (strcmp(key, "threads") == 0) snprintf(key, sizeof key, "thread_pool");
+    if (strcmp(key, "demo") == 0) {
+      if (eq) return usage_error("--demo takes no value (%s)", a);
+      cli->demo = 1;
+      cli->set |= SV_SET_DEMO;
+      continue;
+    }
+    const char *value = eq ? eq + 1 : NULL;
+    if (value == NULL) {
+      if (i + 1 >= argc) return usage_error("option '%s' needs a value", a);
+      value = argv[++i];
+    }
+    if (strcmp(key, "config") == 0) {
+      if (strlen(value) == 0 || strlen(value) >= sizeof cli->config) return usage_error("bad --config '%s'", value);
+      snprintf(cli->config, sizeof cli->config, "%s", value);
+      cli->set |= SV_SET_CONFIG;
+      continue;
+    }
+    char err[400];
+    if (sv_settings_set(cli, key, value, err, sizeof err) != 0) {
+      if (strncmp(err, "unknown option", 14) == 0) return usage_error("unknown option '%s'", a);
+      return usage_error("%s", err);
+    }
+  }
+  return 0;
+}
+
+/* defaults <- config file <- command line */
+static int load_settings(const sv_settings *cli, sv_settings *out, char *err, size_t cap) {
+  sv_settings_defaults(out);
+  if (cli->set & SV_SET_CONFIG) {
+    sv_settings *file = malloc(sizeof *file);
+    if (file == NULL) {
+      sv_fmt(err, cap, "out of memory");
+      return -1;
+    }
+    sv_settings_defaults(file);
+    int rc = sv_settings_load(file, cli->config, err, cap);
+    if (rc == 0) sv_settings_overlay(out, file);
+    free(file);
+    if (rc != 0) return -1;
+  }
+  sv_settings_overlay(out, cli);
+  return sv_settings_finish(out, err, cap);
+}
+
+static int read_passphrase(const sv_settings *s, char **out, char *err, size_t cap) {
+  *out = NULL;
+  if (s->set & SV_SET_PASSFILE) {
+    char *text = NULL;
+    size_t len = 0;
+    char e2[600];
+    if (sv_read_file(s->passphrase_file, SV_MAX_PASSPHRASE, &text, &len, NULL, e2, sizeof e2) != 0) {
+      sv_fmt(err, cap, "passphrase file %s", e2);
+      return -1;
+    }
+    size_t n = strcspn(text, "\r\n");
+    if (n == 0) {
+      sv_free_secret(text, len + 1);
+      sv_fmt(err, cap, "passphrase file %s: the first line is empty", s->passphrase_file);
+      return -1;
+    }
+    text[n] = '\0';
+    *out = strdup(text);
+    sv_free_secret(text, len + 1);
+  } else if (s->set & SV_SET_PASSENV) {
+    const char *v = getenv(s->passphrase_env);
+    if (v == NULL || *v == '\0' || strlen(v) > SV_MAX_PASSPHRASE) {
+      sv_fmt(err, cap, "environment variable %s is unset, empty or too long", s->passphrase_env);
+      return -1;
+    }
+    *out = strdup(v);
+  } else {
+    return 0;
+  }
+  if (*out == NULL) {
+    sv_fmt(err, cap, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+/* The legacy HS256 secret: checked (private file, >= 32 bytes, a valid
+ * HS256 key) and dropped.  It is never kept, published or used to mint. */
+static int check_legacy(const sv_settings *s, int *loaded, char *err, size_t cap) {
+  *loaded = 0;
+  if (!(s->set & SV_SET_LEGACY)) return 0;
+  struct stat st;
+  if (stat(s->legacy_secret_file, &st) != 0) {
+    sv_fmt(err, cap, "legacy_hs256_secret_file %s: %s", s->legacy_secret_file, strerror(errno));
+    return -1;
+  }
+  if (st.st_mode & 077) {
+    sv_fmt(err, cap, "legacy_hs256_secret_file %s is readable by group or others (chmod 600)",
+             s->legacy_secret_file);
+    return -1;
+  }
+  char *text = NULL;
+  size_t len = 0;
+  char e2[600];
+  if (sv_read_file(s->legacy_secret_file, SV_MAX_LEGACY_SECRET, &text, &len, NULL, e2, sizeof e2) != 0) {
+    sv_fmt(err, cap, "legacy_hs256_secret_file %s", e2);
+    return -1;
+  }
+  size_t n = len;
+  if (n > 0 && text[n - 1] == '\n') n--; /* one trailing newline is not part of the secret */
+  jwtkit_key *k = NULL;
+  jwtkit_errinfo ei;
+  jwtkit_err rc = jwtkit_key_from_secret(&k, JWTKIT_ALG_HS256, text, n, &ei);
+  sv_free_secret(text, len + 1);
+  jwtkit_key_free(k);
+  if (rc != JWTKIT_OK) {
+    sv_fmt(err, cap, "legacy_hs256_secret_file %s: %s", s->legacy_secret_file, ei.msg);
+    return -1;
+  }
+  *loaded = 1;
+  return 0;
+}
+
+static int make_keycfg(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap) {
+  memset(kc, 0, sizeof *kc);
+  snprintf(kc->dir, sizeof kc->dir, "%s", s->keyring);
+  memcpy(kc->algs, s->algs, sizeof kc->algs);
+  kc->nalgs = s->nalgs;
+  kc->rotate_check = s->rotate_check;
+  jwtkit_keyring_timing_default(&kc->timing);
+  kc->timing.max_age = s->max_age;
+  kc->timing.token_ttl = s->token_ttl;
+  kc->timing.rotate_every = s->rotate_every;
+  kc->timing_set = s->set & (SV_SET_MAX_AGE | SV_SET_TOKEN_TTL | SV_SET_ROTATE_EVERY);
+  return read_passphrase(s, &kc->passphrase, err, cap);
+}
+
+/* The directory part of path ("." when none). */
+static void dir_of(const char *path, char *out, size_t cap) {
+  snprintf(out, cap, "%s", path);
+  char *slash = strrchr(out, '/');
+  if (slash == NULL) snprintf(out, cap, ".");
+  else if (slash == out) out[1] = '\0';
+  else *slash = '\0';
+}
+
+/* "./var/x" -> "var/x" for the printed commands. */
+static const char *display_path(const char *p) { return strncmp(p, "./", 2) == 0 ? p + 2 : p; }
+
+static void demo_secret_path(const sv_settings *s, char *out, size_t cap) {
+  char dir[SV_PATH_MAX];
+  dir_of(s->clients, dir, sizeof dir);
+  snprintf(out, cap, "%s/demo-client-secret", dir);
+}
+
+/* --demo: a clients file with one client "demo" when there is none. */
+static int demo_prepare(const sv_settings *s, char *err, size_t cap) {
+  struct stat st;
+  if (stat(s->clients, &st) == 0) return 0; /* second start: reuse var/ */
+  if (sv_mkdirs(s->clients, 0700, 0) != 0) {
+    sv_fmt(err, cap, "cannot create the directory of %s: %s", s->clients, strerror(errno));
+    return -1;
+  }
+  char secret[SV_SECRET_CHARS + 1], hash[128], path[SV_PATH_MAX + 32];
+  if (sv_secret_generate(secret) != 0 || sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash) != 0) {
+    sv_fmt(err, cap, "cannot generate the demo client secret");
+    return -1;
+  }
+  demo_secret_path(s, path, sizeof path);
+  char line[SV_SECRET_CHARS + 2];
+  snprintf(line, sizeof line, "%s\n", secret);
+  OPENSSL_cleanse(secret, sizeof secret);
+  int rc = sv_write_file_atomic(path, line, strlen(line), 0600, err, cap);
+  OPENSSL_cleanse(line, sizeof line);
+  if (rc != 0) return -1;
+  char text[1024];
+  snprintf(text, sizeof text,
+           "# Clients of jwtkit serve, created by --demo.  Secrets are stored hashed:\n"
+           "# sha256$<salt>$<HMAC-SHA256(salt, secret)>.  Add clients with\n"
+           "#   jwtkit serve client add NAME --audience AUD [--scopes \"a b\"] [--ttl 15m]\n"
+           "# and send SIGHUP to the issuer to load them.\n"
+           "\n"
+           "[client demo]\n"
+           "secret_hash = %s\n"
+           "audience = " DEMO_AUDIENCE "\n"
+           "scopes = read write\n"
+           "ttl = 15m\n",
+           hash);
+  if (sv_write_file_atomic(s->clients, text, strlen(text), 0600, err, cap) != 0) return -1;
+  sv_buf b;
+  if (sv_log_begin(&b, SV_LOG_INFO, "demo: created a client")) {
+    sv_log_str(&b, "client_id", "demo");
+    sv_log_str(&b, "clients", s->clients);
+    sv_log_str(&b, "secret_file", path);
+    sv_log_end(&b);
+  }
+  return 0;
+}
+
+static void demo_print(const sv_settings *s, const sv_confsnap *cs) {
+  char path[SV_PATH_MAX + 32];
+  demo_secret_path(s, path, sizeof path);
+  const sv_client *demo = sv_clients_find(&cs->clients, "demo", 4);
+  const char *aud = demo && demo->naud ? demo->aud[0] : DEMO_AUDIENCE;
+  const char *alg = jwtkit_alg_name(demo && demo->alg ? demo->alg : s->algs[0]);
+  int http = strncmp(s->issuer, "http://", 7) == 0;
+  fprintf(stderr,
+          "\njwtkit serve --demo: demo client 'demo' (its secret is in %s; demo only, never do this in "
+          "production)\n"
+          "get a token:\n"
+          "  curl -s -u demo:$(cat %s) -d grant_type=client_credentials %s\n"
+          "check it (pipe the access_token in):\n"
+          "  jwtkit verify --jwks %s%s --alg %s --iss %s --aud %s -\n\n",
+          display_path(path), display_path(path), cs->token_endpoint, cs->jwks_uri, http ? " --allow-http" : "", alg,
+          s->issuer, aud);
+  fflush(stderr);
+}
+
+/* Everything a SIGHUP reloads; nothing is applied unless all of it loads. */
+static int load_conf(const sv_settings *cli, sv_settings *s, sv_confsnap **cs, sv_keycfg *kc, char *err, size_t cap) {
+  sv_clients clients;
+  int legacy = 0;
+  if (load_settings(cli, s, err, cap) != 0) return SV_EXIT_USAGE;
+  if (check_legacy(s, &legacy, err, cap) != 0) return SV_EXIT_USAGE;
+  if (sv_clients_load(&clients, s->clients, err, cap) != 0) return SV_EXIT_USAGE;
+  if (sv_confsnap_build(cs, s, &clients, legacy, err, cap) != 0) {
+    sv_clients_free(&clients);
+    return SV_EXIT_USAGE;
+  }
+  if (make_keycfg(s, kc, err, cap) != 0) {
+    sv_confsnap_release(*cs);
+    *cs = NULL;
+    return SV_EXIT_USAGE;
+  }
+  return 0;
+}
+
+static void log_config(const sv_settings *s, const sv_confsnap *cs) {
+  sv_buf b;
+  if (sv_log_begin(&b, SV_LOG_INFO, "configuration")) {
+    sv_log_str(&b, "issuer", s->issuer);
+    sv_log_str(&b, "keyring", s->keyring);
+    sv_log_str(&b, "clients", s->clients);
+    sv_log_int(&b, "clients_loaded", (int64_t)cs->clients.n);
+    char algs[128] = "";
+    for (size_t i = 0; i < s->nalgs; i++) {
+      if (i) strncat(algs, " ", sizeof algs - strlen(algs) - 1);
+      strncat(algs, jwtkit_alg_name(s->algs[i]), sizeof algs - strlen(algs) - 1);
+    }
+    sv_log_str(&b, "algs", algs);
+    if (cs->legacy_loaded) sv_log_str(&b, "legacy_hs256", "configured (never published, never minted)");
+    if (s->transition_ttl > 0) sv_log_int(&b, "transition_ttl", s->transition_ttl);
+    sv_log_end(&b);
+  }
+  if (cs->legacy_loaded && s->transition_ttl == 0)
+    sv_log(SV_LOG_WARN, "a legacy HS256 secret is configured without transition_ttl",
+           "set transition_ttl (e.g. 5m) to keep tokens short-lived during the migration");
+}
+
+static void reload(const sv_settings *cli, const sv_settings *running) {
+  sv_settings *s = malloc(sizeof *s);
+  sv_confsnap *cs = NULL;
+  sv_keycfg kc;
+  char err[1024];
+  memset(&kc, 0, sizeof kc);
+  if (s == NULL) return;
+  int rc = load_conf(cli, s, &cs, &kc, err, sizeof err);
+  if (rc != 0) {
+    sv_log(SV_LOG_ERROR, "reload failed; the running configuration stays", err);
+    free(s);
+    return;
+  }
+  if (strcmp(s->listen, running->listen) != 0 || s->threads != running->threads ||
+      s->max_connections != running->max_connections)
+    sv_log(SV_LOG_WARN, "listen, thread_pool and max_connections change only on restart", NULL);
+  sv_log_set_level(s->log_level);
+  sv_confsnap_install(cs);
+  sv_rotation_reload(&kc);
+  sv_log(SV_LOG_INFO, "reloaded configuration and clients; re-opening the keyring", NULL);
+  log_config(s, cs);
+  free(s);
+}
+
+static int serve(const sv_settings *cli) {
+  char err[1024];
+  sv_settings *s = malloc(sizeof *s);
+  if (s == NULL) return SV_EXIT_RUNTIME;
+  sv_metrics_init();
+  /* demo: create var/ before loading the clients file */
+  if (load_settings(cli, s, err, sizeof err) != 0) {
+    sv_log(SV_LOG_ERROR, "configuration error", err);
+    free(s);
+    return SV_EXIT_USAGE;
+  }
+  sv_log_set_level(s->log_level);
+  if (s->demo && demo_prepare(s, err, sizeof err) != 0) {
+    sv_log(SV_LOG_ERROR, "demo setup failed", err);
+    free(s);
+    return SV_EXIT_RUNTIME;
+  }
+  sv_confsnap *cs = NULL;
+  sv_keycfg kc;
+  memset(&kc, 0, sizeof kc);
+  int rc = load_conf(cli, s, &cs, &kc, err, sizeof err);
+  if (rc != 0) {
+    sv_log(SV_LOG_ERROR, "configuration error", err);
+    free(s);
+    return rc;
+  }
+  jwtkit_keyring *kr = NULL;
+  rc = sv_keyring_prepare(&kc, &kr, err, sizeof err);
+  if (rc != 0) {
+    sv_log(SV_LOG_ERROR, "keyring error", err);
+    sv_keycfg_free(&kc);
+    sv_confsnap_release(cs);
+    free(s);
+    return rc;
+  }
+  uint64_t gen = 0;
+  if (sv_keysnap_reload(&kc, &gen) != 0) {
+    jwtkit_keyring_free(kr);
+    sv_keycfg_free(&kc);
+    sv_confsnap_release(cs);
+    free(s);
+    return SV_EXIT_RUNTIME;
+  }
+  sv_confsnap_install(cs);
+  log_config(s, cs);
+  if (s->demo) demo_print(s, cs);
+
+  /* every thread started from here on inherits the blocked signals; the
+   * main thread takes them with sigwait */
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, &old);
+  struct sigaction ign, old_pipe;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ign, &old_pipe);
+
+  int exit_code = SV_EXIT_OK;
+  sv_server *srv = NULL;
+  if (sv_rotation_start(&kc, kr) != 0) {
+    sv_log(SV_LOG_ERROR, "cannot start the rotation thread", NULL);
+    jwtkit_keyring_free(kr);
+    sv_keycfg_free(&kc);
+    exit_code = SV_EXIT_RUNTIME;
+    goto done;
+  }
+  if (sv_http_start(&srv, s, err, sizeof err) != 0) {
+    sv_log(SV_LOG_ERROR, "cannot start the HTTP server", err);
+    exit_code = SV_EXIT_RUNTIME;
+    goto done;
+  }
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      sv_log(SV_LOG_INFO, "SIGHUP: reloading", NULL);
+      reload(cli, s);
+      continue;
+    }
+    sv_logf(SV_LOG_INFO, "shutting down", "%s: no new connections, finishing requests in flight",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    break;
+  }
+  sv_http_stop(srv, SHUTDOWN_GRACE_MS);
+  srv = NULL;
+done:
+  sv_rotation_stop();
+  sv_confsnap_install(NULL);
+  /* drop what arrived meanwhile before restoring the mask */
+  struct timespec zero = {0, 0};
+  while (sigtimedwait(&set, NULL, &zero) > 0) {
+  }
+  sigaction(SIGPIPE, &old_pipe, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (exit_code == SV_EXIT_OK) sv_log(SV_LOG_INFO, "stopped", NULL);
+  free(s);
+  return exit_code;
+}
+
+/* ------------------------------------------------------- client add */
+
+static int client_add(int argc, char **argv) {
+  /* argv: serve client add NAME [options] */
+  if (argc < 4 || strcmp(argv[2], "add") != 0) {
+    fprintf(stderr, "Usage: jwtkit serve client add NAME --audience AUD [--scopes \"S1 S2\"] [--ttl D] [--alg ALG]\n"
+                    "                               [--clients FILE | --config FILE]\n");
+    return SV_EXIT_USAGE;
+  }
+  const char *name = argv[3];
+  if (!sv_client_name_ok(name)) return usage_error("client names are 1..128 characters of A-Z a-z 0-9 . _ ~ - ('%s')", name);
+  const char *aud[SV_MAX_AUDIENCES];
+  size_t naud = 0;
+  const char *scopes = NULL, *ttl = NULL, *alg = NULL, *clients = NULL, *config = NULL;
+  for (int i = 4; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      fputs(k_usage, stdout);
+      return SV_EXIT_OK;
+    }
+    if (i + 1 >= argc) return usage_error("option '%s' needs a value", a);
+    const char *v = argv[++i];
+    if (strcmp(a, "--audience") == 0) {
+      if (naud >= SV_MAX_AUDIENCES) return usage_error("at most %u audiences", SV_MAX_AUDIENCES);
+      aud[naud++] = v;
+    } else if (strcmp(a, "--scopes") == 0 || strcmp(a, "--scope") == 0) {
+      scopes = v;
+    } else if (strcmp(a, "--ttl") == 0) {
+      ttl = v;
+    } else if (strcmp(a, "--alg") == 0) {
+      alg = v;
+    } else if (strcmp(a, "--clients") == 0) {
+      clients = v;
+    } else if (strcmp(a, "--config") == 0) {
+      config = v;
+    } else {
+      return usage_error("unknown option '%s'", a);
+    }
+  }
+  if (naud == 0) return usage_error("--audience is required");
+  char path[SV_PATH_MAX];
+  char err[1024];
+  if (clients != NULL) {
+    snprintf(path, sizeof path, "%s", clients);
+  } else {
+    sv_settings *s = malloc(sizeof *s);
+    if (s == NULL) return SV_EXIT_RUNTIME;
+    sv_settings_defaults(s);
+    if (config != NULL && sv_settings_load(s, config, err, sizeof err) != 0) {
+      free(s);
+      fprintf(stderr, "jwtkit serve: %s\n", err);
+      return SV_EXIT_USAGE;
+    }
+    snprintf(path, sizeof path, "%s", s->clients);
+    free(s);
+  }
+  /* the section text, validated by the same parser as the server's */
+  sv_buf sec;
+  sv_buf_init(&sec, 64 * 1024);
+  char secret[SV_SECRET_CHARS + 1], hash[128];
+  if (sv_secret_generate(secret) != 0 || sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash) != 0) {
+    fprintf(stderr, "jwtkit serve: cannot generate a secret\n");
+    return SV_EXIT_RUNTIME;
+  }
+  sv_buf_printf(&sec, "\n[client %s]\nsecret_hash = %s\n", name, hash);
+  for (size_t i = 0; i < naud; i++) {
+    if (strchr(aud[i], '\n') || strchr(aud[i], '\r')) {
+      OPENSSL_cleanse(secret, sizeof secret);
+      sv_buf_free(&sec);
+      return usage_error("bad audience '%s'", aud[i]);
+    }
+    sv_buf_puts(&sec, "audience = ");
+    sv_buf_puts(&sec, aud[i]);
+    sv_buf_putc(&sec, '\n');
+  }
+  if (scopes) {
+    if (strchr(scopes, '\n') || strchr(scopes, '\r')) {
+      OPENSSL_cleanse(secret, sizeof secret);
+      sv_buf_free(&sec);
+      return usage_error("bad scopes '%s'", scopes);
+    }
+    sv_buf_printf(&sec, "scopes = %s\n", scopes);
+  }
+  if (ttl) sv_buf_printf(&sec, "ttl = %s\n", ttl);
+  if (alg) sv_buf_printf(&sec, "alg = %s\n", alg);
+  sv_clients check;
+  if (sec.failed || sv_clients_parse(&check, sec.p, sec.len, "(new client)", err, sizeof err) != 0) {
+    fprintf(stderr, "jwtkit serve: %s\n", sec.failed ? "client entry too long" : err);
+    OPENSSL_cleanse(secret, sizeof secret);
+    sv_buf_free(&sec);
+    return SV_EXIT_USAGE;
+  }
+  sv_clients_free(&check);
+
+  /* read-modify-write under a lock next to the file */
+  if (sv_mkdirs(path, 0700, 0) != 0) {
+    OPENSSL_cleanse(secret, sizeof secret);
+    sv_buf_free(&sec);
+    fprintf(stderr, "jwtkit serve: cannot create the directory of %s: %s\n", path, strerror(errno));
+    return SV_EXIT_RUNTIME;
+  }
+  char lockp[SV_PATH_MAX + 8];
+  snprintf(lockp, sizeof lockp, "%s.lock", path);
+  int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
+    OPENSSL_cleanse(secret, sizeof secret);
+    sv_buf_free(&sec);
+    fprintf(stderr, "jwtkit serve: cannot lock %s: %s\n", lockp, strerror(errno));
+    if (lfd >= 0) close(lfd);
+    return SV_EXIT_RUNTIME;
+  }
+  int rc = SV_EXIT_OK;
+  char *text = NULL;
+  size_t len = 0;
+  int eno = 0;
+  sv_buf all;
+  sv_buf_init(&all, SV_MAX_CLIENTS_FILE);
+  if (sv_read_file(path, SV_MAX_CLIENTS_FILE, &text, &len, &eno, err, sizeof err) != 0 && eno != ENOENT) {
+    fprintf(stderr, "jwtkit serve: clients file %s\n", err);
+    rc = eno == EFBIG ? SV_EXIT_USAGE : SV_EXIT_RUNTIME;
+    goto out;
+  }
+  if (text != NULL) {
+    sv_clients cur;
+    if (sv_clients_parse(&cur, text, len, path, err, sizeof err) != 0) {
+      fprintf(stderr, "jwtkit serve: %s\n", err);
+      rc = SV_EXIT_USAGE;
+      goto out;
+    }
+    int exists = sv_clients_find(&cur, name, strlen(name)) != NULL;
+    sv_clients_free(&cur);
+    if (exists) {
+      fprintf(stderr, "jwtkit serve: client %s already exists in %s\n", name, path);
+      rc = SV_EXIT_USAGE;
+      goto out;
+    }
+    sv_buf_put(&all, text, len);
+    if (len > 0 && text[len - 1] != '\n') sv_buf_putc(&all, '\n');
+  } else {
+    sv_buf_puts(&all, "# Clients of jwtkit serve.  Secrets are stored hashed: sha256$<salt>$<HMAC-SHA256(salt, secret)>.\n");
+  }
+  sv_buf_put(&all, sec.p, sec.len);
+  if (all.failed) {
+    fprintf(stderr, "jwtkit serve: the clients file would exceed %u bytes\n", SV_MAX_CLIENTS_FILE);
+    rc = SV_EXIT_USAGE;
+    goto out;
+  }
+  if (sv_write_file_atomic(path, all.p, all.len, 0600, err, sizeof err) != 0) {
+    fprintf(stderr, "jwtkit serve: %s\n", err);
+    rc = SV_EXIT_RUNTIME;
+    goto out;
+  }
+  printf("%s\n", secret);
+  fflush(stdout);
+  fprintf(stderr,
+          "jwtkit serve: client %s added to %s; its secret (above) is shown once and stored only hashed.\n"
+          "Send SIGHUP to a running issuer to load it.\n",
+          name, path);
+out:
+  OPENSSL_cleanse(secret, sizeof secret);
+  free(text);
+  sv_buf_free(&sec);
+  sv_buf_free(&all);
+  close(lfd); /* releases the lock */
+  return rc;
+}
+
+/* ------------------------------------------------------------ entry */
+
+int jwtkit_serve_main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "client") == 0) return client_add(argc, argv);
+  sv_settings *cli = malloc(sizeof *cli);
+  if (cli == NULL) return SV_EXIT_RUNTIME;
+  int help = 0;
+  int rc = parse_cli(argc, argv, cli, &help);
+  if (rc == 0 && help) fputs(k_usage, stdout);
+  else if (rc == 0) rc = serve(cli);
+  free(cli);
+  return rc;
+}

@@ -1,0 +1,418 @@
+/*
+ * services/serve/serve.h - internals of `jwtkit serve` (not installed).
+ *
+ * Module map:
+ *   util.c     durations, base64/base64url, UTF-8, whole-file read, atomic write
+ *   jsonw.c    bounded growable buffer and the JSON string escaper
+ *   log.c      structured logs: one JSON object per line on stderr
+ *   secret.c   client secrets: generation, sha256$salt$hash, constant-time check
+ *   form.c     application/x-www-form-urlencoded, Basic credentials, scopes
+ *   etag.c     ETag computation and If-None-Match evaluation (RFC 9110)
+ *   config.c   settings (config file + command line), clients file
+ *   metrics.c  counters and the Prometheus text exposition
+ *   keys.c     keyring snapshots and the rotation thread
+ *   http.c     the libmicrohttpd server and the endpoints
+ *   serve.c    jwtkit_serve_main: options, demo, `client add`, signals
+ */
+#ifndef JWTKIT_SERVE_INTERNAL_H
+#define JWTKIT_SERVE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jwtkit/jwtkit.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SV_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define SV_PRINTF(a, b)
+#endif
+
+/* Exit codes. */
+enum { SV_EXIT_OK = 0, SV_EXIT_USAGE = 2, SV_EXIT_RUNTIME = 3 };
+
+/* Limits. */
+#define SV_PATH_MAX 1024u
+#define SV_MAX_ALGS 8u
+#define SV_MAX_BODY (16u * 1024u)        /* POST /token body */
+#define SV_MAX_CONFIG (256u * 1024u)     /* config file */
+#define SV_MAX_CLIENTS_FILE (4u << 20)   /* clients file */
+#define SV_MAX_LINE 4096u                /* one line of either */
+#define SV_MAX_CLIENTS 10000u
+#define SV_MAX_CLIENT_NAME 128u
+#define SV_MAX_AUDIENCES 16u
+#define SV_MAX_AUDIENCE_LEN 512u
+#define SV_MAX_SCOPES 64u
+#define SV_MAX_SCOPE_LEN 128u
+#define SV_MAX_SECRET_LEN 512u
+#define SV_MIN_SECRET_LEN 32u
+#define SV_MAX_PASSPHRASE 1024u
+#define SV_MAX_LEGACY_SECRET 4096u
+#define SV_MAX_FORM_PARAMS 32u
+
+/* ------------------------------------------------------------ util.c */
+
+/* snprintf for messages (truncation is acceptable). */
+void sv_fmt(char *out, size_t cap, const char *fmt, ...) SV_PRINTF(3, 4);
+
+/* "90s", "15m", "1h", "7d", "2w" or plain seconds; 0..10 years. */
+int sv_parse_duration(const char *s, int64_t *out);
+/* Decimal integer in [lo, hi]. */
+int sv_parse_int(const char *s, long long lo, long long hi, long long *out);
+/* base64url without padding; out needs 4 * ceil(n / 3) + 1 bytes. */
+size_t sv_b64url_encode(const unsigned char *in, size_t n, char *out);
+/* Strict base64url without padding (canonical trailing bits). -1 on error. */
+int sv_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap, size_t *outlen);
+/* Strict base64 (RFC 4648 §4) with the mandatory '=' padding. */
+int sv_b64_decode(const char *in, size_t n, unsigned char *out, size_t cap, size_t *outlen);
+/* 1 when s[0..n) is well-formed UTF-8 without NUL. */
+int sv_utf8_valid(const char *s, size_t n);
+/* Read a regular file (at most max bytes) into a NUL-terminated malloc'd
+ * buffer.  Returns 0, or -1 with err filled; errno_out gets errno (ENOENT
+ * when missing, EFBIG when too large). */
+int sv_read_file(const char *path, size_t max, char **data, size_t *len, int *errno_out, char *err,
+                 size_t errcap);
+/* Temp file in the same directory (mode), write, fsync, rename, fsync dir. */
+int sv_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode, char *err,
+                         size_t errcap);
+/* Wipe then free. */
+void sv_free_secret(void *p, size_t n);
+/* Monotonic microseconds. */
+int64_t sv_mono_us(void);
+/* mkdir -p with mode for the missing parents of path's directory part
+ * when create_last is 0, or of path itself when 1. */
+int sv_mkdirs(const char *path, unsigned mode, int create_last);
+
+/* ----------------------------------------------------------- jsonw.c */
+
+typedef struct sv_buf {
+  char *p;
+  size_t len, cap, max;
+  int failed; /* out of memory or over max: content is incomplete */
+} sv_buf;
+
+void sv_buf_init(sv_buf *b, size_t max);
+void sv_buf_free(sv_buf *b);
+/* Like free but wipes first (tokens, secrets). */
+void sv_buf_free_wipe(sv_buf *b);
+void sv_buf_put(sv_buf *b, const void *s, size_t n);
+void sv_buf_puts(sv_buf *b, const char *s);
+void sv_buf_putc(sv_buf *b, char c);
+void sv_buf_int(sv_buf *b, int64_t v);
+void sv_buf_printf(sv_buf *b, const char *fmt, ...) SV_PRINTF(2, 3);
+/* A JSON string literal: quotes, escapes for '"', '\\' and control
+ * characters, and U+FFFD for every byte that is not well-formed UTF-8 (the
+ * output is always valid JSON, whatever the input). */
+void sv_json_str(sv_buf *b, const char *s, size_t n);
+/* ",\"key\":" + string / integer; `first` suppresses the comma. */
+void sv_json_kv_str(sv_buf *b, const char *key, const char *s, int first);
+void sv_json_kv_int(sv_buf *b, const char *key, int64_t v, int first);
+/* Hand over the NUL-terminated text (NULL when failed). */
+char *sv_buf_take(sv_buf *b, size_t *len);
+
+/* ------------------------------------------------------------- log.c */
+
+enum { SV_LOG_DEBUG = 0, SV_LOG_INFO = 1, SV_LOG_WARN = 2, SV_LOG_ERROR = 3 };
+
+int sv_log_parse_level(const char *s); /* -1 when unknown */
+const char *sv_log_level_name(int level);
+void sv_log_set_level(int level);
+int sv_log_enabled(int level);
+
+/* Builder: if (sv_log_begin(&b, lvl, "msg")) { sv_log_str(&b, ...); sv_log_end(&b); } */
+int sv_log_begin(sv_buf *b, int level, const char *msg);
+void sv_log_str(sv_buf *b, const char *key, const char *value);
+void sv_log_strn(sv_buf *b, const char *key, const char *value, size_t n);
+void sv_log_int(sv_buf *b, const char *key, int64_t v);
+void sv_log_end(sv_buf *b);
+/* One-liners: a message with an optional "detail" string. */
+void sv_log(int level, const char *msg, const char *detail);
+void sv_logf(int level, const char *msg, const char *fmt, ...) SV_PRINTF(3, 4);
+
+/* ---------------------------------------------------------- secret.c */
+
+#define SV_SECRET_CHARS 43u /* 32 bytes in base64url */
+
+typedef struct sv_secret_hash {
+  unsigned char salt[64];
+  size_t salt_len;
+  unsigned char mac[32];
+} sv_secret_hash;
+
+/* 32 random bytes as base64url: out[44]. */
+int sv_secret_generate(char out[SV_SECRET_CHARS + 1]);
+/* "sha256$<salt b64url>$<HMAC-SHA256(salt, secret) b64url>" with a fresh
+ * 16-byte salt. out needs 128 bytes. */
+int sv_secret_hash_new(const char *secret, size_t len, char *out, size_t cap);
+/* Parse the stored form. */
+int sv_secret_hash_parse(const char *s, sv_secret_hash *h);
+/* 1 when secret matches (constant time in the MAC comparison).  Secrets
+ * outside SV_MIN_SECRET_LEN..SV_MAX_SECRET_LEN never match.  h may be NULL
+ * (unknown client): a dummy MAC is still computed and 0 returned. */
+int sv_secret_check(const sv_secret_hash *h, const char *secret, size_t len);
+
+/* ------------------------------------------------------------ form.c */
+
+typedef struct sv_param {
+  const char *name, *value; /* NUL-terminated, decoded, in the caller's buffer */
+  size_t name_len, value_len;
+} sv_param;
+
+typedef struct sv_form {
+  sv_param p[SV_MAX_FORM_PARAMS];
+  size_t n;
+} sv_form;
+
+enum { SV_FORM_OK = 0, SV_FORM_MALFORMED = 1, SV_FORM_DUPLICATE = 2, SV_FORM_TOO_MANY = 3 };
+
+/* Decode body[0..len) in place (the buffer needs len + 1 bytes): pairs
+ * separated by '&', %XX escapes (two hex digits, nothing else), '+' as
+ * space, decoded text must be UTF-8 without NUL or control characters.
+ * Empty pairs are skipped; a parameter named twice is SV_FORM_DUPLICATE
+ * (RFC 6749 §3.2).  Parameters with an empty value are kept (the caller
+ * treats them as absent, RFC 6749 §3.1). */
+int sv_form_parse(char *body, size_t len, sv_form *f, const char **why);
+/* Value of name or NULL when absent or empty. */
+const char *sv_form_get(const sv_form *f, const char *name);
+/* 1 when the parameter is present, even with an empty value. */
+int sv_form_has(const sv_form *f, const char *name);
+/* Decode one form-urlencoded component in place (Basic credentials per RFC
+ * 6749 §2.3.1).  Returns the new length or -1. */
+long sv_form_decode(char *s, size_t len);
+/* "Basic <b64(id:secret)>" -> id and secret, each form-urldecoded, into
+ * buf (cap bytes).  Returns 0, -1 when the value is not Basic (other
+ * scheme), -2 when malformed. */
+int sv_basic_parse(const char *header, char *buf, size_t cap, const char **id, const char **secret,
+                   size_t *secret_len);
+/* RFC 6749 §3.3 scope-token syntax (NQCHAR, 1+ chars). */
+int sv_scope_token_ok(const char *s, size_t n);
+
+/* ------------------------------------------------------------ etag.c */
+
+/* Strong ETag: quoted base64url SHA-256 of body; out[48]. */
+void sv_etag(const void *body, size_t len, char out[48]);
+/* RFC 9110 §13.1.2: 1 when the If-None-Match field value ("*" or a list
+ * of entity-tags, weak comparison) matches etag; 0 when it does not or
+ * the value is not valid (an invalid precondition is ignored). */
+int sv_if_none_match(const char *field, const char *etag);
+
+/* ---------------------------------------------------------- config.c */
+
+enum {
+  SV_SET_LISTEN = 1u << 0,
+  SV_SET_ISSUER = 1u << 1,
+  SV_SET_KEYRING = 1u << 2,
+  SV_SET_CLIENTS = 1u << 3,
+  SV_SET_PASSFILE = 1u << 4,
+  SV_SET_PASSENV = 1u << 5,
+  SV_SET_ALGS = 1u << 6,
+  SV_SET_ROTATE_CHECK = 1u << 7,
+  SV_SET_MAX_AGE = 1u << 8,
+  SV_SET_TOKEN_TTL = 1u << 9,
+  SV_SET_ROTATE_EVERY = 1u << 10,
+  SV_SET_THREADS = 1u << 11,
+  SV_SET_MAXCONN = 1u << 12,
+  SV_SET_LOGLEVEL = 1u << 13,
+  SV_SET_LEGACY = 1u << 14,
+  SV_SET_TRANSITION = 1u << 15,
+  SV_SET_DEMO = 1u << 16,
+  SV_SET_CONFIG = 1u << 17
+};
+
+typedef struct sv_settings {
+  uint32_t set; /* SV_SET_* of the fields given in this layer */
+  char config[SV_PATH_MAX];
+  char listen[256];
+  char issuer[512];
+  char keyring[SV_PATH_MAX];
+  char clients[SV_PATH_MAX];
+  char passphrase_file[SV_PATH_MAX];
+  char passphrase_env[128];
+  char legacy_secret_file[SV_PATH_MAX];
+  jwtkit_alg algs[SV_MAX_ALGS];
+  size_t nalgs;
+  int64_t rotate_check, max_age, token_ttl, rotate_every, transition_ttl;
+  long long threads, max_connections;
+  int log_level, demo;
+} sv_settings;
+
+/* Defaults (nothing marked as set). */
+void sv_settings_defaults(sv_settings *s);
+/* Set one option by its config-file name ("max_age", "alg", ...).  Returns
+ * 0, or -1 with a message in err ("unknown option" etc.). */
+int sv_settings_set(sv_settings *s, const char *key, const char *value, char *err, size_t cap);
+/* Read a config file into s (a layer).  Errors are "FILE:LINE: message". */
+int sv_settings_load(sv_settings *s, const char *path, char *err, size_t cap);
+/* dst = dst overridden by every field set in src. */
+void sv_settings_overlay(sv_settings *dst, const sv_settings *src);
+/* Validate and complete (default issuer from listen).  Returns 0 or -1. */
+int sv_settings_finish(sv_settings *s, char *err, size_t cap);
+
+/* Parsed listen address. */
+int sv_parse_listen(const char *s, void *sockaddr_storage_out, unsigned *len_out, char *err, size_t cap);
+/* Issuer URL checks (http/https, host, no query/fragment/userinfo). */
+int sv_issuer_ok(const char *s, char *err, size_t cap);
+
+typedef struct sv_client {
+  char *name;
+  sv_secret_hash hash;
+  char *aud[SV_MAX_AUDIENCES];
+  size_t naud;
+  char *scopes[SV_MAX_SCOPES];
+  size_t nscopes;
+  int64_t ttl;     /* 0: the keyring's token TTL */
+  jwtkit_alg alg;  /* UNSPEC: the first configured algorithm */
+  int disabled;    /* 1: unauthorized_client */
+  int line;        /* where its section starts */
+} sv_client;
+
+typedef struct sv_clients {
+  sv_client *v; /* sorted by name */
+  size_t n;
+} sv_clients;
+
+/* Parse a clients file. */
+int sv_clients_load(sv_clients *out, const char *path, char *err, size_t cap);
+int sv_clients_parse(sv_clients *out, const char *text, size_t len, const char *path, char *err,
+                     size_t cap);
+void sv_clients_free(sv_clients *c);
+const sv_client *sv_clients_find(const sv_clients *c, const char *name, size_t len);
+/* Client names: [A-Za-z0-9._~-]{1,128}. */
+int sv_client_name_ok(const char *s);
+
+/* --------------------------------------------------------- metrics.c */
+
+enum sv_route {
+  SV_R_JWKS = 0,
+  SV_R_OPENID,
+  SV_R_OAUTH,
+  SV_R_TOKEN,
+  SV_R_HEALTHZ,
+  SV_R_METRICS,
+  SV_R_OTHER,
+  SV_R_COUNT
+};
+
+enum sv_token_error {
+  SV_TE_INVALID_REQUEST = 0,
+  SV_TE_INVALID_CLIENT,
+  SV_TE_INVALID_GRANT,
+  SV_TE_UNAUTHORIZED_CLIENT,
+  SV_TE_UNSUPPORTED_GRANT_TYPE,
+  SV_TE_INVALID_SCOPE,
+  SV_TE_SERVER_ERROR,
+  SV_TE_TEMPORARILY_UNAVAILABLE,
+  SV_TE_COUNT
+};
+
+const char *sv_route_path(enum sv_route r);
+const char *sv_token_error_name(enum sv_token_error e);
+
+typedef struct sv_mint_counter sv_mint_counter;
+
+void sv_metrics_init(void);
+void sv_metrics_request(enum sv_route r, unsigned status);
+void sv_metrics_token_error(enum sv_token_error e);
+/* Counter slot for tokens minted with kid (looked up once per snapshot). */
+sv_mint_counter *sv_metrics_mint_slot(const char *kid, jwtkit_alg alg);
+void sv_metrics_minted(sv_mint_counter *slot);
+/* A keyring report line ("activated key ...") -> action counter. */
+void sv_metrics_rotation_line(const char *line);
+void sv_metrics_rotation_action(const char *action);
+struct sv_keysnap;
+/* The exposition text (malloc'd). */
+char *sv_metrics_render(const struct sv_keysnap *ks, int64_t now, size_t *len);
+
+/* ------------------------------------------------------------ keys.c */
+
+typedef struct sv_sig {
+  jwtkit_alg alg;
+  jwtkit_signer *signer; /* NULL: no active key for alg */
+  jwtkit_key *key;       /* the keyring's key the signer was built from */
+  sv_mint_counter *minted;
+} sv_sig;
+
+typedef struct sv_keysnap {
+  atomic_uint refs;
+  jwtkit_keyring *kr; /* opened for this snapshot, never mutated: read-only use from any thread */
+  uint64_t generation;
+  jwtkit_keyring_timing timing;
+  char *jwks;
+  size_t jwks_len;
+  char etag[48];
+  sv_sig sig[SV_MAX_ALGS];
+  size_t nsig;
+  void *http[2]; /* prepared responses (http.c) */
+} sv_keysnap;
+
+/* Build a snapshot from a freshly opened keyring (takes ownership of kr). */
+int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *algs, size_t nalgs);
+sv_keysnap *sv_keysnap_acquire(void);
+void sv_keysnap_release(sv_keysnap *ks);
+/* Install (the holder takes the reference); the previous one is released. */
+void sv_keysnap_install(sv_keysnap *ks);
+
+/* The keyring side of the settings, handed to the rotation thread. */
+typedef struct sv_keycfg {
+  char dir[SV_PATH_MAX];
+  char *passphrase; /* malloc'd, wiped on free; NULL: none */
+  jwtkit_alg algs[SV_MAX_ALGS];
+  size_t nalgs;
+  int64_t rotate_check;
+  jwtkit_keyring_timing timing; /* used at creation */
+  uint32_t timing_set;          /* SV_SET_MAX_AGE | ... given explicitly */
+} sv_keycfg;
+
+void sv_keycfg_free(sv_keycfg *k);
+/* Create the keyring when missing, open it, add keys for configured
+ * algorithms that have none.  Returns 0, or the exit code to use. */
+int sv_keyring_prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t cap);
+/* Open the keyring again (read-only handle), build a snapshot and install
+ * it; *gen receives its generation.  0 or -1 (logged). */
+int sv_keysnap_reload(const sv_keycfg *kc, uint64_t *gen);
+/* Start/stop the rotation thread; it owns kr from now on. */
+int sv_rotation_start(const sv_keycfg *kc, jwtkit_keyring *kr);
+/* Hand a new keyring configuration to the thread (SIGHUP); it re-opens the
+ * keyring and swaps a fresh snapshot in. */
+void sv_rotation_reload(sv_keycfg *kc);
+void sv_rotation_stop(void);
+
+/* ------------------------------------------------------------ http.c */
+
+typedef struct sv_confsnap {
+  atomic_uint refs;
+  sv_settings settings;
+  sv_clients clients;
+  char token_endpoint[600], jwks_uri[600];
+  char *issuer_path;          /* path part of the issuer ("" when none) */
+  char *openid, *oauth;       /* discovery documents */
+  size_t openid_len, oauth_len;
+  char openid_etag[48], oauth_etag[48];
+  int legacy_loaded;          /* a legacy HS256 secret is configured (never published) */
+  void *http[4];              /* prepared responses (http.c) */
+} sv_confsnap;
+
+int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clients, int legacy_loaded,
+                      char *err, size_t cap);
+sv_confsnap *sv_confsnap_acquire(void);
+void sv_confsnap_release(sv_confsnap *cs);
+void sv_confsnap_install(sv_confsnap *cs);
+
+/* Prepared responses of a snapshot (called by the builders, freed with the
+ * snapshot). */
+int sv_http_prepare_keysnap(sv_keysnap *ks);
+void sv_http_release_keysnap(sv_keysnap *ks);
+int sv_http_prepare_confsnap(sv_confsnap *cs);
+void sv_http_release_confsnap(sv_confsnap *cs);
+
+typedef struct sv_server sv_server;
+/* Start listening (settings: listen, threads, max_connections). */
+int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap);
+/* Graceful stop: stop accepting, wait up to grace_ms for in-flight
+ * requests, close everything. */
+void sv_http_stop(sv_server *srv, int grace_ms);
+
+#endif

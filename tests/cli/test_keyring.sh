@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# jwtkit keyring: init, plan, rotate through a full cycle with --at, jwks,
+# list, add, revoke, permissions, the git guard.
+source "$(dirname "$0")/lib.sh" "$@"
+
+T0=2026-11-28T12:00:00Z
+run keyring init ring --alg ES256 --at "$T0" --rotate-every 1h --max-age 5m --token-ttl 10m --publish-ahead 15m
+assert_rc 0
+assert_out_contains "created active key"
+[ "$(stat -c %a ring/keys/*.pem)" = 600 ] || { check; fail "private key file is not 0600"; }
+run keyring init ring --alg ES256
+assert_rc 2
+assert_err_contains "already holds a keyring"
+run keyring init other --alg HS256
+assert_rc 2
+assert_err_contains "RS*, PS*, ES* and EdDSA"
+
+run keyring list ring
+assert_rc 0
+first=$(printf '%s\n' "$OUT" | awk '$3 == "active" {print $1}')
+[ -n "$first" ] || { check; fail "no active key listed"; }
+
+run keyring plan ring --at "$T0"
+assert_rc 0
+assert_out_contains "$first"
+assert_out_contains "~2026-11-28T13:00:00Z"
+assert_out_contains "next: a new ES256 key will be published at 2026-11-28T12:45:00Z"
+
+# nothing is due yet
+run keyring rotate ring --at 2026-11-28T12:30:00Z
+assert_rc 0
+assert_out_contains "nothing to do"
+# 15 minutes ahead: the next key is published, not yet signing
+run keyring rotate ring --at 2026-11-28T12:45:00Z
+assert_rc 0
+assert_out_contains "published pending key"
+second=$(printf '%s\n' "$OUT" | sed -n 's/^published pending key \([^ ]*\) .*/\1/p')
+run keyring jwks ring
+assert_out_contains "\"kid\":\"$first\""
+assert_out_contains "\"kid\":\"$second\""
+assert_out_not_contains '"d":'
+# at the rotation: the new key signs, the old one is retiring
+run keyring rotate ring --at 2026-11-28T13:00:00Z
+assert_out_contains "activated key $second"
+assert_out_contains "key $first (ES256) stopped signing and is retiring; it stays published until 2026-11-28T13:16:00Z"
+# the old key leaves the JWKS only after ttl + leeway + max-age
+run keyring rotate ring --at 2026-11-28T13:15:59Z
+assert_out_contains "nothing to do"
+run keyring rotate ring --at 2026-11-28T13:16:00Z
+assert_out_contains "retired key $first"
+run keyring jwks ring
+assert_out_not_contains "\"kid\":\"$first\""
+[ ! -e "ring/keys/$first.pem" ] || { check; fail "the retired key's private file is still there"; }
+
+# a token signed with the active key verifies with the published JWKS
+"$JWTKIT" keyring jwks ring >jwks.json
+run keyring list ring --json
+assert_out_contains "\"state\":\"active\""
+
+# import, then emergency revoke
+"$JWTKIT" keygen --alg ES256 --kid imported --out imp.pem 2>/dev/null
+run keyring add ring imp.pem --kid imported --at 2026-11-28T13:20:00Z
+assert_rc 0
+assert_out_contains "added pending key imported"
+run keyring revoke ring "$second" --at 2026-11-28T13:21:00Z
+assert_rc 0
+assert_out_contains "revoked key $second"
+assert_out_contains "activated key imported"
+run keyring jwks ring
+assert_out_not_contains "\"kid\":\"$second\""
+run keyring revoke ring nosuchkid
+assert_rc 1
+
+# a private key readable by the group is refused
+chmod 0640 ring/keys/*.pem
+run keyring list ring
+assert_rc 1
+assert_err_contains "readable by group or others"
+chmod 0600 ring/keys/*.pem
+
+# usage
+run keyring frob ring
+assert_rc 2
+run keyring plan
+assert_rc 2
+run keyring plan nowhere
+assert_rc 2
+
+# the git guard: no keyring inside a work tree unless ignored
+if command -v git >/dev/null; then
+  mkdir repo && git -C repo init -q
+  run keyring init repo/ring --alg ES256
+  assert_rc 2
+  assert_err_contains "inside a git work tree"
+  [ ! -e repo/ring ] || { check; fail "the refused keyring directory was left behind"; }
+  printf 'ring/\n' >repo/.gitignore
+  run keyring init repo/ring --alg ES256
+  assert_rc 0
+fi
+
+finish

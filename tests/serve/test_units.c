@@ -1,0 +1,317 @@
+/* Unit tests of the issuer's parsers and encoders (services/serve). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "serve.h"
+
+static int g_fail, g_checks;
+
+#define CHECK(cond)                                                  \
+  do {                                                               \
+    g_checks++;                                                      \
+    if (!(cond)) {                                                   \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      g_fail++;                                                      \
+    }                                                                \
+  } while (0)
+
+static void test_durations(void) {
+  int64_t v = 0;
+  CHECK(sv_parse_duration("90s", &v) == 0 && v == 90);
+  CHECK(sv_parse_duration("15m", &v) == 0 && v == 900);
+  CHECK(sv_parse_duration("1h", &v) == 0 && v == 3600);
+  CHECK(sv_parse_duration("7d", &v) == 0 && v == 7 * 86400);
+  CHECK(sv_parse_duration("2w", &v) == 0 && v == 14 * 86400);
+  CHECK(sv_parse_duration("42", &v) == 0 && v == 42);
+  CHECK(sv_parse_duration("0", &v) == 0 && v == 0);
+  CHECK(sv_parse_duration("", &v) != 0);
+  CHECK(sv_parse_duration("s", &v) != 0);
+  CHECK(sv_parse_duration("-5s", &v) != 0);
+  CHECK(sv_parse_duration("1.5h", &v) != 0);
+  CHECK(sv_parse_duration("5x", &v) != 0);
+  CHECK(sv_parse_duration("99999999999999999999d", &v) != 0);
+  CHECK(sv_parse_duration("3000d", &v) == 0);
+  CHECK(sv_parse_duration("4000w", &v) != 0); /* over 10 years */
+}
+
+static void test_base64(void) {
+  unsigned char raw[32], back[64];
+  for (int i = 0; i < 32; i++) raw[i] = (unsigned char)(i * 37 + 1);
+  char enc[64];
+  for (size_t n = 0; n <= 32; n++) {
+    size_t el = sv_b64url_encode(raw, n, enc), bl = 0;
+    CHECK(el == (n * 4 + 2) / 3);
+    CHECK(sv_b64url_decode(enc, el, back, sizeof back, &bl) == 0 && bl == n && memcmp(raw, back, n) == 0);
+  }
+  size_t bl;
+  CHECK(sv_b64url_decode("AB", 2, back, sizeof back, &bl) != 0); /* non-canonical trailing bits */
+  CHECK(sv_b64url_decode("A", 1, back, sizeof back, &bl) != 0);
+  CHECK(sv_b64url_decode("ab+/", 4, back, sizeof back, &bl) != 0);
+  CHECK(sv_b64_decode("ZGVtbzpzZWNyZXQ=", 16, back, sizeof back, &bl) == 0 && bl == 11 && !memcmp(back, "demo:secret", 11));
+  CHECK(sv_b64_decode("ZGVtbzpzZWNyZXQ", 15, back, sizeof back, &bl) != 0); /* padding is mandatory */
+  CHECK(sv_b64_decode("ZGVt bzpzZWNyZXQ=", 17, back, sizeof back, &bl) != 0);
+  CHECK(sv_b64_decode("Zg==", 4, back, sizeof back, &bl) == 0 && bl == 1 && back[0] == 'f');
+  CHECK(sv_b64_decode("Zh==", 4, back, sizeof back, &bl) != 0);
+  CHECK(sv_b64_decode("Z===", 4, back, sizeof back, &bl) != 0);
+}
+
+static void test_json_escape(void) {
+  sv_buf b;
+  sv_buf_init(&b, 1024);
+  sv_json_str(&b, "a\"b\\c\n\x01\x7f", 8);
+  char *s = sv_buf_take(&b, NULL);
+  CHECK(s && strcmp(s, "\"a\\\"b\\\\c\\n\\u0001\x7f\"") == 0);
+  free(s);
+  sv_buf_init(&b, 1024);
+  sv_json_str(&b, "\xc3\xa9\xff\xe2\x80\xa8z\xed\xa0\x80", 10); /* é, bad byte, U+2028, z, surrogate */
+  s = sv_buf_take(&b, NULL);
+  CHECK(s && strcmp(s, "\"\xc3\xa9\\ufffd\\u2028z\\ufffd\\ufffd\\ufffd\"") == 0);
+  free(s);
+  sv_buf_init(&b, 8); /* the cap holds */
+  sv_json_str(&b, "0123456789", 10);
+  CHECK(b.failed);
+  CHECK(sv_buf_take(&b, NULL) == NULL);
+}
+
+static void test_form(void) {
+  sv_form f;
+  const char *why;
+  char b1[] = "grant_type=client_credentials&scope=a+b%20c&client_id=x%2Fy&&empty=";
+  CHECK(sv_form_parse(b1, strlen(b1), &f, &why) == SV_FORM_OK);
+  CHECK(f.n == 4);
+  CHECK(strcmp(sv_form_get(&f, "grant_type"), "client_credentials") == 0);
+  CHECK(strcmp(sv_form_get(&f, "scope"), "a b c") == 0);
+  CHECK(strcmp(sv_form_get(&f, "client_id"), "x/y") == 0);
+  CHECK(sv_form_get(&f, "empty") == NULL && sv_form_has(&f, "empty"));
+  char b2[] = "grant_type=a&grant_type=b";
+  CHECK(sv_form_parse(b2, strlen(b2), &f, &why) == SV_FORM_DUPLICATE);
+  char b3[] = "grant_type=a&grant%5Ftype=b"; /* same name once decoded */
+  CHECK(sv_form_parse(b3, strlen(b3), &f, &why) == SV_FORM_DUPLICATE);
+  char b4[] = "a=%zz";
+  CHECK(sv_form_parse(b4, strlen(b4), &f, &why) == SV_FORM_MALFORMED);
+  char b5[] = "a=%4";
+  CHECK(sv_form_parse(b5, strlen(b5), &f, &why) == SV_FORM_MALFORMED);
+  char b6[] = "a=%00";
+  CHECK(sv_form_parse(b6, strlen(b6), &f, &why) == SV_FORM_MALFORMED);
+  char b7[] = "=x";
+  CHECK(sv_form_parse(b7, strlen(b7), &f, &why) == SV_FORM_MALFORMED);
+  char b8[] = "a=%C3%28"; /* invalid UTF-8 */
+  CHECK(sv_form_parse(b8, strlen(b8), &f, &why) == SV_FORM_MALFORMED);
+  char b9[400];
+  b9[0] = '\0';
+  for (int i = 0; i < 40; i++) sprintf(b9 + strlen(b9), "p%d=1&", i);
+  CHECK(sv_form_parse(b9, strlen(b9), &f, &why) == SV_FORM_TOO_MANY);
+  char b10[] = "";
+  CHECK(sv_form_parse(b10, 0, &f, &why) == SV_FORM_OK && f.n == 0);
+}
+
+static void test_basic(void) {
+  char buf[256];
+  const char *id, *secret;
+  size_t sl;
+  /* "a%3Ab:p%40ss+word" -> id "a:b", secret "p@ss word" (RFC 6749 §2.3.1) */
+  CHECK(sv_basic_parse("Basic YSUzQWI6cCU0MHNzK3dvcmQ=", buf, sizeof buf, &id, &secret, &sl) == 0);
+  CHECK(strcmp(id, "a:b") == 0 && strcmp(secret, "p@ss word") == 0 && sl == 9);
+  CHECK(sv_basic_parse("basic   ZGVtbzpzZWNyZXQ=  ", buf, sizeof buf, &id, &secret, &sl) == 0);
+  CHECK(strcmp(id, "demo") == 0 && strcmp(secret, "secret") == 0);
+  CHECK(sv_basic_parse("Bearer abc", buf, sizeof buf, &id, &secret, &sl) == -1);
+  CHECK(sv_basic_parse("Basic", buf, sizeof buf, &id, &secret, &sl) == -1);
+  CHECK(sv_basic_parse("Basic !!!!", buf, sizeof buf, &id, &secret, &sl) == -2);
+  CHECK(sv_basic_parse("Basic ZGVtbw==", buf, sizeof buf, &id, &secret, &sl) == -2); /* no colon */
+  CHECK(sv_basic_parse("Basic OnNlY3JldA==", buf, sizeof buf, &id, &secret, &sl) == -2); /* empty id */
+}
+
+static void test_etag(void) {
+  char tag[48];
+  sv_etag("hello", 5, tag);
+  CHECK(strlen(tag) == 45 && tag[0] == '"' && tag[44] == '"');
+  char field[200];
+  CHECK(sv_if_none_match(tag, tag) == 1);
+  snprintf(field, sizeof field, "W/%s", tag);
+  CHECK(sv_if_none_match(field, tag) == 1); /* weak comparison */
+  snprintf(field, sizeof field, "\"other\", %s", tag);
+  CHECK(sv_if_none_match(field, tag) == 1);
+  snprintf(field, sizeof field, " ,\"other\" ,, W/%s , ", tag);
+  CHECK(sv_if_none_match(field, tag) == 1);
+  CHECK(sv_if_none_match("*", tag) == 1);
+  CHECK(sv_if_none_match(" * ", tag) == 1);
+  CHECK(sv_if_none_match("\"other\"", tag) == 0);
+  CHECK(sv_if_none_match("", tag) == 0);
+  snprintf(field, sizeof field, "%.44s", tag); /* unterminated */
+  CHECK(sv_if_none_match(field, tag) == 0);
+  snprintf(field, sizeof field, "%s x", tag); /* junk after a tag */
+  CHECK(sv_if_none_match(field, tag) == 0);
+  snprintf(field, sizeof field, "w/%s", tag); /* W is case-sensitive */
+  CHECK(sv_if_none_match(field, tag) == 0);
+  CHECK(sv_if_none_match("\"a b\"", "\"a b\"") == 0); /* space is not an etagc */
+}
+
+static void test_secret(void) {
+  char secret[SV_SECRET_CHARS + 1], hash[128];
+  CHECK(sv_secret_generate(secret) == 0 && strlen(secret) == 43);
+  CHECK(sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash) == 0);
+  CHECK(strncmp(hash, "sha256$", 7) == 0 && strstr(hash, secret) == NULL);
+  sv_secret_hash h;
+  CHECK(sv_secret_hash_parse(hash, &h) == 0 && h.salt_len == 16);
+  CHECK(sv_secret_check(&h, secret, strlen(secret)) == 1);
+  secret[5] ^= 1;
+  CHECK(sv_secret_check(&h, secret, strlen(secret)) == 0);
+  secret[5] ^= 1;
+  CHECK(sv_secret_check(&h, secret, 31) == 0);
+  CHECK(sv_secret_check(NULL, secret, strlen(secret)) == 0);
+  CHECK(sv_secret_hash_new("short", 5, hash, sizeof hash) != 0);
+  CHECK(sv_secret_hash_parse("sha256$AAAA$AAAA", &h) != 0);
+  CHECK(sv_secret_hash_parse("plaintext", &h) != 0);
+  CHECK(sv_secret_hash_parse("sha256$AAAAAAAAAAAAAAAAAAAAAA", &h) != 0);
+}
+
+static int write_tmp(char *path, const char *text) {
+  snprintf(path, 64, "/tmp/serve-units-XXXXXX");
+  int fd = mkstemp(path);
+  if (fd < 0) return -1;
+  ssize_t w = write(fd, text, strlen(text));
+  close(fd);
+  return w == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static void test_settings(void) {
+  char path[64], err[600];
+  sv_settings s;
+  sv_settings_defaults(&s);
+  CHECK(write_tmp(path, "# comment\n; other\n\nlisten = 127.0.0.1:9000\nalg = ES256\nalg = EdDSA\n"
+                        "max_age = 2m\ntransition_ttl = 5m\nlog_level = debug\r\n") == 0);
+  CHECK(sv_settings_load(&s, path, err, sizeof err) == 0);
+  CHECK(strcmp(s.listen, "127.0.0.1:9000") == 0 && s.nalgs == 2 && s.algs[1] == JWTKIT_ALG_EDDSA);
+  CHECK(s.max_age == 120 && s.transition_ttl == 300 && s.log_level == SV_LOG_DEBUG);
+  CHECK(sv_settings_finish(&s, err, sizeof err) == 0 && strcmp(s.issuer, "http://127.0.0.1:9000") == 0);
+  unlink(path);
+  struct {
+    const char *text, *want;
+  } bad[] = {{"listen = 1.2.3.4:99\nbogus = 1\n", ":2: unknown option 'bogus'"},
+             {"alg = HS256\n", ":1: alg: HS256 is never minted"},
+             {"alg = none\n", ":1: alg: unknown algorithm 'none'"},
+             {"max_age = 2 days\n", ":1: max_age: expected a duration"},
+             {"token_ttl = 0\n", ":1: token_ttl"},
+             {"[client x]\n", ":1: sections are not used"},
+             {"listen\n", ":1: expected 'key = value'"},
+             {"thread_pool = 1000\n", ":1: thread_pool: expected an integer in 1..256"},
+             {"demo = true\n", ":1: 'demo' is a command-line option only"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    sv_settings_defaults(&s);
+    CHECK(write_tmp(path, bad[i].text) == 0);
+    err[0] = '\0';
+    int rc = sv_settings_load(&s, path, err, sizeof err);
+    CHECK(rc != 0);
+    CHECK(strstr(err, path) != NULL && strstr(err, bad[i].want) != NULL);
+    if (rc == 0 || strstr(err, bad[i].want) == NULL) fprintf(stderr, "  got: %s\n", err);
+    unlink(path);
+  }
+  /* a line over the cap */
+  char *longline = malloc(SV_MAX_LINE + 100);
+  memset(longline, 'a', SV_MAX_LINE + 50);
+  memcpy(longline, "issuer = ", 9);
+  longline[SV_MAX_LINE + 50] = '\0';
+  sv_settings_defaults(&s);
+  CHECK(write_tmp(path, longline) == 0);
+  CHECK(sv_settings_load(&s, path, err, sizeof err) != 0 && strstr(err, ":1: line longer than") != NULL);
+  unlink(path);
+  free(longline);
+  /* finish: listen and issuer checks */
+  sv_settings_defaults(&s);
+  snprintf(s.listen, sizeof s.listen, "[::1]:8443");
+  CHECK(sv_settings_finish(&s, err, sizeof err) == 0 && strcmp(s.issuer, "http://[::1]:8443") == 0);
+  sv_settings_defaults(&s);
+  snprintf(s.listen, sizeof s.listen, "example.com:80");
+  CHECK(sv_settings_finish(&s, err, sizeof err) != 0);
+  CHECK(sv_issuer_ok("https://issuer.example/tenant1", err, sizeof err) == 0);
+  CHECK(sv_issuer_ok("https://issuer.example/?q=1", err, sizeof err) != 0);
+  CHECK(sv_issuer_ok("https://user@issuer.example", err, sizeof err) != 0);
+  CHECK(sv_issuer_ok("ftp://issuer.example", err, sizeof err) != 0);
+  CHECK(sv_issuer_ok("https://", err, sizeof err) != 0);
+  /* overlay: command line wins, algs replaced as a whole */
+  sv_settings file, cli;
+  sv_settings_defaults(&file);
+  sv_settings_defaults(&cli);
+  CHECK(sv_settings_set(&file, "alg", "ES256, RS256", err, sizeof err) == 0 && file.nalgs == 2);
+  CHECK(sv_settings_set(&file, "issuer", "https://a.example", err, sizeof err) == 0);
+  CHECK(sv_settings_set(&cli, "alg", "EdDSA", err, sizeof err) == 0);
+  sv_settings_defaults(&s);
+  sv_settings_overlay(&s, &file);
+  sv_settings_overlay(&s, &cli);
+  CHECK(s.nalgs == 1 && s.algs[0] == JWTKIT_ALG_EDDSA && strcmp(s.issuer, "https://a.example") == 0);
+}
+
+static void test_clients(void) {
+  char secret[SV_SECRET_CHARS + 1], hash[128], text[2048], err[600];
+  sv_secret_generate(secret);
+  sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash);
+  snprintf(text, sizeof text,
+           "# clients\n[client zeta]\nsecret_hash = %s\naudience = https://api.example\naudience = other\n"
+           "scopes = read write read\nttl = 10m\n\n[ client alpha ]\nsecret_hash = %s\naudience = a\nalg = EdDSA\n"
+           "disabled = true\n",
+           hash, hash);
+  sv_clients c;
+  CHECK(sv_clients_parse(&c, text, strlen(text), "clients.conf", err, sizeof err) == 0);
+  CHECK(c.n == 2 && strcmp(c.v[0].name, "alpha") == 0); /* sorted */
+  const sv_client *z = sv_clients_find(&c, "zeta", 4);
+  CHECK(z && z->naud == 2 && z->nscopes == 2 && z->ttl == 600 && !z->disabled);
+  const sv_client *a = sv_clients_find(&c, "alpha", 5);
+  CHECK(a && a->alg == JWTKIT_ALG_EDDSA && a->disabled);
+  CHECK(sv_clients_find(&c, "nobody", 6) == NULL);
+  CHECK(sv_clients_find(&c, "zet", 3) == NULL);
+  CHECK(sv_secret_check(&z->hash, secret, strlen(secret)) == 1);
+  sv_clients_free(&c);
+  struct {
+    const char *text, *want;
+  } bad[] = {
+      {"audience = x\n", "clients.conf:1: 'audience' outside a [client NAME] section"},
+      {"[client a b]\n", "clients.conf:1: client names"},
+      {"[clients a]\n", "clients.conf:1: expected [client NAME]"},
+      {"[client a]\nsecret_hash = hunter2hunter2hunter2hunter2hunter2\n", "clients.conf:2: secret_hash: expected sha256$"},
+      {"[client a]\naudience = x\n", "client a (line 1) has no secret_hash"},
+      {"[client a]\nscopes = a\"b\n", "clients.conf:2: scopes:"},
+      {"[client a]\nttl = forever\n", "clients.conf:2: ttl:"},
+      {"[client a]\nalg = HS256\n", "clients.conf:2: alg:"},
+      {"[client a]\ncolour = blue\n", "clients.conf:2: unknown client setting 'colour'"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err[0] = '\0';
+    int rc = sv_clients_parse(&c, bad[i].text, strlen(bad[i].text), "clients.conf", err, sizeof err);
+    CHECK(rc != 0 && strstr(err, bad[i].want) != NULL);
+    if (rc == 0 || strstr(err, bad[i].want) == NULL) fprintf(stderr, "  case %zu got: %s\n", i, err);
+  }
+  snprintf(text, sizeof text, "[client a]\nsecret_hash = %s\naudience = x\n[client a]\nsecret_hash = %s\naudience = y\n",
+           hash, hash);
+  CHECK(sv_clients_parse(&c, text, strlen(text), "clients.conf", err, sizeof err) != 0 &&
+        strstr(err, "clients.conf:4: client a is already defined at line 1") != NULL);
+  snprintf(text, sizeof text, "[client a]\nsecret_hash = %s\nsecret_hash = %s\naudience = y\n", hash, hash);
+  CHECK(sv_clients_parse(&c, text, strlen(text), "clients.conf", err, sizeof err) != 0 &&
+        strstr(err, "clients.conf:3: secret_hash given twice") != NULL);
+}
+
+static void test_scope_tokens(void) {
+  CHECK(sv_scope_token_ok("read", 4));
+  CHECK(sv_scope_token_ok("api:read/x", 10));
+  CHECK(!sv_scope_token_ok("a\"b", 3));
+  CHECK(!sv_scope_token_ok("a\\b", 3));
+  CHECK(!sv_scope_token_ok("", 0));
+  CHECK(!sv_scope_token_ok("a b", 3));
+}
+
+int main(void) {
+  test_durations();
+  test_base64();
+  test_json_escape();
+  test_form();
+  test_basic();
+  test_etag();
+  test_secret();
+  test_settings();
+  test_clients();
+  test_scope_tokens();
+  printf("serve units: %d checks, %d failed\n", g_checks, g_fail);
+  return g_fail ? 1 : 0;
+}
