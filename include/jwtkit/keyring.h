@@ -30,8 +30,14 @@
  * A private key file readable by group or others is refused on load.
  *
  * Time is always passed in (Unix seconds) so tests can drive the clock.
- * A jwtkit_keyring handle is a snapshot of the keyring at open time; it is
- * not thread-safe while being mutated.
+ * A jwtkit_keyring handle is a snapshot of the keyring (at open, or after
+ * its own last mutation): jwtkit_keyring_open takes a shared lock, so it
+ * never sees half of a concurrent rotation.  Read-only calls (jwks,
+ * signing_key, count, get, plan, generation) on a handle that no thread is
+ * mutating may run from many threads at once; mutations (add, rotate,
+ * revoke) need the handle to themselves.  Mutations first re-read the
+ * stored state under the exclusive lock, so several processes may share a
+ * directory; they re-read private keys only when the metadata changed.
  */
 #ifndef JWTKIT_KEYRING_H
 #define JWTKIT_KEYRING_H

@@ -36,6 +36,8 @@ struct jwtkit_keyring {
   int encrypted;
   kr_key *keys;
   size_t n;
+  char *meta; /* the metadata text the keys were loaded from */
+  size_t meta_len;
 };
 
 static const char *const k_state_names[] = {NULL, "pending", "active", "retiring", "retired", "revoked"};
@@ -101,6 +103,7 @@ static void keys_clear(jwtkit_keyring *kr) {
 void jwtkit_keyring_free(jwtkit_keyring *kr) {
   if (kr == NULL) return;
   keys_clear(kr);
+  jk_free(kr->meta);
   if (kr->store) kr->store->ops->close(kr->store);
   if (kr->passphrase) jk_free_secret(kr->passphrase, strlen(kr->passphrase));
   jk_free(kr);
@@ -324,21 +327,41 @@ static jwtkit_err load_private(jwtkit_keyring *kr, kr_key *k, jwtkit_errinfo *in
   return rc;
 }
 
-/* (Re)load the whole keyring from the store into kr. */
+/* (Re)load the whole keyring from the store into kr, unless the stored
+ * metadata is exactly what kr was loaded from (then the private keys, which
+ * may be encrypted, are not read and decrypted again). */
 static jwtkit_err reload(jwtkit_keyring *kr, jwtkit_errinfo *info) {
-  keys_clear(kr);
   char *json = NULL;
   size_t len = 0;
   jwtkit_err rc = kr->store->ops->load_meta(kr->store, &json, &len, info);
-  if (rc != JWTKIT_OK) return rc;
+  if (rc != JWTKIT_OK) {
+    keys_clear(kr);
+    return rc;
+  }
+  if (kr->meta != NULL && kr->meta_len == len && memcmp(kr->meta, json, len) == 0) {
+    jk_free(json);
+    return JWTKIT_OK;
+  }
+  keys_clear(kr);
+  jk_free(kr->meta);
+  kr->meta = NULL;
   rc = meta_parse(kr, json, len, info);
-  jk_free(json);
+  if (rc == JWTKIT_OK) {
+    kr->meta = json;
+    kr->meta_len = len;
+  } else {
+    jk_free(json);
+  }
   if (rc == JWTKIT_OK && kr->encrypted && kr->passphrase == NULL)
     rc = jk_fail(info, JWTKIT_ERR_PASSPHRASE, NULL, "the keyring's private keys are encrypted; a passphrase is needed");
   for (size_t i = 0; rc == JWTKIT_OK && i < kr->n; i++)
     if (kr->keys[i].state == JWTKIT_KEY_PENDING || kr->keys[i].state == JWTKIT_KEY_ACTIVE)
       rc = load_private(kr, &kr->keys[i], info);
-  if (rc != JWTKIT_OK) keys_clear(kr);
+  if (rc != JWTKIT_OK) {
+    keys_clear(kr);
+    jk_free(kr->meta);
+    kr->meta = NULL;
+  }
   return rc;
 }
 
@@ -482,8 +505,13 @@ static jwtkit_err commit(jwtkit_keyring *kr, txn *x, jwtkit_errinfo *info) {
   char *json = meta_json(kr, &len);
   if (json == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
   jwtkit_err rc = kr->store->ops->save_meta(kr->store, json, len, info);
-  jk_free(json);
-  if (rc != JWTKIT_OK) return rc;
+  if (rc != JWTKIT_OK) {
+    jk_free(json);
+    return rc;
+  }
+  jk_free(kr->meta); /* the in-memory state is what was just stored */
+  kr->meta = json;
+  kr->meta_len = len;
   for (size_t i = 0; i < x->ndoomed; i++) kr->store->ops->del_key(kr->store, x->doomed[i]);
   /* orphans: private files no live key references (a crash between writing
    * a key file and the metadata leaves one) */
@@ -507,7 +535,7 @@ typedef jwtkit_err (*mutation_fn)(jwtkit_keyring *kr, txn *x, void *arg, int64_t
 /* lock, reload the latest state, apply, commit, unlock */
 static jwtkit_err mutate(jwtkit_keyring *kr, mutation_fn fn, void *arg, int64_t now, jwtkit_keyring_report_fn report,
                          void *ctx, jwtkit_errinfo *info) {
-  jwtkit_err rc = kr->store->ops->lock(kr->store, info);
+  jwtkit_err rc = kr->store->ops->lock(kr->store, 1, info);
   if (rc != JWTKIT_OK) return rc;
   txn *x = jk_calloc(1, sizeof *x);
   if (x == NULL) {
@@ -521,6 +549,8 @@ static jwtkit_err mutate(jwtkit_keyring *kr, mutation_fn fn, void *arg, int64_t 
   if (rc == JWTKIT_OK) rc = commit(kr, x, info);
   if (rc != JWTKIT_OK) {
     jwtkit_errinfo ignore;
+    jk_free(kr->meta); /* the in-memory keys were changed: force a real reload */
+    kr->meta = NULL;
     (void)reload(kr, &ignore); /* back to what is stored */
   }
   kr->store->ops->unlock(kr->store);
@@ -583,7 +613,7 @@ jwtkit_err jwtkit_keyring_init(const char *dir, const jwtkit_alg *algs, size_t n
   }
   jwtkit_keyring *kr = NULL;
   if ((rc = open_store(&kr, dir, passphrase, 1, info)) != JWTKIT_OK) return rc;
-  if ((rc = kr->store->ops->lock(kr->store, info)) != JWTKIT_OK) {
+  if ((rc = kr->store->ops->lock(kr->store, 1, info)) != JWTKIT_OK) {
     jwtkit_keyring_free(kr);
     return rc;
   }
@@ -619,7 +649,12 @@ jwtkit_err jwtkit_keyring_open(jwtkit_keyring **out, const char *dir, const char
   if (out == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
   jwtkit_err rc = open_store(out, dir, passphrase, 0, info);
   if (rc != JWTKIT_OK) return rc;
-  if ((rc = reload(*out, info)) != JWTKIT_OK) {
+  /* a shared lock: a concurrent rotation never shows half its files */
+  if ((rc = (*out)->store->ops->lock((*out)->store, 0, info)) == JWTKIT_OK) {
+    rc = reload(*out, info);
+    (*out)->store->ops->unlock((*out)->store);
+  }
+  if (rc != JWTKIT_OK) {
     jwtkit_keyring_free(*out);
     *out = NULL;
   }

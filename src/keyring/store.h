@@ -10,8 +10,10 @@
 typedef struct jk_store jk_store;
 
 typedef struct jk_store_ops {
-  /* Exclusive lock for a read-modify-write cycle (blocks until held). */
-  jwtkit_err (*lock)(jk_store *s, jwtkit_errinfo *info);
+  /* Lock: exclusive for a read-modify-write cycle, shared for a consistent
+   * read (blocks until held).  A shared lock that cannot be taken because
+   * the store is read-only for this process is skipped. */
+  jwtkit_err (*lock)(jk_store *s, int exclusive, jwtkit_errinfo *info);
   void (*unlock)(jk_store *s);
   /* Metadata document; JWTKIT_ERR_NOT_FOUND when none exists. */
   jwtkit_err (*load_meta)(jk_store *s, char **json, size_t *len, jwtkit_errinfo *info);

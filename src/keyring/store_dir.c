@@ -149,14 +149,19 @@ jwtkit_err jk_read_file(const char *path, size_t max, char **data, size_t *len, 
   return JWTKIT_OK;
 }
 
-static jwtkit_err d_lock(jk_store *s, jwtkit_errinfo *info) {
+static jwtkit_err d_lock(jk_store *s, int exclusive, jwtkit_errinfo *info) {
   dir_store *d = (dir_store *)s;
   char *p = path_join(d->dir, ".lock", NULL);
   if (p == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
   int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 && !exclusive) fd = open(p, O_RDONLY | O_CLOEXEC);
   jk_free(p);
+  if (fd < 0 && !exclusive && (errno == EACCES || errno == EROFS || errno == ENOENT)) {
+    d->lock_fd = -1; /* a reader without write access: read unlocked */
+    return JWTKIT_OK;
+  }
   if (fd < 0) return jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot open the keyring lock: %s", strerror(errno));
-  while (flock(fd, LOCK_EX) != 0) {
+  while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
     if (errno != EINTR) {
       close(fd);
       return jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot lock the keyring: %s", strerror(errno));
