@@ -7,21 +7,9 @@
 
 #include "cli.h"
 
-jwtkit_err cli_json_check_object(const char *json, size_t len) {
-  jwtkit_claimset *cs = jwtkit_claimset_new();
-  if (cs == NULL) return JWTKIT_ERR_NOMEM;
-  jwtkit_err rc = jwtkit_claimset_merge_json(cs, json, len);
-  jwtkit_claimset_free(cs);
-  return rc;
-}
+jwtkit_err cli_json_check_object(const char *json, size_t len) { return jwtkit_json_validate(json, len, 1, NULL); }
 
-jwtkit_err cli_json_check_value(const char *json, size_t len) {
-  jwtkit_claimset *cs = jwtkit_claimset_new();
-  if (cs == NULL) return JWTKIT_ERR_NOMEM;
-  jwtkit_err rc = jwtkit_claimset_set_json(cs, "v", json, len);
-  jwtkit_claimset_free(cs);
-  return rc;
-}
+jwtkit_err cli_json_check_value(const char *json, size_t len) { return jwtkit_json_validate(json, len, 0, NULL); }
 
 static size_t skip_ws(const char *p, size_t i, size_t n) {
   while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n')) i++;

@@ -165,12 +165,23 @@ static void test_many_members_duplicate(void **state) {
   free(s);
 }
 
+static void test_public_validate(void **state) {
+  (void)state;
+  jwtkit_errinfo ei;
+  assert_int_equal(jwtkit_json_validate("{\"a\":1}", 7, 1, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_json_validate("[1]", 3, 1, &ei), JWTKIT_ERR_MALFORMED);
+  assert_int_equal(jwtkit_json_validate("[1]", 3, 0, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_json_validate("{\"a\":1,\"a\":2}", 13, 1, &ei), JWTKIT_ERR_MALFORMED);
+  assert_non_null(strstr(ei.msg, "duplicate member name at byte 8"));
+  assert_int_equal(jwtkit_json_validate(NULL, 0, 0, &ei), JWTKIT_ERR_INVALID_ARG);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_accepts_valid),      cmocka_unit_test(test_rejects_invalid),
       cmocka_unit_test(test_depth_limit),        cmocka_unit_test(test_node_capacity),
       cmocka_unit_test(test_accessors),          cmocka_unit_test(test_writer),
-      cmocka_unit_test(test_many_members_duplicate),
+      cmocka_unit_test(test_many_members_duplicate), cmocka_unit_test(test_public_validate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

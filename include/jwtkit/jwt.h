@@ -196,6 +196,13 @@ const char *jwtkit_claims_kid(const jwtkit_claims *c);
 
 /* -------------------------------------------------------- inspection */
 
+/* Check JSON text with the strict parser jwtkit uses for every header,
+ * claims set and JWK (RFC 8259, UTF-8, no duplicate names, no \u0000,
+ * nesting <= JWTKIT_MAX_JSON_DEPTH).  object_only: the value must be an
+ * object.  On failure info->msg names the byte offset. */
+JWTKIT_NODISCARD jwtkit_err jwtkit_json_validate(const char *json, size_t len, int object_only,
+                                                 jwtkit_errinfo *info);
+
 /* Decode WITHOUT verifying (for `jwtkit decode`): header and payload JSON
  * texts, both checked for strict JSON.  Free both with jwtkit_free().
  * Never use the result for an authorization decision. */

@@ -30,6 +30,11 @@ jwtkit_err jk_json_check(const char *json, size_t len, int top_object, jwtkit_er
   return rc;
 }
 
+jwtkit_err jwtkit_json_validate(const char *json, size_t len, int object_only, jwtkit_errinfo *info) {
+  if (json == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  return jk_json_check(json, len, object_only != 0, info);
+}
+
 static int member_present(const jk_jdoc *d, const char *name) { return jk_json_get(d, 0, name, strlen(name)) >= 0; }
 
 jwtkit_err jwtkit_signer_new(jwtkit_signer **out, jwtkit_key *key, const jwtkit_sign_opts *opts,
