@@ -77,7 +77,8 @@ jwtkit_err jk_verify_token(const bench_fixture *fx, const char *tok, size_t len,
 
 /* ------------------------------------------------------------ timing */
 
-double bench_now(void); /* monotonic seconds */
+double bench_now(void);        /* monotonic seconds */
+double bench_thread_cpu(void); /* CPU seconds of the calling thread */
 
 typedef struct bench_meter {
   bench_op op;
@@ -85,13 +86,19 @@ typedef struct bench_meter {
   unsigned batch; /* ops between clock reads; set by bench_warmup */
 } bench_meter;
 
+typedef struct bench_sample {
+  double ops;  /* operations completed */
+  double wall; /* wall-clock seconds they took */
+  double cpu;  /* CPU seconds the measuring thread used meanwhile */
+} bench_sample;
+
 /* Run the op for about `seconds` to warm caches and size the batch.
  * Returns ops/s, or a negative value when the op failed. */
 double bench_warmup(bench_meter *m, double seconds);
 
-/* Run the op for `seconds` (at least one batch).  ops/s, or negative when
- * the op failed. */
-double bench_measure(const bench_meter *m, double seconds);
+/* Run the op for a slice of `seconds` of the thread's CPU time (cpu_slice)
+ * or of wall-clock time, in whole batches.  0, or -1 when the op failed. */
+int bench_measure(const bench_meter *m, double seconds, int cpu_slice, bench_sample *out);
 
 /* Median of n values (n >= 1); the array is sorted in place. */
 double bench_median(double *v, size_t n);
@@ -102,7 +109,9 @@ double bench_median(double *v, size_t n);
  * JSON (see floor.c). */
 typedef struct floor_ctx floor_ctx;
 
-floor_ctx *floor_new(const bench_fixture *fx, char *err, size_t errlen);
+/* share: NULL, or a context whose EVP_PKEYs this one uses too (the
+ * contexts themselves are never shared; one per thread). */
+floor_ctx *floor_new(const bench_fixture *fx, const floor_ctx *share, char *err, size_t errlen);
 void floor_free(floor_ctx *f);
 int floor_op_sign(void *ctx);   /* ctx = floor_ctx * */
 int floor_op_verify(void *ctx); /* verifies fx->token */

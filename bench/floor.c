@@ -42,7 +42,9 @@ struct floor_ctx {
   EVP_PKEY *priv, *pub;
   EVP_PKEY_CTX *sctx, *vctx;
   EVP_MD *md;
-  EVP_MD_CTX *mdctx;
+  EVP_MD_CTX *mdctx;  /* digest (RSA/ECDSA) or DigestSign (EdDSA) */
+  EVP_MD_CTX *vmdctx; /* DigestVerify (EdDSA): OpenSSL 3.0 cannot sign-init a
+                         context last verify-initialised with another key */
   size_t ec_w;    /* r and s width for ECDSA */
   size_t sig_len; /* JWS signature length */
   char hdr[192];  /* base64url of the protected header */
@@ -224,8 +226,8 @@ static int sig_check(floor_ctx *f, const unsigned char *d, size_t n, const unsig
       break;
     }
     default:
-      ok = EVP_DigestVerifyInit_ex(f->mdctx, NULL, NULL, NULL, NULL, f->pub, NULL) == 1 &&
-           EVP_DigestVerify(f->mdctx, sig, sl, d, n) == 1;
+      ok = EVP_DigestVerifyInit_ex(f->vmdctx, NULL, NULL, NULL, NULL, f->pub, NULL) == 1 &&
+           EVP_DigestVerify(f->vmdctx, sig, sl, d, n) == 1;
       break;
   }
   if (!ok) ERR_clear_error();
@@ -310,7 +312,7 @@ static const char *md_name(jwtkit_alg alg) {
   }
 }
 
-floor_ctx *floor_new(const bench_fixture *fx, char *err, size_t errlen) {
+floor_ctx *floor_new(const bench_fixture *fx, const floor_ctx *share, char *err, size_t errlen) {
   static int b64_ready;
   if (!b64_ready) {
     b64_init();
@@ -329,7 +331,7 @@ floor_ctx *floor_new(const bench_fixture *fx, char *err, size_t errlen) {
     what = "EVP_MD_fetch";
     goto fail;
   }
-  if ((f->mdctx = EVP_MD_CTX_new()) == NULL) goto fail;
+  if ((f->mdctx = EVP_MD_CTX_new()) == NULL || (f->vmdctx = EVP_MD_CTX_new()) == NULL) goto fail;
   if (f->kind == F_HMAC) {
     OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)md_name(alg), 0),
                             OSSL_PARAM_construct_end()};
@@ -340,9 +342,15 @@ floor_ctx *floor_new(const bench_fixture *fx, char *err, size_t errlen) {
     f->sig_len = fx->secret_len; /* the secret is as long as the hash */
   } else {
     what = "PEM key";
-    if ((f->priv = load_pem(fx->priv_pem, fx->priv_pem_len, 1)) == NULL ||
-        (f->pub = load_pem(fx->pub_pem, fx->pub_pem_len, 0)) == NULL)
+    if (share != NULL) {
+      if (EVP_PKEY_up_ref(share->priv) != 1) goto fail;
+      f->priv = share->priv;
+      if (EVP_PKEY_up_ref(share->pub) != 1) goto fail;
+      f->pub = share->pub;
+    } else if ((f->priv = load_pem(fx->priv_pem, fx->priv_pem_len, 1)) == NULL ||
+               (f->pub = load_pem(fx->pub_pem, fx->pub_pem_len, 0)) == NULL) {
       goto fail;
+    }
     if (f->kind == F_RSA || f->kind == F_EC) {
       what = "EVP_PKEY_CTX";
       if ((f->sctx = pkey_ctx(f, f->priv, 1, pss)) == NULL || (f->vctx = pkey_ctx(f, f->pub, 0, pss)) == NULL)
@@ -369,6 +377,7 @@ void floor_free(floor_ctx *f) {
   EVP_PKEY_free(f->priv);
   EVP_PKEY_free(f->pub);
   EVP_MD_CTX_free(f->mdctx);
+  EVP_MD_CTX_free(f->vmdctx);
   EVP_MD_free(f->md);
   free(f);
 }

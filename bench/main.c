@@ -3,11 +3,13 @@
  * OpenSSL floor for the same crypto and next to libjwt, in one process.
  *
  * For every algorithm row: build the keys and one token of the fixed shape,
- * check that every contender gets the right answer, warm up, then time
- * fixed slices R times, interleaving the contenders (and rotating who goes
- * first) within each repetition so that machine noise hits all of them.
- * Medians and their ratios are reported.  Then a 2-thread verify scaling run
- * and a steady-state memory check.
+ * check that every contender gets the right answer, warm up, then run R
+ * repetitions in which each contender gets a fixed time slice, handed out
+ * in short alternating turns (rotating who goes first) so that machine
+ * noise hits all of them alike.  Rates are per CPU second of the measuring
+ * thread by default (--wall: per wall-clock second).  Reported: the median
+ * rate of each contender and the median of the per-repetition ratios.
+ * Then a 2-thread verify scaling run and a steady-state memory check.
  *
  * Exit status: 0 after a run (a missed target is not a failure: this is a
  * benchmark, not a test), 1 when a correctness check fails, 2 on a usage
@@ -34,6 +36,7 @@
 #define TARGET_ASYM 0.95   /* RS/PS/ES/EdDSA: jwtkit >= 95% of the floor */
 #define TARGET_LIBJWT 3.0  /* jwtkit >= 3x libjwt where libjwt has the alg */
 #define TARGET_SCALING 1.8 /* 2-thread verify: total >= 1.8x one thread */
+#define SUB_SLICE 0.01     /* seconds per turn when contenders alternate */
 
 enum { EXIT_CHECK = 1, EXIT_USAGE = 2, EXIT_SETUP = 3 };
 enum { C_JWTKIT, C_FLOOR, C_LIBJWT, C_COUNT };
@@ -43,6 +46,7 @@ typedef struct options {
   unsigned runs;
   int json;
   int with_claims;
+  int wall; /* rates per wall-clock second instead of per CPU second */
   int quick;
   int want[MAX_ROWS]; /* by index in bench_algs(); all when none given */
   int any_alg;
@@ -62,7 +66,12 @@ typedef struct row {
 
 typedef struct scaling {
   const bench_alg *a;
-  double one, two, factor;
+  double one, two, factor; /* jwtkit verify ops/s with 1 and 2 threads */
+  double cpu_two;           /* CPU seconds per second the 2 threads got */
+  double eff;               /* ops per CPU second, 2 threads / 1 thread */
+  double blocked;           /* voluntary context switches per second, 2 threads */
+  double floor_factor;      /* the same for the floor, for reference */
+  double floor_eff;
 } scaling;
 
 typedef struct memory {
@@ -92,7 +101,8 @@ static void die(int status, const char *fmt, ...) {
 }
 
 static void usage(FILE *f) {
-  fputs("usage: jwtkit-bench [--time SECONDS] [--runs N] [--quick] [--alg NAME]... [--with-claims] [--json]\n"
+  fputs("usage: jwtkit-bench [--time SECONDS] [--runs N] [--quick] [--alg NAME]... [--with-claims] [--wall]\n"
+        "                    [--json]\n"
         "  --time S       time slice per measurement (default 0.3)\n"
         "  --runs N       repetitions; the median is reported (default 5)\n"
         "  --quick        --time 0.05 --runs 3, smaller memory passes (smoke test)\n"
@@ -100,6 +110,9 @@ static void usage(FILE *f) {
         "                 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA (Ed25519) Ed448\n"
         "  --with-claims  time jwtkit verify with the claims handed out and freed\n"
         "                 (default: claims = NULL)\n"
+        "  --wall         slices and rates in wall-clock time (default: CPU time of the\n"
+        "                 measuring thread, which other processes on the machine do not\n"
+        "                 steal from; the 2-thread run always uses wall-clock time)\n"
         "  --json         print the results as one JSON object\n",
         f);
 }
@@ -135,6 +148,8 @@ static void parse_args(int argc, char **argv, options *o) {
       o->quick = 1;
     } else if (strcmp(s, "--json") == 0) {
       o->json = 1;
+    } else if (strcmp(s, "--wall") == 0) {
+      o->wall = 1;
     } else if (strcmp(s, "--with-claims") == 0) {
       o->with_claims = 1;
     } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
@@ -216,18 +231,44 @@ static void check_row(bench_fixture *fx, floor_ctx *fl, peer_ctx *pj) {
 
 /* ------------------------------------------------------------ timing */
 
+/* One repetition: every contender gets `seconds` in total, handed out in
+ * alternating sub-slices of SUB_SLICE so that a burst of outside load lands
+ * on all of them alike. */
+static void time_rep(row *r, bench_meter m[C_COUNT], const options *o, unsigned rep) {
+  bench_sample acc[C_COUNT] = {{0, 0, 0}};
+  for (unsigned round = rep, busy = 1; busy; round++) {
+    busy = 0;
+    for (unsigned k = 0; k < C_COUNT; k++) {
+      int c = (int)((round + k) % C_COUNT);
+      double used = o->wall ? acc[c].wall : acc[c].cpu;
+      if (!r->present[c] || used >= o->seconds) continue;
+      double left = o->seconds - used;
+      bench_sample smp;
+      if (bench_measure(&m[c], left < SUB_SLICE ? left : SUB_SLICE, !o->wall, &smp) != 0)
+        die(EXIT_CHECK, "%s %s: an operation failed while timed", r->a->label, r->op);
+      acc[c].ops += smp.ops;
+      acc[c].wall += smp.wall;
+      acc[c].cpu += smp.cpu;
+      busy = 1;
+    }
+  }
+  for (int c = 0; c < C_COUNT; c++)
+    if (r->present[c]) r->runs[c][rep] = acc[c].ops / (o->wall ? acc[c].wall : acc[c].cpu);
+}
+
+/* Median of a[i] / b[i]: each repetition compares contenders that ran side
+ * by side, so slow drifts of the machine cancel out. */
+static double median_ratio(const double *a, const double *b, unsigned n) {
+  double q[MAX_RUNS];
+  for (unsigned i = 0; i < n; i++) q[i] = a[i] / b[i];
+  return bench_median(q, n);
+}
+
 static void time_op(row *r, bench_meter m[C_COUNT], const options *o) {
   double warm = o->seconds < 0.1 ? o->seconds : 0.1;
   for (int c = 0; c < C_COUNT; c++)
     if (r->present[c] && bench_warmup(&m[c], warm) < 0) die(EXIT_CHECK, "%s %s: an operation failed", r->a->label, r->op);
-  for (unsigned rep = 0; rep < o->runs; rep++)
-    for (int k = 0; k < C_COUNT; k++) {
-      int c = (int)((rep + (unsigned)k) % C_COUNT);
-      if (!r->present[c]) continue;
-      double v = bench_measure(&m[c], o->seconds);
-      if (v < 0) die(EXIT_CHECK, "%s %s: an operation failed while timed", r->a->label, r->op);
-      r->runs[c][rep] = v;
-    }
+  for (unsigned rep = 0; rep < o->runs; rep++) time_rep(r, m, o, rep);
   for (int c = 0; c < C_COUNT; c++) {
     if (!r->present[c]) continue;
     double tmp[MAX_RUNS];
@@ -235,10 +276,10 @@ static void time_op(row *r, bench_meter m[C_COUNT], const options *o) {
     r->med[c] = bench_median(tmp, o->runs);
   }
   r->target_floor = bench_alg_is_hmac(r->a) ? TARGET_HMAC : TARGET_ASYM;
-  r->ratio_floor = r->med[C_JWTKIT] / r->med[C_FLOOR];
+  r->ratio_floor = median_ratio(r->runs[C_JWTKIT], r->runs[C_FLOOR], o->runs);
   r->miss_floor = r->ratio_floor < r->target_floor;
   if (r->present[C_LIBJWT]) {
-    r->ratio_libjwt = r->med[C_JWTKIT] / r->med[C_LIBJWT];
+    r->ratio_libjwt = median_ratio(r->runs[C_JWTKIT], r->runs[C_LIBJWT], o->runs);
     r->miss_libjwt = r->ratio_libjwt < TARGET_LIBJWT;
   }
 }
@@ -250,11 +291,27 @@ static const char *status_of(const row *r) {
   return "PASS";
 }
 
+/* 1-minute load average (other work on this machine), -1 if unknown. */
+static double load_avg(void) {
+  FILE *f = fopen("/proc/loadavg", "r");
+  double v = -1;
+  if (f == NULL) return -1;
+  if (fscanf(f, "%lf", &v) != 1) v = -1;
+  fclose(f);
+  return v;
+}
+
+static double g_load_start, g_load_end;
+
 static void print_table_head(const options *o) {
   printf("jwtkit-bench %s | %s | libjwt %s\n", jwtkit_version(), floor_openssl_version(),
          peer_available() ? peer_version() : "not found");
-  printf("median ops/s of %u runs x %.2f s, contenders interleaved; jwtkit verify = jwtkit_verify_at(claims=%s)\n",
-         o->runs, o->seconds, o->with_claims ? "out+free" : "NULL");
+  printf("median of %u runs x %.2f s per contender, contenders alternating every %.0f ms; ratios = median of\n"
+         "per-run ratios; jwtkit verify = jwtkit_verify_at(claims=%s)\n",
+         o->runs, o->seconds, SUB_SLICE * 1e3, o->with_claims ? "out+free" : "NULL");
+  printf("%s\n", o->wall ? "ops/s = operations per wall-clock second"
+                         : "ops/s = operations per CPU second of the measuring thread (--wall: per wall-clock second)");
+  printf("%ld CPUs online, load average %.2f at start\n", sysconf(_SC_NPROCESSORS_ONLN), g_load_start);
   printf("targets: ratio_floor >= %.2f (HS*) / %.2f (others); ratio_libjwt >= %.1f where libjwt has the alg\n\n",
          TARGET_HMAC, TARGET_ASYM, TARGET_LIBJWT);
   printf("%-6s %-6s %12s %12s %11s %12s %12s  %s\n", "alg", "op", "jwtkit_ops", "floor_ops", "ratio_floor",
@@ -277,7 +334,7 @@ static void run_row(const bench_alg *a, const options *o) {
   char err[256];
   if (fx == NULL) die(EXIT_SETUP, "out of memory");
   if (fixture_init(fx, a, (int64_t)time(NULL), err, sizeof err) != 0) die(EXIT_SETUP, "%s: %s", a->label, err);
-  floor_ctx *fl = floor_new(fx, err, sizeof err);
+  floor_ctx *fl = floor_new(fx, NULL, err, sizeof err);
   if (fl == NULL) die(EXIT_SETUP, "%s: %s", a->label, err);
   peer_ctx *pj = NULL;
   if (peer_supports(a) && (pj = peer_new(fx, err, sizeof err)) == NULL) die(EXIT_SETUP, "%s: %s", a->label, err);
@@ -309,67 +366,116 @@ static void run_row(const bench_alg *a, const options *o) {
 
 typedef struct worker {
   bench_meter m;
-  double seconds, warm;
+  double seconds;
   pthread_barrier_t *bar;
-  double rate;
+  int failed;
+  bench_sample s;
+  long blocked; /* voluntary context switches while measured */
 } worker;
+
+/* Voluntary context switches of the calling thread so far (it blocked on a
+ * lock or in the kernel), or -1 if unknown. */
+static long voluntary_switches(void) {
+  FILE *f = fopen("/proc/thread-self/status", "r");
+  char line[128];
+  long v = -1;
+  if (f == NULL) return -1;
+  while (fgets(line, sizeof line, f) != NULL)
+    if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1) break;
+  fclose(f);
+  return v;
+}
 
 static void *worker_main(void *arg) {
   worker *w = arg;
-  bench_meter warm = w->m;
-  if (bench_warmup(&warm, w->warm) < 0) {
-    w->rate = -1;
-  }
+  bench_meter warm = w->m; /* keep the calibrated batch */
+  w->failed = bench_warmup(&warm, 0.02) < 0; /* this thread's first use sets up its contexts */
   if (w->bar != NULL) pthread_barrier_wait(w->bar);
-  if (w->rate >= 0) w->rate = bench_measure(&w->m, w->seconds);
+  long v0 = voluntary_switches();
+  if (!w->failed) w->failed = bench_measure(&w->m, w->seconds, 0, &w->s) != 0;
+  long v1 = voluntary_switches();
+  w->blocked = v0 >= 0 && v1 >= 0 ? v1 - v0 : 0;
   return NULL;
 }
 
-/* Total verify ops/s of n threads sharing the fixture's verifier. */
-static double threads_run(bench_fixture *fx, unsigned batch, int n, const options *o) {
+typedef struct trun {
+  double rate;        /* total ops/s (wall clock) */
+  double cpu_per_s;   /* CPU seconds used per wall second (ideal: n) */
+  double ops_per_cpu; /* ops per CPU second: falls only with contention */
+  double blocked;     /* voluntary context switches per second, all threads */
+} trun;
+
+/* n threads, thread i running m[i], started together. */
+static trun threads_run(const bench_meter *m, int n, double seconds, const char *label) {
   pthread_t t[2];
   worker w[2];
   pthread_barrier_t bar;
   if (n > 1 && pthread_barrier_init(&bar, NULL, (unsigned)n) != 0) die(EXIT_SETUP, "pthread_barrier_init failed");
   for (int i = 0; i < n; i++) {
-    w[i] = (worker){{jk_op_verify, fx, batch}, o->seconds, 0.02, n > 1 ? &bar : NULL, 0};
+    w[i] = (worker){m[i], seconds, n > 1 ? &bar : NULL, 0, {0, 0, 0}, 0};
     if (pthread_create(&t[i], NULL, worker_main, &w[i]) != 0) die(EXIT_SETUP, "pthread_create failed");
   }
-  double total = 0;
+  trun r = {0, 0, 0, 0};
+  long blocked = 0;
+  double ops = 0, cpu = 0, wall = 0;
   int bad = 0;
   for (int i = 0; i < n; i++) {
     pthread_join(t[i], NULL);
-    bad |= w[i].rate < 0;
-    total += w[i].rate;
+    bad |= w[i].failed;
+    r.rate += w[i].s.ops / w[i].s.wall;
+    ops += w[i].s.ops;
+    cpu += w[i].s.cpu;
+    blocked += w[i].blocked;
+    wall += w[i].s.wall / n;
   }
   if (n > 1) pthread_barrier_destroy(&bar);
-  if (bad) die(EXIT_CHECK, "%s: verify failed in a thread", fx->a->label);
-  return total;
+  if (bad) die(EXIT_CHECK, "%s: verify failed in a thread", label);
+  r.cpu_per_s = cpu / wall;
+  r.ops_per_cpu = ops / cpu;
+  r.blocked = (double)blocked / wall;
+  return r;
 }
 
+/* jwtkit: both threads share the fixture's verifier.  The floor, for
+ * reference, shares one EVP_PKEY the same way but has one context per
+ * thread: its scaling is what the machine and OpenSSL allow. */
 static void run_scaling(const bench_alg *a, const options *o) {
   progress(o, a->label, " 2-thread verify");
   bench_fixture *fx = malloc(sizeof *fx);
   char err[256];
   if (fx == NULL) die(EXIT_SETUP, "out of memory");
   if (fixture_init(fx, a, (int64_t)time(NULL), err, sizeof err) != 0) die(EXIT_SETUP, "%s: %s", a->label, err);
-  bench_meter m = {jk_op_verify, fx, 0};
-  if (bench_warmup(&m, o->seconds < 0.1 ? o->seconds : 0.1) < 0) die(EXIT_CHECK, "%s: verify failed", a->label);
-  double one[MAX_RUNS], two[MAX_RUNS];
-  for (unsigned rep = 0; rep < o->runs; rep++) {
-    if (rep % 2 == 0) {
-      one[rep] = threads_run(fx, m.batch, 1, o);
-      two[rep] = threads_run(fx, m.batch, 2, o);
-    } else {
-      two[rep] = threads_run(fx, m.batch, 2, o);
-      one[rep] = threads_run(fx, m.batch, 1, o);
+  floor_ctx *fl[2] = {floor_new(fx, NULL, err, sizeof err), NULL};
+  if (fl[0] == NULL || (fl[1] = floor_new(fx, fl[0], err, sizeof err)) == NULL) die(EXIT_SETUP, "%s: %s", a->label, err);
+  bench_meter jk[2] = {{jk_op_verify, fx, 0}, {jk_op_verify, fx, 0}};
+  bench_meter fm[2] = {{floor_op_verify, fl[0], 0}, {floor_op_verify, fl[1], 0}};
+  double warm = o->seconds < 0.1 ? o->seconds : 0.1;
+  if (bench_warmup(&jk[0], warm) < 0 || bench_warmup(&fm[0], warm) < 0) die(EXIT_CHECK, "%s: verify failed", a->label);
+  jk[1].batch = jk[0].batch;
+  fm[1].batch = fm[0].batch;
+  /* jwtkit 1t, jwtkit 2t, floor 1t, floor 2t; rotated per repetition */
+  double rate[4][MAX_RUNS], cps[4][MAX_RUNS], opc[4][MAX_RUNS], blk[4][MAX_RUNS];
+  for (unsigned rep = 0; rep < o->runs; rep++)
+    for (int k = 0; k < 4; k++) {
+      int c = (int)((rep + (unsigned)k) % 4);
+      trun r = threads_run(c < 2 ? jk : fm, c % 2 + 1, o->seconds, a->label);
+      rate[c][rep] = r.rate;
+      cps[c][rep] = r.cpu_per_s;
+      opc[c][rep] = r.ops_per_cpu;
+      blk[c][rep] = r.blocked;
     }
-  }
   scaling *s = &g_scal[g_nscal++];
   s->a = a;
-  s->one = bench_median(one, o->runs);
-  s->two = bench_median(two, o->runs);
+  s->one = bench_median(rate[0], o->runs);
+  s->two = bench_median(rate[1], o->runs);
   s->factor = s->two / s->one;
+  s->cpu_two = bench_median(cps[1], o->runs);
+  s->eff = bench_median(opc[1], o->runs) / bench_median(opc[0], o->runs);
+  s->blocked = bench_median(blk[1], o->runs);
+  s->floor_factor = bench_median(rate[3], o->runs) / bench_median(rate[2], o->runs);
+  s->floor_eff = bench_median(opc[3], o->runs) / bench_median(opc[2], o->runs);
+  floor_free(fl[0]);
+  floor_free(fl[1]);
   fixture_free(fx);
   free(fx);
 }
@@ -393,7 +499,7 @@ static long rss_kib(void) {
 static long long heap_in_use(void) {
 #ifdef __GLIBC__
   struct mallinfo2 mi = mallinfo2();
-  return (long long)mi.uordblks;
+  return mi.uordblks > 0 ? (long long)mi.uordblks : -1; /* 0 under a sanitizer's allocator */
 #else
   return -1;
 #endif
@@ -433,10 +539,16 @@ static void print_text_tail(void) {
   for (size_t i = 0; i < g_nrows; i++) misses += g_rows[i].miss_floor || g_rows[i].miss_libjwt;
   if (g_nscal > 0) {
     printf("\n2-thread verify scaling (one shared verifier, one loop per thread; target >= %.2f)\n", TARGET_SCALING);
-    printf("%-6s %12s %12s %8s  %s\n", "alg", "1t_ops", "2t_ops", "scaling", "status");
+    printf("scaling = 2-thread ops/s / 1-thread ops/s; cpu_2t = CPU s/s the two threads got (2.00 on an idle\n"
+           "machine); eff = ops per CPU second, 2 threads / 1 thread (1.00 = no spinning or cache-line\n"
+           "contention); blk/s = times per second a thread blocked (0 = no lock waits); floor_* = the raw\n"
+           "OpenSSL floor, one shared key and one context per thread, for reference\n");
+    printf("%-6s %11s %11s %8s %7s %6s %6s %14s %10s  %s\n", "alg", "1t_ops", "2t_ops", "scaling", "cpu_2t", "eff",
+           "blk/s", "floor_scaling", "floor_eff", "status");
     for (size_t i = 0; i < g_nscal; i++) {
       const scaling *s = &g_scal[i];
-      printf("%-6s %12.0f %12.0f %8.2f  %s\n", s->a->label, s->one, s->two, s->factor,
+      printf("%-6s %11.0f %11.0f %8.2f %7.2f %6.2f %6.0f %14.2f %10.2f  %s\n", s->a->label, s->one, s->two,
+             s->factor, s->cpu_two, s->eff, s->blocked, s->floor_factor, s->floor_eff,
              s->factor >= TARGET_SCALING ? "PASS" : "MISS");
       misses += s->factor < TARGET_SCALING;
     }
@@ -446,9 +558,18 @@ static void print_text_tail(void) {
          g_mem.verifies, g_mem.verifies, g_mem.signs);
   printf("  RSS after pass 1 %ld KiB, after pass 2 %ld KiB (%+ld KiB)", g_mem.rss1_kib, g_mem.rss2_kib,
          g_mem.rss2_kib - g_mem.rss1_kib);
-  if (g_mem.heap1 >= 0)
+  if (g_mem.heap1 >= 0 && g_mem.heap2 >= 0)
     printf("; heap in use %lld -> %lld bytes (%+lld)", g_mem.heap1, g_mem.heap2, g_mem.heap2 - g_mem.heap1);
-  printf("\n\n%d target(s) missed\n", misses);
+  printf("\n");
+  for (size_t i = 0; i < g_nrows; i++) {
+    const row *r = &g_rows[i];
+    double floor_vs_libjwt = r->present[C_LIBJWT] ? r->med[C_FLOOR] / r->med[C_LIBJWT] : 0;
+    if (r->miss_libjwt && floor_vs_libjwt < TARGET_LIBJWT)
+      printf("note: %s %s: the raw OpenSSL floor itself is only %.2fx libjwt, so %.1fx is out of reach\n",
+             r->a->label, r->op, floor_vs_libjwt, TARGET_LIBJWT);
+  }
+  printf("\nload average %.2f at start, %.2f at the end\n", g_load_start, g_load_end);
+  printf("%d target(s) missed\n", misses);
 }
 
 static void json_num(const char *name, double v, int comma) {
@@ -462,6 +583,9 @@ static void print_json(const options *o) {
     printf("\"libjwt_version\":\"%s\",", peer_version());
   else
     printf("\"libjwt_version\":null,");
+  printf("\"cpus\":%ld,\"load_start\":%.2f,\"load_end\":%.2f,", sysconf(_SC_NPROCESSORS_ONLN), g_load_start,
+         g_load_end);
+  printf("\"clock\":\"%s\",", o->wall ? "wall" : "thread_cpu");
   printf("\"time\":%.6g,\"runs\":%u,\"verify_claims\":%s,", o->seconds, o->runs, o->with_claims ? "true" : "false");
   printf("\"targets\":{\"ratio_floor_hmac\":%.2f,\"ratio_floor_other\":%.2f,\"ratio_libjwt\":%.1f,\"scaling\":%.2f},",
          TARGET_HMAC, TARGET_ASYM, TARGET_LIBJWT, TARGET_SCALING);
@@ -484,6 +608,8 @@ static void print_json(const options *o) {
     else
       printf("\"ratio_libjwt\":null,");
     json_num("target_floor", r->target_floor, 1);
+    if (r->present[C_LIBJWT])
+      printf("\"libjwt_target_reachable\":%s,", r->med[C_FLOOR] / r->med[C_LIBJWT] >= TARGET_LIBJWT ? "true" : "false");
     printf("\"status\":\"%s\"}", r->miss_floor || r->miss_libjwt ? "MISS" : "PASS");
   }
   printf("],\"scaling\":[");
@@ -493,13 +619,18 @@ static void print_json(const options *o) {
     json_num("one_thread_ops", s->one, 1);
     json_num("two_threads_ops", s->two, 1);
     json_num("factor", s->factor, 1);
+    json_num("cpu_two_threads", s->cpu_two, 1);
+    json_num("cpu_efficiency", s->eff, 1);
+    json_num("blocked_per_s", s->blocked, 1);
+    json_num("floor_factor", s->floor_factor, 1);
+    json_num("floor_cpu_efficiency", s->floor_eff, 1);
     printf("\"status\":\"%s\"}", s->factor >= TARGET_SCALING ? "PASS" : "MISS");
   }
   printf("],\"memory\":{\"peak_rss_before_kib\":%ld,\"peak_rss_after_kib\":%ld,", g_mem.peak_before_kib,
          g_mem.peak_after_kib);
   printf("\"pass_verifies\":%lu,\"pass_signs\":%lu,\"rss_pass1_kib\":%ld,\"rss_pass2_kib\":%ld,", g_mem.verifies,
          g_mem.signs, g_mem.rss1_kib, g_mem.rss2_kib);
-  if (g_mem.heap1 >= 0)
+  if (g_mem.heap1 >= 0 && g_mem.heap2 >= 0)
     printf("\"heap_pass1\":%lld,\"heap_pass2\":%lld}}\n", g_mem.heap1, g_mem.heap2);
   else
     printf("\"heap_pass1\":null,\"heap_pass2\":null}}\n");
@@ -511,6 +642,7 @@ int main(int argc, char **argv) {
   size_t nalg;
   const bench_alg *algs = bench_algs(&nalg);
   g_mem.peak_before_kib = peak_rss_kib();
+  g_load_start = load_avg();
 
   if (!o.json) print_table_head(&o);
   for (size_t i = 0; i < nalg; i++)
@@ -524,6 +656,7 @@ int main(int argc, char **argv) {
   g_mem.peak_after_kib = peak_rss_kib();
   run_memory(&o);
   fixture_cleanup();
+  g_load_end = load_avg();
 
   if (o.json)
     print_json(&o);

@@ -5,12 +5,17 @@
 #include "bench.h"
 
 #define BATCH_SECONDS 0.0005 /* aim for ~0.5 ms between clock reads */
+#define WALL_CAP 20.0        /* a CPU-time slice gives up after this many times its length in wall time */
 
-double bench_now(void) {
+static double clock_s(clockid_t id) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(id, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+double bench_now(void) { return clock_s(CLOCK_MONOTONIC); }
+
+double bench_thread_cpu(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
 
 static int run_batch(const bench_meter *m, unsigned n) {
   for (unsigned i = 0; i < n; i++)
@@ -36,16 +41,20 @@ double bench_warmup(bench_meter *m, double seconds) {
   return rate;
 }
 
-double bench_measure(const bench_meter *m, double seconds) {
+int bench_measure(const bench_meter *m, double seconds, int cpu_slice, bench_sample *out) {
   unsigned n = m->batch ? m->batch : 1;
   unsigned long long ops = 0;
-  double t0 = bench_now(), el = 0;
+  double t0 = bench_now(), c0 = bench_thread_cpu(), wall = 0, cpu = 0;
   do {
     if (run_batch(m, n) != 0) return -1;
     ops += n;
-    el = bench_now() - t0;
-  } while (el < seconds);
-  return (double)ops / el;
+    wall = bench_now() - t0;
+    cpu = bench_thread_cpu() - c0;
+  } while ((cpu_slice ? cpu : wall) < seconds && wall < WALL_CAP * seconds);
+  out->ops = (double)ops;
+  out->wall = wall;
+  out->cpu = cpu > 0 ? cpu : wall;
+  return 0;
 }
 
 static int cmp_double(const void *a, const void *b) {

@@ -494,6 +494,29 @@ int jk_json_get(const jk_jdoc *doc, uint32_t obj, const char *name, size_t name_
   return -1;
 }
 
+void jk_json_get_many(const jk_jdoc *doc, uint32_t obj, const char *const *names, size_t n, int *idx) {
+  size_t lens[16];
+  for (size_t i = 0; i < n && i < 16; i++) {
+    idx[i] = -1;
+    lens[i] = strlen(names[i]);
+  }
+  const jk_jnode *o = &doc->nodes[obj];
+  if (o->type != JK_J_OBJECT || n > 16) return;
+  for (uint32_t k = obj + 1; k < o->end; k = doc->nodes[k + 1].end) {
+    const jk_jnode *kn = &doc->nodes[k];
+    const char *ks = doc->src + kn->off;
+    for (size_t i = 0; i < n; i++) {
+      if (idx[i] >= 0) continue;
+      int eq = kn->esc ? jk_json_str_eq(doc, k, names[i], lens[i])
+                       : (kn->len == lens[i] && memcmp(ks, names[i], lens[i]) == 0);
+      if (eq) {
+        idx[i] = (int)(k + 1);
+        break;
+      }
+    }
+  }
+}
+
 char *jk_json_strdup(const jk_jdoc *doc, uint32_t i, size_t *len) {
   if (doc->nodes[i].type != JK_J_STRING) return NULL;
   char *out = jk_malloc((size_t)doc->nodes[i].len + 1);

@@ -67,6 +67,10 @@ jwtkit_err jk_json_parse_alloc(jk_jdoc *doc, const char *src, size_t len, int to
 /* Member lookup in the object at index obj: index of the value or -1. */
 int jk_json_get(const jk_jdoc *doc, uint32_t obj, const char *name, size_t name_len);
 
+/* One pass over the members of object obj: idx[i] = value index of the
+ * member named names[i] (n <= 16), or -1. */
+void jk_json_get_many(const jk_jdoc *doc, uint32_t obj, const char *const *names, size_t n, int *idx);
+
 /* Iterate: first child index of an object/array (or end when empty), next sibling. */
 static inline uint32_t jk_json_first(const jk_jdoc *doc, uint32_t i) { (void)doc; return i + 1; }
 static inline uint32_t jk_json_next(const jk_jdoc *doc, uint32_t i) { return doc->nodes[i].end; }

@@ -18,6 +18,7 @@
 #define JK_MAX_LIST 64u       /* issuers, audiences, required claims */
 #define JK_MAX_KEYS 4096u
 #define JK_CLAIM_NODES 48u    /* nodes reserved inline for a typical payload */
+#define JK_STACK_PAYLOAD 2048u /* decoded payloads up to this size need no heap when no claims are wanted */
 #define JK_TIME_BOUND 100000000000000LL /* |now| bound: ~3 million years */
 
 typedef struct strlist {
@@ -342,9 +343,8 @@ static jwtkit_err select_key(const rules *r, const jk_jdoc *h, int kid_idx, jwtk
                  jwtkit_alg_name(alg));
 }
 
-static jwtkit_err time_claim(const jk_jdoc *d, const char *name, int *present, int64_t *fl, int64_t *ce,
+static jwtkit_err time_claim(const jk_jdoc *d, int v, const char *name, int *present, int64_t *fl, int64_t *ce,
                              jwtkit_errinfo *info) {
-  int v = jk_json_get(d, 0, name, strlen(name));
   *present = v >= 0;
   if (v < 0) return JWTKIT_OK;
   if (jk_json_seconds(d, (uint32_t)v, fl, ce) != 0)
@@ -359,22 +359,31 @@ static int string_in(const jk_jdoc *d, uint32_t i, const strlist *l) {
   return 0;
 }
 
-static jwtkit_err check_claims(const rules *r, const jk_jdoc *d, const jk_jdoc *h, int64_t now,
+/* Registered claims looked up in one pass over the payload's members. */
+enum { C_EXP, C_NBF, C_IAT, C_ISS, C_AUD, C_SUB, C_COUNT };
+static const char *const k_claim_names[C_COUNT] = {"exp", "nbf", "iat", "iss", "aud", "sub"};
+/* Header members, likewise. */
+enum { H_ALG, H_CRIT, H_B64, H_KID, H_TYP, H_COUNT };
+static const char *const k_header_names[H_COUNT] = {"alg", "crit", "b64", "kid", "typ"};
+
+static jwtkit_err check_claims(const rules *r, const jk_jdoc *d, const jk_jdoc *h, int typ_idx, int64_t now,
                                jwtkit_errinfo *info) {
   int has;
   int64_t fl, ce;
   jwtkit_err rc;
   int64_t lw = r->leeway;
+  int ci[C_COUNT];
+  jk_json_get_many(d, 0, k_claim_names, C_COUNT, ci);
 
-  if ((rc = time_claim(d, "exp", &has, &fl, &ce, info)) != JWTKIT_OK) return rc;
+  if ((rc = time_claim(d, ci[C_EXP], "exp", &has, &fl, &ce, info)) != JWTKIT_OK) return rc;
   if (!has && r->require_exp) return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, "exp", "the token has no \"exp\"");
   if (has && now >= ce + lw)
     return jk_fail(info, JWTKIT_ERR_EXPIRED, "exp", "expired %lld s ago (leeway %lld s)", (long long)(now - ce),
                    (long long)lw);
-  if ((rc = time_claim(d, "nbf", &has, &fl, &ce, info)) != JWTKIT_OK) return rc;
+  if ((rc = time_claim(d, ci[C_NBF], "nbf", &has, &fl, &ce, info)) != JWTKIT_OK) return rc;
   if (has && now + lw < ce)
     return jk_fail(info, JWTKIT_ERR_NOT_YET_VALID, "nbf", "valid only in %lld s", (long long)(ce - now));
-  if ((rc = time_claim(d, "iat", &has, &fl, &ce, info)) != JWTKIT_OK) return rc;
+  if ((rc = time_claim(d, ci[C_IAT], "iat", &has, &fl, &ce, info)) != JWTKIT_OK) return rc;
   if (has && ce > now + lw)
     return jk_fail(info, JWTKIT_ERR_ISSUED_IN_FUTURE, "iat", "issued %lld s in the future", (long long)(ce - now));
   if (r->max_age > 0) {
@@ -384,11 +393,11 @@ static jwtkit_err check_claims(const rules *r, const jk_jdoc *d, const jk_jdoc *
                      (long long)r->max_age);
   }
   if (r->iss.n > 0) {
-    int v = jk_json_get(d, 0, "iss", 3);
+    int v = ci[C_ISS];
     if (v < 0) return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, "iss", "the token has no \"iss\"");
     if (!string_in(d, (uint32_t)v, &r->iss)) return jk_fail(info, JWTKIT_ERR_CLAIM_MISMATCH, "iss", "issuer not accepted");
   }
-  int av = jk_json_get(d, 0, "aud", 3);
+  int av = ci[C_AUD];
   if (r->aud.n > 0) {
     if (av < 0) return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, "aud", "the token has no \"aud\"");
     const jk_jnode *a = &d->nodes[av];
@@ -410,7 +419,7 @@ static jwtkit_err check_claims(const rules *r, const jk_jdoc *d, const jk_jdoc *
                    "the token names an audience but the verifier has none configured");
   }
   if (r->sub != NULL) {
-    int v = jk_json_get(d, 0, "sub", 3);
+    int v = ci[C_SUB];
     if (v < 0) return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, "sub", "the token has no \"sub\"");
     if (!jk_json_str_eq(d, (uint32_t)v, r->sub, strlen(r->sub)))
       return jk_fail(info, JWTKIT_ERR_CLAIM_MISMATCH, "sub", "subject not accepted");
@@ -419,7 +428,7 @@ static jwtkit_err check_claims(const rules *r, const jk_jdoc *d, const jk_jdoc *
     if (jk_json_get(d, 0, r->req.v[i], strlen(r->req.v[i])) < 0)
       return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, r->req.v[i], "required claim \"%s\" is missing", r->req.v[i]);
   if (r->typ != NULL) {
-    int v = jk_json_get(h, 0, "typ", 3);
+    int v = typ_idx;
     if (v < 0) return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, "typ", "the token has no \"typ\" header");
     char tmp[256];
     if (h->nodes[v].type != JK_J_STRING || h->nodes[v].len >= sizeof tmp)
@@ -467,6 +476,26 @@ static jwtkit_err parse_header(const parts *p, char *buf, jk_jdoc *h, jk_jnode *
 
 static size_t claims_header_size(size_t hl) { return (hl + 16) & ~(size_t)7; }
 
+/* Decode the payload into buf (room for jk_b64url_dec_max + 1) and parse it
+ * with the inline nodes, or a heap array (*heap, caller frees) when more are
+ * needed. */
+static jwtkit_err parse_payload(const parts *p, char *buf, jk_jnode *inl, jk_jnode **heap, jk_jdoc *d,
+                                jwtkit_errinfo *info) {
+  size_t pl;
+  *heap = NULL;
+  if (jk_b64url_decode((unsigned char *)buf, &pl, p->pay, p->pay_len) != 0)
+    return jk_fail(info, JWTKIT_ERR_MALFORMED, "payload", "payload is not canonical base64url");
+  buf[pl] = '\0';
+  uint32_t needed = 0;
+  jwtkit_err rc = jk_json_parse(d, buf, pl, inl, JK_CLAIM_NODES, 1, &needed, info);
+  if (rc == JWTKIT_ERR_TOO_LARGE && needed > JK_CLAIM_NODES) {
+    if ((*heap = jk_malloc((size_t)needed * sizeof(jk_jnode))) == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+    rc = jk_json_parse(d, buf, pl, *heap, needed, 1, &needed, info);
+  }
+  if (rc != JWTKIT_OK && info != NULL && info->field[0] == '\0') snprintf(info->field, sizeof info->field, "payload");
+  return rc;
+}
+
 jwtkit_err jwtkit_verify_at(const jwtkit_verifier *v, const char *token, size_t len, int64_t now,
                             jwtkit_claims **claims, jwtkit_errinfo *info) {
   if (claims != NULL) *claims = NULL;
@@ -483,7 +512,9 @@ jwtkit_err jwtkit_verify_at(const jwtkit_verifier *v, const char *token, size_t 
   jk_jnode hnodes[64];
   jk_jdoc h;
   if ((rc = parse_header(&p, hbuf, &h, hnodes, 64, info)) != JWTKIT_OK) return rc;
-  int ai = jk_json_get(&h, 0, "alg", 3);
+  int hi[H_COUNT];
+  jk_json_get_many(&h, 0, k_header_names, H_COUNT, hi);
+  int ai = hi[H_ALG];
   if (ai < 0 || h.nodes[ai].type != JK_J_STRING)
     return jk_fail(info, JWTKIT_ERR_MALFORMED, "alg", "the header has no \"alg\" string");
   char algname[16];
@@ -494,12 +525,12 @@ jwtkit_err jwtkit_verify_at(const jwtkit_verifier *v, const char *token, size_t 
   }
   if (alg == JWTKIT_ALG_UNSPEC || !(r->allowed & (1u << alg)))
     return jk_fail(info, JWTKIT_ERR_ALG_NOT_ALLOWED, "alg", "algorithm not accepted by this verifier");
-  if (jk_json_get(&h, 0, "crit", 4) >= 0)
+  if (hi[H_CRIT] >= 0)
     return jk_fail(info, JWTKIT_ERR_CRIT, "crit", "no critical header extension is supported");
-  int b64 = jk_json_get(&h, 0, "b64", 3);
+  int b64 = hi[H_B64];
   if (b64 >= 0 && h.nodes[b64].type != JK_J_TRUE)
     return jk_fail(info, JWTKIT_ERR_CRIT, "b64", "unencoded payloads (b64:false) are not supported");
-  int kid = jk_json_get(&h, 0, "kid", 3);
+  int kid = hi[H_KID];
   if (kid >= 0 && (h.nodes[kid].type != JK_J_STRING || h.nodes[kid].len == 0))
     return jk_fail(info, JWTKIT_ERR_MALFORMED, "kid", "\"kid\" must be a non-empty string");
   const jwtkit_key *key = NULL;
@@ -515,9 +546,21 @@ jwtkit_err jwtkit_verify_at(const jwtkit_verifier *v, const char *token, size_t 
   if (ok < 0) return jk_fail(info, JWTKIT_ERR_CRYPTO, NULL, "signature check failed internally");
   if (ok == 0) return jk_fail(info, JWTKIT_ERR_BAD_SIGNATURE, "signature", NULL);
 
-  /* payload: one allocation for the claims object, header copy, payload,
-   * unescaped strings and a typical node array */
+  /* payload */
   size_t pmax = jk_b64url_dec_max(p.pay_len);
+  if (claims == NULL && pmax <= JK_STACK_PAYLOAD) {
+    /* the caller wants the verdict only: no allocation for a typical token */
+    char pbuf[JK_STACK_PAYLOAD];
+    jk_jnode pnodes[JK_CLAIM_NODES];
+    jk_jnode *heap = NULL;
+    jk_jdoc d;
+    rc = parse_payload(&p, pbuf, pnodes, &heap, &d, info);
+    if (rc == JWTKIT_OK) rc = check_claims(r, &d, &h, hi[H_TYP], now, info);
+    jk_free(heap);
+    return rc;
+  }
+  /* one allocation for the claims object, header copy, payload, unescaped
+   * strings and a typical node array */
   size_t hsz = claims_header_size(2 * h.len + 2); /* header + kid */
   size_t psz = (pmax + 8) & ~(size_t)7;
   size_t total = sizeof(jwtkit_claims) + hsz + 2 * psz + JK_CLAIM_NODES * sizeof(jk_jnode);
@@ -529,26 +572,9 @@ jwtkit_err jwtkit_verify_at(const jwtkit_verifier *v, const char *token, size_t 
   char *pay = hcopy + hsz;
   char *strs = pay + psz;
   memset(c, 0, sizeof *c);
-  size_t pl;
-  if (jk_b64url_decode((unsigned char *)pay, &pl, p.pay, p.pay_len) != 0) {
-    rc = jk_fail(info, JWTKIT_ERR_MALFORMED, "payload", "payload is not canonical base64url");
-    goto fail;
-  }
-  pay[pl] = '\0';
-  uint32_t needed = 0;
-  rc = jk_json_parse(&c->doc, pay, pl, inl, JK_CLAIM_NODES, 1, &needed, info);
-  if (rc == JWTKIT_ERR_TOO_LARGE && needed > JK_CLAIM_NODES) {
-    if ((c->heap_nodes = jk_malloc((size_t)needed * sizeof(jk_jnode))) == NULL) {
-      rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-      goto fail;
-    }
-    rc = jk_json_parse(&c->doc, pay, pl, c->heap_nodes, needed, 1, &needed, info);
-  }
-  if (rc != JWTKIT_OK) {
-    if (info != NULL && info->field[0] == '\0') snprintf(info->field, sizeof info->field, "payload");
-    goto fail;
-  }
-  if ((rc = check_claims(r, &c->doc, &h, now, info)) != JWTKIT_OK) goto fail;
+  if ((rc = parse_payload(&p, pay, inl, &c->heap_nodes, &c->doc, info)) != JWTKIT_OK) goto fail;
+  size_t pl = c->doc.len;
+  if ((rc = check_claims(r, &c->doc, &h, hi[H_TYP], now, info)) != JWTKIT_OK) goto fail;
   if (claims == NULL) {
     jk_free(c->heap_nodes);
     jk_free(mem);
