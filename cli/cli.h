@@ -278,6 +278,7 @@ int cli_cmd_thumbprint(cli_args *a);
 int cli_cmd_scan(cli_args *a);
 int cli_cmd_pem(cli_args *a);
 int cli_cmd_keyring(cli_args *a);
+int cli_bench_main(int argc, char **argv);
 int cli_cmd_help(cli_args *a);
 int cli_cmd_unavailable(cli_args *a);
 

@@ -269,6 +269,11 @@ const cli_cmd cli_commands[] = {
 #endif
     {"gate", cli_cmd_unavailable, "...", 0, ANY_POS, "token verifier for API gateways (not yet available)",
      NULL, no_opts, NULL},
-    {"bench", cli_cmd_unavailable, "...", 0, ANY_POS, "sign/verify benchmark (not yet available)", NULL,
-     no_opts, NULL},
+    {"bench", cli_cmd_unavailable, "[--runs N] [--time SECONDS] [--alg ALG]... [--json]  (jwtkit bench --help)", 0,
+     ANY_POS, "sign/verify throughput next to raw OpenSSL and libjwt",
+     "Runs jwtkit-bench: single-threaded sign and verify for every algorithm,\n"
+     "side by side with the raw OpenSSL floor and libjwt, with ratios, a\n"
+     "2-thread verify run and steady-state memory.  docs/performance.md has a\n"
+     "real run and how to read it.",
+     no_opts, cli_bench_main},
     {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL}};
