@@ -84,30 +84,11 @@ void sv_buf_printf(sv_buf *b, const char *fmt, ...) {
   sv_buf_put(b, tmp, (size_t)n);
 }
 
-/* Length of the well-formed UTF-8 sequence at s[i] (0 when not). */
+/* A well-formed UTF-8 sequence at s[i] that can be copied as it is. */
 static size_t utf8_seq(const unsigned char *s, size_t i, size_t n) {
-  unsigned c = s[i];
-  size_t len;
-  unsigned cp;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-    cp = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    cp = c & 0x0F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > n) return 0;
-  for (size_t k = 1; k < len; k++) {
-    if ((s[i + k] & 0xC0) != 0x80) return 0;
-    cp = cp << 6 | (s[i + k] & 0x3F);
-  }
-  if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
+  size_t len = sv_utf8_seq(s, i, n);
+  if (len != 3) return len;
+  unsigned cp = (unsigned)(s[i] & 0x0F) << 12 | (unsigned)(s[i + 1] & 0x3F) << 6 | (s[i + 2] & 0x3F);
   /* U+2028 and U+2029 are valid JSON but break JavaScript embedding */
   if (cp == 0x2028 || cp == 0x2029) return 0;
   return len;

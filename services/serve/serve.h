@@ -70,6 +70,8 @@ int sv_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap, s
 int sv_b64_decode(const char *in, size_t n, unsigned char *out, size_t cap, size_t *outlen);
 /* 1 when s[0..n) is well-formed UTF-8 without NUL. */
 int sv_utf8_valid(const char *s, size_t n);
+/* Length of the well-formed UTF-8 sequence at s[i] (non-ASCII), 0 when not. */
+size_t sv_utf8_seq(const unsigned char *s, size_t i, size_t n);
 /* Read a regular file (at most max bytes) into a NUL-terminated malloc'd
  * buffer.  Returns 0, or -1 with err filled; errno_out gets errno (ENOENT
  * when missing, EFBIG when too large). */
