@@ -343,6 +343,50 @@ static void test_jwk_roundtrip_all(void **state) {
   }
 }
 
+/* A private RSA JWK with only n, e, d (as RFC 7515 A.2 prints it): the CRT
+ * members are recovered, so the key exports as PKCS#8; a d that does not
+ * belong to n and e is refused. */
+static void test_rsa_jwk_without_crt(void **state) {
+  (void)state;
+  jwtkit_key *k = tu_key(JWTKIT_ALG_RS256);
+  char *json = NULL;
+  size_t n;
+  assert_int_equal(jwtkit_key_to_jwk(k, 1, &json, &n), JWTKIT_OK);
+  /* cut everything after "d":"..." up to "alg" */
+  char *pp = strstr(json, ",\"p\":");
+  char *alg = strstr(json, ",\"alg\":");
+  assert_non_null(pp);
+  assert_non_null(alg);
+  memmove(pp, alg, strlen(alg) + 1);
+  assert_null(strstr(json, "\"qi\""));
+  jwtkit_key *nocrt = NULL;
+  jwtkit_errinfo ei;
+  assert_int_equal(jwtkit_key_from_jwk(&nocrt, JWTKIT_ALG_UNSPEC, json, strlen(json), &ei), JWTKIT_OK);
+  char *pem = NULL;
+  size_t pl;
+  assert_int_equal(jwtkit_key_to_pem(nocrt, 1, NULL, &pem, &pl), JWTKIT_OK);
+  jwtkit_key *back = NULL;
+  assert_int_equal(jwtkit_key_from_pem(&back, JWTKIT_ALG_RS256, pem, pl, NULL, &ei), JWTKIT_OK);
+  assert_true(jwtkit_key_equal_public(k, back));
+  /* a token signed by the recovered key verifies with the original */
+  char *tok = NULL;
+  assert_int_equal(jwtkit_sign(back, NULL, "{\"exp\":1}", 9, &tok, &n, NULL), JWTKIT_OK);
+  jwtkit_verifier *v = tu_verifier(k);
+  assert_int_equal(jwtkit_verify_at(v, tok, n, 0, NULL, NULL), JWTKIT_OK);
+  jwtkit_verifier_free(v);
+  jwtkit_free(tok);
+  /* another d: refused */
+  char *d = strstr(json, "\"d\":\"") + 5;
+  d[10] = d[10] == 'A' ? 'B' : 'A';
+  jwtkit_key *bad = NULL;
+  assert_int_equal(jwtkit_key_from_jwk(&bad, JWTKIT_ALG_UNSPEC, json, strlen(json), &ei), JWTKIT_ERR_INVALID_KEY);
+  assert_null(bad);
+  jwtkit_free(pem);
+  jwtkit_free(json);
+  jwtkit_key_free(back);
+  jwtkit_key_free(nocrt);
+}
+
 static void test_kid_and_refs(void **state) {
   (void)state;
   jwtkit_key *k = NULL;
@@ -396,6 +440,7 @@ int main(void) {
       cmocka_unit_test(test_pem_structure_errors), cmocka_unit_test(test_algorithm_binding),
       cmocka_unit_test(test_hmac_secrets),       cmocka_unit_test(test_jwk_import_rules),
       cmocka_unit_test(test_jwk_roundtrip_all),  cmocka_unit_test(test_kid_and_refs),
+      cmocka_unit_test(test_rsa_jwk_without_crt),
       cmocka_unit_test(test_generate_sizes),     cmocka_unit_test(test_evp_bridge),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

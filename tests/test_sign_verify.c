@@ -160,6 +160,15 @@ static void test_claimset(void **state) {
   assert_int_equal(jwtkit_claimset_set_string(cs, "bad", "\xff"), JWTKIT_ERR_INVALID_ARG);
   assert_int_equal(jwtkit_claimset_set_lifetime(cs, NOW, 0), JWTKIT_ERR_INVALID_ARG);
   assert_int_equal(jwtkit_claimset_set_jti(cs), JWTKIT_OK);
+  /* "" is a valid member name, and merging keeps it */
+  jwtkit_claimset *empty = jwtkit_claimset_new();
+  assert_int_equal(jwtkit_claimset_merge_json(empty, "{\"\":1,\"a\":2}", 12), JWTKIT_OK);
+  char *ej = NULL;
+  size_t en;
+  assert_int_equal(jwtkit_claimset_to_json(empty, &ej, &en), JWTKIT_OK);
+  assert_string_equal(ej, "{\"\":1,\"a\":2}");
+  jwtkit_free(ej);
+  jwtkit_claimset_free(empty);
   char *json = NULL;
   size_t n;
   assert_int_equal(jwtkit_claimset_to_json(cs, &json, &n), JWTKIT_OK);

@@ -85,6 +85,77 @@ static jwtkit_err pkey_fromdata(EVP_PKEY **pkey, const char *type, OSSL_PARAM_BL
   return rc;
 }
 
+/* Recover p and q from (n, e, d) and derive dp, dq, qi (NIST SP 800-56B
+ * rev. 2, appendix C): k = d*e - 1 = 2^t * r; for a base g, some square
+ * root of 1 in the sequence g^r, g^2r, ... is nontrivial with probability
+ * >= 1/2, and gcd(root - 1, n) is a factor.  A private JWK without CRT
+ * members signs either way, but PKCS#8 export needs them. */
+static int rsa_recover_crt(const BIGNUM *n, const BIGNUM *e, const BIGNUM *d, BIGNUM *out[5]) {
+  BN_CTX *ctx = BN_CTX_new();
+  BIGNUM *k = BN_new(), *r = BN_new(), *y = BN_new(), *x = BN_new(), *nm1 = BN_new(), *g = BN_new(),
+         *p = BN_new(), *q = BN_new(), *one = BN_new(), *tmp = BN_new(), *rem = BN_new();
+  int ok = 0, found = 0;
+  if (ctx == NULL || k == NULL || r == NULL || y == NULL || x == NULL || nm1 == NULL || g == NULL || p == NULL ||
+      q == NULL || one == NULL || tmp == NULL || rem == NULL)
+    goto done;
+  BN_set_flags(k, BN_FLG_CONSTTIME);
+  BN_set_flags(r, BN_FLG_CONSTTIME);
+  if (!BN_one(one) || !BN_mul(k, d, e, ctx) || !BN_sub_word(k, 1) || BN_is_odd(k) || BN_is_zero(k) ||
+      !BN_sub(nm1, n, one))
+    goto done;
+  int t = 0;
+  if (!BN_copy(r, k)) goto done;
+  while (!BN_is_odd(r)) {
+    if (!BN_rshift1(r, r)) goto done;
+    t++;
+  }
+  static const unsigned bases[] = {2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53,
+                                   59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107, 109, 113};
+  for (size_t bi = 0; bi < sizeof bases / sizeof *bases && !found; bi++) {
+    if (!BN_set_word(g, bases[bi]) || !BN_mod_exp_mont_consttime(y, g, r, n, ctx, NULL)) goto done;
+    if (BN_is_one(y) || BN_cmp(y, nm1) == 0) continue;
+    for (int i = 0; i < t && !found; i++) {
+      if (!BN_mod_sqr(x, y, n, ctx)) goto done;
+      if (BN_is_one(x)) { /* y is a nontrivial square root of 1 */
+        if (!BN_sub(tmp, y, one) || !BN_gcd(p, tmp, n, ctx)) goto done;
+        found = !BN_is_one(p) && BN_cmp(p, n) != 0;
+        break;
+      }
+      if (BN_cmp(x, nm1) == 0) break;
+      if (!BN_copy(y, x)) goto done;
+    }
+  }
+  if (!found || !BN_div(q, rem, n, p, ctx) || !BN_is_zero(rem)) goto done;
+  if (BN_cmp(p, q) < 0) BN_swap(p, q); /* conventional: p > q, qi = q^-1 mod p */
+  for (int i = 0; i < 5; i++) {
+    if ((out[i] = BN_new()) == NULL) goto done;
+    BN_set_flags(out[i], BN_FLG_CONSTTIME);
+  }
+  if (!BN_copy(out[0], p) || !BN_copy(out[1], q) || !BN_sub(tmp, p, one) || !BN_mod(out[2], d, tmp, ctx) ||
+      !BN_sub(tmp, q, one) || !BN_mod(out[3], d, tmp, ctx) || BN_mod_inverse(out[4], q, p, ctx) == NULL)
+    goto done;
+  ok = 1;
+done:
+  if (!ok)
+    for (int i = 0; i < 5; i++) {
+      BN_clear_free(out[i]);
+      out[i] = NULL;
+    }
+  BN_clear_free(k);
+  BN_clear_free(r);
+  BN_clear_free(y);
+  BN_clear_free(x);
+  BN_free(nm1);
+  BN_free(g);
+  BN_clear_free(p);
+  BN_clear_free(q);
+  BN_free(one);
+  BN_clear_free(tmp);
+  BN_clear_free(rem);
+  BN_CTX_free(ctx);
+  return ok;
+}
+
 static jwtkit_err rsa_from_jwk(jwk_ctx *c, EVP_PKEY **pkey) {
   static const char *const names[8] = {"n", "e", "d", "p", "q", "dp", "dq", "qi"};
   static const char *const params[8] = {OSSL_PKEY_PARAM_RSA_N,        OSSL_PKEY_PARAM_RSA_E,
@@ -124,11 +195,20 @@ static jwtkit_err rsa_from_jwk(jwk_ctx *c, EVP_PKEY **pkey) {
     if (i >= 2) BN_set_flags(bn[i], BN_FLG_CONSTTIME);
     ok = bn[i] != NULL && OSSL_PARAM_BLD_push_BN(bld, params[i], bn[i]) == 1;
   }
+  if (ok && have[2] && crt == 0) { /* n, e, d only: derive the CRT members */
+    if (!rsa_recover_crt(bn[0], bn[1], bn[2], &bn[3])) {
+      rc = jk_fail(c->info, JWTKIT_ERR_INVALID_KEY, "d", "RSA JWK: d does not belong to n and e");
+      ok = 0;
+      goto built;
+    }
+    for (int i = 3; ok && i < 8; i++) ok = OSSL_PARAM_BLD_push_BN(bld, params[i], bn[i]) == 1;
+  }
   if (ok)
     rc = pkey_fromdata(pkey, "RSA", bld, have[2]);
   else
     rc = JWTKIT_ERR_NOMEM;
   if (rc != JWTKIT_OK) jk_fail(c->info, rc, NULL, "RSA JWK does not form a key");
+built:
   for (int i = 0; i < 8; i++) BN_clear_free(bn[i]);
   OSSL_PARAM_BLD_free(bld);
 out:

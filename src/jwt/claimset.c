@@ -46,8 +46,8 @@ static jwtkit_err put(jwtkit_claimset *cs, const char *name, char *value, size_t
     jk_free(value);
     return JWTKIT_ERR_INVALID_ARG;
   }
-  size_t nl = strlen(name);
-  if (nl == 0 || !jk_utf8_valid((const unsigned char *)name, nl)) {
+  size_t nl = strlen(name); /* "" is a valid member name */
+  if (!jk_utf8_valid((const unsigned char *)name, nl)) {
     jk_free(value);
     return JWTKIT_ERR_INVALID_ARG;
   }
