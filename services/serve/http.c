@@ -778,6 +778,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   atomic_fetch_sub(&srv->inflight, 1);
 }
 
+/* libmicrohttpd's own diagnostics: the format comes from the library. */
+#if defined(__clang__) || defined(__GNUC__)
+__attribute__((format(printf, 2, 0)))
+#endif
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
   (void)cls;
   char line[512];
