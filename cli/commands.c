@@ -12,6 +12,9 @@
 #ifdef JWTKIT_HAVE_SERVE
 #include "jwtkit_serve.h"
 #endif
+#ifdef JWTKIT_HAVE_GATE
+#include "jwtkit_gate.h"
+#endif
 
 #define ANY_POS SIZE_MAX
 
@@ -267,8 +270,19 @@ const cli_cmd cli_commands[] = {
     {"serve", cli_cmd_unavailable, "...", 0, ANY_POS, "token issuer (not built: libmicrohttpd missing)", NULL,
      no_opts, NULL},
 #endif
-    {"gate", cli_cmd_unavailable, "...", 0, ANY_POS, "token verifier for API gateways (not yet available)",
-     NULL, no_opts, NULL},
+#ifdef JWTKIT_HAVE_GATE
+    {"gate", cli_cmd_unavailable, "--config FILE [--listen ADDR:PORT] [--log-level LEVEL] [--check]", 0, ANY_POS,
+     "token verifier for nginx auth_request",
+     "Verifies bearer tokens for nginx auth_request against cached remote JWK\n"
+     "Sets and key files: GET /auth answers 204 with the configured claim\n"
+     "headers or 401 (WWW-Authenticate: Bearer); /metrics, /healthz.  SIGHUP\n"
+     "reloads the configuration.  `jwtkit gate --help` lists the options;\n"
+     "docs/gateway.md has the configuration and the nginx setup.",
+     no_opts, jwtkit_gate_main},
+#else
+    {"gate", cli_cmd_unavailable, "...", 0, ANY_POS,
+     "token verifier for nginx auth_request (not built: libmicrohttpd or libcurl missing)", NULL, no_opts, NULL},
+#endif
     {"bench", cli_cmd_unavailable, "[--runs N] [--time SECONDS] [--alg ALG]... [--json]  (jwtkit bench --help)", 0,
      ANY_POS, "sign/verify throughput next to raw OpenSSL and libjwt",
      "Runs jwtkit-bench: single-threaded sign and verify for every algorithm,\n"

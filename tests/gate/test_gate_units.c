@@ -1,0 +1,408 @@
+/*
+ * Unit tests of the gate's pure parts: durations and times, URI and host
+ * normalisation, route selection, bearer/cookie extraction, claim ->
+ * header rendering, the configuration parser, key loading, the token cache
+ * and the log line writer.  CHECK works under NDEBUG.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gate_internal.h"
+
+static int fails, checks;
+#define CHECK(c)                                                           \
+  do {                                                                     \
+    checks++;                                                              \
+    if (!(c)) {                                                            \
+      fails++;                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
+    }                                                                      \
+  } while (0)
+
+static void test_times(void) {
+  int64_t d;
+  CHECK(gate_parse_duration("90", &d) == 0 && d == 90);
+  CHECK(gate_parse_duration("5m", &d) == 0 && d == 300);
+  CHECK(gate_parse_duration("1h", &d) == 0 && d == 3600);
+  CHECK(gate_parse_duration("2d", &d) == 0 && d == 172800);
+  CHECK(gate_parse_duration("", &d) != 0);
+  CHECK(gate_parse_duration("-5", &d) != 0);
+  CHECK(gate_parse_duration("5x", &d) != 0);
+  CHECK(gate_parse_duration("99999999999", &d) != 0);
+  int64_t t;
+  CHECK(gate_parse_rfc3339("1970-01-01T00:00:00Z", &t) == 0 && t == 0);
+  CHECK(gate_parse_rfc3339("2026-12-31T00:00:00Z", &t) == 0 && t == 1798675200);
+  CHECK(gate_parse_rfc3339("2026-12-31T02:00:00+02:00", &t) == 0 && t == 1798675200);
+  CHECK(gate_parse_rfc3339("2024-02-29T12:00:00.123Z", &t) == 0 && t == 1709208000);
+  CHECK(gate_parse_rfc3339("2023-02-29T12:00:00Z", &t) != 0);
+  CHECK(gate_parse_rfc3339("2026-12-31 00:00:00Z", &t) != 0);
+  CHECK(gate_parse_rfc3339("2026-12-31T00:00:00", &t) != 0);
+  char buf[32];
+  gate_fmt_rfc3339(1798675200, buf, sizeof buf);
+  CHECK(strcmp(buf, "2026-12-31T00:00:00Z") == 0);
+}
+
+static int norm(const char *in, const char *want) {
+  char out[256];
+  size_t n;
+  if (gate_normalize_path(in, strlen(in), out, sizeof out, &n) != 0) return want == NULL;
+  if (want == NULL) {
+    fprintf(stderr, "  %s -> %s, expected an error\n", in, out);
+    return 0;
+  }
+  if (strcmp(out, want) != 0 || n != strlen(want)) {
+    fprintf(stderr, "  %s -> %s, expected %s\n", in, out, want);
+    return 0;
+  }
+  return 1;
+}
+
+static void test_paths(void) {
+  CHECK(norm("/", "/"));
+  CHECK(norm("/api/v1?x=1", "/api/v1"));
+  CHECK(norm("/api//v1/", "/api/v1/"));
+  CHECK(norm("/api/../admin/x", "/admin/x"));
+  CHECK(norm("/api/./x#frag", "/api/x"));
+  CHECK(norm("/api/%2e%2e/admin", "/admin"));
+  CHECK(norm("/a/b/..", "/a/"));
+  CHECK(norm("/../../x", "/x"));
+  CHECK(norm("/%41pi", "/Api"));
+  CHECK(norm("http://h.example/api/x?y", "/api/x"));
+  CHECK(norm("https://h.example", "/"));
+  CHECK(norm("/bad%2", NULL));
+  CHECK(norm("/bad%zz", NULL));
+  CHECK(norm("/x%0d%0aSet-Cookie:a", NULL));
+  CHECK(norm("x/y", NULL));
+  CHECK(norm("", NULL));
+  char h[64];
+  CHECK(gate_normalize_host("API.Example.com:8443", 20, h, sizeof h) == 0 && strcmp(h, "api.example.com") == 0);
+  CHECK(gate_normalize_host("example.com.", 12, h, sizeof h) == 0 && strcmp(h, "example.com") == 0);
+  CHECK(gate_normalize_host("[::1]:80", 8, h, sizeof h) == 0 && strcmp(h, "[::1]") == 0);
+  CHECK(gate_normalize_host("a b", 3, h, sizeof h) != 0);
+  CHECK(gate_normalize_host("host:80x", 8, h, sizeof h) != 0);
+  CHECK(gate_host_matches("*.example.com", "a.example.com"));
+  CHECK(gate_host_matches("*.example.com", "a.b.example.com"));
+  CHECK(!gate_host_matches("*.example.com", "example.com"));
+  CHECK(!gate_host_matches("*.example.com", "badexample.com"));
+  CHECK(gate_host_matches("example.com", "example.com"));
+}
+
+static void test_tokens(void) {
+  const char *t;
+  size_t n;
+  CHECK(gate_parse_bearer("Bearer abc.def.ghi", &t, &n) == 1 && n == 11 && memcmp(t, "abc.def.ghi", 11) == 0);
+  CHECK(gate_parse_bearer("bearer   abc  ", &t, &n) == 1 && n == 3);
+  CHECK(gate_parse_bearer("Basic dXNlcjpwYXNz", &t, &n) == 0);
+  CHECK(gate_parse_bearer("Bearerabc", &t, &n) == 0);
+  CHECK(gate_parse_bearer("Bearer", &t, &n) == -1);
+  CHECK(gate_parse_bearer("Bearer a b", &t, &n) == -1);
+  CHECK(gate_parse_bearer("Bearer a,Bearer b", &t, &n) == -1);
+  int conflict = 0;
+  CHECK(gate_find_cookie("a=1; at=tok; b=2", "at", &t, &n, &conflict) == 1 && n == 3 && conflict == 0);
+  CHECK(gate_find_cookie("at=\"tok\"", "at", &t, &n, &conflict) == 1 && n == 3 && memcmp(t, "tok", 3) == 0);
+  CHECK(gate_find_cookie("at=x; at=y", "at", &t, &n, &conflict) == 1 && conflict == 1);
+  conflict = 0;
+  CHECK(gate_find_cookie("at=x; at=x", "at", &t, &n, &conflict) == 1 && conflict == 0);
+  CHECK(gate_find_cookie("xat=1; ata=2", "at", &t, &n, &conflict) == 0);
+  CHECK(gate_token_chars_ok("eyJ.eyJ-_.abc", 13));
+  CHECK(!gate_token_chars_ok("a\"b", 3));
+  CHECK(!gate_token_chars_ok("a b", 3));
+}
+
+static int render(const char *json, const char *want, size_t cap) {
+  char out[256];
+  long n = gate_render_claim(json, strlen(json), out, cap);
+  if (want == NULL) return n < 0;
+  if (n < 0 || (size_t)n != strlen(want) || memcmp(out, want, (size_t)n) != 0) {
+    fprintf(stderr, "  %s -> %.*s (%ld), expected %s\n", json, n < 0 ? 0 : (int)n, out, n, want);
+    return 0;
+  }
+  return 1;
+}
+
+static void test_render(void) {
+  CHECK(render("\"alice\"", "alice", 256));
+  CHECK(render("\"caf\\u00e9\"", "caf\xc3\xa9", 256));
+  CHECK(render("\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80", 256));
+  CHECK(render("\"a\\nX-Admin: 1\"", NULL, 256));
+  CHECK(render("\"a\\r\"", NULL, 256));
+  CHECK(render("\"a\\u0000\"", NULL, 256));
+  CHECK(render("\"a\\u007f\"", NULL, 256));
+  CHECK(render("[\"read\", \"write\"]", "read,write", 256));
+  CHECK(render("[]", "", 256));
+  CHECK(render("[\"a,b\",\"c\"]", "[\"a,b\",\"c\"]", 256));
+  CHECK(render("[1, 2]", "[1,2]", 256));
+  CHECK(render("{\"a\": [1,\n 2], \"b\": \"x y\"}", "{\"a\":[1,2],\"b\":\"x y\"}", 256));
+  CHECK(render("[\"a\\nb\"]", "[\"a\\nb\"]", 256));
+  CHECK(render("42", "42", 256));
+  CHECK(render("true", "true", 256));
+  CHECK(render("\"abcdefgh\"", NULL, 4));
+  CHECK(render("\"abcd\"", "abcd", 4));
+}
+
+static const char *good_cfg =
+    "# test\n"
+    "[gate]\n"
+    "token_cache = 100\n"
+    "jwks_timeout = 500ms\n"
+    "[route api]\n"
+    "match_host = API.example.com\n"
+    "match_path_prefix = /api/\n"
+    "issuer = https://issuer.example\n"
+    "jwks_url = http://127.0.0.1:1/jwks.json\n"
+    "allow_http_jwks = true\n"
+    "algs = RS256, ES256\n"
+    "audience = api\n"
+    "audience = api2\n"
+    "header X-User = sub\n"
+    "header X-Scope = \"scope\"\n"
+    "token_cookie = at\n"
+    "leeway = 30\n"
+    "max_age = 1h\n"
+    "[route other]\n"
+    "jwks_url = https://issuer.example/jwks.json\n"
+    "algs = EdDSA\n";
+
+static int cfg_err(const char *text, const char *needle) {
+  gate_config *c = NULL;
+  char err[512] = "";
+  int rc = gate_config_parse("t.conf", text, strlen(text), &c, err, sizeof err);
+  gate_config_free(c);
+  if (rc == 0) {
+    fprintf(stderr, "  accepted: %s\n", text);
+    return 0;
+  }
+  if (strstr(err, needle) == NULL) {
+    fprintf(stderr, "  error \"%s\" lacks \"%s\"\n", err, needle);
+    return 0;
+  }
+  return 1;
+}
+
+static void test_config(void) {
+  gate_config *c = NULL;
+  char err[512] = "";
+  int rc = gate_config_parse("t.conf", good_cfg, strlen(good_cfg), &c, err, sizeof err);
+  CHECK(rc == 0);
+  if (rc != 0) {
+    fprintf(stderr, "  %s\n", err);
+    return;
+  }
+  CHECK(c->nroutes == 2);
+  CHECK(c->token_cache == 100 && c->jwks_timeout_ms == 500 && c->max_token == 8192);
+  CHECK(c->jwks_min_ttl == 30 && c->jwks_max_ttl == 3600 && c->jwks_default_ttl == 300);
+  CHECK(c->jwks_cooldown == 30 && c->jwks_stale_max == 86400 && c->jwks_max_bytes == 65536);
+  const gate_route_cfg *r = &c->routes[0];
+  CHECK(strcmp(r->hosts.v[0], "api.example.com") == 0);
+  CHECK(r->nalgs == 2 && r->algs[0] == JWTKIT_ALG_RS256 && r->algs[1] == JWTKIT_ALG_ES256);
+  CHECK(r->audiences.n == 2 && r->nheaders == 2 && strcmp(r->headers[1].claim, "scope") == 0);
+  CHECK(r->leeway == 30 && r->max_age == 3600 && r->allow_http_jwks == 1);
+  CHECK(gate_route_rsa_default(r) == JWTKIT_ALG_RS256);
+  size_t idx = 99;
+  CHECK(gate_select_route(c, "api.example.com", "/api/x", 6, &idx) == r && idx == 0);
+  CHECK(gate_select_route(c, "api.example.com", "/other", 6, &idx) == &c->routes[1] && idx == 1);
+  CHECK(gate_select_route(c, "www.example.com", "/api/x", 6, &idx) == &c->routes[1]);
+  CHECK(gate_select_route(c, NULL, NULL, 0, &idx) == &c->routes[1]);
+  gate_config_free(c);
+
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\n", "'algs' is required"));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = HS256\n", "migration mode"));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = none\n", "never accepted"));
+  CHECK(cfg_err("[route a]\njwks_url = http://x/j\nalgs = RS256\n", "allow_http_jwks"));
+  CHECK(cfg_err("[route a]\njwks_url = ftp://x/j\nalgs = RS256\n", "https://"));
+  CHECK(cfg_err("[route a]\nalgs = RS256\n", "needs 'jwks_url' or 'key_file'"));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\nfoo = 1\n", "t.conf:4: unknown key 'foo'"));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\njwks_url = https://y/j\nalgs = RS256\n", "given twice"));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\nleeway = 301\n", "'leeway'"));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\nlegacy_deadline = 2026-01-01T00:00:00Z\n",
+                "both"));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\nheader Content-Length = sub\n", "reserved"));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\nheader X-A = sub\nheader x-a = iss\n",
+                "mapped twice"));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\n[route a]\n", "defined twice"));
+  CHECK(cfg_err("algs = RS256\n", "outside a section"));
+  CHECK(cfg_err("[gate]\ntoken_cache = lots\n", "whole number"));
+  CHECK(cfg_err("[gate]\n", "no [route NAME] section"));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\nmatch_path_prefix = api\n", "start with '/'"));
+}
+
+static void test_keys(void) {
+  const char *text = "[route k]\nkey_file = /dev/null\nalgs = ES256\n";
+  gate_config *c = NULL;
+  char err[512] = "";
+  CHECK(gate_config_parse("k.conf", text, strlen(text), &c, err, sizeof err) == 0);
+  if (c == NULL) return;
+  jwtkit_key *priv = NULL, *rsa = NULL;
+  CHECK(jwtkit_key_generate(&priv, JWTKIT_ALG_ES256, 0, NULL) == JWTKIT_OK);
+  CHECK(jwtkit_key_generate(&rsa, JWTKIT_ALG_RS256, 0, NULL) == JWTKIT_OK);
+  char *pem;
+  size_t len;
+  jwtkit_key **keys = NULL;
+  size_t n = 0;
+  /* public PEM: ok */
+  CHECK(jwtkit_key_to_pem(priv, 0, NULL, &pem, &len) == JWTKIT_OK);
+  CHECK(gate_load_key_text(&c->routes[0], "pub.pem", pem, len, &keys, &n, err, sizeof err) == 0 && n == 1);
+  jwtkit_free(pem);
+  /* private PEM: refused */
+  err[0] = '\0';
+  CHECK(jwtkit_key_to_pem(priv, 1, NULL, &pem, &len) == JWTKIT_OK);
+  CHECK(gate_load_key_text(&c->routes[0], "priv.pem", pem, len, &keys, &n, err, sizeof err) != 0);
+  CHECK(strstr(err, "private key") != NULL);
+  jwtkit_free(pem);
+  /* RSA key on an ES256-only route: refused */
+  err[0] = '\0';
+  CHECK(jwtkit_key_to_pem(rsa, 0, NULL, &pem, &len) == JWTKIT_OK);
+  CHECK(gate_load_key_text(&c->routes[0], "rsa.pem", pem, len, &keys, &n, err, sizeof err) != 0);
+  jwtkit_free(pem);
+  /* a JWK Set with only an oct key: nothing usable */
+  const char *oct = "{\"keys\":[{\"kty\":\"oct\",\"k\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"alg\":\"HS256\"}]}";
+  err[0] = '\0';
+  CHECK(gate_load_key_text(&c->routes[0], "oct.jwks", oct, strlen(oct), &keys, &n, err, sizeof err) != 0);
+  CHECK(strstr(err, "no usable") != NULL);
+  /* a public JWK */
+  CHECK(jwtkit_key_to_jwk(priv, 0, &pem, &len) == JWTKIT_OK);
+  CHECK(gate_load_key_text(&c->routes[0], "pub.jwk", pem, len, &keys, &n, err, sizeof err) == 0 && n == 2);
+  jwtkit_free(pem);
+  CHECK(gate_load_key_text(&c->routes[0], "junk", "hello", 5, &keys, &n, err, sizeof err) != 0);
+  for (size_t i = 0; i < n; i++) jwtkit_key_free(keys[i]);
+  free(keys);
+  jwtkit_key_free(priv);
+  jwtkit_key_free(rsa);
+  gate_config_free(c);
+}
+
+static int keep_if_kid_a(void *ctx, const gate_tc_entry *e, uint64_t *ng) {
+  (void)ctx;
+  size_t kl;
+  const char *kid = gate_tc_entry_kid(e, &kl);
+  *ng = 7;
+  return kid != NULL && kl == 1 && kid[0] == 'a';
+}
+
+static void test_cache(void) {
+  CHECK(gate_tcache_new(0) == NULL);
+  gate_tcache *c = gate_tcache_new(100);
+  CHECK(c != NULL);
+  if (c == NULL) return;
+  unsigned char k[32];
+  gate_hdr_val hv[2] = {{0, "alice", 5}, {1, "r,w", 3}};
+  gate_sha256("tok1", 4, k);
+  gate_tcache_put(c, k, 0, 1000, 1, 0, "a", 1, hv, 2);
+  gate_tc_entry *e = gate_tcache_get(c, k, 0, 999, NULL, NULL);
+  CHECK(e != NULL);
+  if (e != NULL) {
+    gate_hdr_val o;
+    size_t pos = 0;
+    CHECK(gate_tc_entry_header(e, &pos, &o) && o.map == 0 && o.len == 5 && memcmp(o.val, "alice", 5) == 0);
+    CHECK(gate_tc_entry_header(e, &pos, &o) && o.map == 1 && o.len == 3 && memcmp(o.val, "r,w", 3) == 0);
+    CHECK(!gate_tc_entry_header(e, &pos, &o));
+    gate_tc_entry_release(e);
+  }
+  CHECK(gate_tcache_get(c, k, 1, 999, NULL, NULL) == NULL); /* another route */
+  CHECK(gate_tcache_get(c, k, 0, 1000, NULL, NULL) == NULL); /* at exp: gone */
+  CHECK(gate_tcache_count(c) == 0);
+  /* check callback: keep (gen updated) or drop */
+  gate_tcache_put(c, k, 0, 1000, 1, 0, "a", 1, NULL, 0);
+  e = gate_tcache_get(c, k, 0, 1, keep_if_kid_a, NULL);
+  CHECK(e != NULL && e->gen == 7);
+  gate_tc_entry_release(e);
+  gate_tcache_put(c, k, 0, 1000, 1, 0, "b", 1, NULL, 0); /* replaces */
+  CHECK(gate_tcache_count(c) == 1);
+  CHECK(gate_tcache_get(c, k, 0, 1, keep_if_kid_a, NULL) == NULL);
+  CHECK(gate_tcache_count(c) == 0);
+  /* bounded */
+  for (int i = 0; i < 1000; i++) {
+    char t[16];
+    snprintf(t, sizeof t, "t%d", i);
+    gate_sha256(t, strlen(t), k);
+    gate_tcache_put(c, k, 0, 1000, 1, 0, NULL, 0, hv, 1);
+  }
+  CHECK(gate_tcache_count(c) <= 100 && gate_tcache_count(c) >= 90);
+  /* recent entries survive, old ones were evicted */
+  gate_sha256("t999", 4, k);
+  e = gate_tcache_get(c, k, 0, 1, NULL, NULL);
+  CHECK(e != NULL);
+  gate_tc_entry_release(e);
+  gate_sha256("t0", 2, k);
+  CHECK(gate_tcache_get(c, k, 0, 1, NULL, NULL) == NULL);
+  gate_tcache_free(c);
+  c = gate_tcache_new(3);
+  for (int i = 0; i < 10; i++) {
+    char t[16];
+    snprintf(t, sizeof t, "s%d", i);
+    gate_sha256(t, strlen(t), k);
+    gate_tcache_put(c, k, 0, 1000, 1, 0, NULL, 0, NULL, 0);
+  }
+  CHECK(gate_tcache_count(c) == 3);
+  gate_tcache_free(c);
+}
+
+static void test_log(void) {
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  gate_log_set_fd(fds[1]);
+  gate_log_set_level(GL_INFO);
+  gate_logline L;
+  CHECK(!gl_begin(&L, GL_DEBUG, "hidden"));
+  gl_str(&L, "x", "y");
+  gl_end(&L); /* nothing written */
+  CHECK(gl_begin(&L, GL_INFO, "ev\"t"));
+  gl_str(&L, "s", "a\"b\\c\n\x01\xff\xc3\xa9");
+  gl_int(&L, "n", -42);
+  gl_end(&L);
+  char big[6000];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  CHECK(gl_begin(&L, GL_WARN, "big"));
+  gl_str(&L, "v", big);
+  gl_int(&L, "after", 1);
+  gl_end(&L);
+  gate_log_set_fd(2);
+  close(fds[1]);
+  char buf[16384];
+  ssize_t n = read(fds[0], buf, sizeof buf - 1);
+  close(fds[0]);
+  CHECK(n > 0);
+  if (n <= 0) return;
+  buf[n] = '\0';
+  char *nl = strchr(buf, '\n');
+  CHECK(nl != NULL);
+  if (nl == NULL) return;
+  *nl = '\0';
+  CHECK(strstr(buf, "\"level\":\"info\",\"event\":\"ev\\\"t\"") != NULL);
+  CHECK(strstr(buf, "\"s\":\"a\\\"b\\\\c\\u000a\\u0001\\ufffd\xc3\xa9\",\"n\":-42}") != NULL);
+  char *second = nl + 1;
+  CHECK(strlen(second) <= sizeof L.buf);
+  CHECK(strstr(second, "\",\"truncated\":true}\n") != NULL);
+  CHECK(strstr(second, "\"after\"") == NULL);
+}
+
+static void test_legacy_window(void) {
+  gate_metrics_init();
+  gate_metrics_legacy_accept(1000);
+  gate_metrics_legacy_accept(1000);
+  gate_metrics_legacy_accept(1030);
+  CHECK(gate_metrics_legacy_last_minute(1030) == 3);
+  CHECK(gate_metrics_legacy_last_minute(1059) == 3);
+  CHECK(gate_metrics_legacy_last_minute(1060) == 1);
+  CHECK(gate_metrics_legacy_last_minute(1100) == 0);
+  gate_metrics_legacy_accept(1060); /* same slot as 1000: replaced */
+  CHECK(gate_metrics_legacy_last_minute(1060) == 2);
+}
+
+int main(void) {
+  gate_log_set_level(GL_ERROR);
+  test_times();
+  test_paths();
+  test_tokens();
+  test_render();
+  test_config();
+  test_keys();
+  test_cache();
+  test_log();
+  test_legacy_window();
+  printf("%d checks, %d failed\n", checks, fails);
+  return fails ? 1 : 0;
+}
