@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test test-asan test-tsan bench run clean install
+.PHONY: all deps build test test-asan test-tsan fuzz bench run clean install
 
 all: build
 
@@ -32,6 +32,11 @@ test-tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DJWTKIT_TSAN=ON -DJWTKIT_BENCH=OFF -DJWTKIT_CLI=OFF $(CMAKE_ARGS)
 	cmake --build build-tsan -j $(JOBS) --target test_threads
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R test_threads
+
+# Every libFuzzer harness for FUZZ_SECONDS each (docs/reliability.md).
+FUZZ_SECONDS ?= 60
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: build
 	$(BUILD)/bench/jwtkit-bench

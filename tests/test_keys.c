@@ -387,6 +387,27 @@ static void test_rsa_jwk_without_crt(void **state) {
   jwtkit_key_free(nocrt);
 }
 
+/* Any kid set_kid accepts survives a JWK round trip, even when every byte
+ * is written as a six-character escape (found by the fuzz review). */
+static void test_kid_escape_roundtrip(void **state) {
+  (void)state;
+  jwtkit_key *k = NULL, *back = NULL;
+  assert_int_equal(jwtkit_key_generate(&k, JWTKIT_ALG_ES256, 0, NULL), JWTKIT_OK);
+  char kid[255];
+  memset(kid, 0x01, sizeof kid);
+  assert_int_equal(jwtkit_key_set_kid(k, kid, sizeof kid), JWTKIT_OK);
+  char *jwk = NULL;
+  size_t len = 0;
+  assert_int_equal(jwtkit_key_to_jwk(k, 0, &jwk, &len), JWTKIT_OK);
+  jwtkit_errinfo ei;
+  assert_int_equal(jwtkit_key_from_jwk(&back, JWTKIT_ALG_UNSPEC, jwk, len, &ei), JWTKIT_OK);
+  assert_memory_equal(jwtkit_key_kid(back), kid, sizeof kid);
+  assert_int_equal(strlen(jwtkit_key_kid(back)), sizeof kid);
+  jwtkit_free(jwk);
+  jwtkit_key_free(back);
+  jwtkit_key_free(k);
+}
+
 static void test_kid_and_refs(void **state) {
   (void)state;
   jwtkit_key *k = NULL;
@@ -440,7 +461,7 @@ int main(void) {
       cmocka_unit_test(test_pem_structure_errors), cmocka_unit_test(test_algorithm_binding),
       cmocka_unit_test(test_hmac_secrets),       cmocka_unit_test(test_jwk_import_rules),
       cmocka_unit_test(test_jwk_roundtrip_all),  cmocka_unit_test(test_kid_and_refs),
-      cmocka_unit_test(test_rsa_jwk_without_crt),
+      cmocka_unit_test(test_rsa_jwk_without_crt), cmocka_unit_test(test_kid_escape_roundtrip),
       cmocka_unit_test(test_generate_sizes),     cmocka_unit_test(test_evp_bridge),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

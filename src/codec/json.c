@@ -222,18 +222,63 @@ bad:
 
 static int keys_equal(const jk_jdoc *d, uint32_t a, uint32_t b);
 
-static int check_duplicates(jk_parser *p, uint32_t obj) {
+typedef struct name_ref {
+  const char *s;
+  size_t n;
+} name_ref;
+
+static int name_cmp(const void *a, const void *b) {
+  const name_ref *x = a, *y = b;
+  size_t m = x->n < y->n ? x->n : y->n;
+  int c = memcmp(x->s, y->s, m);
+  return c != 0 ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* Duplicate member names: pairwise for small objects, sorted for large
+ * ones (a 100,000-member object must not cost n^2 comparisons). */
+#define JK_DUP_PAIRWISE 16u
+static int check_duplicates(jk_parser *p, uint32_t obj, uint32_t members) {
   if (p->count > p->cap) return 0; /* counting pass: nodes not stored */
   jk_jdoc d = {(const char *)p->s, p->n, p->nodes, p->count};
   uint32_t end = p->nodes[obj].end;
-  for (uint32_t k = obj + 1; k < end; k = p->nodes[k + 1].end) {
-    for (uint32_t j = obj + 1; j < k; j = p->nodes[j + 1].end) {
-      if (keys_equal(&d, j, k)) {
-        p->pos = p->nodes[k].off;
-        return perr(p, JWTKIT_ERR_MALFORMED, "duplicate member name");
+  if (members <= JK_DUP_PAIRWISE) {
+    for (uint32_t k = obj + 1; k < end; k = p->nodes[k + 1].end) {
+      for (uint32_t j = obj + 1; j < k; j = p->nodes[j + 1].end) {
+        if (keys_equal(&d, j, k)) {
+          p->pos = p->nodes[k].off;
+          return perr(p, JWTKIT_ERR_MALFORMED, "duplicate member name");
+        }
       }
     }
+    return 0;
   }
+  /* unescaped names point into one scratch buffer (never longer than the raw text) */
+  size_t scratch_len = 0;
+  for (uint32_t k = obj + 1; k < end; k = p->nodes[k + 1].end)
+    if (p->nodes[k].esc) scratch_len += (size_t)p->nodes[k].len + 1;
+  name_ref *refs = jk_malloc((size_t)members * sizeof *refs);
+  char *scratch = scratch_len ? jk_malloc(scratch_len) : NULL;
+  if (refs == NULL || (scratch_len && scratch == NULL)) {
+    jk_free(refs);
+    jk_free(scratch);
+    return perr(p, JWTKIT_ERR_NOMEM, "out of memory");
+  }
+  size_t i = 0, used = 0;
+  for (uint32_t k = obj + 1; k < end && i < members; k = p->nodes[k + 1].end, i++) {
+    if (p->nodes[k].esc) {
+      size_t m = jk_json_unescape(&d, k, scratch + used);
+      refs[i] = (name_ref){scratch + used, m};
+      used += m + 1;
+    } else {
+      refs[i] = (name_ref){(const char *)p->s + p->nodes[k].off, p->nodes[k].len};
+    }
+  }
+  qsort(refs, i, sizeof *refs, name_cmp);
+  int dup = 0;
+  for (size_t k = 1; k < i && !dup; k++) dup = name_cmp(&refs[k - 1], &refs[k]) == 0;
+  jk_free(refs);
+  jk_free(scratch);
+  if (dup) return perr(p, JWTKIT_ERR_MALFORMED, "duplicate member name");
   return 0;
 }
 
@@ -291,7 +336,7 @@ static int parse_container(jk_parser *p, int is_obj) {
     p->nodes[idx].end = p->count;
     p->nodes[idx].flags = (uint16_t)(members > 0xFFFF ? 0xFFFF : members);
   }
-  if (is_obj && members > 1) return check_duplicates(p, (uint32_t)idx);
+  if (is_obj && members > 1) return check_duplicates(p, (uint32_t)idx, members);
   return 0;
 }
 

@@ -425,11 +425,16 @@ jwtkit_err jwtkit_key_from_jwk(jwtkit_key **out, jwtkit_alg alg, const char *jso
   if (rc != JWTKIT_OK) goto done;
   int kv = jk_json_get(&doc, 0, "kid", 3);
   if (kv >= 0) {
-    if (doc.nodes[kv].type != JK_J_STRING || doc.nodes[kv].len == 0 || doc.nodes[kv].len > 1020) {
+    if (doc.nodes[kv].type != JK_J_STRING || doc.nodes[kv].len == 0) {
       rc = jk_fail(info, JWTKIT_ERR_INVALID_KEY, "kid", "JWK kid must be a non-empty string");
       goto done;
     }
-    char kid[1024];
+    /* 255 bytes unescaped; written escaped, each may take six characters */
+    char kid[6 * 255 + 1];
+    if (doc.nodes[kv].len >= sizeof kid) {
+      rc = jk_fail(info, JWTKIT_ERR_INVALID_KEY, "kid", "JWK kid longer than 255 bytes");
+      goto done;
+    }
     size_t kl = jk_json_unescape(&doc, (uint32_t)kv, kid);
     if (kl > 255 || (rc = jwtkit_key_set_kid(key, kid, kl)) != JWTKIT_OK) {
       rc = jk_fail(info, JWTKIT_ERR_INVALID_KEY, "kid", "JWK kid longer than 255 bytes");

@@ -299,6 +299,14 @@ static jwtkit_err meta_parse(jwtkit_keyring *kr, const char *json, size_t len, j
       rc = corrupt(info, "bad key entry");
       goto out;
     }
+    /* times are Unix seconds before the year 5000: the planning sums below
+     * (time + ttl + leeway + max-age, time + rotation period) cannot overflow */
+    const int64_t tmax = 95617584000LL;
+    if (k->created < 0 || k->created > tmax || k->published < 0 || k->published > tmax || k->activated < 0 ||
+        k->activated > tmax || k->retiring < 0 || k->retiring > tmax || k->retired < 0 || k->retired > tmax) {
+      rc = corrupt(info, "key time out of range");
+      goto out;
+    }
     k->jwk = jk_strndup(json + d.nodes[jwk].off, d.nodes[jwk].len);
     if (k->jwk == NULL) {
       rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
@@ -530,11 +538,15 @@ static jwtkit_err commit(jwtkit_keyring *kr, txn *x, jwtkit_errinfo *info) {
   return JWTKIT_OK;
 }
 
+/* Clock values the planning arithmetic can take (see meta_parse). */
+static int time_ok(int64_t now) { return now >= 0 && now <= 95617584000LL; }
+
 typedef jwtkit_err (*mutation_fn)(jwtkit_keyring *kr, txn *x, void *arg, int64_t now, jwtkit_errinfo *info);
 
 /* lock, reload the latest state, apply, commit, unlock */
 static jwtkit_err mutate(jwtkit_keyring *kr, mutation_fn fn, void *arg, int64_t now, jwtkit_keyring_report_fn report,
                          void *ctx, jwtkit_errinfo *info) {
+  if (!time_ok(now)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "clock out of range");
   jwtkit_err rc = kr->store->ops->lock(kr->store, 1, info);
   if (rc != JWTKIT_OK) return rc;
   txn *x = jk_calloc(1, sizeof *x);
@@ -596,6 +608,7 @@ jwtkit_err jwtkit_keyring_init(const char *dir, const jwtkit_alg *algs, size_t n
                                const char *passphrase, int64_t now, jwtkit_keyring_report_fn report, void *ctx,
                                jwtkit_errinfo *info) {
   if (dir == NULL || algs == NULL || nalgs == 0 || nalgs > 16) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "name 1..16 algorithms");
+  if (!time_ok(now)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "clock out of range");
   jwtkit_keyring_timing t;
   if (timing)
     t = *timing;
@@ -809,6 +822,7 @@ jwtkit_err jwtkit_keyring_signing_key(const jwtkit_keyring *kr, jwtkit_alg alg, 
                                       int64_t *max_exp) {
   if (kr == NULL || key == NULL) return JWTKIT_ERR_INVALID_ARG;
   *key = NULL;
+  if (!time_ok(now)) return JWTKIT_ERR_INVALID_ARG;
   kr_key *a = find_state((jwtkit_keyring *)kr, alg, JWTKIT_KEY_ACTIVE);
   if (a == NULL || a->priv == NULL) return JWTKIT_ERR_NOT_FOUND;
   int64_t limit = planned_end(kr, a) + kr->t.token_ttl;
