@@ -6,7 +6,8 @@
 # median per backend (the machine's noise hits all three alike).  Zero
 # errors, flat memory (VmRSS before/after), and the throughput table.
 # under ASan a small quarantine, or freed blocks held back look like growth
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=97:quarantine_size_mb=8:thread_local_quarantine_size_kb=64}
+# (appended: `make test-asan` exports its own ASAN_OPTIONS)
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:exitcode=97}:quarantine_size_mb=8:thread_local_quarantine_size_kb=64"
 source "$(dirname "$0")/lib.sh"
 need_nginx
 DUR=${LOAD_SECONDS:-3}
