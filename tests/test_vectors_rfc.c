@@ -37,25 +37,9 @@ static const char *const k_rfc_files[] = {"rfc7515_appendix_a.json", "rfc7520_se
                                           "rfc7517_keys.json", "rfc7638_thumbprint.json",
                                           "rfc8037_ed25519.json", NULL};
 
-/* Skip (or, under CI, fail) when the shared vectors are not there. */
-static void require_vectors(void) {
-  char path[4096];
-  struct stat st;
-  snprintf(path, sizeof path, "%s/rfc", tu_vectors_dir());
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return;
-  printf("RFC vectors not found at %s (set JWTKIT_VECTORS to the vectors directory)\n", path);
-  if (tu_ci()) fail_msg("vectors directory missing under CI: %s", path);
-  skip();
-}
+static void require_vectors(void) { tu_require_vectors("rfc", "RFC"); }
 
-static json_t *load_json(const char *name) {
-  char path[4096];
-  json_error_t err;
-  snprintf(path, sizeof path, "%s/rfc/%s", tu_vectors_dir(), name);
-  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-  if (root == NULL) fail_msg("cannot load %s: %s (line %d)", path, err.text, err.line);
-  return root;
-}
+static json_t *load_json(const char *name) { return tu_load_vectors_json("rfc", name); }
 
 static const char *jstr(const json_t *obj, const char *name) {
   return json_string_value(json_object_get(obj, name));

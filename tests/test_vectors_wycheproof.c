@@ -50,24 +50,9 @@ static const char *const k_files[] = {
     "rsa_pss_4096_sha512_mgf1_64_test.json",  "json_web_signature_test.json",
     "json_web_key_test.json",                 NULL};
 
-static void require_vectors(void) {
-  char path[4096];
-  struct stat st;
-  snprintf(path, sizeof path, "%s/wycheproof", tu_vectors_dir());
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return;
-  printf("Wycheproof vectors not found at %s (set JWTKIT_VECTORS to the vectors directory)\n", path);
-  if (tu_ci()) fail_msg("vectors directory missing under CI: %s", path);
-  skip();
-}
+static void require_vectors(void) { tu_require_vectors("wycheproof", "Wycheproof"); }
 
-static json_t *load_json(const char *name) {
-  char path[4096];
-  json_error_t err;
-  snprintf(path, sizeof path, "%s/wycheproof/%s", tu_vectors_dir(), name);
-  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-  if (root == NULL) fail_msg("cannot load %s: %s (line %d)", path, err.text, err.line);
-  return root;
-}
+static json_t *load_json(const char *name) { return tu_load_vectors_json("wycheproof", name); }
 
 static const char *jstr(const json_t *obj, const char *name) {
   return json_string_value(json_object_get(obj, name));

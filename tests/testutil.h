@@ -9,12 +9,20 @@
 /* cmocka needs the three above first */
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "jwtkit/jwtkit.h"
 
 /* Directory of the shared vectors: $JWTKIT_VECTORS or the build default. */
 const char *tu_vectors_dir(void);
 /* 1 when running under CI (CI=true): missing vectors are then a failure. */
 int tu_ci(void);
+/* Skip the calling test (fail under CI) when <vectors>/<sub> is missing;
+ * label names the set in the message. */
+void tu_require_vectors(const char *sub, const char *label);
+/* Load <vectors>/<sub>/<name> with jansson (duplicates rejected); fails the
+ * test when it cannot. */
+json_t *tu_load_vectors_json(const char *sub, const char *name);
 /* Read a whole file (NUL-terminated); NULL on failure. Free with free(). */
 char *tu_read_file(const char *path, size_t *len);
 /* Decode lowercase hex into a malloc'd buffer. */
