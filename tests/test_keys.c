@@ -12,28 +12,6 @@
 #include "jwtkit/openssl.h"
 #include "testutil.h"
 
-/* Encode pkey with OpenSSL in the given structure ("SubjectPublicKeyInfo",
- * "PrivateKeyInfo", "type-specific", "EncryptedPrivateKeyInfo"). */
-static char *encode(EVP_PKEY *pkey, int selection, const char *type, const char *structure, const char *pass,
-                    size_t *len) {
-  OSSL_ENCODER_CTX *ctx = OSSL_ENCODER_CTX_new_for_pkey(pkey, selection, type, structure, NULL);
-  assert_non_null(ctx);
-  if (pass != NULL) {
-    assert_int_equal(OSSL_ENCODER_CTX_set_cipher(ctx, "AES-256-CBC", NULL), 1);
-    assert_int_equal(OSSL_ENCODER_CTX_set_passphrase(ctx, (const unsigned char *)pass, strlen(pass)), 1);
-  }
-  unsigned char *data = NULL;
-  size_t n = 0;
-  assert_int_equal(OSSL_ENCODER_to_data(ctx, &data, &n), 1);
-  OSSL_ENCODER_CTX_free(ctx);
-  char *out = malloc(n + 1);
-  memcpy(out, data, n);
-  out[n] = '\0';
-  OPENSSL_free(data);
-  *len = n;
-  return out;
-}
-
 static EVP_PKEY *gen(const char *type, const char *arg) {
   EVP_PKEY *p = strcmp(type, "RSA") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)atoi(arg))
                 : arg                   ? EVP_PKEY_Q_keygen(NULL, NULL, type, arg)
@@ -71,7 +49,7 @@ static void test_pem_forms(void **state) {
       int is_ec = strcmp(kinds[k].type, "EC") == 0;
       if (strcmp(forms[f].structure, "type-specific") == 0 && (is_ed || (is_ec && !forms[f].priv))) continue;
       size_t n;
-      char *pem = encode(pk, forms[f].sel, "PEM", forms[f].structure, forms[f].pass, &n);
+      char *pem = tu_pkey_encode(pk, forms[f].sel, "PEM", forms[f].structure, forms[f].pass, &n);
       jwtkit_key *key = NULL;
       jwtkit_errinfo ei = {0};
       jwtkit_err rc = load_pem(kinds[k].alg, pem, forms[f].pass, &key, &ei);
@@ -87,7 +65,7 @@ static void test_pem_forms(void **state) {
       /* DER of the same structure */
       if (forms[f].pass == NULL) {
         size_t dn;
-        char *der = encode(pk, forms[f].sel, "DER", forms[f].structure, NULL, &dn);
+        char *der = tu_pkey_encode(pk, forms[f].sel, "DER", forms[f].structure, NULL, &dn);
         jwtkit_key *k3 = NULL;
         jwtkit_err drc = jwtkit_key_from_der(&k3, kinds[k].alg, (unsigned char *)der, dn, &ei);
         if (drc != JWTKIT_OK) fail_msg("DER %s %s: %s", kinds[k].type, forms[f].structure, ei.msg);
@@ -193,7 +171,7 @@ static void test_algorithm_binding(void **state) {
   size_t n;
   /* RSA below 2048 bits */
   EVP_PKEY *small = gen("RSA", "1024");
-  char *pem = encode(small, EVP_PKEY_PUBLIC_KEY, "PEM", "SubjectPublicKeyInfo", NULL, &n);
+  char *pem = tu_pkey_encode(small, EVP_PKEY_PUBLIC_KEY, "PEM", "SubjectPublicKeyInfo", NULL, &n);
   assert_int_equal(load_pem(JWTKIT_ALG_RS256, pem, NULL, &out, &ei), JWTKIT_ERR_WEAK_KEY);
   assert_string_equal(ei.field, "n");
   free(pem);
@@ -207,7 +185,7 @@ static void test_algorithm_binding(void **state) {
   assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(c, 2048), 1);
   assert_int_equal(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(c, three), 1);
   assert_int_equal(EVP_PKEY_keygen(c, &e3), 1);
-  pem = encode(e3, EVP_PKEY_PUBLIC_KEY, "PEM", "SubjectPublicKeyInfo", NULL, &n);
+  pem = tu_pkey_encode(e3, EVP_PKEY_PUBLIC_KEY, "PEM", "SubjectPublicKeyInfo", NULL, &n);
   assert_int_equal(load_pem(JWTKIT_ALG_RS256, pem, NULL, &out, &ei), JWTKIT_ERR_WEAK_KEY);
   assert_string_equal(ei.field, "e");
   free(pem);
@@ -216,7 +194,7 @@ static void test_algorithm_binding(void **state) {
   EVP_PKEY_CTX_free(c);
   /* a key of one family cannot take another family's alg */
   EVP_PKEY *ec = gen("EC", "P-256");
-  pem = encode(ec, EVP_PKEY_PUBLIC_KEY, "PEM", "SubjectPublicKeyInfo", NULL, &n);
+  pem = tu_pkey_encode(ec, EVP_PKEY_PUBLIC_KEY, "PEM", "SubjectPublicKeyInfo", NULL, &n);
   assert_int_equal(load_pem(JWTKIT_ALG_ES384, pem, NULL, &out, &ei), JWTKIT_ERR_INVALID_KEY); /* wrong curve */
   assert_int_equal(load_pem(JWTKIT_ALG_RS256, pem, NULL, &out, &ei), JWTKIT_ERR_INVALID_KEY);
   assert_int_equal(load_pem(JWTKIT_ALG_EDDSA, pem, NULL, &out, &ei), JWTKIT_ERR_INVALID_KEY);
@@ -224,13 +202,13 @@ static void test_algorithm_binding(void **state) {
   EVP_PKEY_free(ec);
   /* an unapproved curve */
   EVP_PKEY *k1 = gen("EC", "secp256k1");
-  pem = encode(k1, EVP_PKEY_PUBLIC_KEY, "PEM", "SubjectPublicKeyInfo", NULL, &n);
+  pem = tu_pkey_encode(k1, EVP_PKEY_PUBLIC_KEY, "PEM", "SubjectPublicKeyInfo", NULL, &n);
   assert_int_equal(load_pem(JWTKIT_ALG_UNSPEC, pem, NULL, &out, &ei), JWTKIT_ERR_INVALID_KEY);
   free(pem);
   EVP_PKEY_free(k1);
   /* not a signature key type */
   EVP_PKEY *x = gen("X25519", NULL);
-  pem = encode(x, EVP_PKEY_PUBLIC_KEY, "PEM", "SubjectPublicKeyInfo", NULL, &n);
+  pem = tu_pkey_encode(x, EVP_PKEY_PUBLIC_KEY, "PEM", "SubjectPublicKeyInfo", NULL, &n);
   assert_int_equal(load_pem(JWTKIT_ALG_UNSPEC, pem, NULL, &out, &ei), JWTKIT_ERR_UNSUPPORTED);
   free(pem);
   EVP_PKEY_free(x);

@@ -141,30 +141,8 @@ static EVP_PKEY *key(const char *type, const char *arg) {
   return pk;
 }
 
-/* PEM (or DER) text of pkey in an OpenSSL structure: "SubjectPublicKeyInfo",
- * "PrivateKeyInfo", "EncryptedPrivateKeyInfo", "type-specific". */
-static char *encode_as(EVP_PKEY *pk, const char *format, int sel, const char *structure, const char *pass,
-                       size_t *len) {
-  OSSL_ENCODER_CTX *ctx = OSSL_ENCODER_CTX_new_for_pkey(pk, sel, format, structure, NULL);
-  assert_non_null(ctx);
-  if (pass != NULL) {
-    assert_int_equal(OSSL_ENCODER_CTX_set_cipher(ctx, "AES-256-CBC", NULL), 1);
-    assert_int_equal(OSSL_ENCODER_CTX_set_passphrase(ctx, (const unsigned char *)pass, strlen(pass)), 1);
-  }
-  unsigned char *data = NULL;
-  size_t n = 0;
-  assert_int_equal(OSSL_ENCODER_to_data(ctx, &data, &n), 1);
-  OSSL_ENCODER_CTX_free(ctx);
-  char *out = malloc(n + 1);
-  memcpy(out, data, n);
-  out[n] = '\0';
-  OPENSSL_free(data);
-  if (len) *len = n;
-  return out;
-}
-
 static char *pem(EVP_PKEY *pk, int sel, const char *structure, const char *pass) {
-  return encode_as(pk, "PEM", sel, structure, pass, NULL);
+  return tu_pkey_encode(pk, sel, "PEM", structure, pass, NULL);
 }
 static char *spki(EVP_PKEY *pk) { return pem(pk, EVP_PKEY_PUBLIC_KEY, "SubjectPublicKeyInfo", NULL); }
 static char *pkcs8(EVP_PKEY *pk) { return pem(pk, EVP_PKEY_KEYPAIR, "PrivateKeyInfo", NULL); }
@@ -447,7 +425,7 @@ static void test_no_pem(void **state) {
   expect(r, 1, JWTKIT_PEM_PROB_NO_PEM, "JSON");
   jwtkit_pem_report_free(r);
   size_t n;
-  char *der = encode_as(key("EC", "P-256"), "DER", EVP_PKEY_PUBLIC_KEY, "SubjectPublicKeyInfo", NULL, &n);
+  char *der = tu_pkey_encode(key("EC", "P-256"), EVP_PKEY_PUBLIC_KEY, "DER", "SubjectPublicKeyInfo", NULL, &n);
   r = NULL;
   assert_int_equal(jwtkit_pem_check(der, n, NULL, &r), JWTKIT_OK);
   expect(r, 1, JWTKIT_PEM_PROB_NO_PEM, "binary (DER?)");
@@ -745,7 +723,7 @@ static void test_der_invalid(void **state) {
   free(t);
   /* truncated and trailing bytes */
   size_t n;
-  char *der = encode_as(key("EC", "P-256"), "DER", EVP_PKEY_PUBLIC_KEY, "SubjectPublicKeyInfo", NULL, &n);
+  char *der = tu_pkey_encode(key("EC", "P-256"), EVP_PKEY_PUBLIC_KEY, "DER", "SubjectPublicKeyInfo", NULL, &n);
   t = wrap("PUBLIC KEY", (unsigned char *)der, n - 1);
   r = check(t, NULL);
   expect(r, 1, JWTKIT_PEM_PROB_DER_INVALID, "truncated");

@@ -54,35 +54,12 @@ static void require_vectors(void) { tu_require_vectors("wycheproof", "Wycheproof
 
 static json_t *load_json(const char *name) { return tu_load_vectors_json("wycheproof", name); }
 
-static const char *jstr(const json_t *obj, const char *name) {
-  return json_string_value(json_object_get(obj, name));
-}
-
 static int jint(const json_t *obj, const char *name) { return (int)json_integer_value(json_object_get(obj, name)); }
 
 /* Lowercase hex of a member into a malloc'd buffer (never NULL). */
 static unsigned char *jhex(const json_t *obj, const char *name, size_t *len) {
-  const char *h = jstr(obj, name);
+  const char *h = tu_jstr(obj, name);
   return tu_hex(h ? h : "", len);
-}
-
-static unsigned char *b64u_dec(const char *s, size_t n, size_t *out_len) {
-  unsigned char *buf = malloc(jk_b64url_dec_max(n) + 1);
-  if (buf == NULL) return NULL;
-  if (jk_b64url_decode(buf, out_len, s, n) != 0) {
-    free(buf);
-    return NULL;
-  }
-  return buf;
-}
-
-static jwtkit_err import_jwk(const json_t *jwk, jwtkit_alg alg, jwtkit_key **key, jwtkit_errinfo *info) {
-  *key = NULL;
-  char *text = json_dumps(jwk, JSON_COMPACT);
-  if (text == NULL) return JWTKIT_ERR_NOMEM;
-  jwtkit_err rc = jwtkit_key_from_jwk(key, alg, text, strlen(text), info);
-  free(text);
-  return rc;
 }
 
 static int has_flag(const json_t *test, const char *flag) {
@@ -137,19 +114,19 @@ static jwtkit_alg group_alg(const char *type, const json_t *root, const json_t *
   static const jwtkit_alg ps[3] = {JWTKIT_ALG_PS256, JWTKIT_ALG_PS384, JWTKIT_ALG_PS512};
   static const jwtkit_alg hs[3] = {JWTKIT_ALG_HS256, JWTKIT_ALG_HS384, JWTKIT_ALG_HS512};
   static const char *const curves[3] = {"secp256r1", "secp384r1", "secp521r1"};
-  int h = hash_index(jstr(g, "sha"));
+  int h = hash_index(tu_jstr(g, "sha"));
   if (strcmp(type, "EcdsaP1363Verify") == 0) {
-    const char *curve = jstr(json_object_get(g, "publicKey"), "curve");
+    const char *curve = tu_jstr(json_object_get(g, "publicKey"), "curve");
     return h >= 0 && curve != NULL && strcmp(curve, curves[h]) == 0 ? es[h] : JWTKIT_ALG_UNSPEC;
   }
   if (strcmp(type, "EddsaVerify") == 0) {
-    const char *curve = jstr(json_object_get(g, "publicKey"), "curve");
+    const char *curve = tu_jstr(json_object_get(g, "publicKey"), "curve");
     return curve != NULL && strcmp(curve, "edwards25519") == 0 ? JWTKIT_ALG_EDDSA : JWTKIT_ALG_UNSPEC;
   }
   if (strcmp(type, "RsassaPkcs1Verify") == 0) return h >= 0 ? rs[h] : JWTKIT_ALG_UNSPEC;
   if (strcmp(type, "RsassaPssVerify") == 0) return h >= 0 ? ps[h] : JWTKIT_ALG_UNSPEC;
   if (strcmp(type, "MacTest") == 0) {
-    const char *a = jstr(root, "algorithm");
+    const char *a = tu_jstr(root, "algorithm");
     if (a == NULL || strncmp(a, "HMACSHA", 7) != 0) return JWTKIT_ALG_UNSPEC;
     int bits = atoi(a + 7);
     return bits == 256 ? hs[0] : bits == 384 ? hs[1] : bits == 512 ? hs[2] : JWTKIT_ALG_UNSPEC;
@@ -162,7 +139,7 @@ static jwtkit_alg group_alg(const char *type, const json_t *root, const json_t *
 static jwtkit_err group_key(const json_t *g, jwtkit_alg alg, jwtkit_key **key, jwtkit_errinfo *ei) {
   const json_t *jwk = json_object_get(g, "publicKeyJwk");
   if (jwk == NULL) jwk = json_object_get(g, "keyJwk"); /* RSASSA-PKCS1 files */
-  if (jwk != NULL) return import_jwk(jwk, alg, key, ei);
+  if (jwk != NULL) return tu_import_jwk(jwk, alg, key, ei);
   size_t n = 0;
   unsigned char *der = jhex(g, "publicKeyDer", &n);
   jwtkit_err rc = jwtkit_key_from_der(key, alg, der, n, ei);
@@ -172,7 +149,7 @@ static jwtkit_err group_key(const json_t *g, jwtkit_alg alg, jwtkit_key **key, j
 
 /* One verification: record it against the expected result. */
 static void record(sig_counts *c, const char *file, const json_t *t, int r, const char *why) {
-  const char *result = jstr(t, "result");
+  const char *result = tu_jstr(t, "result");
   int tc = jint(t, "tcId");
   if (strcmp(result, "valid") == 0) {
     c->valid++;
@@ -180,7 +157,7 @@ static void record(sig_counts *c, const char *file, const json_t *t, int r, cons
       c->valid_ok++;
     } else {
       c->mismatches++;
-      CHECK(0, "%s tcId %d (%s): valid signature not accepted (%d)%s", file, tc, jstr(t, "comment"), r, why);
+      CHECK(0, "%s tcId %d (%s): valid signature not accepted (%d)%s", file, tc, tu_jstr(t, "comment"), r, why);
     }
   } else if (strcmp(result, "invalid") == 0) {
     c->invalid++;
@@ -188,7 +165,7 @@ static void record(sig_counts *c, const char *file, const json_t *t, int r, cons
       c->invalid_rejected++;
     } else {
       c->mismatches++;
-      CHECK(0, "%s tcId %d (%s): invalid signature %s (%d)%s", file, tc, jstr(t, "comment"),
+      CHECK(0, "%s tcId %d (%s): invalid signature %s (%d)%s", file, tc, tu_jstr(t, "comment"),
             r == 1 ? "accepted" : "caused an internal error", r, why);
     }
   } else if (strcmp(result, "acceptable") == 0) {
@@ -210,7 +187,7 @@ static void run_sig_file(const char *file) {
   require_vectors();
   g_fail = 0;
   json_t *root = load_json(file);
-  const char *schema = jstr(root, "schema");
+  const char *schema = tu_jstr(root, "schema");
   const json_t *groups = json_object_get(root, "testGroups");
   assert_non_null(schema);
   assert_true(json_array_size(groups) > 0);
@@ -218,7 +195,7 @@ static void run_sig_file(const char *file) {
   size_t gi;
   const json_t *g;
   json_array_foreach(groups, gi, g) {
-    const char *type = jstr(g, "type");
+    const char *type = tu_jstr(g, "type");
     const json_t *tests = json_object_get(g, "tests");
     size_t ntests = json_array_size(tests);
     jwtkit_alg alg = type ? group_alg(type, root, g) : JWTKIT_ALG_UNSPEC;
@@ -236,15 +213,15 @@ static void run_sig_file(const char *file) {
     int refuse = REFUSE_NONE;
     int rejected_by_params = 0; /* every test must fail: truncated tags, foreign PSS parameters */
     if (jwtkit_alg_kty(alg) == JWTKIT_KTY_RSA) {
-      if (small_exponent(jstr(json_object_get(g, "publicKey"), "publicExponent")))
+      if (small_exponent(tu_jstr(json_object_get(g, "publicKey"), "publicExponent")))
         refuse = REFUSE_E;
       else if (jint(g, "keySize") < 2048)
         refuse = REFUSE_RSA_BITS;
     }
     if (ai->pss) {
-      int h = hash_bytes(jstr(g, "sha"));
-      const char *mgf = jstr(g, "mgf");
-      if (h != hash_bytes(jstr(g, "mgfSha")) || jint(g, "sLen") != h || mgf == NULL || strcmp(mgf, "MGF1") != 0)
+      int h = hash_bytes(tu_jstr(g, "sha"));
+      const char *mgf = tu_jstr(g, "mgf");
+      if (h != hash_bytes(tu_jstr(g, "mgfSha")) || jint(g, "sLen") != h || mgf == NULL || strcmp(mgf, "MGF1") != 0)
         rejected_by_params = 1; /* RFC 7518 3.5: MGF1 with the same hash, salt = hash length */
     }
     if (is_hmac && jint(g, "tagSize") < 8 * (int)ai->hash_len) rejected_by_params = 1;
@@ -356,11 +333,11 @@ static char *token_alg(const char *token) {
   const char *dot = strchr(token, '.');
   if (dot == NULL) return NULL;
   size_t hl = 0;
-  unsigned char *h = b64u_dec(token, (size_t)(dot - token), &hl);
+  unsigned char *h = tu_b64url_dec(token, (size_t)(dot - token), &hl);
   if (h == NULL) return NULL;
   json_error_t err;
   json_t *hdr = json_loadb((const char *)h, hl, 0, &err);
-  const char *a = jstr(hdr, "alg");
+  const char *a = tu_jstr(hdr, "alg");
   char *out = a ? strdup(a) : NULL;
   json_decref(hdr);
   free(h);
@@ -376,7 +353,7 @@ static int token_sig_valid(jwtkit_key *const *keys, size_t n, const char *token)
   if (last != NULL && alg != NULL) {
     jwtkit_alg a = jwtkit_alg_from_name(alg, strlen(alg));
     size_t sl = 0;
-    unsigned char *sig = b64u_dec(last + 1, strlen(last + 1), &sl);
+    unsigned char *sig = tu_b64url_dec(last + 1, strlen(last + 1), &sl);
     for (size_t i = 0; sig != NULL && i < n && !ok; i++)
       if (keys[i] != NULL && jwtkit_key_alg(keys[i]) == a)
         ok = jk_sig_verify(keys[i], (const unsigned char *)token, (size_t)(last - token), sig, sl) == 1;
@@ -406,7 +383,7 @@ static int payload_is_non_jwt(const char *token) {
   const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
   if (d2 == NULL) return 0;
   size_t pl = 0;
-  unsigned char *p = b64u_dec(d1 + 1, (size_t)(d2 - d1 - 1), &pl);
+  unsigned char *p = tu_b64url_dec(d1 + 1, (size_t)(d2 - d1 - 1), &pl);
   if (p == NULL) return 0; /* not base64url: the token itself is malformed */
   json_error_t err;
   json_t *v = json_loadb((const char *)p, pl, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
@@ -479,8 +456,8 @@ static jwtkit_verifier *verifier_for_keys(jwtkit_key *const *keys, size_t n, jwt
 static int is_encryption_jwk(const json_t *jwk) {
   static const char *const jwe_prefixes[] = {"RSA1_5", "RSA-OAEP", "A128", "A192", "A256",
                                              "dir",    "ECDH-ES",  "PBES2", NULL};
-  const char *use = jstr(jwk, "use");
-  const char *alg = jstr(jwk, "alg");
+  const char *use = tu_jstr(jwk, "use");
+  const char *alg = tu_jstr(jwk, "alg");
   const json_t *ops = json_object_get(jwk, "key_ops");
   if (use != NULL && strcmp(use, "enc") == 0) return 1;
   if (ops != NULL) {
@@ -517,7 +494,7 @@ static int is_valid_twin(const json_t *root, const char *jws) {
   const json_t *g, *t;
   json_array_foreach(json_object_get(root, "testGroups"), gi, g) {
     json_array_foreach(json_object_get(g, "tests"), ti, t) {
-      const char *r = jstr(t, "result"), *j = jstr(t, "jws");
+      const char *r = tu_jstr(t, "result"), *j = tu_jstr(t, "jws");
       if (r != NULL && j != NULL && strcmp(r, "valid") == 0 && strcmp(j, jws) == 0) return 1;
     }
   }
@@ -535,7 +512,7 @@ static int valid_with_alg_from_token(const json_t *jwk, const char *token) {
   jwtkit_errinfo ei = {0};
   int out = OUT_REJECTED;
   jwtkit_alg a = alg ? jwtkit_alg_from_name(alg, strlen(alg)) : JWTKIT_ALG_UNSPEC;
-  if (a != JWTKIT_ALG_UNSPEC && import_jwk(copy, a, &key, &ei) == JWTKIT_OK) {
+  if (a != JWTKIT_ALG_UNSPEC && tu_import_jwk(copy, a, &key, &ei) == JWTKIT_OK) {
     jwtkit_err rc;
     jwtkit_verifier *v = verifier_for_keys(&key, 1, &rc, &ei);
     if (v != NULL) out = verify_token(v, &key, 1, token, &rc, &ei);
@@ -561,8 +538,8 @@ static void test_json_web_signature(void **state) {
     if (jwk == NULL) jwk = json_object_get(g, "private"); /* HMAC groups */
     jwtkit_key *key = NULL;
     jwtkit_errinfo kei = {0};
-    jwtkit_err krc = import_jwk(jwk, JWTKIT_ALG_UNSPEC, &key, &kei);
-    const char *jalg = jstr(jwk, "alg");
+    jwtkit_err krc = tu_import_jwk(jwk, JWTKIT_ALG_UNSPEC, &key, &kei);
+    const char *jalg = tu_jstr(jwk, "alg");
     int enc_key = is_encryption_jwk(jwk);
     int unregistered_alg = jalg != NULL && jwtkit_alg_from_name(jalg, strlen(jalg)) == JWTKIT_ALG_UNSPEC && !enc_key;
     if (enc_key)
@@ -571,7 +548,7 @@ static void test_json_web_signature(void **state) {
       CHECK(krc == JWTKIT_ERR_UNSUPPORTED && strcmp(kei.field, "alg") == 0,
             "%s group %zu: JWK alg %s: expected UNSUPPORTED/alg, got %s", file, gi, jalg, jwtkit_errname(krc));
     else
-      CHECK(krc == JWTKIT_OK, "%s group %zu (%s): JWK import failed: %s %s (%s)", file, gi, jstr(g, "comment"),
+      CHECK(krc == JWTKIT_OK, "%s group %zu (%s): JWK import failed: %s %s (%s)", file, gi, tu_jstr(g, "comment"),
             jwtkit_errname(krc), kei.field, kei.msg);
     jwtkit_verifier *v = NULL;
     if (key != NULL) {
@@ -583,8 +560,8 @@ static void test_json_web_signature(void **state) {
     size_t ti;
     const json_t *t;
     json_array_foreach(json_object_get(g, "tests"), ti, t) {
-      const char *jws = jstr(t, "jws");
-      const char *result = jstr(t, "result");
+      const char *jws = tu_jstr(t, "jws");
+      const char *result = tu_jstr(t, "result");
       int tc = jint(t, "tcId");
       int want_valid = result != NULL && strcmp(result, "valid") == 0;
       c.tests++;
@@ -607,7 +584,7 @@ static void test_json_web_signature(void **state) {
         /* RFC 7515 2 and 7.1: base64url with no other characters, whatever
          * the vector's label */
         c.mismatches++;
-        CHECK(0, "%s tcId %d (%s): token with characters outside base64url accepted", file, tc, jstr(t, "comment"));
+        CHECK(0, "%s tcId %d (%s): token with characters outside base64url accepted", file, tc, tu_jstr(t, "comment"));
         if (want_valid) c.valid++; else c.invalid++;
         continue;
       }
@@ -621,14 +598,14 @@ static void test_json_web_signature(void **state) {
           c.not_base64url++;
           printf("  tcId %d (%s): labelled valid but has characters outside base64url: rejected by strict "
                  "RFC 7515 decoding (%s %s)\n",
-                 tc, jstr(t, "comment"), jwtkit_errname(rc), ei.field);
+                 tc, tu_jstr(t, "comment"), jwtkit_errname(rc), ei.field);
         } else if (key == NULL && unregistered_alg) {
           int sig_ok = valid_with_alg_from_token(jwk, jws);
           CHECK(sig_ok, "%s tcId %d: signature invalid under the key with alg taken from the token", file, tc);
           if (sig_ok) {
             c.key_refused_alg++;
             printf("  tcId %d (%s): JWK alg \"%s\" refused by policy (UNSUPPORTED); same key without alg verifies it\n",
-                   tc, jstr(t, "comment"), jalg);
+                   tc, tu_jstr(t, "comment"), jalg);
           } else {
             c.mismatches++;
           }
@@ -641,21 +618,21 @@ static void test_json_web_signature(void **state) {
             c.alg_binding++;
             printf("  tcId %d (%s): token alg %s but JWK alg %s: refused by policy (key bound to its JWK alg); the "
                    "same key bound to %s verifies it\n",
-                   tc, jstr(t, "comment"), talg, jalg, talg);
+                   tc, tu_jstr(t, "comment"), talg, jalg, talg);
           } else {
             c.mismatches++;
           }
           free(talg);
         } else {
           c.mismatches++;
-          CHECK(0, "%s tcId %d (%s): valid token rejected: %s %s (%s)", file, tc, jstr(t, "comment"),
+          CHECK(0, "%s tcId %d (%s): valid token rejected: %s %s (%s)", file, tc, tu_jstr(t, "comment"),
                 jwtkit_errname(rc), ei.field, ei.msg);
         }
       } else if (strcmp(result, "invalid") == 0) {
         c.invalid++;
         if (!accepted && (rc == JWTKIT_ERR_CRYPTO || rc == JWTKIT_ERR_NOMEM || rc == JWTKIT_ERR_INVALID_ARG)) {
           c.mismatches++;
-          CHECK(0, "%s tcId %d (%s): rejected for an internal reason: %s (%s)", file, tc, jstr(t, "comment"),
+          CHECK(0, "%s tcId %d (%s): rejected for an internal reason: %s (%s)", file, tc, tu_jstr(t, "comment"),
                 jwtkit_errname(rc), ei.msg);
         } else if (!accepted) {
           c.invalid_rejected++;
@@ -666,10 +643,10 @@ static void test_json_web_signature(void **state) {
            * with that twin is the only satisfiable outcome */
           c.contradictory++;
           printf("  tcId %d (%s): labelled invalid but byte-identical to a valid test: accepted like its twin\n", tc,
-                 jstr(t, "comment"));
+                 tu_jstr(t, "comment"));
         } else {
           c.mismatches++;
-          CHECK(0, "%s tcId %d (%s): invalid token accepted", file, tc, jstr(t, "comment"));
+          CHECK(0, "%s tcId %d (%s): invalid token accepted", file, tc, tu_jstr(t, "comment"));
         }
       } else {
         c.mismatches++;
@@ -768,7 +745,7 @@ static void test_json_web_key(void **state) {
     const json_t *set = json_object_get(g, "public");
     if (set == NULL) set = json_object_get(g, "private");
     const json_t *jwks = json_object_get(set, "keys");
-    printf("  group %zu (%s), %zu key(s):\n", gi, jstr(g, "comment"), json_array_size(jwks));
+    printf("  group %zu (%s), %zu key(s):\n", gi, tu_jstr(g, "comment"), json_array_size(jwks));
 
     /* path 1: key by key */
     jwtkit_key *keys[MAX_SET] = {0};
@@ -778,7 +755,7 @@ static void test_json_web_key(void **state) {
     json_array_foreach(jwks, ki, jwk) {
       jwtkit_errinfo ei = {0};
       jwtkit_key *k = NULL;
-      jwtkit_err rc = import_jwk(jwk, JWTKIT_ALG_UNSPEC, &k, &ei);
+      jwtkit_err rc = tu_import_jwk(jwk, JWTKIT_ALG_UNSPEC, &k, &ei);
       if (is_encryption_jwk(jwk)) {
         enc++;
         CHECK(rc != JWTKIT_OK, "%s group %zu: encryption-only key imported", file, gi);
@@ -809,15 +786,15 @@ static void test_json_web_key(void **state) {
     size_t oi;
     const json_t *ok;
     json_array_foreach(json_object_get(set, "keys"), oi, ok) {
-      const char *kty = jstr(ok, "kty");
+      const char *kty = tu_jstr(ok, "kty");
       if (kty != NULL && strcmp(kty, "oct") == 0) set_has_oct = 1;
     }
 
     size_t ti;
     const json_t *t;
     json_array_foreach(json_object_get(g, "tests"), ti, t) {
-      const char *jws = jstr(t, "jws");
-      const char *result = jstr(t, "result");
+      const char *jws = tu_jstr(t, "jws");
+      const char *result = tu_jstr(t, "result");
       int tc = jint(t, "tcId");
       int want_valid = result != NULL && strcmp(result, "valid") == 0;
       c.tests++;
@@ -840,11 +817,11 @@ static void test_json_web_key(void **state) {
         /* Wycheproof: behaviour "not well defined by the RFCs"; record */
         if (accepted) c.ambiguous_accepted++; else c.ambiguous_rejected++;
         if (set_accepted) sc.ambiguous_accepted++; else sc.ambiguous_rejected++;
-        printf("    tcId %d (%s, flag Ambiguous, expected %s): key by key %s, JWK Set %s\n", tc, jstr(t, "comment"),
+        printf("    tcId %d (%s, flag Ambiguous, expected %s): key by key %s, JWK Set %s\n", tc, tu_jstr(t, "comment"),
                result, accepted ? "accepted" : "rejected", set_accepted ? "accepted" : "rejected");
         continue;
       }
-      printf("    tcId %d (%s, expected %s): key by key %s, JWK Set %s\n", tc, jstr(t, "comment"), result,
+      printf("    tcId %d (%s, expected %s): key by key %s, JWK Set %s\n", tc, tu_jstr(t, "comment"), result,
              accepted ? "accepted" : "rejected", set_accepted ? "accepted" : "rejected");
       if (want_valid) {
         c.valid++;
@@ -853,7 +830,7 @@ static void test_json_web_key(void **state) {
           c.valid_ok++;
         } else {
           c.mismatches++;
-          CHECK(0, "%s tcId %d (%s): valid keys/token rejected key by key: %s %s (%s)", file, tc, jstr(t, "comment"),
+          CHECK(0, "%s tcId %d (%s): valid keys/token rejected key by key: %s %s (%s)", file, tc, tu_jstr(t, "comment"),
                 jwtkit_errname(rc), ei.field, ei.msg);
         }
         if (set_accepted) {
@@ -863,7 +840,7 @@ static void test_json_web_key(void **state) {
           printf("    tcId %d: JWK Set path refused by policy: secret (oct) keys are never taken from a JWK Set\n", tc);
         } else {
           sc.mismatches++;
-          CHECK(0, "%s tcId %d (%s): valid JWK Set/token rejected: %s %s (%s)", file, tc, jstr(t, "comment"),
+          CHECK(0, "%s tcId %d (%s): valid JWK Set/token rejected: %s %s (%s)", file, tc, tu_jstr(t, "comment"),
                 jwtkit_errname(src), sei.field, sei.msg);
         }
       } else {
@@ -882,7 +859,7 @@ static void test_json_web_key(void **state) {
         } else {
           c.mismatches++;
           CHECK(0, "%s tcId %d (%s): invalid key/token accepted key by key (all %zu key(s) imported, token verified)",
-                file, tc, jstr(t, "comment"), nkeys);
+                file, tc, tu_jstr(t, "comment"), nkeys);
         }
         if (!set_accepted) {
           sc.invalid_rejected++;
@@ -895,7 +872,7 @@ static void test_json_web_key(void **state) {
         } else {
           sc.mismatches++;
           CHECK(0, "%s tcId %d (%s): invalid JWK Set/token accepted (%zu key(s) kept, token verified)", file, tc,
-                jstr(t, "comment"), nset);
+                tu_jstr(t, "comment"), nset);
         }
       }
     }

@@ -1,5 +1,8 @@
 #include "testutil.h"
 
+#include <openssl/crypto.h>
+#include <openssl/encoder.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,48 @@ const char *tu_vectors_dir(void) {
 int tu_ci(void) {
   const char *e = getenv("CI");
   return e != NULL && strcmp(e, "true") == 0;
+}
+
+const char *tu_jstr(const json_t *obj, const char *name) { return json_string_value(json_object_get(obj, name)); }
+
+unsigned char *tu_b64url_dec(const char *s, size_t n, size_t *out_len) {
+  unsigned char *buf = malloc(jk_b64url_dec_max(n) + 1);
+  if (buf == NULL) return NULL;
+  if (jk_b64url_decode(buf, out_len, s, n) != 0) {
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+jwtkit_err tu_import_jwk(const json_t *jwk, jwtkit_alg alg, jwtkit_key **key, jwtkit_errinfo *info) {
+  *key = NULL;
+  char *text = json_dumps(jwk, JSON_COMPACT);
+  if (text == NULL) return JWTKIT_ERR_NOMEM;
+  jwtkit_err rc = jwtkit_key_from_jwk(key, alg, text, strlen(text), info);
+  free(text);
+  return rc;
+}
+
+char *tu_pkey_encode(tu_evp_pkey *pkey, int selection, const char *type, const char *structure, const char *pass,
+                     size_t *len) {
+  OSSL_ENCODER_CTX *ctx = OSSL_ENCODER_CTX_new_for_pkey(pkey, selection, type, structure, NULL);
+  assert_non_null(ctx);
+  if (pass != NULL) {
+    assert_int_equal(OSSL_ENCODER_CTX_set_cipher(ctx, "AES-256-CBC", NULL), 1);
+    assert_int_equal(OSSL_ENCODER_CTX_set_passphrase(ctx, (const unsigned char *)pass, strlen(pass)), 1);
+  }
+  unsigned char *data = NULL;
+  size_t n = 0;
+  assert_int_equal(OSSL_ENCODER_to_data(ctx, &data, &n), 1);
+  OSSL_ENCODER_CTX_free(ctx);
+  char *out = malloc(n + 1);
+  assert_non_null(out);
+  memcpy(out, data, n);
+  out[n] = '\0';
+  OPENSSL_free(data);
+  if (len != NULL) *len = n;
+  return out;
 }
 
 void tu_require_vectors(const char *sub, const char *label) {

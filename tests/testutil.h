@@ -17,6 +17,19 @@
 const char *tu_vectors_dir(void);
 /* 1 when running under CI (CI=true): missing vectors are then a failure. */
 int tu_ci(void);
+/* A string member of a jansson object, or NULL. */
+const char *tu_jstr(const json_t *obj, const char *name);
+/* Strict base64url decode into a malloc'd buffer; NULL when not canonical. */
+unsigned char *tu_b64url_dec(const char *s, size_t n, size_t *out_len);
+/* Import a JWK given as a jansson object. */
+jwtkit_err tu_import_jwk(const json_t *jwk, jwtkit_alg alg, jwtkit_key **key, jwtkit_errinfo *info);
+/* OpenSSL's encoding of pkey (type "PEM" or "DER"; structure
+ * "SubjectPublicKeyInfo", "PrivateKeyInfo", "EncryptedPrivateKeyInfo",
+ * "type-specific"), NUL-terminated, malloc'd; *len may be NULL. */
+typedef struct evp_pkey_st tu_evp_pkey;
+char *tu_pkey_encode(tu_evp_pkey *pkey, int selection, const char *type, const char *structure, const char *pass,
+                     size_t *len);
+
 /* Skip the calling test (fail under CI) when <vectors>/<sub> is missing;
  * label names the set in the message. */
 void tu_require_vectors(const char *sub, const char *label);
