@@ -156,6 +156,10 @@ int cli_read_secret(cli_args *a, cli_buf *out, int *have);
 /* Passphrase from --passphrase-file (first line) / --passphrase-env.
  * out->p stays NULL when neither is given. */
 int cli_read_passphrase(cli_args *a, cli_buf *out);
+/* Key-encryption keys of a PostgreSQL keyring from --kek-file / --kek-env,
+ * else the environment variable JWTKIT_KEK; *n = 0 when none is given.
+ * Free with jwtkit_kek_free. */
+int cli_read_keks(cli_args *a, unsigned char (**keks)[32], size_t *n);
 
 /* ------------------------------------------------------------- output */
 

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "cli.h"
 
 static int64_t now_or_at(cli_args *a, int *rc) {
@@ -29,13 +31,51 @@ static int lib_fail(const cli_args *a, jwtkit_err rc, const jwtkit_errinfo *ei) 
   return cli_fail(a, code, "%s", cli_errtext(rc, ei, buf, sizeof buf));
 }
 
-static int open_ring(cli_args *a, const char *dir, jwtkit_keyring **kr) {
+/* The passphrase and KEKs given on the command line. */
+typedef struct ring_secrets {
   cli_buf pass;
-  int rc = cli_read_passphrase(a, &pass);
+  unsigned char (*keks)[32];
+  size_t nkeks;
+  jwtkit_keyring_secrets sec;
+} ring_secrets;
+
+static void secrets_free(ring_secrets *r) {
+  cli_buf_free(&r->pass);
+  jwtkit_kek_free(r->keks, r->nkeks);
+  memset(r, 0, sizeof *r);
+}
+
+static int secrets_read(cli_args *a, const char *where, ring_secrets *r) {
+  memset(r, 0, sizeof *r);
+  int rc = cli_read_passphrase(a, &r->pass);
+  if (rc != CLI_OK) return rc;
+  if (jwtkit_keyring_location_is_postgres(where)) {
+    if ((rc = cli_read_keks(a, &r->keks, &r->nkeks)) != CLI_OK) {
+      secrets_free(r);
+      return rc;
+    }
+    if (r->nkeks == 0) {
+      secrets_free(r);
+      return cli_usage(a, "a PostgreSQL keyring needs its key-encryption keys: --kek-file FILE, --kek-env NAME or "
+                          "$JWTKIT_KEK (make one with `jwtkit keyring kek-new`)");
+    }
+  } else if (cli_opt_str(a, "kek-file") != NULL || cli_opt_str(a, "kek-env") != NULL) {
+    secrets_free(r);
+    return cli_usage(a, "KEKs apply to a PostgreSQL keyring; a directory keyring uses --passphrase-file");
+  }
+  r->sec.passphrase = r->pass.p;
+  r->sec.keks = (const unsigned char(*)[32])r->keks;
+  r->sec.nkeks = r->nkeks;
+  return CLI_OK;
+}
+
+static int open_ring(cli_args *a, const char *dir, jwtkit_keyring **kr) {
+  ring_secrets r;
+  int rc = secrets_read(a, dir, &r);
   if (rc != CLI_OK) return rc;
   jwtkit_errinfo ei = {0};
-  jwtkit_err e = jwtkit_keyring_open(kr, dir, pass.p, &ei);
-  cli_buf_free(&pass);
+  jwtkit_err e = jwtkit_keyring_open_ex(kr, dir, &r.sec, &ei);
+  secrets_free(&r);
   return e == JWTKIT_OK ? CLI_OK : lib_fail(a, e, &ei);
 }
 
@@ -63,6 +103,14 @@ static int kr_init(cli_args *a, const char *dir, int64_t now) {
     unsigned long b = strtoul(bits, &end, 10);
     if (end == bits || *end != '\0' || b < 2048 || b > 16384) return cli_usage(a, "--bits must be 2048..16384");
     t.rsa_bits = (unsigned)b;
+  }
+  if (jwtkit_keyring_location_is_postgres(dir)) {
+    ring_secrets r;
+    if ((rc = secrets_read(a, dir, &r)) != CLI_OK) return rc;
+    jwtkit_errinfo ei = {0};
+    jwtkit_err e = jwtkit_keyring_init_ex(dir, algs.v, algs.n, &t, &r.sec, now, print_line, NULL, &ei);
+    secrets_free(&r);
+    return e == JWTKIT_OK ? CLI_OK : lib_fail(a, e, &ei);
   }
   /* private keys will live under DIR: the git guard applies.  It asks git
    * from inside DIR, so DIR must exist; one we create is removed again when
@@ -117,8 +165,11 @@ static int kr_rotate(cli_args *a, const char *dir, int64_t now) {
   jwtkit_err e = jwtkit_keyring_rotate(kr, now, cli_opt_flag(a, "force"), print_line, NULL, &ei);
   if (e != JWTKIT_OK)
     rc = lib_fail(a, e, &ei);
-  else if (jwtkit_keyring_generation(kr) == before)
-    printf("nothing to do: every key is where the rules want it (see `jwtkit keyring plan %s`)\n", dir);
+  else if (jwtkit_keyring_generation(kr) == before) {
+    char where[512];
+    jwtkit_keyring_location_redact(dir, where, sizeof where);
+    printf("nothing to do: every key is where the rules want it (see `jwtkit keyring plan %s`)\n", where);
+  }
   jwtkit_keyring_free(kr);
   return rc;
 }
@@ -193,6 +244,35 @@ static int kr_show(cli_args *a, const char *what, const char *dir, int64_t now) 
   return rc;
 }
 
+static int kr_rekey(cli_args *a, const char *where) {
+  if (!jwtkit_keyring_location_is_postgres(where))
+    return cli_usage(a, "rekey applies to a PostgreSQL keyring (postgres://...); a directory keyring's private keys "
+                        "are protected by its passphrase");
+  jwtkit_keyring *kr = NULL;
+  int rc = open_ring(a, where, &kr);
+  if (rc != CLI_OK) return rc;
+  jwtkit_errinfo ei = {0};
+  jwtkit_err e = jwtkit_keyring_rekey(kr, print_line, NULL, &ei);
+  if (e != JWTKIT_OK) rc = lib_fail(a, e, &ei);
+  jwtkit_keyring_free(kr);
+  return rc;
+}
+
+static int kr_kek_new(cli_args *a) {
+  char kek[44];
+  if (jwtkit_kek_generate(kek) != JWTKIT_OK) return cli_fail(a, CLI_INTERNAL, "no randomness");
+  char id[17];
+  unsigned char (*k)[32] = NULL;
+  size_t n = 0;
+  jwtkit_errinfo ei = {0};
+  if (jwtkit_kek_parse(kek, strlen(kek), &k, &n, &ei) != JWTKIT_OK) return cli_fail(a, CLI_INTERNAL, "%s", ei.msg);
+  jwtkit_kek_id(k[0], id);
+  jwtkit_kek_free(k, n);
+  printf("# jwtkit KEK %s: keep it out of the database and out of git\n%s\n", id, kek);
+  OPENSSL_cleanse(kek, sizeof kek);
+  return fflush(stdout) == 0 ? CLI_OK : cli_fail(a, CLI_INTERNAL, "write error on stdout");
+}
+
 int cli_cmd_keyring(cli_args *a) {
   const char *sub = a->pos[0];
   int rc;
@@ -200,13 +280,17 @@ int cli_cmd_keyring(cli_args *a) {
   if (rc != CLI_OK) return rc;
   size_t want = 2;
   if (strcmp(sub, "add") == 0 || strcmp(sub, "revoke") == 0) want = 3;
+  if (strcmp(sub, "kek-new") == 0) want = 1;
   int known = strcmp(sub, "init") == 0 || strcmp(sub, "add") == 0 || strcmp(sub, "rotate") == 0 ||
               strcmp(sub, "plan") == 0 || strcmp(sub, "revoke") == 0 || strcmp(sub, "list") == 0 ||
-              strcmp(sub, "jwks") == 0;
+              strcmp(sub, "jwks") == 0 || strcmp(sub, "rekey") == 0 || strcmp(sub, "kek-new") == 0;
   if (!known) return cli_usage(a, "unknown keyring operation \"%s\"", sub);
   if (a->npos != want)
-    return cli_usage(a, "keyring %s takes %s", sub, want == 3 ? (sub[0] == 'a' ? "DIR KEYFILE" : "DIR KID") : "DIR");
+    return cli_usage(a, "keyring %s takes %s", sub,
+                     want == 1 ? "no argument" : want == 3 ? (sub[0] == 'a' ? "DIR KEYFILE" : "DIR KID") : "DIR");
+  if (want == 1) return kr_kek_new(a);
   const char *dir = a->pos[1];
+  if (strcmp(sub, "rekey") == 0) return kr_rekey(a, dir);
   if (strcmp(sub, "init") == 0) return kr_init(a, dir, now);
   if (strcmp(sub, "add") == 0) return kr_add(a, dir, a->pos[2], now);
   if (strcmp(sub, "rotate") == 0) return kr_rotate(a, dir, now);

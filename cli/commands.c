@@ -133,6 +133,8 @@ static const cli_opt keyring_opts[] = {
     {"force", NULL, 0, "rotate: treat active keys as due now (still waits\nfor max-age); init: write keys inside a git work\ntree that does not ignore DIR"},
     {"at", "TIME", 0, "use TIME (Unix seconds or RFC 3339) as now"},
     {"json", NULL, 0, "list: print JSON"},
+    {"kek-file", "FILE", 0, "PostgreSQL keyring: key-encryption keys, one per\nline, the first seals (default: $JWTKIT_KEK)"},
+    {"kek-env", "NAME", 0, "PostgreSQL keyring: KEKs from environment\nvariable NAME (comma separated)"},
     OPT_PASSPHRASE_IN,
     {NULL, NULL, 0, NULL}};
 
@@ -237,11 +239,14 @@ const cli_cmd cli_commands[] = {
      "Exits 1 when any problem is found, 0 when every file is clean, 2 when a\n"
      "file cannot be read.",
      pem_opts, NULL},
-    {"keyring", cli_cmd_keyring, "init|add|rotate|plan|revoke|list|jwks DIR [KEYFILE|KID] [options]", 2, 3,
+    {"keyring", cli_cmd_keyring, "init|add|rotate|plan|revoke|list|jwks|rekey|kek-new [DIR|URL] [KEYFILE|KID] [options]", 1, 3,
      "manage signing keys with a rotation lifecycle",
      "A keyring is a directory: keyring.json (metadata and public keys) and\n"
      "keys/*.pem (PKCS#8 private keys, mode 0600, encrypted with a passphrase\n"
-     "if one is given).  Keys go pending -> active -> retiring -> retired:\n"
+     "if one is given); or a PostgreSQL database, named by a postgres:// URL\n"
+     "in place of DIR, shared by several issuers, with every private key\n"
+     "sealed (AES-256-GCM) under a key-encryption key (--kek-file, --kek-env\n"
+     "or $JWTKIT_KEK).  Keys go pending -> active -> retiring -> retired:\n"
      "a new key is published before it signs (at least max-age), one key per\n"
      "algorithm signs, an old key stays published until every token it signed\n"
      "has expired (+ leeway + max-age).  Every change is atomic.\n"
@@ -253,6 +258,8 @@ const cli_cmd cli_commands[] = {
      "  revoke DIR KID           emergency: drop a key from the JWKS now\n"
      "  list DIR [--json]        keys and states\n"
      "  jwks DIR                 the public JWK Set to publish\n"
+     "  rekey URL                re-seal every private key under the first KEK\n"
+     "  kek-new                  print a fresh random KEK\n"
      "\n"
      "Run `rotate` regularly (the issuer does it by itself); it never does\n"
      "anything early.",

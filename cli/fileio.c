@@ -179,6 +179,26 @@ int cli_read_passphrase(cli_args *a, cli_buf *out) {
   return CLI_OK;
 }
 
+int cli_read_keks(cli_args *a, unsigned char (**keks)[32], size_t *n) {
+  const char *file = cli_opt_str(a, "kek-file"), *env = cli_opt_str(a, "kek-env");
+  *keks = NULL;
+  *n = 0;
+  if (file != NULL && env != NULL) return cli_usage(a, "give either --kek-file or --kek-env, not both");
+  if (file == NULL && env == NULL) {
+    if (getenv("JWTKIT_KEK") == NULL) return CLI_OK;
+    env = "JWTKIT_KEK"; /* the default */
+  }
+  cli_buf text;
+  int rc = file ? cli_read_file(a, "KEK file", file, CLI_MAX_SECRET * 32, 1, &text)
+                : from_env(a, "kek-env", env, CLI_MAX_SECRET * 32, &text);
+  if (rc != CLI_OK) return rc;
+  jwtkit_errinfo ei = {0};
+  jwtkit_err e = jwtkit_kek_parse(text.p, text.len, keks, n, &ei);
+  cli_buf_free(&text);
+  if (e != JWTKIT_OK) return cli_usage(a, "%s %s: %s", file ? "KEK file" : "environment variable", file ? file : env, ei.msg);
+  return CLI_OK;
+}
+
 /* -------------------------------------------------------------- output */
 
 int cli_write_stdout(const cli_args *a, const void *data, size_t len) {

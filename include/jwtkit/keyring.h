@@ -96,6 +96,77 @@ JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_open(jwtkit_keyring **out, const char
                                                 jwtkit_errinfo *info);
 void jwtkit_keyring_free(jwtkit_keyring *kr);
 
+/* ------------------------------------------------- where a keyring lives
+ *
+ * Every function taking a keyring location accepts a directory path or a
+ * PostgreSQL connection URI (postgres://... or postgresql://..., libpq
+ * syntax; the tables live in the connection's current schema, so one
+ * database can hold several keyrings through search_path).  Several issuer
+ * hosts can share a PostgreSQL keyring: mutations are serialised by a
+ * transaction-scoped advisory lock and commit as one transaction, and each
+ * commit sends NOTIFY jwtkit_keyring (see jwtkit_keyring_watch_*).
+ *
+ * In PostgreSQL the private keys are sealed with AES-256-GCM under a
+ * key-encryption key (KEK) before they leave the process; the database
+ * never sees a plaintext private key.  KEKs are 32 random bytes; in a list
+ * the first seals and every one opens, so a KEK is replaced by putting the
+ * new one first, running jwtkit_keyring_rekey, then dropping the old one. */
+typedef struct jwtkit_keyring_secrets {
+  const char *passphrase;          /* PKCS#8 passphrase of the private keys, or NULL */
+  const unsigned char (*keks)[32]; /* KEKs: required for PostgreSQL, ignored for a directory */
+  size_t nkeks;                    /* 0..16 */
+} jwtkit_keyring_secrets;
+
+/* 1 when location names a PostgreSQL keyring. */
+int jwtkit_keyring_location_is_postgres(const char *location);
+
+/* location with any password replaced by "***" (for logs and messages). */
+void jwtkit_keyring_location_redact(const char *location, char *out, size_t cap);
+
+/* jwtkit_keyring_init / jwtkit_keyring_open for any location.  In
+ * PostgreSQL, init creates (or migrates) the tables and fails with
+ * JWTKIT_ERR_STATE when the database already holds a keyring, so replicas
+ * starting together can each try init and then open. */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_init_ex(const char *location, const jwtkit_alg *algs, size_t nalgs,
+                                                   const jwtkit_keyring_timing *timing,
+                                                   const jwtkit_keyring_secrets *secrets, int64_t now,
+                                                   jwtkit_keyring_report_fn report, void *ctx, jwtkit_errinfo *info);
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_open_ex(jwtkit_keyring **out, const char *location,
+                                                   const jwtkit_keyring_secrets *secrets, jwtkit_errinfo *info);
+
+/* Re-seal every stored private key under the first KEK (PostgreSQL
+ * keyrings; JWTKIT_ERR_UNSUPPORTED for a directory).  All or nothing: a
+ * key no configured KEK opens fails the whole rekey. */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_rekey(jwtkit_keyring *kr, jwtkit_keyring_report_fn report, void *ctx,
+                                                 jwtkit_errinfo *info);
+
+/* KEKs from text: entries separated by newlines or commas, each 32 bytes
+ * as 64 hex digits or base64/base64url (43 or 44 characters); blank lines
+ * and lines starting with '#' are skipped; at most 16, no duplicates.
+ * Free *keks with jwtkit_kek_free (which wipes them). */
+JWTKIT_NODISCARD jwtkit_err jwtkit_kek_parse(const char *text, size_t len, unsigned char (**keks)[32], size_t *n,
+                                             jwtkit_errinfo *info);
+void jwtkit_kek_free(unsigned char (*keks)[32], size_t n);
+/* The 16-hex-digit id stored next to every row a KEK seals. */
+void jwtkit_kek_id(const unsigned char kek[32], char out[17]);
+/* A fresh random KEK as 43 base64url characters (out: 44 bytes). */
+JWTKIT_NODISCARD jwtkit_err jwtkit_kek_generate(char out[44]);
+
+/* Change notifications for processes that serve a keyring.  Directory:
+ * keyring.json is compared by inode, size and times.  PostgreSQL: a
+ * connection of its own LISTENs on jwtkit_keyring; when it breaks it is
+ * re-opened (at most every 2 s) and that reconnection counts as a change,
+ * since notifications sent meanwhile are lost.  Callers still re-read
+ * periodically: a notification can be lost in other ways. */
+typedef struct jwtkit_keyring_watch jwtkit_keyring_watch;
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_watch_open(jwtkit_keyring_watch **out, const char *location,
+                                                      jwtkit_errinfo *info);
+/* 1: something changed (or may have) since the last call; 0: nothing
+ * seen.  Never waits for a notification; may block for a reconnection
+ * (up to the connection timeout). */
+int jwtkit_keyring_watch_poll(jwtkit_keyring_watch *w);
+void jwtkit_keyring_watch_free(jwtkit_keyring_watch *w);
+
 /* Import an existing private key (bound to its algorithm) as pending; it
  * activates through rotation like a generated one.  kid: the key's kid or
  * its RFC 7638 thumbprint. */

@@ -551,7 +551,7 @@ static jwtkit_err mutate(jwtkit_keyring *kr, mutation_fn fn, void *arg, int64_t 
   if (rc != JWTKIT_OK) return rc;
   txn *x = jk_calloc(1, sizeof *x);
   if (x == NULL) {
-    kr->store->ops->unlock(kr->store);
+    (void)kr->store->ops->unlock(kr->store, 0, info);
     return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
   }
   x->report = report;
@@ -559,25 +559,89 @@ static jwtkit_err mutate(jwtkit_keyring *kr, mutation_fn fn, void *arg, int64_t 
   rc = reload(kr, info);
   if (rc == JWTKIT_OK) rc = fn(kr, x, arg, now, info);
   if (rc == JWTKIT_OK) rc = commit(kr, x, info);
+  /* a database backend commits here: only now is the change stored */
+  jwtkit_err urc = kr->store->ops->unlock(kr->store, rc == JWTKIT_OK, info);
+  if (rc == JWTKIT_OK) rc = urc;
   if (rc != JWTKIT_OK) {
     jwtkit_errinfo ignore;
     jk_free(kr->meta); /* the in-memory keys were changed: force a real reload */
     kr->meta = NULL;
-    (void)reload(kr, &ignore); /* back to what is stored */
+    /* back to what is stored (if the store is unreachable the handle is
+     * left empty and the next mutation or open tries again) */
+    if (kr->store->ops->lock(kr->store, 0, &ignore) == JWTKIT_OK) {
+      (void)reload(kr, &ignore);
+      (void)kr->store->ops->unlock(kr->store, 0, &ignore);
+    } else {
+      keys_clear(kr);
+    }
   }
-  kr->store->ops->unlock(kr->store);
   jk_free(x);
   return rc;
 }
 
 /* ---------------------------------------------------------------- API */
 
-static jwtkit_err open_store(jwtkit_keyring **out, const char *dir, const char *passphrase, int create,
+int jwtkit_keyring_location_is_postgres(const char *location) {
+  return location != NULL && (strncmp(location, "postgres://", 11) == 0 || strncmp(location, "postgresql://", 13) == 0);
+}
+
+void jwtkit_keyring_location_redact(const char *location, char *out, size_t cap) {
+  if (out == NULL || cap == 0) return;
+  out[0] = '\0';
+  if (location == NULL) return;
+  if (!jwtkit_keyring_location_is_postgres(location)) {
+    snprintf(out, cap, "%s", location);
+    return;
+  }
+  /* scheme://[user[:password]@]host...[?...password=...&...] */
+  jk_buf b;
+  jk_buf_init(&b);
+  const char *p = strstr(location, "://") + 3;
+  jk_buf_put(&b, location, (size_t)(p - location));
+  const char *at = strchr(p, '@'), *slash = strchr(p, '/'), *q = strchr(p, '?');
+  const char *end_auth = slash ? slash : q;
+  if (at != NULL && (end_auth == NULL || at < end_auth)) {
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (colon != NULL) {
+      jk_buf_put(&b, p, (size_t)(colon - p));
+      jk_buf_puts(&b, ":***");
+      p = at;
+    }
+  }
+  while (*p) {
+    /* a password=... query parameter */
+    if ((*p == '?' || *p == '&') && strncmp(p + 1, "password=", 9) == 0) {
+      jk_buf_put(&b, p, 10);
+      jk_buf_puts(&b, "***");
+      p += 10;
+      while (*p && *p != '&') p++;
+      continue;
+    }
+    jk_buf_putc(&b, *p++);
+  }
+  size_t n = 0;
+  char *s = jk_buf_take(&b, &n);
+  snprintf(out, cap, "%s", s ? s : "(PostgreSQL keyring)");
+  jk_free(s);
+}
+
+static jwtkit_err open_store(jwtkit_keyring **out, const char *dir, const jwtkit_keyring_secrets *sec, int create,
                              jwtkit_errinfo *info) {
   *out = NULL;
+  if (dir == NULL || dir[0] == '\0') return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "no keyring location");
   jwtkit_keyring *kr = jk_calloc(1, sizeof *kr);
   if (kr == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-  jwtkit_err rc = jk_store_dir_open(&kr->store, dir, create, info);
+  const char *passphrase = sec ? sec->passphrase : NULL;
+  jwtkit_err rc;
+  if (jwtkit_keyring_location_is_postgres(dir)) {
+#ifdef JWTKIT_WITH_POSTGRES
+    rc = jk_store_pg_open(&kr->store, dir, sec ? sec->keks : NULL, sec ? sec->nkeks : 0, info);
+#else
+    rc = jk_fail(info, JWTKIT_ERR_UNSUPPORTED, NULL, "this jwtkit was built without PostgreSQL support");
+#endif
+  } else {
+    rc = jk_store_dir_open(&kr->store, dir, create, info);
+  }
   if (rc == JWTKIT_OK && passphrase != NULL && (kr->passphrase = jk_strdup(passphrase)) == NULL)
     rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
   if (rc != JWTKIT_OK) {
@@ -607,6 +671,14 @@ static jwtkit_err do_init(jwtkit_keyring *kr, txn *x, void *arg, int64_t now, jw
 jwtkit_err jwtkit_keyring_init(const char *dir, const jwtkit_alg *algs, size_t nalgs, const jwtkit_keyring_timing *timing,
                                const char *passphrase, int64_t now, jwtkit_keyring_report_fn report, void *ctx,
                                jwtkit_errinfo *info) {
+  jwtkit_keyring_secrets sec = {.passphrase = passphrase, .keks = NULL, .nkeks = 0};
+  return jwtkit_keyring_init_ex(dir, algs, nalgs, timing, &sec, now, report, ctx, info);
+}
+
+jwtkit_err jwtkit_keyring_init_ex(const char *dir, const jwtkit_alg *algs, size_t nalgs,
+                                  const jwtkit_keyring_timing *timing, const jwtkit_keyring_secrets *sec, int64_t now,
+                                  jwtkit_keyring_report_fn report, void *ctx, jwtkit_errinfo *info) {
+  const char *passphrase = sec ? sec->passphrase : NULL;
   if (dir == NULL || algs == NULL || nalgs == 0 || nalgs > 16) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "name 1..16 algorithms");
   if (!time_ok(now)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "clock out of range");
   jwtkit_keyring_timing t;
@@ -625,7 +697,7 @@ jwtkit_err jwtkit_keyring_init(const char *dir, const jwtkit_alg *algs, size_t n
       if (algs[j] == algs[i]) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "algorithm named twice");
   }
   jwtkit_keyring *kr = NULL;
-  if ((rc = open_store(&kr, dir, passphrase, 1, info)) != JWTKIT_OK) return rc;
+  if ((rc = open_store(&kr, dir, sec, 1, info)) != JWTKIT_OK) return rc;
   if ((rc = kr->store->ops->lock(kr->store, 1, info)) != JWTKIT_OK) {
     jwtkit_keyring_free(kr);
     return rc;
@@ -636,9 +708,11 @@ jwtkit_err jwtkit_keyring_init(const char *dir, const jwtkit_alg *algs, size_t n
   rc = kr->store->ops->load_meta(kr->store, &existing, &el, &probe);
   jk_free(existing);
   if (rc != JWTKIT_ERR_NOT_FOUND) {
-    kr->store->ops->unlock(kr->store);
+    (void)kr->store->ops->unlock(kr->store, 0, &probe);
     jwtkit_keyring_free(kr);
-    return rc == JWTKIT_OK ? jk_fail(info, JWTKIT_ERR_STATE, NULL, "%s already holds a keyring", dir)
+    char where[512];
+    jwtkit_keyring_location_redact(dir, where, sizeof where);
+    return rc == JWTKIT_OK ? jk_fail(info, JWTKIT_ERR_STATE, NULL, "%s already holds a keyring", where)
                            : jk_fail(info, rc, NULL, "%s", probe.msg);
   }
   kr->t = t;
@@ -653,19 +727,27 @@ jwtkit_err jwtkit_keyring_init(const char *dir, const jwtkit_alg *algs, size_t n
     if (rc == JWTKIT_OK) rc = commit(kr, x, info);
   }
   jk_free(x);
-  kr->store->ops->unlock(kr->store);
+  jwtkit_err urc = kr->store->ops->unlock(kr->store, rc == JWTKIT_OK, info);
+  if (rc == JWTKIT_OK) rc = urc;
   jwtkit_keyring_free(kr);
   return rc;
 }
 
 jwtkit_err jwtkit_keyring_open(jwtkit_keyring **out, const char *dir, const char *passphrase, jwtkit_errinfo *info) {
+  jwtkit_keyring_secrets sec = {.passphrase = passphrase, .keks = NULL, .nkeks = 0};
+  return jwtkit_keyring_open_ex(out, dir, &sec, info);
+}
+
+jwtkit_err jwtkit_keyring_open_ex(jwtkit_keyring **out, const char *dir, const jwtkit_keyring_secrets *sec,
+                                  jwtkit_errinfo *info) {
   if (out == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
-  jwtkit_err rc = open_store(out, dir, passphrase, 0, info);
+  jwtkit_err rc = open_store(out, dir, sec, 0, info);
   if (rc != JWTKIT_OK) return rc;
   /* a shared lock: a concurrent rotation never shows half its files */
   if ((rc = (*out)->store->ops->lock((*out)->store, 0, info)) == JWTKIT_OK) {
     rc = reload(*out, info);
-    (*out)->store->ops->unlock((*out)->store);
+    jwtkit_errinfo ignore;
+    (void)(*out)->store->ops->unlock((*out)->store, 0, &ignore);
   }
   if (rc != JWTKIT_OK) {
     jwtkit_keyring_free(*out);
@@ -798,6 +880,26 @@ jwtkit_err jwtkit_keyring_revoke(jwtkit_keyring *kr, const char *kid, int64_t no
                                  void *ctx, jwtkit_errinfo *info) {
   if (kr == NULL || kid == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
   return mutate(kr, do_revoke, (void *)kid, now, report, ctx, info);
+}
+
+jwtkit_err jwtkit_keyring_rekey(jwtkit_keyring *kr, jwtkit_keyring_report_fn report, void *ctx, jwtkit_errinfo *info) {
+  if (kr == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  if (kr->store->ops->rekey == NULL)
+    return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, NULL,
+                   "rekey applies to a PostgreSQL keyring (KEKs); a directory keyring's keys use its passphrase");
+  jwtkit_err rc = kr->store->ops->lock(kr->store, 1, info);
+  if (rc != JWTKIT_OK) return rc;
+  size_t resealed = 0, total = 0;
+  rc = kr->store->ops->rekey(kr->store, &resealed, &total, info);
+  jwtkit_err urc = kr->store->ops->unlock(kr->store, rc == JWTKIT_OK, info);
+  if (rc == JWTKIT_OK) rc = urc;
+  if (rc == JWTKIT_OK && report != NULL) {
+    char line[160];
+    snprintf(line, sizeof line, "re-sealed %zu of %zu private keys under the first KEK (%zu were already under it)",
+             resealed, total, total - resealed);
+    report(ctx, line);
+  }
+  return rc;
 }
 
 jwtkit_err jwtkit_keyring_jwks(const jwtkit_keyring *kr, char **json, size_t *len) {

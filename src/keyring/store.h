@@ -14,7 +14,11 @@ typedef struct jk_store_ops {
    * read (blocks until held).  A shared lock that cannot be taken because
    * the store is read-only for this process is skipped. */
   jwtkit_err (*lock)(jk_store *s, int exclusive, jwtkit_errinfo *info);
-  void (*unlock)(jk_store *s);
+  /* End what lock began.  commit: make the changes since lock durable (a
+   * database backend commits its transaction here; the directory backend
+   * has already made each write durable).  !commit: discard what can be
+   * discarded.  Returns the commit's outcome. */
+  jwtkit_err (*unlock)(jk_store *s, int commit, jwtkit_errinfo *info);
   /* Metadata document; JWTKIT_ERR_NOT_FOUND when none exists. */
   jwtkit_err (*load_meta)(jk_store *s, char **json, size_t *len, jwtkit_errinfo *info);
   /* Replace the metadata atomically (all or nothing, durable on return). */
@@ -26,8 +30,14 @@ typedef struct jk_store_ops {
   /* Names of every stored private key (for orphan cleanup); *names is one
    * allocation of NUL-separated names. */
   jwtkit_err (*list_keys)(jk_store *s, char **names, size_t *count);
+  /* Re-encrypt every stored private key under the first key-encryption
+   * key (exclusive lock held); NULL when the backend has no KEKs. */
+  jwtkit_err (*rekey)(jk_store *s, size_t *resealed, size_t *total, jwtkit_errinfo *info);
   void (*close)(jk_store *s);
 } jk_store_ops;
+
+/* Largest metadata document a backend accepts. */
+#define JK_MAX_META (4u << 20)
 
 struct jk_store {
   const jk_store_ops *ops;
@@ -35,6 +45,16 @@ struct jk_store {
 
 /* Directory backend.  create: make the directory (0700) if missing. */
 jwtkit_err jk_store_dir_open(jk_store **out, const char *dir, int create, jwtkit_errinfo *info);
+
+/* Hex id of a key-encryption key: the first 8 bytes of
+ * SHA-256("jwtkit-kek" || kek) (kek.c). */
+#define JK_KEK_ID_LEN 16
+void jk_kek_id(const unsigned char kek[32], char out[JK_KEK_ID_LEN + 1]);
+
+/* PostgreSQL backend (store_pg.c): url is a libpq connection URI; keks are
+ * the key-encryption keys (the first seals, all open).  Connects lazily. */
+jwtkit_err jk_store_pg_open(jk_store **out, const char *url, const unsigned char (*keks)[32], size_t nkeks,
+                            jwtkit_errinfo *info);
 
 /* Atomic durable file replace: temp file in the same directory (mode),
  * write, fsync, rename, fsync the directory.  Shared with the CLI. */

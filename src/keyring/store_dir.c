@@ -12,7 +12,6 @@
 #include "core/error_internal.h"
 #include "store.h"
 
-#define JK_MAX_META (4u << 20)
 #define JK_MAX_PEM (1u << 20)
 
 typedef struct dir_store {
@@ -171,10 +170,13 @@ static jwtkit_err d_lock(jk_store *s, int exclusive, jwtkit_errinfo *info) {
   return JWTKIT_OK;
 }
 
-static void d_unlock(jk_store *s) {
+static jwtkit_err d_unlock(jk_store *s, int commit, jwtkit_errinfo *info) {
+  (void)commit; /* every write was already made durable on its own */
+  (void)info;
   dir_store *d = (dir_store *)s;
   if (d->lock_fd >= 0) close(d->lock_fd); /* releases the flock */
   d->lock_fd = -1;
+  return JWTKIT_OK;
 }
 
 static jwtkit_err d_load_meta(jk_store *s, char **json, size_t *len, jwtkit_errinfo *info) {
@@ -320,13 +322,23 @@ static jwtkit_err d_list_keys(jk_store *s, char **names, size_t *count) {
 static void d_close(jk_store *s) {
   dir_store *d = (dir_store *)s;
   if (d == NULL) return;
-  d_unlock(s);
+  (void)d_unlock(s, 0, NULL);
   jk_free(d->dir);
   jk_free(d);
 }
 
-static const jk_store_ops k_dir_ops = {d_lock,    d_unlock,  d_load_meta,  d_save_meta, d_put_key,
-                                       d_get_key, d_del_key, d_list_keys, d_close};
+static const jk_store_ops k_dir_ops = {
+    .lock = d_lock,
+    .unlock = d_unlock,
+    .load_meta = d_load_meta,
+    .save_meta = d_save_meta,
+    .put_key = d_put_key,
+    .get_key = d_get_key,
+    .del_key = d_del_key,
+    .list_keys = d_list_keys,
+    .rekey = NULL, /* a directory keyring has a passphrase, not KEKs */
+    .close = d_close,
+};
 
 jwtkit_err jk_store_dir_open(jk_store **out, const char *dir, int create, jwtkit_errinfo *info) {
   *out = NULL;
