@@ -54,6 +54,8 @@ static const opt_def k_opts[] = {
     {"clients", K_STR, F(clients), SV_SET_CLIENTS, 0, 0},
     {"passphrase_file", K_STR, F(passphrase_file), SV_SET_PASSFILE, 0, 0},
     {"passphrase_env", K_STR, F(passphrase_env), SV_SET_PASSENV, 0, 0},
+    {"kek_file", K_STR, F(kek_file), SV_SET_KEKFILE, 0, 0},
+    {"kek_env", K_STR, F(kek_env), SV_SET_KEKENV, 0, 0},
     {"legacy_hs256_secret_file", K_STR, F(legacy_secret_file), SV_SET_LEGACY, 0, 0},
     {"alg", K_ALG, F(algs), SV_SET_ALGS, 0, 0},
     {"algs", K_ALG, F(algs), SV_SET_ALGS, 0, 0},
@@ -287,8 +289,21 @@ int sv_settings_load(sv_settings *s, const char *path, char *err, size_t cap) {
     sv_fmt(err, cap, "config %s", e2);
     return -1;
   }
-  int rc = each_line(text, len, path, settings_line, s, err, cap);
+  int rc = sv_settings_parse(s, text, len, path, err, cap);
   free(text);
+  return rc;
+}
+
+int sv_settings_parse(sv_settings *s, const char *text, size_t len, const char *path, char *err, size_t cap) {
+  char *copy = malloc(len + 1);
+  if (copy == NULL) {
+    sv_fmt(err, cap, "out of memory");
+    return -1;
+  }
+  memcpy(copy, text, len);
+  copy[len] = '\0';
+  int rc = each_line(copy, len, path, settings_line, s, err, cap);
+  free(copy);
   return rc;
 }
 
@@ -302,6 +317,8 @@ void sv_settings_overlay(sv_settings *dst, const sv_settings *src) {
   OV(SV_SET_CLIENTS, clients);
   OV(SV_SET_PASSFILE, passphrase_file);
   OV(SV_SET_PASSENV, passphrase_env);
+  OV(SV_SET_KEKFILE, kek_file);
+  OV(SV_SET_KEKENV, kek_env);
   OV(SV_SET_LEGACY, legacy_secret_file);
   OV(SV_SET_ROTATE_CHECK, rotate_check);
   OV(SV_SET_MAX_AGE, max_age);
@@ -413,6 +430,14 @@ int sv_settings_finish(sv_settings *s, char *err, size_t cap) {
   }
   if ((s->set & SV_SET_PASSFILE) && (s->set & SV_SET_PASSENV)) {
     sv_fmt(err, cap, "give passphrase_file or passphrase_env, not both");
+    return -1;
+  }
+  if ((s->set & SV_SET_KEKFILE) && (s->set & SV_SET_KEKENV)) {
+    sv_fmt(err, cap, "give kek_file or kek_env, not both");
+    return -1;
+  }
+  if ((s->set & (SV_SET_KEKFILE | SV_SET_KEKENV)) && !jwtkit_keyring_location_is_postgres(s->keyring)) {
+    sv_fmt(err, cap, "kek_file and kek_env apply to a PostgreSQL keyring (keyring = postgres://...)");
     return -1;
   }
   return 0;

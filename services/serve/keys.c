@@ -9,9 +9,14 @@
  * jwtkit_keyring_rotate(now), which re-reads the directory under its lock,
  * and whenever the generation it sees differs from the snapshot's (its own
  * change, or an external `jwtkit keyring rotate` on the same directory) it
- * opens the keyring again, builds a new snapshot and swaps it in.  It also
- * polls keyring.json once a second so an external change is picked up
- * without waiting for the next check. */
+ * opens the keyring again, builds a new snapshot and swaps it in.  Once a
+ * second it also asks the keyring's change watch (keyring.json's identity
+ * for a directory; LISTEN jwtkit_keyring for PostgreSQL) so a change made
+ * elsewhere is picked up without waiting for the next check; the check
+ * itself re-reads the stored state, so a lost notification costs at most
+ * one --rotate-check interval.  When the keyring cannot be reached
+ * (PostgreSQL down) the served snapshot stays as it is: the JWKS and the
+ * active keys live in memory. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +105,15 @@ void sv_keycfg_free(sv_keycfg *k) {
   if (k == NULL) return;
   if (k->passphrase) sv_free_secret(k->passphrase, strlen(k->passphrase));
   k->passphrase = NULL;
+  jwtkit_kek_free(k->keks, k->nkeks);
+  k->keks = NULL;
+  k->nkeks = 0;
+}
+
+static jwtkit_keyring_secrets secrets_of(const sv_keycfg *kc) {
+  jwtkit_keyring_secrets sec = {
+      .passphrase = kc->passphrase, .keks = (const unsigned char(*)[32])kc->keks, .nkeks = kc->nkeks};
+  return sec;
 }
 
 /* "activated key KID (ES256): ..." -> KID */
@@ -154,30 +168,46 @@ int sv_keyring_prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, siz
   jwtkit_errinfo ei;
   memset(&ei, 0, sizeof ei);
   int64_t now = (int64_t)time(NULL);
+  jwtkit_keyring_secrets sec = secrets_of(kc);
+  int pg = jwtkit_keyring_location_is_postgres(kc->dir);
   struct stat st;
-  if (stat(meta, &st) != 0 && errno == ENOENT) {
-    if (sv_mkdirs(kc->dir, 0700, 0) != 0) {
+  jwtkit_keyring *kr = NULL;
+  jwtkit_err rc = JWTKIT_OK;
+  int create;
+  if (pg) {
+    /* replicas starting together: each tries to open, the first to take
+     * the lock creates, the others find it created (STATE) and open */
+    rc = jwtkit_keyring_open_ex(&kr, kc->dir, &sec, &ei);
+    create = rc == JWTKIT_ERR_NOT_FOUND;
+    if (rc != JWTKIT_OK && !create) {
+      sv_fmt(err, cap, "opening the keyring %s: %s", kc->where, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+      return exit_for(rc);
+    }
+  } else {
+    create = stat(meta, &st) != 0 && errno == ENOENT;
+    if (create && sv_mkdirs(kc->dir, 0700, 0) != 0) {
       sv_fmt(err, cap, "cannot create the parent directories of %s: %s", kc->dir, strerror(errno));
       return SV_EXIT_RUNTIME;
     }
-    jwtkit_err rc = jwtkit_keyring_init(kc->dir, kc->algs, kc->nalgs, &kc->timing, kc->passphrase, now, report, NULL, &ei);
-    if (rc != JWTKIT_OK) {
-      sv_fmt(err, cap, "creating the keyring in %s: %s", kc->dir, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+  }
+  if (create) {
+    rc = jwtkit_keyring_init_ex(kc->dir, kc->algs, kc->nalgs, &kc->timing, &sec, now, report, NULL, &ei);
+    if (rc == JWTKIT_OK) {
+      sv_buf b;
+      if (sv_log_begin(&b, SV_LOG_INFO, "created keyring")) {
+        sv_log_str(&b, "keyring", kc->where);
+        sv_log_int(&b, "max_age", kc->timing.max_age);
+        sv_log_int(&b, "token_ttl", kc->timing.token_ttl);
+        sv_log_int(&b, "rotate_every", kc->timing.rotate_every);
+        sv_log_end(&b);
+      }
+    } else if (!(pg && rc == JWTKIT_ERR_STATE)) { /* STATE: another replica created it meanwhile */
+      sv_fmt(err, cap, "creating the keyring in %s: %s", kc->where, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
       return exit_for(rc);
     }
-    sv_buf b;
-    if (sv_log_begin(&b, SV_LOG_INFO, "created keyring")) {
-      sv_log_str(&b, "keyring", kc->dir);
-      sv_log_int(&b, "max_age", kc->timing.max_age);
-      sv_log_int(&b, "token_ttl", kc->timing.token_ttl);
-      sv_log_int(&b, "rotate_every", kc->timing.rotate_every);
-      sv_log_end(&b);
-    }
   }
-  jwtkit_keyring *kr = NULL;
-  jwtkit_err rc = jwtkit_keyring_open(&kr, kc->dir, kc->passphrase, &ei);
-  if (rc != JWTKIT_OK) {
-    sv_fmt(err, cap, "opening the keyring %s: %s", kc->dir, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+  if (kr == NULL && (rc = jwtkit_keyring_open_ex(&kr, kc->dir, &sec, &ei)) != JWTKIT_OK) {
+    sv_fmt(err, cap, "opening the keyring %s: %s", kc->where, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
     return exit_for(rc);
   }
   jwtkit_keyring_timing t;
@@ -225,7 +255,8 @@ int sv_keysnap_reload(const sv_keycfg *kc, uint64_t *served_gen) {
   jwtkit_keyring *kr = NULL;
   jwtkit_errinfo ei;
   memset(&ei, 0, sizeof ei);
-  jwtkit_err rc = jwtkit_keyring_open(&kr, kc->dir, kc->passphrase, &ei);
+  jwtkit_keyring_secrets sec = secrets_of(kc);
+  jwtkit_err rc = jwtkit_keyring_open_ex(&kr, kc->dir, &sec, &ei);
   if (rc != JWTKIT_OK) {
     sv_logf(SV_LOG_ERROR, "cannot re-open the keyring; still serving the previous snapshot", "%s",
             ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
@@ -264,42 +295,15 @@ static struct {
   jwtkit_keyring *kr; /* owned by the thread */
 } g_rot = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-typedef struct file_id {
-  int ok;
-  dev_t dev;
-  ino_t ino;
-  off_t size;
-  struct timespec mtime, ctime;
-} file_id;
-
-static file_id meta_id(const char *dir) {
-  file_id f;
-  memset(&f, 0, sizeof f);
-  char meta[SV_PATH_MAX + 32];
-  struct stat st;
-  if (meta_path(dir, meta, sizeof meta) == 0 && stat(meta, &st) == 0) {
-    f.ok = 1;
-    f.dev = st.st_dev;
-    f.ino = st.st_ino;
-    f.size = st.st_size;
-    f.mtime = st.st_mtim;
-    f.ctime = st.st_ctim;
-  }
-  return f;
-}
-
-static int same_id(const file_id *a, const file_id *b) {
-  return a->ok == b->ok && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-         a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
-         a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
-}
-
 static void *rotation_main(void *arg) {
   (void)arg;
   sv_keysnap *cur = sv_keysnap_acquire();
   uint64_t served = cur ? cur->generation : 0;
   sv_keysnap_release(cur);
-  file_id seen = meta_id(g_rot.cfg.dir);
+  jwtkit_keyring_watch *watch = NULL;
+  jwtkit_errinfo wi;
+  if (jwtkit_keyring_watch_open(&watch, g_rot.cfg.dir, &wi) != JWTKIT_OK)
+    sv_logf(SV_LOG_WARN, "no change notifications; relying on the periodic check", "%s", wi.msg);
   int64_t next_check = 0;
   for (;;) {
     pthread_mutex_lock(&g_rot.mu);
@@ -321,7 +325,11 @@ static void *rotation_main(void *arg) {
         sv_keycfg_free(&g_rot.cfg);
         g_rot.cfg = *pending;
         force = 1;
-        sv_log(SV_LOG_INFO, "keyring re-opened", g_rot.cfg.dir);
+        sv_log(SV_LOG_INFO, "keyring re-opened", g_rot.cfg.where);
+        jwtkit_keyring_watch_free(watch);
+        watch = NULL;
+        if (jwtkit_keyring_watch_open(&watch, g_rot.cfg.dir, &wi) != JWTKIT_OK)
+          sv_logf(SV_LOG_WARN, "no change notifications; relying on the periodic check", "%s", wi.msg);
       } else {
         sv_log(SV_LOG_ERROR, "reload: keyring not re-opened; keeping the previous one", err);
         sv_keycfg_free(pending);
@@ -329,8 +337,7 @@ static void *rotation_main(void *arg) {
       free(pending);
     }
     int64_t now = (int64_t)time(NULL);
-    file_id id = meta_id(g_rot.cfg.dir);
-    int external = !same_id(&id, &seen);
+    int external = jwtkit_keyring_watch_poll(watch);
     if (force || external || now >= next_check) {
       if (g_rot.kr == NULL) {
         char err[600];
@@ -354,7 +361,7 @@ static void *rotation_main(void *arg) {
         if (actions == 0 && !force) sv_metrics_rotation_action("reloaded");
         if (sv_keysnap_reload(&g_rot.cfg, &served) != 0) served = 0; /* retry next time */
       }
-      seen = meta_id(g_rot.cfg.dir);
+      (void)jwtkit_keyring_watch_poll(watch); /* our own change */
       if (now >= next_check) next_check = now + g_rot.cfg.rotate_check;
     }
     /* sleep one second, or until stop / reload */
@@ -365,6 +372,7 @@ static void *rotation_main(void *arg) {
     if (!g_rot.stop && g_rot.pending == NULL) pthread_cond_timedwait(&g_rot.cv, &g_rot.mu, &until);
     pthread_mutex_unlock(&g_rot.mu);
   }
+  jwtkit_keyring_watch_free(watch);
   return NULL;
 }
 
@@ -388,8 +396,10 @@ void sv_rotation_reload(sv_keycfg *kc) {
     sv_keycfg_free(kc);
     return;
   }
-  *copy = *kc; /* takes the passphrase */
+  *copy = *kc; /* takes the passphrase and the KEKs */
   kc->passphrase = NULL;
+  kc->keks = NULL;
+  kc->nkeks = 0;
   pthread_mutex_lock(&g_rot.mu);
   if (g_rot.pending) {
     sv_keycfg_free(g_rot.pending);

@@ -31,13 +31,16 @@ static const char k_usage[] =
     "  --config FILE               read settings from FILE (command-line options win)\n"
     "  --listen ADDR:PORT          address to listen on (default 127.0.0.1:8080)\n"
     "  --issuer URL                the iss of minted tokens (default http://ADDR:PORT of --listen)\n"
-    "  --keyring DIR               keyring directory, created on first start (default ./var/keyring)\n"
+    "  --keyring DIR|URL           keyring directory, or a postgres:// URL shared by several issuers;\n"
+    "                              created on first start (default ./var/keyring)\n"
     "  --clients FILE              clients file (default ./var/clients.conf)\n"
     "  --alg ALG                   algorithm to mint and keep active (default ES256; repeatable;\n"
     "                              RS256..RS512, PS256..PS512, ES256..ES512, EdDSA); the first one\n"
     "                              signs unless a client names its own\n"
     "  --passphrase-file FILE      passphrase of an encrypted keyring (first line of FILE)\n"
     "  --passphrase-env NAME       ... or from the environment variable NAME\n"
+    "  --kek-file FILE             PostgreSQL keyring: key-encryption keys, one per line, the first seals\n"
+    "  --kek-env NAME              ... or from the environment variable NAME (default JWTKIT_KEK)\n"
     "  --rotate-check DURATION     how often the rotation runs (default 30s)\n"
     "  --max-age DURATION          JWKS Cache-Control max-age     } used when the keyring\n"
     "  --token-ttl DURATION        longest token lifetime         } is created\n"
@@ -204,9 +207,49 @@ static int check_legacy(const sv_settings *s, int *loaded, char *err, size_t cap
   return 0;
 }
 
+/* KEKs of a PostgreSQL keyring: kek_file, kek_env, else $JWTKIT_KEK. */
+static int read_keks(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap) {
+  if (!jwtkit_keyring_location_is_postgres(s->keyring)) return 0;
+  char *text = NULL;
+  size_t len = 0;
+  const char *what = NULL;
+  if (s->set & SV_SET_KEKFILE) {
+    char e2[600];
+    if (sv_read_file(s->kek_file, SV_MAX_PASSPHRASE * 8, &text, &len, NULL, e2, sizeof e2) != 0) {
+      sv_fmt(err, cap, "kek file %s", e2);
+      return -1;
+    }
+    what = s->kek_file;
+  } else {
+    const char *name = (s->set & SV_SET_KEKENV) ? s->kek_env : "JWTKIT_KEK";
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0') {
+      sv_fmt(err, cap, "a PostgreSQL keyring needs its key-encryption keys: kek_file, kek_env or $JWTKIT_KEK "
+                       "(environment variable %s is unset or empty)", name);
+      return -1;
+    }
+    len = strlen(v);
+    if ((text = strdup(v)) == NULL) {
+      sv_fmt(err, cap, "out of memory");
+      return -1;
+    }
+    what = name;
+  }
+  jwtkit_errinfo ei;
+  memset(&ei, 0, sizeof ei);
+  jwtkit_err rc = jwtkit_kek_parse(text, len, &kc->keks, &kc->nkeks, &ei);
+  sv_free_secret(text, len + 1);
+  if (rc != JWTKIT_OK) {
+    sv_fmt(err, cap, "KEKs from %s: %s", what, ei.msg);
+    return -1;
+  }
+  return 0;
+}
+
 static int make_keycfg(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap) {
   memset(kc, 0, sizeof *kc);
   snprintf(kc->dir, sizeof kc->dir, "%s", s->keyring);
+  jwtkit_keyring_location_redact(s->keyring, kc->where, sizeof kc->where);
   memcpy(kc->algs, s->algs, sizeof kc->algs);
   kc->nalgs = s->nalgs;
   kc->rotate_check = s->rotate_check;
@@ -215,7 +258,12 @@ static int make_keycfg(const sv_settings *s, sv_keycfg *kc, char *err, size_t ca
   kc->timing.token_ttl = s->token_ttl;
   kc->timing.rotate_every = s->rotate_every;
   kc->timing_set = s->set & (SV_SET_MAX_AGE | SV_SET_TOKEN_TTL | SV_SET_ROTATE_EVERY);
-  return read_passphrase(s, &kc->passphrase, err, cap);
+  if (read_keks(s, kc, err, cap) != 0) return -1;
+  if (read_passphrase(s, &kc->passphrase, err, cap) != 0) {
+    sv_keycfg_free(kc);
+    return -1;
+  }
+  return 0;
 }
 
 /* The directory part of path ("." when none). */
@@ -322,7 +370,9 @@ static void log_config(const sv_settings *s, const sv_confsnap *cs) {
   sv_buf b;
   if (sv_log_begin(&b, SV_LOG_INFO, "configuration")) {
     sv_log_str(&b, "issuer", s->issuer);
-    sv_log_str(&b, "keyring", s->keyring);
+    char where[SV_PATH_MAX];
+    jwtkit_keyring_location_redact(s->keyring, where, sizeof where);
+    sv_log_str(&b, "keyring", where);
     sv_log_str(&b, "clients", s->clients);
     sv_log_int(&b, "clients_loaded", (int64_t)cs->clients.n);
     char algs[128] = "";

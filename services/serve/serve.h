@@ -221,7 +221,9 @@ enum {
   SV_SET_LEGACY = 1u << 14,
   SV_SET_TRANSITION = 1u << 15,
   SV_SET_DEMO = 1u << 16,
-  SV_SET_CONFIG = 1u << 17
+  SV_SET_CONFIG = 1u << 17,
+  SV_SET_KEKFILE = 1u << 18,
+  SV_SET_KEKENV = 1u << 19
 };
 
 typedef struct sv_settings {
@@ -233,6 +235,8 @@ typedef struct sv_settings {
   char clients[SV_PATH_MAX];
   char passphrase_file[SV_PATH_MAX];
   char passphrase_env[128];
+  char kek_file[SV_PATH_MAX];
+  char kek_env[128];
   char legacy_secret_file[SV_PATH_MAX];
   jwtkit_alg algs[SV_MAX_ALGS];
   size_t nalgs;
@@ -248,6 +252,8 @@ void sv_settings_defaults(sv_settings *s);
 int sv_settings_set(sv_settings *s, const char *key, const char *value, char *err, size_t cap);
 /* Read a config file into s (a layer).  Errors are "FILE:LINE: message". */
 int sv_settings_load(sv_settings *s, const char *path, char *err, size_t cap);
+/* The same from text[0..len); path names it in messages. */
+int sv_settings_parse(sv_settings *s, const char *text, size_t len, const char *path, char *err, size_t cap);
 /* dst = dst overridden by every field set in src. */
 void sv_settings_overlay(sv_settings *dst, const sv_settings *src);
 /* Validate and complete (default issuer from listen).  Returns 0 or -1. */
@@ -359,8 +365,11 @@ void sv_keysnap_install(sv_keysnap *ks);
 
 /* The keyring side of the settings, handed to the rotation thread. */
 typedef struct sv_keycfg {
-  char dir[SV_PATH_MAX];
+  char dir[SV_PATH_MAX]; /* a directory or a postgres:// URL */
+  char where[SV_PATH_MAX]; /* dir with any password masked, for logs */
   char *passphrase; /* malloc'd, wiped on free; NULL: none */
+  unsigned char (*keks)[32]; /* PostgreSQL keyring KEKs (jwtkit_kek_parse) */
+  size_t nkeks;
   jwtkit_alg algs[SV_MAX_ALGS];
   size_t nalgs;
   int64_t rotate_check;

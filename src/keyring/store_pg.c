@@ -162,15 +162,24 @@ static jwtkit_err migrate(pg_store *p, jwtkit_errinfo *info) {
 
 /* Under a shared lock: is there a schema this build can read? */
 static jwtkit_err check_schema(pg_store *p, jwtkit_errinfo *info) {
-  PGresult *r = PQexec(p->conn,
-                       "SELECT CASE WHEN to_regclass('jwtkit_schema') IS NULL THEN -1"
-                       " ELSE coalesce((SELECT version FROM jwtkit_schema WHERE id = 1), 0) END");
+  /* two statements: a missing table fails the whole statement naming it */
+  PGresult *r = PQexec(p->conn, "SELECT to_regclass('jwtkit_schema') IS NOT NULL");
   if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
     PQclear(r);
-    return db_fail(p, info, "reading the schema version");
+    return db_fail(p, info, "looking for the jwtkit tables");
   }
-  long v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+  int have = PQgetvalue(r, 0, 0)[0] == 't';
   PQclear(r);
+  long v = -1;
+  if (have) {
+    r = PQexec(p->conn, "SELECT coalesce((SELECT version FROM jwtkit_schema WHERE id = 1), 0)");
+    if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+      PQclear(r);
+      return db_fail(p, info, "reading the schema version");
+    }
+    v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+  }
   p->no_schema = v < 1;
   if (v > PG_SCHEMA_VERSION)
     return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, NULL,
