@@ -1,12 +1,11 @@
 /* Key-encryption keys: parsing, ids, generation. */
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
 #include "codec/b64url.h"
 #include "core/alloc.h"
 #include "core/error_internal.h"
+#include "crypto/key_internal.h" /* jk_random */
+#include "crypto/seal.h"
 #include "jwtkit/keyring.h"
 #include "store.h"
 
@@ -14,12 +13,8 @@
 #define KEK_TEXT_MAX (64u << 10)
 
 void jk_kek_id(const unsigned char kek[32], char out[JK_KEK_ID_LEN + 1]) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  EVP_MD_CTX *c = EVP_MD_CTX_new();
-  int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(c, "jwtkit-kek", 10) == 1 &&
-           EVP_DigestUpdate(c, kek, 32) == 1 && EVP_DigestFinal_ex(c, md, &mdlen) == 1 && mdlen == 32;
-  EVP_MD_CTX_free(c);
+  unsigned char md[32];
+  int ok = jk_sha256_2("jwtkit-kek", 10, kek, 32, md) == 0;
   static const char hex[] = "0123456789abcdef";
   for (size_t i = 0; i < JK_KEK_ID_LEN / 2; i++) {
     /* a failed digest yields an id no row carries: nothing opens */
@@ -119,7 +114,7 @@ void jwtkit_kek_free(unsigned char (*keks)[32], size_t n) {
 
 jwtkit_err jwtkit_kek_generate(char out[44]) {
   unsigned char k[32];
-  if (RAND_bytes(k, sizeof k) != 1) return JWTKIT_ERR_CRYPTO;
+  if (jk_random(k, sizeof k) != 0) return JWTKIT_ERR_CRYPTO;
   size_t n = jk_b64url_encode(out, k, sizeof k);
   out[n] = '\0';
   jk_wipe(k, sizeof k);

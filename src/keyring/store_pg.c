@@ -29,18 +29,18 @@
 #include <string.h>
 
 #include <libpq-fe.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "core/alloc.h"
 #include "core/error_internal.h"
+#include "crypto/key_internal.h" /* jk_random */
+#include "crypto/seal.h"
 #include "pg.h"
 #include "store.h"
 
 #define PG_SCHEMA_VERSION 1
 #define PG_MAX_KEKS 16u
-#define PG_NONCE 12u
-#define PG_TAG 16u
+#define PG_NONCE JK_GCM_NONCE
+#define PG_TAG JK_GCM_TAG
 #define PG_MAX_SEALED (64u << 10) /* a 16384-bit RSA PKCS#8 PEM is ~13 KB */
 
 typedef struct pg_store {
@@ -330,24 +330,6 @@ static void aad_of(const char *name, const char *kek_id, unsigned char *aad, siz
   *n = o;
 }
 
-/* AES-256-GCM, out = ciphertext || tag (len + 16 bytes). */
-static int gcm(int enc, const unsigned char key[32], const unsigned char nonce[PG_NONCE], const unsigned char *aad,
-               size_t aadlen, const unsigned char *in, size_t len, unsigned char *out) {
-  EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-  int ok = c != NULL && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1 &&
-           EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, PG_NONCE, NULL) == 1 &&
-           EVP_CipherInit_ex(c, NULL, NULL, key, nonce, enc) == 1;
-  int l = 0;
-  if (ok) ok = EVP_CipherUpdate(c, NULL, &l, aad, (int)aadlen) == 1;
-  if (ok) ok = EVP_CipherUpdate(c, out, &l, in, (int)len) == 1;
-  if (ok && !enc) ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, PG_TAG, (void *)(in + len)) == 1;
-  int fl = 0;
-  if (ok) ok = EVP_CipherFinal_ex(c, out + l, &fl) == 1;
-  if (ok && enc) ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, PG_TAG, out + len) == 1;
-  EVP_CIPHER_CTX_free(c);
-  return ok ? 0 : -1;
-}
-
 /* Seal pem for the row name under KEK 0 into a fresh buffer. */
 static jwtkit_err seal(pg_store *p, const char *name, const unsigned char *pem, size_t len, unsigned char nonce[PG_NONCE],
                        unsigned char **sealed, size_t *slen, jwtkit_errinfo *info) {
@@ -358,7 +340,7 @@ static jwtkit_err seal(pg_store *p, const char *name, const unsigned char *pem, 
   aad_of(name, p->kek_ids[0], aad, &an);
   unsigned char *out = jk_malloc(len + PG_TAG);
   if (out == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-  if (RAND_bytes(nonce, PG_NONCE) != 1 || gcm(1, p->keks[0], nonce, aad, an, pem, len, out) != 0) {
+  if (jk_random(nonce, PG_NONCE) != 0 || jk_aes256gcm(1, p->keks[0], nonce, aad, an, pem, len, out) != 0) {
     jk_free(out);
     return jk_fail(info, JWTKIT_ERR_CRYPTO, NULL, "sealing a private key failed");
   }
@@ -385,7 +367,7 @@ static jwtkit_err unseal(pg_store *p, const char *name, const char *kek_id, cons
   size_t n = slen - PG_TAG;
   unsigned char *out = jk_malloc(n + 1);
   if (out == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-  if (gcm(0, p->keks[k], nonce, aad, an, sealed, n, out) != 0) {
+  if (jk_aes256gcm(0, p->keks[k], nonce, aad, an, sealed, n, out) != 0) {
     jk_free_secret(out, n + 1);
     return jk_fail(info, JWTKIT_ERR_PASSPHRASE, NULL,
                    "private key %s does not open under KEK %s (wrong KEK, or the row was altered)", name, kek_id);

@@ -1,0 +1,23 @@
+/* Sealing primitives for data at rest (the PostgreSQL keyring's private
+ * keys): AES-256-GCM and SHA-256, kept here so only
+ * src/crypto/ includes OpenSSL. */
+#ifndef JK_SEAL_H
+#define JK_SEAL_H
+
+#include <stddef.h>
+
+#define JK_GCM_NONCE 12u
+#define JK_GCM_TAG 16u
+
+/* AES-256-GCM.  enc: out = ciphertext || tag (len + 16 bytes).  !enc: in
+ * is ciphertext || tag (len + 16 bytes), out receives len bytes.  0, or -1
+ * (an authentication failure when opening). */
+int jk_aes256gcm(int enc, const unsigned char key[32], const unsigned char nonce[JK_GCM_NONCE],
+                 const unsigned char *aad, size_t aadlen, const unsigned char *in, size_t len, unsigned char *out);
+
+/* SHA-256 of a || b.  0 or -1. */
+int jk_sha256_2(const void *a, size_t alen, const void *b, size_t blen, unsigned char out[32]);
+
+/* Random bytes: jk_random() in crypto/key_internal.h. */
+
+#endif
