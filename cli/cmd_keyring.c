@@ -59,9 +59,6 @@ static int secrets_read(cli_args *a, const char *where, ring_secrets *r) {
       return cli_usage(a, "a PostgreSQL keyring needs its key-encryption keys: --kek-file FILE, --kek-env NAME or "
                           "$JWTKIT_KEK (make one with `jwtkit keyring kek-new`)");
     }
-  } else if (cli_opt_str(a, "kek-file") != NULL || cli_opt_str(a, "kek-env") != NULL) {
-    secrets_free(r);
-    return cli_usage(a, "KEKs apply to a PostgreSQL keyring; a directory keyring uses --passphrase-file");
   }
   r->sec.passphrase = r->pass.p;
   r->sec.keks = (const unsigned char(*)[32])r->keks;
@@ -290,6 +287,8 @@ int cli_cmd_keyring(cli_args *a) {
                      want == 1 ? "no argument" : want == 3 ? (sub[0] == 'a' ? "DIR KEYFILE" : "DIR KID") : "DIR");
   if (want == 1) return kr_kek_new(a);
   const char *dir = a->pos[1];
+  if (!jwtkit_keyring_location_is_postgres(dir) && (cli_opt_str(a, "kek-file") != NULL || cli_opt_str(a, "kek-env") != NULL))
+    return cli_usage(a, "KEKs apply to a PostgreSQL keyring; a directory keyring uses --passphrase-file");
   if (strcmp(sub, "rekey") == 0) return kr_rekey(a, dir);
   if (strcmp(sub, "init") == 0) return kr_init(a, dir, now);
   if (strcmp(sub, "add") == 0) return kr_add(a, dir, a->pos[2], now);

@@ -1,0 +1,87 @@
+#!/bin/bash
+# `jwtkit keyring` against a PostgreSQL keyring: init, list, rotate, jwks,
+# rekey, kek-new, and the errors a user meets (no KEK, wrong KEK, a KEK
+# option on a directory keyring, a password in a message).
+#   cli_keyring.sh PATH/TO/jwtkit
+. "$(dirname "$0")/../cli/lib.sh" "$@"
+. "$TESTS_DIR/../pg/pglib.sh"
+pg_start
+URL=$PG_URL
+T0=2026-11-28T09:00:00Z
+
+run keyring kek-new
+assert_rc 0
+assert_out_contains "# jwtkit KEK "
+printf '%s\n' "$OUT" > kek1
+chmod 600 kek1
+run keyring kek-new
+printf '%s\n' "$OUT" > kek2
+chmod 600 kek2
+id1=$(sed -n 's/^# jwtkit KEK \([0-9a-f]*\):.*/\1/p' kek1)
+id2=$(sed -n 's/^# jwtkit KEK \([0-9a-f]*\):.*/\1/p' kek2)
+
+# no KEK at all
+run keyring init "$URL" --alg ES256 --at $T0
+assert_rc 2
+assert_err_contains "key-encryption keys"
+assert_err_not_contains "$PG_PASSWORD"
+# KEK options belong to PostgreSQL keyrings
+run keyring init ./ring --alg ES256 --kek-file kek1
+assert_rc 2
+assert_err_contains "KEKs apply to a PostgreSQL keyring"
+
+run keyring init "$URL" --alg ES256 --alg EdDSA --kek-file kek1 --at $T0
+assert_rc 0
+assert_out_contains "created active key"
+run keyring init "$URL" --alg ES256 --kek-file kek1 --at $T0
+assert_rc 2
+assert_err_contains "already holds a keyring"
+assert_err_contains ":***@"
+assert_err_not_contains "$PG_PASSWORD"
+
+# the KEK from the environment (the default) or a named variable
+JWTKIT_KEK=$(tail -1 kek1) run keyring list "$URL" --json
+assert_rc 0
+assert_out_contains '"state":"active"'
+MYKEK=$(tail -1 kek1) run keyring list "$URL" --kek-env MYKEK
+assert_rc 0
+# a KEK that sealed nothing here
+run keyring list "$URL" --kek-file kek2
+assert_rc 2
+assert_err_contains "not among the configured KEKs"
+
+run keyring rotate "$URL" --kek-file kek1 --at 2026-12-27T09:00:00Z
+assert_rc 0
+assert_out_contains "published pending key"
+run keyring jwks "$URL" --kek-file kek1
+assert_rc 0
+[ "$(printf '%s' "$OUT" | grep -o '"kid"' | wc -l)" = 4 ] && check || fail "the JWKS has 4 keys"
+
+# rotate the KEK: new first, old second; rekey; then the new one alone
+cat kek2 kek1 > both
+chmod 600 both
+run keyring rekey "$URL" --kek-file both
+assert_rc 0
+assert_out_contains "re-sealed 4 of 4 private keys under the first KEK"
+[ "$(pg_psql -c "select string_agg(distinct kek_id, ',') from jwtkit_private_keys")" = "$id2" ] && check ||
+  fail "every row is sealed under the new KEK $id2"
+run keyring list "$URL" --kek-file kek2
+assert_rc 0
+run keyring list "$URL" --kek-file kek1
+assert_rc 2
+run keyring rekey ./ring
+assert_rc 2
+assert_err_contains "PostgreSQL keyring"
+
+# no plaintext private key anywhere in the tables
+rows=$(pg_psql -c "select doc from jwtkit_keyring" -c "select encode(sealed, 'escape') from jwtkit_private_keys")
+case $rows in *"PRIVATE KEY"*|*'"d":'*) fail "plaintext private key material in the database" ;; *) check ;; esac
+[ "$id1" != "$id2" ] && check || fail "two KEKs, two ids"
+
+# the database is down: a clear error, no crash
+pg_stop_only
+run keyring list "$URL" --kek-file kek2
+assert_rc 3
+assert_err_contains "cannot connect"
+assert_err_not_contains "$PG_PASSWORD"
+finish
