@@ -78,6 +78,21 @@ rows=$(pg_psql -c "select doc from jwtkit_keyring" -c "select encode(sealed, 'es
 case $rows in *"PRIVATE KEY"*|*'"d":'*) fail "plaintext private key material in the database" ;; *) check ;; esac
 [ "$id1" != "$id2" ] && check || fail "two KEKs, two ids"
 
+# moving from a directory keyring (docs/keyring.md): its live key is
+# imported and published at once, and revoked once its tokens are gone
+run keyring init ./ring --alg ES256 --at $T0
+assert_rc 0
+old_kid=$(printf '%s' "$OUT" | sed -n 's/^created active key \([^ ]*\) .*/\1/p')
+run keyring add "$URL" "ring/keys/$old_kid.pem" --kek-file kek2 --at 2026-12-27T10:00:00Z
+assert_rc 0
+assert_out_contains "added pending key $old_kid"
+run keyring jwks "$URL" --kek-file kek2
+assert_out_contains "\"kid\":\"$old_kid\""
+run keyring revoke "$URL" "$old_kid" --kek-file kek2 --at 2026-12-27T11:00:00Z
+assert_rc 0
+run keyring jwks "$URL" --kek-file kek2
+assert_out_not_contains "$old_kid"
+
 # the database is down: a clear error, no crash
 pg_stop_only
 run keyring list "$URL" --kek-file kek2
