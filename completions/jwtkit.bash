@@ -14,7 +14,7 @@ _jwtkit_opts() {
     thumbprint) echo "--uri --passphrase-file --passphrase-env --help" ;;
     scan) echo "--verbose --help" ;;
     pem) echo "check --pair --json --passphrase-file --passphrase-env --help" ;;
-    keyring) echo "--alg --max-age --token-ttl --leeway --rotate-every --publish-ahead --bits --kid --force --at --json --passphrase-file --passphrase-env --help" ;;
+    keyring) echo "--alg --max-age --token-ttl --leeway --rotate-every --publish-ahead --bits --kid --force --at --json --kek-file --kek-env --passphrase-file --passphrase-env --help" ;;
     *) echo "--help" ;;
   esac
 }
@@ -45,11 +45,11 @@ _jwtkit() {
       COMPREPLY=($(compgen -W "2048 3072 4096 255 448" -- "$cur"))
       return 0
       ;;
-    --secret-env | --passphrase-env)
+    --secret-env | --passphrase-env | --kek-env)
       COMPREPLY=($(compgen -e -- "$cur"))
       return 0
       ;;
-    --key | --secret-file | --passphrase-file | --out | --pub | --jwks)
+    --key | --secret-file | --passphrase-file | --kek-file | --out | --pub | --jwks)
       COMPREPLY=($(compgen -f -- "$cur"))
       return 0
       ;;
@@ -70,7 +70,7 @@ _jwtkit() {
     jwk | jwks | thumbprint | scan | pem) COMPREPLY=($(compgen -f -- "$cur")) ;;
     keyring)
       if [ "$COMP_CWORD" -eq 2 ]; then
-        COMPREPLY=($(compgen -W "init add rotate plan revoke list jwks" -- "$cur"))
+        COMPREPLY=($(compgen -W "init add rotate plan revoke list jwks rekey kek-new" -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi
