@@ -36,6 +36,9 @@ typedef struct jk_store_ops {
   void (*close)(jk_store *s);
 } jk_store_ops;
 
+/* A private key name every backend accepts: 1..128 of [A-Za-z0-9_-]. */
+int jk_store_name_ok(const char *name);
+
 /* Largest metadata document a backend accepts. */
 #define JK_MAX_META (4u << 20)
 

@@ -197,7 +197,7 @@ static jwtkit_err d_save_meta(jk_store *s, const char *json, size_t len, jwtkit_
   return rc;
 }
 
-static int name_ok(const char *name) {
+int jk_store_name_ok(const char *name) {
   if (name[0] == '\0' || strlen(name) > 128) return 0;
   for (const char *c = name; *c; c++)
     if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
@@ -207,7 +207,7 @@ static int name_ok(const char *name) {
 
 static jwtkit_err d_put_key(jk_store *s, const char *name, const char *pem, size_t len, jwtkit_errinfo *info) {
   dir_store *d = (dir_store *)s;
-  if (!name_ok(name)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "bad key file name");
+  if (!jk_store_name_ok(name)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "bad key file name");
   char *p = path_join(d->dir, "keys/", name);
   char *q = p ? jk_malloc(strlen(p) + 5) : NULL;
   if (q == NULL) {
@@ -231,7 +231,7 @@ static char *key_path(dir_store *d, const char *name) {
 static jwtkit_err d_get_key(jk_store *s, const char *name, char **pem, size_t *len, jwtkit_errinfo *info) {
   dir_store *d = (dir_store *)s;
   *pem = NULL;
-  if (!name_ok(name)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "bad key file name");
+  if (!jk_store_name_ok(name)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "bad key file name");
   char *p = key_path(d, name);
   if (p == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
   struct stat st;
@@ -251,7 +251,7 @@ static jwtkit_err d_get_key(jk_store *s, const char *name, char **pem, size_t *l
 
 static jwtkit_err d_del_key(jk_store *s, const char *name) {
   dir_store *d = (dir_store *)s;
-  if (!name_ok(name)) return JWTKIT_ERR_INVALID_ARG;
+  if (!jk_store_name_ok(name)) return JWTKIT_ERR_INVALID_ARG;
   char *p = key_path(d, name);
   if (p == NULL) return JWTKIT_ERR_NOMEM;
   int fd = open(p, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);

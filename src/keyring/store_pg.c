@@ -110,6 +110,15 @@ static jwtkit_err exec0(pg_store *p, const char *sql, ExecStatusType ok, jwtkit_
   return rc;
 }
 
+/* A write with parameters (NULL lens/fmts: all text). */
+static jwtkit_err exec_write(pg_store *p, const char *sql, int n, const char *const *params, const int *lens,
+                             const int *fmts, jwtkit_errinfo *info, const char *what) {
+  PGresult *r = PQexecParams(p->conn, sql, n, NULL, params, lens, fmts, 0);
+  jwtkit_err rc = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK ? JWTKIT_OK : db_fail(p, info, what);
+  PQclear(r);
+  return rc;
+}
+
 /* --------------------------------------------------------- migrations */
 
 static const char *const k_migrations[PG_SCHEMA_VERSION] = {
@@ -300,14 +309,12 @@ static jwtkit_err pg_save_meta(jk_store *s, const char *json, size_t len, jwtkit
   char *doc = jk_strndup(json, len);
   if (doc == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
   const char *params[1] = {doc};
-  PGresult *r = PQexecParams(p->conn,
-                             "INSERT INTO jwtkit_keyring (id, revision, doc) VALUES (1, 1, $1)"
-                             " ON CONFLICT (id) DO UPDATE SET revision = jwtkit_keyring.revision + 1,"
-                             " doc = EXCLUDED.doc, updated_at = now()",
-                             1, NULL, params, NULL, NULL, 0);
+  rc = exec_write(p,
+                  "INSERT INTO jwtkit_keyring (id, revision, doc) VALUES (1, 1, $1)"
+                  " ON CONFLICT (id) DO UPDATE SET revision = jwtkit_keyring.revision + 1,"
+                  " doc = EXCLUDED.doc, updated_at = now()",
+                  1, params, NULL, NULL, info, "writing the keyring");
   jk_free(doc);
-  rc = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK ? JWTKIT_OK : db_fail(p, info, "writing the keyring");
-  PQclear(r);
   /* delivered to every listener when (and only if) the transaction commits */
   if (rc == JWTKIT_OK)
     rc = exec0(p, "SELECT pg_notify('" JK_PG_CHANNEL "', coalesce(current_schema(), ''))", PGRES_TUPLES_OK, info,
@@ -386,31 +393,20 @@ static jwtkit_err put_sealed(pg_store *p, const char *name, const unsigned char 
   const char *params[4] = {name, p->kek_ids[0], (const char *)nonce, (const char *)sealed};
   const int lens[4] = {0, 0, PG_NONCE, (int)slen};
   const int fmts[4] = {0, 0, 1, 1};
-  PGresult *r = PQexecParams(p->conn,
-                             "INSERT INTO jwtkit_private_keys (name, kek_id, nonce, sealed) VALUES ($1, $2, $3, $4)"
-                             " ON CONFLICT (name) DO UPDATE SET kek_id = EXCLUDED.kek_id, nonce = EXCLUDED.nonce,"
-                             " sealed = EXCLUDED.sealed, updated_at = now()",
-                             4, NULL, params, lens, fmts, 0);
+  rc = exec_write(p,
+                  "INSERT INTO jwtkit_private_keys (name, kek_id, nonce, sealed) VALUES ($1, $2, $3, $4)"
+                  " ON CONFLICT (name) DO UPDATE SET kek_id = EXCLUDED.kek_id, nonce = EXCLUDED.nonce,"
+                  " sealed = EXCLUDED.sealed, updated_at = now()",
+                  4, params, lens, fmts, info, "writing a private key");
   jk_free(sealed);
-  rc = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK ? JWTKIT_OK : db_fail(p, info, "writing a private key");
-  PQclear(r);
   return rc;
-}
-
-static int name_ok(const char *name) {
-  size_t n = strlen(name);
-  if (n == 0 || n > 128) return 0;
-  for (const char *c = name; *c; c++)
-    if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
-      return 0;
-  return 1;
 }
 
 static jwtkit_err pg_put_key(jk_store *s, const char *name, const char *pem, size_t len, jwtkit_errinfo *info) {
   pg_store *p = (pg_store *)s;
   jwtkit_err rc = need_txn(p, 1, info);
   if (rc != JWTKIT_OK) return rc;
-  if (!name_ok(name)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "bad key name");
+  if (!jk_store_name_ok(name)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "bad key name");
   return put_sealed(p, name, (const unsigned char *)pem, len, info);
 }
 
@@ -419,7 +415,7 @@ static jwtkit_err pg_get_key(jk_store *s, const char *name, char **pem, size_t *
   *pem = NULL;
   jwtkit_err rc = need_txn(p, 0, info);
   if (rc != JWTKIT_OK) return rc;
-  if (!name_ok(name)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "bad key name");
+  if (!jk_store_name_ok(name)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "bad key name");
   const char *params[1] = {name};
   PGresult *r = PQexecParams(p->conn, "SELECT kek_id, nonce, sealed FROM jwtkit_private_keys WHERE name = $1", 1, NULL,
                              params, NULL, NULL, 1);
@@ -447,12 +443,10 @@ static jwtkit_err pg_get_key(jk_store *s, const char *name, char **pem, size_t *
 
 static jwtkit_err pg_del_key(jk_store *s, const char *name) {
   pg_store *p = (pg_store *)s;
-  if (need_txn(p, 1, NULL) != JWTKIT_OK || !name_ok(name)) return JWTKIT_ERR_STATE;
+  if (need_txn(p, 1, NULL) != JWTKIT_OK || !jk_store_name_ok(name)) return JWTKIT_ERR_STATE;
   const char *params[1] = {name};
-  PGresult *r = PQexecParams(p->conn, "DELETE FROM jwtkit_private_keys WHERE name = $1", 1, NULL, params, NULL, NULL, 0);
-  jwtkit_err rc = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK ? JWTKIT_OK : JWTKIT_ERR_IO;
-  PQclear(r);
-  return rc;
+  return exec_write(p, "DELETE FROM jwtkit_private_keys WHERE name = $1", 1, params, NULL, NULL, NULL,
+                    "deleting a private key");
 }
 
 static jwtkit_err pg_list_keys(jk_store *s, char **names, size_t *count) {
