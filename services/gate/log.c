@@ -40,7 +40,12 @@ int gate_log_parse_level(const char *s, gate_level *out) {
  * string content), else all or nothing.  Once full, nothing more is added. */
 static void put_(gate_logline *L, const char *s, size_t n, int partial) {
   if (L->truncated) return;
-  size_t room = sizeof L->buf - RESERVE - L->len;
+  /* a string that filled the line exactly had its closing quote written
+   * into the reserve (gl_strn): len is then past the limit and nothing
+   * fits any more (found by fuzz/fuzz_gate_request.c: the unsigned
+   * subtraction wrapped and the next field overran the buffer) */
+  size_t limit = sizeof L->buf - RESERVE;
+  size_t room = L->len < limit ? limit - L->len : 0;
   if (n > room) {
     L->truncated = 1;
     if (!partial) return;

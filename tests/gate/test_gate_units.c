@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "gate_internal.h"
@@ -379,6 +380,37 @@ static void test_log(void) {
   CHECK(strstr(second, "\"after\"") == NULL);
 }
 
+/* A string that fills the line to the byte: its closing quote takes a
+ * byte of the reserve, and the fields after it must be left out, not
+ * written past the buffer (found by fuzz/fuzz_gate_request.c; before the
+ * fix the room computation wrapped around). */
+static void test_log_exact_fill(void) {
+  int fd = open("/dev/null", O_WRONLY);
+  CHECK(fd >= 0);
+  gate_log_set_fd(fd);
+  gate_log_set_level(GL_INFO);
+  static char val[8192];
+  memset(val, 'p', sizeof val - 1);
+  int overran = 0, truncated = 0;
+  for (size_t n = 3900; n < 4200; n++) {
+    val[n] = '\0';
+    gate_logline L;
+    CHECK(gl_begin(&L, GL_INFO, "decision"));
+    gl_str(&L, "path", val);
+    gl_str(&L, "detail", "a detail message of some length, as a denial has one");
+    gl_str(&L, "token_sha256", "0123456789abcdef");
+    gl_int(&L, "duration_us", 123456);
+    overran |= L.len > sizeof L.buf - 19; /* the truncation tail must still fit */
+    truncated += L.truncated;
+    gl_end(&L);
+    val[n] = 'p';
+  }
+  CHECK(!overran);
+  CHECK(truncated > 0);
+  gate_log_set_fd(2);
+  close(fd);
+}
+
 static void test_legacy_window(void) {
   gate_metrics_init();
   gate_metrics_legacy_accept(1000);
@@ -402,6 +434,7 @@ int main(void) {
   test_keys();
   test_cache();
   test_log();
+  test_log_exact_fill();
   test_legacy_window();
   printf("%d checks, %d failed\n", checks, fails);
   return fails ? 1 : 0;
