@@ -436,8 +436,13 @@ jwtkit_err jwtkit_key_from_jwk(jwtkit_key **out, jwtkit_alg alg, const char *jso
       goto done;
     }
     size_t kl = jk_json_unescape(&doc, (uint32_t)kv, kid);
-    if (kl > 255 || (rc = jwtkit_key_set_kid(key, kid, kl)) != JWTKIT_OK) {
+    if (kl > 255) {
       rc = jk_fail(info, JWTKIT_ERR_INVALID_KEY, "kid", "JWK kid longer than 255 bytes");
+      goto done;
+    }
+    /* the only failure left is the copy's allocation */
+    if ((rc = jwtkit_key_set_kid(key, kid, kl)) != JWTKIT_OK) {
+      rc = jk_fail(info, rc, "kid", NULL);
       goto done;
     }
   }
