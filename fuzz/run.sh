@@ -4,7 +4,9 @@
 #   fuzz/run.sh [SECONDS_PER_HARNESS] [HARNESS...]
 #
 # SECONDS_PER_HARNESS defaults to 60; HARNESS names default to all of:
-# token json jwk jwks pem claims keyring b64url.
+# token json jwk jwks pem claims keyring b64url, and (when libmicrohttpd and
+# libcurl are installed) serve_config serve_clients serve_http gate_config
+# gate_request.
 # Environment: FUZZ_BUILD (build directory, default build-fuzz at the top of
 # the checkout), FUZZ_JOBS (harnesses run at the same time, default 1),
 # CC (default clang), JWTKIT_VECTORS (seed vectors, see make-corpus.sh).
@@ -23,7 +25,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -lt 1 ]; then
   exit 2
 fi
 shift || true
-all=(token json jwk jwks pem claims keyring b64url)
+all=(token json jwk jwks pem claims keyring b64url serve_config serve_clients serve_http gate_config gate_request)
 if [ $# -gt 0 ]; then harnesses=("$@"); else harnesses=("${all[@]}"); fi
 for h in "${harnesses[@]}"; do
   [[ " ${all[*]} " == *" $h "* ]] || { echo "fuzz/run.sh: unknown harness '$h' (have: ${all[*]})" >&2; exit 2; }
@@ -35,11 +37,25 @@ cc="${CC:-clang}"
 command -v "$cc" >/dev/null || { echo "fuzz/run.sh: $cc not found (libFuzzer needs clang)" >&2; exit 2; }
 
 declare -A maxlen=([token]=8192 [json]=4096 [jwk]=8192 [jwks]=16384 [pem]=8192 [claims]=4096 [keyring]=16384
-                   [b64url]=1024)
+                   [b64url]=1024 [serve_config]=8192 [serve_clients]=16384 [serve_http]=8192 [gate_config]=8192
+                   [gate_request]=8192)
+# the service harnesses have their own dictionary (HTTP fields, config keys)
+dict_of() { case "$1" in serve_* | gate_*) echo "$here/services.dict" ;; *) echo "$here/jose.dict" ;; esac; }
 
 echo "== building the harnesses in $build"
 cmake -S "$here" -B "$build" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+
+# the service harnesses are built only with libmicrohttpd (and libcurl)
+selected=()
+for h in "${harnesses[@]}"; do
+  if [ -x "$build/fuzz_$h" ]; then
+    selected+=("$h")
+  else
+    echo "fuzz/run.sh: skipping $h: not built (libmicrohttpd or libcurl missing?)" >&2
+  fi
+done
+harnesses=("${selected[@]}")
 
 echo "== seed corpora"
 "$here/make-corpus.sh" || echo "fuzz/run.sh: warning: no seeds from the vectors; the corpora start from what they hold" >&2
@@ -56,7 +72,7 @@ run_one() {
   local before; before="$(find "$corpus" -type f | wc -l)"
   artifacts_of "$h" >"$here/logs/$h.artifacts-before"
   local rc=0
-  "$build/fuzz_$h" -max_total_time="$secs" -max_len="${maxlen[$h]}" -dict="$here/jose.dict" \
+  "$build/fuzz_$h" -max_total_time="$secs" -max_len="${maxlen[$h]}" -dict="$(dict_of "$h")" \
     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$here/artifacts/$h-" \
     "$corpus" >"$log" 2>&1 || rc=$?
   local after; after="$(find "$corpus" -type f | wc -l)"
@@ -68,7 +84,7 @@ run_one() {
   if [ "$rc" -ne 0 ] || [ -n "$new" ]; then
     verdict="CRASH (exit $rc) ${new:-see $log}"
   fi
-  printf '%-8s %6ss %12s %9s %7s -> %-7s %s\n' "$h" "$secs" "${execs:-?}" "${rate:-?}" "$before" "$after" \
+  printf '%-13s %6ss %12s %9s %7s -> %-7s %s\n' "$h" "$secs" "${execs:-?}" "${rate:-?}" "$before" "$after" \
     "$verdict" >"$here/logs/$h.summary"
   [ "$rc" -eq 0 ] && [ -z "$new" ]
 }
@@ -89,7 +105,7 @@ while [ "$running" -gt 0 ]; do
   running=$((running - 1))
 done
 
-printf '\n%-8s %7s %12s %9s %18s %s\n' harness time executions exec/s "corpus (start->end)" result
+printf '\n%-13s %7s %12s %9s %18s %s\n' harness time executions exec/s "corpus (start->end)" result
 for h in "${harnesses[@]}"; do cat "$here/logs/$h.summary"; done
 if [ "$failed" -ne 0 ]; then
   echo "fuzz: crash found: reproduce with $build/fuzz_<harness> fuzz/artifacts/<file>" >&2

@@ -11,6 +11,8 @@
  *   token_cache.c verified-token cache: SHA-256 keyed, bounded, lock striped
  *   request.c     token extraction, route selection, URI normalisation,
  *                 claim -> header rendering (pure functions, unit tested)
+ *   decide.c      the /auth decision from header fields and a clock (no
+ *                 I/O: http.c and the fuzz harness call it)
  *   http.c        libmicrohttpd daemon: /auth, /metrics, /healthz
  *   metrics.c     counters and the Prometheus text
  *   log.c         JSON-lines logs on stderr
@@ -421,6 +423,54 @@ int gate_load_key_text(const gate_route_cfg *rc, const char *src, const char *te
                        jwtkit_key ***keys, size_t *nkeys, char *err, size_t errcap);
 /* The single RS / PS algorithm among a route's algs, else UNSPEC. */
 jwtkit_alg gate_route_rsa_default(const gate_route_cfg *rc);
+
+/* ------------------------------------------------------------ decide.c */
+
+/* The request as the decision reads it: libmicrohttpd's connection in
+ * http.c, a list of fields in tests and fuzz/fuzz_gate_request.c. */
+typedef struct gate_req {
+  /* the first header field called name (case-insensitive), NULL if absent */
+  const char *(*get)(void *ctx, const char *name);
+  /* fn for every header field in order, until fn returns 0 */
+  void (*each)(void *ctx, int (*fn)(void *cls, const char *name, const char *value), void *cls);
+  /* Unknown kid, or no JWK Set yet, on a route with a jwks_url: ask src
+   * for a refetch and park the request until it ends.  1 when parked.
+   * NULL: never park. */
+  int (*park)(void *ctx, gate_source *src);
+  void *ctx;
+} gate_req;
+
+typedef struct gate_decision {
+  int reason;                 /* GR_* */
+  unsigned status;            /* 204 allow, 401, 403 */
+  const char *route;          /* matched route's name, NULL when none */
+  const gate_route_cfg *rc;   /* matched route */
+  jwtkit_errinfo info;        /* why it was denied (logs only) */
+  int have_token;
+  unsigned char digest[32];   /* SHA-256 of the token: the cache key */
+  int have_digest;
+  const char *kid;            /* allowed token's kid, kid_len bytes (NULL: none) */
+  size_t kid_len;
+  const char *host, *path;    /* normalised request host and path, NULL when absent */
+  gate_hdr_val hv[GATE_MAX_HEADERS]; /* allow: claim headers (map: index in rc->headers) */
+  size_t nhv;
+  int64_t t0_us;              /* CLOCK_MONOTONIC at the start (log duration) */
+  /* owned; gate_decision_free */
+  char nhost[256];
+  char npath[GATE_MAX_URI + 2];
+  char *hbuf;
+  gate_tc_entry *entry;
+  jwtkit_claims *claims;
+} gate_decision;
+
+/* Decide an /auth request at time `now` (Unix seconds).  The caller keeps
+ * its reference on st until gate_decision_free (the decision points into
+ * st's configuration).  Returns 0 with *d filled (free it), or 1 when
+ * rq->park parked the request (nothing to free). */
+int gate_decide(gate_state *st, const gate_req *rq, int64_t now, gate_decision *d);
+/* Count the decision in the metrics and log it. */
+void gate_decision_report(const gate_decision *d);
+void gate_decision_free(gate_decision *d);
 
 /* --------------------------------------------------------------- http.c */
 

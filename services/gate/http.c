@@ -16,6 +16,10 @@
  * running, the connection is suspended (no thread waits) and resumed when
  * the fetch ends, then verified once more against what is there.  Within
  * the cooldown it is answered 401 at once.
+ *
+ * The decision itself is gate_decide (decide.c), which reads the header
+ * fields through a gate_req; this file adapts the MHD connection to it,
+ * parks and resumes connections, and queues the response.
  */
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -99,378 +103,91 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
   return rc;
 }
 
-/* ------------------------------------------------------------ tokens */
+/* ------------------------------------------------------------ /auth */
 
-typedef struct tokscan {
-  const gate_route_cfg *rc;
-  const char *tok;
-  size_t len;
-  int ambiguous;
-  int bad;
-} tokscan;
+/* libmicrohttpd's header fields as a gate_req. */
+typedef struct conn_ctx {
+  struct MHD_Connection *c;
+  void **con_cls;
+} conn_ctx;
 
-static void offer(tokscan *t, const char *tok, size_t len) {
-  if (t->tok == NULL) {
-    t->tok = tok;
-    t->len = len;
-  } else if (len != t->len || memcmp(tok, t->tok, len) != 0) {
-    t->ambiguous = 1;
-  }
-}
+typedef struct each_ctx {
+  int (*fn)(void *cls, const char *name, const char *value);
+  void *cls;
+} each_ctx;
 
-static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+static enum MHD_Result each_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
   (void)kind;
-  tokscan *t = cls;
-  if (key == NULL || value == NULL) return MHD_YES;
-  const char *tok;
-  size_t len;
-  if (strcasecmp(key, "Authorization") == 0) {
-    int r = gate_parse_bearer(value, &tok, &len);
-    if (r == 1) offer(t, tok, len);
-    else if (r < 0) t->bad = 1;
-  } else if (t->rc->token_header != NULL && strcasecmp(key, t->rc->token_header) == 0) {
-    int r = gate_parse_bearer(value, &tok, &len);
-    if (r == 0) { /* the bare token */
-      tok = value;
-      while (*tok == ' ' || *tok == '\t') tok++;
-      len = strlen(tok);
-      while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) len--;
-      r = len > 0 ? 1 : -1;
-    }
-    if (r == 1) offer(t, tok, len);
-    else t->bad = 1;
-  } else if (t->rc->token_cookie != NULL && strcasecmp(key, "Cookie") == 0) {
-    int conflict = 0;
-    if (gate_find_cookie(value, t->rc->token_cookie, &tok, &len, &conflict)) {
-      if (len == 0) t->bad = 1;
-      else offer(t, tok, len);
-    }
-    if (conflict) t->ambiguous = 1;
+  each_ctx *x = cls;
+  return x->fn(x->cls, key, value) ? MHD_YES : MHD_NO;
+}
+
+static void conn_each(void *ctx, int (*fn)(void *cls, const char *name, const char *value), void *cls) {
+  conn_ctx *cc = ctx;
+  each_ctx x = {fn, cls};
+  MHD_get_connection_values(cc->c, MHD_HEADER_KIND, each_cb, &x);
+}
+
+static const char *conn_get(void *ctx, const char *name) {
+  conn_ctx *cc = ctx;
+  return MHD_lookup_connection_value(cc->c, MHD_HEADER_KIND, name);
+}
+
+/* Park the connection on a refetch of src, once per request. */
+static int conn_park(void *ctx, gate_source *src) {
+  conn_ctx *cc = ctx;
+  req_ctx *rc = *cc->con_cls != &g_seen ? *cc->con_cls : NULL;
+  if (rc != NULL && rc->resumed) return 0; /* parked before: answer with what is there */
+  if (rc == NULL) {
+    rc = calloc(1, sizeof *rc);
+    if (rc == NULL) return 0;
+    *cc->con_cls = rc;
   }
-  return MHD_YES;
+  rc->resumed = 1; /* set before parking: the resume may come at once */
+  if (gate_source_refetch(src, cc->c)) return 1;
+  rc->resumed = 2;
+  return 0;
 }
 
-/* ------------------------------------------------------------ verdicts */
-
-typedef struct verdict {
-  int reason;
-  unsigned status;
-  const char *route;
-  jwtkit_errinfo info;
-  int have_token;
-  unsigned char digest[32];
-  int have_digest;
-  const char *kid;
-  size_t kid_len;
-  int64_t t0_us;
-  const char *host;
-  const char *path;
-} verdict;
-
-static int64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void log_verdict(const verdict *v) {
-  int allow = v->reason < GR_ALLOW_COUNT;
-  gate_logline L;
-  if (!gl_begin(&L, allow ? GL_DEBUG : GL_INFO, "decision")) return;
-  char lb[48];
-  gl_str(&L, "result", allow ? "allow" : "deny");
-  gl_str(&L, "reason", gate_reason_label(v->reason, lb, sizeof lb));
-  gl_int(&L, "status", v->status);
-  if (v->route) gl_str(&L, "route", v->route);
-  if (v->host) gl_str(&L, "host", v->host);
-  if (v->path) gl_str(&L, "path", v->path);
-  if (v->info.field[0]) gl_str(&L, "field", v->info.field);
-  if (v->info.msg[0]) gl_str(&L, "detail", v->info.msg);
-  if (v->kid) gl_strn(&L, "kid", v->kid, v->kid_len);
-  if (v->have_digest) {
-    static const char hx[] = "0123456789abcdef";
-    char h[17];
-    for (int i = 0; i < 8; i++) {
-      h[2 * i] = hx[v->digest[i] >> 4];
-      h[2 * i + 1] = hx[v->digest[i] & 15];
-    }
-    h[16] = '\0';
-    gl_str(&L, "token_sha256", h); /* a prefix, to correlate; never the token */
+static enum MHD_Result respond(gate_app *a, struct MHD_Connection *c, const gate_decision *d) {
+  if (d->status != MHD_HTTP_NO_CONTENT) {
+    struct MHD_Response *r = d->status == MHD_HTTP_FORBIDDEN    ? a->r403
+                             : d->reason == GR_MISSING_TOKEN ? a->r401_missing
+                                                             : a->r401_invalid;
+    gate_decision_report(d);
+    return MHD_queue_response(c, d->status, r);
   }
-  gl_int(&L, "duration_us", mono_us() - v->t0_us);
-  gl_end(&L);
-}
-
-static enum MHD_Result deny(gate_app *a, struct MHD_Connection *c, verdict *v, int reason) {
-  v->reason = reason;
-  struct MHD_Response *r;
-  if (reason == GR_NO_ROUTE || reason == GR_BAD_URI) {
-    v->status = MHD_HTTP_FORBIDDEN;
-    r = a->r403;
-  } else if (reason == GR_MISSING_TOKEN) {
-    v->status = MHD_HTTP_UNAUTHORIZED;
-    r = a->r401_missing;
-  } else {
-    v->status = MHD_HTTP_UNAUTHORIZED;
-    r = a->r401_invalid;
-  }
-  atomic_fetch_add(&g_metrics.decisions[reason], 1);
-  log_verdict(v);
-  return MHD_queue_response(c, v->status, r);
-}
-
-static enum MHD_Result allow(struct MHD_Connection *c, verdict *v, int reason, const gate_route_cfg *rc,
-                             const gate_hdr_val *hv, size_t nhv) {
-  v->reason = reason;
-  v->status = MHD_HTTP_NO_CONTENT;
   struct MHD_Response *r = empty_response();
   if (r == NULL) return MHD_NO;
   char val[8193];
-  for (size_t i = 0; i < nhv; i++) {
-    if (hv[i].map >= rc->nheaders || hv[i].len >= sizeof val) continue;
-    memcpy(val, hv[i].val, hv[i].len);
-    val[hv[i].len] = '\0';
-    MHD_add_response_header(r, rc->headers[hv[i].map].name, val);
+  for (size_t i = 0; i < d->nhv; i++) {
+    if (d->hv[i].map >= d->rc->nheaders || d->hv[i].len >= sizeof val) continue;
+    memcpy(val, d->hv[i].val, d->hv[i].len);
+    val[d->hv[i].len] = '\0';
+    MHD_add_response_header(r, d->rc->headers[d->hv[i].map].name, val);
   }
-  atomic_fetch_add(&g_metrics.decisions[reason], 1);
-  log_verdict(v);
-  enum MHD_Result rc2 = MHD_queue_response(c, v->status, r);
+  gate_decision_report(d);
+  enum MHD_Result rc = MHD_queue_response(c, d->status, r);
   MHD_destroy_response(r);
-  return rc2;
-}
-
-/* cache entry still valid for this route snapshot? (under the stripe lock) */
-typedef struct check_ctx {
-  const gate_route *r;
-  const gate_route_snap *rs;
-  int64_t now;
-} check_ctx;
-
-static int check_entry(void *ctx, const gate_tc_entry *e, uint64_t *new_gen) {
-  const check_ctx *k = ctx;
-  if (e->legacy) return k->r->legacy != NULL && k->now < k->r->legacy_deadline;
-  if (e->gen == k->rs->gen) return 1;
-  size_t kl;
-  const char *kid = gate_tc_entry_kid(e, &kl);
-  if (kid == NULL || !gate_route_snap_has_kid(k->r, k->rs, kid, kl)) return 0;
-  *new_gen = k->rs->gen;
-  return 1;
-}
-
-/* Integer part of a NumericDate claim; 0 when absent or unusable. */
-static int time_claim(const jwtkit_claims *cl, const char *name, int64_t *out) {
-  if (jwtkit_claims_get_int(cl, name, out) == JWTKIT_OK) return 1;
-  const char *j;
-  size_t n;
-  if (jwtkit_claims_get_json(cl, name, &j, &n) != JWTKIT_OK || n == 0 || n > 40) return 0;
-  char buf[48];
-  memcpy(buf, j, n);
-  buf[n] = '\0';
-  char *end;
-  double d = strtod(buf, &end);
-  if (end == buf || d < -1e15 || d > 1e15) return 0;
-  int64_t v = (int64_t)d;
-  if ((double)v > d) v--; /* floor */
-  *out = v;
-  return 1;
+  return rc;
 }
 
 static enum MHD_Result handle_auth(gate_app *a, struct MHD_Connection *c, void **con_cls) {
-  verdict v;
-  memset(&v, 0, sizeof v);
-  v.t0_us = mono_us();
   req_ctx *ctx = *con_cls != &g_seen ? *con_cls : NULL;
   if (ctx != NULL && ctx->resumed == 1) {
     ctx->resumed = 2;
     atomic_fetch_sub(&g_metrics.suspended, 1);
   }
   gate_state *st = gate_http_state(a);
-  enum MHD_Result ret;
-
-  /* route */
-  const char *uri = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Original-URI");
-  const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Original-Host");
-  if (host == NULL) host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-  char nhost[256];
-  if (host != NULL && gate_normalize_host(host, strlen(host), nhost, sizeof nhost) == 0) v.host = nhost;
-  char npath[GATE_MAX_URI + 2];
-  size_t plen = 0;
-  if (uri != NULL) {
-    size_t ul = strlen(uri);
-    if (ul > GATE_MAX_URI || gate_normalize_path(uri, ul, npath, sizeof npath, &plen) != 0) {
-      snprintf(v.info.msg, sizeof v.info.msg, "X-Original-URI cannot be normalised");
-      ret = deny(a, c, &v, GR_BAD_URI);
-      goto out;
-    }
-    v.path = npath;
+  conn_ctx cc = {c, con_cls};
+  gate_req rq = {conn_get, conn_each, conn_park, &cc};
+  gate_decision d;
+  if (gate_decide(st, &rq, gate_now(), &d) != 0) {
+    gate_state_release(st);
+    return MHD_YES; /* suspended; decided again when resumed */
   }
-  size_t ri;
-  const gate_route_cfg *rc = gate_select_route(st->cfg, v.host, v.path, plen, &ri);
-  if (rc == NULL) {
-    ret = deny(a, c, &v, GR_NO_ROUTE);
-    goto out;
-  }
-  gate_route *r = &st->routes[ri];
-  v.route = rc->name;
-
-  /* token */
-  tokscan ts = {.rc = rc};
-  MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &ts);
-  if (ts.ambiguous) {
-    snprintf(v.info.msg, sizeof v.info.msg, "the request carries different tokens");
-    ret = deny(a, c, &v, GR_AMBIGUOUS_TOKEN);
-    goto out;
-  }
-  if (ts.bad) {
-    snprintf(v.info.msg, sizeof v.info.msg, "empty or unusable bearer credentials");
-    ret = deny(a, c, &v, GR_BAD_AUTHORIZATION);
-    goto out;
-  }
-  if (ts.tok == NULL) {
-    ret = deny(a, c, &v, GR_MISSING_TOKEN);
-    goto out;
-  }
-  v.have_token = 1;
-  if (ts.len > st->cfg->max_token) {
-    snprintf(v.info.msg, sizeof v.info.msg, "token of %zu bytes, the limit is %zu", ts.len, st->cfg->max_token);
-    ret = deny(a, c, &v, GR_TOKEN_TOO_LARGE);
-    goto out;
-  }
-  if (!gate_token_chars_ok(ts.tok, ts.len)) {
-    snprintf(v.info.msg, sizeof v.info.msg, "the token has characters outside base64url and '.'");
-    ret = deny(a, c, &v, gate_reason_for_err(JWTKIT_ERR_MALFORMED));
-    goto out;
-  }
-  int64_t now = gate_now();
-  gate_route_snap *rs = gate_route_snap_get(r);
-
-  /* cache */
-  if (st->cache != NULL && gate_sha256(ts.tok, ts.len, v.digest) == 0) {
-    v.have_digest = 1;
-    check_ctx ck = {r, rs, now};
-    gate_tc_entry *e = gate_tcache_get(st->cache, v.digest, r->index, now, check_entry, &ck);
-    if (e != NULL) {
-      gate_hdr_val hv[GATE_MAX_HEADERS];
-      size_t nhv = 0, pos = 0;
-      while (nhv < GATE_MAX_HEADERS && gate_tc_entry_header(e, &pos, &hv[nhv])) nhv++;
-      v.kid = gate_tc_entry_kid(e, &v.kid_len);
-      if (e->legacy) gate_metrics_legacy_accept(now);
-      ret = allow(c, &v, e->legacy ? GR_LEGACY_CACHED : GR_CACHED, rc, hv, nhv);
-      v.kid = NULL;
-      gate_tc_entry_release(e);
-      gate_route_snap_release(rs);
-      goto out;
-    }
-  }
-
-  /* verify */
-  jwtkit_claims *cl = NULL;
-  jwtkit_err e = JWTKIT_OK;
-  int not_ready = rs->v == NULL, legacy = 0, reason = -1;
-  if (!not_ready) {
-    e = jwtkit_verify_at(rs->v, ts.tok, ts.len, now, &cl, &v.info);
-    if (r->src != NULL && gate_source_is_stale(r->src)) atomic_fetch_add(&g_metrics.stale_verifications, 1);
-  }
-  if ((not_ready || e == JWTKIT_ERR_ALG_NOT_ALLOWED) && r->legacy != NULL) {
-    jwtkit_errinfo li = {0};
-    jwtkit_claims *lc = NULL;
-    jwtkit_err le = jwtkit_verify_at(r->legacy, ts.tok, ts.len, now, &lc, &li);
-    if (le == JWTKIT_OK && now < r->legacy_deadline) {
-      cl = lc;
-      e = JWTKIT_OK;
-      legacy = 1;
-      not_ready = 0;
-    } else if (le == JWTKIT_OK) {
-      jwtkit_claims_free(lc);
-      atomic_fetch_add(&g_metrics.legacy_refused_after_deadline, 1);
-      char when[32];
-      gate_fmt_rfc3339(r->legacy_deadline, when, sizeof when);
-      memset(&v.info, 0, sizeof v.info);
-      snprintf(v.info.msg, sizeof v.info.msg, "valid legacy HS256 token after the migration deadline %s", when);
-      reason = GR_LEGACY_DEADLINE_PASSED;
-      not_ready = 0;
-    } else if (le != JWTKIT_ERR_ALG_NOT_ALLOWED) {
-      e = le; /* an HS256 token that failed the legacy checks */
-      v.info = li;
-      not_ready = 0;
-    }
-  }
-  if ((not_ready || e == JWTKIT_ERR_UNKNOWN_KID) && reason < 0 && r->src != NULL && (ctx == NULL || !ctx->resumed)) {
-    if (ctx == NULL) {
-      ctx = calloc(1, sizeof *ctx);
-      if (ctx != NULL) *con_cls = ctx;
-    }
-    if (ctx != NULL) {
-      ctx->resumed = 1; /* set before parking: the resume may come at once */
-      if (gate_source_refetch(r->src, c)) {
-        gate_route_snap_release(rs);
-        gate_state_release(st);
-        return MHD_YES; /* suspended; verified again when resumed */
-      }
-      ctx->resumed = 2;
-    }
-  }
-  if (reason < 0 && not_ready) {
-    snprintf(v.info.msg, sizeof v.info.msg, "no JWK Set fetched yet for %s", rc->jwks_url ? rc->jwks_url : "-");
-    reason = GR_JWKS_NOT_READY;
-  }
-  if (reason >= 0 || e != JWTKIT_OK) {
-    gate_route_snap_release(rs);
-    ret = deny(a, c, &v, reason >= 0 ? reason : gate_reason_for_err(e));
-    goto out;
-  }
-
-  /* allowed: claim headers */
-  gate_hdr_val hv[GATE_MAX_HEADERS];
-  size_t nhv = 0;
-  size_t hmax = st->cfg->header_max;
-  char *hbuf = rc->nheaders ? malloc(rc->nheaders * hmax) : NULL;
-  if (rc->nheaders && hbuf == NULL) { /* never allow without the identity headers */
-    jwtkit_claims_free(cl);
-    gate_route_snap_release(rs);
-    snprintf(v.info.msg, sizeof v.info.msg, "out of memory");
-    ret = deny(a, c, &v, GR_INTERNAL);
-    goto out;
-  }
-  for (size_t i = 0; hbuf != NULL && i < rc->nheaders; i++) {
-    const char *j;
-    size_t jl;
-    if (jwtkit_claims_get_json(cl, rc->headers[i].claim, &j, &jl) != JWTKIT_OK) continue;
-    long n = gate_render_claim(j, jl, hbuf + i * hmax, hmax);
-    if (n < 0) {
-      atomic_fetch_add(&g_metrics.headers_dropped, 1);
-      gate_logline L;
-      if (gl_begin(&L, GL_WARN, "claim_header_dropped")) {
-        gl_str(&L, "route", rc->name);
-        gl_str(&L, "header", rc->headers[i].name);
-        gl_str(&L, "claim", rc->headers[i].claim);
-        gl_str(&L, "why", jl > hmax ? "longer than header_max" : "control character or too long");
-        gl_end(&L);
-      }
-      continue;
-    }
-    hv[nhv].map = (uint8_t)i;
-    hv[nhv].val = hbuf + i * hmax;
-    hv[nhv].len = (size_t)n;
-    nhv++;
-  }
-  const char *kid = jwtkit_claims_kid(cl);
-  v.kid = kid;
-  v.kid_len = kid ? strlen(kid) : 0;
-  int64_t exp;
-  if (v.have_digest && time_claim(cl, "exp", &exp)) {
-    int64_t iat;
-    if (rc->max_age > 0 && time_claim(cl, "iat", &iat) && iat + rc->max_age < exp) exp = iat + rc->max_age;
-    if (legacy && r->legacy_deadline < exp) exp = r->legacy_deadline;
-    if (exp > now)
-      gate_tcache_put(st->cache, v.digest, r->index, exp, rs->gen, legacy, kid, v.kid_len, hv, nhv);
-  }
-  if (legacy) gate_metrics_legacy_accept(now);
-  ret = allow(c, &v, legacy ? GR_LEGACY : GR_VERIFIED, rc, hv, nhv);
-  free(hbuf);
-  jwtkit_claims_free(cl);
-  gate_route_snap_release(rs);
-out:
+  enum MHD_Result ret = respond(a, c, &d);
+  gate_decision_free(&d);
   gate_state_release(st);
   return ret;
 }

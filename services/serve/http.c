@@ -8,7 +8,13 @@
  *
  * Threads: MHD's internal polling thread pool (epoll, else poll).  A
  * request takes references on the current configuration and keyring
- * snapshots; nothing it reads can change under it. */
+ * snapshots; nothing it reads can change under it.
+ *
+ * The decisions take no MHD connection: sv_http_head (route, method and
+ * header checks), sv_http_too_large, sv_http_not_modified and
+ * sv_token_respond read the header fields through sv_headers and return
+ * an sv_answer, which the MHD glue below (send_answer) turns into a
+ * response; the fuzz harness fuzz/fuzz_serve_http.c calls them directly. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -33,8 +39,6 @@ struct sv_server {
   atomic_int inflight;
   MHD_socket listen_fd;
 };
-
-enum { M_GET, M_HEAD, M_POST, M_OTHER };
 
 typedef struct sv_req {
   enum sv_route route;
@@ -336,31 +340,152 @@ static enum sv_route route_of(const char *url, const sv_confsnap *cs) {
   return SV_R_OTHER;
 }
 
+/* ------------------------------------------------------ header fields */
+
+void sv_answer_init(sv_answer *a) {
+  memset(a, 0, sizeof *a);
+  a->token_error = -1;
+}
+
+void sv_answer_free(sv_answer *a) {
+  free_wipe(a->json);
+  a->json = NULL;
+}
+
+static int text_answer(sv_answer *a, unsigned status, const char *text, const char *allow) {
+  a->status = status;
+  a->token_error = -1;
+  a->text = text;
+  a->allow = allow;
+  return 1;
+}
+
+static int token_answer(sv_answer *a, unsigned status, enum sv_token_error e, const char *desc, const char *allow) {
+  a->status = status;
+  a->token_error = (int)e;
+  a->text = desc;
+  a->allow = allow;
+  return 1;
+}
+
 typedef struct inm_ctx {
   const char *etag;
   int matched;
 } inm_ctx;
 
-static enum MHD_Result inm_each(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
-  (void)kind;
+static int inm_each(void *cls, const char *key, const char *value) {
   inm_ctx *x = cls;
   if (key && value && strcasecmp(key, MHD_HTTP_HEADER_IF_NONE_MATCH) == 0 && sv_if_none_match(value, x->etag))
     x->matched = 1;
-  return MHD_YES;
+  return 1;
 }
 
-static int if_none_match(struct MHD_Connection *c, const char *etag) {
+int sv_http_not_modified(const sv_headers *h, const char *etag) {
   inm_ctx x = {etag, 0};
-  MHD_get_connection_values(c, MHD_HEADER_KIND, inm_each, &x);
+  h->each(h->ctx, inm_each, &x);
   return x.matched;
 }
 
-static enum MHD_Result count_each(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
-  (void)kind;
+static int count_each(void *cls, const char *key, const char *value) {
   (void)value;
   int *n = cls;
   if (key && strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0) (*n)++;
-  return MHD_YES;
+  return 1;
+}
+
+/* application/x-www-form-urlencoded, with optional parameters (charset). */
+static int form_content_type(const char *ct) {
+  static const char want[] = "application/x-www-form-urlencoded";
+  if (ct == NULL) return 0;
+  while (*ct == ' ' || *ct == '\t') ct++;
+  if (strncasecmp(ct, want, sizeof want - 1) != 0) return 0;
+  const char *rest = ct + sizeof want - 1;
+  while (*rest == ' ' || *rest == '\t') rest++;
+  return *rest == '\0' || *rest == ';';
+}
+
+int sv_http_head(const sv_confsnap *cs, const char *method, const char *url, const sv_headers *h, sv_head *hd,
+                 sv_answer *a) {
+  sv_answer_init(a);
+  hd->method = !strcmp(method, "GET")    ? SV_M_GET
+               : !strcmp(method, "HEAD") ? SV_M_HEAD
+               : !strcmp(method, "POST") ? SV_M_POST
+                                         : SV_M_OTHER;
+  hd->route = route_of(url, cs);
+  hd->length = -1;
+  hd->too_large = 0;
+  if (hd->route == SV_R_OTHER) return text_answer(a, 404, "not found\n", NULL);
+  if (hd->route == SV_R_TOKEN) {
+    if (hd->method != SV_M_POST)
+      return token_answer(a, 405, SV_TE_INVALID_REQUEST, "the token endpoint takes POST", "POST");
+    if (!form_content_type(h->get(h->ctx, MHD_HTTP_HEADER_CONTENT_TYPE)))
+      return token_answer(a, 415, SV_TE_INVALID_REQUEST, "the body must be application/x-www-form-urlencoded", NULL);
+  } else if (hd->method != SV_M_GET && hd->method != SV_M_HEAD) {
+    return text_answer(a, 405, "method not allowed\n", "GET, HEAD");
+  }
+  const char *cl = h->get(h->ctx, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  if (cl != NULL) {
+    long long n;
+    if (sv_parse_int(cl, 0, (long long)SV_MAX_BODY, &n) != 0) {
+      hd->too_large = 1;
+      sv_http_too_large(hd->route, a);
+      return 1;
+    }
+    hd->length = n;
+  }
+  return 0;
+}
+
+void sv_http_too_large(enum sv_route route, sv_answer *a) {
+  if (route == SV_R_TOKEN) token_answer(a, 413, SV_TE_INVALID_REQUEST, "the body is larger than 16 KiB", NULL);
+  else text_answer(a, 413, "request body too large\n", NULL);
+}
+
+/* libmicrohttpd's header fields as sv_headers. */
+typedef struct conn_each_ctx {
+  int (*fn)(void *cls, const char *name, const char *value);
+  void *cls;
+} conn_each_ctx;
+
+static enum MHD_Result conn_each_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  conn_each_ctx *x = cls;
+  return x->fn(x->cls, key, value) ? MHD_YES : MHD_NO;
+}
+
+static void conn_each(void *ctx, int (*fn)(void *cls, const char *name, const char *value), void *cls) {
+  conn_each_ctx x = {fn, cls};
+  MHD_get_connection_values(ctx, MHD_HEADER_KIND, conn_each_cb, &x);
+}
+
+static const char *conn_get(void *ctx, const char *name) {
+  return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
+static sv_headers conn_headers(struct MHD_Connection *c) {
+  sv_headers h = {conn_get, conn_each, c};
+  return h;
+}
+
+/* Queue an answer, then free it. */
+static enum MHD_Result send_answer(struct MHD_Connection *c, sv_req *rq, sv_answer *a) {
+  if (a->client_id[0]) snprintf(rq->client_id, sizeof rq->client_id, "%s", a->client_id);
+  if (a->kid[0]) snprintf(rq->kid, sizeof rq->kid, "%s", a->kid);
+  enum MHD_Result r;
+  if (a->no_answer) {
+    r = MHD_NO;
+  } else if (a->token_error >= 0) {
+    r = token_error(c, rq, a->status, (enum sv_token_error)a->token_error, a->text, a->allow);
+  } else if (a->json != NULL) {
+    char *body = a->json; /* send_body frees it */
+    a->json = NULL;
+    r = send_body(c, rq, a->status, "application/json", body, 0, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store",
+                  MHD_HTTP_HEADER_PRAGMA, "no-cache", NULL);
+  } else {
+    r = send_text(c, rq, a->status, a->text, a->allow);
+  }
+  sv_answer_free(a);
+  return r;
 }
 
 /* ----------------------------------------------------------- handlers */
@@ -369,7 +494,8 @@ static enum MHD_Result handle_doc(struct MHD_Connection *c, sv_req *rq) {
   if (rq->route == SV_R_JWKS) {
     sv_keysnap *ks = sv_keysnap_acquire();
     if (ks == NULL) return send_text(c, rq, 503, "keyring not loaded\n", NULL);
-    int nm = if_none_match(c, ks->etag);
+    sv_headers h = conn_headers(c);
+    int nm = sv_http_not_modified(&h, ks->etag);
     enum MHD_Result r = send_shared(c, rq, nm ? 304 : 200, ks->http[nm ? 1 : 0]);
     sv_keysnap_release(ks);
     return r;
@@ -377,7 +503,8 @@ static enum MHD_Result handle_doc(struct MHD_Connection *c, sv_req *rq) {
   sv_confsnap *cs = sv_confsnap_acquire();
   if (cs == NULL) return send_text(c, rq, 503, "not configured\n", NULL);
   int base = rq->route == SV_R_OPENID ? 0 : 2;
-  int nm = if_none_match(c, rq->route == SV_R_OPENID ? cs->openid_etag : cs->oauth_etag);
+  sv_headers h = conn_headers(c);
+  int nm = sv_http_not_modified(&h, rq->route == SV_R_OPENID ? cs->openid_etag : cs->oauth_etag);
   enum MHD_Result r = send_shared(c, rq, nm ? 304 : 200, cs->http[base + (nm ? 1 : 0)]);
   sv_confsnap_release(cs);
   return r;
@@ -461,95 +588,104 @@ static int grant_scope(const sv_client *cl, const char *req, sv_buf *out) {
 
 /* Only the id of a registered client is logged: a secret pasted into the
  * client_id field by mistake must not end up in the logs. */
-static void note_client(sv_req *rq, const sv_confsnap *cs, const char *id) {
+static void note_client(sv_answer *a, const sv_confsnap *cs, const char *id) {
   if (id && sv_clients_find(&cs->clients, id, strlen(id)) != NULL)
-    snprintf(rq->client_id, sizeof rq->client_id, "%s", id);
+    snprintf(a->client_id, sizeof a->client_id, "%s", id);
 }
 
-static enum MHD_Result token_with(struct MHD_Connection *c, sv_req *rq, sv_confsnap *cs, sv_keysnap *ks) {
+void sv_token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
+                      int64_t now, sv_answer *a) {
+  sv_answer_init(a);
   /* at most one Authorization field */
   int nauth = 0;
-  MHD_get_connection_values(c, MHD_HEADER_KIND, count_each, &nauth);
-  if (nauth > 1) return token_error(c, rq, 400, SV_TE_INVALID_REQUEST, "more than one Authorization field", NULL);
-  const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  h->each(h->ctx, count_each, &nauth);
+  if (nauth > 1) {
+    token_answer(a, 400, SV_TE_INVALID_REQUEST, "more than one Authorization field", NULL);
+    return;
+  }
+  const char *authz = h->get(h->ctx, MHD_HTTP_HEADER_AUTHORIZATION);
 
   sv_form f;
   const char *why = NULL;
-  if (rq->body == NULL) {
-    rq->body = malloc(1);
-    if (rq->body == NULL) return MHD_NO;
-    rq->body_cap = 1;
+  char empty[1];
+  if (body == NULL) {
+    body = empty;
+    len = 0;
   }
-  int fr = sv_form_parse(rq->body, rq->body_len, &f, &why);
-  if (fr != SV_FORM_OK) return token_error(c, rq, 400, SV_TE_INVALID_REQUEST, why, NULL);
+  int fr = sv_form_parse(body, len, &f, &why);
+  if (fr != SV_FORM_OK) {
+    token_answer(a, 400, SV_TE_INVALID_REQUEST, why, NULL);
+    return;
+  }
 
   const char *grant = sv_form_get(&f, "grant_type");
   const char *post_id = sv_form_get(&f, "client_id");
   const char *post_secret = sv_form_get(&f, "client_secret");
   size_t post_secret_len = post_secret ? strlen(post_secret) : 0;
-  if (grant == NULL) return token_error(c, rq, 400, SV_TE_INVALID_REQUEST, "grant_type is missing", NULL);
+  if (grant == NULL) {
+    token_answer(a, 400, SV_TE_INVALID_REQUEST, "grant_type is missing", NULL);
+    return;
+  }
 
   char cred[1024];
   const char *id = NULL, *secret = NULL;
   size_t secret_len = 0;
-  enum MHD_Result ret;
   if (authz != NULL) {
     if (post_secret != NULL) {
-      ret = token_error(c, rq, 400, SV_TE_INVALID_REQUEST,
-                        "more than one client authentication method (Authorization and client_secret)", NULL);
+      token_answer(a, 400, SV_TE_INVALID_REQUEST,
+                   "more than one client authentication method (Authorization and client_secret)", NULL);
       goto out;
     }
     int br = sv_basic_parse(authz, cred, sizeof cred, &id, &secret, &secret_len);
     if (br != 0) {
-      ret = token_error(c, rq, 401, SV_TE_INVALID_CLIENT,
-                        br == -1 ? "unsupported authentication scheme: use Basic or client_secret_post"
-                                 : "malformed Basic credentials",
-                        NULL);
+      token_answer(a, 401, SV_TE_INVALID_CLIENT,
+                   br == -1 ? "unsupported authentication scheme: use Basic or client_secret_post"
+                            : "malformed Basic credentials",
+                   NULL);
       goto out;
     }
     if (post_id != NULL && strcmp(post_id, id) != 0) {
-      note_client(rq, cs, id);
-      ret = token_error(c, rq, 400, SV_TE_INVALID_REQUEST, "client_id differs from the authenticated client", NULL);
+      note_client(a, cs, id);
+      token_answer(a, 400, SV_TE_INVALID_REQUEST, "client_id differs from the authenticated client", NULL);
       goto out;
     }
   } else if (post_secret != NULL) {
     if (post_id == NULL) {
-      ret = token_error(c, rq, 400, SV_TE_INVALID_REQUEST, "client_secret without client_id", NULL);
+      token_answer(a, 400, SV_TE_INVALID_REQUEST, "client_secret without client_id", NULL);
       goto out;
     }
     id = post_id;
     secret = post_secret;
     secret_len = post_secret_len;
   } else {
-    note_client(rq, cs, post_id);
-    ret = token_error(c, rq, 401, SV_TE_INVALID_CLIENT, "client authentication is required", NULL);
+    note_client(a, cs, post_id);
+    token_answer(a, 401, SV_TE_INVALID_CLIENT, "client authentication is required", NULL);
     goto out;
   }
-  note_client(rq, cs, id);
+  note_client(a, cs, id);
   if (strcmp(grant, "client_credentials") != 0) {
-    ret = token_error(c, rq, 400, SV_TE_UNSUPPORTED_GRANT_TYPE, "only client_credentials is supported", NULL);
+    token_answer(a, 400, SV_TE_UNSUPPORTED_GRANT_TYPE, "only client_credentials is supported", NULL);
     goto out;
   }
   const sv_client *cl = sv_clients_find(&cs->clients, id, strlen(id));
   if (!sv_secret_check(cl ? &cl->hash : NULL, secret, secret_len) || cl == NULL) {
-    ret = token_error(c, rq, 401, SV_TE_INVALID_CLIENT, "client authentication failed", NULL);
+    token_answer(a, 401, SV_TE_INVALID_CLIENT, "client authentication failed", NULL);
     goto out;
   }
   if (cl->disabled) {
-    ret = token_error(c, rq, 400, SV_TE_UNAUTHORIZED_CLIENT, "the client is disabled", NULL);
+    token_answer(a, 400, SV_TE_UNAUTHORIZED_CLIENT, "the client is disabled", NULL);
     goto out;
   }
   sv_buf scope;
   sv_buf_init(&scope, 16 * 1024);
   if (grant_scope(cl, sv_form_get(&f, "scope"), &scope) != 0 || scope.failed) {
     sv_buf_free(&scope);
-    ret = token_error(c, rq, 400, SV_TE_INVALID_SCOPE, "the requested scope is not allowed for this client", NULL);
+    token_answer(a, 400, SV_TE_INVALID_SCOPE, "the requested scope is not allowed for this client", NULL);
     goto out;
   }
 
   /* the key: the keyring's active key, with its exp clamp */
   jwtkit_alg alg = cl->alg != JWTKIT_ALG_UNSPEC ? cl->alg : cs->settings.algs[0];
-  int64_t now = (int64_t)time(NULL);
   jwtkit_key *key = NULL;
   int64_t max_exp = 0;
   const sv_sig *sig = NULL;
@@ -558,7 +694,7 @@ static enum MHD_Result token_with(struct MHD_Connection *c, sv_req *rq, sv_confs
   if (sig == NULL || sig->signer == NULL || jwtkit_keyring_signing_key(ks->kr, alg, now, &key, &max_exp) != JWTKIT_OK ||
       key != sig->key) {
     sv_buf_free(&scope);
-    ret = token_error(c, rq, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "no signing key is available right now", NULL);
+    token_answer(a, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "no signing key is available right now", NULL);
     goto out;
   }
   int64_t ttl = cl->ttl > 0 ? cl->ttl : ks->timing.token_ttl;
@@ -583,10 +719,10 @@ static enum MHD_Result token_with(struct MHD_Connection *c, sv_req *rq, sv_confs
   if (e != JWTKIT_OK) {
     sv_buf_free(&scope);
     sv_logf(SV_LOG_ERROR, "signing failed", "%s", jwtkit_strerror(e));
-    ret = token_error(c, rq, 500, SV_TE_SERVER_ERROR, "the token could not be signed", NULL);
+    token_answer(a, 500, SV_TE_SERVER_ERROR, "the token could not be signed", NULL);
     goto out;
   }
-  snprintf(rq->kid, sizeof rq->kid, "%s", jwtkit_key_kid(key) ? jwtkit_key_kid(key) : "");
+  snprintf(a->kid, sizeof a->kid, "%s", jwtkit_key_kid(key) ? jwtkit_key_kid(key) : "");
   sv_buf b;
   sv_buf_init(&b, 256 * 1024);
   sv_buf_putc(&b, '{');
@@ -598,41 +734,32 @@ static enum MHD_Result token_with(struct MHD_Connection *c, sv_req *rq, sv_confs
   OPENSSL_cleanse(tok, tl);
   jwtkit_free(tok);
   sv_buf_free(&scope);
-  char *body = sv_buf_take(&b, NULL);
-  if (body == NULL) {
-    ret = token_error(c, rq, 500, SV_TE_SERVER_ERROR, NULL, NULL);
+  a->json = sv_buf_take(&b, NULL);
+  if (a->json == NULL) {
+    token_answer(a, 500, SV_TE_SERVER_ERROR, NULL, NULL);
     goto out;
   }
   sv_metrics_minted(sig->minted);
-  ret = send_body(c, rq, 200, "application/json", body, 0, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store",
-                  MHD_HTTP_HEADER_PRAGMA, "no-cache", NULL);
+  a->status = 200;
 out:
   OPENSSL_cleanse(cred, sizeof cred);
-  return ret;
 }
 
 static enum MHD_Result handle_token(struct MHD_Connection *c, sv_req *rq) {
   sv_confsnap *cs = sv_confsnap_acquire();
   sv_keysnap *ks = sv_keysnap_acquire();
   enum MHD_Result r;
-  if (cs == NULL || ks == NULL)
+  if (cs == NULL || ks == NULL) {
     r = token_error(c, rq, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "the issuer is starting", NULL);
-  else
-    r = token_with(c, rq, cs, ks);
+  } else {
+    sv_headers h = conn_headers(c);
+    sv_answer a;
+    sv_token_respond(cs, ks, &h, rq->body, rq->body_len, (int64_t)time(NULL), &a);
+    r = send_answer(c, rq, &a);
+  }
   sv_keysnap_release(ks);
   sv_confsnap_release(cs);
   return r;
-}
-
-/* application/x-www-form-urlencoded, with optional parameters (charset). */
-static int form_content_type(const char *ct) {
-  static const char want[] = "application/x-www-form-urlencoded";
-  if (ct == NULL) return 0;
-  while (*ct == ' ' || *ct == '\t') ct++;
-  if (strncasecmp(ct, want, sizeof want - 1) != 0) return 0;
-  const char *rest = ct + sizeof want - 1;
-  while (*rest == ' ' || *rest == '\t') rest++;
-  return *rest == '\0' || *rest == ';';
 }
 
 /* --------------------------------------------------------- MHD glue */
@@ -660,36 +787,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, rq->remote,
                   sizeof rq->remote);
     }
-    rq->method = !strcmp(method, "GET") ? M_GET : !strcmp(method, "HEAD") ? M_HEAD : !strcmp(method, "POST") ? M_POST : M_OTHER;
     sv_confsnap *cs = sv_confsnap_acquire();
-    rq->route = route_of(url, cs);
+    sv_headers h = conn_headers(c);
+    sv_head hd;
+    sv_answer ans;
+    int answered = sv_http_head(cs, method, url, &h, &hd, &ans);
     sv_confsnap_release(cs);
-
-    if (rq->route == SV_R_OTHER) return send_text(c, rq, 404, "not found\n", NULL);
-    if (rq->route == SV_R_TOKEN) {
-      if (rq->method != M_POST)
-        return token_error(c, rq, 405, SV_TE_INVALID_REQUEST, "the token endpoint takes POST", "POST");
-      const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-      if (!form_content_type(ct))
-        return token_error(c, rq, 415, SV_TE_INVALID_REQUEST,
-                           "the body must be application/x-www-form-urlencoded", NULL);
-    } else if (rq->method != M_GET && rq->method != M_HEAD) {
-      return send_text(c, rq, 405, "method not allowed\n", "GET, HEAD");
-    }
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl != NULL) {
-      long long n;
-      if (sv_parse_int(cl, 0, (long long)SV_MAX_BODY, &n) != 0) {
-        rq->too_large = 1;
-        if (rq->route == SV_R_TOKEN)
-          return token_error(c, rq, 413, SV_TE_INVALID_REQUEST, "the body is larger than 16 KiB", NULL);
-        return send_text(c, rq, 413, "request body too large\n", NULL);
-      }
-      if (n > 0 && rq->route == SV_R_TOKEN) {
-        rq->body = malloc((size_t)n + 1);
-        if (rq->body == NULL) return MHD_NO;
-        rq->body_cap = (size_t)n + 1;
-      }
+    rq->route = hd.route;
+    rq->method = hd.method;
+    rq->too_large = hd.too_large;
+    if (answered) return send_answer(c, rq, &ans);
+    if (hd.length > 0 && rq->route == SV_R_TOKEN) {
+      rq->body = malloc((size_t)hd.length + 1);
+      if (rq->body == NULL) return MHD_NO;
+      rq->body_cap = (size_t)hd.length + 1;
     }
     /* answer once the whole request is in: an answer queued before that
      * makes MHD close the connection instead of keeping it alive */
@@ -732,9 +843,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return MHD_YES;
   }
   if (rq->too_large) {
-    if (rq->route == SV_R_TOKEN)
-      return token_error(c, rq, 413, SV_TE_INVALID_REQUEST, "the body is larger than 16 KiB", NULL);
-    return send_text(c, rq, 413, "request body too large\n", NULL);
+    sv_answer ans;
+    sv_answer_init(&ans);
+    sv_http_too_large(rq->route, &ans);
+    return send_answer(c, rq, &ans);
   }
   switch (rq->route) {
     case SV_R_TOKEN:

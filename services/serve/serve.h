@@ -419,6 +419,61 @@ void sv_http_release_keysnap(sv_keysnap *ks);
 int sv_http_prepare_confsnap(sv_confsnap *cs);
 void sv_http_release_confsnap(sv_confsnap *cs);
 
+/* The endpoints without I/O.  The libmicrohttpd glue (and the fuzz harness
+ * fuzz/fuzz_serve_http.c) reads the request through sv_headers and turns
+ * an sv_answer into a response. */
+
+/* Request header fields: libmicrohttpd's connection, or a list. */
+typedef struct sv_headers {
+  /* the first field called name (case-insensitive), NULL when absent */
+  const char *(*get)(void *ctx, const char *name);
+  /* fn for every field in order, until fn returns 0 */
+  void (*each)(void *ctx, int (*fn)(void *cls, const char *name, const char *value), void *cls);
+  void *ctx;
+} sv_headers;
+
+enum { SV_M_GET, SV_M_HEAD, SV_M_POST, SV_M_OTHER };
+
+typedef struct sv_answer {
+  unsigned status;   /* 0: no answer */
+  int token_error;   /* enum sv_token_error: an RFC 6749 §5.2 JSON error; -1: none */
+  const char *text;  /* static: the error_description of a token error (may be
+                        NULL), else the text/plain body */
+  const char *allow; /* Allow field, or NULL */
+  char *json;        /* the 200 body of the token endpoint (malloc'd; holds a
+                        token: sv_answer_free wipes it) */
+  int no_answer;     /* out of memory: close the connection */
+  char client_id[SV_MAX_CLIENT_NAME + 1]; /* a registered client the request named (logs) */
+  char kid[100];     /* the key that signed the token (logs) */
+} sv_answer;
+
+void sv_answer_init(sv_answer *a);
+void sv_answer_free(sv_answer *a);
+
+typedef struct sv_head {
+  enum sv_route route;
+  int method;       /* SV_M_* */
+  long long length; /* Content-Length, -1 when absent */
+  int too_large;    /* Content-Length over SV_MAX_BODY or not a number */
+} sv_head;
+
+/* Route, method, Content-Type (token endpoint) and Content-Length checks on
+ * the request line and header fields, before any body.  cs may be NULL.
+ * Returns 1 when the request is answered now (*a), 0 when the body is to
+ * be read. */
+int sv_http_head(const sv_confsnap *cs, const char *method, const char *url, const sv_headers *h, sv_head *hd,
+                 sv_answer *a);
+/* The answer to a body over SV_MAX_BODY. */
+void sv_http_too_large(enum sv_route route, sv_answer *a);
+/* 1 when an If-None-Match field of h matches etag. */
+int sv_http_not_modified(const sv_headers *h, const char *etag);
+/* POST /token with body[0..len) (decoded in place: the buffer needs len + 1
+ * bytes; NULL when len is 0): client authentication (Basic or
+ * client_secret_post), grant type, scope, then a token signed at `now` by
+ * the active key of ks.  Always answers (*a). */
+void sv_token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
+                      int64_t now, sv_answer *a);
+
 typedef struct sv_server sv_server;
 /* Start listening (settings: listen, threads, max_connections). */
 int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap);

@@ -6,6 +6,10 @@
  *
  *   regress_cases [CASES_DIR]     (default: tests/regress/cases)
  *
+ * Built with JKR_SERVE or JKR_GATE (regress_serve, regress_gate: see
+ * jwtkit_regress() in CMakeLists.txt) it runs the cases of the service
+ * harnesses (serve_*, gate_*) instead, linked with the service's code.
+ *
  * tests/regress/pending/ holds inputs that still fail (library bugs not yet
  * fixed); ctest does not run them:
  *   regress_cases tests/regress/pending
@@ -21,12 +25,22 @@
 
 #include "common.h"
 
+/* The library's harnesses, or (JKR_SERVE / JKR_GATE, built by
+ * services/CMakeLists.txt and services/gate/CMakeLists.txt) a service's. */
 static const struct {
   const char *name;
   int (*fn)(const uint8_t *, size_t);
 } k_harness[] = {
+#if !defined(JKR_SERVE) && !defined(JKR_GATE)
     {"token", jkf_token}, {"json", jkf_json},       {"jwk", jkf_jwk},       {"jwks", jkf_jwks},
     {"pem", jkf_pem},     {"claims", jkf_claims},   {"keyring", jkf_keyring}, {"b64url", jkf_b64url},
+#endif
+#ifdef JKR_SERVE
+    {"serve_config", jkf_serve_config}, {"serve_clients", jkf_serve_clients}, {"serve_http", jkf_serve_http},
+#endif
+#ifdef JKR_GATE
+    {"gate_config", jkf_gate_config}, {"gate_request", jkf_gate_request},
+#endif
 };
 
 static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -105,7 +119,7 @@ int main(int argc, char **argv) {
       }
       if (pid == 0) {
         k_harness[h].fn(data, len);
-        exit(0); /* atexit: the keyring harness removes its directory */
+        exit(0); /* atexit: the keyring and service harnesses remove their directories */
       }
       int status = 0;
       while (waitpid(pid, &status, 0) < 0) {

@@ -1,0 +1,137 @@
+/*
+ * serve_clients: the clients file of `jwtkit serve` (sv_clients_parse,
+ * services/serve/config.c).
+ *
+ * Properties: a refused file leaves an empty list and a NUL-terminated
+ * message naming the file ("clients.conf:..."); a file that parses gives
+ * clients sorted by name, without duplicates, each found by
+ * sv_clients_find (and a longer or shorter name is not), each with a valid
+ * name, 1..16 distinct audiences (UTF-8, no control characters), distinct
+ * RFC 6749 scope tokens, a ttl of 0 or 1 s..366 d and an asymmetric
+ * algorithm or none; written back as a clients file (secret_hash
+ * re-encoded from the parsed salt and MAC) it parses to the same clients.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "serve.h"
+
+#define NAME "clients.conf"
+
+static void put_b64url(sv_buf *b, const unsigned char *p, size_t n) {
+  char out[4 * ((64 + 2) / 3) + 1];
+  JKF_CHECK(n <= 64, "salt of %zu bytes", n);
+  sv_b64url_encode(p, n, out);
+  sv_buf_puts(b, out);
+}
+
+static char *write_back(const sv_clients *cs, size_t *len) {
+  sv_buf b;
+  sv_buf_init(&b, 64u << 20);
+  for (size_t i = 0; i < cs->n; i++) {
+    const sv_client *c = &cs->v[i];
+    sv_buf_printf(&b, "[client %s]\nsecret_hash = sha256$", c->name);
+    put_b64url(&b, c->hash.salt, c->hash.salt_len);
+    sv_buf_putc(&b, '$');
+    put_b64url(&b, c->hash.mac, sizeof c->hash.mac);
+    sv_buf_putc(&b, '\n');
+    /* the shortest spelling: a line of the input at the length limit
+     * must still fit */
+    for (size_t k = 0; k < c->naud; k++) sv_buf_printf(&b, "audience=%s\n", c->aud[k]);
+    if (c->nscopes > 0) {
+      sv_buf_puts(&b, "scope=");
+      for (size_t k = 0; k < c->nscopes; k++) sv_buf_printf(&b, "%s%s", k ? " " : "", c->scopes[k]);
+      sv_buf_putc(&b, '\n');
+    }
+    if (c->ttl > 0) sv_buf_printf(&b, "ttl = %lld\n", (long long)c->ttl);
+    if (c->alg != JWTKIT_ALG_UNSPEC) sv_buf_printf(&b, "alg = %s\n", jwtkit_alg_name(c->alg));
+    sv_buf_printf(&b, "disabled = %s\n\n", c->disabled ? "true" : "false");
+  }
+  JKF_CHECK(!b.failed, "write-back buffer");
+  return sv_buf_take(&b, len);
+}
+
+static void check_client(const sv_clients *cs, size_t i) {
+  const sv_client *c = &cs->v[i];
+  JKF_CHECK(c->name != NULL && sv_client_name_ok(c->name), "client %zu name", i);
+  size_t nl = strlen(c->name);
+  if (i > 0) JKF_CHECK(strcmp(cs->v[i - 1].name, c->name) < 0, "clients not sorted/unique at %s", c->name);
+  JKF_CHECK(sv_clients_find(cs, c->name, nl) == c, "find(%s)", c->name);
+  char longer[SV_MAX_CLIENT_NAME + 2];
+  memcpy(longer, c->name, nl);
+  longer[nl] = '~';
+  longer[nl + 1] = '\0';
+  const sv_client *f = sv_clients_find(cs, longer, nl + 1);
+  JKF_CHECK(f == NULL || strcmp(f->name, longer) == 0, "find(%s) gave %s", longer, f->name);
+  if (nl > 1) {
+    f = sv_clients_find(cs, c->name, nl - 1);
+    JKF_CHECK(f == NULL || (strlen(f->name) == nl - 1 && memcmp(f->name, c->name, nl - 1) == 0), "find prefix");
+  }
+  JKF_CHECK(c->hash.salt_len >= 16 && c->hash.salt_len <= sizeof c->hash.salt, "salt of %zu bytes", c->hash.salt_len);
+  JKF_CHECK(c->naud >= 1 && c->naud <= SV_MAX_AUDIENCES, "%s: %zu audiences", c->name, c->naud);
+  for (size_t k = 0; k < c->naud; k++) {
+    size_t al = strlen(c->aud[k]);
+    JKF_CHECK(al >= 1 && al <= SV_MAX_AUDIENCE_LEN && sv_utf8_valid(c->aud[k], al), "audience %zu", k);
+    for (size_t j = 0; j < al; j++)
+      JKF_CHECK((unsigned char)c->aud[k][j] >= 0x20 && c->aud[k][j] != 0x7f, "control character in an audience");
+    for (size_t j = 0; j < k; j++) JKF_CHECK(strcmp(c->aud[j], c->aud[k]) != 0, "audience twice");
+  }
+  JKF_CHECK(c->nscopes <= SV_MAX_SCOPES, "%zu scopes", c->nscopes);
+  for (size_t k = 0; k < c->nscopes; k++) {
+    JKF_CHECK(sv_scope_token_ok(c->scopes[k], strlen(c->scopes[k])), "scope %s", c->scopes[k]);
+    for (size_t j = 0; j < k; j++) JKF_CHECK(strcmp(c->scopes[j], c->scopes[k]) != 0, "scope twice");
+  }
+  JKF_CHECK(c->ttl == 0 || (c->ttl >= 1 && c->ttl <= 366 * 86400LL), "ttl %lld", (long long)c->ttl);
+  JKF_CHECK(c->alg == JWTKIT_ALG_UNSPEC || jwtkit_alg_kty(c->alg) != JWTKIT_KTY_OCT, "client alg");
+  JKF_CHECK(c->disabled == 0 || c->disabled == 1, "disabled %d", c->disabled);
+}
+
+static void same(const sv_clients *a, const sv_clients *b) {
+  JKF_CHECK(a->n == b->n, "%zu clients became %zu", a->n, b->n);
+  for (size_t i = 0; i < a->n; i++) {
+    const sv_client *x = &a->v[i], *y = &b->v[i];
+    JKF_CHECK(strcmp(x->name, y->name) == 0, "name %s became %s", x->name, y->name);
+    JKF_CHECK(x->hash.salt_len == y->hash.salt_len && memcmp(x->hash.salt, y->hash.salt, x->hash.salt_len) == 0 &&
+                  memcmp(x->hash.mac, y->hash.mac, sizeof x->hash.mac) == 0,
+              "%s: secret_hash changed", x->name);
+    JKF_CHECK(x->naud == y->naud, "%s: audiences", x->name);
+    for (size_t k = 0; k < x->naud; k++) JKF_CHECK(strcmp(x->aud[k], y->aud[k]) == 0, "%s: audience %zu", x->name, k);
+    JKF_CHECK(x->nscopes == y->nscopes, "%s: %zu scopes became %zu", x->name, x->nscopes, y->nscopes);
+    for (size_t k = 0; k < x->nscopes; k++)
+      JKF_CHECK(strcmp(x->scopes[k], y->scopes[k]) == 0, "%s: scope %zu", x->name, k);
+    JKF_CHECK(x->ttl == y->ttl && x->alg == y->alg && x->disabled == y->disabled, "%s: ttl/alg/disabled", x->name);
+  }
+}
+
+int jkf_serve_clients(const uint8_t *data, size_t size) {
+  sv_clients cs;
+  char err[1024];
+  memset(err, 0x5a, sizeof err);
+  memset(&cs, 0x5a, sizeof cs);
+  if (sv_clients_parse(&cs, (const char *)data, size, NAME, err, sizeof err) != 0) {
+    JKF_CHECK(cs.v == NULL && cs.n == 0, "a refused file left clients");
+    JKF_CHECK(memchr(err, '\0', sizeof err) != NULL, "error message not terminated");
+    JKF_CHECK(strncmp(err, NAME ":", sizeof NAME) == 0 || strcmp(err, "out of memory") == 0,
+              "error message does not name the file: %.200s", err);
+    return 0;
+  }
+  JKF_CHECK(cs.n <= SV_MAX_CLIENTS && (cs.n == 0 || cs.v != NULL), "%zu clients", cs.n);
+  for (size_t i = 0; i < cs.n; i++) check_client(&cs, i);
+  JKF_CHECK(sv_clients_find(&cs, "", 0) == NULL, "find(\"\")");
+
+  size_t tl = 0;
+  char *text = write_back(&cs, &tl);
+  JKF_CHECK(text != NULL, "write back");
+  sv_clients again;
+  int rc = sv_clients_parse(&again, text, tl, NAME, err, sizeof err);
+  JKF_CHECK(rc == 0, "written-back clients refused: %s", err);
+  same(&cs, &again);
+  sv_clients_free(&again);
+  free(text);
+  sv_clients_free(&cs);
+  return 0;
+}
+
+JKF_ENTRY(jkf_serve_clients)

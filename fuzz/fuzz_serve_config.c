@@ -1,0 +1,154 @@
+/*
+ * serve_config: the configuration file of `jwtkit serve`
+ * (sv_settings_parse, services/serve/config.c), then what the issuer does
+ * with a layer: sv_settings_overlay onto the defaults and
+ * sv_settings_finish.
+ *
+ * Properties: an error names the file ("serve.conf:LINE: ..." or
+ * "serve.conf: ...") in a NUL-terminated message; a file that parses is
+ * written back as one `key = value` line per option it set and parses
+ * again to the same settings (same set bits, strings, algorithms,
+ * durations, numbers); the command-line-only keys (demo, config) never get
+ * set from a file; when finish accepts the settings, the listen address
+ * parses, the issuer passes sv_issuer_ok and there is an algorithm.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common.h"
+#include "serve.h"
+
+#define NAME "serve.conf"
+
+static int msg_ok(const char *err, size_t cap) {
+  if (memchr(err, '\0', cap) == NULL) return 0;
+  return strncmp(err, NAME ":", sizeof NAME) == 0 || strcmp(err, "out of memory") == 0;
+}
+
+static void put(sv_buf *b, const char *key, const char *value) {
+  sv_buf_puts(b, key);
+  sv_buf_puts(b, " = ");
+  sv_buf_puts(b, value);
+  sv_buf_putc(b, '\n');
+}
+
+static void put_int(sv_buf *b, const char *key, long long v) {
+  char n[32];
+  snprintf(n, sizeof n, "%lld", v);
+  put(b, key, n);
+}
+
+/* The settings of one layer as a config file. */
+static char *write_back(const sv_settings *s, size_t *len) {
+  sv_buf b;
+  sv_buf_init(&b, 1u << 20);
+  sv_buf_puts(&b, "# written back by fuzz_serve_config\n");
+  if (s->set & SV_SET_LISTEN) put(&b, "listen", s->listen);
+  if (s->set & SV_SET_ISSUER) put(&b, "issuer", s->issuer);
+  if (s->set & SV_SET_KEYRING) put(&b, "keyring", s->keyring);
+  if (s->set & SV_SET_CLIENTS) put(&b, "clients", s->clients);
+  if (s->set & SV_SET_PASSFILE) put(&b, "passphrase_file", s->passphrase_file);
+  if (s->set & SV_SET_PASSENV) put(&b, "passphrase_env", s->passphrase_env);
+  if (s->set & SV_SET_KEKFILE) put(&b, "kek_file", s->kek_file);
+  if (s->set & SV_SET_KEKENV) put(&b, "kek_env", s->kek_env);
+  if (s->set & SV_SET_LEGACY) put(&b, "legacy_hs256_secret_file", s->legacy_secret_file);
+  if (s->set & SV_SET_ALGS) {
+    sv_buf_puts(&b, "algs =");
+    for (size_t i = 0; i < s->nalgs; i++) {
+      sv_buf_puts(&b, i ? ", " : " ");
+      sv_buf_puts(&b, jwtkit_alg_name(s->algs[i]));
+    }
+    sv_buf_putc(&b, '\n');
+  }
+  if (s->set & SV_SET_ROTATE_CHECK) put_int(&b, "rotate_check", s->rotate_check);
+  if (s->set & SV_SET_MAX_AGE) put_int(&b, "max_age", s->max_age);
+  if (s->set & SV_SET_TOKEN_TTL) put_int(&b, "token_ttl", s->token_ttl);
+  if (s->set & SV_SET_ROTATE_EVERY) put_int(&b, "rotate_every", s->rotate_every);
+  if (s->set & SV_SET_TRANSITION) put_int(&b, "transition_ttl", s->transition_ttl);
+  if (s->set & SV_SET_THREADS) put_int(&b, "thread_pool", s->threads);
+  if (s->set & SV_SET_MAXCONN) put_int(&b, "max_connections", s->max_connections);
+  if (s->set & SV_SET_LOGLEVEL) put(&b, "log_level", sv_log_level_name(s->log_level));
+  JKF_CHECK(!b.failed, "write-back buffer");
+  return sv_buf_take(&b, len);
+}
+
+static void same(const sv_settings *a, const sv_settings *b) {
+  JKF_CHECK(a->set == b->set, "set bits %#x became %#x", a->set, b->set);
+#define SAME_STR(f) JKF_CHECK(strcmp(a->f, b->f) == 0, #f ": '%s' became '%s'", a->f, b->f)
+#define SAME_INT(f) JKF_CHECK(a->f == b->f, #f ": %lld became %lld", (long long)a->f, (long long)b->f)
+  SAME_STR(listen);
+  SAME_STR(issuer);
+  SAME_STR(keyring);
+  SAME_STR(clients);
+  SAME_STR(passphrase_file);
+  SAME_STR(passphrase_env);
+  SAME_STR(kek_file);
+  SAME_STR(kek_env);
+  SAME_STR(legacy_secret_file);
+  SAME_INT(nalgs);
+  for (size_t i = 0; i < a->nalgs; i++) SAME_INT(algs[i]);
+  SAME_INT(rotate_check);
+  SAME_INT(max_age);
+  SAME_INT(token_ttl);
+  SAME_INT(rotate_every);
+  SAME_INT(transition_ttl);
+  SAME_INT(threads);
+  SAME_INT(max_connections);
+  SAME_INT(log_level);
+  SAME_INT(demo);
+#undef SAME_STR
+#undef SAME_INT
+}
+
+int jkf_serve_config(const uint8_t *data, size_t size) {
+  sv_settings *s = malloc(sizeof *s), *again = malloc(sizeof *again), *eff = malloc(sizeof *eff);
+  JKF_CHECK(s != NULL && again != NULL && eff != NULL, "out of memory");
+  char err[1024];
+  memset(err, 0x5a, sizeof err);
+  sv_settings_defaults(s);
+  if (sv_settings_parse(s, (const char *)data, size, NAME, err, sizeof err) != 0) {
+    JKF_CHECK(msg_ok(err, sizeof err), "error message does not name the file: %.200s", err);
+    goto out;
+  }
+  JKF_CHECK(!(s->set & (SV_SET_DEMO | SV_SET_CONFIG)), "a command-line-only option was set from the file");
+  JKF_CHECK(s->nalgs >= 1 && s->nalgs <= SV_MAX_ALGS, "%zu algorithms", s->nalgs);
+  for (size_t i = 0; i < s->nalgs; i++)
+    JKF_CHECK(jwtkit_alg_kty(s->algs[i]) != JWTKIT_KTY_OCT && s->algs[i] != JWTKIT_ALG_UNSPEC, "alg %d",
+              (int)s->algs[i]);
+
+  /* written back, it reads the same */
+  size_t tl = 0;
+  char *text = write_back(s, &tl);
+  JKF_CHECK(text != NULL, "write back");
+  sv_settings_defaults(again);
+  int rc = sv_settings_parse(again, text, tl, NAME, err, sizeof err);
+  JKF_CHECK(rc == 0, "written-back settings refused: %s\n%s", err, text);
+  same(s, again);
+  free(text);
+
+  /* the issuer's view: defaults overridden by this layer, then checked */
+  sv_settings_defaults(eff);
+  sv_settings_overlay(eff, s);
+  memset(err, 0x5a, sizeof err);
+  if (sv_settings_finish(eff, err, sizeof err) == 0) {
+    struct sockaddr_storage ss;
+    unsigned sl = 0;
+    char e2[256];
+    JKF_CHECK(sv_parse_listen(eff->listen, &ss, &sl, e2, sizeof e2) == 0 && sl > 0, "listen %s", eff->listen);
+    JKF_CHECK(sv_issuer_ok(eff->issuer, e2, sizeof e2) == 0, "issuer %s: %s", eff->issuer, e2);
+    JKF_CHECK(eff->nalgs >= 1, "no algorithm after finish");
+    JKF_CHECK(!((eff->set & SV_SET_PASSFILE) && (eff->set & SV_SET_PASSENV)), "two passphrase sources");
+    JKF_CHECK(!((eff->set & SV_SET_KEKFILE) && (eff->set & SV_SET_KEKENV)), "two KEK sources");
+  } else {
+    JKF_CHECK(memchr(err, '\0', sizeof err) != NULL && err[0] != '\0', "finish: no message");
+  }
+out:
+  free(s);
+  free(again);
+  free(eff);
+  return 0;
+}
+
+JKF_ENTRY(jkf_serve_config)
