@@ -62,13 +62,9 @@ static const jwtkit_allocator COUNTING = {t_malloc, t_realloc, t_free};
 /* An operation under test: returns its result and frees what it made. */
 typedef jwtkit_err (*op_fn)(void *ctx, jwtkit_errinfo *info);
 
-/* Runs whose error is not NOMEM, where `misreport_ok` allows them (see
- * test_keyring_open): counted and printed, not failed. */
-static long g_misreported;
-
 /* Fail allocation 0, 1, 2, ... of op until it completes without reaching
  * the failing one.  Returns the number of allocations of a complete run. */
-static long fail_each_allocation_(const char *what, op_fn op, void *ctx, int misreport_ok) {
+static long fail_each_allocation(const char *what, op_fn op, void *ctx) {
   jwtkit_set_allocator(&COUNTING);
   long n = 0;
   for (;; n++) {
@@ -85,19 +81,8 @@ static long fail_each_allocation_(const char *what, op_fn op, void *ctx, int mis
       if (g_count <= n) break; /* the failing allocation was never reached: done */
       continue;                /* an allocation failed and was survived (nothing lost: op checked) */
     }
-    if (rc != JWTKIT_ERR_NOMEM && misreport_ok) {
-      print_message("KNOWN: %s: failing allocation %ld gives %s (%s), not NOMEM\n", what, n, jwtkit_errname(rc),
-                    info.msg);
-      g_misreported++;
-      continue;
-    }
     if (rc != JWTKIT_ERR_NOMEM)
       fail_msg("%s: failing allocation %ld gave %s (%s), not NOMEM", what, n, jwtkit_errname(rc), info.msg);
-    if (info.code != JWTKIT_ERR_NOMEM && misreport_ok) {
-      print_message("KNOWN: %s: failing allocation %ld gives NOMEM with errinfo.code %d\n", what, n, (int)info.code);
-      g_misreported++;
-      continue;
-    }
     if (info.code != JWTKIT_ERR_NOMEM)
       fail_msg("%s: failing allocation %ld: errinfo.code %d for NOMEM", what, n, (int)info.code);
   }
@@ -106,9 +91,7 @@ static long fail_each_allocation_(const char *what, op_fn op, void *ctx, int mis
   return n;
 }
 
-static long fail_each_allocation(const char *what, op_fn op, void *ctx) {
-  return fail_each_allocation_(what, op, ctx, 0);
-}
+
 
 /* ------------------------------------------------------------- JWK */
 
@@ -304,21 +287,12 @@ static void test_keyring_open(void **state) {
   ring_case plain, sealed;
   make_ring(&plain, "plain", algs, 3, NULL);
   make_ring(&sealed, "sealed", algs, 2, "correct horse battery staple");
-  /* jwtkit_keyring_open reports some allocation failures with another
-   * code (docs/reliability.md, "Allocation failures"): tolerated and
-   * printed as KNOWN until src/keyring/keyring.c is fixed; set
-   * JWTKIT_ALLOCFAIL_STRICT=1 to fail on them.  Crashes, leaks and
-   * half-loaded keyrings fail in any case. */
-  const char *strict = getenv("JWTKIT_ALLOCFAIL_STRICT");
-  int tolerate = strict == NULL || strcmp(strict, "1") != 0;
-  g_misreported = 0;
-  long n = fail_each_allocation_("keyring", op_keyring_open, &plain, tolerate);
+  long n = fail_each_allocation("keyring", op_keyring_open, &plain);
   print_message("jwtkit_keyring_open (ES256, EdDSA, RS256) %ld allocations, each failed in turn\n", n);
   assert_true(n >= 3);
-  n = fail_each_allocation_("keyring with a passphrase", op_keyring_open, &sealed, tolerate);
+  n = fail_each_allocation("keyring with a passphrase", op_keyring_open, &sealed);
   print_message("jwtkit_keyring_open (encrypted, ES256, EdDSA) %ld allocations, each failed in turn\n", n);
   assert_true(n >= 2);
-  if (g_misreported) print_message("KNOWN: %ld allocation failures of keyring_open not reported as NOMEM\n", g_misreported);
 }
 
 int main(void) {

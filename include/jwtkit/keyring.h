@@ -78,7 +78,8 @@ void jwtkit_keyring_timing_default(jwtkit_keyring_timing *t);
 
 typedef struct jwtkit_keyring jwtkit_keyring;
 
-/* One line per action taken ("created pending key ... (ES256)"). */
+/* One line per action taken ("created pending key ... (ES256)"), given
+ * only after the change is stored: a mutation that fails reports nothing. */
 typedef void (*jwtkit_keyring_report_fn)(void *ctx, const char *line);
 
 /* Create a keyring in dir (created 0700 if missing; must not hold a

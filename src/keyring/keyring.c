@@ -272,9 +272,13 @@ static jwtkit_err meta_parse(jwtkit_keyring *kr, const char *json, size_t len, j
       rc = corrupt(info, "key entry is not an object");
       goto out;
     }
+    if (kr->n >= KR_MAX_KEYS) {
+      rc = jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "more than %u keys", KR_MAX_KEYS);
+      goto out;
+    }
     kr_key *k = push_key(kr);
     if (k == NULL) {
-      rc = jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "more than %u keys", KR_MAX_KEYS);
+      rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
       goto out;
     }
     int kid = jk_json_get(&d, i, "kid", 3), alg = jk_json_get(&d, i, "alg", 3), st = jk_json_get(&d, i, "state", 5),
@@ -285,7 +289,11 @@ static jwtkit_err meta_parse(jwtkit_keyring *kr, const char *json, size_t len, j
       rc = corrupt(info, "key entry misses a member");
       goto out;
     }
-    k->kid = jk_json_strdup(&d, (uint32_t)kid, NULL);
+    k->kid = jk_json_strdup(&d, (uint32_t)kid, NULL); /* a string: NULL only when out of memory */
+    if (k->kid == NULL) {
+      rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+      goto out;
+    }
     char tmp[64];
     size_t tl = d.nodes[alg].len < 16 ? jk_json_unescape(&d, (uint32_t)alg, tmp) : 0;
     k->alg = jwtkit_alg_from_name(tmp, tl);
@@ -329,7 +337,8 @@ static jwtkit_err load_private(jwtkit_keyring *kr, kr_key *k, jwtkit_errinfo *in
   if (rc != JWTKIT_OK) return rc;
   rc = jwtkit_key_from_pem(&k->priv, k->alg, pem, len, kr->passphrase, info);
   jk_free_secret(pem, len);
-  if (rc == JWTKIT_OK) rc = jwtkit_key_set_kid(k->priv, k->kid, strlen(k->kid));
+  if (rc == JWTKIT_OK && (rc = jwtkit_key_set_kid(k->priv, k->kid, strlen(k->kid))) != JWTKIT_OK)
+    rc = jk_fail(info, rc, "kid", NULL);
   if (rc == JWTKIT_OK && !jwtkit_key_equal_public(k->priv, k->pub))
     rc = jk_fail(info, JWTKIT_ERR_INVALID_KEY, "kid", "private key file of %s does not match its public key", k->kid);
   return rc;
@@ -379,10 +388,34 @@ typedef struct txn {
   jwtkit_keyring_report_fn report;
   void *ctx;
   int changed;
+  jk_buf lines; /* report lines (NUL-terminated each), given out after the commit */
   char doomed[KR_MAX_KEYS][48]; /* private files to destroy after commit */
   size_t ndoomed;
+  char created[KR_MAX_KEYS][48]; /* private files written by this change: removed if it fails */
+  size_t ncreated;
 } txn;
 
+static void vnote(txn *x, const char *fmt, va_list ap) {
+  if (x->report == NULL) return;
+  char line[512];
+  vsnprintf(line, sizeof line, fmt, ap);
+  jk_buf_put(&x->lines, line, strlen(line) + 1);
+}
+
+/* A line to report, once the change is stored, that changes nothing. */
+static void note(txn *x, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void note(txn *x, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vnote(x, fmt, ap);
+  va_end(ap);
+}
+
+/* An action: marks the keyring changed and reports it once stored. */
 static void say(txn *x, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
@@ -390,13 +423,10 @@ static void say(txn *x, const char *fmt, ...)
     ;
 static void say(txn *x, const char *fmt, ...) {
   x->changed = 1;
-  if (x->report == NULL) return;
-  char line[256];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  vnote(x, fmt, ap);
   va_end(ap);
-  x->report(x->ctx, line);
 }
 
 static void fmt_time(int64_t t, char out[32]) {
@@ -406,8 +436,8 @@ static void fmt_time(int64_t t, char out[32]) {
 }
 
 /* Create a fresh key for alg, store its private part, append it. */
-static jwtkit_err new_key(jwtkit_keyring *kr, jwtkit_alg alg, jwtkit_key *given, jwtkit_key_state st, int64_t now,
-                          kr_key **out, jwtkit_errinfo *info) {
+static jwtkit_err new_key(jwtkit_keyring *kr, txn *x, jwtkit_alg alg, jwtkit_key *given, jwtkit_key_state st,
+                          int64_t now, kr_key **out, jwtkit_errinfo *info) {
   jwtkit_key *key = given ? jwtkit_key_ref(given) : NULL;
   jwtkit_err rc = JWTKIT_OK;
   if (key == NULL) {
@@ -440,10 +470,16 @@ static jwtkit_err new_key(jwtkit_keyring *kr, jwtkit_alg alg, jwtkit_key *given,
     jwtkit_key_free(pub);
     goto fail;
   }
+  if (kr->n >= KR_MAX_KEYS) {
+    jwtkit_key_free(pub);
+    rc = jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "a keyring holds at most %u keys", KR_MAX_KEYS);
+    goto fail;
+  }
   if ((rc = kr->store->ops->put_key(kr->store, tp, pem, pl, info)) != JWTKIT_OK) {
     jwtkit_key_free(pub);
     goto fail;
   }
+  if (x->ncreated < KR_MAX_KEYS) snprintf(x->created[x->ncreated++], sizeof x->created[0], "%s", tp);
   k = push_key(kr);
   if (k == NULL || (k->kid = jk_strdup(kid)) == NULL) {
     jwtkit_key_free(pub);
@@ -543,25 +579,48 @@ static int time_ok(int64_t now) { return now >= 0 && now <= 95617584000LL; }
 
 typedef jwtkit_err (*mutation_fn)(jwtkit_keyring *kr, txn *x, void *arg, int64_t now, jwtkit_errinfo *info);
 
+static txn *txn_new(jwtkit_keyring_report_fn report, void *ctx) {
+  txn *x = jk_calloc(1, sizeof *x);
+  if (x == NULL) return NULL;
+  x->report = report;
+  x->ctx = ctx;
+  jk_buf_init(&x->lines);
+  return x;
+}
+
+/* End a change begun under the exclusive lock: commit it (rc OK) or undo
+ * what the store cannot roll back (private files this change wrote), then
+ * unlock; report the actions only once they are stored.  Returns the
+ * final outcome.  Frees x. */
+static jwtkit_err txn_end(jwtkit_keyring *kr, txn *x, jwtkit_err rc, jwtkit_errinfo *info) {
+  if (rc == JWTKIT_OK) rc = commit(kr, x, info);
+  if (rc != JWTKIT_OK)
+    for (size_t i = 0; i < x->ncreated; i++) (void)kr->store->ops->del_key(kr->store, x->created[i]);
+  /* a database backend commits here: only now is the change stored */
+  jwtkit_err urc = kr->store->ops->unlock(kr->store, rc == JWTKIT_OK, info);
+  if (rc == JWTKIT_OK) rc = urc;
+  if (rc == JWTKIT_OK && x->report != NULL && !x->lines.oom) {
+    for (size_t o = 0; o < x->lines.len; o += strlen(x->lines.p + o) + 1) x->report(x->ctx, x->lines.p + o);
+  }
+  jk_buf_free(&x->lines);
+  jk_free(x);
+  return rc;
+}
+
 /* lock, reload the latest state, apply, commit, unlock */
 static jwtkit_err mutate(jwtkit_keyring *kr, mutation_fn fn, void *arg, int64_t now, jwtkit_keyring_report_fn report,
                          void *ctx, jwtkit_errinfo *info) {
   if (!time_ok(now)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "clock out of range");
   jwtkit_err rc = kr->store->ops->lock(kr->store, 1, info);
   if (rc != JWTKIT_OK) return rc;
-  txn *x = jk_calloc(1, sizeof *x);
+  txn *x = txn_new(report, ctx);
   if (x == NULL) {
     (void)kr->store->ops->unlock(kr->store, 0, info);
     return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
   }
-  x->report = report;
-  x->ctx = ctx;
   rc = reload(kr, info);
   if (rc == JWTKIT_OK) rc = fn(kr, x, arg, now, info);
-  if (rc == JWTKIT_OK) rc = commit(kr, x, info);
-  /* a database backend commits here: only now is the change stored */
-  jwtkit_err urc = kr->store->ops->unlock(kr->store, rc == JWTKIT_OK, info);
-  if (rc == JWTKIT_OK) rc = urc;
+  rc = txn_end(kr, x, rc, info);
   if (rc != JWTKIT_OK) {
     jwtkit_errinfo ignore;
     jk_free(kr->meta); /* the in-memory keys were changed: force a real reload */
@@ -575,7 +634,6 @@ static jwtkit_err mutate(jwtkit_keyring *kr, mutation_fn fn, void *arg, int64_t 
       keys_clear(kr);
     }
   }
-  jk_free(x);
   return rc;
 }
 
@@ -661,7 +719,7 @@ static jwtkit_err do_init(jwtkit_keyring *kr, txn *x, void *arg, int64_t now, jw
   init_arg *a = arg;
   for (size_t i = 0; i < a->n; i++) {
     kr_key *k = NULL;
-    jwtkit_err rc = new_key(kr, a->algs[i], NULL, JWTKIT_KEY_ACTIVE, now, &k, info);
+    jwtkit_err rc = new_key(kr, x, a->algs[i], NULL, JWTKIT_KEY_ACTIVE, now, &k, info);
     if (rc != JWTKIT_OK) return rc;
     say(x, "created active key %s (%s): first key of a new keyring, signs at once", k->kid, jwtkit_alg_name(k->alg));
   }
@@ -717,18 +775,14 @@ jwtkit_err jwtkit_keyring_init_ex(const char *dir, const jwtkit_alg *algs, size_
   }
   kr->t = t;
   kr->encrypted = passphrase != NULL;
-  txn *x = jk_calloc(1, sizeof *x);
-  if (x == NULL) rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-  if (x != NULL) {
-    x->report = report;
-    x->ctx = ctx;
+  txn *x = txn_new(report, ctx);
+  if (x == NULL) {
+    (void)kr->store->ops->unlock(kr->store, 0, info);
+    rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  } else {
     init_arg a = {algs, nalgs};
-    rc = do_init(kr, x, &a, now, info);
-    if (rc == JWTKIT_OK) rc = commit(kr, x, info);
+    rc = txn_end(kr, x, do_init(kr, x, &a, now, info), info);
   }
-  jk_free(x);
-  jwtkit_err urc = kr->store->ops->unlock(kr->store, rc == JWTKIT_OK, info);
-  if (rc == JWTKIT_OK) rc = urc;
   jwtkit_keyring_free(kr);
   return rc;
 }
@@ -759,7 +813,7 @@ jwtkit_err jwtkit_keyring_open_ex(jwtkit_keyring **out, const char *dir, const j
 static jwtkit_err do_add(jwtkit_keyring *kr, txn *x, void *arg, int64_t now, jwtkit_errinfo *info) {
   jwtkit_key *key = arg;
   kr_key *k = NULL;
-  jwtkit_err rc = new_key(kr, jwtkit_key_alg(key), key, JWTKIT_KEY_PENDING, now, &k, info);
+  jwtkit_err rc = new_key(kr, x, jwtkit_key_alg(key), key, JWTKIT_KEY_PENDING, now, &k, info);
   if (rc != JWTKIT_OK) return rc;
   char when[32];
   jwtkit_keyring_entry e;
@@ -784,7 +838,7 @@ static jwtkit_err rotate_alg(jwtkit_keyring *kr, txn *x, jwtkit_alg alg, int64_t
   kr_key *p = find_state(kr, alg, JWTKIT_KEY_PENDING);
   int due = a == NULL || force || now >= planned_end(kr, a);
   if (p == NULL && (due || now >= planned_end(kr, a) - publish_ahead(&kr->t))) {
-    jwtkit_err rc = new_key(kr, alg, NULL, JWTKIT_KEY_PENDING, now, &p, info);
+    jwtkit_err rc = new_key(kr, x, alg, NULL, JWTKIT_KEY_PENDING, now, &p, info);
     if (rc != JWTKIT_OK) return rc;
     a = find_state(kr, alg, JWTKIT_KEY_ACTIVE); /* the array may have moved */
     jwtkit_keyring_entry e;
@@ -807,12 +861,9 @@ static jwtkit_err rotate_alg(jwtkit_keyring *kr, txn *x, jwtkit_alg alg, int64_t
         say(x, "key %s (%s) stopped signing and is retiring; it stays published until %s", a->kid, jwtkit_alg_name(alg),
             when);
       }
-    } else if (force && x->report != NULL) {
+    } else if (force) {
       fmt_time(p->published + kr->t.max_age, when);
-      char line[160];
-      snprintf(line, sizeof line, "waiting: pending key %s (%s) cannot sign before %s (max-age)", p->kid,
-               jwtkit_alg_name(alg), when);
-      x->report(x->ctx, line);
+      note(x, "waiting: pending key %s (%s) cannot sign before %s (max-age)", p->kid, jwtkit_alg_name(alg), when);
     }
   }
   return JWTKIT_OK;
@@ -866,7 +917,7 @@ static jwtkit_err do_revoke(jwtkit_keyring *kr, txn *x, void *arg, int64_t now, 
   if (!was_active) return JWTKIT_OK;
   kr_key *p = find_state(kr, alg, JWTKIT_KEY_PENDING);
   if (p == NULL) {
-    jwtkit_err rc = new_key(kr, alg, NULL, JWTKIT_KEY_PENDING, now, &p, info);
+    jwtkit_err rc = new_key(kr, x, alg, NULL, JWTKIT_KEY_PENDING, now, &p, info);
     if (rc != JWTKIT_OK) return rc;
   }
   p->state = JWTKIT_KEY_ACTIVE;
