@@ -2,6 +2,7 @@
  * one and passes its URL in JWTKIT_TEST_PG_URL): sealing at rest, KEK
  * rotation, tampering, the schema, concurrent rotation from several
  * processes, SIGKILL during rotation, and change notifications. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -468,6 +469,63 @@ static void test_watch_sees_commits(void **state) {
   jwtkit_keyring_watch_free(w);
 }
 
+/* ------------------------------------------------------- interrupt */
+
+typedef struct rot_arg {
+  jwtkit_keyring *kr;
+  jwtkit_err rc;
+} rot_arg;
+
+static void *rotate_thread(void *p) {
+  rot_arg *a = p;
+  jwtkit_errinfo ei;
+  a->rc = jwtkit_keyring_rotate(a->kr, T0 + 1, 1, NULL, NULL, &ei);
+  return NULL;
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Another session holds the keyring lock (a replica stuck in its
+ * rotation): a rotation waits for it, and jwtkit_keyring_interrupt from
+ * another thread ends the wait at once instead of after the 30 s lock
+ * timeout (what `jwtkit serve` does on SIGTERM). */
+static void test_interrupt_a_lock_wait(void **state) {
+  (void)state;
+  const jwtkit_alg algs[] = {JWTKIT_ALG_ES256};
+  make_ring(algs, 1);
+  PGconn *holder = db();
+  PQclear(PQexec(holder, "BEGIN"));
+  PGresult *r = PQexec(holder, "SELECT pg_advisory_xact_lock(hashtext('jwtkit-keyring:' || current_schema()))");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  PQclear(r);
+  rot_arg a = {open_with((const unsigned char(*)[32])g_k1, 1, JWTKIT_OK), JWTKIT_OK};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, rotate_thread, &a), 0);
+  sleep_ms(700); /* the rotation is now waiting for the lock */
+  double t0 = now_s();
+  jwtkit_keyring_interrupt(a.kr);
+  pthread_join(th, NULL);
+  double waited = now_s() - t0;
+  assert_int_not_equal(a.rc, JWTKIT_OK);
+  assert_true(waited < 5.0);
+  /* later mutations fail at once, without waiting for the lock */
+  jwtkit_errinfo ei;
+  t0 = now_s();
+  assert_int_equal(jwtkit_keyring_rotate(a.kr, T0 + 2, 1, NULL, NULL, &ei), JWTKIT_ERR_STATE);
+  assert_true(now_s() - t0 < 1.0);
+  PQclear(PQexec(holder, "ROLLBACK"));
+  PQfinish(holder);
+  jwtkit_keyring_free(a.kr);
+  /* nothing was changed */
+  jwtkit_keyring *kr = open_with((const unsigned char(*)[32])g_k1, 1, JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_count(kr), 1);
+  jwtkit_keyring_free(kr);
+}
+
 /* ------------------------------------------------- unreachable database */
 
 static void test_unreachable_database(void **state) {
@@ -509,6 +567,7 @@ int main(void) {
       cmocka_unit_test_setup(test_concurrent_rotation_happens_once, setup),
       cmocka_unit_test_setup(test_sigkill_during_rotation, setup),
       cmocka_unit_test_setup(test_watch_sees_commits, setup),
+      cmocka_unit_test_setup(test_interrupt_a_lock_wait, setup),
       cmocka_unit_test(test_unreachable_database),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -192,6 +192,14 @@ JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_revoke(jwtkit_keyring *kr, const char
                                                   jwtkit_keyring_report_fn report, void *ctx,
                                                   jwtkit_errinfo *info);
 
+/* For shutting down: may be called from another thread while kr is in
+ * use (not while it is being freed).  A mutation of a PostgreSQL keyring
+ * waiting for the database (the keyring lock of another replica, a slow
+ * query) fails soon instead of waiting up to the 30 s lock timeout, and
+ * every later mutation of kr fails at once.  No effect on a directory
+ * keyring, whose waits are short. */
+void jwtkit_keyring_interrupt(jwtkit_keyring *kr);
+
 /* The public JWK Set: pending, active and retiring keys.  Free with
  * jwtkit_free(). */
 JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_jwks(const jwtkit_keyring *kr, char **json, size_t *len);

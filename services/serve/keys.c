@@ -295,6 +295,19 @@ static struct {
   jwtkit_keyring *kr; /* owned by the thread */
 } g_rot = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
+/* The thread's mutable handle changes under g_rot.mu, so that
+ * sv_rotation_stop can interrupt a wait of the current one (a PostgreSQL
+ * lock held by another replica) instead of joining for up to its lock
+ * timeout.  The old handle is freed outside the mutex. */
+static void set_kr(jwtkit_keyring *kr) {
+  pthread_mutex_lock(&g_rot.mu);
+  jwtkit_keyring *old = g_rot.kr;
+  g_rot.kr = kr;
+  if (kr != NULL && g_rot.stop) jwtkit_keyring_interrupt(kr);
+  pthread_mutex_unlock(&g_rot.mu);
+  jwtkit_keyring_free(old);
+}
+
 static void *rotation_main(void *arg) {
   (void)arg;
   sv_keysnap *cur = sv_keysnap_acquire();
@@ -320,8 +333,7 @@ static void *rotation_main(void *arg) {
       char err[600];
       jwtkit_keyring *kr = NULL;
       if (sv_keyring_prepare(pending, &kr, err, sizeof err) == 0) {
-        jwtkit_keyring_free(g_rot.kr);
-        g_rot.kr = kr;
+        set_kr(kr);
         sv_keycfg_free(&g_rot.cfg);
         g_rot.cfg = *pending;
         force = 1;
@@ -341,8 +353,11 @@ static void *rotation_main(void *arg) {
     if (force || external || now >= next_check) {
       if (g_rot.kr == NULL) {
         char err[600];
-        if (sv_keyring_prepare(&g_rot.cfg, &g_rot.kr, err, sizeof err) != 0)
+        jwtkit_keyring *kr = NULL;
+        if (sv_keyring_prepare(&g_rot.cfg, &kr, err, sizeof err) != 0)
           sv_log(SV_LOG_ERROR, "keyring unavailable; still serving the previous snapshot", err);
+        else
+          set_kr(kr);
       }
       int actions = 0;
       if (g_rot.kr != NULL) {
@@ -353,8 +368,7 @@ static void *rotation_main(void *arg) {
           sv_metrics_rotation_action("failed");
           sv_logf(SV_LOG_ERROR, "keyring rotation failed; still serving the previous snapshot", "%s",
                   ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
-          jwtkit_keyring_free(g_rot.kr); /* its state is unknown: open again next time */
-          g_rot.kr = NULL;
+          set_kr(NULL); /* its state is unknown: open again next time */
         }
       }
       if (g_rot.kr != NULL && (force || jwtkit_keyring_generation(g_rot.kr) != served)) {
@@ -414,6 +428,7 @@ void sv_rotation_stop(void) {
   if (g_rot.running) {
     pthread_mutex_lock(&g_rot.mu);
     g_rot.stop = 1;
+    if (g_rot.kr != NULL) jwtkit_keyring_interrupt(g_rot.kr);
     pthread_cond_signal(&g_rot.cv);
     pthread_mutex_unlock(&g_rot.mu);
     pthread_join(g_rot.th, NULL);

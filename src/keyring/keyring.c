@@ -953,6 +953,10 @@ jwtkit_err jwtkit_keyring_rekey(jwtkit_keyring *kr, jwtkit_keyring_report_fn rep
   return rc;
 }
 
+void jwtkit_keyring_interrupt(jwtkit_keyring *kr) {
+  if (kr != NULL && kr->store->ops->interrupt != NULL) kr->store->ops->interrupt(kr->store);
+}
+
 jwtkit_err jwtkit_keyring_jwks(const jwtkit_keyring *kr, char **json, size_t *len) {
   if (kr == NULL || json == NULL) return JWTKIT_ERR_INVALID_ARG;
   jk_buf b;

@@ -33,6 +33,9 @@ typedef struct jk_store_ops {
   /* Re-encrypt every stored private key under the first key-encryption
    * key (exclusive lock held); NULL when the backend has no KEKs. */
   jwtkit_err (*rekey)(jk_store *s, size_t *resealed, size_t *total, jwtkit_errinfo *info);
+  /* From another thread: make a wait in progress (lock, query) fail soon
+   * and every later lock fail at once.  NULL: nothing waits for long. */
+  void (*interrupt)(jk_store *s);
   void (*close)(jk_store *s);
 } jk_store_ops;
 

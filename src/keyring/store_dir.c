@@ -337,6 +337,7 @@ static const jk_store_ops k_dir_ops = {
     .del_key = d_del_key,
     .list_keys = d_list_keys,
     .rekey = NULL, /* a directory keyring has a passphrase, not KEKs */
+    .interrupt = NULL,
     .close = d_close,
 };
 

@@ -23,6 +23,7 @@
  * sealed under it, so a new KEK can be put first and the rows re-sealed
  * (rekey) while the old one still opens them.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,10 @@ typedef struct pg_store {
   size_t nkeks;
   PGconn *conn;
   int in_txn, exclusive;
+  /* interrupt(), from another thread: cancel what conn is waiting for */
+  pthread_mutex_t cancel_mu;
+  PGcancel *cancel; /* of conn; under cancel_mu */
+  int interrupted;  /* sticky; under cancel_mu */
   int no_schema; /* shared lock found no jwtkit tables */
 } pg_store;
 
@@ -68,9 +73,30 @@ static const char *pg_msg(PGconn *c, char *buf, size_t cap) {
 }
 
 static void drop_conn(pg_store *p) {
+  pthread_mutex_lock(&p->cancel_mu);
+  if (p->cancel) PQfreeCancel(p->cancel);
+  p->cancel = NULL;
+  pthread_mutex_unlock(&p->cancel_mu);
   if (p->conn) PQfinish(p->conn);
   p->conn = NULL;
   p->in_txn = 0;
+}
+
+/* Open the connection; fails at once once the store was interrupted. */
+static jwtkit_err open_conn(pg_store *p, jwtkit_errinfo *info) {
+  char m[200];
+  PGconn *c = jk_pg_connect(p->url, m, sizeof m);
+  if (c == NULL) return jk_fail(info, JWTKIT_ERR_IO, NULL, "PostgreSQL keyring: cannot connect: %s", m);
+  pthread_mutex_lock(&p->cancel_mu);
+  int stop = p->interrupted;
+  if (!stop) p->cancel = PQgetCancel(c);
+  pthread_mutex_unlock(&p->cancel_mu);
+  if (stop) {
+    PQfinish(c);
+    return jk_fail(info, JWTKIT_ERR_STATE, NULL, "PostgreSQL keyring: interrupted");
+  }
+  p->conn = c;
+  return JWTKIT_OK;
 }
 
 static jwtkit_err db_fail(pg_store *p, jwtkit_errinfo *info, const char *what) {
@@ -204,21 +230,20 @@ static jwtkit_err check_schema(pg_store *p, jwtkit_errinfo *info) {
 static jwtkit_err pg_lock(jk_store *s, int exclusive, jwtkit_errinfo *info) {
   pg_store *p = (pg_store *)s;
   if (p->in_txn) return jk_fail(info, JWTKIT_ERR_STATE, NULL, "PostgreSQL keyring: already locked");
+  pthread_mutex_lock(&p->cancel_mu);
+  int stop = p->interrupted;
+  pthread_mutex_unlock(&p->cancel_mu);
+  if (stop) return jk_fail(info, JWTKIT_ERR_STATE, NULL, "PostgreSQL keyring: interrupted");
   if (p->conn != NULL && PQstatus(p->conn) != CONNECTION_OK) drop_conn(p);
-  if (p->conn == NULL) {
-    char m[200];
-    if ((p->conn = jk_pg_connect(p->url, m, sizeof m)) == NULL)
-      return jk_fail(info, JWTKIT_ERR_IO, NULL, "PostgreSQL keyring: cannot connect: %s", m);
-  }
-  jwtkit_err rc = exec0(p, exclusive ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", PGRES_COMMAND_OK,
+  jwtkit_err rc;
+  if (p->conn == NULL && (rc = open_conn(p, info)) != JWTKIT_OK) return rc;
+  rc = exec0(p, exclusive ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", PGRES_COMMAND_OK,
                         info, "beginning a transaction");
   if (rc != JWTKIT_OK) {
     /* a connection kept from an earlier lock may have died with a server
      * restart without libpq noticing until now: one fresh attempt */
     drop_conn(p);
-    char m[200];
-    if ((p->conn = jk_pg_connect(p->url, m, sizeof m)) == NULL)
-      return jk_fail(info, JWTKIT_ERR_IO, NULL, "PostgreSQL keyring: cannot connect: %s", m);
+    if ((rc = open_conn(p, info)) != JWTKIT_OK) return rc;
     rc = exec0(p, exclusive ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", PGRES_COMMAND_OK, info,
                "beginning a transaction");
     if (rc != JWTKIT_OK) return rc;
@@ -522,11 +547,21 @@ static jwtkit_err pg_rekey(jk_store *s, size_t *resealed, size_t *total, jwtkit_
   return rc;
 }
 
+static void pg_interrupt(jk_store *s) {
+  pg_store *p = (pg_store *)s;
+  pthread_mutex_lock(&p->cancel_mu);
+  p->interrupted = 1;
+  char err[256];
+  if (p->cancel) (void)PQcancel(p->cancel, err, sizeof err); /* best effort */
+  pthread_mutex_unlock(&p->cancel_mu);
+}
+
 static void pg_close(jk_store *s) {
   pg_store *p = (pg_store *)s;
   if (p == NULL) return;
   if (p->in_txn && p->conn) PQclear(PQexec(p->conn, "ROLLBACK"));
   drop_conn(p);
+  pthread_mutex_destroy(&p->cancel_mu);
   if (p->url) jk_free_secret(p->url, strlen(p->url)); /* may hold a password */
   if (p->keks) jk_free_secret(p->keks, p->nkeks * sizeof *p->keks);
   jk_free(p->kek_ids);
@@ -543,6 +578,7 @@ static const jk_store_ops k_pg_ops = {
     .del_key = pg_del_key,
     .list_keys = pg_list_keys,
     .rekey = pg_rekey,
+    .interrupt = pg_interrupt,
     .close = pg_close,
 };
 
@@ -556,6 +592,7 @@ jwtkit_err jk_store_pg_open(jk_store **out, const char *url, const unsigned char
   pg_store *p = jk_calloc(1, sizeof *p);
   if (p == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
   p->base.ops = &k_pg_ops;
+  pthread_mutex_init(&p->cancel_mu, NULL);
   p->url = jk_strdup(url);
   p->keks = jk_malloc(nkeks * sizeof *p->keks);
   p->kek_ids = jk_malloc(nkeks * sizeof *p->kek_ids);
