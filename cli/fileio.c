@@ -188,6 +188,9 @@ int cli_read_keks(cli_args *a, unsigned char (**keks)[32], size_t *n) {
     if (getenv("JWTKIT_KEK") == NULL) return CLI_OK;
     env = "JWTKIT_KEK"; /* the default */
   }
+  struct stat st;
+  if (file != NULL && strcmp(file, "-") != 0 && stat(file, &st) == 0 && (st.st_mode & 077) != 0)
+    return cli_fail(a, CLI_FAIL, "KEK file %s is readable by group or others (chmod 600)", file);
   cli_buf text;
   int rc = file ? cli_read_file(a, "KEK file", file, CLI_MAX_SECRET * 32, 1, &text)
                 : from_env(a, "kek-env", env, CLI_MAX_SECRET * 32, &text);

@@ -214,6 +214,11 @@ static int read_keks(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap)
   size_t len = 0;
   const char *what = NULL;
   if (s->set & SV_SET_KEKFILE) {
+    struct stat st;
+    if (stat(s->kek_file, &st) == 0 && (st.st_mode & 077) != 0) {
+      sv_fmt(err, cap, "kek_file %s is readable by group or others (chmod 600)", s->kek_file);
+      return -1;
+    }
     char e2[600];
     if (sv_read_file(s->kek_file, SV_MAX_PASSPHRASE * 8, &text, &len, NULL, e2, sizeof e2) != 0) {
       sv_fmt(err, cap, "kek file %s", e2);

@@ -39,6 +39,18 @@ assert_err_contains "already holds a keyring"
 assert_err_contains ":***@"
 assert_err_not_contains "$PG_PASSWORD"
 
+# a KEK file others can read is refused
+cp kek1 kek-open
+chmod 644 kek-open
+run keyring list "$URL" --kek-file kek-open
+assert_rc 1
+assert_err_contains "readable by group or others"
+run serve client add demo --audience api --clients clients.conf
+assert_rc 0
+run serve --keyring "$URL" --kek-file kek-open --listen 127.0.0.1:1 --clients clients.conf
+assert_rc 2
+assert_err_contains "readable by group or others"
+
 # the KEK from the environment (the default) or a named variable
 JWTKIT_KEK=$(tail -1 kek1) run keyring list "$URL" --json
 assert_rc 0
