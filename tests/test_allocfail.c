@@ -233,12 +233,6 @@ static void test_jwks_import(void **state) {
 
 static char g_dir[256];
 
-static void rm_rf(const char *dir) {
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", dir);
-}
-
 static int setup(void **state) {
   (void)state;
   snprintf(g_dir, sizeof g_dir, "/tmp/jwtkit-allocfail-XXXXXX");
@@ -247,7 +241,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  rm_rf(g_dir);
+  tu_rm_rf(g_dir);
   return 0;
 }
 

@@ -16,12 +16,6 @@
 
 static char g_dir[256];
 
-static void rm_rf(const char *dir) {
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", dir);
-}
-
 static int setup(void **state) {
   (void)state;
   snprintf(g_dir, sizeof g_dir, "/tmp/jwtkit-keyring-XXXXXX");
@@ -34,7 +28,7 @@ static int teardown(void **state) {
   (void)state;
   char *slash = strrchr(g_dir, '/');
   *slash = '\0';
-  rm_rf(g_dir);
+  tu_rm_rf(g_dir);
   return 0;
 }
 

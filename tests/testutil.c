@@ -185,3 +185,9 @@ jwtkit_verifier *tu_verifier(jwtkit_key *key) {
   jwtkit_policy_free(p);
   return v;
 }
+
+void tu_rm_rf(const char *dir) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", dir);
+}

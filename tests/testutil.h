@@ -38,6 +38,8 @@ void tu_require_vectors(const char *sub, const char *label);
 json_t *tu_load_vectors_json(const char *sub, const char *name);
 /* Read a whole file (NUL-terminated); NULL on failure. Free with free(). */
 char *tu_read_file(const char *path, size_t *len);
+/* Remove a temporary directory tree (rm -rf); complains on stderr if it fails. */
+void tu_rm_rf(const char *dir);
 /* Decode lowercase hex into a malloc'd buffer. */
 unsigned char *tu_hex(const char *hex, size_t *len);
 /* Base64url-encode (no padding) into a malloc'd NUL-terminated string. */

@@ -242,6 +242,21 @@ static int each_line(char *text, size_t len, const char *path, line_fn fn, void 
   return 0;
 }
 
+/* each_line over a private, NUL-terminated copy of text[0..len). */
+static int each_line_copy(const char *text, size_t len, const char *path, line_fn fn, void *ctx, char *err,
+                          size_t cap) {
+  char *copy = malloc(len + 1);
+  if (copy == NULL) {
+    sv_fmt(err, cap, "out of memory");
+    return -1;
+  }
+  memcpy(copy, text, len);
+  copy[len] = '\0';
+  int rc = each_line(copy, len, path, fn, ctx, err, cap);
+  free(copy);
+  return rc;
+}
+
 /* "key = value" -> key, value (trimmed, NUL-terminated in place). */
 static int split_kv(char *line, size_t n, char **key, char **value, char *err, size_t cap) {
   char *eq = memchr(line, '=', n);
@@ -295,16 +310,7 @@ int sv_settings_load(sv_settings *s, const char *path, char *err, size_t cap) {
 }
 
 int sv_settings_parse(sv_settings *s, const char *text, size_t len, const char *path, char *err, size_t cap) {
-  char *copy = malloc(len + 1);
-  if (copy == NULL) {
-    sv_fmt(err, cap, "out of memory");
-    return -1;
-  }
-  memcpy(copy, text, len);
-  copy[len] = '\0';
-  int rc = each_line(copy, len, path, settings_line, s, err, cap);
-  free(copy);
-  return rc;
+  return each_line_copy(text, len, path, settings_line, s, err, cap);
 }
 
 void sv_settings_overlay(sv_settings *dst, const sv_settings *src) {
@@ -644,16 +650,8 @@ static int cmp_client(const void *a, const void *b) {
 
 int sv_clients_parse(sv_clients *out, const char *text, size_t len, const char *path, char *err, size_t cap) {
   memset(out, 0, sizeof *out);
-  char *copy = malloc(len + 1);
-  if (copy == NULL) {
-    sv_fmt(err, cap, "out of memory");
-    return -1;
-  }
-  memcpy(copy, text, len);
-  copy[len] = '\0';
   clients_ctx x = {out, 0, NULL, 0, 0, 0, 0, 0, path};
-  int rc = each_line(copy, len, path, clients_line, &x, err, cap);
-  free(copy);
+  int rc = each_line_copy(text, len, path, clients_line, &x, err, cap);
   if (rc == 0 && finish_client(&x, err, cap) != 0) {
     char e2[400];
     snprintf(e2, sizeof e2, "%s: %s", path, err);
