@@ -395,6 +395,11 @@ typedef struct txn {
   size_t ncreated;
 } txn;
 
+static void vnote(txn *x, const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 0)))
+#endif
+    ;
 static void vnote(txn *x, const char *fmt, va_list ap) {
   if (x->report == NULL) return;
   char line[512];
