@@ -10,8 +10,6 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/jwtkit-pgself.XXXXXX")
 CHILD_PIDS=()
-PASS=0
-FAIL=0
 
 cleanup() {
   local p
@@ -26,23 +24,8 @@ trap cleanup EXIT
 # shellcheck source=tests/pg/pglib.sh
 . "$HERE/pglib.sh"
 
-ok() {
-  PASS=$((PASS + 1))
-  echo "ok   - $*"
-}
-bad() {
-  FAIL=$((FAIL + 1))
-  echo "FAIL - $*"
-}
-check() {
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
-# expect "description" EXPECTED ACTUAL
-expect() {
-  if [ "$2" = "$3" ]; then ok "$1"; else bad "$1 (expected '$2', got '$3')"; fi
-}
+# shellcheck source=tests/lib/checks.sh
+. "$HERE/../lib/checks.sh"
 ms() { echo $(($(date +%s%N) / 1000000)); }
 port_closed() { ! pg_port_in_use "$1"; }
 pid_gone() { ! pg__pid_running "$1"; }

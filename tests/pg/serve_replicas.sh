@@ -26,7 +26,7 @@
 #   7. SIGTERM while another session holds the keyring lock: the replica
 #      stops within 5 s, not after the 30 s lock timeout
 #
-# Prints PASS/FAIL per check and a summary; exits 1 on any failure, 77 when
+# Prints ok/FAIL per check and a summary; exits 1 on any failure, 77 when
 # no PostgreSQL server is installed (1 under CI=true) or jwtkit was built
 # without the CLI.  Stops everything it started on exit (trap; replicas and
 # helpers also get SIGKILL when this shell dies: setpriv --pdeathsig).
@@ -57,8 +57,6 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/jwtkit-replicas.XXXXXX") || exit 1
 mkdir -p "$WORK/logs" "$WORK/cli" "$WORK/c1" "$WORK/c4" "$WORK/c5" "$WORK/load"
 EVENTS=$WORK/events.txt
 : >"$EVENTS"
-PASS=0
-FAIL=0
 T_START=${EPOCHREALTIME/./}
 declare -A RPID=() RPORT=() RLOG=() RINC=() RURL=() REVERY=() RTTL=()
 BGPIDS=()
@@ -89,24 +87,8 @@ trap cleanup EXIT
 
 # ---------------------------------------------------------------- helpers
 
-pass() {
-  PASS=$((PASS + 1))
-  echo "PASS - $*"
-}
-fail() {
-  FAIL=$((FAIL + 1))
-  echo "FAIL - $*"
-}
-# check "description" command...: passes when the command succeeds
-check() {
-  local what=$1
-  shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
-# expect "description" EXPECTED ACTUAL
-expect() {
-  if [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (expected '$2', got '$3')"; fi
-}
+# shellcheck source=tests/lib/checks.sh
+. "$HERE/../lib/checks.sh"
 now() { echo "$EPOCHREALTIME"; }
 elapsed() { # seconds since the start, one decimal
   local us=$((${EPOCHREALTIME/./} - T_START))
@@ -219,7 +201,7 @@ bg() { # run a helper in the background, killed with this shell
 # ------------------------------------------------------------------ setup
 
 pg_start || {
-  fail "PostgreSQL did not start"
+  bad "PostgreSQL did not start"
   exit 1
 }
 # the machine is shared: lags are also reported without the moments when
@@ -233,7 +215,7 @@ CLIENTS=$WORK/clients.conf
 "$JWTKIT" keyring kek-new >"$KEK" && chmod 600 "$KEK"
 SECRET=$("$JWTKIT" serve client add demo --audience api --clients "$CLIENTS" 2>/dev/null | head -1)
 if [ ${#SECRET} -ne 43 ]; then
-  fail "setup: client add printed no secret"
+  bad "setup: client add printed no secret"
   exit 1
 fi
 URL_A=$PG_URL
@@ -255,10 +237,10 @@ for n in "${A[@]}"; do start_replica "$n"; done
 ok=1
 for n in "${A[@]}"; do wait_healthy "$n" || ok=0; done
 if [ $ok = 0 ]; then
-  fail "check 1: all three replicas become healthy"
+  bad "check 1: all three replicas become healthy"
   exit 1
 fi
-pass "check 1: three replicas started together are healthy (${T1}s -> $(elapsed)s)"
+ok "check 1: three replicas started together are healthy (${T1}s -> $(elapsed)s)"
 event mark started
 creators=$(grep -l '"msg":"created keyring"' "$WORK"/logs/A?.0.log | wc -l)
 expect "check 1: exactly one replica created the keyring, the others opened it" 1 "$creators"
@@ -390,16 +372,16 @@ for round in 1 2; do
     KILLED_LOGS+=("${RLOG[$victim]}")
     tail_action=$(awk '/"msg":"serving keyring"/ {a = ""} /"msg":"keyring"/ {a = a $0 "\n"} END {printf "%s", a}' "${RLOG[$victim]}" |
       sed -n 's/.*"action":"\([^ ]* [^ ]* [^ ]*\).*/\1/p' | tr '\n' ',')
-    pass "check 4: $victim SIGKILLed inside its rotation transaction ($kind) after logging: ${tail_action%,}"
+    ok "check 4: $victim SIGKILLed inside its rotation transaction ($kind) after logging: ${tail_action%,}"
     start_replica "$victim"
     if wait_healthy "$victim"; then
       event up "$victim"
-      pass "check 4: $victim restarted (killed $(fmt "$due" "$vt") s after the step was due, healthy again $(fmt "$vt" "$(now)") s later)"
+      ok "check 4: $victim restarted (killed $(fmt "$due" "$vt") s after the step was due, healthy again $(fmt "$vt" "$(now)") s later)"
     else
-      fail "check 4: $victim restarted"
+      bad "check 4: $victim restarted"
     fi
   else
-    fail "check 4: no replica caught inside a rotation transaction (round $round: $res)"
+    bad "check 4: no replica caught inside a rotation transaction (round $round: $res)"
   fi
 done
 C0=$(now)
@@ -559,7 +541,7 @@ for url in "$URL_A" "$URL_B"; do
     expect "check 6 ($db): pg_dump of the database has no 'PRIVATE KEY' and no \"d\" member" 0 \
       "$(grep -c -e 'PRIVATE KEY' -e '"d":' "$WORK/dump-$db.sql")"
   else
-    fail "check 6 ($db): pg_dump: $(head -1 "$WORK/dump-$db.err")"
+    bad "check 6 ($db): pg_dump: $(head -1 "$WORK/dump-$db.err")"
   fi
 done
 

@@ -14,9 +14,6 @@ CURL=${CURL:-curl}
 
 WORK=$(mktemp -d /tmp/jwtkit-serve-test.XXXXXX)
 SPID=""
-PASS=0
-FAIL=0
-
 cleanup() {
   if [ -n "$SPID" ] && kill -0 "$SPID" 2>/dev/null; then
     kill -KILL "$SPID" 2>/dev/null
@@ -30,20 +27,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() {
-  PASS=$((PASS + 1))
-  echo "ok   - $*"
-}
-bad() {
-  FAIL=$((FAIL + 1))
-  echo "FAIL - $*"
-}
-# check "description" command...: passes when the command succeeds
-check() {
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
+# shellcheck source=tests/lib/checks.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/checks.sh"
 
 free_port() {
   "$PY" -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
