@@ -191,7 +191,7 @@ static int set_rules(cli_args *a, jwtkit_policy *p) {
   cli_opt_all(a, "aud", &naud);
   if (cli_opt_flag(a, "insecure-no-aud")) {
     if (naud > 0) return cli_usage(a, "--aud and --insecure-no-aud exclude each other");
-    jwtkit_policy_ignore_audience(p);
+    if (jwtkit_policy_ignore_audience(p) != JWTKIT_OK) return cli_fail(a, CLI_INTERNAL, "out of memory");
   }
   const char *s;
   if ((s = cli_opt_str(a, "sub")) != NULL && jwtkit_policy_set_subject(p, s) != JWTKIT_OK)
@@ -222,7 +222,11 @@ int cli_cmd_verify(cli_args *a) {
   jwtkit_claims *claims = NULL;
   cli_buf pass = {0}, token = {0};
   if (p == NULL) return cli_fail(a, CLI_INTERNAL, "out of memory");
-  for (size_t i = 0; i < algs.n; i++) jwtkit_policy_allow_alg(p, algs.v[i]);
+  for (size_t i = 0; i < algs.n; i++)
+    if (jwtkit_policy_allow_alg(p, algs.v[i]) != JWTKIT_OK) {
+      rc = cli_fail(a, CLI_INTERNAL, "cannot allow %s", jwtkit_alg_name(algs.v[i]));
+      goto done;
+    }
   verify_ctx v = {.a = a, .p = p, .algs = &algs};
   if ((rc = set_rules(a, p)) != CLI_OK || (rc = cli_read_passphrase(a, &pass)) != CLI_OK ||
       (rc = add_secret(&v)) != CLI_OK || (rc = add_key_files(&v, pass.p)) != CLI_OK || (rc = add_jwks(&v)) != CLI_OK ||

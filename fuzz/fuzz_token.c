@@ -18,8 +18,8 @@
  * algorithm, Ed25519 and Ed448) and a header variant; the rest is a claims
  * JSON text.  Whenever signing succeeds the token must verify with the
  * public key (claim checks may refuse it, a signature or parse failure may
- * not), decode to exactly the claims, and fail with BAD_SIGNATURE once its
- * signature is altered.
+ * not) with and without claims handed out, decode to exactly the claims,
+ * and fail with BAD_SIGNATURE once its signature is altered.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +247,12 @@ static int roundtrip_mode(uint8_t sel, const uint8_t *data, size_t size) {
   rc = jwtkit_verify_at(g_sign_ver[ki], tok, tl, RT_NOW, &c, &info);
   JKF_CHECK(rc == JWTKIT_OK || claim_refusal(rc, &info), "%s token does not verify: %s (field %s: %s)",
             jwtkit_alg_name(jwtkit_key_alg(key)), jwtkit_errname(rc), info.field, info.msg);
+  /* the verdict-only path (no claims handed out) on the same valid token:
+   * it decodes small payloads into a stack buffer of its own */
+  jwtkit_errinfo info2;
+  jwtkit_err rc2 = jwtkit_verify_at(g_sign_ver[ki], tok, tl, RT_NOW, NULL, &info2);
+  JKF_CHECK(rc2 == rc, "%s token: verdict without claims %s, with claims %s", jwtkit_alg_name(jwtkit_key_alg(key)),
+            jwtkit_errname(rc2), jwtkit_errname(rc));
   if (rc == JWTKIT_OK) {
     size_t pl = 0;
     const char *pj = jwtkit_claims_json(c, &pl);

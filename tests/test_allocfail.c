@@ -289,11 +289,119 @@ static void test_keyring_open(void **state) {
   assert_true(n >= 2);
 }
 
+
+/* ------------------------------------------- sticky policy and claimset */
+
+/* A caller that ignores every setter's result (the fail-open pattern):
+ * whatever allocation fails, the verifier is either not built, or checks
+ * every rule it was given.  Without the sticky error, a failed
+ * jwtkit_policy_add_issuer left a verifier with no issuer check. */
+typedef struct sticky_case {
+  jwtkit_key *key;
+  char *good, *other_iss, *other_aud;
+  jwtkit_verifier *check; /* for the claimset case: built outside the hook */
+} sticky_case;
+
+static jwtkit_err nomem(jwtkit_errinfo *info) {
+  info->code = JWTKIT_ERR_NOMEM;
+  return JWTKIT_ERR_NOMEM;
+}
+
+static jwtkit_err op_policy(void *ctx, jwtkit_errinfo *info) {
+  const sticky_case *c = ctx;
+  jwtkit_policy *p = jwtkit_policy_new();
+  if (p == NULL) return nomem(info);
+  jwtkit_err ignored[5];
+  ignored[0] = jwtkit_policy_allow_alg(p, JWTKIT_ALG_HS256);
+  ignored[1] = jwtkit_policy_add_key(p, c->key);
+  ignored[2] = jwtkit_policy_add_issuer(p, "https://issuer.example");
+  ignored[3] = jwtkit_policy_add_audience(p, "api");
+  ignored[4] = jwtkit_policy_require_claim(p, "scope");
+  (void)ignored;
+  jwtkit_verifier *v = NULL;
+  jwtkit_err rc = jwtkit_verifier_new(&v, p, info);
+  jwtkit_policy_free(p);
+  if (rc != JWTKIT_OK) return rc;
+  if (jwtkit_verify_at(v, c->other_iss, strlen(c->other_iss), 1700000000, NULL, NULL) == JWTKIT_OK)
+    fail_msg("a verifier built after a failed setter accepts another issuer's token");
+  if (jwtkit_verify_at(v, c->other_aud, strlen(c->other_aud), 1700000000, NULL, NULL) == JWTKIT_OK)
+    fail_msg("a verifier built after a failed setter accepts another audience's token");
+  rc = jwtkit_verify_at(v, c->good, strlen(c->good), 1700000000, NULL, info);
+  jwtkit_verifier_free(v);
+  return rc;
+}
+
+static jwtkit_err op_claimset(void *ctx, jwtkit_errinfo *info) {
+  const sticky_case *c = ctx;
+  jwtkit_claimset *cs = jwtkit_claimset_new();
+  if (cs == NULL) return nomem(info);
+  jwtkit_err ignored[5];
+  ignored[0] = jwtkit_claimset_set_string(cs, "iss", "https://issuer.example");
+  ignored[1] = jwtkit_claimset_add_audience(cs, "api");
+  ignored[2] = jwtkit_claimset_set_string(cs, "scope", "read");
+  ignored[3] = jwtkit_claimset_set_lifetime(cs, 1700000000, 600);
+  ignored[4] = jwtkit_claimset_set_jti(cs);
+  (void)ignored;
+  jwtkit_signer *s = NULL;
+  char *tok = NULL;
+  jwtkit_err rc = jwtkit_signer_new(&s, c->key, NULL, info);
+  if (rc == JWTKIT_OK) rc = jwtkit_signer_sign_claimset(s, cs, &tok, NULL, info);
+  jwtkit_signer_free(s);
+  jwtkit_claimset_free(cs);
+  if (rc != JWTKIT_OK) {
+    if (tok != NULL) fail_msg("a failed sign left a token");
+    return rc;
+  }
+  /* signed: then nothing was lost */
+  jwtkit_errinfo ei;
+  jwtkit_err vr = jwtkit_verify_at(c->check, tok, strlen(tok), 1700000000, NULL, &ei);
+  if (vr != JWTKIT_OK) fail_msg("a claimset signed after a failed setter lost a member: %s", ei.msg);
+  if (strstr(tok, ".") == NULL) fail_msg("not a token");
+  jwtkit_free(tok);
+  return JWTKIT_OK;
+}
+
+static char *hs_token(jwtkit_key *k, const char *claims) {
+  char *t = NULL;
+  if (jwtkit_sign(k, NULL, claims, strlen(claims), &t, NULL, NULL) != JWTKIT_OK) fail_msg("sign");
+  return t;
+}
+
+static void test_sticky_setters(void **state) {
+  (void)state;
+  sticky_case c = {0};
+  c.key = tu_key(JWTKIT_ALG_HS256);
+  c.good = hs_token(c.key, "{\"iss\":\"https://issuer.example\",\"aud\":\"api\",\"scope\":\"r\",\"exp\":1700000600}");
+  c.other_iss = hs_token(c.key, "{\"iss\":\"https://evil.example\",\"aud\":\"api\",\"scope\":\"r\",\"exp\":1700000600}");
+  c.other_aud = hs_token(c.key, "{\"iss\":\"https://issuer.example\",\"aud\":\"web\",\"scope\":\"r\",\"exp\":1700000600}");
+  jwtkit_policy *p = jwtkit_policy_new();
+  assert_int_equal(jwtkit_policy_allow_alg(p, JWTKIT_ALG_HS256), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_key(p, c.key), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_issuer(p, "https://issuer.example"), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_audience(p, "api"), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_require_claim(p, "scope"), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_require_claim(p, "jti"), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_require_claim(p, "iat"), JWTKIT_OK);
+  assert_int_equal(jwtkit_verifier_new(&c.check, p, NULL), JWTKIT_OK);
+  jwtkit_policy_free(p);
+  long n = fail_each_allocation("policy with ignored setters", op_policy, &c);
+  print_message("policy + verifier_new, setters unchecked: %ld allocations, each failed in turn\n", n);
+  assert_true(n >= 3);
+  n = fail_each_allocation("claimset with ignored setters", op_claimset, &c);
+  print_message("claimset + sign, setters unchecked: %ld allocations, each failed in turn\n", n);
+  assert_true(n >= 5);
+  jwtkit_verifier_free(c.check);
+  jwtkit_free(c.good);
+  jwtkit_free(c.other_iss);
+  jwtkit_free(c.other_aud);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_jwk_import),
       cmocka_unit_test(test_jwks_import),
       cmocka_unit_test(test_keyring_open),
+      cmocka_unit_test(test_sticky_setters),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

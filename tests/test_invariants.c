@@ -16,9 +16,9 @@ static const char *const CLAIMS = "{\"sub\":\"x\",\"exp\":1700000600}";
 /* A verifier allowing every algorithm, trusting the given keys. */
 static jwtkit_verifier *all_algs(jwtkit_key **keys, size_t n) {
   jwtkit_policy *p = jwtkit_policy_new();
-  for (int a = 1; a < JWTKIT_ALG_COUNT; a++) jwtkit_policy_allow_alg(p, (jwtkit_alg)a);
-  for (size_t i = 0; i < n; i++) jwtkit_policy_add_key(p, keys[i]);
-  jwtkit_policy_ignore_audience(p);
+  for (int a = 1; a < JWTKIT_ALG_COUNT; a++) assert_int_equal(jwtkit_policy_allow_alg(p, (jwtkit_alg)a), JWTKIT_OK);
+  for (size_t i = 0; i < n; i++) assert_int_equal(jwtkit_policy_add_key(p, keys[i]), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_ignore_audience(p), JWTKIT_OK);
   jwtkit_verifier *v = NULL;
   jwtkit_errinfo ei;
   if (jwtkit_verifier_new(&v, p, &ei) != JWTKIT_OK) fail_msg("%s", ei.msg);
@@ -215,9 +215,9 @@ static void test_inv3_kid_exact_match(void **state) {
   jwtkit_verifier_free(v);
   /* the policy may demand a kid */
   jwtkit_policy *p = jwtkit_policy_new();
-  jwtkit_policy_allow_alg(p, JWTKIT_ALG_ES256);
-  jwtkit_policy_add_key(p, a);
-  jwtkit_policy_set_kidless(p, JWTKIT_KIDLESS_REJECT);
+  assert_int_equal(jwtkit_policy_allow_alg(p, JWTKIT_ALG_ES256), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_key(p, a), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_set_kidless(p, JWTKIT_KIDLESS_REJECT), JWTKIT_OK);
   assert_int_equal(jwtkit_verifier_new(&v, p, NULL), JWTKIT_OK);
   tok = tu_sign_raw(a, "{\"alg\":\"ES256\"}", CLAIMS);
   assert_int_equal(vrf(v, tok, &ei), JWTKIT_ERR_UNKNOWN_KID);
@@ -227,7 +227,7 @@ static void test_inv3_kid_exact_match(void **state) {
   jwtkit_key *a2 = NULL;
   assert_int_equal(jwtkit_key_generate(&a2, JWTKIT_ALG_ES256, 0, NULL), JWTKIT_OK);
   assert_int_equal(jwtkit_key_set_kid(a2, "key-a", 5), JWTKIT_OK);
-  jwtkit_policy_add_key(p, a2);
+  assert_int_equal(jwtkit_policy_add_key(p, a2), JWTKIT_OK);
   assert_int_equal(jwtkit_verifier_new(&v, p, NULL), JWTKIT_ERR_INVALID_ARG);
   jwtkit_policy_free(p);
   jwtkit_key_free(a2);
@@ -402,9 +402,9 @@ static void test_inv4_size_limits(void **state) {
   (void)state;
   jwtkit_key *k = tu_key(JWTKIT_ALG_HS256);
   jwtkit_policy *p = jwtkit_policy_new();
-  jwtkit_policy_allow_alg(p, JWTKIT_ALG_HS256);
-  jwtkit_policy_add_key(p, k);
-  jwtkit_policy_set_max_token(p, 200);
+  assert_int_equal(jwtkit_policy_allow_alg(p, JWTKIT_ALG_HS256), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_key(p, k), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_set_max_token(p, 200), JWTKIT_OK);
   jwtkit_verifier *v = NULL;
   assert_int_equal(jwtkit_verifier_new(&v, p, NULL), JWTKIT_OK);
   jwtkit_errinfo ei;
@@ -476,9 +476,9 @@ static void test_inv7_no_output_on_failure(void **state) {
   (void)state;
   jwtkit_key *k = tu_key(JWTKIT_ALG_HS256);
   jwtkit_policy *p = jwtkit_policy_new();
-  jwtkit_policy_allow_alg(p, JWTKIT_ALG_HS256);
-  jwtkit_policy_add_key(p, k);
-  jwtkit_policy_add_audience(p, "api");
+  assert_int_equal(jwtkit_policy_allow_alg(p, JWTKIT_ALG_HS256), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_key(p, k), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_audience(p, "api"), JWTKIT_OK);
   jwtkit_verifier *v = NULL;
   assert_int_equal(jwtkit_verifier_new(&v, p, NULL), JWTKIT_OK);
   const char *payloads[] = {"{\"exp\":1}", "{\"exp\":1700000600,\"aud\":\"other\"}", "{\"exp\":1700000600}"};

@@ -57,9 +57,9 @@ static jwtkit_verifier *jwks_verifier(const char *json) {
   if (jwtkit_jwks_parse(&set, json, strlen(json), JWTKIT_ALG_UNSPEC, NULL, NULL, &ei) != JWTKIT_OK)
     fail_msg("jwks: %s", ei.msg);
   jwtkit_policy *p = jwtkit_policy_new();
-  for (size_t i = 0; i < jwtkit_jwks_count(set); i++) jwtkit_policy_allow_alg(p, jwtkit_key_alg(jwtkit_jwks_get(set, i)));
-  jwtkit_policy_add_jwks(p, set);
-  jwtkit_policy_set_kidless(p, JWTKIT_KIDLESS_REJECT);
+  for (size_t i = 0; i < jwtkit_jwks_count(set); i++) assert_int_equal(jwtkit_policy_allow_alg(p, jwtkit_key_alg(jwtkit_jwks_get(set, i))), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_jwks(p, set), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_set_kidless(p, JWTKIT_KIDLESS_REJECT), JWTKIT_OK);
   jwtkit_verifier *v = NULL;
   if (jwtkit_verifier_new(&v, p, &ei) != JWTKIT_OK) fail_msg("verifier: %s", ei.msg);
   jwtkit_policy_free(p);

@@ -143,6 +143,55 @@ static void test_sign_buf(void **state) {
   jwtkit_signer_free(NULL);
 }
 
+
+/* Decoded payloads of every size around each power of two up to 8 KiB, with
+ * and without claims handed out.  The verdict-only path decodes payloads of
+ * up to 2048 bytes into a stack buffer and writes a NUL after them: a
+ * payload of exactly 2048 bytes once wrote one byte past that buffer (seen
+ * by ASan as a stack-buffer-overflow). */
+static void test_payload_sizes_around_powers_of_two(void **state) {
+  (void)state;
+  const jwtkit_alg algs[] = {JWTKIT_ALG_HS256, JWTKIT_ALG_ES256};
+  static const char head[] = "{\"exp\":1700000600,\"pad\":\"";
+  static const char tail[] = "\"}";
+  char *claims = malloc(8192 + 8);
+  assert_non_null(claims);
+  for (size_t a = 0; a < sizeof algs / sizeof *algs; a++) {
+    jwtkit_key *k = tu_key(algs[a]);
+    jwtkit_verifier *v = verifier(k, NULL);
+    size_t tested = 0;
+    for (size_t pow = 32; pow <= 8192; pow *= 2) {
+      for (size_t size = pow - 4; size <= pow + 4; size++) {
+        size_t pad = size - (sizeof head - 1) - (sizeof tail - 1);
+        memcpy(claims, head, sizeof head - 1);
+        memset(claims + sizeof head - 1, 'x', pad);
+        memcpy(claims + sizeof head - 1 + pad, tail, sizeof tail);
+        assert_int_equal(strlen(claims), size);
+        char *tok = sign_claims(k, NULL, claims);
+        jwtkit_errinfo ei;
+        jwtkit_err rc = jwtkit_verify_at(v, tok, strlen(tok), NOW, NULL, &ei);
+        if (rc != JWTKIT_OK) fail_msg("%s payload of %zu bytes, no claims: %s", jwtkit_alg_name(algs[a]), size, ei.msg);
+        jwtkit_claims *c = NULL;
+        rc = jwtkit_verify_at(v, tok, strlen(tok), NOW, &c, &ei);
+        if (rc != JWTKIT_OK) fail_msg("%s payload of %zu bytes, claims: %s", jwtkit_alg_name(algs[a]), size, ei.msg);
+        size_t pl = 0;
+        const char *pj = jwtkit_claims_json(c, &pl);
+        assert_int_equal(pl, size);
+        assert_memory_equal(pj, claims, size);
+        assert_int_equal(pj[pl], '\0');
+        jwtkit_claims_free(c);
+        /* the same size, expired: the verdict-only path also decides claims */
+        assert_int_equal(jwtkit_verify_at(v, tok, strlen(tok), NOW + 3600, NULL, NULL), JWTKIT_ERR_EXPIRED);
+        jwtkit_free(tok);
+        tested++;
+      }
+    }
+    assert_int_equal(tested, 9 * 9);
+    jwtkit_verifier_free(v);
+  }
+  free(claims);
+}
+
 static void test_claimset(void **state) {
   (void)state;
   jwtkit_claimset *cs = jwtkit_claimset_new();
@@ -155,11 +204,28 @@ static void test_claimset(void **state) {
   assert_int_equal(jwtkit_claimset_set_lifetime(cs, NOW, 900), JWTKIT_OK);
   assert_int_equal(jwtkit_claimset_set_bool(cs, "admin", 0), JWTKIT_OK);
   assert_int_equal(jwtkit_claimset_set_json(cs, "obj", "{\"k\":null}", 10), JWTKIT_OK);
-  assert_int_equal(jwtkit_claimset_set_json(cs, "bad", "{\"k\":}", 6), JWTKIT_ERR_MALFORMED);
   assert_int_equal(jwtkit_claimset_set_string(cs, "scope", "replaced"), JWTKIT_OK);
-  assert_int_equal(jwtkit_claimset_set_string(cs, "bad", "\xff"), JWTKIT_ERR_INVALID_ARG);
-  assert_int_equal(jwtkit_claimset_set_lifetime(cs, NOW, 0), JWTKIT_ERR_INVALID_ARG);
   assert_int_equal(jwtkit_claimset_set_jti(cs), JWTKIT_OK);
+  /* a failed setter is sticky: the claimset is never serialised or signed */
+  jwtkit_claimset *bad = jwtkit_claimset_new();
+  assert_int_equal(jwtkit_claimset_set_string(bad, "sub", "alice"), JWTKIT_OK);
+  assert_int_equal(jwtkit_claimset_set_json(bad, "bad", "{\"k\":}", 6), JWTKIT_ERR_MALFORMED);
+  assert_int_equal(jwtkit_claimset_set_string(bad, "bad", "\xff"), JWTKIT_ERR_INVALID_ARG);
+  assert_int_equal(jwtkit_claimset_set_lifetime(bad, NOW, 0), JWTKIT_ERR_INVALID_ARG);
+  assert_int_equal(jwtkit_claimset_set_string(bad, "iss", "https://issuer"), JWTKIT_OK);
+  char *bj = (char *)1;
+  size_t bn = 0;
+  assert_int_equal(jwtkit_claimset_to_json(bad, &bj, &bn), JWTKIT_ERR_MALFORMED); /* the first error */
+  assert_null(bj);
+  jwtkit_signer *bs = NULL;
+  assert_int_equal(jwtkit_signer_new(&bs, tu_key(JWTKIT_ALG_HS256), NULL, NULL), JWTKIT_OK);
+  jwtkit_errinfo bei;
+  char *btok = (char *)1;
+  assert_int_equal(jwtkit_signer_sign_claimset(bs, bad, &btok, NULL, &bei), JWTKIT_ERR_MALFORMED);
+  assert_null(btok);
+  assert_non_null(strstr(bei.msg, "jwtkit_claimset_set_json failed earlier"));
+  jwtkit_signer_free(bs);
+  jwtkit_claimset_free(bad);
   /* "" is a valid member name, and merging keeps it */
   jwtkit_claimset *empty = jwtkit_claimset_new();
   assert_int_equal(jwtkit_claimset_merge_json(empty, "{\"\":1,\"a\":2}", 12), JWTKIT_OK);
@@ -186,10 +252,10 @@ static void test_claimset(void **state) {
   char *tok = NULL;
   assert_int_equal(jwtkit_signer_sign_claimset(s, cs, &tok, &n, NULL), JWTKIT_OK);
   jwtkit_policy *p = jwtkit_policy_new();
-  jwtkit_policy_allow_alg(p, JWTKIT_ALG_ES256);
-  jwtkit_policy_add_key(p, k);
-  jwtkit_policy_add_audience(p, "thr\"ee");
-  jwtkit_policy_add_issuer(p, "https://issuer");
+  assert_int_equal(jwtkit_policy_allow_alg(p, JWTKIT_ALG_ES256), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_key(p, k), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_audience(p, "thr\"ee"), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_issuer(p, "https://issuer"), JWTKIT_OK);
   jwtkit_verifier *v = NULL;
   assert_int_equal(jwtkit_verifier_new(&v, p, NULL), JWTKIT_OK);
   jwtkit_claims *c = NULL;
@@ -263,22 +329,22 @@ static jwtkit_err vclaims(void (*setup)(jwtkit_policy *), const char *claims, in
   return rc;
 }
 
-static void no_exp(jwtkit_policy *p) { jwtkit_policy_set_require_exp(p, 0); }
-static void leeway0(jwtkit_policy *p) { jwtkit_policy_set_leeway(p, 0); }
+static void no_exp(jwtkit_policy *p) { assert_int_equal(jwtkit_policy_set_require_exp(p, 0), JWTKIT_OK); }
+static void leeway0(jwtkit_policy *p) { assert_int_equal(jwtkit_policy_set_leeway(p, 0), JWTKIT_OK); }
 static void iss_ab(jwtkit_policy *p) {
-  jwtkit_policy_add_issuer(p, "a");
-  jwtkit_policy_add_issuer(p, "b");
+  assert_int_equal(jwtkit_policy_add_issuer(p, "a"), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_issuer(p, "b"), JWTKIT_OK);
 }
-static void aud_api(jwtkit_policy *p) { jwtkit_policy_add_audience(p, "api"); }
-static void ignore_aud(jwtkit_policy *p) { jwtkit_policy_ignore_audience(p); }
-static void sub_alice(jwtkit_policy *p) { jwtkit_policy_set_subject(p, "alice"); }
-static void need_scope(jwtkit_policy *p) { jwtkit_policy_require_claim(p, "scope"); }
+static void aud_api(jwtkit_policy *p) { assert_int_equal(jwtkit_policy_add_audience(p, "api"), JWTKIT_OK); }
+static void ignore_aud(jwtkit_policy *p) { assert_int_equal(jwtkit_policy_ignore_audience(p), JWTKIT_OK); }
+static void sub_alice(jwtkit_policy *p) { assert_int_equal(jwtkit_policy_set_subject(p, "alice"), JWTKIT_OK); }
+static void need_scope(jwtkit_policy *p) { assert_int_equal(jwtkit_policy_require_claim(p, "scope"), JWTKIT_OK); }
 static void max_age_60(jwtkit_policy *p) {
-  jwtkit_policy_set_max_age(p, 60);
-  jwtkit_policy_set_leeway(p, 0);
+  assert_int_equal(jwtkit_policy_set_max_age(p, 60), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_set_leeway(p, 0), JWTKIT_OK);
 }
-static void typ_jwt(jwtkit_policy *p) { jwtkit_policy_set_typ(p, "application/JWT"); }
-static void typ_at(jwtkit_policy *p) { jwtkit_policy_set_typ(p, "at+jwt"); }
+static void typ_jwt(jwtkit_policy *p) { assert_int_equal(jwtkit_policy_set_typ(p, "application/JWT"), JWTKIT_OK); }
+static void typ_at(jwtkit_policy *p) { assert_int_equal(jwtkit_policy_set_typ(p, "at+jwt"), JWTKIT_OK); }
 
 static void test_time_claims(void **state) {
   (void)state;
@@ -393,7 +459,7 @@ static void test_policy_validation(void **state) {
   assert_int_equal(jwtkit_policy_set_max_token(p, 1), JWTKIT_ERR_INVALID_ARG);
   /* no key */
   jwtkit_policy *q = jwtkit_policy_new();
-  jwtkit_policy_allow_alg(q, JWTKIT_ALG_HS256);
+  assert_int_equal(jwtkit_policy_allow_alg(q, JWTKIT_ALG_HS256), JWTKIT_OK);
   assert_int_equal(jwtkit_verifier_new(&v, q, &ei), JWTKIT_ERR_INVALID_ARG);
   jwtkit_policy_free(q);
   jwtkit_policy_free(p);
@@ -409,9 +475,9 @@ static void test_injected_clock(void **state) {
   char *tok = sign_claims(k, NULL, "{\"exp\":1700000000}");
   int64_t now = NOW - 100;
   jwtkit_policy *p = jwtkit_policy_new();
-  jwtkit_policy_allow_alg(p, JWTKIT_ALG_HS256);
-  jwtkit_policy_add_key(p, k);
-  jwtkit_policy_set_clock(p, fixed_clock, &now);
+  assert_int_equal(jwtkit_policy_allow_alg(p, JWTKIT_ALG_HS256), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_key(p, k), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_set_clock(p, fixed_clock, &now), JWTKIT_OK);
   jwtkit_verifier *v = NULL;
   assert_int_equal(jwtkit_verifier_new(&v, p, NULL), JWTKIT_OK);
   assert_int_equal(jwtkit_verify(v, tok, strlen(tok), NULL, NULL), JWTKIT_OK);
@@ -478,7 +544,7 @@ static void test_strerror_table(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip_every_alg), cmocka_unit_test(test_header_options),
-      cmocka_unit_test(test_sign_buf),            cmocka_unit_test(test_claimset),
+      cmocka_unit_test(test_sign_buf),            cmocka_unit_test(test_payload_sizes_around_powers_of_two),            cmocka_unit_test(test_claimset),
       cmocka_unit_test(test_escaped_strings_in_claims), cmocka_unit_test(test_time_claims),
       cmocka_unit_test(test_identity_claims),     cmocka_unit_test(test_typ),
       cmocka_unit_test(test_policy_validation),   cmocka_unit_test(test_injected_clock),

@@ -52,8 +52,8 @@ static void test_shared_verifier(void **state) {
   for (int i = 0; i < 4; i++) {
     assert_int_equal(jwtkit_key_generate(&keys[i], algs[i], 0, NULL), JWTKIT_OK);
     assert_int_equal(jwtkit_key_set_kid(keys[i], kids[i], 1), JWTKIT_OK);
-    jwtkit_policy_allow_alg(p, algs[i]);
-    jwtkit_policy_add_key(p, keys[i]);
+    assert_int_equal(jwtkit_policy_allow_alg(p, algs[i]), JWTKIT_OK);
+    assert_int_equal(jwtkit_policy_add_key(p, keys[i]), JWTKIT_OK);
     assert_int_equal(jwtkit_signer_new(&g_signers[i], keys[i], NULL, NULL), JWTKIT_OK);
     size_t n;
     const char *claims = "{\"sub\":\"shared\",\"exp\":1700000600}";

@@ -79,23 +79,26 @@ jwtkit_claimset *jwtkit_claimset_new(void);
 void jwtkit_claimset_free(jwtkit_claimset *cs);
 
 /* Setting a name again replaces its value.  Names and string values must be
- * valid UTF-8 without NUL. */
-jwtkit_err jwtkit_claimset_set_string(jwtkit_claimset *cs, const char *name, const char *value);
-jwtkit_err jwtkit_claimset_set_int(jwtkit_claimset *cs, const char *name, int64_t value);
-jwtkit_err jwtkit_claimset_set_bool(jwtkit_claimset *cs, const char *name, int value);
+ * valid UTF-8 without NUL.  Every setter returns its error AND keeps the
+ * first one in the claimset: jwtkit_claimset_to_json() and
+ * jwtkit_signer_sign_claimset() then fail with it, so a claimset that lost
+ * a member is never signed. */
+JWTKIT_NODISCARD jwtkit_err jwtkit_claimset_set_string(jwtkit_claimset *cs, const char *name, const char *value);
+JWTKIT_NODISCARD jwtkit_err jwtkit_claimset_set_int(jwtkit_claimset *cs, const char *name, int64_t value);
+JWTKIT_NODISCARD jwtkit_err jwtkit_claimset_set_bool(jwtkit_claimset *cs, const char *name, int value);
 /* value is JSON text, validated strictly. */
-jwtkit_err jwtkit_claimset_set_json(jwtkit_claimset *cs, const char *name, const char *value,
+JWTKIT_NODISCARD jwtkit_err jwtkit_claimset_set_json(jwtkit_claimset *cs, const char *name, const char *value,
                                     size_t len);
 /* Merge every member of a JSON object text (later calls replace). */
-jwtkit_err jwtkit_claimset_merge_json(jwtkit_claimset *cs, const char *object, size_t len);
+JWTKIT_NODISCARD jwtkit_err jwtkit_claimset_merge_json(jwtkit_claimset *cs, const char *object, size_t len);
 /* Append to "aud": one audience stays a string, two or more become an array. */
-jwtkit_err jwtkit_claimset_add_audience(jwtkit_claimset *cs, const char *aud);
+JWTKIT_NODISCARD jwtkit_err jwtkit_claimset_add_audience(jwtkit_claimset *cs, const char *aud);
 /* iat = now, exp = now + ttl (ttl > 0). */
-jwtkit_err jwtkit_claimset_set_lifetime(jwtkit_claimset *cs, int64_t now, int64_t ttl);
+JWTKIT_NODISCARD jwtkit_err jwtkit_claimset_set_lifetime(jwtkit_claimset *cs, int64_t now, int64_t ttl);
 /* jti = 128 random bits, base64url (22 chars). */
-jwtkit_err jwtkit_claimset_set_jti(jwtkit_claimset *cs);
+JWTKIT_NODISCARD jwtkit_err jwtkit_claimset_set_jti(jwtkit_claimset *cs);
 /* Serialise (members in insertion order).  Free with jwtkit_free(). */
-jwtkit_err jwtkit_claimset_to_json(const jwtkit_claimset *cs, char **json, size_t *len);
+JWTKIT_NODISCARD jwtkit_err jwtkit_claimset_to_json(const jwtkit_claimset *cs, char **json, size_t *len);
 
 JWTKIT_NODISCARD jwtkit_err jwtkit_signer_sign_claimset(const jwtkit_signer *s,
                                                         const jwtkit_claimset *cs,
@@ -120,39 +123,45 @@ typedef enum jwtkit_kidless {
 jwtkit_policy *jwtkit_policy_new(void);
 void jwtkit_policy_free(jwtkit_policy *p);
 
+/* Every setter below returns its error AND keeps the first one in the
+ * policy: jwtkit_verifier_new() then fails with that error, so a policy
+ * that lost an issuer, audience or key (out of memory, a bad argument)
+ * never becomes a verifier that checks less than the caller asked for. */
+
 /* Accepted algorithms (required: a policy with none cannot be built). */
-jwtkit_err jwtkit_policy_allow_alg(jwtkit_policy *p, jwtkit_alg alg);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_allow_alg(jwtkit_policy *p, jwtkit_alg alg);
 /* Add a trusted key (the policy takes its own reference).  Its alg must be
  * allowed by the time the verifier is built. */
-jwtkit_err jwtkit_policy_add_key(jwtkit_policy *p, jwtkit_key *key);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_add_key(jwtkit_policy *p, jwtkit_key *key);
 /* Accepted issuers ("iss" must equal one, byte for byte).  None: not checked. */
-jwtkit_err jwtkit_policy_add_issuer(jwtkit_policy *p, const char *iss);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_add_issuer(jwtkit_policy *p, const char *iss);
 /* Accepted audiences ("aud", string or array, must contain one).  With none
  * configured a token that carries "aud" is rejected (RFC 7519 §4.1.3) unless
  * jwtkit_policy_ignore_audience() was called. */
-jwtkit_err jwtkit_policy_add_audience(jwtkit_policy *p, const char *aud);
-jwtkit_err jwtkit_policy_ignore_audience(jwtkit_policy *p);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_add_audience(jwtkit_policy *p, const char *aud);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_ignore_audience(jwtkit_policy *p);
 /* Expected "typ" header, compared as RFC 7515 §4.1.9 says (ASCII case
  * insensitive, "application/" prefix optional).  NULL: not checked. */
-jwtkit_err jwtkit_policy_set_typ(jwtkit_policy *p, const char *typ);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_set_typ(jwtkit_policy *p, const char *typ);
 /* Expected "sub".  NULL: not checked. */
-jwtkit_err jwtkit_policy_set_subject(jwtkit_policy *p, const char *sub);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_set_subject(jwtkit_policy *p, const char *sub);
 /* A claim that must be present (any value). */
-jwtkit_err jwtkit_policy_require_claim(jwtkit_policy *p, const char *name);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_require_claim(jwtkit_policy *p, const char *name);
 /* Clock skew allowance, 0..JWTKIT_MAX_LEEWAY seconds (default 60). */
-jwtkit_err jwtkit_policy_set_leeway(jwtkit_policy *p, int64_t seconds);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_set_leeway(jwtkit_policy *p, int64_t seconds);
 /* "exp" is required by default; 0 makes it optional (still checked if present). */
-jwtkit_err jwtkit_policy_set_require_exp(jwtkit_policy *p, int required);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_set_require_exp(jwtkit_policy *p, int required);
 /* Maximum age since "iat" (which then becomes required); 0 disables. */
-jwtkit_err jwtkit_policy_set_max_age(jwtkit_policy *p, int64_t seconds);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_set_max_age(jwtkit_policy *p, int64_t seconds);
 /* Clock (default: time()). */
-jwtkit_err jwtkit_policy_set_clock(jwtkit_policy *p, jwtkit_clock_fn fn, void *ctx);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_set_clock(jwtkit_policy *p, jwtkit_clock_fn fn, void *ctx);
 /* Largest compact token accepted (default JWTKIT_DEFAULT_MAX_TOKEN). */
-jwtkit_err jwtkit_policy_set_max_token(jwtkit_policy *p, size_t bytes);
-jwtkit_err jwtkit_policy_set_kidless(jwtkit_policy *p, jwtkit_kidless mode);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_set_max_token(jwtkit_policy *p, size_t bytes);
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_set_kidless(jwtkit_policy *p, jwtkit_kidless mode);
 
 /* Build an immutable verifier (copies everything it needs from p, which may
- * be freed or reused afterwards).  Fails with JWTKIT_ERR_INVALID_ARG when no
+ * be freed or reused afterwards).  Fails with the first error a policy
+ * setter returned, if one did, and with JWTKIT_ERR_INVALID_ARG when no
  * algorithm is allowed, no key is present, a key's alg is not allowed, or two
  * keys share a kid. */
 JWTKIT_NODISCARD jwtkit_err jwtkit_verifier_new(jwtkit_verifier **out, const jwtkit_policy *p,

@@ -20,7 +20,26 @@ struct jwtkit_claimset {
   member *m;
   size_t n, cap;
   size_t aud_count;
+  /* The first failed setter's error, kept: a claimset with a lost member
+   * must not be signed as if the caller had checked (sticky, like
+   * jwtkit_policy). */
+  jwtkit_err err;
+  const char *err_fn;
 };
+
+/* Remember the first failure of a setter. */
+static jwtkit_err note(jwtkit_claimset *cs, jwtkit_err rc, const char *fn) {
+  if (rc != JWTKIT_OK && cs != NULL && cs->err == JWTKIT_OK) {
+    cs->err = rc;
+    cs->err_fn = fn;
+  }
+  return rc;
+}
+
+jwtkit_err jk_claimset_error(const jwtkit_claimset *cs, const char **fn) {
+  if (fn != NULL) *fn = cs != NULL ? cs->err_fn : NULL;
+  return cs != NULL ? cs->err : JWTKIT_ERR_INVALID_ARG;
+}
 
 jwtkit_claimset *jwtkit_claimset_new(void) { return jk_calloc(1, sizeof(jwtkit_claimset)); }
 
@@ -88,7 +107,7 @@ static jwtkit_err put_buf(jwtkit_claimset *cs, const char *name, jk_buf *b) {
   return put(cs, name, v, len);
 }
 
-jwtkit_err jwtkit_claimset_set_string(jwtkit_claimset *cs, const char *name, const char *value) {
+static jwtkit_err cs_set_string(jwtkit_claimset *cs, const char *name, const char *value) {
   if (value == NULL) return JWTKIT_ERR_INVALID_ARG;
   jk_buf b;
   jk_buf_init(&b);
@@ -101,21 +120,21 @@ jwtkit_err jwtkit_claimset_set_string(jwtkit_claimset *cs, const char *name, con
   return put_buf(cs, name, &b);
 }
 
-jwtkit_err jwtkit_claimset_set_int(jwtkit_claimset *cs, const char *name, int64_t value) {
+static jwtkit_err cs_set_int(jwtkit_claimset *cs, const char *name, int64_t value) {
   jk_buf b;
   jk_buf_init(&b);
   jk_buf_int(&b, value);
   return put_buf(cs, name, &b);
 }
 
-jwtkit_err jwtkit_claimset_set_bool(jwtkit_claimset *cs, const char *name, int value) {
+static jwtkit_err cs_set_bool(jwtkit_claimset *cs, const char *name, int value) {
   jk_buf b;
   jk_buf_init(&b);
   jk_buf_puts(&b, value ? "true" : "false");
   return put_buf(cs, name, &b);
 }
 
-jwtkit_err jwtkit_claimset_set_json(jwtkit_claimset *cs, const char *name, const char *value, size_t len) {
+static jwtkit_err cs_set_json(jwtkit_claimset *cs, const char *name, const char *value, size_t len) {
   if (value == NULL) return JWTKIT_ERR_INVALID_ARG;
   jwtkit_err rc = jk_json_check(value, len, 0, NULL);
   if (rc != JWTKIT_OK) return rc;
@@ -125,7 +144,7 @@ jwtkit_err jwtkit_claimset_set_json(jwtkit_claimset *cs, const char *name, const
   return put(cs, name, v, len);
 }
 
-jwtkit_err jwtkit_claimset_merge_json(jwtkit_claimset *cs, const char *object, size_t len) {
+static jwtkit_err cs_merge_json(jwtkit_claimset *cs, const char *object, size_t len) {
   if (cs == NULL || object == NULL) return JWTKIT_ERR_INVALID_ARG;
   jk_jdoc d;
   jwtkit_err rc = jk_json_parse_alloc(&d, object, len, 1, NULL);
@@ -149,10 +168,10 @@ jwtkit_err jwtkit_claimset_merge_json(jwtkit_claimset *cs, const char *object, s
   return rc;
 }
 
-jwtkit_err jwtkit_claimset_add_audience(jwtkit_claimset *cs, const char *aud) {
+static jwtkit_err cs_add_audience(jwtkit_claimset *cs, const char *aud) {
   if (cs == NULL || aud == NULL) return JWTKIT_ERR_INVALID_ARG;
   member *m = find(cs, "aud");
-  if (m == NULL || cs->aud_count == 0) return jwtkit_claimset_set_string(cs, "aud", aud);
+  if (m == NULL || cs->aud_count == 0) return cs_set_string(cs, "aud", aud);
   jk_buf b;
   jk_buf_init(&b);
   if (cs->aud_count == 1) {
@@ -174,23 +193,60 @@ jwtkit_err jwtkit_claimset_add_audience(jwtkit_claimset *cs, const char *aud) {
   return rc;
 }
 
-jwtkit_err jwtkit_claimset_set_lifetime(jwtkit_claimset *cs, int64_t now, int64_t ttl) {
+static jwtkit_err cs_set_lifetime(jwtkit_claimset *cs, int64_t now, int64_t ttl) {
   if (ttl <= 0 || now < 0 || now > INT64_MAX - ttl) return JWTKIT_ERR_INVALID_ARG;
-  jwtkit_err rc = jwtkit_claimset_set_int(cs, "iat", now);
-  return rc == JWTKIT_OK ? jwtkit_claimset_set_int(cs, "exp", now + ttl) : rc;
+  jwtkit_err rc = cs_set_int(cs, "iat", now);
+  return rc == JWTKIT_OK ? cs_set_int(cs, "exp", now + ttl) : rc;
 }
 
-jwtkit_err jwtkit_claimset_set_jti(jwtkit_claimset *cs) {
+static jwtkit_err cs_set_jti(jwtkit_claimset *cs) {
   unsigned char r[16];
   char enc[24];
   if (jk_random(r, sizeof r) != 0) return JWTKIT_ERR_CRYPTO;
   size_t n = jk_b64url_encode(enc, r, sizeof r);
   enc[n] = '\0';
-  return jwtkit_claimset_set_string(cs, "jti", enc);
+  return cs_set_string(cs, "jti", enc);
+}
+
+
+/* ------------------------------------------------ public setters (sticky) */
+
+jwtkit_err jwtkit_claimset_set_string(jwtkit_claimset *cs, const char *name, const char *value) {
+  return note(cs, cs_set_string(cs, name, value), "jwtkit_claimset_set_string");
+}
+
+jwtkit_err jwtkit_claimset_set_int(jwtkit_claimset *cs, const char *name, int64_t value) {
+  return note(cs, cs_set_int(cs, name, value), "jwtkit_claimset_set_int");
+}
+
+jwtkit_err jwtkit_claimset_set_bool(jwtkit_claimset *cs, const char *name, int value) {
+  return note(cs, cs_set_bool(cs, name, value), "jwtkit_claimset_set_bool");
+}
+
+jwtkit_err jwtkit_claimset_set_json(jwtkit_claimset *cs, const char *name, const char *value, size_t len) {
+  return note(cs, cs_set_json(cs, name, value, len), "jwtkit_claimset_set_json");
+}
+
+jwtkit_err jwtkit_claimset_merge_json(jwtkit_claimset *cs, const char *object, size_t len) {
+  return note(cs, cs_merge_json(cs, object, len), "jwtkit_claimset_merge_json");
+}
+
+jwtkit_err jwtkit_claimset_add_audience(jwtkit_claimset *cs, const char *aud) {
+  return note(cs, cs_add_audience(cs, aud), "jwtkit_claimset_add_audience");
+}
+
+jwtkit_err jwtkit_claimset_set_lifetime(jwtkit_claimset *cs, int64_t now, int64_t ttl) {
+  return note(cs, cs_set_lifetime(cs, now, ttl), "jwtkit_claimset_set_lifetime");
+}
+
+jwtkit_err jwtkit_claimset_set_jti(jwtkit_claimset *cs) {
+  return note(cs, cs_set_jti(cs), "jwtkit_claimset_set_jti");
 }
 
 jwtkit_err jwtkit_claimset_to_json(const jwtkit_claimset *cs, char **json, size_t *len) {
+  if (json != NULL) *json = NULL;
   if (cs == NULL || json == NULL) return JWTKIT_ERR_INVALID_ARG;
+  if (cs->err != JWTKIT_OK) return cs->err; /* a setter failed: refuse to serialise what is left */
   jk_buf b;
   jk_buf_init(&b);
   jk_buf_putc(&b, '{');

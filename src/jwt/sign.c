@@ -193,7 +193,11 @@ jwtkit_err jwtkit_signer_sign_claimset(const jwtkit_signer *s, const jwtkit_clai
   if (token != NULL) *token = NULL;
   char *json = NULL;
   size_t len = 0;
-  jwtkit_err rc = jwtkit_claimset_to_json(cs, &json, &len);
+  const char *failed = NULL;
+  jwtkit_err rc = jk_claimset_error(cs, &failed);
+  if (rc != JWTKIT_OK && failed != NULL)
+    return jk_fail(info, rc, NULL, "%s failed earlier (%s); the claimset is not signed", failed, jwtkit_strerror(rc));
+  rc = jwtkit_claimset_to_json(cs, &json, &len);
   if (rc != JWTKIT_OK) return jk_fail(info, rc, NULL, NULL);
   rc = jwtkit_signer_sign(s, json, len, token, token_len, info);
   jk_free(json);

@@ -45,7 +45,20 @@ typedef struct rules {
 
 struct jwtkit_policy {
   rules r;
+  /* The first failed setter's error, kept: a verifier must never be built
+   * from a policy that silently lost an issuer, audience or key because the
+   * caller did not check a setter (the verifier would fail open). */
+  jwtkit_err err;
+  const char *err_fn;
 };
+
+static jwtkit_err note(jwtkit_policy *p, jwtkit_err rc, const char *fn) {
+  if (rc != JWTKIT_OK && p != NULL && p->err == JWTKIT_OK) {
+    p->err = rc;
+    p->err_fn = fn;
+  }
+  return rc;
+}
 
 struct jwtkit_verifier {
   atomic_int refs;
@@ -143,13 +156,13 @@ void jwtkit_policy_free(jwtkit_policy *p) {
   jk_free(p);
 }
 
-jwtkit_err jwtkit_policy_allow_alg(jwtkit_policy *p, jwtkit_alg alg) {
+static jwtkit_err pol_allow_alg(jwtkit_policy *p, jwtkit_alg alg) {
   if (p == NULL || jk_alg_get(alg) == NULL) return JWTKIT_ERR_INVALID_ARG;
   p->r.allowed |= 1u << alg;
   return JWTKIT_OK;
 }
 
-jwtkit_err jwtkit_policy_add_key(jwtkit_policy *p, jwtkit_key *key) {
+static jwtkit_err pol_add_key(jwtkit_policy *p, jwtkit_key *key) {
   if (p == NULL || key == NULL) return JWTKIT_ERR_INVALID_ARG;
   if (p->r.nkeys >= JK_MAX_KEYS) return JWTKIT_ERR_TOO_LARGE;
   jwtkit_key **nk = jk_realloc(p->r.keys, (p->r.nkeys + 1) * sizeof *nk);
@@ -159,67 +172,112 @@ jwtkit_err jwtkit_policy_add_key(jwtkit_policy *p, jwtkit_key *key) {
   return JWTKIT_OK;
 }
 
-jwtkit_err jwtkit_policy_add_issuer(jwtkit_policy *p, const char *iss) {
+static jwtkit_err pol_add_issuer(jwtkit_policy *p, const char *iss) {
   return p ? strlist_add(&p->r.iss, iss) : JWTKIT_ERR_INVALID_ARG;
 }
 
-jwtkit_err jwtkit_policy_add_audience(jwtkit_policy *p, const char *aud) {
+static jwtkit_err pol_add_audience(jwtkit_policy *p, const char *aud) {
   return p ? strlist_add(&p->r.aud, aud) : JWTKIT_ERR_INVALID_ARG;
 }
 
-jwtkit_err jwtkit_policy_ignore_audience(jwtkit_policy *p) {
+static jwtkit_err pol_ignore_audience(jwtkit_policy *p) {
   if (p == NULL) return JWTKIT_ERR_INVALID_ARG;
   p->r.ignore_aud = 1;
   return JWTKIT_OK;
 }
 
-jwtkit_err jwtkit_policy_set_typ(jwtkit_policy *p, const char *typ) {
+static jwtkit_err pol_set_typ(jwtkit_policy *p, const char *typ) {
   return p ? set_str(&p->r.typ, typ) : JWTKIT_ERR_INVALID_ARG;
 }
 
-jwtkit_err jwtkit_policy_set_subject(jwtkit_policy *p, const char *sub) {
+static jwtkit_err pol_set_subject(jwtkit_policy *p, const char *sub) {
   return p ? set_str(&p->r.sub, sub) : JWTKIT_ERR_INVALID_ARG;
 }
 
-jwtkit_err jwtkit_policy_require_claim(jwtkit_policy *p, const char *name) {
+static jwtkit_err pol_require_claim(jwtkit_policy *p, const char *name) {
   return p ? strlist_add(&p->r.req, name) : JWTKIT_ERR_INVALID_ARG;
 }
 
-jwtkit_err jwtkit_policy_set_leeway(jwtkit_policy *p, int64_t seconds) {
+static jwtkit_err pol_set_leeway(jwtkit_policy *p, int64_t seconds) {
   if (p == NULL || seconds < 0 || seconds > JWTKIT_MAX_LEEWAY) return JWTKIT_ERR_INVALID_ARG;
   p->r.leeway = seconds;
   return JWTKIT_OK;
 }
 
-jwtkit_err jwtkit_policy_set_require_exp(jwtkit_policy *p, int required) {
+static jwtkit_err pol_set_require_exp(jwtkit_policy *p, int required) {
   if (p == NULL) return JWTKIT_ERR_INVALID_ARG;
   p->r.require_exp = required != 0;
   return JWTKIT_OK;
 }
 
-jwtkit_err jwtkit_policy_set_max_age(jwtkit_policy *p, int64_t seconds) {
+static jwtkit_err pol_set_max_age(jwtkit_policy *p, int64_t seconds) {
   if (p == NULL || seconds < 0 || seconds > JK_TIME_BOUND) return JWTKIT_ERR_INVALID_ARG;
   p->r.max_age = seconds;
   return JWTKIT_OK;
 }
 
-jwtkit_err jwtkit_policy_set_clock(jwtkit_policy *p, jwtkit_clock_fn fn, void *ctx) {
+static jwtkit_err pol_set_clock(jwtkit_policy *p, jwtkit_clock_fn fn, void *ctx) {
   if (p == NULL) return JWTKIT_ERR_INVALID_ARG;
   p->r.clock = fn ? fn : default_clock;
   p->r.clock_ctx = fn ? ctx : NULL;
   return JWTKIT_OK;
 }
 
-jwtkit_err jwtkit_policy_set_max_token(jwtkit_policy *p, size_t bytes) {
+static jwtkit_err pol_set_max_token(jwtkit_policy *p, size_t bytes) {
   if (p == NULL || bytes < 16 || bytes > (64u << 20)) return JWTKIT_ERR_INVALID_ARG;
   p->r.max_token = bytes;
   return JWTKIT_OK;
 }
 
-jwtkit_err jwtkit_policy_set_kidless(jwtkit_policy *p, jwtkit_kidless mode) {
+static jwtkit_err pol_set_kidless(jwtkit_policy *p, jwtkit_kidless mode) {
   if (p == NULL || (mode != JWTKIT_KIDLESS_SINGLE && mode != JWTKIT_KIDLESS_REJECT)) return JWTKIT_ERR_INVALID_ARG;
   p->r.kidless = mode;
   return JWTKIT_OK;
+}
+
+
+/* Public setters: every failure is also kept in the policy (sticky). */
+jwtkit_err jwtkit_policy_allow_alg(jwtkit_policy *p, jwtkit_alg alg) {
+  return note(p, pol_allow_alg(p, alg), "jwtkit_policy_allow_alg");
+}
+jwtkit_err jwtkit_policy_add_key(jwtkit_policy *p, jwtkit_key *key) {
+  return note(p, pol_add_key(p, key), "jwtkit_policy_add_key");
+}
+jwtkit_err jwtkit_policy_add_issuer(jwtkit_policy *p, const char *iss) {
+  return note(p, pol_add_issuer(p, iss), "jwtkit_policy_add_issuer");
+}
+jwtkit_err jwtkit_policy_add_audience(jwtkit_policy *p, const char *aud) {
+  return note(p, pol_add_audience(p, aud), "jwtkit_policy_add_audience");
+}
+jwtkit_err jwtkit_policy_ignore_audience(jwtkit_policy *p) {
+  return note(p, pol_ignore_audience(p), "jwtkit_policy_ignore_audience");
+}
+jwtkit_err jwtkit_policy_set_typ(jwtkit_policy *p, const char *typ) {
+  return note(p, pol_set_typ(p, typ), "jwtkit_policy_set_typ");
+}
+jwtkit_err jwtkit_policy_set_subject(jwtkit_policy *p, const char *sub) {
+  return note(p, pol_set_subject(p, sub), "jwtkit_policy_set_subject");
+}
+jwtkit_err jwtkit_policy_require_claim(jwtkit_policy *p, const char *name) {
+  return note(p, pol_require_claim(p, name), "jwtkit_policy_require_claim");
+}
+jwtkit_err jwtkit_policy_set_leeway(jwtkit_policy *p, int64_t seconds) {
+  return note(p, pol_set_leeway(p, seconds), "jwtkit_policy_set_leeway");
+}
+jwtkit_err jwtkit_policy_set_require_exp(jwtkit_policy *p, int required) {
+  return note(p, pol_set_require_exp(p, required), "jwtkit_policy_set_require_exp");
+}
+jwtkit_err jwtkit_policy_set_max_age(jwtkit_policy *p, int64_t seconds) {
+  return note(p, pol_set_max_age(p, seconds), "jwtkit_policy_set_max_age");
+}
+jwtkit_err jwtkit_policy_set_clock(jwtkit_policy *p, jwtkit_clock_fn fn, void *ctx) {
+  return note(p, pol_set_clock(p, fn, ctx), "jwtkit_policy_set_clock");
+}
+jwtkit_err jwtkit_policy_set_max_token(jwtkit_policy *p, size_t bytes) {
+  return note(p, pol_set_max_token(p, bytes), "jwtkit_policy_set_max_token");
+}
+jwtkit_err jwtkit_policy_set_kidless(jwtkit_policy *p, jwtkit_kidless mode) {
+  return note(p, pol_set_kidless(p, mode), "jwtkit_policy_set_kidless");
 }
 
 /* ----------------------------------------------------------- verifier */
@@ -227,6 +285,9 @@ jwtkit_err jwtkit_policy_set_kidless(jwtkit_policy *p, jwtkit_kidless mode) {
 jwtkit_err jwtkit_verifier_new(jwtkit_verifier **out, const jwtkit_policy *p, jwtkit_errinfo *info) {
   if (out == NULL || p == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
   *out = NULL;
+  if (p->err != JWTKIT_OK)
+    return jk_fail(info, p->err, NULL, "%s failed earlier (%s); fix that call: no verifier is built from an incomplete policy",
+                   p->err_fn, jwtkit_strerror(p->err));
   const rules *r = &p->r;
   if (r->allowed == 0)
     return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "the policy allows no algorithm; name them explicitly");
@@ -549,8 +610,9 @@ jwtkit_err jwtkit_verify_at(const jwtkit_verifier *v, const char *token, size_t 
   /* payload */
   size_t pmax = jk_b64url_dec_max(p.pay_len);
   if (claims == NULL && pmax <= JK_STACK_PAYLOAD) {
-    /* the caller wants the verdict only: no allocation for a typical token */
-    char pbuf[JK_STACK_PAYLOAD];
+    /* the caller wants the verdict only: no allocation for a typical token.
+     * parse_payload writes a NUL after the decoded bytes, hence the + 1. */
+    char pbuf[JK_STACK_PAYLOAD + 1];
     jk_jnode pnodes[JK_CLAIM_NODES];
     jk_jnode *heap = NULL;
     jk_jdoc d;

@@ -101,13 +101,15 @@ int main(int argc, char **argv) {
       if (jwtkit_signer_new(&s, key, &o2, &info) != JWTKIT_OK) die("signer", info.msg);
     }
     jwtkit_claimset *cs = jwtkit_claimset_new();
-    if (iss) jwtkit_claimset_set_string(cs, "iss", iss);
-    if (sub) jwtkit_claimset_set_string(cs, "sub", sub);
-    for (size_t i = 0; i < naud; i++) jwtkit_claimset_add_audience(cs, aud[i]);
-    jwtkit_claimset_set_int(cs, "iat", have_iat ? iat : ttl < 0 ? now - 3600 : now);
-    if (!no_exp) jwtkit_claimset_set_int(cs, "exp", have_exp ? exp : now + ttl);
-    if (have_nbf) jwtkit_claimset_set_int(cs, "nbf", nbf);
-    if (count > 1) jwtkit_claimset_set_jti(cs);
+    jwtkit_err ce = cs ? JWTKIT_OK : JWTKIT_ERR_NOMEM;
+    if (ce == JWTKIT_OK && iss) ce = jwtkit_claimset_set_string(cs, "iss", iss);
+    if (ce == JWTKIT_OK && sub) ce = jwtkit_claimset_set_string(cs, "sub", sub);
+    for (size_t i = 0; ce == JWTKIT_OK && i < naud; i++) ce = jwtkit_claimset_add_audience(cs, aud[i]);
+    if (ce == JWTKIT_OK) ce = jwtkit_claimset_set_int(cs, "iat", have_iat ? iat : ttl < 0 ? now - 3600 : now);
+    if (ce == JWTKIT_OK && !no_exp) ce = jwtkit_claimset_set_int(cs, "exp", have_exp ? exp : now + ttl);
+    if (ce == JWTKIT_OK && have_nbf) ce = jwtkit_claimset_set_int(cs, "nbf", nbf);
+    if (ce == JWTKIT_OK && count > 1) ce = jwtkit_claimset_set_jti(cs);
+    if (ce != JWTKIT_OK) die("claims", jwtkit_strerror(ce));
     for (size_t i = 0; i < nclaims; i++) {
       const char *eq = strchr(claims[i], '=');
       if (eq == NULL) die("--claim NAME=JSON", claims[i]);

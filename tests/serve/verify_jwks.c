@@ -78,7 +78,10 @@ int main(int argc, char **argv) {
       printf("jwks: key %zu is a secret or private key\n", i);
       goto out;
     }
-    jwtkit_policy_allow_alg(p, jwtkit_key_alg(k));
+    if (jwtkit_policy_allow_alg(p, jwtkit_key_alg(k)) != JWTKIT_OK) {
+      printf("jwks: key %zu has no usable algorithm\n", i);
+      goto out;
+    }
   }
   if (jwtkit_policy_add_jwks(p, set) != JWTKIT_OK || jwtkit_policy_add_issuer(p, iss) != JWTKIT_OK ||
       jwtkit_policy_add_audience(p, aud) != JWTKIT_OK || jwtkit_policy_set_typ(p, "at+jwt") != JWTKIT_OK ||
