@@ -47,16 +47,82 @@ static int64_t clock_fn(void *ctx) {
 
 /* ------------------------------------------------------------ oracle */
 
-/* A NumericDate as the docs define it: JSON number, no exponent, fewer
- * than 16 integer digits.  Value = sign * (ip + (frac ? something in (0,1)
- * : 0)). */
+/* A NumericDate as the docs define it: any JSON number whose value has
+ * fewer than 16 integer digits (|value| < 1e15), exponent allowed.  Value =
+ * sign * (ip + (frac ? something in (0,1) : 0)).  The oracle writes an
+ * exponent form out as plain decimal text first (normalize_exponent), then
+ * reads that, so it shares no code with the library's arithmetic. */
 typedef struct ndate {
   int neg;
   int64_t ip;
   int frac;
 } ndate;
 
+static int parse_plain_ndate(const char *t, size_t n, ndate *d);
+
+/* Plain decimal text for a JSON number: out gets [-]digits[.digits] with no
+ * leading zeros in the integer part.  -1 when the value is certainly out of
+ * range (too many integer digits to write). */
+static int normalize_exponent(const char *t, size_t n, char *out, size_t cap) {
+  const char *e = NULL;
+  for (size_t i = 0; i < n; i++)
+    if (t[i] == 'e' || t[i] == 'E') e = t + i;
+  size_t mn = e ? (size_t)(e - t) : n;
+  long ex = 0;
+  if (e != NULL) {
+    const char *p = e + 1;
+    int eneg = 0;
+    if (p < t + n && (*p == '+' || *p == '-')) eneg = *p++ == '-';
+    for (; p < t + n; p++) ex = ex < 100000 ? ex * 10 + (*p - '0') : ex;
+    if (eneg) ex = -ex;
+  }
+  char dg[256];
+  size_t nd = 0, ip = 0;
+  int neg = mn > 0 && t[0] == '-', seen_point = 0;
+  for (size_t i = (size_t)neg; i < mn; i++) {
+    if (t[i] == '.') {
+      seen_point = 1;
+      continue;
+    }
+    if (nd >= sizeof dg) return -1; /* more than 256 mantissa digits: no such test input matters */
+    dg[nd++] = t[i];
+    if (!seen_point) ip++;
+  }
+  long point = (long)ip + ex;
+  int nonzero = 0;
+  for (size_t i = 0; i < nd; i++) nonzero |= dg[i] != '0';
+  if (!nonzero) return snprintf(out, cap, "0") > 0 ? 0 : -1;
+  size_t o = 0;
+  if (neg) out[o++] = '-';
+  if (point <= 0) {
+    if (-point > 200) return snprintf(out + o, cap - o, "0.1") > 0 ? 0 : -1; /* tiny, non-zero */
+    o += (size_t)snprintf(out + o, cap - o, "0.");
+    for (long z = 0; z < -point; z++) out[o++] = '0';
+    for (size_t i = 0; i < nd; i++) out[o++] = dg[i];
+  } else {
+    if (point > 200) return -1;
+    for (long i = 0; i < point; i++) out[o++] = (size_t)i < nd ? dg[i] : '0';
+    if ((size_t)point < nd) {
+      out[o++] = '.';
+      for (size_t i = (size_t)point; i < nd; i++) out[o++] = dg[i];
+    }
+  }
+  out[o] = '\0';
+  /* drop leading zeros of the integer part (keep one) */
+  char *ipart = out + neg;
+  size_t lead = 0;
+  while (ipart[lead] == '0' && ipart[lead + 1] >= '0' && ipart[lead + 1] <= '9') lead++;
+  memmove(ipart, ipart + lead, strlen(ipart + lead) + 1);
+  return 0;
+}
+
 static int parse_ndate(const char *t, size_t n, ndate *d) {
+  char plain[600];
+  if (normalize_exponent(t, n, plain, sizeof plain) != 0) return -1;
+  return parse_plain_ndate(plain, strlen(plain), d);
+}
+
+static int parse_plain_ndate(const char *t, size_t n, ndate *d) {
   size_t i = 0;
   d->neg = 0;
   d->ip = 0;

@@ -63,11 +63,25 @@ static void check_tree(const jk_jdoc *d) {
                       (v == 0 && nd->len == 2 && memcmp(t, "-0", 2) == 0),
                   "jk_json_int gives %s for %.*s", tmp, (int)nd->len, t);
       }
+      /* NumericDate: exact decimal evaluation, |value| < 1e15; compared
+       * with strtod's nearest double, which is within 1 of it there */
+      char num[128];
+      double dv = 0;
+      int have_dv = nd->len < sizeof num;
+      if (have_dv) {
+        memcpy(num, t, nd->len);
+        num[nd->len] = '\0';
+        dv = strtod(num, NULL);
+      }
       if (jk_json_seconds(d, i, &fl, &ce) == 0) {
         JKF_CHECK(fl <= ce && ce - fl <= 1, "seconds floor %lld ceil %lld", (long long)fl, (long long)ce);
-        JKF_CHECK(memchr(t, 'e', nd->len) == NULL && memchr(t, 'E', nd->len) == NULL, "seconds with an exponent");
+        if (have_dv)
+          JKF_CHECK(dv >= (double)fl - 1 && dv <= (double)ce + 1, "seconds %lld..%lld for %s", (long long)fl,
+                    (long long)ce, num);
         int64_t iv;
         if (jk_json_int(d, i, &iv) == 0) JKF_CHECK(fl == iv && ce == iv, "seconds of an integer differ");
+      } else if (have_dv) {
+        JKF_CHECK(!(dv > -1e14 && dv < 1e14), "seconds refused %s", num);
       }
     } else if (nd->type == JK_J_OBJECT) {
       for (uint32_t k = i + 1; k < nd->end; k = d->nodes[k + 1].end) {

@@ -436,14 +436,69 @@ static void test_inv4_size_limits(void **state) {
   tok = tu_sign_raw(k, "{\"alg\":\"HS256\"}", deep);
   assert_int_equal(vrf(v, tok, &ei), JWTKIT_ERR_TOO_LARGE);
   free(tok);
-  /* header over 8 KiB */
-  char *bh = malloc(9000);
-  n = (size_t)snprintf(bh, 9000, "{\"alg\":\"HS256\",\"x\":\"");
-  memset(bh + n, 'a', 7000);
-  snprintf(bh + n + 7000, 9000 - n - 7000, "\"}");
+  /* header caps: an x5c chain of six 1.7 KB certificates (13.8 KiB encoded)
+   * passes the default 16 KiB; more than that is refused, and the policy
+   * can set the limit either way */
+  char *bh = malloc(40000);
+  n = (size_t)snprintf(bh, 40000, "{\"alg\":\"HS256\",\"x5c\":[");
+  for (int c = 0; c < 6; c++) {
+    n += (size_t)snprintf(bh + n, 40000 - n, "%s\"MII", c ? "," : "");
+    memset(bh + n, 'Q', 1700);
+    n += 1700;
+    bh[n++] = '"';
+  }
+  snprintf(bh + n, 40000 - n, "]}");
   tok = tu_sign_raw(k, bh, CLAIMS);
-  assert_int_equal(vrf(v, tok, &ei), JWTKIT_ERR_TOO_LARGE);
+  size_t hlen = (size_t)(strchr(tok, '.') - tok);
+  assert_true(hlen > 8192 && hlen <= JWTKIT_DEFAULT_MAX_HEADER);
+  assert_int_equal(vrf(v, tok, &ei), JWTKIT_OK);
+  jwtkit_verifier *small = NULL;
+  p = jwtkit_policy_new();
+  assert_int_equal(jwtkit_policy_allow_alg(p, JWTKIT_ALG_HS256), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_add_key(p, k), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_ignore_audience(p), JWTKIT_OK);
+  assert_int_equal(jwtkit_policy_set_max_header(p, 8192, 128), JWTKIT_OK);
+  assert_int_equal(jwtkit_verifier_new(&small, p, NULL), JWTKIT_OK);
+  assert_int_equal(vrf(small, tok, &ei), JWTKIT_ERR_TOO_LARGE);
+  assert_string_equal(ei.field, "header");
   free(tok);
+  jwtkit_verifier_free(small);
+  jwtkit_policy_free(p);
+  /* over 16 KiB encoded */
+  n = (size_t)snprintf(bh, 40000, "{\"alg\":\"HS256\",\"x\":\"");
+  memset(bh + n, 'a', 12400);
+  snprintf(bh + n + 12400, 40000 - n - 12400, "\"}");
+  tok = tu_sign_raw(k, bh, CLAIMS);
+  assert_true(strchr(tok, '.') - tok > (long)JWTKIT_DEFAULT_MAX_HEADER);
+  assert_int_equal(vrf(v, tok, &ei), JWTKIT_ERR_TOO_LARGE);
+  assert_non_null(strstr(ei.msg, "jwtkit_policy_set_max_header"));
+  free(tok);
+  /* JSON values in the header: 100 pass (more than the 64 parsed on the
+   * stack), 200 are over the default 128, and a policy may allow them */
+  for (int count = 100; count <= 200; count += 100) {
+    n = (size_t)snprintf(bh, 40000, "{\"alg\":\"HS256\",\"a\":[");
+    for (int c = 0; c < count; c++) n += (size_t)snprintf(bh + n, 40000 - n, "%s%d", c ? "," : "", c);
+    snprintf(bh + n, 40000 - n, "]}");
+    tok = tu_sign_raw(k, bh, CLAIMS);
+    assert_int_equal(vrf(v, tok, &ei), count == 100 ? JWTKIT_OK : JWTKIT_ERR_TOO_LARGE);
+    if (count == 200) {
+      p = jwtkit_policy_new();
+      assert_int_equal(jwtkit_policy_allow_alg(p, JWTKIT_ALG_HS256), JWTKIT_OK);
+      assert_int_equal(jwtkit_policy_add_key(p, k), JWTKIT_OK);
+      assert_int_equal(jwtkit_policy_ignore_audience(p), JWTKIT_OK);
+      assert_int_equal(jwtkit_policy_set_max_header(p, JWTKIT_DEFAULT_MAX_HEADER, 256), JWTKIT_OK);
+      jwtkit_verifier *wide = NULL;
+      assert_int_equal(jwtkit_verifier_new(&wide, p, NULL), JWTKIT_OK);
+      assert_int_equal(vrf(wide, tok, &ei), JWTKIT_OK);
+      jwtkit_verifier_free(wide);
+      jwtkit_policy_free(p);
+    }
+    free(tok);
+  }
+  p = jwtkit_policy_new();
+  assert_int_equal(jwtkit_policy_set_max_header(p, 8, 128), JWTKIT_ERR_INVALID_ARG);
+  assert_int_equal(jwtkit_policy_set_max_header(p, 4096, 4097), JWTKIT_ERR_INVALID_ARG);
+  jwtkit_policy_free(p);
   free(bh);
   jwtkit_verifier_free(v);
 }
@@ -496,6 +551,48 @@ static void test_inv7_no_output_on_failure(void **state) {
   jwtkit_policy_free(p);
 }
 
+
+/* ---------------------------------------------------------- invariant 10 */
+
+/* A JWS header never carries a member defined only for JWE: "enc" makes
+ * it a JWE (RFC 7516 §9), "zip" is JWE-only, and so are the key agreement
+ * and key wrapping parameters.  Each is refused by name, also when the
+ * name is written with escapes; the signer refuses to write them. */
+static void test_inv10_no_jwe_members(void **state) {
+  (void)state;
+  jwtkit_key *k = tu_key(JWTKIT_ALG_HS256);
+  jwtkit_verifier *v = tu_verifier(k);
+  jwtkit_errinfo ei;
+  static const char *const names[] = {"enc", "zip", "epk", "apu", "apv", "iv", "tag", "p2s", "p2c"};
+  static const char *const values[] = {"\"A128GCM\"", "\"DEF\"", "{\"kty\":\"EC\"}", "\"QQ\"", "\"QQ\"", "\"AAAA\"",
+                                       "\"AAAA\"", "\"AAAA\"", "4096"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+    char hdr[200];
+    snprintf(hdr, sizeof hdr, "{\"alg\":\"HS256\",\"%s\":%s}", names[i], values[i]);
+    char *tok = tu_sign_raw(k, hdr, CLAIMS);
+    assert_int_equal(vrf(v, tok, &ei), JWTKIT_ERR_MALFORMED);
+    assert_string_equal(ei.field, names[i]);
+    assert_non_null(strstr(ei.msg, "JWE"));
+    free(tok);
+    /* the signer does not write them either */
+    snprintf(hdr, sizeof hdr, "{\"%s\":%s}", names[i], values[i]);
+    jwtkit_sign_opts o = {.extra_header = hdr};
+    char *t2 = NULL;
+    assert_int_equal(jwtkit_sign(k, &o, CLAIMS, strlen(CLAIMS), &t2, NULL, &ei), JWTKIT_ERR_INVALID_ARG);
+    assert_null(t2);
+  }
+  /* the name written with an escape is the same name */
+  char *tok = tu_sign_raw(k, "{\"alg\":\"HS256\",\"\\u0065nc\":\"A256GCM\"}", CLAIMS);
+  assert_int_equal(vrf(v, tok, &ei), JWTKIT_ERR_MALFORMED);
+  assert_string_equal(ei.field, "enc");
+  free(tok);
+  /* a member that merely resembles one is fine */
+  tok = tu_sign_raw(k, "{\"alg\":\"HS256\",\"encx\":1,\"ivy\":2}", CLAIMS);
+  assert_int_equal(vrf(v, tok, &ei), JWTKIT_OK);
+  free(tok);
+  jwtkit_verifier_free(v);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_inv1_key_bound_to_one_alg), cmocka_unit_test(test_inv1_none_never_verifies),
@@ -504,7 +601,7 @@ int main(void) {
       cmocka_unit_test(test_inv3_embedded_keys_ignored), cmocka_unit_test(test_inv4_strict_token_syntax),
       cmocka_unit_test(test_inv4_crit_and_b64),         cmocka_unit_test(test_inv4_ecdsa_signature_form),
       cmocka_unit_test(test_inv4_size_limits),          cmocka_unit_test(test_inv5_signature_before_claims),
-      cmocka_unit_test(test_inv7_no_output_on_failure),
+      cmocka_unit_test(test_inv7_no_output_on_failure), cmocka_unit_test(test_inv10_no_jwe_members),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

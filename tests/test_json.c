@@ -118,11 +118,63 @@ static void test_accessors(void **state) {
   assert_true(fl == -2 && ce == -1);
   assert_int_equal(jk_json_seconds(&d, (uint32_t)jk_json_get(&d, 0, "n", 1), &fl, &ce), 0);
   assert_true(fl == -42 && ce == -42);
-  assert_int_equal(jk_json_seconds(&d, (uint32_t)jk_json_get(&d, 0, "e", 1), &fl, &ce), -1);
+  assert_int_equal(jk_json_seconds(&d, (uint32_t)jk_json_get(&d, 0, "e", 1), &fl, &ce), 0); /* 1e3 */
+  assert_true(fl == 1000 && ce == 1000);
   /* member names compare after unescaping */
   assert_true(jk_json_get(&d, 0, "x", 1) > 0);
   assert_int_equal(jk_json_get(&d, 0, "missing", 7), -1);
   free(d.nodes);
+}
+
+
+/* NumericDate: every JSON number form, evaluated exactly in decimal, with
+ * |value| < 1e15.  Exponent forms are what some issuers send
+ * ("exp":1.7000036e+09). */
+static void test_numericdate_forms(void **state) {
+  (void)state;
+  static const struct {
+    const char *num;
+    int ok;
+    int64_t fl, ce;
+  } cases[] = {
+      {"1700003600", 1, 1700003600, 1700003600},
+      {"1.7000036e+09", 1, 1700003600, 1700003600},
+      {"1.7000036E9", 1, 1700003600, 1700003600},
+      {"17000036000e-1", 1, 1700003600, 1700003600},
+      {"1.70000360005e9", 1, 1700003600, 1700003601}, /* 1700003600.05 */
+      {"-1.5e0", 1, -2, -1},
+      {"-15e-1", 1, -2, -1},
+      {"0.5e1", 1, 5, 5},
+      {"5e-1", 1, 0, 1},
+      {"-5e-1", 1, -1, 0},
+      {"1e-999999999", 1, 0, 1},
+      {"0e999999999", 1, 0, 0},
+      {"-0", 1, 0, 0},
+      {"0.000", 1, 0, 0},
+      {"1e14", 1, 100000000000000LL, 100000000000000LL},
+      {"9.99999999999999e14", 1, 999999999999999LL, 999999999999999LL},
+      {"999999999999999.5", 1, 999999999999999LL, 1000000000000000LL},
+      {"-999999999999999", 1, -999999999999999LL, -999999999999999LL},
+      {"1e15", 0, 0, 0},
+      {"1000000000000000", 0, 0, 0},
+      {"-1e15", 0, 0, 0},
+      {"1e999999999999", 0, 0, 0},
+      {"12345678901234567890e-5", 1, 123456789012345LL, 123456789012346LL},
+      {"0.00000000000000000001e20", 1, 1, 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char doc[128];
+    snprintf(doc, sizeof doc, "{\"t\":%s}", cases[i].num);
+    jk_jdoc d;
+    assert_int_equal(jk_json_parse_alloc(&d, doc, strlen(doc), 1, NULL), JWTKIT_OK);
+    int64_t fl = 7, ce = 7;
+    int rc = jk_json_seconds(&d, (uint32_t)jk_json_get(&d, 0, "t", 1), &fl, &ce);
+    if (rc != (cases[i].ok ? 0 : -1)) fail_msg("%s: rc %d", cases[i].num, rc);
+    if (cases[i].ok && (fl != cases[i].fl || ce != cases[i].ce))
+      fail_msg("%s: floor %lld ceil %lld, want %lld %lld", cases[i].num, (long long)fl, (long long)ce,
+               (long long)cases[i].fl, (long long)cases[i].ce);
+    free(d.nodes);
+  }
 }
 
 static void test_writer(void **state) {
@@ -201,7 +253,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_accepts_valid),      cmocka_unit_test(test_rejects_invalid),
       cmocka_unit_test(test_depth_limit),        cmocka_unit_test(test_node_capacity),
-      cmocka_unit_test(test_accessors),          cmocka_unit_test(test_writer),
+      cmocka_unit_test(test_accessors), cmocka_unit_test(test_numericdate_forms),          cmocka_unit_test(test_writer),
       cmocka_unit_test(test_many_members_duplicate), cmocka_unit_test(test_public_validate),
       cmocka_unit_test(test_large_object_duplicates),
   };

@@ -192,6 +192,36 @@ static void test_payload_sizes_around_powers_of_two(void **state) {
   free(claims);
 }
 
+static void typ_at_setup(jwtkit_policy *p) { assert_int_equal(jwtkit_policy_set_typ(p, "at+jwt"), JWTKIT_OK); }
+
+/* Header strings are compared after unescaping: an "alg" or "typ" written
+ * entirely with \u escapes (six bytes a character) is the same value.  An
+ * alg with three or more escapes was once refused because its escaped
+ * length was compared against the longest name. */
+static void test_escaped_header_values(void **state) {
+  (void)state;
+  jwtkit_key *k = tu_key(JWTKIT_ALG_ES256);
+  jwtkit_verifier *v = verifier(k, typ_at_setup);
+  static const char *const hdrs[] = {
+      "{\"alg\":\"\\u0045S256\",\"typ\":\"at+jwt\"}",
+      "{\"alg\":\"\\u0045\\u0053\\u0032\\u0035\\u0036\",\"typ\":\"at+jwt\"}",
+      "{\"alg\":\"ES256\",\"typ\":\"\\u0061\\u0070\\u0070\\u006c\\u0069\\u0063\\u0061\\u0074\\u0069\\u006f\\u006e"
+      "\\u002f\\u0061\\u0074\\u002b\\u006a\\u0077\\u0074\"}",
+  };
+  for (size_t i = 0; i < sizeof hdrs / sizeof *hdrs; i++) {
+    char *tok = tu_sign_raw(k, hdrs[i], "{\"exp\":1700000600}");
+    jwtkit_errinfo ei;
+    jwtkit_err rc = jwtkit_verify_at(v, tok, strlen(tok), NOW, NULL, &ei);
+    if (rc != JWTKIT_OK) fail_msg("header %s: %s", hdrs[i], ei.msg);
+    free(tok);
+  }
+  /* and still refused when the unescaped value is another algorithm */
+  char *tok = tu_sign_raw(k, "{\"alg\":\"\\u0045\\u0053\\u0032\\u0035\\u0037\",\"typ\":\"at+jwt\"}", "{\"exp\":1700000600}");
+  assert_int_equal(jwtkit_verify_at(v, tok, strlen(tok), NOW, NULL, NULL), JWTKIT_ERR_ALG_NOT_ALLOWED);
+  free(tok);
+  jwtkit_verifier_free(v);
+}
+
 static void test_claimset(void **state) {
   (void)state;
   jwtkit_claimset *cs = jwtkit_claimset_new();
@@ -285,6 +315,48 @@ static void test_claimset(void **state) {
   assert_non_null(jwtkit_claims_json(c, &jl));
   assert_non_null(strstr(jwtkit_claims_header_json(c, NULL), "\"ES256\""));
   assert_null(jwtkit_claims_kid(c));
+  assert_ptr_equal(jwtkit_claims_key(c), k); /* the key that verified it */
+  /* NumericDates as the verifier reads them */
+  int64_t fl = 0, ce = 0;
+  assert_int_equal(jwtkit_claims_get_numericdate(c, "exp", &fl, &ce), JWTKIT_OK);
+  assert_true(fl == NOW + 900 && ce == NOW + 900);
+  assert_int_equal(jwtkit_claims_get_numericdate(c, "scope", &fl, NULL), JWTKIT_ERR_TYPE);
+  assert_int_equal(jwtkit_claims_get_numericdate(c, "nope", NULL, NULL), JWTKIT_ERR_NOT_FOUND);
+  /* string lists: "aud" is an array here, "iss" a plain string, "n" numbers */
+  size_t cnt = 0;
+  assert_int_equal(jwtkit_claims_get_string_list(c, "aud", &cnt), JWTKIT_OK);
+  assert_int_equal(cnt, 3);
+  assert_int_equal(jwtkit_claims_get_string_item(c, "aud", 2, &str, &sl), JWTKIT_OK);
+  assert_string_equal(str, "thr\"ee");
+  assert_int_equal(sl, 6);
+  assert_int_equal(jwtkit_claims_get_string_item(c, "aud", 3, &str, &sl), JWTKIT_ERR_NOT_FOUND);
+  assert_int_equal(jwtkit_claims_get_string_list(c, "iss", &cnt), JWTKIT_OK);
+  assert_int_equal(cnt, 1);
+  assert_int_equal(jwtkit_claims_get_string_item(c, "iss", 0, &str, NULL), JWTKIT_OK);
+  assert_string_equal(str, "https://issuer");
+  assert_int_equal(jwtkit_claims_get_string_list(c, "n", &cnt), JWTKIT_ERR_TYPE);
+  assert_int_equal(jwtkit_claims_get_string_list(c, "exp", &cnt), JWTKIT_ERR_TYPE);
+  /* members in order */
+  static const char *const order[] = {"scope", "n", "iss", "aud", "iat", "exp", "admin", "obj", "jti"};
+  size_t cur = 0, m = 0;
+  const char *name, *js;
+  while (jwtkit_claims_next(c, &cur, &name, &js, &sl) == JWTKIT_OK) {
+    assert_true(m < sizeof order / sizeof *order);
+    assert_string_equal(name, order[m]);
+    const char *want = NULL;
+    size_t wl = 0;
+    assert_int_equal(jwtkit_claims_get_json(c, name, &want, &wl), JWTKIT_OK);
+    assert_ptr_equal(js, want);
+    assert_int_equal(sl, wl);
+    m++;
+  }
+  assert_int_equal(m, sizeof order / sizeof *order);
+  assert_int_equal(jwtkit_claims_next(c, &cur, &name, NULL, NULL), JWTKIT_ERR_NOT_FOUND);
+  assert_int_equal(jwtkit_claims_next(NULL, &cur, NULL, NULL, NULL), JWTKIT_ERR_INVALID_ARG);
+  /* claims keep their key alive after the verifier is gone */
+  jwtkit_verifier_free(v);
+  v = NULL;
+  assert_int_equal(jwtkit_key_alg(jwtkit_claims_key(c)), JWTKIT_ALG_ES256);
   jwtkit_claims_free(c);
   jwtkit_verifier_free(v);
   jwtkit_policy_free(p);
@@ -364,8 +436,18 @@ static void test_time_claims(void **state) {
   assert_int_equal(vclaims(leeway0, "{\"exp\":1700000000.5}", NOW + 1, &ei), JWTKIT_ERR_EXPIRED);
   /* type errors are malformed, never ignored */
   assert_int_equal(vclaims(NULL, "{\"exp\":\"1700000600\"}", NOW, &ei), JWTKIT_ERR_MALFORMED);
-  assert_int_equal(vclaims(NULL, "{\"exp\":1.7e9}", NOW, &ei), JWTKIT_ERR_MALFORMED);
   assert_int_equal(vclaims(NULL, "{\"exp\":null}", NOW, &ei), JWTKIT_ERR_MALFORMED);
+  assert_int_equal(vclaims(NULL, "{\"exp\":1e15}", NOW, &ei), JWTKIT_ERR_MALFORMED); /* out of range */
+  /* exponent forms are NumericDates too, read exactly (an issuer sent
+   * "exp":1.7000036e+09 in real tokens) */
+  assert_int_equal(vclaims(leeway0, "{\"exp\":1.7e9}", NOW - 1, &ei), JWTKIT_OK);
+  assert_int_equal(vclaims(leeway0, "{\"exp\":1.7e9}", NOW, &ei), JWTKIT_ERR_EXPIRED);
+  assert_int_equal(vclaims(leeway0, "{\"exp\":1.7000036e+09}", NOW + 3599, &ei), JWTKIT_OK);
+  assert_int_equal(vclaims(leeway0, "{\"exp\":1.7000036e+09}", NOW + 3600, &ei), JWTKIT_ERR_EXPIRED);
+  assert_int_equal(vclaims(leeway0, "{\"exp\":17000000005E-1}", NOW, &ei), JWTKIT_OK); /* 1700000000.5 */
+  assert_int_equal(vclaims(leeway0, "{\"exp\":17000000005E-1}", NOW + 1, &ei), JWTKIT_ERR_EXPIRED);
+  assert_int_equal(vclaims(leeway0, "{\"exp\":1.8e9,\"nbf\":1.700000001e9}", NOW, &ei), JWTKIT_ERR_NOT_YET_VALID);
+  assert_int_equal(vclaims(leeway0, "{\"exp\":1.8e9,\"iat\":1.7e9,\"nbf\":1.7e9}", NOW, &ei), JWTKIT_OK);
   /* nbf */
   assert_int_equal(vclaims(leeway0, "{\"exp\":1800000000,\"nbf\":1700000001}", NOW, &ei), JWTKIT_ERR_NOT_YET_VALID);
   assert_int_equal(vclaims(leeway0, "{\"exp\":1800000000,\"nbf\":1700000000}", NOW, &ei), JWTKIT_OK);
@@ -544,7 +626,8 @@ static void test_strerror_table(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip_every_alg), cmocka_unit_test(test_header_options),
-      cmocka_unit_test(test_sign_buf),            cmocka_unit_test(test_payload_sizes_around_powers_of_two),            cmocka_unit_test(test_claimset),
+      cmocka_unit_test(test_sign_buf),            cmocka_unit_test(test_payload_sizes_around_powers_of_two),
+      cmocka_unit_test(test_escaped_header_values),            cmocka_unit_test(test_claimset),
       cmocka_unit_test(test_escaped_strings_in_claims), cmocka_unit_test(test_time_claims),
       cmocka_unit_test(test_identity_claims),     cmocka_unit_test(test_typ),
       cmocka_unit_test(test_policy_validation),   cmocka_unit_test(test_injected_clock),

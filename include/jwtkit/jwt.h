@@ -26,6 +26,10 @@ extern "C" {
 
 /* Limits (documented defaults). */
 #define JWTKIT_DEFAULT_MAX_TOKEN 65536u /* bytes of compact token */
+#define JWTKIT_DEFAULT_MAX_HEADER 16384u /* bytes of encoded protected header (an x5c chain of ~8 certificates) */
+#define JWTKIT_DEFAULT_MAX_HEADER_VALUES 128u /* JSON values (members, array items) in the header */
+#define JWTKIT_MAX_HEADER_LIMIT (1u << 20)    /* largest jwtkit_policy_set_max_header bytes */
+#define JWTKIT_MAX_HEADER_VALUES_LIMIT 4096u  /* largest jwtkit_policy_set_max_header values */
 #define JWTKIT_MAX_JSON_DEPTH 32u       /* nesting of arrays/objects */
 #define JWTKIT_DEFAULT_LEEWAY 60        /* seconds */
 #define JWTKIT_MAX_LEEWAY 300           /* seconds */
@@ -38,8 +42,9 @@ typedef struct jwtkit_sign_opts {
   /* "kid" header value; NULL -> the key's kid (if any); "" -> no kid. */
   const char *kid;
   /* Extra protected header members as a JSON object text ("{...}") or NULL.
-   * "alg" may not appear; "typ"/"kid" may not appear twice; "crit" and
-   * "b64" are refused because jwtkit would not verify such a token. */
+   * "alg" may not appear; "typ"/"kid" may not appear twice; "crit", "b64"
+   * and the JWE-only members (enc, zip, epk, apu, apv, iv, tag, p2s, p2c)
+   * are refused because jwtkit would not verify such a token. */
   const char *extra_header;
 } jwtkit_sign_opts;
 
@@ -157,6 +162,11 @@ JWTKIT_NODISCARD jwtkit_err jwtkit_policy_set_max_age(jwtkit_policy *p, int64_t 
 JWTKIT_NODISCARD jwtkit_err jwtkit_policy_set_clock(jwtkit_policy *p, jwtkit_clock_fn fn, void *ctx);
 /* Largest compact token accepted (default JWTKIT_DEFAULT_MAX_TOKEN). */
 JWTKIT_NODISCARD jwtkit_err jwtkit_policy_set_max_token(jwtkit_policy *p, size_t bytes);
+/* Largest protected header: bytes of its base64url text (16..1 MiB,
+ * default JWTKIT_DEFAULT_MAX_HEADER) and JSON values in it (8..4096, default
+ * JWTKIT_DEFAULT_MAX_HEADER_VALUES).  Raise them for tokens with long x5c
+ * chains; both are also bounded by the token size. */
+JWTKIT_NODISCARD jwtkit_err jwtkit_policy_set_max_header(jwtkit_policy *p, size_t bytes, size_t values);
 JWTKIT_NODISCARD jwtkit_err jwtkit_policy_set_kidless(jwtkit_policy *p, jwtkit_kidless mode);
 
 /* Build an immutable verifier (copies everything it needs from p, which may
@@ -199,9 +209,35 @@ jwtkit_err jwtkit_claims_get_json(const jwtkit_claims *c, const char *name,
 const char *jwtkit_claims_json(const jwtkit_claims *c, size_t *len);
 /* The protected header JSON (owned by c, NUL-terminated). */
 const char *jwtkit_claims_header_json(const jwtkit_claims *c, size_t *len);
+/* NumericDate claim ("exp", "nbf", "iat" or your own) as the verifier reads
+ * it: any JSON number, fraction and exponent allowed, evaluated exactly,
+ * |value| < 1e15.  *floor_s and *ceil_s (either may be NULL) get the value
+ * rounded down and up (equal for whole seconds).  JWTKIT_ERR_TYPE when not
+ * a number, JWTKIT_ERR_TOO_LARGE when out of range. */
+jwtkit_err jwtkit_claims_get_numericdate(const jwtkit_claims *c, const char *name, int64_t *floor_s,
+                                         int64_t *ceil_s);
+/* A claim that is a string or an array of strings (like "aud"): *count is 1
+ * for a string, the number of items for an array.  JWTKIT_ERR_TYPE when it
+ * is neither, or an item is not a string. */
+jwtkit_err jwtkit_claims_get_string_list(const jwtkit_claims *c, const char *name, size_t *count);
+/* Item `index` of such a claim (index 0 of a plain string is the string):
+ * NUL-terminated, unescaped, owned by c.  JWTKIT_ERR_NOT_FOUND past the end. */
+jwtkit_err jwtkit_claims_get_string_item(const jwtkit_claims *c, const char *name, size_t index,
+                                         const char **value, size_t *len);
+/* Iterate the payload's members in order: start with *cursor = 0; each call
+ * gives the next member's name (unescaped, NUL-terminated, owned by c) and
+ * its raw JSON value (as jwtkit_claims_get_json), and advances *cursor.
+ * JWTKIT_ERR_NOT_FOUND after the last member.  Any of name, json, json_len
+ * may be NULL. */
+jwtkit_err jwtkit_claims_next(const jwtkit_claims *c, size_t *cursor, const char **name,
+                              const char **json, size_t *json_len);
 /* Algorithm and kid (NULL if none) of the verified token. */
 jwtkit_alg jwtkit_claims_alg(const jwtkit_claims *c);
 const char *jwtkit_claims_kid(const jwtkit_claims *c);
+/* The trusted key that verified the token (owned by c; take your own
+ * reference with jwtkit_key_ref to keep it longer).  Its kid
+ * (jwtkit_key_kid) says which key of a set it was; NULL only for c NULL. */
+const jwtkit_key *jwtkit_claims_key(const jwtkit_claims *c);
 
 /* -------------------------------------------------------- inspection */
 

@@ -593,27 +593,69 @@ int jk_json_int(const jk_jdoc *doc, uint32_t i, int64_t *v) {
   return 0;
 }
 
+/* The mantissa's digits (integer and fraction parts, without the point) as
+ * one sequence: the k-th digit, or '0' past the end. */
+typedef struct digits {
+  const char *ip, *fp;
+  size_t in, fn;
+} digits;
+
+static char digit_at(const digits *d, int64_t k) {
+  if (k < 0) return '0';
+  size_t u = (size_t)k;
+  if (u < d->in) return d->ip[u];
+  u -= d->in;
+  return u < d->fn ? d->fp[u] : '0';
+}
+
 int jk_json_seconds(const jk_jdoc *doc, uint32_t i, int64_t *floor_v, int64_t *ceil_v) {
   const jk_jnode *nd = &doc->nodes[i];
   if (nd->type != JK_J_NUMBER) return -1;
   const char *s = doc->src + nd->off;
   size_t n = nd->len, k = 0;
-  int neg = 0, frac = 0;
-  if (s[0] == '-') {
+  int neg = 0;
+  if (k < n && s[k] == '-') {
     neg = 1;
-    k = 1;
+    k++;
   }
-  int64_t acc = 0;
-  size_t digits = 0;
-  for (; k < n && s[k] >= '0' && s[k] <= '9'; k++) {
-    if (++digits > 15) return -1;
-    acc = acc * 10 + (s[k] - '0');
-  }
+  digits d = {s + k, NULL, 0, 0};
+  while (k < n && s[k] >= '0' && s[k] <= '9') k++;
+  d.in = (size_t)(s + k - d.ip);
   if (k < n && s[k] == '.') {
-    for (k++; k < n && s[k] >= '0' && s[k] <= '9'; k++)
-      if (s[k] != '0') frac = 1;
+    d.fp = s + ++k;
+    while (k < n && s[k] >= '0' && s[k] <= '9') k++;
+    d.fn = (size_t)(s + k - d.fp);
   }
-  if (k != n) return -1; /* exponent */
+  /* exponent: the parser has checked the grammar; clamp the magnitude (a
+   * value like 1e999999 is out of range either way, 1e-999999 rounds) */
+  int64_t e = 0;
+  if (k < n && (s[k] == 'e' || s[k] == 'E')) {
+    k++;
+    int eneg = 0;
+    if (k < n && (s[k] == '+' || s[k] == '-')) eneg = s[k++] == '-';
+    for (; k < n && s[k] >= '0' && s[k] <= '9'; k++)
+      if (e < 1000000) e = e * 10 + (s[k] - '0');
+    if (eneg) e = -e;
+  }
+  if (k != n || d.in == 0) return -1;
+  /* the decimal point sits after digit number `point` of the mantissa */
+  int64_t point = (int64_t)d.in + e;
+  int64_t total = (int64_t)(d.in + d.fn);
+  int64_t first = -1; /* first non-zero digit */
+  for (int64_t j = 0; j < total; j++)
+    if (digit_at(&d, j) != '0') {
+      first = j;
+      break;
+    }
+  int64_t acc = 0;
+  int frac = 0;
+  if (first >= 0) {
+    /* integer part: digits first .. point-1; at most 15 of them (< 1e15) */
+    if (point - first > 15) return -1;
+    for (int64_t j = first; j < point; j++) acc = acc * 10 + (digit_at(&d, j) - '0');
+    /* a fraction: any non-zero digit at or after the point */
+    for (int64_t j = point > first ? point : first; j < total && !frac; j++) frac = digit_at(&d, j) != '0';
+  }
   if (neg) acc = -acc;
   if (!frac) {
     *floor_v = *ceil_v = acc;

@@ -88,7 +88,8 @@ char *jk_json_strdup(const jk_jdoc *doc, uint32_t i, size_t *len);
 /* Integer value of a number node without fraction or exponent. 0 or -1. */
 int jk_json_int(const jk_jdoc *doc, uint32_t i, int64_t *v);
 
-/* NumericDate (RFC 7519 §2): a number without exponent, |value| < 1e15.
+/* NumericDate (RFC 7519 §2): any JSON number (fraction and exponent
+ * allowed, evaluated exactly in decimal) with |value| < 1e15.
  * *floor_v = floor(value), *ceil_v = ceil(value).  0 or -1. */
 int jk_json_seconds(const jk_jdoc *doc, uint32_t i, int64_t *floor_v, int64_t *ceil_v);
 

@@ -76,12 +76,16 @@ jwtkit_err jwtkit_signer_new(jwtkit_signer **out, jwtkit_key *key, const jwtkit_
       jk_buf_free(&h);
       return rc;
     }
-    int bad = member_present(&d, "alg") || member_present(&d, "crit") || member_present(&d, "b64");
+    /* alg is the key's; crit, b64 and the JWE-only members would make a
+     * token that jwtkit refuses to verify */
+    static const char *const refused[] = {"alg", "crit", "b64", "enc", "zip", "epk", "apu", "apv", "iv", "tag", "p2s", "p2c"};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof refused / sizeof *refused && !bad; i++) bad = member_present(&d, refused[i]);
     uint32_t members = d.nodes[0].flags;
     jk_free(d.nodes);
     if (bad) {
       jk_buf_free(&h);
-      return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "header", "extra header may not set alg, crit or b64");
+      return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "header", "extra header may not set alg, crit, b64 or a JWE-only member (enc, zip, epk, apu, apv, iv, tag, p2s, p2c)");
     }
     if (members > 0) { /* splice the members in: drop the outer braces */
       const char *open = memchr(extra, '{', el);

@@ -13,7 +13,8 @@
 #include "jwt_internal.h"
 #include "jwtkit/jwt.h"
 
-#define JK_MAX_HEADER 8192u   /* encoded header bytes */
+#define JK_HEADER_STACK 2048u /* encoded headers up to this size are decoded on the stack */
+#define JK_HEADER_NODES 64u   /* header JSON values parsed into a stack array; more go to the heap */
 #define JK_MAX_SIG_B64 2732u  /* base64url of a 2048-byte signature */
 #define JK_MAX_LIST 64u       /* issuers, audiences, required claims */
 #define JK_MAX_KEYS 4096u
@@ -40,6 +41,8 @@ typedef struct rules {
   jwtkit_clock_fn clock;
   void *clock_ctx;
   size_t max_token;
+  size_t max_header;        /* encoded header bytes */
+  uint32_t max_header_values; /* JSON values in the header */
   jwtkit_kidless kidless;
 } rules;
 
@@ -67,6 +70,7 @@ struct jwtkit_verifier {
 
 struct jwtkit_claims {
   jwtkit_alg alg;
+  jwtkit_key *key;     /* the trusted key that verified the token (a reference) */
   const char *kid;     /* NUL-terminated, or NULL */
   const char *header;  /* header JSON */
   size_t header_len;
@@ -146,6 +150,8 @@ jwtkit_policy *jwtkit_policy_new(void) {
   p->r.require_exp = 1;
   p->r.clock = default_clock;
   p->r.max_token = JWTKIT_DEFAULT_MAX_TOKEN;
+  p->r.max_header = JWTKIT_DEFAULT_MAX_HEADER;
+  p->r.max_header_values = JWTKIT_DEFAULT_MAX_HEADER_VALUES;
   p->r.kidless = JWTKIT_KIDLESS_SINGLE;
   return p;
 }
@@ -229,6 +235,14 @@ static jwtkit_err pol_set_max_token(jwtkit_policy *p, size_t bytes) {
   return JWTKIT_OK;
 }
 
+static jwtkit_err pol_set_max_header(jwtkit_policy *p, size_t bytes, size_t values) {
+  if (p == NULL || bytes < 16 || bytes > JWTKIT_MAX_HEADER_LIMIT || values < 8 || values > JWTKIT_MAX_HEADER_VALUES_LIMIT)
+    return JWTKIT_ERR_INVALID_ARG;
+  p->r.max_header = bytes;
+  p->r.max_header_values = (uint32_t)values;
+  return JWTKIT_OK;
+}
+
 static jwtkit_err pol_set_kidless(jwtkit_policy *p, jwtkit_kidless mode) {
   if (p == NULL || (mode != JWTKIT_KIDLESS_SINGLE && mode != JWTKIT_KIDLESS_REJECT)) return JWTKIT_ERR_INVALID_ARG;
   p->r.kidless = mode;
@@ -275,6 +289,9 @@ jwtkit_err jwtkit_policy_set_clock(jwtkit_policy *p, jwtkit_clock_fn fn, void *c
 }
 jwtkit_err jwtkit_policy_set_max_token(jwtkit_policy *p, size_t bytes) {
   return note(p, pol_set_max_token(p, bytes), "jwtkit_policy_set_max_token");
+}
+jwtkit_err jwtkit_policy_set_max_header(jwtkit_policy *p, size_t bytes, size_t values) {
+  return note(p, pol_set_max_header(p, bytes, values), "jwtkit_policy_set_max_header");
 }
 jwtkit_err jwtkit_policy_set_kidless(jwtkit_policy *p, jwtkit_kidless mode) {
   return note(p, pol_set_kidless(p, mode), "jwtkit_policy_set_kidless");
@@ -360,13 +377,13 @@ static int typ_equal(const char *want, const char *got, size_t got_len) {
 }
 
 /* Select the key for this token (DESIGN invariant 1 and 3). */
-static jwtkit_err select_key(const rules *r, const jk_jdoc *h, int kid_idx, jwtkit_alg alg,
-                             const jwtkit_key **out, jwtkit_errinfo *info) {
-  const jwtkit_key *cand = NULL;
+static jwtkit_err select_key(const rules *r, const jk_jdoc *h, int kid_idx, jwtkit_alg alg, jwtkit_key **out,
+                             jwtkit_errinfo *info) {
+  jwtkit_key *cand = NULL;
   size_t fits = 0;
   if (kid_idx >= 0) {
     for (size_t i = 0; i < r->nkeys; i++) {
-      const jwtkit_key *k = r->keys[i];
+      jwtkit_key *k = r->keys[i];
       if (k->kid != NULL && jk_json_str_eq(h, (uint32_t)kid_idx, k->kid, k->kid_len)) {
         if (k->ai->id != alg)
           return jk_fail(info, JWTKIT_ERR_ALG_NOT_ALLOWED, "alg", "key \"%s\" is bound to %s, the token says %s",
@@ -409,7 +426,8 @@ static jwtkit_err time_claim(const jk_jdoc *d, int v, const char *name, int *pre
   *present = v >= 0;
   if (v < 0) return JWTKIT_OK;
   if (jk_json_seconds(d, (uint32_t)v, fl, ce) != 0)
-    return jk_fail(info, JWTKIT_ERR_MALFORMED, name, "\"%s\" must be a NumericDate (seconds, no exponent)", name);
+    return jk_fail(info, JWTKIT_ERR_MALFORMED, name, "\"%s\" must be a NumericDate (a JSON number of seconds below 1e15)",
+                   name);
   return JWTKIT_OK;
 }
 
@@ -423,9 +441,12 @@ static int string_in(const jk_jdoc *d, uint32_t i, const strlist *l) {
 /* Registered claims looked up in one pass over the payload's members. */
 enum { C_EXP, C_NBF, C_IAT, C_ISS, C_AUD, C_SUB, C_COUNT };
 static const char *const k_claim_names[C_COUNT] = {"exp", "nbf", "iat", "iss", "aud", "sub"};
-/* Header members, likewise. */
-enum { H_ALG, H_CRIT, H_B64, H_KID, H_TYP, H_COUNT };
-static const char *const k_header_names[H_COUNT] = {"alg", "crit", "b64", "kid", "typ"};
+/* Header members, likewise.  From H_JWE on: members defined only for JWE
+ * (RFC 7516 §4.1, RFC 7518 §4.6-4.8); a header that carries one of them is
+ * not a JWS header (RFC 7516 §9 tells the two apart by "enc"). */
+enum { H_ALG, H_CRIT, H_B64, H_KID, H_TYP, H_JWE, H_COUNT = H_JWE + 9 };
+static const char *const k_header_names[H_COUNT] = {"alg", "crit", "b64", "kid", "typ", "enc", "zip",
+                                                    "epk", "apu", "apv", "iv",  "tag", "p2s", "p2c"};
 
 static jwtkit_err check_claims(const rules *r, const jk_jdoc *d, const jk_jdoc *h, int typ_idx, int64_t now,
                                jwtkit_errinfo *info) {
@@ -491,11 +512,15 @@ static jwtkit_err check_claims(const rules *r, const jk_jdoc *d, const jk_jdoc *
   if (r->typ != NULL) {
     int v = typ_idx;
     if (v < 0) return jk_fail(info, JWTKIT_ERR_CLAIM_MISSING, "typ", "the token has no \"typ\" header");
-    char tmp[256];
-    if (h->nodes[v].type != JK_J_STRING || h->nodes[v].len >= sizeof tmp)
-      return jk_fail(info, JWTKIT_ERR_CLAIM_MISMATCH, "typ", "\"typ\" not accepted");
+    if (h->nodes[v].type != JK_J_STRING) return jk_fail(info, JWTKIT_ERR_CLAIM_MISMATCH, "typ", "\"typ\" not accepted");
+    /* compared after unescaping: the raw length may be up to six times the value's */
+    char stackbuf[256];
+    char *tmp = h->nodes[v].len < sizeof stackbuf ? stackbuf : jk_malloc((size_t)h->nodes[v].len + 1);
+    if (tmp == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
     size_t tl = jk_json_unescape(h, (uint32_t)v, tmp);
-    if (!typ_equal(r->typ, tmp, tl)) return jk_fail(info, JWTKIT_ERR_CLAIM_MISMATCH, "typ", "\"typ\" not accepted");
+    int eq = typ_equal(r->typ, tmp, tl);
+    if (tmp != stackbuf) jk_free(tmp);
+    if (!eq) return jk_fail(info, JWTKIT_ERR_CLAIM_MISMATCH, "typ", "\"typ\" not accepted");
   }
   return JWTKIT_OK;
 }
@@ -506,7 +531,7 @@ typedef struct parts {
   size_t hdr_len, pay_len, sig_len;
 } parts;
 
-static jwtkit_err split(const char *token, size_t len, parts *p, jwtkit_errinfo *info) {
+static jwtkit_err split(const char *token, size_t len, size_t max_header, parts *p, jwtkit_errinfo *info) {
   const char *d1 = memchr(token, '.', len);
   const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token)) : NULL;
   if (d2 == NULL || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token)) != NULL)
@@ -518,19 +543,49 @@ static jwtkit_err split(const char *token, size_t len, parts *p, jwtkit_errinfo 
   p->sig = d2 + 1;
   p->sig_len = len - (size_t)(p->sig - token);
   if (p->hdr_len == 0) return jk_fail(info, JWTKIT_ERR_MALFORMED, "header", "empty header segment");
-  if (p->hdr_len > JK_MAX_HEADER) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, "header", "header over %u bytes", JK_MAX_HEADER);
+  if (p->hdr_len > max_header)
+    return jk_fail(info, JWTKIT_ERR_TOO_LARGE, "header", "encoded header of %zu bytes, over the limit of %zu (jwtkit_policy_set_max_header)",
+                   p->hdr_len, max_header);
   return JWTKIT_OK;
 }
 
-static jwtkit_err parse_header(const parts *p, char *buf, jk_jdoc *h, jk_jnode *nodes, uint32_t cap,
-                               jwtkit_errinfo *info) {
+/* The decoded header: on the stack for typical sizes, on the heap beyond
+ * (bounded by the policy's max_header and max_header_values). */
+typedef struct hdr_space {
+  char sbuf[JK_HEADER_STACK / 4 * 3 + 4];
+  jk_jnode snodes[JK_HEADER_NODES];
+  char *heap_buf;
+  jk_jnode *heap_nodes;
+} hdr_space;
+
+static void hdr_space_free(hdr_space *sp) {
+  jk_free(sp->heap_buf);
+  jk_free(sp->heap_nodes);
+}
+
+static jwtkit_err parse_header(const rules *r, const parts *p, hdr_space *sp, jk_jdoc *h, jwtkit_errinfo *info) {
+  char *buf = sp->sbuf;
+  sp->heap_buf = NULL;
+  sp->heap_nodes = NULL;
+  if (p->hdr_len > JK_HEADER_STACK) {
+    if ((sp->heap_buf = jk_malloc(jk_b64url_dec_max(p->hdr_len) + 1)) == NULL)
+      return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+    buf = sp->heap_buf;
+  }
   size_t hl;
   if (jk_b64url_decode((unsigned char *)buf, &hl, p->hdr, p->hdr_len) != 0)
     return jk_fail(info, JWTKIT_ERR_MALFORMED, "header", "header is not canonical base64url");
-  uint32_t needed;
-  jwtkit_err rc = jk_json_parse(h, buf, hl, nodes, cap, 1, &needed, info);
-  if (rc == JWTKIT_ERR_TOO_LARGE && needed > cap)
-    return jk_fail(info, JWTKIT_ERR_TOO_LARGE, "header", "header has more than %u JSON values", cap);
+  uint32_t needed = 0;
+  jwtkit_err rc = jk_json_parse(h, buf, hl, sp->snodes, JK_HEADER_NODES, 1, &needed, info);
+  if (rc == JWTKIT_ERR_TOO_LARGE && needed > JK_HEADER_NODES) {
+    if (needed > r->max_header_values)
+      return jk_fail(info, JWTKIT_ERR_TOO_LARGE, "header",
+                     "header has %u JSON values, over the limit of %u (jwtkit_policy_set_max_header)", needed,
+                     r->max_header_values);
+    if ((sp->heap_nodes = jk_malloc((size_t)needed * sizeof(jk_jnode))) == NULL)
+      return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+    rc = jk_json_parse(h, buf, hl, sp->heap_nodes, needed, 1, &needed, info);
+  }
   if (rc != JWTKIT_OK && info != NULL) snprintf(info->field, sizeof info->field, "header");
   return rc;
 }
@@ -557,31 +612,27 @@ static jwtkit_err parse_payload(const parts *p, char *buf, jk_jnode *inl, jk_jno
   return rc;
 }
 
-jwtkit_err jwtkit_verify_at(const jwtkit_verifier *v, const char *token, size_t len, int64_t now,
-                            jwtkit_claims **claims, jwtkit_errinfo *info) {
-  if (claims != NULL) *claims = NULL;
-  if (v == NULL || token == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
-  if (now < -JK_TIME_BOUND || now > JK_TIME_BOUND) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "clock out of range");
-  const rules *r = &v->r;
-  if (len > r->max_token) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "token over %zu bytes", r->max_token);
-  parts p;
-  jwtkit_err rc = split(token, len, &p, info);
-  if (rc != JWTKIT_OK) return rc;
-
-  /* header */
-  char hbuf[JK_MAX_HEADER / 4 * 3 + 4];
-  jk_jnode hnodes[64];
-  jk_jdoc h;
-  if ((rc = parse_header(&p, hbuf, &h, hnodes, 64, info)) != JWTKIT_OK) return rc;
+/* Everything after the header is parsed: header rules, key, signature,
+ * payload, claims. */
+static jwtkit_err verify_parsed(const rules *r, const char *token, const parts *p, const jk_jdoc *h, int64_t now,
+                                jwtkit_claims **claims, jwtkit_errinfo *info) {
+  jwtkit_err rc;
   int hi[H_COUNT];
-  jk_json_get_many(&h, 0, k_header_names, H_COUNT, hi);
+  jk_json_get_many(h, 0, k_header_names, H_COUNT, hi);
   int ai = hi[H_ALG];
-  if (ai < 0 || h.nodes[ai].type != JK_J_STRING)
+  if (ai < 0 || h->nodes[ai].type != JK_J_STRING)
     return jk_fail(info, JWTKIT_ERR_MALFORMED, "alg", "the header has no \"alg\" string");
-  char algname[16];
+  for (int j = H_JWE; j < H_COUNT; j++)
+    if (hi[j] >= 0)
+      return jk_fail(info, JWTKIT_ERR_MALFORMED, k_header_names[j],
+                     "the header carries \"%s\", a member defined only for JWE (RFC 7516): this is not a JWS",
+                     k_header_names[j]);
+  /* the longest name, five characters, written with \u escapes takes 30
+   * bytes; the raw (escaped) length decides only whether it fits here */
+  char algname[40];
   jwtkit_alg alg = JWTKIT_ALG_UNSPEC;
-  if (h.nodes[ai].len < sizeof algname) {
-    size_t an = jk_json_unescape(&h, (uint32_t)ai, algname);
+  if (h->nodes[ai].len < sizeof algname) {
+    size_t an = jk_json_unescape(h, (uint32_t)ai, algname);
     alg = jwtkit_alg_from_name(algname, an);
   }
   if (alg == JWTKIT_ALG_UNSPEC || !(r->allowed & (1u << alg)))
@@ -589,26 +640,26 @@ jwtkit_err jwtkit_verify_at(const jwtkit_verifier *v, const char *token, size_t 
   if (hi[H_CRIT] >= 0)
     return jk_fail(info, JWTKIT_ERR_CRIT, "crit", "no critical header extension is supported");
   int b64 = hi[H_B64];
-  if (b64 >= 0 && h.nodes[b64].type != JK_J_TRUE)
+  if (b64 >= 0 && h->nodes[b64].type != JK_J_TRUE)
     return jk_fail(info, JWTKIT_ERR_CRIT, "b64", "unencoded payloads (b64:false) are not supported");
   int kid = hi[H_KID];
-  if (kid >= 0 && (h.nodes[kid].type != JK_J_STRING || h.nodes[kid].len == 0))
+  if (kid >= 0 && (h->nodes[kid].type != JK_J_STRING || h->nodes[kid].len == 0))
     return jk_fail(info, JWTKIT_ERR_MALFORMED, "kid", "\"kid\" must be a non-empty string");
-  const jwtkit_key *key = NULL;
-  if ((rc = select_key(r, &h, kid, alg, &key, info)) != JWTKIT_OK) return rc;
+  jwtkit_key *key = NULL;
+  if ((rc = select_key(r, h, kid, alg, &key, info)) != JWTKIT_OK) return rc;
 
   /* signature first */
-  if (p.sig_len > JK_MAX_SIG_B64) return jk_fail(info, JWTKIT_ERR_BAD_SIGNATURE, "signature", "signature too long");
+  if (p->sig_len > JK_MAX_SIG_B64) return jk_fail(info, JWTKIT_ERR_BAD_SIGNATURE, "signature", "signature too long");
   unsigned char sig[JK_MAX_SIG_B64 / 4 * 3 + 4];
   size_t sl;
-  if (jk_b64url_decode(sig, &sl, p.sig, p.sig_len) != 0)
+  if (jk_b64url_decode(sig, &sl, p->sig, p->sig_len) != 0)
     return jk_fail(info, JWTKIT_ERR_MALFORMED, "signature", "signature is not canonical base64url");
-  int ok = jk_sig_verify(key, (const unsigned char *)token, (size_t)(p.sig - 1 - token), sig, sl);
+  int ok = jk_sig_verify(key, (const unsigned char *)token, (size_t)(p->sig - 1 - token), sig, sl);
   if (ok < 0) return jk_fail(info, JWTKIT_ERR_CRYPTO, NULL, "signature check failed internally");
   if (ok == 0) return jk_fail(info, JWTKIT_ERR_BAD_SIGNATURE, "signature", NULL);
 
   /* payload */
-  size_t pmax = jk_b64url_dec_max(p.pay_len);
+  size_t pmax = jk_b64url_dec_max(p->pay_len);
   if (claims == NULL && pmax <= JK_STACK_PAYLOAD) {
     /* the caller wants the verdict only: no allocation for a typical token.
      * parse_payload writes a NUL after the decoded bytes, hence the + 1. */
@@ -616,14 +667,14 @@ jwtkit_err jwtkit_verify_at(const jwtkit_verifier *v, const char *token, size_t 
     jk_jnode pnodes[JK_CLAIM_NODES];
     jk_jnode *heap = NULL;
     jk_jdoc d;
-    rc = parse_payload(&p, pbuf, pnodes, &heap, &d, info);
-    if (rc == JWTKIT_OK) rc = check_claims(r, &d, &h, hi[H_TYP], now, info);
+    rc = parse_payload(p, pbuf, pnodes, &heap, &d, info);
+    if (rc == JWTKIT_OK) rc = check_claims(r, &d, h, hi[H_TYP], now, info);
     jk_free(heap);
     return rc;
   }
   /* one allocation for the claims object, header copy, payload, unescaped
    * strings and a typical node array */
-  size_t hsz = claims_header_size(2 * h.len + 2); /* header + kid */
+  size_t hsz = claims_header_size(2 * h->len + 2); /* header + kid */
   size_t psz = (pmax + 8) & ~(size_t)7;
   size_t total = sizeof(jwtkit_claims) + hsz + 2 * psz + JK_CLAIM_NODES * sizeof(jk_jnode);
   unsigned char *mem = jk_malloc(total);
@@ -634,9 +685,9 @@ jwtkit_err jwtkit_verify_at(const jwtkit_verifier *v, const char *token, size_t 
   char *pay = hcopy + hsz;
   char *strs = pay + psz;
   memset(c, 0, sizeof *c);
-  if ((rc = parse_payload(&p, pay, inl, &c->heap_nodes, &c->doc, info)) != JWTKIT_OK) goto fail;
+  if ((rc = parse_payload(p, pay, inl, &c->heap_nodes, &c->doc, info)) != JWTKIT_OK) goto fail;
   size_t pl = c->doc.len;
-  if ((rc = check_claims(r, &c->doc, &h, hi[H_TYP], now, info)) != JWTKIT_OK) goto fail;
+  if ((rc = check_claims(r, &c->doc, h, hi[H_TYP], now, info)) != JWTKIT_OK) goto fail;
   if (claims == NULL) {
     jk_free(c->heap_nodes);
     jk_free(mem);
@@ -644,14 +695,15 @@ jwtkit_err jwtkit_verify_at(const jwtkit_verifier *v, const char *token, size_t 
   }
 
   /* hand out: header copy, kid, and strings unescaped in place */
-  memcpy(hcopy, hbuf, h.len);
-  hcopy[h.len] = '\0';
+  memcpy(hcopy, h->src, h->len);
+  hcopy[h->len] = '\0';
   c->header = hcopy;
-  c->header_len = h.len;
+  c->header_len = h->len;
   c->alg = alg;
+  c->key = jwtkit_key_ref(key);
   if (kid >= 0) {
-    char *kcopy = hcopy + h.len + 1; /* room reserved past the header */
-    jk_json_unescape(&h, (uint32_t)kid, kcopy);
+    char *kcopy = hcopy + h->len + 1; /* room reserved past the header */
+    jk_json_unescape(h, (uint32_t)kid, kcopy);
     c->kid = kcopy;
   }
   memcpy(strs, pay, pl + 1);
@@ -672,6 +724,24 @@ fail:
   return rc;
 }
 
+jwtkit_err jwtkit_verify_at(const jwtkit_verifier *v, const char *token, size_t len, int64_t now,
+                            jwtkit_claims **claims, jwtkit_errinfo *info) {
+  if (claims != NULL) *claims = NULL;
+  if (v == NULL || token == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  if (now < -JK_TIME_BOUND || now > JK_TIME_BOUND) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "clock out of range");
+  const rules *r = &v->r;
+  if (len > r->max_token) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "token over %zu bytes", r->max_token);
+  parts p;
+  jwtkit_err rc = split(token, len, r->max_header, &p, info);
+  if (rc != JWTKIT_OK) return rc;
+  hdr_space sp;
+  jk_jdoc h;
+  rc = parse_header(r, &p, &sp, &h, info);
+  if (rc == JWTKIT_OK) rc = verify_parsed(r, token, &p, &h, now, claims, info);
+  hdr_space_free(&sp);
+  return rc;
+}
+
 jwtkit_err jwtkit_verify(const jwtkit_verifier *v, const char *token, size_t len, jwtkit_claims **claims,
                          jwtkit_errinfo *info) {
   if (claims != NULL) *claims = NULL;
@@ -683,6 +753,7 @@ jwtkit_err jwtkit_verify(const jwtkit_verifier *v, const char *token, size_t len
 
 void jwtkit_claims_free(jwtkit_claims *c) {
   if (c == NULL) return;
+  jwtkit_key_free(c->key);
   jk_free(c->heap_nodes);
   jk_free(c);
 }
@@ -745,6 +816,66 @@ const char *jwtkit_claims_header_json(const jwtkit_claims *c, size_t *len) {
 
 jwtkit_alg jwtkit_claims_alg(const jwtkit_claims *c) { return c ? c->alg : JWTKIT_ALG_UNSPEC; }
 const char *jwtkit_claims_kid(const jwtkit_claims *c) { return c ? c->kid : NULL; }
+const jwtkit_key *jwtkit_claims_key(const jwtkit_claims *c) { return c ? c->key : NULL; }
+
+jwtkit_err jwtkit_claims_get_numericdate(const jwtkit_claims *c, const char *name, int64_t *floor_s, int64_t *ceil_s) {
+  int i = claim_index(c, name);
+  if (i < 0) return c && name ? JWTKIT_ERR_NOT_FOUND : JWTKIT_ERR_INVALID_ARG;
+  int64_t fl, ce;
+  if (c->doc.nodes[i].type != JK_J_NUMBER) return JWTKIT_ERR_TYPE;
+  if (jk_json_seconds(&c->doc, (uint32_t)i, &fl, &ce) != 0) return JWTKIT_ERR_TOO_LARGE;
+  if (floor_s != NULL) *floor_s = fl;
+  if (ceil_s != NULL) *ceil_s = ce;
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_claims_get_string_list(const jwtkit_claims *c, const char *name, size_t *count) {
+  int i = claim_index(c, name);
+  if (i < 0) return c && name ? JWTKIT_ERR_NOT_FOUND : JWTKIT_ERR_INVALID_ARG;
+  const jk_jnode *nd = &c->doc.nodes[i];
+  size_t n = 0;
+  if (nd->type == JK_J_STRING) {
+    n = 1;
+  } else if (nd->type == JK_J_ARRAY) {
+    for (uint32_t k = (uint32_t)i + 1; k < nd->end; k = c->doc.nodes[k].end, n++)
+      if (c->doc.nodes[k].type != JK_J_STRING) return JWTKIT_ERR_TYPE;
+  } else {
+    return JWTKIT_ERR_TYPE;
+  }
+  if (count != NULL) *count = n;
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_claims_get_string_item(const jwtkit_claims *c, const char *name, size_t index, const char **value,
+                                         size_t *len) {
+  size_t n;
+  jwtkit_err rc = jwtkit_claims_get_string_list(c, name, &n);
+  if (rc != JWTKIT_OK) return rc;
+  if (index >= n) return JWTKIT_ERR_NOT_FOUND;
+  uint32_t k = (uint32_t)claim_index(c, name);
+  if (c->doc.nodes[k].type == JK_J_ARRAY) {
+    k++;
+    for (size_t j = 0; j < index; j++) k = c->doc.nodes[k].end;
+  }
+  const char *s = c->strings + c->doc.nodes[k].off;
+  if (value != NULL) *value = s;
+  if (len != NULL) *len = strlen(s);
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_claims_next(const jwtkit_claims *c, size_t *cursor, const char **name, const char **json,
+                              size_t *json_len) {
+  if (c == NULL || cursor == NULL) return JWTKIT_ERR_INVALID_ARG;
+  const jk_jdoc *d = &c->doc;
+  uint32_t k = *cursor == 0 ? 1 : (uint32_t)*cursor; /* the next member's name node */
+  if (*cursor > d->nodes[0].end || k + 1 >= d->nodes[0].end) return JWTKIT_ERR_NOT_FOUND;
+  const jk_jnode *v = &d->nodes[k + 1];
+  if (name != NULL) *name = c->strings + d->nodes[k].off;
+  if (json != NULL) *json = d->src + (v->type == JK_J_STRING ? v->off - 1 : v->off);
+  if (json_len != NULL) *json_len = v->type == JK_J_STRING ? (size_t)v->len + 2 : v->len;
+  *cursor = v->end;
+  return JWTKIT_OK;
+}
 
 /* ------------------------------------------------------------- decode */
 
@@ -755,7 +886,7 @@ jwtkit_err jwtkit_decode_unverified(const char *token, size_t len, char **header
   if (token == NULL || header == NULL || payload == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
   if (len > JWTKIT_DEFAULT_MAX_TOKEN) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "token over %u bytes", JWTKIT_DEFAULT_MAX_TOKEN);
   parts p;
-  jwtkit_err rc = split(token, len, &p, info);
+  jwtkit_err rc = split(token, len, JWTKIT_DEFAULT_MAX_HEADER, &p, info);
   if (rc != JWTKIT_OK) return rc;
   char *h = jk_malloc(jk_b64url_dec_max(p.hdr_len) + 1);
   char *y = jk_malloc(jk_b64url_dec_max(p.pay_len) + 1);
