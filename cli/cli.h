@@ -136,6 +136,8 @@ typedef struct cli_buf {
   char *p;
   size_t len;
   int secret;
+  int has_mode;  /* read from a file: mode holds its permission bits, from the opened descriptor */
+  unsigned mode;
 } cli_buf;
 
 void cli_buf_free(cli_buf *b);
@@ -145,6 +147,9 @@ void cli_buf_free(cli_buf *b);
  * the limit) or CLI_INTERNAL. */
 int cli_read_file(cli_args *a, const char *what, const char *path, size_t limit, int secret,
                   cli_buf *out);
+/* The secret-file rule (jwtkit_check_secret_mode) on a buffer read from a
+ * file: group or others may have no access.  CLI_OK for stdin. */
+int cli_check_secret_mode(const cli_args *a, const char *path, const cli_buf *b);
 /* Read a data argument: "-" = stdin, "@FILE" = file, else the text itself. */
 int cli_read_arg(cli_args *a, const char *what, const char *arg, size_t limit, cli_buf *out);
 /* Trim ASCII whitespace at both ends in place. */
@@ -153,6 +158,10 @@ void cli_buf_trim(cli_buf *b);
 /* Secret from --secret-file / --secret-env (exactly one may be given).
  * Returns CLI_OK with *have = 0 when neither option is set. */
 int cli_read_secret(cli_args *a, cli_buf *out, int *have);
+/* The HMAC key for alg from a secret read by cli_read_secret, by the
+ * library's secret rule (jwtkit_key_from_secret_text), and the file mode
+ * rule for --secret-file.  Prints the error. */
+int cli_secret_key(cli_args *a, const cli_buf *secret, jwtkit_alg alg, jwtkit_key **key);
 /* Passphrase from --passphrase-file (first line) / --passphrase-env.
  * out->p stays NULL when neither is given. */
 int cli_read_passphrase(cli_args *a, cli_buf *out);
@@ -225,10 +234,6 @@ int cli_key_import(const cli_args *a, const char *src, const char *text, size_t 
 /* Read FILE ("-" = stdin) and import as above (a JWK Set is refused). */
 int cli_key_load(cli_args *a, const char *path, const char *passphrase,
                  const cli_algset *allowed, int strict, jwtkit_key **out);
-
-/* 1 when a secret looks like a key file (PEM or JWK): refused as an HMAC
- * secret, since that is the algorithm-confusion pattern. */
-int cli_secret_looks_like_key(const char *p, size_t len);
 
 /* --------------------------------------------------------------- JSON */
 

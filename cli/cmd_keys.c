@@ -96,11 +96,14 @@ static int add_file(cli_args *a, jwtkit_jwks *set, const char *path, const char 
     jwtkit_alg rsa = algs->n == 1 && jwtkit_alg_kty(algs->v[0]) == JWTKIT_KTY_RSA ? algs->v[0] : JWTKIT_ALG_UNSPEC;
     jwtkit_err e = jwtkit_jwks_parse(&in, b.p, b.len, rsa, warn_skip, &ctx, &info);
     if (e != JWTKIT_OK) rc = cli_fail(a, cli_exit_for(e), "%s: %s", src, cli_errtext(e, &info, msg, sizeof msg));
+    for (size_t i = 0; rc == CLI_OK && i < jwtkit_jwks_count(in); i++)
+      if (jwtkit_key_can_sign(jwtkit_jwks_get(in, i))) rc = cli_check_secret_mode(a, path, &b);
     for (size_t i = 0; rc == CLI_OK && i < jwtkit_jwks_count(in); i++) rc = add_to_set(a, set, jwtkit_jwks_get(in, i), src);
     jwtkit_jwks_free(in);
   } else {
     jwtkit_key *key = NULL;
     rc = cli_key_import(a, src, b.p, b.len, pass, algs, 0, &key);
+    if (rc == CLI_OK && jwtkit_key_can_sign(key)) rc = cli_check_secret_mode(a, path, &b);
     if (rc == CLI_OK && (rc = ensure_kid(a, key)) == CLI_OK) rc = add_to_set(a, set, key, src);
     jwtkit_key_free(key);
   }

@@ -69,16 +69,13 @@ static int load_signing_key(cli_args *a, jwtkit_alg alg, jwtkit_key **key) {
     return cli_usage(a, "give exactly one of --key, --secret-file, --secret-env");
   }
   if (have_secret) {
-    jwtkit_errinfo info = {0};
-    char msg[300];
     if (jwtkit_alg_kty(alg) != JWTKIT_KTY_OCT) {
       cli_buf_free(&secret);
       return cli_usage(a, "a secret signs HS256, HS384 or HS512 only, not %s", jwtkit_alg_name(alg));
     }
-    jwtkit_err e = jwtkit_key_from_secret(key, alg, secret.p, secret.len, &info);
+    rc = cli_secret_key(a, &secret, alg, key);
     cli_buf_free(&secret);
-    if (e != JWTKIT_OK) return cli_fail(a, cli_exit_for(e), "secret: %s", cli_errtext(e, &info, msg, sizeof msg));
-    return CLI_OK;
+    return rc;
   }
   cli_buf pass;
   if ((rc = cli_read_passphrase(a, &pass)) != CLI_OK) return rc;

@@ -116,11 +116,9 @@ static int add_secret(verify_ctx *v) {
                                   : "a secret binds to one HS* algorithm, but --alg names several");
   }
   jwtkit_key *key = NULL;
-  jwtkit_errinfo info = {0};
-  char msg[300];
-  jwtkit_err e = jwtkit_key_from_secret(&key, alg, secret.p, secret.len, &info);
+  rc = cli_secret_key(v->a, &secret, alg, &key);
   cli_buf_free(&secret);
-  if (e != JWTKIT_OK) return cli_fail(v->a, cli_exit_for(e), "secret: %s", cli_errtext(e, &info, msg, sizeof msg));
+  if (rc != CLI_OK) return rc;
   cli_note(v->a, "secret bound to %s", jwtkit_alg_name(alg));
   return add_key(v, key);
 }
@@ -138,6 +136,8 @@ static int add_key_files(verify_ctx *v, const char *passphrase) {
     } else {
       jwtkit_key *key = NULL;
       rc = cli_key_import(v->a, src, b.p, b.len, passphrase, v->algs, 1, &key);
+      if (rc == CLI_OK && jwtkit_key_can_sign(key) && (rc = cli_check_secret_mode(v->a, paths[i], &b)) != CLI_OK)
+        jwtkit_key_free(key);
       if (rc == CLI_OK) {
         cli_note(v->a, "key %s bound to %s", src, jwtkit_alg_name(jwtkit_key_alg(key)));
         rc = keep_key(v, key);

@@ -57,9 +57,14 @@ int cli_read_file(cli_args *a, const char *what, const char *path, size_t limit,
   int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return cli_fail(a, CLI_USAGE, "cannot read %s %s: %s", what, name, strerror(errno));
   struct stat st;
-  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+  int have_st = fstat(fd, &st) == 0;
+  if (have_st && S_ISDIR(st.st_mode)) {
     if (!is_stdin) close(fd);
     return cli_fail(a, CLI_USAGE, "cannot read %s %s: is a directory", what, name);
+  }
+  if (!is_stdin && have_st && S_ISREG(st.st_mode)) {
+    out->has_mode = 1;
+    out->mode = (unsigned)(st.st_mode & 07777);
   }
   size_t cap = 0;
   int rc = CLI_OK;
@@ -93,6 +98,13 @@ int cli_read_file(cli_args *a, const char *what, const char *path, size_t limit,
   if (out->p == NULL && grow(out, &cap, 1) != 0) return cli_fail(a, CLI_INTERNAL, "out of memory");
   out->p[out->len] = '\0';
   return CLI_OK;
+}
+
+int cli_check_secret_mode(const cli_args *a, const char *path, const cli_buf *b) {
+  if (!b->has_mode) return CLI_OK;
+  jwtkit_errinfo info = {0};
+  jwtkit_err e = jwtkit_check_secret_mode(path, b->mode, &info);
+  return e == JWTKIT_OK ? CLI_OK : cli_fail(a, CLI_USAGE, "%s", info.msg);
 }
 
 int cli_read_arg(cli_args *a, const char *what, const char *arg, size_t limit, cli_buf *out) {
@@ -142,19 +154,33 @@ int cli_read_secret(cli_args *a, cli_buf *out, int *have) {
   if (file != NULL && env != NULL) return cli_usage(a, "give either --secret-file or --secret-env, not both");
   int rc = file ? cli_read_file(a, "secret file", file, CLI_MAX_SECRET, 1, out)
                 : from_env(a, "secret-env", env, CLI_MAX_SECRET, out);
-  if (rc != CLI_OK) return rc;
+  if (rc != CLI_OK) {
+    cli_buf_free(out);
+    return rc;
+  }
   if (out->len == 0) {
     cli_buf_free(out);
     return cli_usage(a, "the secret is empty");
   }
-  if (cli_secret_looks_like_key(out->p, out->len)) {
-    cli_buf_free(out);
-    return cli_usage(a,
-                     "the secret looks like a key file (PEM or JWK); a key file is never an HMAC "
-                     "secret (use --key)");
-  }
   *have = 1;
   return CLI_OK;
+}
+
+int cli_secret_key(cli_args *a, const cli_buf *secret, jwtkit_alg alg, jwtkit_key **key) {
+  /* the secret rule is the library's: one trailing newline is not part of
+   * the secret, a key is never a secret (jwtkit_key_from_secret_text), and
+   * a secret file gives group and others no access */
+  jwtkit_errinfo info = {0};
+  char msg[300];
+  *key = NULL;
+  jwtkit_err e = jwtkit_key_from_secret_text(key, alg, secret->p, secret->len, &info);
+  if (e != JWTKIT_OK) return cli_fail(a, cli_exit_for(e), "secret: %s", cli_errtext(e, &info, msg, sizeof msg));
+  int rc = cli_check_secret_mode(a, cli_opt_str(a, "secret-file"), secret);
+  if (rc != CLI_OK) {
+    jwtkit_key_free(*key);
+    *key = NULL;
+  }
+  return rc;
 }
 
 int cli_read_passphrase(cli_args *a, cli_buf *out) {
@@ -164,7 +190,11 @@ int cli_read_passphrase(cli_args *a, cli_buf *out) {
   if (file != NULL && env != NULL) return cli_usage(a, "give either --passphrase-file or --passphrase-env, not both");
   int rc = file ? cli_read_file(a, "passphrase file", file, CLI_MAX_PASSPHRASE, 1, out)
                 : from_env(a, "passphrase-env", env, CLI_MAX_PASSPHRASE, out);
-  if (rc != CLI_OK) return rc;
+  if (rc == CLI_OK && file != NULL) rc = cli_check_secret_mode(a, file, out);
+  if (rc != CLI_OK) {
+    cli_buf_free(out);
+    return rc;
+  }
   char *nl = memchr(out->p, '\n', out->len); /* first line only */
   if (nl != NULL) {
     size_t keep = (size_t)(nl - out->p);
@@ -188,13 +218,14 @@ int cli_read_keks(cli_args *a, unsigned char (**keks)[32], size_t *n) {
     if (getenv("JWTKIT_KEK") == NULL) return CLI_OK;
     env = "JWTKIT_KEK"; /* the default */
   }
-  struct stat st;
-  if (file != NULL && strcmp(file, "-") != 0 && stat(file, &st) == 0 && (st.st_mode & 077) != 0)
-    return cli_fail(a, CLI_FAIL, "KEK file %s is readable by group or others (chmod 600)", file);
   cli_buf text;
   int rc = file ? cli_read_file(a, "KEK file", file, CLI_MAX_SECRET * 32, 1, &text)
                 : from_env(a, "kek-env", env, CLI_MAX_SECRET * 32, &text);
-  if (rc != CLI_OK) return rc;
+  if (rc == CLI_OK && file != NULL) rc = cli_check_secret_mode(a, file, &text);
+  if (rc != CLI_OK) {
+    cli_buf_free(&text);
+    return rc;
+  }
   jwtkit_errinfo ei = {0};
   jwtkit_err e = jwtkit_kek_parse(text.p, text.len, keks, n, &ei);
   cli_buf_free(&text);

@@ -23,15 +23,6 @@ cli_keyfmt cli_key_format(const char *p, size_t len) {
   return CLI_KEYFMT_UNKNOWN;
 }
 
-int cli_secret_looks_like_key(const char *p, size_t len) {
-  size_t i = lead_ws(p, len);
-  if (len - i >= 10 && memcmp(p + i, "-----BEGIN", 10) == 0) return 1;
-  const char *v;
-  size_t vl;
-  return i < len && p[i] == '{' && cli_json_check_object(p, len) == JWTKIT_OK &&
-         cli_json_member(p, len, "kty", &v, &vl);
-}
-
 static jwtkit_err import_as(cli_keyfmt fmt, jwtkit_alg alg, const char *text, size_t len, const char *pass,
                             jwtkit_key **out, jwtkit_errinfo *info) {
   memset(info, 0, sizeof *info);
@@ -120,6 +111,10 @@ int cli_key_load(cli_args *a, const char *path, const char *passphrase, const cl
   int rc = cli_read_file(a, "key file", path, CLI_MAX_KEYFILE, 1, &b);
   if (rc != CLI_OK) return rc;
   rc = cli_key_import(a, strcmp(path, "-") == 0 ? "stdin" : path, b.p, b.len, passphrase, allowed, strict, out);
+  if (rc == CLI_OK && jwtkit_key_can_sign(*out) && (rc = cli_check_secret_mode(a, path, &b)) != CLI_OK) {
+    jwtkit_key_free(*out);
+    *out = NULL;
+  }
   cli_buf_free(&b);
   return rc;
 }

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "codec/b64url.h"
 #include "crypto/key_internal.h"
@@ -552,6 +554,133 @@ static void test_inv7_no_output_on_failure(void **state) {
 }
 
 
+/* ---------------------------------------------------------- invariant 9 */
+
+/* One rule for every secret, in the library: key-looking bytes are never a
+ * secret (PEM, JWK, JWK Set, DER), one trailing newline is not part of a
+ * secret given as text, a secret file gives group and others no access
+ * (checked on the opened file) and is bounded. */
+static void write_file(const char *path, const void *data, size_t n, mode_t mode) {
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(data, 1, n, f), n);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_inv9_one_secret_rule(void **state) {
+  (void)state;
+  jwtkit_key *rs = tu_key(JWTKIT_ALG_RS256), *es = tu_key(JWTKIT_ALG_ES256);
+  char *pub = NULL, *jwk = NULL, *priv = NULL;
+  size_t pl, jl, vl;
+  assert_int_equal(jwtkit_key_to_pem(rs, 0, NULL, &pub, &pl), JWTKIT_OK);
+  assert_int_equal(jwtkit_key_to_jwk(es, 0, &jwk, &jl), JWTKIT_OK);
+  assert_int_equal(jwtkit_key_to_pem(es, 1, NULL, &priv, &vl), JWTKIT_OK);
+  /* a DER public key: the SPKI inside the PEM */
+  const char *b = strstr(pub, "-----\n") + 6, *e = strstr(b, "-----END");
+  char b64[2048];
+  size_t bn = 0;
+  for (const char *c = b; c < e; c++)
+    if (*c != '\n') b64[bn++] = *c == '+' ? '-' : *c == '/' ? '_' : *c;
+  while (bn > 0 && b64[bn - 1] == '=') bn--;
+  unsigned char der[2048];
+  size_t dl = 0;
+  assert_int_equal(jk_b64url_decode(der, &dl, b64, bn), 0);
+  char jwks[2100];
+  snprintf(jwks, sizeof jwks, "{\"keys\":[%s]}", jwk);
+  struct {
+    const void *p;
+    size_t n;
+    const char *form;
+  } keys[] = {{pub, pl, "a PEM block"}, {priv, vl, "a PEM block"}, {jwk, jl, "a JWK"},
+              {jwks, strlen(jwks), "a JWK"}, {der, dl, "a DER key"}};
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+    jwtkit_key *k = (jwtkit_key *)1;
+    jwtkit_errinfo ei;
+    assert_int_equal(jwtkit_key_from_secret(&k, JWTKIT_ALG_HS256, keys[i].p, keys[i].n, &ei), JWTKIT_ERR_INVALID_KEY);
+    assert_null(k);
+    assert_non_null(strstr(ei.msg, keys[i].form));
+    assert_non_null(strstr(ei.msg, "a key is never an HMAC secret"));
+  }
+  /* PEM armor anywhere in the bytes, not only at the start */
+  char mixed[4096];
+  snprintf(mixed, sizeof mixed, "secret-prefix-0123456789abcdef\n%s", pub);
+  jwtkit_key *k = NULL;
+  assert_int_equal(jwtkit_key_from_secret(&k, JWTKIT_ALG_HS256, mixed, strlen(mixed), NULL), JWTKIT_ERR_INVALID_KEY);
+  /* the text rule: one trailing \n or \r\n is not part of the secret */
+  static const char base[] = "0123456789abcdef0123456789abcdef";
+  jwtkit_key *ref = NULL;
+  assert_int_equal(jwtkit_key_from_secret(&ref, JWTKIT_ALG_HS256, base, 32, NULL), JWTKIT_OK);
+  char *ref_tok = NULL;
+  assert_int_equal(jwtkit_sign(ref, NULL, CLAIMS, strlen(CLAIMS), &ref_tok, NULL, NULL), JWTKIT_OK);
+  static const char *const texts[] = {"0123456789abcdef0123456789abcdef\n", "0123456789abcdef0123456789abcdef\r\n",
+                                      "0123456789abcdef0123456789abcdef\n\n", "0123456789abcdef0123456789abcdef "};
+  for (size_t i = 0; i < 4; i++) {
+    assert_int_equal(jwtkit_key_from_secret_text(&k, JWTKIT_ALG_HS256, texts[i], strlen(texts[i]), NULL), JWTKIT_OK);
+    char *t = NULL;
+    assert_int_equal(jwtkit_sign(k, NULL, CLAIMS, strlen(CLAIMS), &t, NULL, NULL), JWTKIT_OK);
+    assert_int_equal(strcmp(t, ref_tok) == 0, i < 2); /* the same key for the first two only */
+    jwtkit_free(t);
+    jwtkit_key_free(k);
+  }
+  /* files: the mode of the opened file, bounded size, clear errors */
+  char dir[] = "/tmp/jwtkit-inv9.XXXXXX", path[256];
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/secret", dir);
+  write_file(path, texts[0], strlen(texts[0]), 0600);
+  jwtkit_errinfo ei;
+  assert_int_equal(jwtkit_key_from_secret_file(&k, JWTKIT_ALG_HS256, path, &ei), JWTKIT_OK);
+  char *t = NULL;
+  assert_int_equal(jwtkit_sign(k, NULL, CLAIMS, strlen(CLAIMS), &t, NULL, NULL), JWTKIT_OK);
+  assert_string_equal(t, ref_tok);
+  jwtkit_free(t);
+  jwtkit_key_free(k);
+  static const mode_t open_modes[] = {0644, 0640, 0604, 0660, 0620, 0602, 0610, 0601};
+  for (size_t i = 0; i < sizeof open_modes / sizeof *open_modes; i++) {
+    assert_int_equal(chmod(path, open_modes[i]), 0);
+    k = (jwtkit_key *)1;
+    assert_int_equal(jwtkit_key_from_secret_file(&k, JWTKIT_ALG_HS256, path, &ei), JWTKIT_ERR_PERMISSION);
+    assert_null(k);
+    char want[64];
+    snprintf(want, sizeof want, "has mode %04o", (unsigned)open_modes[i]);
+    assert_non_null(strstr(ei.msg, want));
+    assert_non_null(strstr(ei.msg, "chmod 600"));
+    char *data = (char *)1;
+    assert_int_equal(jwtkit_read_secret_file(path, 4096, &data, NULL, NULL), JWTKIT_ERR_PERMISSION);
+    assert_null(data);
+  }
+  assert_int_equal(chmod(path, 0400), 0);
+  assert_int_equal(jwtkit_key_from_secret_file(&k, JWTKIT_ALG_HS256, path, &ei), JWTKIT_OK);
+  jwtkit_key_free(k);
+  /* a key in a private file is still not a secret */
+  write_file(path, pub, pl, 0600);
+  assert_int_equal(jwtkit_key_from_secret_file(&k, JWTKIT_ALG_HS256, path, &ei), JWTKIT_ERR_INVALID_KEY);
+  assert_non_null(strstr(ei.msg, path));
+  /* missing, a directory, too large */
+  char missing[300];
+  snprintf(missing, sizeof missing, "%s/nope", dir);
+  assert_int_equal(jwtkit_key_from_secret_file(&k, JWTKIT_ALG_HS256, missing, &ei), JWTKIT_ERR_NOT_FOUND);
+  assert_int_equal(jwtkit_key_from_secret_file(&k, JWTKIT_ALG_HS256, dir, &ei), JWTKIT_ERR_IO);
+  char *big = malloc(70000);
+  memset(big, 'a', 70000);
+  write_file(path, big, 70000, 0600);
+  free(big);
+  assert_int_equal(jwtkit_key_from_secret_file(&k, JWTKIT_ALG_HS256, path, &ei), JWTKIT_ERR_TOO_LARGE);
+  char *data = NULL;
+  size_t dlen = 0;
+  assert_int_equal(jwtkit_read_secret_file(path, 70000, &data, &dlen, NULL), JWTKIT_OK);
+  assert_int_equal(dlen, 70000);
+  assert_int_equal(data[dlen], '\0');
+  jwtkit_free_secret(data, dlen + 1);
+  unlink(path);
+  rmdir(dir);
+  jwtkit_free(ref_tok);
+  jwtkit_key_free(ref);
+  jwtkit_free(pub);
+  jwtkit_free(jwk);
+  jwtkit_free(priv);
+}
+
 /* ---------------------------------------------------------- invariant 10 */
 
 /* A JWS header never carries a member defined only for JWE: "enc" makes
@@ -601,7 +730,8 @@ int main(void) {
       cmocka_unit_test(test_inv3_embedded_keys_ignored), cmocka_unit_test(test_inv4_strict_token_syntax),
       cmocka_unit_test(test_inv4_crit_and_b64),         cmocka_unit_test(test_inv4_ecdsa_signature_form),
       cmocka_unit_test(test_inv4_size_limits),          cmocka_unit_test(test_inv5_signature_before_claims),
-      cmocka_unit_test(test_inv7_no_output_on_failure), cmocka_unit_test(test_inv10_no_jwe_members),
+      cmocka_unit_test(test_inv7_no_output_on_failure), cmocka_unit_test(test_inv9_one_secret_rule),
+      cmocka_unit_test(test_inv10_no_jwe_members),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

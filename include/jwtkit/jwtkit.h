@@ -30,6 +30,7 @@
 #include "key.h"
 #include "keyring.h"
 #include "pem.h"
+#include "util.h"
 
 #define JWTKIT_VERSION_MAJOR 0
 #define JWTKIT_VERSION_MINOR 1

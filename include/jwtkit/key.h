@@ -81,10 +81,28 @@ typedef struct jwtkit_key jwtkit_key;
  */
 
 /* HMAC secret.  alg must be HS256/384/512; len >= 32/48/64 bytes.  The bytes
- * are copied; wipe your copy when you no longer need it. */
+ * are copied; wipe your copy when you no longer need it.  Bytes that are a
+ * key (a PEM block anywhere, a JSON object with "kty" or "keys", a DER key)
+ * are refused with JWTKIT_ERR_INVALID_KEY: a key is never an HMAC secret
+ * (the algorithm-confusion pattern). */
 JWTKIT_NODISCARD jwtkit_err jwtkit_key_from_secret(jwtkit_key **out, jwtkit_alg alg,
                                                    const void *secret, size_t len,
                                                    jwtkit_errinfo *info);
+
+/* The secret rule for text, wherever it came from (a file, stdin, an
+ * environment variable): one trailing "\n" or "\r\n" is not part of the
+ * secret; every other byte is, spaces included.  Then as
+ * jwtkit_key_from_secret. */
+JWTKIT_NODISCARD jwtkit_err jwtkit_key_from_secret_text(jwtkit_key **out, jwtkit_alg alg,
+                                                        const char *text, size_t len,
+                                                        jwtkit_errinfo *info);
+
+/* An HMAC secret from a file, as every jwtkit program reads one: the file
+ * rule of jwtkit_read_secret_file (jwtkit/util.h: owner-only mode checked on
+ * the opened descriptor, at most 64 KiB), then jwtkit_key_from_secret_text.
+ * Messages name the path. */
+JWTKIT_NODISCARD jwtkit_err jwtkit_key_from_secret_file(jwtkit_key **out, jwtkit_alg alg,
+                                                        const char *path, jwtkit_errinfo *info);
 
 /* PEM text with exactly one key block: SPKI "PUBLIC KEY", PKCS#1 "RSA PUBLIC
  * KEY"/"RSA PRIVATE KEY", PKCS#8 "PRIVATE KEY", "ENCRYPTED PRIVATE KEY"

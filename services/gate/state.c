@@ -199,28 +199,14 @@ static jwtkit_err build_main(const gate_route *r, const gate_config *cfg, const 
 
 static int load_legacy(gate_route *r, const gate_config *cfg, char *err, size_t errcap) {
   const gate_route_cfg *rc = r->cfg;
-  char *sec;
-  size_t n;
-  if (gate_read_file(rc->legacy_secret_file, GATE_MAX_SECRET, 1, &sec, &n, err, errcap) != 0) return -1;
-  size_t i = 0;
-  while (i < n && (sec[i] == ' ' || sec[i] == '\n' || sec[i] == '\r' || sec[i] == '\t')) i++;
-  if (strstr(sec, "-----BEGIN") != NULL || (i < n && sec[i] == '{')) {
-    snprintf(err, errcap,
-             "%s looks like a key file (PEM or JWK), not an HMAC secret: refusing it (the algorithm-confusion "
-             "pattern)",
-             rc->legacy_secret_file);
-    gate_free_secret(sec, n);
-    return -1;
-  }
-  /* one trailing newline is not part of the secret (as in jwtkit serve,
-   * which reads the same file) */
-  size_t klen = n > 0 && sec[n - 1] == '\n' ? n - 1 : n;
+  /* the library's secret rule, as the command and jwtkit serve read the
+   * same file: owner-only mode on the opened file, one trailing newline not
+   * part of the secret, a key never taken as a secret */
   jwtkit_key *k = NULL;
   jwtkit_errinfo info = {0};
-  jwtkit_err e = jwtkit_key_from_secret(&k, JWTKIT_ALG_HS256, sec, klen, &info);
-  gate_free_secret(sec, n);
+  jwtkit_err e = jwtkit_key_from_secret_file(&k, JWTKIT_ALG_HS256, rc->legacy_secret_file, &info);
   if (e != JWTKIT_OK) {
-    snprintf(err, errcap, "%s: %s (%s)", rc->legacy_secret_file, jwtkit_strerror(e), info.msg);
+    snprintf(err, errcap, "legacy_hs256_secret_file: %s (%s)", info.msg, jwtkit_strerror(e));
     return -1;
   }
   jwtkit_policy *p = jwtkit_policy_new();

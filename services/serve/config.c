@@ -678,12 +678,12 @@ int sv_clients_load(sv_clients *out, const char *path, char *err, size_t cap) {
   size_t len = 0;
   char e2[512];
   memset(out, 0, sizeof *out);
-  if (sv_read_file(path, SV_MAX_CLIENTS_FILE, &text, &len, NULL, e2, sizeof e2) != 0) {
-    sv_fmt(err, cap, "clients file %s", e2);
+  if (sv_read_secret_file(path, SV_MAX_CLIENTS_FILE, &text, &len, NULL, e2, sizeof e2) != 0) {
+    sv_fmt(err, cap, "clients file: %s", e2);
     return -1;
   }
   int rc = sv_clients_parse(out, text, len, path, err, cap);
-  free(text);
+  jwtkit_free_secret(text, len + 1);
   return rc;
 }
 

@@ -140,19 +140,19 @@ static int read_passphrase(const sv_settings *s, char **out, char *err, size_t c
     char *text = NULL;
     size_t len = 0;
     char e2[600];
-    if (sv_read_file(s->passphrase_file, SV_MAX_PASSPHRASE, &text, &len, NULL, e2, sizeof e2) != 0) {
-      sv_fmt(err, cap, "passphrase file %s", e2);
+    if (sv_read_secret_file(s->passphrase_file, SV_MAX_PASSPHRASE, &text, &len, NULL, e2, sizeof e2) != 0) {
+      sv_fmt(err, cap, "passphrase file: %s", e2);
       return -1;
     }
     size_t n = strcspn(text, "\r\n");
     if (n == 0) {
-      sv_free_secret(text, len + 1);
+      jwtkit_free_secret(text, len + 1);
       sv_fmt(err, cap, "passphrase file %s: the first line is empty", s->passphrase_file);
       return -1;
     }
     text[n] = '\0';
     *out = strdup(text);
-    sv_free_secret(text, len + 1);
+    jwtkit_free_secret(text, len + 1);
   } else if (s->set & SV_SET_PASSENV) {
     const char *v = getenv(s->passphrase_env);
     if (v == NULL || *v == '\0' || strlen(v) > SV_MAX_PASSPHRASE) {
@@ -175,32 +175,14 @@ static int read_passphrase(const sv_settings *s, char **out, char *err, size_t c
 static int check_legacy(const sv_settings *s, int *loaded, char *err, size_t cap) {
   *loaded = 0;
   if (!(s->set & SV_SET_LEGACY)) return 0;
-  struct stat st;
-  if (stat(s->legacy_secret_file, &st) != 0) {
-    sv_fmt(err, cap, "legacy_hs256_secret_file %s: %s", s->legacy_secret_file, strerror(errno));
-    return -1;
-  }
-  if (st.st_mode & 077) {
-    sv_fmt(err, cap, "legacy_hs256_secret_file %s is readable by group or others (chmod 600)",
-             s->legacy_secret_file);
-    return -1;
-  }
-  char *text = NULL;
-  size_t len = 0;
-  char e2[600];
-  if (sv_read_file(s->legacy_secret_file, SV_MAX_LEGACY_SECRET, &text, &len, NULL, e2, sizeof e2) != 0) {
-    sv_fmt(err, cap, "legacy_hs256_secret_file %s", e2);
-    return -1;
-  }
-  size_t n = len;
-  if (n > 0 && text[n - 1] == '\n') n--; /* one trailing newline is not part of the secret */
+  /* the library's secret rule, as the command and the gate read the file */
   jwtkit_key *k = NULL;
   jwtkit_errinfo ei;
-  jwtkit_err rc = jwtkit_key_from_secret(&k, JWTKIT_ALG_HS256, text, n, &ei);
-  sv_free_secret(text, len + 1);
+  memset(&ei, 0, sizeof ei);
+  jwtkit_err rc = jwtkit_key_from_secret_file(&k, JWTKIT_ALG_HS256, s->legacy_secret_file, &ei);
   jwtkit_key_free(k);
   if (rc != JWTKIT_OK) {
-    sv_fmt(err, cap, "legacy_hs256_secret_file %s: %s", s->legacy_secret_file, ei.msg);
+    sv_fmt(err, cap, "legacy_hs256_secret_file: %s", ei.msg);
     return -1;
   }
   *loaded = 1;
@@ -214,14 +196,9 @@ static int read_keks(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap)
   size_t len = 0;
   const char *what = NULL;
   if (s->set & SV_SET_KEKFILE) {
-    struct stat st;
-    if (stat(s->kek_file, &st) == 0 && (st.st_mode & 077) != 0) {
-      sv_fmt(err, cap, "kek_file %s is readable by group or others (chmod 600)", s->kek_file);
-      return -1;
-    }
     char e2[600];
-    if (sv_read_file(s->kek_file, SV_MAX_PASSPHRASE * 8, &text, &len, NULL, e2, sizeof e2) != 0) {
-      sv_fmt(err, cap, "kek file %s", e2);
+    if (sv_read_secret_file(s->kek_file, SV_MAX_PASSPHRASE * 8, &text, &len, NULL, e2, sizeof e2) != 0) {
+      sv_fmt(err, cap, "kek_file: %s", e2);
       return -1;
     }
     what = s->kek_file;
@@ -233,17 +210,18 @@ static int read_keks(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap)
                        "(environment variable %s is unset or empty)", name);
       return -1;
     }
-    len = strlen(v);
-    if ((text = strdup(v)) == NULL) {
-      sv_fmt(err, cap, "out of memory");
-      return -1;
-    }
     what = name;
   }
   jwtkit_errinfo ei;
   memset(&ei, 0, sizeof ei);
-  jwtkit_err rc = jwtkit_kek_parse(text, len, &kc->keks, &kc->nkeks, &ei);
-  sv_free_secret(text, len + 1);
+  jwtkit_err rc;
+  if (text != NULL) {
+    rc = jwtkit_kek_parse(text, len, &kc->keks, &kc->nkeks, &ei);
+    jwtkit_free_secret(text, len + 1);
+  } else {
+    const char *v = getenv(what);
+    rc = jwtkit_kek_parse(v, strlen(v), &kc->keks, &kc->nkeks, &ei);
+  }
   if (rc != JWTKIT_OK) {
     sv_fmt(err, cap, "KEKs from %s: %s", what, ei.msg);
     return -1;
@@ -635,12 +613,13 @@ static int client_add(int argc, char **argv) {
   int rc = SV_EXIT_OK;
   char *text = NULL;
   size_t len = 0;
-  int eno = 0;
+  jwtkit_err code = JWTKIT_OK;
   sv_buf all;
   sv_buf_init(&all, SV_MAX_CLIENTS_FILE);
-  if (sv_read_file(path, SV_MAX_CLIENTS_FILE, &text, &len, &eno, err, sizeof err) != 0 && eno != ENOENT) {
-    fprintf(stderr, "jwtkit serve: clients file %s\n", err);
-    rc = eno == EFBIG ? SV_EXIT_USAGE : SV_EXIT_RUNTIME;
+  if (sv_read_secret_file(path, SV_MAX_CLIENTS_FILE, &text, &len, &code, err, sizeof err) != 0 &&
+      code != JWTKIT_ERR_NOT_FOUND) {
+    fprintf(stderr, "jwtkit serve: clients file: %s\n", err);
+    rc = code == JWTKIT_ERR_IO || code == JWTKIT_ERR_NOMEM ? SV_EXIT_RUNTIME : SV_EXIT_USAGE;
     goto out;
   }
   if (text != NULL) {
@@ -681,7 +660,7 @@ static int client_add(int argc, char **argv) {
           name, path);
 out:
   OPENSSL_cleanse(secret, sizeof secret);
-  free(text);
+  if (text != NULL) jwtkit_free_secret(text, len + 1);
   sv_buf_free(&sec);
   sv_buf_free(&all);
   close(lfd); /* releases the lock */

@@ -82,6 +82,12 @@ int sv_write_file_atomic(const char *path, const void *data, size_t len, unsigne
                          size_t errcap);
 /* Wipe then free. */
 void sv_free_secret(void *p, size_t n);
+/* A file that holds a secret (passphrase, KEKs, clients): the library's one
+ * rule (jwtkit_read_secret_file: owner-only mode checked on the opened
+ * file, at most max bytes).  *data is freed with jwtkit_free_secret(*data,
+ * *len + 1); *code (may be NULL) is the library's error. */
+int sv_read_secret_file(const char *path, size_t max, char **data, size_t *len, jwtkit_err *code, char *err,
+                        size_t errcap);
 /* Monotonic microseconds. */
 int64_t sv_mono_us(void);
 /* mkdir -p with mode for the missing parents of path's directory part

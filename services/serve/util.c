@@ -184,6 +184,18 @@ int sv_utf8_valid(const char *s, size_t n) {
   return 1;
 }
 
+int sv_read_secret_file(const char *path, size_t max, char **data, size_t *len, jwtkit_err *code, char *err,
+                        size_t errcap) {
+  jwtkit_errinfo info;
+  memset(&info, 0, sizeof info);
+  *len = 0;
+  jwtkit_err e = jwtkit_read_secret_file(path, max, data, len, &info);
+  if (code != NULL) *code = e;
+  if (e == JWTKIT_OK) return 0;
+  snprintf(err, errcap, "%s", info.msg[0] ? info.msg : jwtkit_strerror(e));
+  return -1;
+}
+
 int sv_read_file(const char *path, size_t max, char **data, size_t *len, int *errno_out, char *err,
                  size_t errcap) {
   *data = NULL;

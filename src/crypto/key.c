@@ -8,10 +8,13 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "codec/json.h"
 #include "core/alloc.h"
 #include "core/error_internal.h"
+#include "core/file.h"
 #include "key_internal.h"
 #include "key_openssl.h"
 
@@ -68,17 +71,54 @@ const char *jwtkit_key_curve(const jwtkit_key *key) { return key ? key->curve : 
 
 /* ------------------------------------------------------------- secrets */
 
-jwtkit_err jwtkit_key_from_secret(jwtkit_key **out, jwtkit_alg alg, const void *secret, size_t len,
-                                  jwtkit_errinfo *info) {
-  if (out == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
-  *out = NULL;
-  const jk_alg_info *ai = jk_alg_get(alg);
-  if (ai == NULL || ai->kty != JWTKIT_KTY_OCT)
-    return jk_fail(info, JWTKIT_ERR_INVALID_KEY, "alg", "a secret can only be an HS256/384/512 key");
-  if (secret == NULL || len < ai->hash_len)
-    return jk_fail(info, JWTKIT_ERR_WEAK_KEY, "k",
-                   "%s needs a secret of at least %u bytes (RFC 7518 3.2), got %zu", ai->name,
-                   ai->hash_len, secret ? len : 0);
+/* A complete DER SEQUENCE (definite length, spanning all len bytes). */
+static int der_sequence_spans(const unsigned char *p, size_t len) {
+  if (len < 2 || p[0] != 0x30) return 0;
+  size_t n, hdr;
+  if (p[1] < 0x80) {
+    n = p[1];
+    hdr = 2;
+  } else {
+    size_t k = p[1] & 0x7fu;
+    if (k == 0 || k > 4 || len < 2 + k) return 0;
+    n = 0;
+    for (size_t i = 0; i < k; i++) n = (n << 8) | p[2 + i];
+    hdr = 2 + k;
+  }
+  return hdr + n == len;
+}
+
+static jwtkit_err decode_pkey(EVP_PKEY **pkey, const char *type, const char *structure, const char *keytype,
+                              const unsigned char *data, size_t len, const char *passphrase);
+
+const char *jk_secret_key_form(const void *secret, size_t len) {
+  const unsigned char *p = secret;
+  if (len >= 11 && memmem(p, len, "-----BEGIN ", 11) != NULL) return "a PEM block";
+  size_t i = 0;
+  while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n')) i++;
+  if (i < len && p[i] == '{') {
+    jk_jdoc d;
+    if (jk_json_parse_alloc(&d, (const char *)p, len, 1, NULL) == JWTKIT_OK) {
+      int key = jk_json_get(&d, 0, "kty", 3) >= 0 || jk_json_get(&d, 0, "keys", 4) >= 0;
+      jk_free(d.nodes);
+      if (key) return "a JWK";
+    }
+  }
+  if (der_sequence_spans(p, len)) {
+    static const char *const types[] = {"RSA", "EC", "ED25519", "ED448"};
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+      EVP_PKEY *pk = NULL;
+      if (decode_pkey(&pk, "DER", NULL, types[t], p, len, NULL) == JWTKIT_OK) {
+        EVP_PKEY_free(pk);
+        return "a DER key";
+      }
+    }
+  }
+  return NULL;
+}
+
+static jwtkit_err secret_key(jwtkit_key **out, const jk_alg_info *ai, const void *secret, size_t len,
+                             jwtkit_errinfo *info) {
   if (len > 4096) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, "k", "HMAC secret over 4096 bytes");
   jwtkit_key *k = key_alloc();
   if (k == NULL || (k->secret = jk_malloc(len)) == NULL) {
@@ -96,7 +136,75 @@ jwtkit_err jwtkit_key_from_secret(jwtkit_key **out, jwtkit_alg alg, const void *
   return JWTKIT_OK;
 }
 
-/* ----------------------------------------------------- EVP_PKEY import */
+static jwtkit_err secret_alg(jwtkit_alg alg, const jk_alg_info **ai, jwtkit_errinfo *info) {
+  *ai = jk_alg_get(alg);
+  if (*ai == NULL || (*ai)->kty != JWTKIT_KTY_OCT)
+    return jk_fail(info, JWTKIT_ERR_INVALID_KEY, "alg", "a secret can only be an HS256/384/512 key");
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_key_from_secret(jwtkit_key **out, jwtkit_alg alg, const void *secret, size_t len,
+                                  jwtkit_errinfo *info) {
+  if (out == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  *out = NULL;
+  const jk_alg_info *ai;
+  jwtkit_err rc = secret_alg(alg, &ai, info);
+  if (rc != JWTKIT_OK) return rc;
+  if (secret == NULL || len < ai->hash_len)
+    return jk_fail(info, JWTKIT_ERR_WEAK_KEY, "k",
+                   "%s needs a secret of at least %u bytes (RFC 7518 3.2), got %zu", ai->name,
+                   ai->hash_len, secret ? len : 0);
+  if (len > 4096) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, "k", "HMAC secret over 4096 bytes");
+  const char *form = jk_secret_key_form(secret, len);
+  if (form != NULL)
+    return jk_fail(info, JWTKIT_ERR_INVALID_KEY, "k",
+                   "the secret is %s: a key is never an HMAC secret (load it as a key; the algorithm-confusion "
+                   "pattern)",
+                   form);
+  return secret_key(out, ai, secret, len, info);
+}
+
+jwtkit_err jwtkit_key_from_secret_text(jwtkit_key **out, jwtkit_alg alg, const char *text, size_t len,
+                                       jwtkit_errinfo *info) {
+  if (out == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  *out = NULL;
+  if (text == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  size_t n = jk_secret_text_len(text, len);
+  return jwtkit_key_from_secret(out, alg, text, n, info);
+}
+
+jwtkit_err jwtkit_key_from_secret_file(jwtkit_key **out, jwtkit_alg alg, const char *path, jwtkit_errinfo *info) {
+  if (out == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  *out = NULL;
+  const jk_alg_info *ai;
+  jwtkit_err rc = secret_alg(alg, &ai, info);
+  if (rc != JWTKIT_OK) return rc;
+  char *text = NULL;
+  size_t len = 0;
+  mode_t mode = 0;
+  if ((rc = jk_read_file_mode(path, JK_MAX_SECRET_FILE, &text, &len, &mode, info)) != JWTKIT_OK) return rc;
+  /* what the bytes are first (a key is never a secret), then who may read them */
+  rc = jwtkit_key_from_secret_text(out, alg, text, len, info);
+  jk_free_secret(text, len + 1);
+  if (rc == JWTKIT_OK && (rc = jk_check_secret_mode(path, mode, info)) != JWTKIT_OK) {
+    jwtkit_key_free(*out);
+    *out = NULL;
+  }
+  if (rc != JWTKIT_OK && info != NULL && strncmp(info->msg, path, strlen(path)) != 0) {
+    char msg[sizeof info->msg];
+    memcpy(msg, info->msg, sizeof msg);
+    size_t pl = strlen(path);
+    if (pl + 2 < sizeof info->msg) {
+      memcpy(info->msg, path, pl);
+      memcpy(info->msg + pl, ": ", 2);
+      size_t room = sizeof info->msg - pl - 3;
+      size_t ml = strnlen(msg, room);
+      memcpy(info->msg + pl + 2, msg, ml);
+      info->msg[pl + 2 + ml] = '\0';
+    }
+  }
+  return rc;
+}
 
 int jk_pkey_has_private(const EVP_PKEY *pkey) {
   BIGNUM *bn = NULL;
@@ -475,7 +583,7 @@ jwtkit_err jwtkit_key_generate(jwtkit_key **out, jwtkit_alg alg, unsigned bits, 
     case JWTKIT_KTY_OCT: {
       unsigned char secret[64];
       if (jk_random(secret, ai->hash_len) != 0) return jk_fail(info, JWTKIT_ERR_CRYPTO, NULL, "CSPRNG failed");
-      jwtkit_err rc = jwtkit_key_from_secret(out, alg, secret, ai->hash_len, info);
+      jwtkit_err rc = secret_key(out, ai, secret, ai->hash_len, info); /* random bytes: no form check */
       jk_wipe(secret, sizeof secret);
       return rc;
     }

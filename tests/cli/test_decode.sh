@@ -3,6 +3,7 @@
 source "$(dirname "$0")/lib.sh" "$@"
 
 printf '%s' 'jwtkit-test-secret-0123456789abcdef' >secret.txt
+chmod 600 secret.txt
 tok=$("$JWTKIT" sign --secret-file secret.txt --alg HS256 --at 1700000000 --iss https://issuer.example \
   --sub alice --aud api --nbf 1700000060 --claims '{"roles":["a","b"],"meta":{"n":1.5,"ok":true,"none":null,"e":{}}}')
 

@@ -16,6 +16,7 @@ assert_err_contains "is bound to RS256, which --alg does not allow"
 
 # RFC 8037 private key: public by default, private on request, kid = thumbprint
 printf '{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}' >ed.jwk
+chmod 600 ed.jwk # a private key: owner only (the secret-file rule)
 run jwk ed.jwk
 assert_rc 0
 assert_out_eq '{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","alg":"EdDSA","use":"sig","kid":"kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"}'
@@ -38,6 +39,7 @@ run jwk --alg RS384 --private rs.pem
 assert_rc 0
 for m in '"d":' '"p":' '"q":' '"dp":' '"dq":' '"qi":'; do assert_out_contains "$m"; done
 printf '%s\n' "$OUT" >rs.jwk
+chmod 600 rs.jwk
 # round trip: the private JWK signs, the public PEM verifies
 tok=$("$JWTKIT" sign --key rs.jwk --alg RS384)
 run verify --key rs.pub.pem --alg RS384 "$tok"
@@ -65,6 +67,7 @@ assert_out_contains '"kid":"hs-'
 
 # encrypted PEM
 printf 'pw\n' >pw
+chmod 600 pw
 "$JWTKIT" keygen --alg EdDSA --out enc.pem --passphrase-file pw 2>/dev/null
 run jwk enc.pem
 assert_rc 2

@@ -104,6 +104,7 @@ n=$(printf '%s' "$OUT" | sed 's/.*"n":"\([^"]*\)".*/\1/')
 
 # --- encrypted PEM
 printf 'correct horse\n' >pass.txt
+chmod 600 pass.txt
 run keygen --alg ES384 --out enc.pem --pub enc.pub.pem --passphrase-file pass.txt
 assert_rc 0
 assert_err_contains "encrypted"

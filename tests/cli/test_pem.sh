@@ -72,6 +72,7 @@ printf '%s' "$OUT" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin
 
 # encrypted keys: checked in full with the passphrase
 printf 'pw\n' >pass.txt
+chmod 600 pass.txt
 "$JWTKIT" keygen --alg ES384 --out enc.pem --passphrase-file pass.txt 2>/dev/null
 run pem check enc.pem
 assert_rc 0
@@ -80,6 +81,7 @@ run pem check --passphrase-file pass.txt enc.pem
 assert_rc 0
 assert_out_contains "P-384"
 printf 'wrong\n' >wrong.txt
+chmod 600 wrong.txt
 run pem check --passphrase-file wrong.txt enc.pem
 assert_rc 1
 assert_out_contains "problem: wrong-passphrase"

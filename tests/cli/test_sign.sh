@@ -54,6 +54,7 @@ assert_rc 0
 
 # --- a deterministic HS256 token (golden)
 printf '%s' 'jwtkit-test-secret-0123456789abcdef' >secret.txt
+chmod 600 secret.txt
 run sign --secret-file secret.txt --alg HS256 --at 1700000000 --iss https://issuer.example --sub alice --aud api
 assert_rc 0
 assert_golden sign_hs256.txt
@@ -68,16 +69,57 @@ export JWTKIT_TEST_SECRET
 assert_golden sign_hs256.txt
 run sign --secret-file - --alg HS256 --at 1700000000 --iss https://issuer.example --sub alice --aud api <secret.txt
 assert_golden sign_hs256.txt
-# the trailing newline is part of the secret
-printf '%s\n' "$(<secret.txt)" >secret_nl.txt
-run sign --secret-file secret_nl.txt --alg HS256 --at 1700000000 --iss https://issuer.example --sub alice --aud api
-assert_rc 0
-assert_true "newline changes the secret" test "$OUT" != "$hs_token"
+# the secret rule (the same in jwtkit serve and jwtkit gate): one trailing
+# "\n" or "\r\n" is not part of the secret, from a file, stdin or the
+# environment; anything else is
+for ending in '\n' '\r\n'; do
+  printf "%s$ending" "$(<secret.txt)" >secret_nl.txt
+  chmod 600 secret_nl.txt
+  run sign --secret-file secret_nl.txt --alg HS256 --at 1700000000 --iss https://issuer.example --sub alice --aud api
+  assert_rc 0
+  assert_golden sign_hs256.txt
+  run sign --secret-file - --alg HS256 --at 1700000000 --iss https://issuer.example --sub alice --aud api <secret_nl.txt
+  assert_golden sign_hs256.txt
+done
+JWTKIT_TEST_SECRET_NL=$(<secret.txt)$'\n' run sign --secret-env JWTKIT_TEST_SECRET_NL --alg HS256 --at 1700000000 \
+  --iss https://issuer.example --sub alice --aud api
+assert_golden sign_hs256.txt
+for ending in '\n\n' ' ' '\t' '\r'; do
+  printf "%s$ending" "$(<secret.txt)" >secret_other.txt
+  chmod 600 secret_other.txt
+  run sign --secret-file secret_other.txt --alg HS256 --at 1700000000 --iss https://issuer.example --sub alice --aud api
+  assert_rc 0
+  assert_true "only one newline is dropped (ending $ending)" test "$OUT" != "$hs_token"
+done
+
+# the file rule: a secret, passphrase or private key file gives group and
+# others no access, checked on the opened file
+for mode in 644 640 604 660 606; do
+  cp secret.txt secret_open.txt
+  chmod "$mode" secret_open.txt
+  run sign --secret-file secret_open.txt --alg HS256
+  assert_rc 2
+  assert_err_contains "secret_open.txt has mode 0$mode"
+  assert_err_contains "chmod 600 secret_open.txt"
+  assert_out_empty
+done
+chmod 400 secret_open.txt
+run sign --secret-file secret_open.txt --alg HS256 --at 1700000000 --iss https://issuer.example --sub alice --aud api
+assert_golden sign_hs256.txt
 
 # --- a deterministic EdDSA token: RFC 8037 A.1 test key
 cat >ed25519.jwk <<'EOF'
 {"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
 EOF
+# a private key file readable by others is refused like any secret file
+chmod 644 ed25519.jwk
+run sign --key ed25519.jwk --alg EdDSA --sub rfc8037
+assert_rc 2
+assert_err_contains "ed25519.jwk has mode 0644"
+run jwk ed25519.jwk
+assert_rc 2
+assert_err_contains "chmod 600 ed25519.jwk"
+chmod 600 ed25519.jwk
 run sign --key ed25519.jwk --alg EdDSA --at 2026-11-28T12:00:00Z --ttl 1h --sub rfc8037
 assert_rc 0
 assert_golden sign_eddsa.txt
@@ -137,18 +179,27 @@ run sign --secret-env JWTKIT_NO_SUCH_VARIABLE --alg HS256
 assert_rc 2
 assert_err_contains "is not set"
 printf 'short-secret-16b' >short.txt
+chmod 600 short.txt
 run sign --secret-file short.txt --alg HS256
 assert_rc 2
 assert_err_contains "at least 32 bytes"
 run sign --secret-file secret.txt --alg RS256
 assert_rc 2
 assert_err_contains "a secret signs HS256, HS384 or HS512 only"
+# a key is never an HMAC secret, in any form, whatever the file's mode
 run sign --secret-file rs256.pub.pem --alg HS256
 assert_rc 2
-assert_err_contains "looks like a key file"
+assert_err_contains "the secret is a PEM block: a key is never an HMAC secret"
 run sign --secret-file hs256.jwk --alg HS256
 assert_rc 2
-assert_err_contains "looks like a key file"
+assert_err_contains "the secret is a JWK"
+openssl pkey -in es256.pem -pubout -outform DER -out es256.pub.der 2>/dev/null
+run sign --secret-file es256.pub.der --alg HS256
+assert_rc 2
+assert_err_contains "the secret is a DER key"
+run sign --secret-file - --alg HS256 <rs256.pub.pem
+assert_rc 2
+assert_err_contains "the secret is a PEM block"
 run sign --key rs256.pub.pem --alg RS256
 assert_rc 2
 assert_err_contains "is a public key; signing needs the private key"

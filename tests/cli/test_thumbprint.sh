@@ -23,6 +23,7 @@ assert_out_eq "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 # RFC 8037 A.3 (Ed25519), private and public forms
 printf '{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}' >ed.pub.jwk
 printf '{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}' >ed.jwk
+chmod 600 ed.jwk
 for f in ed.pub.jwk ed.jwk; do
   run thumbprint "$f"
   assert_rc 0

@@ -6,7 +6,11 @@ source "$(dirname "$0")/lib.sh" "$@"
 
 "$JWTKIT" keygen --alg RS256 --out rs.pem --pub rs.pub.pem 2>/dev/null
 "$JWTKIT" keygen --alg ES256 --out es.pem --pub es.pub.pem 2>/dev/null
-head -c 32 /dev/urandom >s.bin
+# a fixed binary secret (a NUL inside, no trailing newline): random bytes
+# would end in a newline once in 256 runs, and one trailing newline is not
+# part of a secret
+printf 'bin\000ary-secret-0123456789abcdef\377\001' >s.bin
+chmod 600 s.bin
 NOW=1800000000 # 2027-01-15T08:00:00Z
 
 # hs_forge KEYFILE HEADER PAYLOAD: a token HMAC-SHA256'd with KEYFILE's bytes
@@ -109,7 +113,7 @@ run verify --jwks set.json --alg HS256,RS256 --at $NOW "$forged"
 assert_rc 1
 run verify --secret-file rs.pub.pem --alg HS256 --at $NOW "$forged"
 assert_rc 2
-assert_err_contains "the secret looks like a key file"
+assert_err_contains "the secret is a PEM block: a key is never an HMAC secret"
 run verify --key rs.pub.pem --alg HS256 --at $NOW "$forged"
 assert_rc 2
 assert_err_contains "no algorithm of --alg fits it"

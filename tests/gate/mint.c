@@ -9,13 +9,17 @@
  * Prints one token per line (--count N: N different tokens, each with its
  * own jti; "{n}" in --kid is replaced by the token's number).  Times are Unix seconds; --ttl may be negative (an expired
  * token: iat = now - 3600, exp = now + ttl).  --secret-file takes the raw
- * bytes as an HS* secret (so a public PEM can be used to forge the
- * algorithm-confusion token the gate must refuse).
+ * bytes as an HS* secret.  When the library refuses them because they are a
+ * key (a public PEM), the token is made here with OpenSSL's HMAC instead:
+ * the algorithm-confusion forgery the gate must refuse.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "jwtkit/jwtkit.h"
 
@@ -34,6 +38,30 @@ static char *slurp(const char *path, size_t *len) {
   buf[n] = '\0';
   *len = n;
   return buf;
+}
+
+/* header.payload.HMAC with the raw bytes as the HMAC key, outside the
+ * library (which never takes a key as a secret). */
+static void forge_hmac(jwtkit_alg alg, const char *secret, size_t slen, const char *kid, const char *typ,
+                       const char *claims, size_t clen) {
+  const EVP_MD *md = alg == JWTKIT_ALG_HS384 ? EVP_sha384() : alg == JWTKIT_ALG_HS512 ? EVP_sha512() : EVP_sha256();
+  char hdr[512];
+  snprintf(hdr, sizeof hdr, "{\"alg\":\"%s\",\"typ\":\"%s\"%s%s%s}", jwtkit_alg_name(alg), typ ? typ : "JWT",
+           kid && *kid ? ",\"kid\":\"" : "", kid && *kid ? kid : "", kid && *kid ? "\"" : "");
+  size_t hl = strlen(hdr);
+  char *out = malloc(jwtkit_b64url_encoded_len(hl) + jwtkit_b64url_encoded_len(clen) + 200);
+  if (out == NULL) die("out of memory", NULL);
+  size_t o = jwtkit_b64url_encode(out, hdr, hl);
+  out[o++] = '.';
+  o += jwtkit_b64url_encode(out + o, claims, clen);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int ml = 0;
+  if (HMAC(md, secret, (int)slen, (const unsigned char *)out, o, mac, &ml) == NULL) die("HMAC", NULL);
+  out[o++] = '.';
+  o += jwtkit_b64url_encode(out + o, mac, ml);
+  out[o] = '\0';
+  printf("%s\n", out);
+  free(out);
 }
 
 int main(int argc, char **argv) {
@@ -84,6 +112,21 @@ int main(int argc, char **argv) {
   char *text = slurp(keyf ? keyf : secf, &len);
   jwtkit_err e = keyf ? jwtkit_key_from_pem(&key, alg, text, len, NULL, &info)
                       : jwtkit_key_from_secret(&key, alg, text, len, &info);
+  if (e == JWTKIT_ERR_INVALID_KEY && secf != NULL && count == 1) { /* a key as the secret: forge */
+    long long t = (long long)time(NULL);
+    char claims_json[2048];
+    int cl = snprintf(claims_json, sizeof claims_json, "{%s%s%s%s%s%s\"iat\":%lld,\"exp\":%lld}", iss ? "\"iss\":\"" : "",
+                      iss ? iss : "", iss ? "\"," : "", sub ? "\"sub\":\"" : "", sub ? sub : "", sub ? "\"," : "",
+                      have_iat ? iat : t, have_exp ? exp : t + ttl);
+    if (naud > 0) { /* one audience is enough for the forgeries the tests make */
+      char with_aud[2300];
+      cl = snprintf(with_aud, sizeof with_aud, "{\"aud\":\"%s\",%s", aud[0], claims_json + 1);
+      memcpy(claims_json, with_aud, (size_t)cl + 1);
+    }
+    forge_hmac(alg, text, len, kid, typ, claims_json, (size_t)cl);
+    free(text);
+    return 0;
+  }
   free(text);
   if (e != JWTKIT_OK) die("key", info.msg);
   const char *kid_n = kid ? strstr(kid, "{n}") : NULL;

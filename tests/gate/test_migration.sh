@@ -91,13 +91,13 @@ stop_gate
 chmod 640 "$TMP/legacy.key"
 "$GATE_BIN" --config "$TMP/past.conf" --check >"$TMP/check.out" 2>&1
 check "group-readable secret file refused (exit 2)" test $? = 2
-check "with a message naming the file mode" grep -q 'readable by group or others' "$TMP/check.out"
+check "with a message naming the file mode and the fix" grep -q 'has mode 0640.*chmod 600' "$TMP/check.out"
 chmod 600 "$TMP/legacy.key"
 cp "$ISSUER_DIR/RS256.pub.pem" "$TMP/legacy.key"
 chmod 600 "$TMP/legacy.key"
 "$GATE_BIN" --config "$TMP/past.conf" --check >"$TMP/check.out" 2>&1
 check "a PEM file as the legacy secret is refused" test $? = 2
-check "saying why" grep -q 'looks like a key file' "$TMP/check.out"
+check "saying why" grep -q 'the secret is a PEM block: a key is never an HMAC secret' "$TMP/check.out"
 printf 'short' >"$TMP/legacy.key"
 "$GATE_BIN" --config "$TMP/past.conf" --check >"$TMP/check.out" 2>&1
 check "a secret shorter than 32 bytes is refused" test $? = 2

@@ -43,13 +43,14 @@ assert_err_not_contains "$PG_PASSWORD"
 cp kek1 kek-open
 chmod 644 kek-open
 run keyring list "$URL" --kek-file kek-open
-assert_rc 1
-assert_err_contains "readable by group or others"
+assert_rc 2
+assert_err_contains "kek-open has mode 0644"
+assert_err_contains "chmod 600 kek-open"
 run serve client add demo --audience api --clients clients.conf
 assert_rc 0
 run serve --keyring "$URL" --kek-file kek-open --listen 127.0.0.1:1 --clients clients.conf
 assert_rc 2
-assert_err_contains "readable by group or others"
+assert_err_contains "kek-open has mode 0644"
 
 # the KEK from the environment (the default) or a named variable
 JWTKIT_KEK=$(tail -1 kek1) run keyring list "$URL" --json
