@@ -27,7 +27,9 @@ enum {
 };
 
 /* Input limits (bytes). */
-#define CLI_MAX_TOKEN (64u * 1024u)
+/* Bytes read for a token argument: the token's own limit (64 KiB) is the
+ * library's, applied after surrounding whitespace is trimmed. */
+#define CLI_MAX_TOKEN_INPUT (1024u * 1024u)
 #define CLI_MAX_CLAIMS (64u * 1024u)
 #define CLI_MAX_KEYFILE (1024u * 1024u)
 #define CLI_MAX_JWKS (1024u * 1024u)

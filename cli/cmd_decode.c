@@ -45,7 +45,7 @@ int cli_cmd_decode(cli_args *a) {
   if (at != NULL && cli_parse_time(at, &now) != 0)
     return cli_usage(a, "bad --at time \"%s\" (Unix seconds or RFC 3339)", at);
   cli_buf token;
-  int rc = cli_read_arg(a, "token", a->npos ? a->pos[0] : "-", CLI_MAX_TOKEN, &token);
+  int rc = cli_read_arg(a, "token", a->npos ? a->pos[0] : "-", CLI_MAX_TOKEN_INPUT, &token);
   if (rc != CLI_OK) return rc;
   cli_buf_trim(&token);
   char *hdr = NULL, *pay = NULL;

@@ -243,7 +243,7 @@ int cli_cmd_verify(cli_args *a) {
     rc = cli_fail(a, cli_exit_for(e), "%s", cli_errtext(e, &info, msg, sizeof msg));
     goto done;
   }
-  if ((rc = cli_read_arg(a, "token", a->npos ? a->pos[0] : "-", CLI_MAX_TOKEN, &token)) != CLI_OK) goto done;
+  if ((rc = cli_read_arg(a, "token", a->npos ? a->pos[0] : "-", CLI_MAX_TOKEN_INPUT, &token)) != CLI_OK) goto done;
   cli_buf_trim(&token);
   memset(&info, 0, sizeof info);
   e = jwtkit_verify_at(ver, token.p, token.len, now, &claims, &info);

@@ -61,7 +61,10 @@ for bad in "" abc a.b "$(printf '{"a":1,"a":2}' | b64url).$(printf '{}' | b64url
 done
 run decode - < <(head -c 66000 /dev/zero | tr '\0' a)
 assert_rc 2
-assert_err_contains "exceeds the limit of 64 KiB"
+assert_err_contains "token over 65536 bytes"
+run decode - < <(head -c 1100000 /dev/zero | tr '\0' a)
+assert_rc 2
+assert_err_contains "exceeds the limit of 1 MiB"
 run decode @no-such-file
 assert_rc 2
 assert_err_contains "cannot read token no-such-file"

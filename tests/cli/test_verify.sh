@@ -308,9 +308,30 @@ for bad in abc a.b a.b.c.d "" "$(printf '%s' "$rs_tok" | tr '.' ' ')"; do
   assert_err_contains "malformed token"
   assert_err_one_line
 done
+# a token over 64 KiB fails verification (exit 1), like any token the
+# library refuses; surrounding whitespace does not count toward the limit
 run verify --key rs.pub.pem --alg RS256 --at $NOW - < <(head -c 70000 /dev/zero | tr '\0' a)
+assert_rc 1
+assert_err_contains "token over 65536 bytes"
+pad=65000
+for _ in 1 2 3 4 5 6 7 8; do # a payload padded until the token is exactly 64 KiB
+  printf '{"pad":"%s"}' "$(head -c "$pad" /dev/zero | tr '\0' p)" >big.json
+  big=$("$JWTKIT" sign --secret-file s.bin --alg HS256 --at $NOW --claims @big.json)
+  [ ${#big} -eq 65536 ] && break
+  pad=$((pad + (65536 - ${#big}) * 3 / 4))
+  [ ${#big} -lt 65536 ] && [ $(((65536 - ${#big}) * 3 / 4)) -eq 0 ] && pad=$((pad + 1))
+done
+assert_true "a token of exactly 65536 bytes was made" test ${#big} -eq 65536
+printf '\n%s\r\n' "$big" >big.tok
+run verify --secret-file s.bin --alg HS256 --at $NOW @big.tok
+assert_rc 0
+printf '%sA\n' "$big" >big1.tok
+run verify --secret-file s.bin --alg HS256 --at $NOW @big1.tok
+assert_rc 1
+assert_err_contains "token over 65536 bytes"
+run verify --key rs.pub.pem --alg RS256 --at $NOW - < <(head -c 1100000 /dev/zero | tr '\0' a)
 assert_rc 2
-assert_err_contains "token stdin exceeds the limit of 64 KiB"
+assert_err_contains "token stdin exceeds the limit of 1 MiB"
 run verify --key rs.pub.pem --alg RS256 @no-such-file
 assert_rc 2
 run verify --key - --alg RS256 - <rs.pub.pem
