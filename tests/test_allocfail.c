@@ -1,4 +1,4 @@
-/* Allocation failures (DESIGN: every allocation goes through the
+/* Allocation failures (every allocation goes through the
  * jwtkit_set_allocator hook): JWK import (RSA, EC, OKP, oct; private and
  * public), JWK Set import and keyring load.  For N = 0, 1, 2, ... the Nth
  * allocation through the hook fails, until the operation completes

@@ -1,4 +1,4 @@
-/* One negative test (at least) per security invariant of DESIGN.md.  Each
+/* One negative test (at least) per security invariant of docs/security.md.  Each
  * names the invariant it guards; removing the check it guards makes it fail. */
 #include <openssl/bn.h>
 #include <openssl/ecdsa.h>

@@ -1,5 +1,5 @@
 /* Key import/export: every PEM/DER form, JWK members, and the checks that
- * bind a key to its algorithm (DESIGN invariant 2). */
+ * bind a key to its algorithm (docs/security.md invariant 2). */
 #include <openssl/core_names.h>
 #include <openssl/encoder.h>
 #include <openssl/evp.h>

@@ -1,4 +1,4 @@
-/* DESIGN invariant 6: secrets are wiped before their memory is released,
+/* docs/security.md invariant 6: secrets are wiped before their memory is released,
  * and MACs are compared with CRYPTO_memcmp (constant time).  Also the
  * allocator hook that every allocation goes through. */
 #include <stdio.h>

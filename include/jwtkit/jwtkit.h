@@ -18,8 +18,11 @@
  *    and claims objects belong to one thread at a time.
  *    jwtkit_set_allocator() must be called before any other function.
  *  - Limits: tokens 64 KiB by default (jwtkit_policy_set_max_token), headers
- *    8 KiB, JSON nesting 32, JWK text 64 KiB, PEM/DER 1 MiB, RSA 2048..16384
- *    bits.
+ *    16 KiB and 128 JSON values (jwtkit_policy_set_max_header), JSON nesting
+ *    32, JWK text 64 KiB, PEM/DER 1 MiB, RSA 2048..16384 bits, secret files
+ *    64 KiB.
+ *  - Setters of policies and claimsets keep their first error: the
+ *    verifier or the signed token is refused with it.
  */
 #ifndef JWTKIT_H
 #define JWTKIT_H

@@ -2,7 +2,7 @@
  * jwtkit/key.h - algorithms and keys.
  *
  * A jwtkit_key is bound to exactly one JWA algorithm when it is created and
- * is checked for it (DESIGN invariant 1 and 2):
+ * is checked for it (docs/security.md, invariants 1 and 2):
  *   - HMAC keys come only from secret bytes (jwtkit_key_from_secret or an
  *     "oct" JWK) and must be at least as long as the hash output;
  *   - RSA keys must have at least 2048 bits (and at most 16384);

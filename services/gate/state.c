@@ -3,7 +3,7 @@
  * migration-mode HS256 verifier, the JWKS source and the current verifier
  * snapshot; the shared token cache.
  *
- * Two verifiers per route, never mixed (DESIGN: algorithm confusion):
+ * Two verifiers per route, never mixed (algorithm confusion, docs/security.md invariant 1):
  *   - the main one: the route's algs (never HS*), its key files and the
  *     keys of its JWK Set whose algorithm is in algs;
  *   - the legacy one (migration mode only): HS256 alone with the legacy

@@ -376,7 +376,7 @@ static int typ_equal(const char *want, const char *got, size_t got_len) {
   return wl == got_len && strncasecmp(want, got, wl) == 0;
 }
 
-/* Select the key for this token (DESIGN invariant 1 and 3). */
+/* Select the key for this token (docs/security.md, invariants 1 and 3). */
 static jwtkit_err select_key(const rules *r, const jk_jdoc *h, int kid_idx, jwtkit_alg alg, jwtkit_key **out,
                              jwtkit_errinfo *info) {
   jwtkit_key *cand = NULL;
