@@ -26,8 +26,8 @@ static void print_line(void *ctx, const char *line) {
 
 static int lib_fail(const cli_args *a, jwtkit_err rc, const jwtkit_errinfo *ei) {
   char buf[300];
+  /* unsafe permissions are unreadable input (2), as for every secret file */
   int code = rc == JWTKIT_ERR_IO || rc == JWTKIT_ERR_NOMEM || rc == JWTKIT_ERR_CRYPTO ? CLI_INTERNAL : CLI_USAGE;
-  if (rc == JWTKIT_ERR_PERMISSION) code = CLI_FAIL;
   return cli_fail(a, code, "%s", cli_errtext(rc, ei, buf, sizeof buf));
 }
 

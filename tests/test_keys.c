@@ -433,13 +433,36 @@ static void test_evp_bridge(void **state) {
   jwtkit_key_free(k);
 }
 
+
+/* JWK string members are compared after unescaping: "kty", "crv", "alg"
+ * and "use" written entirely with \u escapes are the same values.  Their
+ * escaped length was once compared against the short value buffers. */
+static void test_jwk_escaped_members(void **state) {
+  (void)state;
+  static const char jwk[] =
+      "{\"kty\":\"\\u0045\\u0043\",\"crv\":\"\\u0050\\u002d\\u0032\\u0035\\u0036\","
+      "\"alg\":\"\\u0045\\u0053\\u0032\\u0035\\u0036\",\"use\":\"\\u0073\\u0069\\u0067\","
+      "\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\",\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}";
+  jwtkit_key *k = NULL;
+  jwtkit_errinfo ei;
+  jwtkit_err rc = jwtkit_key_from_jwk(&k, JWTKIT_ALG_UNSPEC, jwk, strlen(jwk), &ei);
+  if (rc != JWTKIT_OK) fail_msg("escaped JWK members: %s", ei.msg);
+  assert_int_equal(jwtkit_key_alg(k), JWTKIT_ALG_ES256);
+  jwtkit_key_free(k);
+  /* a value that is long once unescaped is still refused */
+  static const char longalg[] = "{\"kty\":\"EC\",\"crv\":\"P-256\",\"alg\":\"ES256ES256ES256ES256\","
+                                "\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
+                                "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}";
+  assert_int_equal(jwtkit_key_from_jwk(&k, JWTKIT_ALG_UNSPEC, longalg, strlen(longalg), &ei), JWTKIT_ERR_UNSUPPORTED);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pem_forms),          cmocka_unit_test(test_pem_export_roundtrip),
       cmocka_unit_test(test_pem_structure_errors), cmocka_unit_test(test_algorithm_binding),
       cmocka_unit_test(test_hmac_secrets),       cmocka_unit_test(test_jwk_import_rules),
       cmocka_unit_test(test_jwk_roundtrip_all),  cmocka_unit_test(test_kid_and_refs),
-      cmocka_unit_test(test_rsa_jwk_without_crt), cmocka_unit_test(test_kid_escape_roundtrip),
+      cmocka_unit_test(test_rsa_jwk_without_crt), cmocka_unit_test(test_kid_escape_roundtrip), cmocka_unit_test(test_jwk_escaped_members),
       cmocka_unit_test(test_generate_sizes),     cmocka_unit_test(test_evp_bridge),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

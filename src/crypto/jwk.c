@@ -57,11 +57,28 @@ static int get_str(jwk_ctx *c, const char *name, char *out, size_t cap) {
   int v = jk_json_get(c->doc, 0, name, strlen(name));
   if (v < 0) return 0;
   const jk_jnode *nd = &c->doc->nodes[v];
-  if (nd->type != JK_J_STRING || nd->len >= cap) {
+  if (nd->type != JK_J_STRING) {
     jk_fail(c->info, JWTKIT_ERR_INVALID_KEY, name, "JWK member \"%s\" must be a short string", name);
     return -1;
   }
-  jk_json_unescape(c->doc, (uint32_t)v, out);
+  if (nd->len < cap) { /* unescaping never grows */
+    jk_json_unescape(c->doc, (uint32_t)v, out);
+    return 1;
+  }
+  /* the escaped text may be up to six times the value: the value decides */
+  char *tmp = jk_malloc((size_t)nd->len + 1);
+  if (tmp == NULL) {
+    jk_fail(c->info, JWTKIT_ERR_NOMEM, NULL, NULL);
+    return -1;
+  }
+  size_t n = jk_json_unescape(c->doc, (uint32_t)v, tmp);
+  if (n >= cap) {
+    jk_free(tmp);
+    jk_fail(c->info, JWTKIT_ERR_INVALID_KEY, name, "JWK member \"%s\" must be a short string", name);
+    return -1;
+  }
+  memcpy(out, tmp, n + 1);
+  jk_free(tmp);
   return 1;
 }
 
@@ -367,7 +384,8 @@ jwtkit_err jwtkit_key_from_jwk(jwtkit_key **out, jwtkit_alg alg, const char *jso
   }
   r = get_str(&c, "alg", algname, sizeof algname);
   if (r < 0) {
-    rc = jk_fail(info, JWTKIT_ERR_UNSUPPORTED, "alg", "JWK alg is not a supported algorithm");
+    rc = info->code == JWTKIT_ERR_NOMEM ? JWTKIT_ERR_NOMEM
+                                        : jk_fail(info, JWTKIT_ERR_UNSUPPORTED, "alg", "JWK alg is not a supported algorithm");
     goto done;
   }
   if (r == 1) {

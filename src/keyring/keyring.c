@@ -295,9 +295,9 @@ static jwtkit_err meta_parse(jwtkit_keyring *kr, const char *json, size_t len, j
       goto out;
     }
     char tmp[64];
-    size_t tl = d.nodes[alg].len < 16 ? jk_json_unescape(&d, (uint32_t)alg, tmp) : 0;
+    size_t tl = d.nodes[alg].len < sizeof tmp ? jk_json_unescape(&d, (uint32_t)alg, tmp) : 0;
     k->alg = jwtkit_alg_from_name(tmp, tl);
-    tl = d.nodes[st].len < 16 ? jk_json_unescape(&d, (uint32_t)st, tmp) : 0;
+    tl = d.nodes[st].len < sizeof tmp ? jk_json_unescape(&d, (uint32_t)st, tmp) : 0;
     k->state = state_from(tmp, tl);
     jk_json_unescape(&d, (uint32_t)file, k->file);
     if (k->kid == NULL || k->alg == JWTKIT_ALG_UNSPEC || k->state == 0 ||

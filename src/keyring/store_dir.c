@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/error_internal.h"
+#include "core/file.h"
 #include "store.h"
 
 #define JK_MAX_PEM (1u << 20)
@@ -234,17 +235,8 @@ static jwtkit_err d_get_key(jk_store *s, const char *name, char **pem, size_t *l
   if (!jk_store_name_ok(name)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "bad key file name");
   char *p = key_path(d, name);
   if (p == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-  struct stat st;
-  jwtkit_err rc;
-  if (stat(p, &st) != 0) {
-    rc = jk_fail(info, errno == ENOENT ? JWTKIT_ERR_NOT_FOUND : JWTKIT_ERR_IO, NULL, "private key %s: %s", p,
-                 strerror(errno));
-  } else if (st.st_mode & 077) {
-    rc = jk_fail(info, JWTKIT_ERR_PERMISSION, NULL, "private key %s is readable by group or others (mode %03o)", p,
-                 (unsigned)(st.st_mode & 0777));
-  } else {
-    rc = jk_read_file(p, JK_MAX_PEM, pem, len, info);
-  }
+  /* the secret-file rule: owner-only, checked on the opened file */
+  jwtkit_err rc = jk_read_secret_file(p, JK_MAX_PEM, pem, len, info);
   jk_free(p);
   return rc;
 }

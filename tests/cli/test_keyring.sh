@@ -74,8 +74,9 @@ assert_rc 1
 # a private key readable by the group is refused
 chmod 0640 ring/keys/*.pem
 run keyring list ring
-assert_rc 1
-assert_err_contains "readable by group or others"
+assert_rc 2
+assert_err_contains "has mode 0640"
+assert_err_contains "chmod 600 ring/keys/"
 chmod 0600 ring/keys/*.pem
 
 # usage
