@@ -49,6 +49,15 @@ typedef struct cli_opt {
   const char *help; /* may contain '\n' for more lines */
 } cli_opt;
 
+/* A sub-operation of a command whose first argument names it (`keyring
+ * revoke DIR KID`): the exact number of positional arguments it takes, its
+ * own name included, and their names for messages. */
+typedef struct cli_sub {
+  const char *name; /* NULL ends the list */
+  size_t npos;
+  const char *args; /* e.g. "DIR KID"; "" for none */
+} cli_sub;
+
 typedef struct cli_args cli_args;
 typedef struct cli_cmd cli_cmd;
 typedef int (*cli_run_fn)(cli_args *a);
@@ -65,12 +74,15 @@ struct cli_cmd {
   const char *description; /* paragraphs printed after the options */
   const cli_opt *opts;     /* terminated by a row with name NULL */
   cli_raw_fn raw;          /* set: run gets no parsed options; raw(argc, argv) runs */
+  const cli_sub *subs;     /* NULL, or the sub-operations named by the first argument */
 };
 
 /* The table (commands.c).  Ends with a row whose name is NULL. */
 extern const cli_cmd cli_commands[];
 
 const cli_cmd *cli_find_command(const char *name);
+/* The sub-operation `name` of c, or NULL (also when c has none). */
+const cli_sub *cli_find_sub(const cli_cmd *c, const char *name);
 /* Help of one command on f (the same text for `help CMD` and `CMD --help`). */
 void cli_print_command_help(FILE *f, const cli_cmd *c);
 /* The overview: usage, commands, exit status. */
@@ -90,7 +102,15 @@ struct cli_args {
 };
 
 /* Parse argv (after the command name).  Returns CLI_OK, or CLI_USAGE with a
- * message printed.  *help is set when --help/-h was given. */
+ * message printed.  *help is set when --help/-h was given.
+ *
+ * Options are long (--name, --name=value, --name value) plus -h; "--" ends
+ * them.  A word that begins with "--" is always an option.  A word that
+ * begins with a single '-' (not "-" itself, not "-h") is an argument when
+ * it fills a slot the command requires -- one of the first min_pos
+ * arguments, or of a sub-operation's npos, the operation's name excepted --
+ * such as the KID of `keyring revoke DIR KID`; anywhere else it is an
+ * unknown option and the message says to put "--" before it. */
 int cli_args_parse(cli_args *a, const cli_cmd *cmd, int argc, char **argv, int *help);
 void cli_args_free(cli_args *a);
 

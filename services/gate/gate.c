@@ -124,6 +124,13 @@ int jwtkit_gate_main(int argc, char **argv) {
       usage(stdout, prog);
       return 0;
     }
+    if (strcmp(a, "--") == 0) { /* ends the options; the gate takes no arguments */
+      if (i + 1 < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", prog, argv[i + 1], prog);
+        return 2;
+      }
+      break;
+    }
     if (strcmp(a, "--check") == 0) {
       check = 1;
       continue;
