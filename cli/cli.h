@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "jwtkit/jwtkit.h"
 
@@ -283,6 +284,19 @@ int cli_git_guard_private(const cli_args *a, const char *path, int force);
  * stdin and stderr go to /dev/null.  Returns the exit status, 127 when the
  * program cannot be run, -1 on other failures. */
 int cli_run_capture(const char *const argv[], size_t limit, cli_buf *out);
+
+/* A child process fed `in` on its stdin (by a writer process of its own,
+ * so that neither pipe can block the other) whose stdout the caller reads
+ * from `fd`; stderr goes to /dev/null.  cli_proc_start returns 0 or -1;
+ * cli_proc_finish closes fd, stops the children when `stop` is set (then
+ * returns -1), waits for them and returns the program's exit status (127:
+ * it could not be run; -1: killed or not waited for). */
+typedef struct cli_proc {
+  pid_t pid, writer;
+  int fd;
+} cli_proc;
+int cli_proc_start(cli_proc *p, const char *const argv[], const void *in, size_t in_len);
+int cli_proc_finish(cli_proc *p, int stop);
 
 /* ------------------------------------------------------------- fetch */
 

@@ -112,7 +112,11 @@ static const cli_opt thumbprint_opts[] = {
     {NULL, NULL, 0, NULL}};
 
 static const cli_opt scan_opts[] = {
-    {"verbose", NULL, 0, "report files that were skipped"},
+    {"staged", NULL, 0, "scan what the index holds (the next commit), not\nthe work tree; the default in a git hook"},
+    {"worktree", NULL, 0, "scan the files in the work tree, even in a hook"},
+    {"max-size", "SIZE", 0, "largest file scanned (default 8M; K, M, G units;\nat most 1G)"},
+    {"allow-skipped", NULL, 0, "exit 0 even when files were not scanned"},
+    {"verbose", NULL, 0, "report symbolic links, submodules and files\ndeleted from the work tree"},
     {NULL, NULL, 0, NULL}};
 
 static const cli_opt pem_opts[] = {
@@ -223,13 +227,23 @@ const cli_cmd cli_commands[] = {
      "The SHA-256 JWK thumbprint, base64url.  For an oct (HMAC) key the\n"
      "thumbprint is derived from the secret: do not publish it.",
      thumbprint_opts, NULL, NULL},
-    {"scan", cli_cmd_scan, "[PATH]", 0, 1, "find private keys in files tracked by git",
+    {"scan", cli_cmd_scan, "[--staged|--worktree] [--max-size SIZE] [--allow-skipped]\n[PATH]", 0, 1,
+     "find private keys in files tracked by git",
      "Lists every file tracked by git under PATH (default .) that holds private\n"
      "key material: PEM private key blocks (PKCS#8, RSA, EC, ENCRYPTED,\n"
      "OPENSSH, ...) and JWKs with a private \"d\" member or an oct \"k\".  One\n"
-     "line \"path:line: kind\" per finding.  Exits 1 when something was found,\n"
-     "0 when nothing was, 2 when PATH is not inside a git work tree.  Files\n"
-     "over 8 MiB and symbolic links are not read.",
+     "line \"path:line: kind\" per finding.\n"
+     "\n"
+     "--staged reads the blobs in the index -- what `git commit` will record,\n"
+     "whatever the work tree holds now -- and is the default when\n"
+     "GIT_INDEX_FILE is set, as git sets it for the pre-commit hook.  Without\n"
+     "it the files in the work tree are read.  A symbolic link's target text is\n"
+     "scanned, never the file it points to.\n"
+     "\n"
+     "Exits 1 when something was found, and also when a file was not scanned\n"
+     "(over --max-size, unreadable) unless --allow-skipped is given; 0 when\n"
+     "every file was scanned and nothing was found; 2 when PATH is not inside\n"
+     "a git work tree.",
      scan_opts, NULL, NULL},
     {"help", cli_cmd_help, "[COMMAND]", 0, 1, "show help for jwtkit or one command", NULL, no_opts, NULL, NULL},
     {"pem", cli_cmd_pem, "check [--json] FILE... | check --pair PRIVATE PUBLIC", 2, ANY_POS,
