@@ -95,6 +95,7 @@ static void log_routes(const gate_state *st) {
     for (size_t k = 0; k < r->cfg->prefixes.n && k < 4; k++) gl_str(&L, "match_path_prefix", r->cfg->prefixes.v[k]);
     if (r->cfg->jwks_url) gl_str(&L, "jwks_url", r->cfg->jwks_url);
     gl_int(&L, "static_keys", (int64_t)r->nstatic);
+    if (r->cfg->nheaders > 0) gl_str(&L, "claim_header_failure", r->cfg->claim_header_allow ? "allow" : "deny");
     char algs[160] = "";
     for (size_t k = 0; k < r->cfg->nalgs; k++) {
       size_t n = strlen(algs);
