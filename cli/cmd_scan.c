@@ -533,9 +533,9 @@ static int scan_index(scan *sc, const char *dir, const char *spec, const char *p
   for (size_t i = 0; i < n && rc == CLI_OK; i++) {
     const char *shown = ents[i].name;
     char *fullname = NULL;
-    if (spec != NULL) {
+    if (spec != NULL && strcmp(ents[i].name, spec) == 0) {
       shown = path;
-    } else if (show_prefix) {
+    } else if (show_prefix || (spec != NULL && strcmp(dir, ".") != 0)) { /* spec: a deleted directory */
       if ((fullname = malloc(strlen(dir) + strlen(ents[i].name) + 2)) == NULL) {
         rc = cli_fail(a, CLI_INTERNAL, "out of memory");
         break;

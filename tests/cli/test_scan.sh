@@ -149,6 +149,20 @@ assert_out_contains "st/overwritten.pem:1: PEM PRIVATE KEY"
 run scan --staged st/nothing-here.pem
 assert_rc 0
 assert_out_empty
+# a directory deleted from the work tree, its files still staged
+mkdir st/gone
+cp repo/k.pem st/gone/a.pem
+git -C st add gone/a.pem
+rm -r st/gone
+run scan --staged st/gone
+assert_rc 1
+assert_out_eq "st/gone/a.pem:1: PEM PRIVATE KEY"
+cd st
+run scan --staged gone
+assert_rc 1
+assert_out_eq "gone/a.pem:1: PEM PRIVATE KEY"
+cd ..
+git -C st rm -q --cached gone/a.pem
 run scan --staged --worktree st
 assert_rc 2
 assert_err_contains "either --staged or --worktree"
