@@ -124,7 +124,10 @@ static void parse_args(int argc, char **argv, options *o) {
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
     const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(s, "--time") == 0 && val != NULL) {
+    if (strcmp(s, "--") == 0) { /* ends the options; the benchmark takes no arguments */
+      if (val != NULL) die(EXIT_USAGE, "unexpected argument '%s' (see --help)", val);
+      break;
+    } else if (strcmp(s, "--time") == 0 && val != NULL) {
       char *end;
       o->seconds = strtod(val, &end);
       if (*end != '\0' || !(o->seconds >= 0.001 && o->seconds <= 60)) die(EXIT_USAGE, "--time: 0.001..60 seconds");

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "jwtkit/jwtkit.h"
 
@@ -51,6 +52,15 @@ typedef struct cli_opt {
   const char *help; /* may contain '\n' for more lines */
 } cli_opt;
 
+/* A sub-operation of a command whose first argument names it (`keyring
+ * revoke DIR KID`): the exact number of positional arguments it takes, its
+ * own name included, and their names for messages. */
+typedef struct cli_sub {
+  const char *name; /* NULL ends the list */
+  size_t npos;
+  const char *args; /* e.g. "DIR KID"; "" for none */
+} cli_sub;
+
 typedef struct cli_args cli_args;
 typedef struct cli_cmd cli_cmd;
 typedef int (*cli_run_fn)(cli_args *a);
@@ -67,12 +77,15 @@ struct cli_cmd {
   const char *description; /* paragraphs printed after the options */
   const cli_opt *opts;     /* terminated by a row with name NULL */
   cli_raw_fn raw;          /* set: run gets no parsed options; raw(argc, argv) runs */
+  const cli_sub *subs;     /* NULL, or the sub-operations named by the first argument */
 };
 
 /* The table (commands.c).  Ends with a row whose name is NULL. */
 extern const cli_cmd cli_commands[];
 
 const cli_cmd *cli_find_command(const char *name);
+/* The sub-operation `name` of c, or NULL (also when c has none). */
+const cli_sub *cli_find_sub(const cli_cmd *c, const char *name);
 /* Help of one command on f (the same text for `help CMD` and `CMD --help`). */
 void cli_print_command_help(FILE *f, const cli_cmd *c);
 /* The overview: usage, commands, exit status. */
@@ -92,7 +105,15 @@ struct cli_args {
 };
 
 /* Parse argv (after the command name).  Returns CLI_OK, or CLI_USAGE with a
- * message printed.  *help is set when --help/-h was given. */
+ * message printed.  *help is set when --help/-h was given.
+ *
+ * Options are long (--name, --name=value, --name value) plus -h; "--" ends
+ * them.  A word that begins with "--" is always an option.  A word that
+ * begins with a single '-' (not "-" itself, not "-h") is an argument when
+ * it fills a slot the command requires -- one of the first min_pos
+ * arguments, or of a sub-operation's npos, the operation's name excepted --
+ * such as the KID of `keyring revoke DIR KID`; anywhere else it is an
+ * unknown option and the message says to put "--" before it. */
 int cli_args_parse(cli_args *a, const cli_cmd *cmd, int argc, char **argv, int *help);
 void cli_args_free(cli_args *a);
 
@@ -270,6 +291,19 @@ int cli_git_guard_private(const cli_args *a, const char *path, int force);
  * stdin and stderr go to /dev/null.  Returns the exit status, 127 when the
  * program cannot be run, -1 on other failures. */
 int cli_run_capture(const char *const argv[], size_t limit, cli_buf *out);
+
+/* A child process fed `in` on its stdin (by a writer process of its own,
+ * so that neither pipe can block the other) whose stdout the caller reads
+ * from `fd`; stderr goes to /dev/null.  cli_proc_start returns 0 or -1;
+ * cli_proc_finish closes fd, stops the children when `stop` is set (then
+ * returns -1), waits for them and returns the program's exit status (127:
+ * it could not be run; -1: killed or not waited for). */
+typedef struct cli_proc {
+  pid_t pid, writer;
+  int fd;
+} cli_proc;
+int cli_proc_start(cli_proc *p, const char *const argv[], const void *in, size_t in_len);
+int cli_proc_finish(cli_proc *p, int stop);
 
 /* ------------------------------------------------------------- fetch */
 

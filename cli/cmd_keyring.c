@@ -275,17 +275,11 @@ int cli_cmd_keyring(cli_args *a) {
   int rc;
   int64_t now = now_or_at(a, &rc);
   if (rc != CLI_OK) return rc;
-  size_t want = 2;
-  if (strcmp(sub, "add") == 0 || strcmp(sub, "revoke") == 0) want = 3;
-  if (strcmp(sub, "kek-new") == 0) want = 1;
-  int known = strcmp(sub, "init") == 0 || strcmp(sub, "add") == 0 || strcmp(sub, "rotate") == 0 ||
-              strcmp(sub, "plan") == 0 || strcmp(sub, "revoke") == 0 || strcmp(sub, "list") == 0 ||
-              strcmp(sub, "jwks") == 0 || strcmp(sub, "rekey") == 0 || strcmp(sub, "kek-new") == 0;
-  if (!known) return cli_usage(a, "unknown keyring operation \"%s\"", sub);
-  if (a->npos != want)
-    return cli_usage(a, "keyring %s takes %s", sub,
-                     want == 1 ? "no argument" : want == 3 ? (sub[0] == 'a' ? "DIR KEYFILE" : "DIR KID") : "DIR");
-  if (want == 1) return kr_kek_new(a);
+  const cli_sub *op = cli_find_sub(a->cmd, sub);
+  if (op == NULL) return cli_usage(a, "unknown keyring operation \"%s\"", sub);
+  if (a->npos != op->npos)
+    return cli_usage(a, "keyring %s takes %s", sub, op->npos == 1 ? "no argument" : op->args);
+  if (op->npos == 1) return kr_kek_new(a);
   const char *dir = a->pos[1];
   if (!jwtkit_keyring_location_is_postgres(dir) && (cli_opt_str(a, "kek-file") != NULL || cli_opt_str(a, "kek-env") != NULL))
     return cli_usage(a, "KEKs apply to a PostgreSQL keyring; a directory keyring uses --passphrase-file");

@@ -112,7 +112,11 @@ static const cli_opt thumbprint_opts[] = {
     {NULL, NULL, 0, NULL}};
 
 static const cli_opt scan_opts[] = {
-    {"verbose", NULL, 0, "report files that were skipped"},
+    {"staged", NULL, 0, "scan what the index holds (the next commit), not\nthe work tree; the default in a git hook"},
+    {"worktree", NULL, 0, "scan the files in the work tree, even in a hook"},
+    {"max-size", "SIZE", 0, "largest file scanned (default 8M; K, M, G units;\nat most 1G)"},
+    {"allow-skipped", NULL, 0, "exit 0 even when files were not scanned"},
+    {"verbose", NULL, 0, "report symbolic links, submodules and files\ndeleted from the work tree"},
     {NULL, NULL, 0, NULL}};
 
 static const cli_opt pem_opts[] = {
@@ -140,6 +144,12 @@ static const cli_opt keyring_opts[] = {
 
 static const cli_opt no_opts[] = {{NULL, NULL, 0, NULL}};
 
+/* keyring OPERATION ...: how many arguments each operation takes */
+static const cli_sub keyring_subs[] = {
+    {"init", 2, "DIR"},     {"add", 3, "DIR KEYFILE"}, {"rotate", 2, "DIR"}, {"plan", 2, "DIR"},
+    {"revoke", 3, "DIR KID"}, {"list", 2, "DIR"},      {"jwks", 2, "DIR"},   {"rekey", 2, "URL"},
+    {"kek-new", 1, ""},     {NULL, 0, NULL}};
+
 /* ------------------------------------------------------------ table */
 
 const cli_cmd cli_commands[] = {
@@ -155,7 +165,7 @@ const cli_cmd cli_commands[] = {
      "passphrase is given) and SPKI for --pub.  HS* keys are written as an oct\n"
      "JWK, or with --format raw as the raw secret bytes; they have no public\n"
      "part.  The kid and the paths are reported on stderr.",
-     keygen_opts, NULL},
+     keygen_opts, NULL, NULL},
     {"sign", cli_cmd_sign,
      "(--key FILE | --secret-file FILE | --secret-env NAME)\n--alg ALG [options]", 0, 0,
      "sign claims and print a compact JWT",
@@ -170,7 +180,7 @@ const cli_cmd cli_commands[] = {
      "printf %s or head -c); a secret that looks like a PEM key or a JWK is\n"
      "refused.  A PEM or DER key without --kid signs with its RFC 7638\n"
      "thumbprint as kid, so tokens always name their key.",
-     sign_opts, NULL},
+     sign_opts, NULL, NULL},
     {"verify", cli_cmd_verify,
      "(--key FILE | --jwks FILE|URL | --secret-file FILE |\n --secret-env NAME)... --alg ALG... [options]\n[TOKEN|@FILE|-]",
      0, 1, "verify a JWT and print its claims",
@@ -193,39 +203,49 @@ const cli_cmd cli_commands[] = {
      "of its audiences (or --insecure-no-aud); \"exp\" is required.  A JWKS URL\n"
      "must be https:// (unless --allow-http); it is fetched with a 5 s timeout,\n"
      "at most 1 MiB, without following redirects.",
-     verify_opts, NULL},
+     verify_opts, NULL, NULL},
     {"decode", cli_cmd_decode, "[--json] [--at TIME] [TOKEN|@FILE|-]", 0, 1,
      "show a JWT's header and claims WITHOUT verifying it",
      "The first line of the output is \"UNVERIFIED: signature not checked\";\n"
      "then the header and the payload, indented, and exp/nbf/iat as RFC 3339\n"
      "times in UTC with the time relative to now.  Never base a decision on\n"
      "this output: use `jwtkit verify`.  Without TOKEN it is read from stdin.",
-     decode_opts, NULL},
+     decode_opts, NULL, NULL},
     {"jwk", cli_cmd_jwk, "[--private] [--kid KID] [--alg ALG] FILE|-", 1, 1,
      "convert a PEM, DER or JWK key to a JWK",
      "Prints the public JWK of the key (with --private: the private JWK).  The\n"
      "JWK carries \"alg\", \"use\":\"sig\" and a kid (the thumbprint unless the\n"
      "input JWK or --kid names one).",
-     jwk_opts, NULL},
+     jwk_opts, NULL, NULL},
     {"jwks", cli_cmd_jwks, "[--alg ALG] FILE...", 1, ANY_POS, "build a public JWK Set from key files",
      "Each FILE is a PEM, DER or JWK key, or a JWK Set whose keys are merged.\n"
      "Only public members are written.  Secrets (oct keys) are refused: they\n"
      "must never be published.  Keys without kid get their thumbprint; two keys\n"
      "with one kid are an error.",
-     jwks_opts, NULL},
+     jwks_opts, NULL, NULL},
     {"thumbprint", cli_cmd_thumbprint, "[--uri] FILE|-", 1, 1, "print a key's RFC 7638 thumbprint",
      "The SHA-256 JWK thumbprint, base64url.  For an oct (HMAC) key the\n"
      "thumbprint is derived from the secret: do not publish it.",
-     thumbprint_opts, NULL},
-    {"scan", cli_cmd_scan, "[PATH]", 0, 1, "find private keys in files tracked by git",
+     thumbprint_opts, NULL, NULL},
+    {"scan", cli_cmd_scan, "[--staged|--worktree] [--max-size SIZE] [--allow-skipped]\n[PATH]", 0, 1,
+     "find private keys in files tracked by git",
      "Lists every file tracked by git under PATH (default .) that holds private\n"
      "key material: PEM private key blocks (PKCS#8, RSA, EC, ENCRYPTED,\n"
      "OPENSSH, ...) and JWKs with a private \"d\" member or an oct \"k\".  One\n"
-     "line \"path:line: kind\" per finding.  Exits 1 when something was found,\n"
-     "0 when nothing was, 2 when PATH is not inside a git work tree.  Files\n"
-     "over 8 MiB and symbolic links are not read.",
-     scan_opts, NULL},
-    {"help", cli_cmd_help, "[COMMAND]", 0, 1, "show help for jwtkit or one command", NULL, no_opts, NULL},
+     "line \"path:line: kind\" per finding.\n"
+     "\n"
+     "--staged reads the blobs in the index -- what `git commit` will record,\n"
+     "whatever the work tree holds now -- and is the default when\n"
+     "GIT_INDEX_FILE is set, as git sets it for the pre-commit hook.  Without\n"
+     "it the files in the work tree are read.  A symbolic link's target text is\n"
+     "scanned, never the file it points to.\n"
+     "\n"
+     "Exits 1 when something was found, and also when a file was not scanned\n"
+     "(over --max-size, unreadable) unless --allow-skipped is given; 0 when\n"
+     "every file was scanned and nothing was found; 2 when PATH is not inside\n"
+     "a git work tree.",
+     scan_opts, NULL, NULL},
+    {"help", cli_cmd_help, "[COMMAND]", 0, 1, "show help for jwtkit or one command", NULL, no_opts, NULL, NULL},
     {"pem", cli_cmd_pem, "check [--json] FILE... | check --pair PRIVATE PUBLIC", 2, ANY_POS,
      "validate PEM files before deploy",
      "Reports, per file and per PEM block, the type (public, private, encrypted\n"
@@ -238,7 +258,7 @@ const cli_cmd cli_commands[] = {
      "An encrypted key is checked in full when a passphrase is given.\n"
      "Exits 1 when any problem is found, 0 when every file is clean, 2 when a\n"
      "file cannot be read.",
-     pem_opts, NULL},
+     pem_opts, NULL, NULL},
     {"keyring", cli_cmd_keyring, "init|add|rotate|plan|revoke|list|jwks|rekey|kek-new [DIR|URL] [KEYFILE|KID] [options]", 1, 3,
      "manage signing keys with a rotation lifecycle",
      "A keyring is a directory: keyring.json (metadata and public keys) and\n"
@@ -263,7 +283,7 @@ const cli_cmd cli_commands[] = {
      "\n"
      "Run `rotate` regularly (the issuer does it by itself); it never does\n"
      "anything early.",
-     keyring_opts, NULL},
+     keyring_opts, NULL, keyring_subs},
 #ifdef JWTKIT_HAVE_SERVE
     {"serve", cli_cmd_unavailable, "[--demo] [--config FILE] [options]  (jwtkit serve --help)", 0, ANY_POS,
      "token issuer: publishes the JWKS, mints tokens, rotates keys",
@@ -272,10 +292,10 @@ const cli_cmd cli_commands[] = {
      "/metrics.  `jwtkit serve --demo` starts one on 127.0.0.1:8080 with a\n"
      "keyring and a demo client under ./var.  `jwtkit serve --help` lists its\n"
      "options; docs/serve.md has the configuration reference.",
-     no_opts, jwtkit_serve_main},
+     no_opts, jwtkit_serve_main, NULL},
 #else
     {"serve", cli_cmd_unavailable, "...", 0, ANY_POS, "token issuer (not built: libmicrohttpd missing)", NULL,
-     no_opts, NULL},
+     no_opts, NULL, NULL},
 #endif
 #ifdef JWTKIT_HAVE_GATE
     {"gate", cli_cmd_unavailable, "--config FILE [--listen ADDR:PORT] [--log-level LEVEL] [--check]", 0, ANY_POS,
@@ -285,10 +305,10 @@ const cli_cmd cli_commands[] = {
      "headers or 401 (WWW-Authenticate: Bearer); /metrics, /healthz.  SIGHUP\n"
      "reloads the configuration.  `jwtkit gate --help` lists the options;\n"
      "docs/gateway.md has the configuration and the nginx setup.",
-     no_opts, jwtkit_gate_main},
+     no_opts, jwtkit_gate_main, NULL},
 #else
     {"gate", cli_cmd_unavailable, "...", 0, ANY_POS,
-     "token verifier for nginx auth_request (not built: libmicrohttpd or libcurl missing)", NULL, no_opts, NULL},
+     "token verifier for nginx auth_request (not built: libmicrohttpd or libcurl missing)", NULL, no_opts, NULL, NULL},
 #endif
     {"bench", cli_cmd_unavailable, "[--runs N] [--time SECONDS] [--alg ALG]... [--json]  (jwtkit bench --help)", 0,
      ANY_POS, "sign/verify throughput next to raw OpenSSL and libjwt",
@@ -296,5 +316,5 @@ const cli_cmd cli_commands[] = {
      "side by side with the raw OpenSSL floor and libjwt, with ratios, a\n"
      "2-thread verify run and steady-state memory.  docs/performance.md has a\n"
      "real run and how to read it.",
-     no_opts, cli_bench_main},
-    {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL}};
+     no_opts, cli_bench_main, NULL},
+    {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL}};

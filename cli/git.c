@@ -78,6 +78,85 @@ int cli_run_capture(const char *const argv[], size_t limit, cli_buf *out) {
   return WEXITSTATUS(status);
 }
 
+int cli_proc_start(cli_proc *p, const char *const argv[], const void *in, size_t in_len) {
+  memset(p, 0, sizeof *p);
+  p->pid = p->writer = -1;
+  p->fd = -1;
+  int ip[2], op[2];
+  if (pipe(ip) != 0) return -1;
+  if (pipe(op) != 0) {
+    close(ip[0]);
+    close(ip[1]);
+    return -1;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    if (null < 0 || dup2(ip[0], STDIN_FILENO) < 0 || dup2(op[1], STDOUT_FILENO) < 0 ||
+        dup2(null, STDERR_FILENO) < 0)
+      _exit(127);
+    close(ip[0]);
+    close(ip[1]);
+    close(op[0]);
+    close(op[1]);
+    if (null > STDERR_FILENO) close(null);
+    execvp(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  /* the writer: a process of its own, so that neither side of the two
+   * pipes can wait for the other */
+  pid_t writer = pid < 0 ? -1 : fork();
+  if (writer == 0) {
+    close(ip[0]);
+    close(op[0]);
+    close(op[1]);
+    const char *q = in;
+    size_t left = in_len;
+    while (left > 0) {
+      ssize_t w = write(ip[1], q, left);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) _exit(1); /* the reader is gone */
+      q += w;
+      left -= (size_t)w;
+    }
+    _exit(0);
+  }
+  close(ip[0]);
+  close(ip[1]);
+  close(op[1]);
+  p->pid = pid;
+  p->writer = writer;
+  p->fd = op[0];
+  if (pid < 0 || writer < 0) {
+    cli_proc_finish(p, 1);
+    return -1;
+  }
+  return 0;
+}
+
+static int reap(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int cli_proc_finish(cli_proc *p, int stop) {
+  if (p->fd >= 0) close(p->fd);
+  p->fd = -1;
+  int st = -1;
+  if (p->pid > 0) {
+    if (stop) kill(p->pid, SIGTERM);
+    st = reap(p->pid);
+  }
+  if (p->writer > 0) {
+    if (stop) kill(p->writer, SIGTERM);
+    reap(p->writer);
+  }
+  p->pid = p->writer = -1;
+  return stop ? -1 : st;
+}
+
 cli_git_state cli_git_worktree(const char *dir) {
   const char *const argv[] = {"git", "-C", dir, "rev-parse", "--is-inside-work-tree", NULL};
   cli_buf out;

@@ -78,6 +78,13 @@ const cli_cmd *cli_find_command(const char *name) {
   return NULL;
 }
 
+const cli_sub *cli_find_sub(const cli_cmd *c, const char *name) {
+  if (c->subs == NULL) return NULL;
+  for (const cli_sub *s = c->subs; s->name != NULL; s++)
+    if (strcmp(s->name, name) == 0) return s;
+  return NULL;
+}
+
 static void print_lines(FILE *f, const char *text, int indent) {
   /* first line already positioned; continuation lines indented */
   for (const char *p = text; *p != '\0'; p++) {
@@ -152,6 +159,12 @@ void cli_args_free(cli_args *a) {
   a->pos = NULL;
 }
 
+/* A word that begins with '-' is an argument only where cli_args_parse
+ * can tell it is one (cli.h); elsewhere this message says how to pass it. */
+static int unknown_option(const cli_args *a, const char *shown, int len) {
+  return cli_usage(a, "unknown option %.*s; if this is a kid or a file name, put -- before it", len, shown);
+}
+
 int cli_args_parse(cli_args *a, const cli_cmd *cmd, int argc, char **argv, int *help) {
   memset(a, 0, sizeof *a);
   a->cmd = cmd;
@@ -161,10 +174,12 @@ int cli_args_parse(cli_args *a, const cli_cmd *cmd, int argc, char **argv, int *
   a->pos = calloc((size_t)argc + 1, sizeof *a->pos);
   if (a->vals == NULL || a->pos == NULL) return cli_fail(a, CLI_INTERNAL, "out of memory");
   int options = 1;
+  size_t literal = (size_t)argc; /* arguments from this index on came after "--" */
   for (int i = 0; i < argc; i++) {
     char *s = argv[i];
     if (options && strcmp(s, "--") == 0) {
       options = 0;
+      literal = a->npos;
       continue;
     }
     if (options && (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0)) {
@@ -176,7 +191,7 @@ int cli_args_parse(cli_args *a, const cli_cmd *cmd, int argc, char **argv, int *
       const char *eq = strchr(name, '=');
       size_t nl = eq ? (size_t)(eq - name) : strlen(name);
       long k = opt_index(cmd, name, nl);
-      if (k < 0) return cli_usage(a, "unknown option --%.*s", (int)nl, name);
+      if (k < 0) return unknown_option(a, s, (int)(nl + 2));
       const cli_opt *o = &cmd->opts[k];
       const char *val;
       if (o->arg == NULL) {
@@ -195,8 +210,17 @@ int cli_args_parse(cli_args *a, const cli_cmd *cmd, int argc, char **argv, int *
       ov->v[ov->n++] = val;
       continue;
     }
-    if (options && s[0] == '-' && s[1] != '\0') return cli_usage(a, "unknown option %s", s);
-    a->pos[a->npos++] = s;
+    a->pos[a->npos++] = s; /* a word with one '-' is settled below */
+  }
+  /* Single-dash words before "--": arguments where the command requires
+   * one (its first min_pos, or the npos of the sub-operation named by the
+   * first argument, which itself never begins with '-'). */
+  const cli_sub *sub = a->npos > 0 ? cli_find_sub(cmd, a->pos[0]) : NULL;
+  size_t required = sub != NULL ? sub->npos : cmd->min_pos;
+  for (size_t j = 0; j < a->npos && j < literal; j++) {
+    const char *s = a->pos[j];
+    if (s[0] != '-' || s[1] == '\0') continue;
+    if (j >= required || (j == 0 && cmd->subs != NULL)) return unknown_option(a, s, (int)strlen(s));
   }
   if (a->npos < cmd->min_pos) return cli_usage(a, "missing argument (%s)", cmd->synopsis);
   if (a->npos > cmd->max_pos) return cli_usage(a, "unexpected argument '%s'", a->pos[cmd->max_pos]);

@@ -12,7 +12,7 @@ _jwtkit_opts() {
     jwk) echo "--private --kid --alg --passphrase-file --passphrase-env --help" ;;
     jwks) echo "--alg --passphrase-file --passphrase-env --help" ;;
     thumbprint) echo "--uri --passphrase-file --passphrase-env --help" ;;
-    scan) echo "--verbose --help" ;;
+    scan) echo "--staged --worktree --max-size --allow-skipped --verbose --help" ;;
     pem) echo "check --pair --json --passphrase-file --passphrase-env --help" ;;
     keyring) echo "--alg --max-age --token-ttl --leeway --rotate-every --publish-ahead --bits --kid --force --at --json --kek-file --kek-env --passphrase-file --passphrase-env --help" ;;
     *) echo "--help" ;;
@@ -53,7 +53,7 @@ _jwtkit() {
       COMPREPLY=($(compgen -f -- "$cur"))
       return 0
       ;;
-    --kid | --iss | --sub | --aud | --ttl | --nbf | --at | --typ | --header | --leeway | --max-age | --require | --claims)
+    --kid | --iss | --sub | --aud | --ttl | --nbf | --at | --typ | --header | --leeway | --max-age | --require | --claims | --max-size)
       return 0
       ;;
   esac

@@ -120,10 +120,11 @@ static char *write_back(const gate_config *c, size_t *len) {
     if (r->leeway >= 0) jkf_text_printf(&t, "leeway=%lld\n", (long long)r->leeway);
     if (r->max_age > 0) jkf_text_printf(&t, "max_age=%lld\n", (long long)r->max_age);
     for (size_t k = 0; k < r->nheaders; k++) {
-      char key[GATE_MAX_HEADER_NAME + 8];
-      snprintf(key, sizeof key, "header %s", r->headers[k].name);
+      char key[GATE_MAX_HEADER_NAME + 20];
+      snprintf(key, sizeof key, "%sheader %s", r->headers[k].optional ? "optional_" : "", r->headers[k].name);
       kv(&t, key, r->headers[k].claim);
     }
+    jkf_text_printf(&t, "claim_header_failure=%s\n", r->claim_header_allow ? "allow" : "deny");
     if (r->token_cookie) kv(&t, "token_cookie", r->token_cookie);
     if (r->token_header) kv(&t, "token_header", r->token_header);
     jkf_text_printf(&t, "allow_http_jwks=%s\n", r->allow_http_jwks ? "true" : "false");
@@ -181,8 +182,10 @@ static void same(const gate_config *a, const gate_config *b) {
     JKF_CHECK(x->nheaders == y->nheaders, "%s headers", n);
     for (size_t k = 0; k < x->nheaders; k++)
       JKF_CHECK(strcmp(x->headers[k].name, y->headers[k].name) == 0 &&
-                    strcmp(x->headers[k].claim, y->headers[k].claim) == 0,
+                    strcmp(x->headers[k].claim, y->headers[k].claim) == 0 &&
+                    x->headers[k].optional == y->headers[k].optional,
                 "%s header %zu", n, k);
+    JKF_CHECK(x->claim_header_allow == y->claim_header_allow, "%s claim_header_failure", n);
     same_str(x->token_cookie, y->token_cookie, "token_cookie", n);
     same_str(x->token_header, y->token_header, "token_header", n);
     JKF_CHECK(x->allow_http_jwks == y->allow_http_jwks, "%s allow_http_jwks", n);

@@ -27,8 +27,12 @@
  * token signed in the harness by a key of the matched route (never by a
  * key of another route or an unknown key, never by the HS256 secret
  * outside the migration route before its deadline; HS256 under another
- * route's verifier: never), and its claim headers are mapped, shorter than
- * header_max and free of control characters; the same request decided
+ * route's verifier: never), and its claim headers are mapped, not empty,
+ * at most header_max bytes of printable ASCII with every '%' starting a
+ * %XX escape and no space at either end; on a route with
+ * claim_header_failure = deny (all but "legacy") every mapping that is not
+ * optional_header is there; a claim_header denial only comes from such a
+ * route; the same request decided
  * again (now from the token cache when it was allowed) gets the same
  * status, the same allow/deny class and reason, and the same headers; the
  * log line of every decision is one strict JSON object.
@@ -120,11 +124,11 @@ static void init(void) {
                   "algs = ES256\ntyp = at+jwt\nmax_age = 15m\nrequire = client_id\nheader X-Client = client_id\n\n"
                   "[route api]\nmatch_host = api.example.com\nmatch_host = *.api.example.com\n"
                   "issuer = https://id.example.com\naudience = https://api.example.com\naudience = other\n"
-                  "key_file = %s\nalgs = RS256, ES512, EdDSA\nheader X-User = sub\nheader X-Scope = scope\n"
-                  "header X-Aud = aud\nheader X-Roles = roles\ntoken_cookie = access_token\ntoken_header = X-Token\n\n"
+                  "key_file = %s\nalgs = RS256, ES512, EdDSA\nheader X-User = sub\noptional_header X-Scope = scope\n"
+                  "optional_header X-Aud = aud\nheader X-Roles = roles\ntoken_cookie = access_token\ntoken_header = X-Token\n\n"
                   "[route legacy]\nmatch_path_prefix = /legacy/\nissuer = https://old.example.com\nkey_file = %s\n"
                   "algs = EdDSA\nleeway = 0\nlegacy_hs256_secret_file = %s\nlegacy_deadline = %s\n"
-                  "header X-User = sub\n\n"
+                  "claim_header_failure = allow\nheader X-User = sub\n\n"
                   "[route old]\nmatch_path_prefix = /old/\nkey_file = %s\nalgs = ES256\n"
                   "legacy_hs256_secret_file = %s\nlegacy_deadline = %s\n\n"
                   "[route remote]\nmatch_host = remote.example.com\n"
@@ -223,11 +227,15 @@ static int route_index(const char *name) {
   return -1;
 }
 
+static int uhex(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); }
+
 static void check(const gate_decision *d, const token *t, int used_token) {
   JKF_CHECK(d->status == 204 || d->status == 401 || d->status == 403, "status %u", d->status);
   JKF_CHECK((d->status == 204) == (d->reason < GR_ALLOW_COUNT), "status %u for reason %d", d->status, d->reason);
   JKF_CHECK((d->status == 403) == (d->reason == GR_NO_ROUTE || d->reason == GR_BAD_URI), "403 / reason %d",
             d->reason);
+  JKF_CHECK(d->reason != GR_CLAIM_HEADER || (d->rc != NULL && !d->rc->claim_header_allow),
+            "claim_header denial on a route that allows failures");
   JKF_CHECK(d->reason >= 0 && d->reason < GR_COUNT, "reason %d", d->reason);
   JKF_CHECK(memchr(d->info.msg, '\0', sizeof d->info.msg) && memchr(d->info.field, '\0', sizeof d->info.field),
             "errinfo");
@@ -243,15 +251,28 @@ static void check(const gate_decision *d, const token *t, int used_token) {
   int legacy = d->reason == GR_LEGACY || d->reason == GR_LEGACY_CACHED;
   JKF_CHECK(legacy == (t->key == K_LEGACY), "legacy reason %d for key %s", d->reason, k_kids[t->key]);
   size_t hmax = g.st->cfg->header_max;
+  unsigned long long present = 0;
   for (size_t i = 0; i < d->nhv; i++) {
     JKF_CHECK(d->hv[i].map < d->rc->nheaders, "header map %u", d->hv[i].map);
-    JKF_CHECK(d->hv[i].len <= hmax, "header of %zu bytes", d->hv[i].len);
-    for (size_t k = 0; k < d->hv[i].len; k++) {
-      unsigned char c = (unsigned char)d->hv[i].val[k];
-      JKF_CHECK(c >= 0x20 && c != 0x7f, "control character %#x in header %s", c, d->rc->headers[d->hv[i].map].name);
+    const char *hn = d->rc->headers[d->hv[i].map].name;
+    const unsigned char *v = (const unsigned char *)d->hv[i].val;
+    size_t n = d->hv[i].len;
+    JKF_CHECK(n > 0 && n <= hmax, "header %s of %zu bytes", hn, n);
+    for (size_t k = 0; k < n; k++) {
+      JKF_CHECK(v[k] >= 0x20 && v[k] <= 0x7e, "byte %#x outside printable ASCII in header %s", v[k], hn);
+      if (v[k] == '%')
+        JKF_CHECK(k + 2 < n && uhex(v[k + 1]) && uhex(v[k + 2]), "a '%%' that is not %%XX in header %s", hn);
     }
+    JKF_CHECK(v[0] != ' ' && v[n - 1] != ' ', "a space at an end of header %s (HTTP strips it)", hn);
     for (size_t k = 0; k < i; k++) JKF_CHECK(d->hv[k].map != d->hv[i].map, "header twice");
+    present |= 1ull << d->hv[i].map;
   }
+  /* claim_header_failure = deny: every mapping that is not optional_header
+   * reached the answer */
+  if (!d->rc->claim_header_allow)
+    for (size_t m = 0; m < d->rc->nheaders; m++)
+      JKF_CHECK(d->rc->headers[m].optional || (present >> m & 1), "route %s allowed without header %s", d->route,
+                d->rc->headers[m].name);
 }
 
 static int allow_class(int reason) {

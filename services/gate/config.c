@@ -7,6 +7,7 @@
  *   [route NAME]              one per policy, first match wins
  *   key = value
  *   header X-User = sub       claim -> response header
+ *   optional_header X-Tenant = tenant   the same; the claim may be absent
  *
  * Unknown keys, a repeated single-valued key, a value out of range and a
  * route without algs or keys are errors with FILE:LINE.  Parsing has no
@@ -229,7 +230,7 @@ static int gate_key(parser *p, const char *k, const char *v) {
 
 static const char *const route_single[] = {"issuer", "jwks_url", "typ", "leeway", "max_age", "token_cookie",
                                            "token_header", "allow_http_jwks", "legacy_hs256_secret_file",
-                                           "legacy_deadline", NULL};
+                                           "legacy_deadline", "claim_header_failure", NULL};
 
 static int parse_algs(parser *p, gate_route_cfg *r, const char *v) {
   const char *s = v;
@@ -269,8 +270,9 @@ static int route_key(parser *p, const char *k, const char *v) {
       p->seen_route |= 1u << i;
     }
   if (*v == '\0') return perr(p, "'%s' needs a value", k);
-  if (strncmp(k, "header", 6) == 0 && (k[6] == ' ' || k[6] == '\t')) {
-    const char *name = k + 7;
+  int optional = strncmp(k, "optional_header", 15) == 0 && (k[15] == ' ' || k[15] == '\t');
+  if (optional || (strncmp(k, "header", 6) == 0 && (k[6] == ' ' || k[6] == '\t'))) {
+    const char *name = k + (optional ? 16 : 7);
     while (*name == ' ' || *name == '\t') name++;
     if (!valid_header_name(name)) return perr(p, "header name \"%s\": letters, digits, '-' and '_' only", name);
     if (reserved_header(name)) return perr(p, "header name \"%s\" is reserved", name);
@@ -280,6 +282,7 @@ static int route_key(parser *p, const char *k, const char *v) {
       if (strcasecmp(r->headers[i].name, name) == 0) return perr(p, "header %s mapped twice", name);
     snprintf(r->headers[r->nheaders].name, sizeof r->headers[0].name, "%s", name);
     snprintf(r->headers[r->nheaders].claim, sizeof r->headers[0].claim, "%s", v);
+    r->headers[r->nheaders].optional = optional;
     r->nheaders++;
     return 0;
   }
@@ -331,6 +334,12 @@ static int route_key(parser *p, const char *k, const char *v) {
   }
   if (strcmp(k, "allow_http_jwks") == 0) {
     if (gate_parse_bool(v, &r->allow_http_jwks) != 0) return perr(p, "'%s': expected true or false", k);
+    return 0;
+  }
+  if (strcmp(k, "claim_header_failure") == 0) {
+    if (strcmp(v, "deny") == 0) r->claim_header_allow = 0;
+    else if (strcmp(v, "allow") == 0) r->claim_header_allow = 1;
+    else return perr(p, "'claim_header_failure': expected deny or allow, got \"%s\"", v);
     return 0;
   }
   if (strcmp(k, "legacy_hs256_secret_file") == 0) return set_str(p, &r->legacy_secret_file, k, v);

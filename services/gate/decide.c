@@ -154,6 +154,16 @@ static int time_claim(const jwtkit_claims *cl, const char *name, int64_t *out) {
   return 1;
 }
 
+/* Why a claim header cannot be emitted. */
+enum { H_OK, H_MISSING, H_EMPTY, H_CONTROL, H_LONG };
+static const char *const h_why[] = {
+    [H_OK] = "ok",
+    [H_MISSING] = "missing (nginx would pass no header)",
+    [H_EMPTY] = "empty (nginx passes an empty header as none)",
+    [H_CONTROL] = "holding a control character (CR, LF, NUL, tab, DEL)",
+    [H_LONG] = "longer than header_max once encoded",
+};
+
 int gate_decide(gate_state *st, const gate_req *rq, int64_t now, gate_decision *d) {
   memset(d, 0, sizeof *d);
   d->t0_us = mono_us();
@@ -276,26 +286,50 @@ int gate_decide(gate_state *st, const gate_req *rq, int64_t now, gate_decision *
     return deny(d, GR_INTERNAL);
   }
   for (size_t i = 0; d->hbuf != NULL && i < rc->nheaders; i++) {
+    const gate_header_map *m = &rc->headers[i];
     const char *j;
     size_t jl;
-    if (jwtkit_claims_get_json(cl, rc->headers[i].claim, &j, &jl) != JWTKIT_OK) continue;
-    long n = gate_render_claim(j, jl, d->hbuf + i * hmax, hmax);
-    if (n < 0) {
-      atomic_fetch_add(&g_metrics.headers_dropped, 1);
-      gate_logline L;
-      if (gl_begin(&L, GL_WARN, "claim_header_dropped")) {
-        gl_str(&L, "route", rc->name);
-        gl_str(&L, "header", rc->headers[i].name);
-        gl_str(&L, "claim", rc->headers[i].claim);
-        gl_str(&L, "why", jl > hmax ? "longer than header_max" : "control character or too long");
-        gl_end(&L);
-      }
+    long n = 0;
+    int why = H_OK;
+    if (jwtkit_claims_get_json(cl, m->claim, &j, &jl) != JWTKIT_OK)
+      why = H_MISSING;
+    else if ((n = gate_render_claim(j, jl, d->hbuf + i * hmax, hmax)) == GATE_RENDER_TOO_LONG)
+      why = H_LONG;
+    else if (n < 0)
+      why = H_CONTROL;
+    else if (n == 0)
+      why = H_EMPTY;
+    if (why == H_OK) {
+      d->hv[d->nhv].map = (uint8_t)i;
+      d->hv[d->nhv].val = d->hbuf + i * hmax;
+      d->hv[d->nhv].len = (size_t)n;
+      d->nhv++;
       continue;
     }
-    d->hv[d->nhv].map = (uint8_t)i;
-    d->hv[d->nhv].val = d->hbuf + i * hmax;
-    d->hv[d->nhv].len = (size_t)n;
-    d->nhv++;
+    /* the upstream gets no header: fine for an optional claim that is
+     * absent or empty, and for any claim when the route allows failures */
+    if (m->optional && (why == H_MISSING || why == H_EMPTY)) continue;
+    if (!rc->claim_header_allow) {
+      jwtkit_claims_free(cl);
+      d->claims = NULL;
+      gate_route_snap_release(rs);
+      memset(&d->info, 0, sizeof d->info);
+      snprintf(d->info.field, sizeof d->info.field, "%.31s", m->claim);
+      int w = snprintf(d->info.msg, sizeof d->info.msg, "claim \"%.60s\" for header %s is %s", m->claim, m->name,
+                       h_why[why]);
+      (void)w; /* at most 60 + 63 + 51 + 24 bytes: fits */
+      return deny(d, GR_CLAIM_HEADER);
+    }
+    if (why == H_MISSING) continue; /* allow: no header, as documented */
+    atomic_fetch_add(&g_metrics.headers_dropped, 1);
+    gate_logline L;
+    if (gl_begin(&L, GL_WARN, "claim_header_dropped")) {
+      gl_str(&L, "route", rc->name);
+      gl_str(&L, "header", m->name);
+      gl_str(&L, "claim", m->claim);
+      gl_str(&L, "why", h_why[why]);
+      gl_end(&L);
+    }
   }
   const char *kid = jwtkit_claims_kid(cl);
   d->kid = kid;

@@ -95,6 +95,7 @@ static void log_routes(const gate_state *st) {
     for (size_t k = 0; k < r->cfg->prefixes.n && k < 4; k++) gl_str(&L, "match_path_prefix", r->cfg->prefixes.v[k]);
     if (r->cfg->jwks_url) gl_str(&L, "jwks_url", r->cfg->jwks_url);
     gl_int(&L, "static_keys", (int64_t)r->nstatic);
+    if (r->cfg->nheaders > 0) gl_str(&L, "claim_header_failure", r->cfg->claim_header_allow ? "allow" : "deny");
     char algs[160] = "";
     for (size_t k = 0; k < r->cfg->nalgs; k++) {
       size_t n = strlen(algs);
@@ -123,6 +124,13 @@ int jwtkit_gate_main(int argc, char **argv) {
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       usage(stdout, prog);
       return 0;
+    }
+    if (strcmp(a, "--") == 0) { /* ends the options; the gate takes no arguments */
+      if (i + 1 < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", prog, argv[i + 1], prog);
+        return 2;
+      }
+      break;
     }
     if (strcmp(a, "--check") == 0) {
       check = 1;

@@ -122,6 +122,7 @@ typedef struct gate_strlist {
 typedef struct gate_header_map {
   char name[GATE_MAX_HEADER_NAME]; /* response header, e.g. X-User */
   char claim[128];                 /* claim name, e.g. sub */
+  int optional;                    /* optional_header: absent or empty is fine */
 } gate_header_map;
 
 typedef struct gate_route_cfg {
@@ -141,6 +142,7 @@ typedef struct gate_route_cfg {
   int64_t max_age; /* 0 = off */
   gate_header_map headers[GATE_MAX_HEADERS];
   size_t nheaders;
+  int claim_header_allow; /* claim_header_failure = allow (default deny) */
   char *token_cookie;
   char *token_header;
   int allow_http_jwks;
@@ -199,6 +201,7 @@ enum {
   GR_BAD_URI,
   GR_JWKS_NOT_READY,
   GR_LEGACY_DEADLINE_PASSED,
+  GR_CLAIM_HEADER, /* a mapped claim header cannot be emitted (claim_header_failure = deny) */
   GR_INTERNAL,
   GR_LIB_BASE
 };
@@ -520,9 +523,15 @@ int gate_find_cookie(const char *header, const char *name, const char **val, siz
 int gate_token_chars_ok(const char *t, size_t n);
 
 /* Render a claim's raw JSON value into a header value: strings unescaped,
- * arrays of strings joined with ",", other values as their JSON text.
- * Returns the length, or -1 when the value has a control character (CR,
- * LF, NUL, ...) or exceeds cap. */
+ * arrays of strings joined with "," (unless an element holds a ',' or a
+ * control character), other values as their compact JSON text.  Then every
+ * byte outside printable ASCII (the UTF-8 of non-ASCII text), '%' itself
+ * and spaces at either end are percent-encoded (%XX, uppercase), so the
+ * value is printable ASCII that decodes to the claim's exact text.
+ * Returns the length (0: empty), GATE_RENDER_BAD_BYTES when a string holds
+ * an ASCII control character (CR, LF, NUL, tab, DEL: header injection; never
+ * emitted), or GATE_RENDER_TOO_LONG when the encoded value exceeds cap. */
+enum { GATE_RENDER_BAD_BYTES = -1, GATE_RENDER_TOO_LONG = -2 };
 long gate_render_claim(const char *json, size_t len, char *out, size_t cap);
 
 #endif

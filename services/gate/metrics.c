@@ -28,6 +28,7 @@ static const char *const gate_reasons[GR_LIB_BASE] = {
     [GR_BAD_URI] = "bad_uri",
     [GR_JWKS_NOT_READY] = "jwks_not_ready",
     [GR_LEGACY_DEADLINE_PASSED] = "legacy_deadline_passed",
+    [GR_CLAIM_HEADER] = "claim_header",
     [GR_INTERNAL] = "internal",
 };
 
@@ -272,7 +273,7 @@ int gate_metrics_render(gate_state *st, char **out, size_t *outlen) {
   }
 
   sb_printf(&b,
-            "# HELP jwtkit_gate_claim_headers_dropped_total Claim headers left out (control characters or over header_max).\n"
+            "# HELP jwtkit_gate_claim_headers_dropped_total Claim headers left out of an allowed answer (claim_header_failure = allow).\n"
             "# TYPE jwtkit_gate_claim_headers_dropped_total counter\n"
             "jwtkit_gate_claim_headers_dropped_total %lu\n"
             "# HELP jwtkit_gate_config_reloads_total Configuration reloads (SIGHUP) by result.\n"

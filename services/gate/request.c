@@ -232,56 +232,58 @@ static int hex4(const char *p, uint32_t *v) {
 }
 
 /* Unescape the JSON string starting at s[*i] == '"' into out; *i ends after
- * the closing quote.  -1: control character (CR, LF, NUL...), a ','
- * when `no_comma`, or too long; -2: malformed. */
+ * the closing quote.  0, or R_CONTROL (CR, LF, NUL, tab, DEL...), R_COMMA
+ * (a ',' when `no_comma`), R_LONG (over cap), R_BAD (malformed). */
+enum { R_CONTROL = -1, R_LONG = -2, R_COMMA = -3, R_BAD = -4 };
+
 static int unescape(const char *s, size_t len, size_t *i, char *out, size_t cap, size_t *o, int no_comma) {
   size_t k = *i + 1;
   while (k < len && s[k] != '"') {
     unsigned char c = (unsigned char)s[k];
     uint32_t cp;
     if (c == '\\') {
-      if (k + 1 >= len) return -2;
+      if (k + 1 >= len) return R_BAD;
       char e = s[k + 1];
       k += 2;
       switch (e) {
         case '"': cp = '"'; break;
         case '\\': cp = '\\'; break;
         case '/': cp = '/'; break;
-        case 'b': case 'f': case 'n': case 'r': case 't': return -1;
+        case 'b': case 'f': case 'n': case 'r': case 't': return R_CONTROL;
         case 'u':
-          if (k + 4 > len || hex4(s + k, &cp) != 0) return -2;
+          if (k + 4 > len || hex4(s + k, &cp) != 0) return R_BAD;
           k += 4;
           if (cp >= 0xD800 && cp <= 0xDBFF) {
             uint32_t lo;
             if (k + 6 > len || s[k] != '\\' || s[k + 1] != 'u' || hex4(s + k + 2, &lo) != 0 || lo < 0xDC00 ||
                 lo > 0xDFFF)
-              return -2;
+              return R_BAD;
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             k += 6;
           }
           break;
         default:
-          return -2;
+          return R_BAD;
       }
-      if (cp < 0x20 || cp == 0x7F) return -1;
-      if (no_comma && cp == ',') return -1;
-      if (put_utf8(out, cap, o, cp) != 0) return -1;
+      if (cp < 0x20 || cp == 0x7F) return R_CONTROL;
+      if (no_comma && cp == ',') return R_COMMA;
+      if (put_utf8(out, cap, o, cp) != 0) return R_LONG;
     } else {
-      if (c < 0x20 || c == 0x7F) return -1;
-      if (no_comma && c == ',') return -1;
-      if (*o + 1 > cap) return -1;
+      if (c < 0x20 || c == 0x7F) return R_CONTROL;
+      if (no_comma && c == ',') return R_COMMA;
+      if (*o + 1 > cap) return R_LONG;
       out[(*o)++] = (char)c;
       k++;
     }
   }
-  if (k >= len) return -2;
+  if (k >= len) return R_BAD;
   *i = k + 1;
   return 0;
 }
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-/* JSON text without insignificant whitespace. */
+/* JSON text without insignificant whitespace: the length or R_*. */
 static long compact(const char *s, size_t len, char *out, size_t cap) {
   size_t o = 0;
   int in_str = 0;
@@ -289,7 +291,7 @@ static long compact(const char *s, size_t len, char *out, size_t cap) {
     char c = s[i];
     if (in_str) {
       if (c == '\\' && i + 1 < len) {
-        if (o + 2 > cap) return -1;
+        if (o + 2 > cap) return R_LONG;
         out[o++] = c;
         out[o++] = s[++i];
         continue;
@@ -300,19 +302,21 @@ static long compact(const char *s, size_t len, char *out, size_t cap) {
     } else if (c == '"') {
       in_str = 1;
     }
-    if ((unsigned char)c < 0x20 || c == 0x7F || o + 1 > cap) return -1;
+    if ((unsigned char)c < 0x20 || c == 0x7F) return R_CONTROL;
+    if (o + 1 > cap) return R_LONG;
     out[o++] = c;
   }
   return (long)o;
 }
 
-long gate_render_claim(const char *json, size_t len, char *out, size_t cap) {
+/* The raw text of the value (before percent-encoding): length or R_*. */
+static long render_raw(const char *json, size_t len, char *out, size_t cap) {
   size_t o = 0;
-  if (len == 0) return -1;
+  if (len == 0) return R_BAD;
   if (json[0] == '"') {
     size_t i = 0;
-    if (unescape(json, len, &i, out, cap, &o, 0) != 0) return -1;
-    return (long)o;
+    int r = unescape(json, len, &i, out, cap, &o, 0);
+    return r != 0 ? r : (long)o;
   }
   if (json[0] == '[') {
     size_t i = 1;
@@ -325,7 +329,7 @@ long gate_render_claim(const char *json, size_t len, char *out, size_t cap) {
         break;
       }
       if (!first) {
-        if (o + 1 > cap) return -1;
+        if (o + 1 > cap) return R_LONG;
         out[o++] = ',';
       }
       if (unescape(json, len, &i, out, cap, &o, 1) != 0) {
@@ -347,4 +351,37 @@ long gate_render_claim(const char *json, size_t len, char *out, size_t cap) {
     if (ok) return (long)o;
   }
   return compact(json, len, out, cap);
+}
+
+/* Bytes written as %XX: outside printable ASCII (UTF-8 text), '%' itself,
+ * and spaces at either end, which HTTP would strip. */
+static int needs_pct(const unsigned char *p, size_t n, size_t i, size_t lead, size_t trail) {
+  unsigned char c = p[i];
+  return c >= 0x80 || c == '%' || (c == ' ' && (i < lead || i >= n - trail));
+}
+
+long gate_render_claim(const char *json, size_t len, char *out, size_t cap) {
+  long r = render_raw(json, len, out, cap);
+  if (r == R_LONG) return GATE_RENDER_TOO_LONG;
+  if (r < 0) return GATE_RENDER_BAD_BYTES; /* control characters (header injection) */
+  const unsigned char *p = (const unsigned char *)out;
+  size_t n = (size_t)r, lead = 0, trail = 0, extra = 0;
+  while (lead < n && p[lead] == ' ') lead++;
+  while (trail < n - lead && p[n - 1 - trail] == ' ') trail++;
+  for (size_t i = 0; i < n; i++) extra += needs_pct(p, n, i, lead, trail) ? 2 : 0;
+  if (n + extra > cap) return GATE_RENDER_TOO_LONG;
+  /* expand in place from the end */
+  static const char hx[] = "0123456789ABCDEF";
+  size_t w = n + extra;
+  for (size_t i = n; i-- > 0;) {
+    unsigned char c = p[i];
+    if (needs_pct(p, n, i, lead, trail)) {
+      out[--w] = hx[c & 15];
+      out[--w] = hx[c >> 4];
+      out[--w] = '%';
+    } else {
+      out[--w] = (char)c;
+    }
+  }
+  return (long)(n + extra);
 }

@@ -79,6 +79,10 @@ static int parse_cli(int argc, char **argv, sv_settings *cli, int *help) {
       *help = 1;
       return 0;
     }
+    if (strcmp(a, "--") == 0) { /* ends the options; serve takes no arguments */
+      if (i + 1 < argc) return usage_error("unexpected argument '%s'", argv[i + 1]);
+      break;
+    }
     if (strncmp(a, "--", 2) != 0) return usage_error("unexpected argument '%s'", a);
     char key[64];
     const char *eq = strchr(a + 2, '=');

@@ -32,7 +32,9 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$TMP"
-# git must work in temp repos whatever the user's configuration is
+# git must work in temp repos whatever the user's configuration is (and
+# wherever the tests run: a git hook exports GIT_INDEX_FILE and others)
+unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_PREFIX
 export GIT_CONFIG_NOSYSTEM=1 HOME=$TMP GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid \
   GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.invalid
 

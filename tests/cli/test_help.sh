@@ -68,7 +68,50 @@ assert_rc 2
 assert_err_contains "missing argument"
 run decode -x
 assert_rc 2
-assert_err_contains "unknown option -x"
+assert_err_contains "unknown option -x; if this is a kid or a file name, put -- before it"
+
+# words that begin with '-': "--" makes them arguments everywhere; without
+# it a single-dash word is an argument only in a slot the command requires
+"$JWTKIT" keygen --alg ES256 --out -k.pem --pub -k.pub.pem 2>/dev/null
+kid=$("$JWTKIT" thumbprint ./-k.pub.pem)
+run thumbprint -k.pub.pem
+assert_rc 0
+assert_out_eq "$kid"
+run thumbprint -- -k.pub.pem
+assert_rc 0
+assert_out_eq "$kid"
+run jwk -- -k.pub.pem
+assert_rc 0
+run jwk -k.pub.pem -x
+assert_rc 2
+assert_err_contains "unknown option -x; if this is a kid or a file name, put -- before it"
+run decode -- -x
+assert_rc 2
+assert_err_not_contains "unknown option"
+run thumbprint --k.pub.pem
+assert_rc 2
+assert_err_contains "unknown option --k.pub.pem; if this is a kid or a file name, put -- before it"
+run sign --alg ES256 --key -k.pem --sub x -- extra
+assert_rc 2
+assert_err_contains "unexpected argument 'extra'"
+run sign --alg ES256 --key -k.pem --sub x --
+assert_rc 0
+# the services and the benchmark take no arguments: "--" ends their options
+printf '[route r]\nkey_file = %s/-k.pub.pem\nalgs = ES256\n' "$TMP" >gate.conf
+if "$JWTKIT" help gate | grep -q "Usage: jwtkit gate --config"; then
+  run gate --config gate.conf --check --
+  assert_rc 0
+  assert_out_contains "configuration OK"
+  run gate --config gate.conf -- --check
+  assert_rc 2
+  assert_err_contains "unexpected argument '--check'"
+fi
+for c in serve bench; do
+  "$JWTKIT" "$c" --help >/dev/null 2>&1 || continue # not built here
+  run "$c" -- extra
+  assert_rc 2
+  assert_err_contains "unexpected argument 'extra'"
+done
 
 # the services and the benchmark parse their own options
 for c in serve gate bench; do

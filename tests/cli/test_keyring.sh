@@ -62,7 +62,8 @@ assert_out_contains "\"state\":\"active\""
 run keyring add ring imp.pem --kid imported --at 2026-11-28T13:20:00Z
 assert_rc 0
 assert_out_contains "added pending key imported"
-run keyring revoke ring "$second" --at 2026-11-28T13:21:00Z
+# "--": a thumbprint begins with '-' (1 in 64) or "--" (1 in 4096) by chance
+run keyring revoke ring --at 2026-11-28T13:21:00Z -- "$second"
 assert_rc 0
 assert_out_contains "revoked key $second"
 assert_out_contains "activated key imported"
@@ -70,6 +71,50 @@ run keyring jwks ring
 assert_out_not_contains "\"kid\":\"$second\""
 run keyring revoke ring nosuchkid
 assert_rc 1
+
+# kids that begin with '-', chosen on purpose: an argument in a slot the
+# operation requires (revoke DIR KID), or after "--"; "--x" is always an
+# option, so such a kid needs "--" and the message says so
+"$JWTKIT" keygen --alg ES256 --out dash1.pem 2>/dev/null
+"$JWTKIT" keygen --alg ES256 --out dash2.pem 2>/dev/null
+"$JWTKIT" keygen --alg ES256 --out -dash3.pem 2>/dev/null
+run keyring add ring dash1.pem --kid -Xk1 --at 2026-11-28T13:22:00Z
+assert_rc 0
+assert_out_contains "added pending key -Xk1"
+run keyring revoke ring -Xk1 --at 2026-11-28T13:23:00Z
+assert_rc 0
+assert_out_contains "revoked key -Xk1"
+assert_err_eq ""
+mkdir doc # jwtkit(1) shows the revoke below
+cd doc
+"$JWTKIT" keyring init ring --alg ES256 >/dev/null
+run keyring add ring ../dash2.pem --kid=--Xk1
+assert_rc 0
+assert_out_contains "added pending key --Xk1"
+run keyring revoke ring --Xk1
+assert_rc 2
+assert_err_contains "unknown option --Xk1; if this is a kid or a file name, put -- before it"
+run keyring revoke ring -- --Xk1
+assert_rc 0
+assert_out_contains "revoked key --Xk1"
+cd ..
+# a key file whose name begins with '-' fills the KEYFILE slot of add
+run keyring add ring -dash3.pem --kid dash3 --at 2026-11-28T13:26:00Z
+assert_rc 0
+assert_out_contains "added pending key dash3"
+run keyring revoke ring -- -nosuchkid
+assert_rc 1
+assert_err_contains "-nosuchkid"
+# not in a required slot: an unknown option, with the way out
+run keyring list ring -x
+assert_rc 2
+assert_err_contains "unknown option -x; if this is a kid or a file name, put -- before it"
+run keyring -x ring
+assert_rc 2
+assert_err_contains "unknown option -x"
+run keyring revoke ring dash3 -extra
+assert_rc 2
+assert_err_contains "unknown option -extra"
 
 # a private key readable by the group is refused
 chmod 0640 ring/keys/*.pem

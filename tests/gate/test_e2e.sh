@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End to end through nginx auth_request: a valid token passes with its
 # claim headers reaching the upstream; every kind of bad token is refused
-# with 401 and the RFC 6750 challenge; the reason shows in /metrics only.
+# with 401 and the RFC 6750 challenge; the reason shows in /metrics only; a
+# claim header that cannot be emitted denies (claim_header_failure = deny,
+# the default) or is left out (allow); non-ASCII is percent-encoded.
 source "$(dirname "$0")/lib.sh"
 
 start_issuer --cache-control max-age=300
@@ -18,6 +20,25 @@ allow_http_jwks = true
 algs = ES256
 header X-User = sub
 token_header = X-Access-Token
+[route strict]
+match_path_prefix = /api/strict/
+issuer = https://issuer.test
+audience = api
+jwks_url = @ISSUER@/jwks.json
+allow_http_jwks = true
+algs = ES256
+header X-User = sub
+header X-Scope = scope
+[route lenient]
+match_path_prefix = /api/lenient/
+issuer = https://issuer.test
+audience = api
+jwks_url = @ISSUER@/jwks.json
+allow_http_jwks = true
+algs = ES256
+claim_header_failure = allow
+header X-User = sub
+header X-Scope = scope
 [route api]
 match_path_prefix = /api/
 issuer = https://issuer.test
@@ -27,9 +48,21 @@ allow_http_jwks = true
 algs = RS256, ES256, EdDSA
 require = sub
 header X-User = sub
-header X-Roles = roles
+optional_header X-Roles = roles
 token_cookie = access_token
 EOF
+# the strict and lenient routes pass X-User and X-Scope on, as docs/gateway.md says
+NGINX_EXTRA='
+    location ~ ^/api/(strict|lenient)/ {
+      auth_request /_auth;
+      auth_request_set $gate_user $upstream_http_x_user;
+      auth_request_set $gate_scope $upstream_http_x_scope;
+      proxy_set_header X-User $gate_user;
+      proxy_set_header X-Scope $gate_scope;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass http://app;
+    }'
 start_gate
 start_upstream
 start_nginx
@@ -61,12 +94,12 @@ check "second identical request: 204 (from the token cache)" test "$STATUS" = 20
 check "token cache hit counted" test "$(metric jwtkit_gate_token_cache_hits_total)" -ge 1
 
 # --- refusals through nginx
-expect_401() { # expect_401 "what" reason [curl options]
+expect_401() { # expect_401 "what" reason [curl options]; the path is $E401_PATH (/api/x)
   local what=$1 reason=$2
   shift 2
   local before
   before=$(decisions deny "$reason")
-  call /api/x "$@"
+  call "${E401_PATH:-/api/x}" "$@"
   check "$what -> 401" test "$STATUS" = 401
   check "$what: WWW-Authenticate: Bearer error=\"invalid_token\"" test "$(www_auth)" = 'Bearer error="invalid_token"'
   check "$what: upstream not reached" bash -c "! grep -q 'upstream ok' <<<'$BODY'"
@@ -150,11 +183,67 @@ AUTH_URI=/api/../admin auth -H "$(bearer "$good")"
 check "dot segments are resolved before matching (/api/../admin -> no route)" test "$STATUS" = 403
 AUTH_URI=/api/%zz auth -H "$(bearer "$good")"
 check "bad percent escape in X-Original-URI -> 403" test "$STATUS" = 403
-crlf=$(mint RS256 --iss https://issuer.test --aud api --claim 'sub="eve\r\nX-Admin: 1"')
-auth -H "$(bearer "$crlf")"
-check "sub with CR LF: allowed but X-User left out" test "$STATUS" = 204
-check "no injected header" bash -c "! grep -qi 'X-Admin' <<<'$HEADERS' && ! grep -qi '^X-User' <<<'$HEADERS'"
-check "dropped header counted" test "$(metric jwtkit_gate_claim_headers_dropped_total)" -ge 1
+
+# --- claim headers that cannot be emitted
+# deny (the default): the upstream never sees a request whose mapped claim
+# header is missing, empty, too long or holds control characters
+sc=(--iss https://issuer.test --aud api --sub alice)
+E401_PATH=/api/strict/x
+tok=$(mint ES256 "${sc[@]}" --claim 'scope="read write"')
+call /api/strict/x -H "$(bearer "$tok")" -H "X-Scope: admin"
+check "strict: a token with its scope passes" test "$STATUS" = 200
+check "strict: X-Scope reaches the upstream (the client's is replaced)" \
+  test "$(grep -c '^X-Scope:' <<<"$BODY"):$(grep '^X-Scope:' <<<"$BODY")" = "1:X-Scope: read write"
+expect_401 "strict: no scope claim (the upstream would see no X-Scope)" claim_header \
+  -H "$(bearer "$(mint ES256 "${sc[@]}")")" -H "X-Scope: admin"
+check "strict: the client's X-Scope did not reach the upstream either" bash -c "! grep -q 'X-Scope' <<<'$BODY'"
+expect_401 "strict: empty scope" claim_header -H "$(bearer "$(mint ES256 "${sc[@]}" --claim 'scope=""')")"
+expect_401 "strict: empty scope array" claim_header -H "$(bearer "$(mint ES256 "${sc[@]}" --claim 'scope=[]')")"
+long=$(head -c 1100 /dev/zero | tr '\0' 'a')
+expect_401 "strict: scope over header_max (1100 > 1024 bytes)" claim_header \
+  -H "$(bearer "$(mint ES256 "${sc[@]}" --claim "scope=\"$long\"")")"
+wide=$(for _ in $(seq 400); do printf '\\u00e9'; done)
+expect_401 "strict: 400 x U+00E9 is 800 bytes, 2400 once percent-encoded (> 1024)" claim_header \
+  -H "$(bearer "$(mint ES256 "${sc[@]}" --claim "scope=\"$wide\"")")"
+crlf=$(mint ES256 --iss https://issuer.test --aud api --claim 'sub="eve\r\nX-Admin: 1"' --claim 'scope="read"')
+expect_401 "strict: sub with CR LF (header injection)" claim_header -H "$(bearer "$crlf")"
+check "strict: no X-Admin at the upstream" bash -c "! grep -qi 'X-Admin' <<<'$BODY'"
+AUTH_URI=/api/strict/x auth -H "$(bearer "$crlf")"
+check "strict: the gate's 401 carries no claim header and no injected one" \
+  bash -c "[ '$STATUS' = 401 ] && ! grep -qiE '^(X-Admin|X-User|X-Scope)' <<<'$HEADERS'"
+tab=$(mint ES256 "${sc[@]}" --claim 'scope="read\tadmin"')
+expect_401 "strict: scope with a tab" claim_header -H "$(bearer "$tab")"
+check "the denial is logged with reason claim_header and the claim" \
+  grep -q '"reason":"claim_header".*"route":"strict".*"field":"scope"' "$TMP/gate.log"
+check "the route line says claim_header_failure deny" \
+  grep -q '"event":"route","name":"strict".*"claim_header_failure":"deny"' "$TMP/gate.log"
+unset E401_PATH
+
+# non-ASCII, '%' and spaces at either end are percent-encoded: the upstream
+# gets printable ASCII only, whatever charset it decodes headers with
+tok=$(mint ES256 --iss https://issuer.test --aud api --claim 'sub=" Zo\u00eb 100% "' \
+  --claim 'scope="read\u2028admin"')
+call /api/strict/x -H "$(bearer "$tok")"
+check "strict: non-ASCII claims pass" test "$STATUS" = 200
+check "X-User: %20Zo%C3%AB 100%25%20 (UTF-8 and '%' encoded, end spaces kept)" body_has "X-User: %20Zo%C3%AB 100%25%20"
+check "X-Scope: read%E2%80%A8admin (U+2028 encoded)" body_has "X-Scope: read%E2%80%A8admin"
+AUTH_URI=/api/strict/x auth -H "$(bearer "$tok")"
+check "the gate's 204 headers are printable ASCII" \
+  python3 -c "import sys; d=open('$TMP/.headers','rb').read(); sys.exit(any(b > 126 for b in d))"
+
+# allow: the header is left out, the request passes, the drop is counted
+before=$(metric jwtkit_gate_claim_headers_dropped_total)
+call /api/lenient/x -H "$(bearer "$crlf")" -H "X-User: mallory"
+check "lenient: sub with CR LF passes (claim_header_failure = allow)" test "$STATUS" = 200
+check "lenient: no X-User and no X-Admin at the upstream" bash -c "! grep -qiE 'X-User|X-Admin' <<<'$BODY'"
+check "lenient: X-Scope still passed" body_has "X-Scope: read"
+check "lenient: the dropped header is counted" test "$(metric jwtkit_gate_claim_headers_dropped_total)" -gt "$before"
+call /api/lenient/x -H "$(bearer "$(mint ES256 "${sc[@]}")")" -H "X-Scope: admin"
+check "lenient: a token without scope passes, with no X-Scope at the upstream" \
+  bash -c "[ '$STATUS' = 200 ] && ! grep -q 'X-Scope' <<<'$BODY'"
+# optional_header: an absent claim is fine on any route (api: X-Roles above)
+call /api/x -H "$(bearer "$(mint ES256 "${ok_claims[@]}" --claim 'roles="a\r\nX-Admin: 1"')")"
+check "api: optional X-Roles with CR LF is still refused (only absence is optional)" test "$STATUS" = 401
 
 check "metrics: verified allows counted" test "$(decisions allow verified)" -ge 3
 check "metrics: missing_token counted" test "$(decisions deny missing_token)" -ge 2

@@ -1,12 +1,15 @@
 /*
  * Unit tests of the gate's pure parts: durations and times, URI and host
  * normalisation, route selection, bearer/cookie extraction, claim ->
- * header rendering, the configuration parser, key loading, the token cache
- * and the log line writer.  CHECK works under NDEBUG.
+ * header rendering (percent-encoding), the configuration parser, claim
+ * header failures in gate_decide (deny, allow, optional_header), key
+ * loading, the token cache and the log line writer.  CHECK works under
+ * NDEBUG.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -115,7 +118,7 @@ static void test_tokens(void) {
 static int render(const char *json, const char *want, size_t cap) {
   char out[256];
   long n = gate_render_claim(json, strlen(json), out, cap);
-  if (want == NULL) return n < 0;
+  if (want == NULL) return n == GATE_RENDER_BAD_BYTES;
   if (n < 0 || (size_t)n != strlen(want) || memcmp(out, want, (size_t)n) != 0) {
     fprintf(stderr, "  %s -> %.*s (%ld), expected %s\n", json, n < 0 ? 0 : (int)n, out, n, want);
     return 0;
@@ -125,22 +128,46 @@ static int render(const char *json, const char *want, size_t cap) {
 
 static void test_render(void) {
   CHECK(render("\"alice\"", "alice", 256));
-  CHECK(render("\"caf\\u00e9\"", "caf\xc3\xa9", 256));
-  CHECK(render("\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80", 256));
+  CHECK(render("\"read write\"", "read write", 256)); /* inner spaces stay */
+  /* every byte outside printable ASCII, and '%', is percent-encoded */
+  CHECK(render("\"caf\\u00e9\"", "caf%C3%A9", 256));
+  CHECK(render("\"caf\xc3\xa9\"", "caf%C3%A9", 256));
+  CHECK(render("\"\\ud83d\\ude00\"", "%F0%9F%98%80", 256));
+  CHECK(render("\"a\\u2028b\\u2029c\\u0085d\"", "a%E2%80%A8b%E2%80%A9c%C2%85d", 256));
+  CHECK(render("\"100%\"", "100%25", 256));
+  CHECK(render("\"%41\"", "%2541", 256)); /* decodes back to "%41", not "A" */
+  /* spaces at either end would be stripped by HTTP: encoded */
+  CHECK(render("\" admin\"", "%20admin", 256));
+  CHECK(render("\"admin  \"", "admin%20%20", 256));
+  CHECK(render("\"  \"", "%20%20", 256));
+  CHECK(render("\" a b \"", "%20a b%20", 256));
+  /* control characters (header injection): never emitted */
   CHECK(render("\"a\\nX-Admin: 1\"", NULL, 256));
   CHECK(render("\"a\\r\"", NULL, 256));
   CHECK(render("\"a\\u0000\"", NULL, 256));
   CHECK(render("\"a\\u007f\"", NULL, 256));
+  CHECK(render("\"a\\tb\"", NULL, 256));
+  CHECK(render("\"a\\u001bb\"", NULL, 256));
+  CHECK(gate_render_claim("\"a\\r\\nb\"", 8, (char[64]){0}, 64) == GATE_RENDER_BAD_BYTES);
   CHECK(render("[\"read\", \"write\"]", "read,write", 256));
+  CHECK(render("[\"r\\u00e9ad\", \"w\"]", "r%C3%A9ad,w", 256));
   CHECK(render("[]", "", 256));
+  CHECK(render("\"\"", "", 256));
   CHECK(render("[\"a,b\",\"c\"]", "[\"a,b\",\"c\"]", 256));
   CHECK(render("[1, 2]", "[1,2]", 256));
   CHECK(render("{\"a\": [1,\n 2], \"b\": \"x y\"}", "{\"a\":[1,2],\"b\":\"x y\"}", 256));
-  CHECK(render("[\"a\\nb\"]", "[\"a\\nb\"]", 256));
+  CHECK(render("{\"n\":\"Zo\xc3\xab\"}", "{\"n\":\"Zo%C3%AB\"}", 256));
+  CHECK(render("[\"a\\nb\"]", "[\"a\\nb\"]", 256)); /* JSON form: the escape is text */
   CHECK(render("42", "42", 256));
   CHECK(render("true", "true", 256));
-  CHECK(render("\"abcdefgh\"", NULL, 4));
+  CHECK(render("null", "null", 256));
+  /* the limit applies to the encoded value */
+  CHECK(gate_render_claim("\"abcdefgh\"", 10, (char[8]){0}, 4) == GATE_RENDER_TOO_LONG);
   CHECK(render("\"abcd\"", "abcd", 4));
+  CHECK(render("\"\\u00e9\"", "%C3%A9", 6));
+  CHECK(gate_render_claim("\"\\u00e9\"", 8, (char[8]){0}, 5) == GATE_RENDER_TOO_LONG);
+  CHECK(render("\"a%\"", "a%25", 4));
+  CHECK(gate_render_claim("\"a%\"", 4, (char[8]){0}, 3) == GATE_RENDER_TOO_LONG);
 }
 
 static const char *good_cfg =
@@ -227,6 +254,204 @@ static void test_config(void) {
   CHECK(cfg_err("[gate]\ntoken_cache = lots\n", "whole number"));
   CHECK(cfg_err("[gate]\n", "no [route NAME] section"));
   CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\nmatch_path_prefix = api\n", "start with '/'"));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\nclaim_header_failure = drop\n",
+                "t.conf:4: 'claim_header_failure': expected deny or allow, got \"drop\""));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\nclaim_header_failure = deny\n"
+                "claim_header_failure = allow\n",
+                "given twice"));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\nheader X-A = sub\noptional_header x-a = iss\n",
+                "mapped twice"));
+  CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\noptional_header Content-Type = sub\n", "reserved"));
+
+  /* claim_header_failure: deny unless the route says allow; optional_header */
+  const char *ch = "[route d]\njwks_url = https://x/j\nalgs = ES256\nheader X-User = sub\n"
+                   "optional_header X-Tenant = tenant\n"
+                   "[route a]\njwks_url = https://x/j\nalgs = ES256\nclaim_header_failure = allow\n"
+                   "header X-User = sub\n";
+  rc = gate_config_parse("t.conf", ch, strlen(ch), &c, err, sizeof err);
+  CHECK(rc == 0);
+  if (rc == 0) {
+    CHECK(c->routes[0].claim_header_allow == 0 && c->routes[1].claim_header_allow == 1);
+    CHECK(c->routes[0].nheaders == 2 && !c->routes[0].headers[0].optional && c->routes[0].headers[1].optional);
+    CHECK(strcmp(c->routes[0].headers[1].name, "X-Tenant") == 0 && strcmp(c->routes[0].headers[1].claim, "tenant") == 0);
+    gate_config_free(c);
+  }
+}
+
+/* ------------------------------------------------- decisions: claim headers */
+
+#define NOW 1700000000LL
+
+typedef struct fake_req {
+  const char *uri;
+  char auth[4096];
+} fake_req;
+
+static const char *fr_get(void *ctx, const char *name) {
+  fake_req *f = ctx;
+  if (strcasecmp(name, "X-Original-URI") == 0) return f->uri;
+  if (strcasecmp(name, "Authorization") == 0) return f->auth;
+  return NULL;
+}
+
+static void fr_each(void *ctx, int (*fn)(void *cls, const char *name, const char *value), void *cls) {
+  fake_req *f = ctx;
+  if (fn(cls, "X-Original-URI", f->uri)) fn(cls, "Authorization", f->auth);
+}
+
+static void decide_tok(gate_state *st, const char *uri, const char *tok, gate_decision *d) {
+  fake_req f = {uri, ""};
+  snprintf(f.auth, sizeof f.auth, "Bearer %s", tok ? tok : "");
+  gate_req rq = {fr_get, fr_each, NULL, &f};
+  CHECK(gate_decide(st, &rq, NOW, d) == 0);
+}
+
+/* Decide a request to uri with a token of `claims` signed by k (kept in
+ * *keep when keep is not NULL; free with jwtkit_free). */
+static void decide_claims_keep(gate_state *st, jwtkit_key *k, const char *uri, const char *claims, gate_decision *d,
+                               char **keep) {
+  char *tok = NULL;
+  size_t tl = 0;
+  CHECK(jwtkit_sign(k, NULL, claims, strlen(claims), &tok, &tl, NULL) == JWTKIT_OK);
+  decide_tok(st, uri, tok, d);
+  if (keep != NULL)
+    *keep = tok;
+  else
+    jwtkit_free(tok);
+}
+
+static void decide_claims(gate_state *st, jwtkit_key *k, const char *uri, const char *claims, gate_decision *d) {
+  decide_claims_keep(st, k, uri, claims, d, NULL);
+}
+
+/* The value of header `name` in an allowed decision, NULL when absent. */
+static int has_header(const gate_decision *d, const char *name, const char *want) {
+  for (size_t i = 0; i < d->nhv; i++) {
+    if (strcmp(d->rc->headers[d->hv[i].map].name, name) != 0) continue;
+    if (want == NULL) return 0;
+    if (d->hv[i].len == strlen(want) && memcmp(d->hv[i].val, want, d->hv[i].len) == 0) return 1;
+    fprintf(stderr, "  %s: %.*s, expected %s\n", name, (int)d->hv[i].len, d->hv[i].val, want);
+    return 0;
+  }
+  return want == NULL;
+}
+
+/* A denial for claim `field` whose detail contains `why`. */
+static int denied(const gate_decision *d, const char *field, const char *why) {
+  int ok = d->status == 401 && d->reason == GR_CLAIM_HEADER && d->nhv == 0 && strcmp(d->info.field, field) == 0 &&
+           strstr(d->info.msg, why) != NULL;
+  if (!ok) fprintf(stderr, "  status %u reason %d field %s detail %s\n", d->status, d->reason, d->info.field, d->info.msg);
+  return ok;
+}
+
+static void test_claim_headers(void) {
+  jwtkit_key *k = NULL;
+  CHECK(jwtkit_key_generate(&k, JWTKIT_ALG_ES256, 0, NULL) == JWTKIT_OK);
+  if (k == NULL) return;
+  char *jwk = NULL;
+  size_t jl = 0;
+  CHECK(jwtkit_key_to_jwk(k, 0, &jwk, &jl) == JWTKIT_OK);
+  char path[] = "/tmp/jwtkit-gate-units-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0 && jwk != NULL && write(fd, jwk, jl) == (ssize_t)jl);
+  if (fd >= 0) close(fd);
+  jwtkit_free(jwk);
+  char text[2048];
+  snprintf(text, sizeof text,
+           "[gate]\ntoken_cache = 100\nheader_max = 64\n"
+           "[route strict]\nmatch_path_prefix = /strict/\nkey_file = %s\nalgs = ES256\n"
+           "header X-User = sub\nheader X-Scope = scope\noptional_header X-Tenant = tenant\n"
+           "[route lenient]\nmatch_path_prefix = /lenient/\nkey_file = %s\nalgs = ES256\n"
+           "claim_header_failure = allow\nheader X-User = sub\nheader X-Scope = scope\n",
+           path, path);
+  gate_config *cfg = NULL;
+  gate_state *st = NULL;
+  char err[1024] = "";
+  int rc = gate_config_parse("c.conf", text, strlen(text), &cfg, err, sizeof err);
+  CHECK(rc == 0);
+  if (rc == 0) {
+    rc = gate_state_build(cfg, NULL, 1, 0, &st, err, sizeof err);
+    CHECK(rc == 0);
+    if (rc != 0) gate_config_free(cfg);
+  }
+  unlink(path);
+  if (rc != 0) {
+    fprintf(stderr, "  %s\n", err);
+    jwtkit_key_free(k);
+    return;
+  }
+  gate_decision d;
+#define EXP "\"exp\":1700000600"
+  /* every mapped claim there: allowed, values percent-encoded */
+  decide_claims(st, k, "/strict/x", "{\"sub\":\"Zo\u00eb 100%\",\"scope\":\"read write\"," EXP "}", &d);
+  CHECK(d.status == 204 && has_header(&d, "X-User", "Zo%C3%AB 100%25") && has_header(&d, "X-Scope", "read write"));
+  CHECK(has_header(&d, "X-Tenant", NULL)); /* optional and absent: no header */
+  gate_decision_free(&d);
+  /* deny (the default): a mapped claim that cannot be emitted denies */
+  char *tok = NULL;
+  decide_claims_keep(st, k, "/strict/x", "{\"sub\":\"alice\"," EXP "}", &d, &tok);
+  CHECK(denied(&d, "scope", "missing"));
+  gate_decision_free(&d);
+  decide_tok(st, "/strict/x", tok, &d); /* nothing was cached: denied again */
+  CHECK(denied(&d, "scope", "missing"));
+  gate_decision_free(&d);
+  jwtkit_free(tok);
+  decide_claims(st, k, "/strict/x", "{\"sub\":\"alice\",\"scope\":\"\"," EXP "}", &d);
+  CHECK(denied(&d, "scope", "empty"));
+  gate_decision_free(&d);
+  decide_claims(st, k, "/strict/x", "{\"sub\":\"alice\",\"scope\":[]," EXP "}", &d);
+  CHECK(denied(&d, "scope", "empty"));
+  gate_decision_free(&d);
+  decide_claims(st, k, "/strict/x", "{\"sub\":\"eve\\r\\nX-Admin: 1\",\"scope\":\"r\"," EXP "}", &d);
+  CHECK(denied(&d, "sub", "control character"));
+  gate_decision_free(&d);
+  decide_claims(st, k, "/strict/x",
+                "{\"sub\":\"a\",\"scope\":\"0123456789012345678901234567890123456789012345678901234567890\"," EXP "}",
+                &d); /* 61 bytes: fits header_max 64 */
+  CHECK(d.status == 204);
+  gate_decision_free(&d);
+  decide_claims(st, k, "/strict/x",
+                "{\"sub\":\"a\",\"scope\":\"01234567890123456789012345678901234567890123456789012345678901234\"," EXP
+                "}",
+                &d); /* 65 bytes */
+  CHECK(denied(&d, "scope", "longer than header_max"));
+  gate_decision_free(&d);
+  /* 30 x U+00E9: 60 bytes of UTF-8 fit in 64, their 180 encoded bytes do not */
+  char wide[512] = "{\"sub\":\"a\",\"scope\":\"";
+  for (int i = 0; i < 30; i++) strcat(wide, "\\u00e9");
+  strcat(wide, "\"," EXP "}");
+  decide_claims(st, k, "/strict/x", wide, &d);
+  CHECK(denied(&d, "scope", "longer than header_max once encoded"));
+  gate_decision_free(&d);
+  /* optional: absent or empty is fine, a present value must still be clean */
+  decide_claims(st, k, "/strict/x", "{\"sub\":\"a\",\"scope\":\"s\",\"tenant\":\"\"," EXP "}", &d);
+  CHECK(d.status == 204 && has_header(&d, "X-Tenant", NULL) && d.nhv == 2);
+  gate_decision_free(&d);
+  decide_claims(st, k, "/strict/x", "{\"sub\":\"a\",\"scope\":\"s\",\"tenant\":\"t\\n\"," EXP "}", &d);
+  CHECK(denied(&d, "tenant", "control character"));
+  gate_decision_free(&d);
+  /* allow: left out, counted, the request passes */
+  unsigned long before = atomic_load(&g_metrics.headers_dropped);
+  decide_claims(st, k, "/lenient/x", "{\"sub\":\"eve\\r\\nX-Admin: 1\",\"scope\":\"r\"," EXP "}", &d);
+  CHECK(d.status == 204 && has_header(&d, "X-User", NULL) && has_header(&d, "X-Scope", "r") && d.nhv == 1);
+  CHECK(atomic_load(&g_metrics.headers_dropped) == before + 1);
+  gate_decision_free(&d);
+  decide_claims_keep(st, k, "/lenient/x", "{\"sub\":\"alice\"," EXP "}", &d, &tok);
+  CHECK(d.status == 204 && d.reason == GR_VERIFIED && has_header(&d, "X-User", "alice") &&
+        has_header(&d, "X-Scope", NULL));
+  gate_decision_free(&d);
+  decide_tok(st, "/lenient/x", tok, &d); /* a cache hit gives the same headers */
+  CHECK(d.reason == GR_CACHED && has_header(&d, "X-User", "alice") && d.nhv == 1);
+  gate_decision_free(&d);
+  /* the same token on the strict route: denied, even though it is cached
+   * as an allow for the lenient one */
+  decide_tok(st, "/strict/x", tok, &d);
+  CHECK(denied(&d, "scope", "missing"));
+  gate_decision_free(&d);
+  jwtkit_free(tok);
+#undef EXP
+  gate_state_destroy(st);
+  jwtkit_key_free(k);
 }
 
 static void test_keys(void) {
@@ -431,6 +656,7 @@ int main(void) {
   test_tokens();
   test_render();
   test_config();
+  test_claim_headers();
   test_keys();
   test_cache();
   test_log();

@@ -101,7 +101,7 @@ assert_rc 0
 assert_out_contains "added pending key $old_kid"
 run keyring jwks "$URL" --kek-file kek2
 assert_out_contains "\"kid\":\"$old_kid\""
-run keyring revoke "$URL" "$old_kid" --kek-file kek2 --at 2026-12-27T11:00:00Z
+run keyring revoke "$URL" --kek-file kek2 --at 2026-12-27T11:00:00Z -- "$old_kid" # a kid may begin with a dash
 assert_rc 0
 run keyring jwks "$URL" --kek-file kek2
 assert_out_not_contains "$old_kid"
