@@ -1,5 +1,7 @@
 #include "b64url.h"
 
+#include "common/buf.h"
+
 #include <stdint.h>
 
 static const char k_enc[64] =
@@ -82,3 +84,12 @@ int jk_b64url_decode(unsigned char *out, size_t *outlen, const char *in, size_t 
   *outlen = (size_t)(o - out);
   return 0;
 }
+
+void jk_buf_b64url(jk_buf *b, const unsigned char *s, size_t n) {
+  size_t m = jk_b64url_enc_len(n);
+  if (jk_buf_reserve(b, m) != 0) return;
+  jk_b64url_encode(b->p + b->len, s, n);
+  b->len += m;
+  b->p[b->len] = '\0';
+}
+

@@ -17,4 +17,8 @@ size_t jk_b64url_encode(char *out, const unsigned char *in, size_t n);
  * jk_b64url_dec_max(n) bytes.  Returns 0 and sets *outlen, or -1. */
 int jk_b64url_decode(unsigned char *out, size_t *outlen, const char *in, size_t n);
 
+/* Append the base64url of s[0..n) to a buffer. */
+typedef struct jk_buf jk_buf;
+void jk_buf_b64url(jk_buf *b, const unsigned char *s, size_t n);
+
 #endif

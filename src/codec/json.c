@@ -74,43 +74,6 @@ static int read_u4(const unsigned char *s, size_t n, size_t at, unsigned *out) {
   return 0;
 }
 
-/* Length of the valid UTF-8 sequence starting at s[0] (non-ASCII), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned char c = s[0];
-  if (c >= 0xC2 && c <= 0xDF) {
-    if (n >= 2 && (s[1] & 0xC0) == 0x80) return 2;
-    return 0;
-  }
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
-    if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
-    if (c == 0xED && s[1] > 0x9F) return 0; /* surrogate */
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-      return 0;
-    if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
-    if (c == 0xF4 && s[1] > 0x8F) return 0; /* > U+10FFFF */
-    return 4;
-  }
-  return 0;
-}
-
-int jk_utf8_valid(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    if (s[i] < 0x80) {
-      i++;
-      continue;
-    }
-    size_t k = utf8_seq(s + i, n - i);
-    if (k == 0) return 0;
-    i += k;
-  }
-  return 1;
-}
-
 /* Scan a string starting at the opening quote.  Fills off/len/esc. */
 static int parse_string(jk_parser *p, uint32_t *esc_out, size_t *off_out, size_t *len_out) {
   const unsigned char *s = p->s;
@@ -176,7 +139,7 @@ static int parse_string(jk_parser *p, uint32_t *esc_out, size_t *off_out, size_t
       continue;
     }
     /* non-ASCII */
-    size_t k = utf8_seq(s + i, n - i);
+    size_t k = jk_utf8_seq(s + i, n - i);
     if (k == 0) {
       p->pos = i;
       return perr(p, JWTKIT_ERR_MALFORMED, "invalid UTF-8");
@@ -433,29 +396,6 @@ jwtkit_err jk_json_parse_alloc(jk_jdoc *doc, const char *src, size_t len, int to
 
 /* ---------------------------------------------------------- accessors */
 
-static size_t put_utf8(char *o, unsigned cp) {
-  if (cp < 0x80) {
-    o[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (char)(0xC0 | (cp >> 6));
-    o[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (char)(0xE0 | (cp >> 12));
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (char)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  o[0] = (char)(0xF0 | (cp >> 18));
-  o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-  o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-  o[3] = (char)(0x80 | (cp & 0x3F));
-  return 4;
-}
-
 size_t jk_json_unescape(const jk_jdoc *doc, uint32_t i, char *out) {
   const jk_jnode *nd = &doc->nodes[i];
   const unsigned char *s = (const unsigned char *)doc->src + nd->off;
@@ -488,7 +428,7 @@ size_t jk_json_unescape(const jk_jdoc *doc, uint32_t i, char *out) {
           k += 6;
           u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
         }
-        o += put_utf8(out + o, u);
+        o += jk_utf8_encode(u, out + o); /* validated by the parser: a scalar value */
         break;
       }
       default: out[o++] = (char)e; break; /* " \ / */
@@ -669,132 +609,3 @@ int jk_json_seconds(const jk_jdoc *doc, uint32_t i, int64_t *floor_v, int64_t *c
   return 0;
 }
 
-/* ------------------------------------------------------------- writer */
-
-void jk_buf_init(jk_buf *b) { memset(b, 0, sizeof *b); }
-
-void jk_buf_free(jk_buf *b) {
-  jk_free(b->p);
-  jk_buf_init(b);
-}
-
-void jk_buf_free_wipe(jk_buf *b) {
-  if (b->p != NULL) jk_wipe(b->p, b->cap);
-  jk_buf_free(b);
-}
-
-int jk_buf_reserve(jk_buf *b, size_t extra) {
-  if (b->oom) return -1;
-  size_t need;
-  if (!jk_add_ok(b->len, extra, &need) || !jk_add_ok(need, 1, &need)) {
-    b->oom = 1;
-    return -1;
-  }
-  if (need <= b->cap) return 0;
-  size_t cap = b->cap ? b->cap : 64;
-  while (cap < need) {
-    if (cap > SIZE_MAX / 2) {
-      cap = need;
-      break;
-    }
-    cap *= 2;
-  }
-  /* grow by copy so a buffer that held secrets is never left behind unwiped */
-  char *np = jk_malloc(cap);
-  if (np == NULL) {
-    b->oom = 1;
-    return -1;
-  }
-  if (b->p != NULL) {
-    memcpy(np, b->p, b->len);
-    jk_wipe(b->p, b->cap);
-    jk_free(b->p);
-  }
-  b->p = np;
-  b->cap = cap;
-  return 0;
-}
-
-void jk_buf_put(jk_buf *b, const void *s, size_t n) {
-  if (jk_buf_reserve(b, n) != 0) return;
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-void jk_buf_puts(jk_buf *b, const char *s) { jk_buf_put(b, s, strlen(s)); }
-
-void jk_buf_putc(jk_buf *b, char c) { jk_buf_put(b, &c, 1); }
-
-int jk_buf_json_str(jk_buf *b, const char *s, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  if (!jk_utf8_valid((const unsigned char *)s, n) || memchr(s, '\0', n) != NULL) {
-    b->oom = 1; /* poison: the document can no longer be completed */
-    return -1;
-  }
-  size_t worst;
-  if (!jk_mul_ok(n, 6, &worst) || !jk_add_ok(worst, 2, &worst) || jk_buf_reserve(b, worst) != 0)
-    return -2;
-  char *o = b->p + b->len;
-  *o++ = '"';
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') {
-      *o++ = '\\';
-      *o++ = (char)c;
-    } else if (c < 0x20) {
-      *o++ = '\\';
-      switch (c) {
-        case '\n': *o++ = 'n'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\t': *o++ = 't'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        default:
-          *o++ = 'u';
-          *o++ = '0';
-          *o++ = '0';
-          *o++ = hex[c >> 4];
-          *o++ = hex[c & 15];
-      }
-    } else {
-      *o++ = (char)c;
-    }
-  }
-  *o++ = '"';
-  b->len = (size_t)(o - b->p);
-  b->p[b->len] = '\0';
-  return 0;
-}
-
-void jk_buf_int(jk_buf *b, int64_t v) {
-  char tmp[24];
-  char *e = tmp + sizeof tmp, *q = e;
-  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-  do {
-    *--q = (char)('0' + u % 10);
-    u /= 10;
-  } while (u != 0);
-  if (v < 0) *--q = '-';
-  jk_buf_put(b, q, (size_t)(e - q));
-}
-
-void jk_buf_b64url(jk_buf *b, const unsigned char *s, size_t n) {
-  size_t m = jk_b64url_enc_len(n);
-  if (jk_buf_reserve(b, m) != 0) return;
-  jk_b64url_encode(b->p + b->len, s, n);
-  b->len += m;
-  b->p[b->len] = '\0';
-}
-
-char *jk_buf_take(jk_buf *b, size_t *len) {
-  if (b->oom) {
-    jk_buf_free_wipe(b);
-    return NULL;
-  }
-  if (b->p == NULL && jk_buf_reserve(b, 0) != 0) return NULL;
-  char *p = b->p;
-  if (len != NULL) *len = b->len;
-  jk_buf_init(b);
-  return p;
-}

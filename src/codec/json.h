@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
+#include "common/utf8.h"
+
 #include "jwtkit/error.h"
 
 typedef enum jk_jtype {
@@ -93,32 +96,6 @@ int jk_json_int(const jk_jdoc *doc, uint32_t i, int64_t *v);
  * *floor_v = floor(value), *ceil_v = ceil(value).  0 or -1. */
 int jk_json_seconds(const jk_jdoc *doc, uint32_t i, int64_t *floor_v, int64_t *ceil_v);
 
-/* Validate that s is UTF-8 (strict).  1 if valid. */
-int jk_utf8_valid(const unsigned char *s, size_t n);
 
-/* ------------------------------------------------------------- writer */
-
-typedef struct jk_buf {
-  char *p;
-  size_t len;
-  size_t cap;
-  int oom; /* sticky: an append failed */
-} jk_buf;
-
-void jk_buf_init(jk_buf *b);
-void jk_buf_free(jk_buf *b);       /* frees (no wipe) */
-void jk_buf_free_wipe(jk_buf *b);  /* wipes then frees */
-int jk_buf_reserve(jk_buf *b, size_t extra);
-void jk_buf_put(jk_buf *b, const void *s, size_t n);
-void jk_buf_puts(jk_buf *b, const char *s);
-void jk_buf_putc(jk_buf *b, char c);
-/* JSON string literal with quotes.  0 on success; -1 when s is not valid
- * UTF-8 or holds a NUL; -2 when memory ran out.  Both poison the buffer. */
-int jk_buf_json_str(jk_buf *b, const char *s, size_t n);
-void jk_buf_int(jk_buf *b, int64_t v);
-/* Base64url of bytes. */
-void jk_buf_b64url(jk_buf *b, const unsigned char *s, size_t n);
-/* Take the NUL-terminated result (NULL when an append failed). */
-char *jk_buf_take(jk_buf *b, size_t *len);
-
+/* The writer: jk_buf and jk_buf_json_str (common/buf.h). */
 #endif

@@ -3,7 +3,7 @@
 
 #include "codec/b64url.h"
 #include "core/alloc.h"
-#include "core/file.h"
+#include "common/file.h"
 
 jwtkit_err jwtkit_read_secret_file(const char *path, size_t max, char **data, size_t *len, jwtkit_errinfo *info) {
   return jk_read_secret_file(path, max, data, len, info);

@@ -14,7 +14,7 @@
 #include "codec/json.h"
 #include "core/alloc.h"
 #include "core/error_internal.h"
-#include "core/file.h"
+#include "common/file.h"
 #include "key_internal.h"
 #include "key_openssl.h"
 

@@ -10,7 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/error_internal.h"
-#include "core/file.h"
+#include "common/file.h"
 #include "store.h"
 
 #define JK_MAX_PEM (1u << 20)

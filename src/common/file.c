@@ -1,5 +1,5 @@
 /* Bounded, mode-checked reads of files that hold secrets (file.h). */
-#include "core/file.h"
+#include "common/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
