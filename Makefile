@@ -1,4 +1,7 @@
 # Thin wrapper over CMake for the common tasks.
+# `make` / `make build` only compile; `make run`, `make test` and `make deps`
+# also install missing Debian packages (scripts/install-deps).
+# CMAKE_ARGS=-DJWTKIT_WERROR=ON turns warnings into errors (CI does).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
@@ -14,10 +17,11 @@ deps:
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
 
-build: deps $(BUILD)/CMakeCache.txt
+build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: build
+test: deps
+	@$(MAKE) --no-print-directory build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # The whole suite again under AddressSanitizer (with LeakSanitizer) and UBSan.
@@ -41,7 +45,8 @@ fuzz:
 bench: build
 	$(BUILD)/bench/jwtkit-bench
 
-run: build
+run: deps
+	@$(MAKE) --no-print-directory build
 	$(BUILD)/cli/jwtkit serve --demo
 
 install: build

@@ -35,10 +35,7 @@
 #include "pem.h"
 #include "util.h"
 
-#define JWTKIT_VERSION_MAJOR 0
-#define JWTKIT_VERSION_MINOR 1
-#define JWTKIT_VERSION_PATCH 0
-#define JWTKIT_VERSION "0.1.0"
+#include "version.h" /* JWTKIT_VERSION_*, generated from CMake's project(VERSION) */
 
 #ifdef __cplusplus
 extern "C" {
