@@ -35,7 +35,7 @@
 #include "pem.h"
 #include "util.h"
 
-#include "version.h" /* JWTKIT_VERSION_*, generated from CMake's project(VERSION) */
+#include "jwtkit/version.h" /* JWTKIT_VERSION_*, generated from project(VERSION) */
 
 #ifdef __cplusplus
 extern "C" {
