@@ -1,6 +1,5 @@
 #include "alloc.h"
 
-#include <openssl/crypto.h>
 #include <stdlib.h>
 
 #include "jwtkit/key.h"
@@ -51,14 +50,9 @@ char *jk_strndup(const char *s, size_t n) {
 
 char *jk_strdup(const char *s) { return jk_strndup(s, strlen(s)); }
 
-void jk_wipe(void *p, size_t n) {
-  if (p != NULL && n != 0) OPENSSL_cleanse(p, n);
-}
-
 void jk_free_secret(void *p, size_t n) {
   if (p == NULL) return;
   jk_wipe(p, n);
   jk_free(p);
 }
 
-int jk_ct_equal(const void *a, const void *b, size_t n) { return CRYPTO_memcmp(a, b, n) == 0; }

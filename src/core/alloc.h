@@ -17,7 +17,9 @@ char *jk_strdup(const char *s);
 /* Wipe then free a buffer that held secret material. */
 void jk_free_secret(void *p, size_t n);
 
-/* Wipe (never optimised away) and constant-time compare, one place each. */
+/* Wipe (never optimised away) and constant-time compare, one place each;
+ * implemented in src/crypto/mem.c over OPENSSL_cleanse and CRYPTO_memcmp
+ * (only src/crypto includes OpenSSL). */
 void jk_wipe(void *p, size_t n);
 int jk_ct_equal(const void *a, const void *b, size_t n); /* 1 if equal */
 #define JK_WIPE_OBJ(x) jk_wipe(&(x), sizeof(x))
