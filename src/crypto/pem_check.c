@@ -47,7 +47,8 @@ static int is_key_type(jwtkit_pem_type t) {
 
 static int start_block(file_ctx *fc, const armor *a, size_t no) {
   jwtkit_pem_report *r = fc->r;
-  if (jk_pem_grow((void **)&r->blocks, &r->cap_blocks, r->nblocks, sizeof *r->blocks, 2 * JWTKIT_PEM_MAX_BLOCKS) != 0) {
+  if (jk_pem_grow((void **)&r->blocks, &r->cap_blocks, r->nblocks, sizeof *r->blocks,
+                  2 * JWTKIT_PEM_MAX_BLOCKS) != 0) {
     r->oom = 1;
     return -1;
   }

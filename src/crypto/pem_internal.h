@@ -66,6 +66,7 @@ typedef struct file_ctx {
   int encrypted_unread; /* an encrypted private key left undecrypted */
 } file_ctx;
 
+/* Block bi of the report. */
 static inline jwtkit_pem_block *jk_pem_blk(file_ctx *fc, int bi) { return &fc->r->blocks[bi]; }
 
 /* An empty report (pem_report.c); NULL when out of memory. */

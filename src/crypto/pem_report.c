@@ -46,6 +46,7 @@ const char *jwtkit_pem_type_name(jwtkit_pem_type type) {
   return "unknown";
 }
 
+/* What each DER kind is called and which label announces it. */
 const jk_pem_kind jk_pem_kinds[K_COUNT] = {
     [K_NONE] = {"", "", "", JWTKIT_PEM_UNKNOWN, 0},
     [K_SPKI] = {"PUBLIC KEY", "SubjectPublicKeyInfo", "a SubjectPublicKeyInfo public key",
