@@ -1,4 +1,11 @@
-/* The directory keyring store: keyring.json + keys/<name>.pem. */
+/* The directory keyring store: keyring.json + keys/<name>.pem.
+ *
+ * Its trust boundary is the file permissions: whoever can write the
+ * directory can replace keyring.json and every private key file, so the
+ * directory and keys/ must not be writable by group or others, nor
+ * keyring.json, and a private key file must not be readable by them.  Each
+ * is checked on the opened descriptor (fstat), so what is checked is what
+ * is read. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -107,7 +114,10 @@ out:
   return rc;
 }
 
-jwtkit_err jk_read_file(const char *path, size_t max, char **data, size_t *len, jwtkit_errinfo *info) {
+/* jk_read_file, refusing a file whose mode has any of the bits in
+ * forbidden (checked on the opened descriptor): JWTKIT_ERR_PERMISSION. */
+static jwtkit_err read_file_mode(const char *path, size_t max, unsigned forbidden, char **data, size_t *len,
+                                 jwtkit_errinfo *info) {
   *data = NULL;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -118,6 +128,15 @@ jwtkit_err jk_read_file(const char *path, size_t max, char **data, size_t *len, 
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
     return jk_fail(info, JWTKIT_ERR_IO, NULL, "%s is not a regular file", path);
+  }
+  if (st.st_mode & forbidden) {
+    close(fd);
+    if (forbidden & 044)
+      return jk_fail(info, JWTKIT_ERR_PERMISSION, NULL, "private key %s is readable by group or others (mode %03o)", path,
+                     (unsigned)(st.st_mode & 0777));
+    return jk_fail(info, JWTKIT_ERR_PERMISSION, NULL,
+                   "%s is writable by group or others (mode %03o): whoever can write it can publish keys; chmod go-w it",
+                   path, (unsigned)(st.st_mode & 0777));
   }
   if ((uintmax_t)st.st_size > max) {
     close(fd);
@@ -145,6 +164,26 @@ jwtkit_err jk_read_file(const char *path, size_t max, char **data, size_t *len, 
   buf[n] = '\0';
   *data = buf;
   if (len != NULL) *len = n;
+  return JWTKIT_OK;
+}
+
+jwtkit_err jk_read_file(const char *path, size_t max, char **data, size_t *len, jwtkit_errinfo *info) {
+  return read_file_mode(path, max, 0, data, len, info);
+}
+
+/* A directory of the keyring must not be writable by group or others. */
+static jwtkit_err check_dir_mode(const char *path, jwtkit_errinfo *info) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return jk_fail(info, errno == ENOENT ? JWTKIT_ERR_NOT_FOUND : JWTKIT_ERR_IO, NULL, "cannot open %s: %s", path, strerror(errno));
+  struct stat st;
+  int r = fstat(fd, &st);
+  close(fd);
+  if (r != 0) return jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot stat %s: %s", path, strerror(errno));
+  if (st.st_mode & 022)
+    return jk_fail(info, JWTKIT_ERR_PERMISSION, NULL,
+                   "keyring directory %s is writable by group or others (mode %03o): whoever can write it can replace "
+                   "the keys; chmod 700 it",
+                   path, (unsigned)(st.st_mode & 0777));
   return JWTKIT_OK;
 }
 
@@ -181,10 +220,20 @@ static jwtkit_err d_unlock(jk_store *s, int commit, jwtkit_errinfo *info) {
 
 static jwtkit_err d_load_meta(jk_store *s, char **json, size_t *len, jwtkit_errinfo *info) {
   dir_store *d = (dir_store *)s;
+  *json = NULL;
   char *p = path_join(d->dir, "keyring.json", NULL);
-  if (p == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-  jwtkit_err rc = jk_read_file(p, JK_MAX_META, json, len, info);
+  char *kd = path_join(d->dir, "keys", NULL);
+  jwtkit_err rc = p && kd ? JWTKIT_OK : jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  if (rc == JWTKIT_OK) rc = check_dir_mode(d->dir, info);
+  if (rc == JWTKIT_OK) rc = read_file_mode(p, JK_MAX_META, 022, json, len, info);
+  /* keys/ is made with the first key; a keyring without it holds none */
+  if (rc == JWTKIT_OK && (rc = check_dir_mode(kd, info)) == JWTKIT_ERR_NOT_FOUND) rc = JWTKIT_OK;
+  if (rc != JWTKIT_OK && *json != NULL) {
+    jk_free(*json);
+    *json = NULL;
+  }
   jk_free(p);
+  jk_free(kd);
   return rc;
 }
 
@@ -234,17 +283,8 @@ static jwtkit_err d_get_key(jk_store *s, const char *name, char **pem, size_t *l
   if (!jk_store_name_ok(name)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "bad key file name");
   char *p = key_path(d, name);
   if (p == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-  struct stat st;
-  jwtkit_err rc;
-  if (stat(p, &st) != 0) {
-    rc = jk_fail(info, errno == ENOENT ? JWTKIT_ERR_NOT_FOUND : JWTKIT_ERR_IO, NULL, "private key %s: %s", p,
-                 strerror(errno));
-  } else if (st.st_mode & 077) {
-    rc = jk_fail(info, JWTKIT_ERR_PERMISSION, NULL, "private key %s is readable by group or others (mode %03o)", p,
-                 (unsigned)(st.st_mode & 0777));
-  } else {
-    rc = jk_read_file(p, JK_MAX_PEM, pem, len, info);
-  }
+  jwtkit_err rc = read_file_mode(p, JK_MAX_PEM, 077, pem, len, info);
+  if (rc == JWTKIT_ERR_NOT_FOUND) rc = jk_fail(info, rc, NULL, "private key %s: %s", p, strerror(ENOENT));
   jk_free(p);
   return rc;
 }
