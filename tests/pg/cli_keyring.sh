@@ -105,6 +105,45 @@ assert_rc 0
 run keyring jwks "$URL" --kek-file kek2
 assert_out_not_contains "$old_kid"
 
+# someone with write access to the table but no KEK changes the keyring
+# document: every command refuses it (docs/keyring.md, Threat model)
+run keyring jwks "$URL" --kek-file kek2
+assert_rc 0
+good_jwks=$OUT
+pg_psql -c "CREATE TABLE saved_doc AS SELECT doc FROM jwtkit_keyring" >/dev/null
+pg_psql -c "UPDATE jwtkit_keyring SET doc = replace(doc, '\"state\":\"pending\"', '\"state\":\"active\"')" >/dev/null
+run keyring jwks "$URL" --kek-file kek2
+assert_rc 1
+assert_err_contains "the keyring document does not match its MAC under KEK $id2"
+assert_err_contains "changed by someone without the KEK; refused"
+assert_out_eq ""
+run keyring rotate "$URL" --kek-file kek2 --at 2026-12-27T12:00:00Z
+assert_rc 1
+assert_err_contains "does not match its MAC"
+pg_psql -c "UPDATE jwtkit_keyring SET doc = (SELECT doc FROM saved_doc)" >/dev/null
+run keyring jwks "$URL" --kek-file kek2
+assert_rc 0
+assert_out_eq "$good_jwks"
+
+# a document written before jwtkit authenticated documents (version 1, no
+# MAC) is refused until reviewed and trusted (docs/keyring.md, Upgrading)
+pg_psql -c "UPDATE jwtkit_keyring SET doc = regexp_replace(replace(doc, '\"version\":2', '\"version\":1'), ',\"auth\":\{[^}]*\}\}\n\$', E'}\n')" >/dev/null
+run keyring jwks "$URL" --kek-file kek2
+assert_rc 1
+assert_err_contains "the keyring document is not authenticated"
+assert_err_contains "jwtkit keyring trust-document"
+run keyring trust-document "$URL" --kek-file kek2
+assert_rc 1
+assert_out_contains "NOT AUTHENTIC"
+assert_out_contains "run again with --force"
+gen=$(pg_psql -c "SELECT (doc::json->>'generation')::int + 1 FROM jwtkit_keyring")
+run keyring trust-document "$URL" --kek-file kek2 --force
+assert_rc 0
+assert_out_contains "authenticated the keyring document as generation $gen under KEK $id2"
+run keyring jwks "$URL" --kek-file kek2
+assert_rc 0
+assert_out_eq "$good_jwks"
+
 # the database is down: a clear error, no crash
 pg_stop_only
 run keyring list "$URL" --kek-file kek2
