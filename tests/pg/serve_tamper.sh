@@ -3,8 +3,9 @@
 # PostgreSQL keyring (a throwaway server, tests/pg/pglib.sh) while someone
 # with write access to the table but no KEK changes the keyring document:
 #
-#   1. a retiring key with the attacker's own public JWK is appended (and
-#      NOTIFY sent, as any writer can): the replica refuses the document,
+#   1. a retiring key with the attacker's own public JWK is appended, the
+#      generation raised and NOTIFY sent (as any writer can): the replica
+#      refuses the document,
 #      logs it once, counts jwtkit_keyring_rejected_total{reason=
 #      "unauthenticated"}, keeps serving the last good JWKS byte for byte
 #      and keeps minting; the attacker's kid never appears
@@ -92,7 +93,10 @@ pg_psql -c "CREATE TABLE saved AS SELECT doc FROM jwtkit_keyring" >/dev/null
 "$JWTKIT" keygen --alg ES256 --out attacker.pem --pub attacker.pub >/dev/null 2>&1
 AJWK=$("$JWTKIT" jwk --kid attacker attacker.pub)
 ENTRY='{"kid":"attacker","alg":"ES256","state":"retiring","file":"attacker","created":1800000000,"published":1800000000,"activated":1800000000,"retiring":1800000500,"retired":0,"jwk":'$AJWK'}'
-pg_psql -c "UPDATE jwtkit_keyring SET doc = replace(doc, '\"keys\":[', '\"keys\":[' || '$ENTRY' || ',')" >/dev/null
+# (with a new generation, so that a replica without authentication would
+# take it in)
+pg_psql -c "UPDATE jwtkit_keyring SET doc = replace(replace(doc, '\"keys\":[', '\"keys\":[' || '$ENTRY' || ','),
+  '\"generation\":1,', '\"generation\":7,')" >/dev/null
 pg_psql -c "NOTIFY jwtkit_keyring" >/dev/null
 check "1: the replica logs the rejection" wait_for 10 grep -q '"msg":"keyring document rejected' "$LOG"
 sleep 3 # three more checks of the same document
