@@ -132,12 +132,14 @@ run keyring jwks "$URL" --kek-file kek2
 assert_rc 1
 assert_err_contains "the keyring document is not authenticated"
 assert_err_contains "jwtkit keyring trust-document"
-run keyring trust-document "$URL" --kek-file kek2
+cp kek2 kek # the commands of docs/keyring.md, as written there
+chmod 600 kek
+run keyring trust-document "$URL" --kek-file kek
 assert_rc 1
 assert_out_contains "NOT AUTHENTIC"
 assert_out_contains "run again with --force"
 gen=$(pg_psql -c "SELECT (doc::json->>'generation')::int + 1 FROM jwtkit_keyring")
-run keyring trust-document "$URL" --kek-file kek2 --force
+run keyring trust-document "$URL" --kek-file kek --force
 assert_rc 0
 assert_out_contains "authenticated the keyring document as generation $gen under KEK $id2"
 run keyring jwks "$URL" --kek-file kek2
