@@ -133,6 +133,8 @@ expect "3: generation 2 is still served" 2 "$(metric jwtkit_keyring_generation)"
 kill -TERM "$SPID" 2>/dev/null
 wait_for 5 bash -c "! kill -0 $SPID 2>/dev/null" || bad "the replica did not stop on SIGTERM"
 wait "$SPID" 2>/dev/null
+expect "the replica stopped cleanly on SIGTERM" 0 "$?"
 SPID=""
+check "no sanitizer report in the replica's log" bash -c "! grep -q 'Sanitizer\|runtime error' '$LOG'"
 echo "serve_tamper: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
