@@ -74,6 +74,7 @@ cat kek2 kek1 > both
 chmod 600 both
 run keyring rekey "$URL" --kek-file both
 assert_rc 0
+assert_out_contains "re-authenticated the keyring document (generation 2) under the first KEK $id2"
 assert_out_contains "re-sealed 4 of 4 private keys under the first KEK"
 [ "$(pg_psql -c "select string_agg(distinct kek_id, ',') from jwtkit_private_keys")" = "$id2" ] && check ||
   fail "every row is sealed under the new KEK $id2"
