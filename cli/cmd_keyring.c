@@ -1,4 +1,4 @@
-/* jwtkit keyring: init, add, rotate, plan, revoke, list, jwks. */
+/* jwtkit keyring: init, add, rotate, plan, revoke, list, jwks, rekey, trust-document, kek-new. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +26,12 @@ static void print_line(void *ctx, const char *line) {
 
 static int lib_fail(const cli_args *a, jwtkit_err rc, const jwtkit_errinfo *ei) {
   char buf[300];
-  /* unsafe permissions are unreadable input (2), as for every secret file */
   int code = rc == JWTKIT_ERR_IO || rc == JWTKIT_ERR_NOMEM || rc == JWTKIT_ERR_CRYPTO ? CLI_INTERNAL : CLI_USAGE;
+  /* a check found a problem (exit 1): a keyring document changed by someone
+   * without its KEK or passphrase, or an old one put back; unsafe
+   * permissions are unreadable input (2), as for every secret file */
+  if (rc == JWTKIT_ERR_BAD_SIGNATURE || (rc == JWTKIT_ERR_STATE && ei != NULL && strcmp(ei->field, "generation") == 0))
+    code = CLI_FAIL;
   return cli_fail(a, code, "%s", cli_errtext(rc, ei, buf, sizeof buf));
 }
 
@@ -197,6 +201,29 @@ static void json_string(FILE *f, const char *s) {
   fputc('"', f);
 }
 
+static void print_list(const jwtkit_keyring *kr, int json) {
+  printf(json ? "[" : "%-44s %-6s %-9s %s\n", "KID", "ALG", "STATE", "SINCE");
+  for (size_t i = 0; i < jwtkit_keyring_count(kr); i++) {
+    jwtkit_keyring_entry en;
+    if (jwtkit_keyring_get(kr, i, &en) != JWTKIT_OK) break;
+    int64_t since = en.state == JWTKIT_KEY_PENDING    ? en.published
+                    : en.state == JWTKIT_KEY_ACTIVE   ? en.activated
+                    : en.state == JWTKIT_KEY_RETIRING ? en.retiring
+                                                      : en.retired;
+    char ts[40];
+    cli_format_time(since, ts, sizeof ts);
+    if (json) {
+      printf("%s{\"kid\":", i ? "," : "");
+      json_string(stdout, en.kid);
+      printf(",\"alg\":\"%s\",\"state\":\"%s\",\"since\":%lld}", jwtkit_alg_name(en.alg),
+             jwtkit_key_state_name(en.state), (long long)since);
+    }
+    else
+      printf("%-44s %-6s %-9s %s\n", en.kid, jwtkit_alg_name(en.alg), jwtkit_key_state_name(en.state), ts);
+  }
+  if (json) printf("]\n");
+}
+
 static int kr_show(cli_args *a, const char *what, const char *dir, int64_t now) {
   jwtkit_keyring *kr = NULL;
   int rc = open_ring(a, dir, &kr);
@@ -209,27 +236,7 @@ static int kr_show(cli_args *a, const char *what, const char *dir, int64_t now) 
   } else if (strcmp(what, "jwks") == 0) {
     e = jwtkit_keyring_jwks(kr, &text, &len);
   } else { /* list */
-    int json = cli_opt_flag(a, "json");
-    printf(json ? "[" : "%-44s %-6s %-9s %s\n", "KID", "ALG", "STATE", "SINCE");
-    for (size_t i = 0; i < jwtkit_keyring_count(kr); i++) {
-      jwtkit_keyring_entry en;
-      if (jwtkit_keyring_get(kr, i, &en) != JWTKIT_OK) break;
-      int64_t since = en.state == JWTKIT_KEY_PENDING    ? en.published
-                      : en.state == JWTKIT_KEY_ACTIVE   ? en.activated
-                      : en.state == JWTKIT_KEY_RETIRING ? en.retiring
-                                                        : en.retired;
-      char ts[40];
-      cli_format_time(since, ts, sizeof ts);
-      if (json) {
-        printf("%s{\"kid\":", i ? "," : "");
-        json_string(stdout, en.kid);
-        printf(",\"alg\":\"%s\",\"state\":\"%s\",\"since\":%lld}", jwtkit_alg_name(en.alg),
-               jwtkit_key_state_name(en.state), (long long)since);
-      }
-      else
-        printf("%-44s %-6s %-9s %s\n", en.kid, jwtkit_alg_name(en.alg), jwtkit_key_state_name(en.state), ts);
-    }
-    if (json) printf("]\n");
+    print_list(kr, cli_opt_flag(a, "json"));
   }
   if (e != JWTKIT_OK) rc = lib_fail(a, e, NULL);
   if (text != NULL) {
@@ -253,6 +260,35 @@ static int kr_rekey(cli_args *a, const char *where) {
   if (e != JWTKIT_OK) rc = lib_fail(a, e, &ei);
   jwtkit_keyring_free(kr);
   return rc;
+}
+
+/* Review the stored keyring document whether or not it is authentic;
+ * with --force, authenticate what was shown. */
+static int kr_trust(cli_args *a, const char *where) {
+  ring_secrets r;
+  int rc = secrets_read(a, where, &r);
+  if (rc != CLI_OK) return rc;
+  jwtkit_keyring *kr = NULL;
+  jwtkit_errinfo verdict = {0}, ei = {0};
+  jwtkit_err e = jwtkit_keyring_open_review(&kr, where, &r.sec, &verdict, &ei);
+  secrets_free(&r);
+  if (e != JWTKIT_OK) return lib_fail(a, e, &ei);
+  if (verdict.code != JWTKIT_OK) {
+    char buf[300];
+    printf("NOT AUTHENTIC: %s\n\n", cli_errtext(verdict.code, &verdict, buf, sizeof buf));
+    print_list(kr, 0);
+    if (!cli_opt_flag(a, "force")) {
+      printf("\nReview these keys. If every one is yours and in the state you expect, run again with --force\n"
+             "to authenticate this document as it is; otherwise restore the keyring from a backup.\n");
+      jwtkit_keyring_free(kr);
+      return fflush(stdout) == 0 ? CLI_FAIL : cli_fail(a, CLI_INTERNAL, "write error on stdout");
+    }
+    printf("\n");
+  }
+  e = jwtkit_keyring_trust(kr, print_line, NULL, &ei);
+  jwtkit_keyring_free(kr);
+  if (e != JWTKIT_OK) return e == JWTKIT_ERR_STATE ? cli_fail(a, CLI_FAIL, "%s", ei.msg) : lib_fail(a, e, &ei);
+  return fflush(stdout) == 0 ? CLI_OK : cli_fail(a, CLI_INTERNAL, "write error on stdout");
 }
 
 static int kr_kek_new(cli_args *a) {
@@ -284,6 +320,7 @@ int cli_cmd_keyring(cli_args *a) {
   if (!jwtkit_keyring_location_is_postgres(dir) && (cli_opt_str(a, "kek-file") != NULL || cli_opt_str(a, "kek-env") != NULL))
     return cli_usage(a, "KEKs apply to a PostgreSQL keyring; a directory keyring uses --passphrase-file");
   if (strcmp(sub, "rekey") == 0) return kr_rekey(a, dir);
+  if (strcmp(sub, "trust-document") == 0) return kr_trust(a, dir);
   if (strcmp(sub, "init") == 0) return kr_init(a, dir, now);
   if (strcmp(sub, "add") == 0) return kr_add(a, dir, a->pos[2], now);
   if (strcmp(sub, "rotate") == 0) return kr_rotate(a, dir, now);

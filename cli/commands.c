@@ -134,7 +134,7 @@ static const cli_opt keyring_opts[] = {
     {"publish-ahead", "DURATION", 0, "init: publish the next key this long before\nthe rotation (default max(2 x max-age, period/30))"},
     {"bits", "N", 0, "init: RSA modulus of generated keys (default 2048)"},
     {"kid", "KID", 0, "add: the kid of the imported key (default: its\nown, else its thumbprint)"},
-    {"force", NULL, 0, "rotate: treat active keys as due now (still waits\nfor max-age); init: write keys inside a git work\ntree that does not ignore DIR"},
+    {"force", NULL, 0, "rotate: treat active keys as due now (still waits\nfor max-age); init: write keys inside a git work\ntree that does not ignore DIR; trust-document:\nauthenticate the document shown"},
     {"at", "TIME", 0, "use TIME (Unix seconds or RFC 3339) as now"},
     {"json", NULL, 0, "list: print JSON"},
     {"kek-file", "FILE", 0, "PostgreSQL keyring: key-encryption keys, one per\nline, the first seals (default: $JWTKIT_KEK)"},
@@ -148,7 +148,7 @@ static const cli_opt no_opts[] = {{NULL, NULL, 0, NULL}};
 static const cli_sub keyring_subs[] = {
     {"init", 2, "DIR"},     {"add", 3, "DIR KEYFILE"}, {"rotate", 2, "DIR"}, {"plan", 2, "DIR"},
     {"revoke", 3, "DIR KID"}, {"list", 2, "DIR"},      {"jwks", 2, "DIR"},   {"rekey", 2, "URL"},
-    {"kek-new", 1, ""},     {NULL, 0, NULL}};
+    {"trust-document", 2, "DIR|URL"}, {"kek-new", 1, ""},     {NULL, 0, NULL}};
 
 /* ------------------------------------------------------------ table */
 
@@ -259,7 +259,7 @@ const cli_cmd cli_commands[] = {
      "Exits 1 when any problem is found, 0 when every file is clean, 2 when a\n"
      "file cannot be read.",
      pem_opts, NULL, NULL},
-    {"keyring", cli_cmd_keyring, "init|add|rotate|plan|revoke|list|jwks|rekey|kek-new [DIR|URL] [KEYFILE|KID] [options]", 1, 3,
+    {"keyring", cli_cmd_keyring, "init|add|rotate|plan|revoke|list|jwks|rekey|trust-document|kek-new [DIR|URL] [KEYFILE|KID] [options]", 1, 3,
      "manage signing keys with a rotation lifecycle",
      "A keyring is a directory: keyring.json (metadata and public keys) and\n"
      "keys/*.pem (PKCS#8 private keys, mode 0600, encrypted with a passphrase\n"
@@ -269,7 +269,10 @@ const cli_cmd cli_commands[] = {
      "or $JWTKIT_KEK).  Keys go pending -> active -> retiring -> retired:\n"
      "a new key is published before it signs (at least max-age), one key per\n"
      "algorithm signs, an old key stays published until every token it signed\n"
-     "has expired (+ leeway + max-age).  Every change is atomic.\n"
+     "has expired (+ leeway + max-age).  Every change is atomic.  The\n"
+     "keyring document (keys, states, times, public keys) is authenticated\n"
+     "under the first KEK, or a directory keyring's passphrase: a document\n"
+     "changed without it, or an older one put back, is refused (exit 1).\n"
      "\n"
      "  init DIR --alg ES256     create a keyring; its first keys sign at once\n"
      "  add DIR KEYFILE          import a private key as pending\n"
@@ -278,7 +281,10 @@ const cli_cmd cli_commands[] = {
      "  revoke DIR KID           emergency: drop a key from the JWKS now\n"
      "  list DIR [--json]        keys and states\n"
      "  jwks DIR                 the public JWK Set to publish\n"
-     "  rekey URL                re-seal every private key under the first KEK\n"
+     "  rekey URL                re-seal every private key (and the document)\n"
+     "                           under the first KEK\n"
+     "  trust-document DIR       review a document that is not authenticated\n"
+     "                           (written by an older jwtkit); --force: trust it\n"
      "  kek-new                  print a fresh random KEK\n"
      "\n"
      "Run `rotate` regularly (the issuer does it by itself); it never does\n"

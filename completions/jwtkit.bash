@@ -70,7 +70,7 @@ _jwtkit() {
     jwk | jwks | thumbprint | scan | pem) COMPREPLY=($(compgen -f -- "$cur")) ;;
     keyring)
       if [ "$COMP_CWORD" -eq 2 ]; then
-        COMPREPLY=($(compgen -W "init add rotate plan revoke list jwks rekey kek-new" -- "$cur"))
+        COMPREPLY=($(compgen -W "init add rotate plan revoke list jwks rekey trust-document kek-new" -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi

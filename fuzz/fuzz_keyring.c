@@ -94,6 +94,8 @@ int jkf_keyring(const uint8_t *data, size_t size) {
   FILE *f = fopen(g_meta, "wb");
   JKF_CHECK(f != NULL, "open %s", g_meta);
   JKF_CHECK(fwrite(data, 1, size, f) == size && fclose(f) == 0, "write %s", g_meta);
+  /* a group-writable keyring.json (umask 002) would be refused before it is parsed */
+  JKF_CHECK(chmod(g_meta, 0600) == 0, "chmod %s", g_meta);
   for (int pass = 0; pass < 2; pass++) {
     jwtkit_keyring *kr = NULL;
     jwtkit_errinfo info;

@@ -462,6 +462,284 @@ static void test_crash_safety(void **state) {
   assert_int_equal(kills, rounds);
 }
 
+/* ------------------------------------------ the stored document, edited */
+
+static char *meta_path(char *buf, size_t cap) {
+  snprintf(buf, cap, "%s/keyring.json", g_dir);
+  return buf;
+}
+
+static char *read_meta(void) {
+  char p[600];
+  char *m = tu_read_file(meta_path(p, sizeof p), NULL);
+  assert_non_null(m);
+  return m;
+}
+
+static void write_meta(const char *text) {
+  char p[600];
+  FILE *f = fopen(meta_path(p, sizeof p), "w");
+  assert_non_null(f);
+  assert_int_equal(fputs(text, f) >= 0 && fclose(f) == 0, 1);
+}
+
+/* text with the first `from` replaced by `to` (malloc'd); fails the test
+ * when `from` is not there */
+static char *replace1(const char *text, const char *from, const char *to) {
+  const char *at = strstr(text, from);
+  if (at == NULL) fail_msg("\"%s\" not found in the keyring document", from);
+  size_t n = strlen(text) - strlen(from) + strlen(to) + 1;
+  char *out = malloc(n);
+  assert_non_null(out);
+  snprintf(out, n, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+  return out;
+}
+
+static void edit_meta(const char *from, const char *to) {
+  char *m = read_meta();
+  char *e = replace1(m, from, to);
+  write_meta(e);
+  free(e);
+  free(m);
+}
+
+static char *jwks_of(const char *pass) {
+  jwtkit_keyring *kr = NULL;
+  jwtkit_errinfo ei;
+  if (jwtkit_keyring_open(&kr, g_dir, pass, &ei) != JWTKIT_OK) fail_msg("open: %s", ei.msg);
+  char *jwks = NULL;
+  assert_int_equal(jwtkit_keyring_jwks(kr, &jwks, NULL), JWTKIT_OK);
+  jwtkit_keyring_free(kr);
+  return jwks;
+}
+
+/* The JWKS is exported from the validated keys: what the stored JWK text
+ * carries beyond the key (an extra member) is not published, a private
+ * member or a JWK naming another kid is refused outright. */
+static void test_jwks_from_validated_keys(void **state) {
+  (void)state;
+  jwtkit_alg alg = JWTKIT_ALG_ES256;
+  jwtkit_keyring_timing t = test_timing();
+  jwtkit_errinfo ei;
+  assert_int_equal(jwtkit_keyring_init(g_dir, &alg, 1, &t, NULL, T0, NULL, NULL, &ei), JWTKIT_OK);
+  char *before = jwks_of(NULL);
+  char *saved = read_meta();
+
+  /* an extra member: dropped, the JWKS is byte-identical to before */
+  edit_meta("\"use\":\"sig\",", "\"use\":\"sig\",\"x5u\":\"https://attacker.example/k\",");
+  char *after = jwks_of(NULL);
+  assert_null(strstr(after, "x5u"));
+  assert_null(strstr(after, "attacker"));
+  assert_string_equal(after, before);
+  jwtkit_free(after);
+
+  /* a private member: the stored JWK is a private key */
+  write_meta(saved);
+  jwtkit_keyring *kr = NULL;
+  assert_int_equal(jwtkit_keyring_open(&kr, g_dir, NULL, &ei), JWTKIT_OK);
+  jwtkit_key *sk = NULL;
+  assert_int_equal(jwtkit_keyring_signing_key(kr, alg, T0 + 1, &sk, NULL), JWTKIT_OK);
+  char *priv = NULL;
+  assert_int_equal(jwtkit_key_to_jwk(sk, 1, &priv, NULL), JWTKIT_OK);
+  jwtkit_keyring_free(kr);
+  const char *d = strstr(priv, ",\"d\":\"");
+  assert_non_null(d);
+  char dmember[128];
+  snprintf(dmember, sizeof dmember, "\"use\":\"sig\"%.*s", (int)(strchr(d + 6, '"') + 1 - d), d);
+  edit_meta("\"use\":\"sig\"", dmember);
+  assert_int_equal(jwtkit_keyring_open(&kr, g_dir, NULL, &ei), JWTKIT_ERR_MALFORMED);
+  assert_null(kr);
+  assert_non_null(strstr(ei.msg, "private key material"));
+  jwtkit_free(priv);
+
+  /* a JWK that names another kid than its key */
+  write_meta(saved);
+  jwtkit_keyring_entry e;
+  assert_int_equal(jwtkit_keyring_open(&kr, g_dir, NULL, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_get(kr, 0, &e), JWTKIT_OK);
+  char from[128];
+  snprintf(from, sizeof from, ",\"kid\":\"%s\"}}", e.kid);
+  jwtkit_keyring_free(kr);
+  edit_meta(from, ",\"kid\":\"someone-else\"}}");
+  assert_int_equal(jwtkit_keyring_open(&kr, g_dir, NULL, &ei), JWTKIT_ERR_MALFORMED);
+  assert_non_null(strstr(ei.msg, "names kid someone-else"));
+
+  write_meta(saved);
+  after = jwks_of(NULL);
+  assert_string_equal(after, before);
+  jwtkit_free(after);
+  jwtkit_free(before);
+  free(saved);
+}
+
+/* The directory and its files are the trust boundary: writable by group
+ * or others is refused (checked on what was opened). */
+static void test_directory_permissions(void **state) {
+  (void)state;
+  jwtkit_alg alg = JWTKIT_ALG_ES256;
+  jwtkit_keyring_timing t = test_timing();
+  jwtkit_errinfo ei;
+  assert_int_equal(jwtkit_keyring_init(g_dir, &alg, 1, &t, NULL, T0, NULL, NULL, &ei), JWTKIT_OK);
+  char p[600], keys[600];
+  meta_path(p, sizeof p);
+  snprintf(keys, sizeof keys, "%s/keys", g_dir);
+  struct {
+    const char *path;
+    mode_t bad, good;
+    const char *says;
+  } cases[] = {
+      {g_dir, 0770, 0700, "keyring directory"}, {g_dir, 0702, 0700, "keyring directory"},
+      {keys, 0777, 0700, "keyring directory"},  {p, 0664, 0644, "keyring.json is writable"},
+      {p, 0646, 0644, "keyring.json is writable"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    jwtkit_keyring *kr = NULL;
+    assert_int_equal(chmod(cases[i].path, cases[i].bad), 0);
+    jwtkit_err rc = jwtkit_keyring_open(&kr, g_dir, NULL, &ei);
+    if (rc != JWTKIT_ERR_PERMISSION) fail_msg("%s mode %03o: got %s", cases[i].path, (unsigned)cases[i].bad, jwtkit_strerror(rc));
+    assert_null(kr);
+    assert_non_null(strstr(ei.msg, cases[i].says));
+    assert_non_null(strstr(ei.msg, "writable by group or others"));
+    assert_int_equal(chmod(cases[i].path, cases[i].good), 0);
+    assert_int_equal(jwtkit_keyring_open(&kr, g_dir, NULL, &ei), JWTKIT_OK);
+    jwtkit_keyring_free(kr);
+  }
+}
+
+/* A passphrase keyring authenticates keyring.json with a key derived from
+ * the passphrase: a change made without it is refused, an older document
+ * put back is refused by a handle that saw a newer one, and a document
+ * written before jwtkit authenticated it is refused until reviewed and
+ * trusted. */
+static void test_passphrase_document_mac(void **state) {
+  (void)state;
+  const char *pass = "correct horse";
+  jwtkit_alg alg = JWTKIT_ALG_ES256;
+  jwtkit_keyring_timing t = test_timing();
+  jwtkit_errinfo ei;
+  assert_int_equal(jwtkit_keyring_init(g_dir, &alg, 1, &t, pass, T0, NULL, NULL, &ei), JWTKIT_OK);
+  char *saved = read_meta();
+  assert_non_null(strstr(saved, "\"version\":2"));
+  assert_non_null(strstr(saved, ",\"auth\":{\"salt\":\""));
+  jwtkit_keyring *kr = NULL;
+
+  /* edits without the passphrase: a timing value, a state, a time */
+  const char *edits[][2] = {{"\"max_age\":300", "\"max_age\":299"},
+                            {"\"state\":\"active\"", "\"state\":\"retiring\""},
+                            {"\"retiring\":0", "\"retiring\":1"}};
+  for (size_t i = 0; i < 3; i++) {
+    edit_meta(edits[i][0], edits[i][1]);
+    assert_int_equal(jwtkit_keyring_open(&kr, g_dir, pass, &ei), JWTKIT_ERR_BAD_SIGNATURE);
+    assert_null(kr);
+    assert_string_equal(ei.field, "auth");
+    assert_non_null(strstr(ei.msg, "does not match its MAC"));
+    write_meta(saved);
+  }
+  /* a key of someone else's, appended as retiring */
+  jwtkit_key *mine = NULL;
+  assert_int_equal(jwtkit_key_generate(&mine, JWTKIT_ALG_ES256, 0, NULL), JWTKIT_OK);
+  assert_int_equal(jwtkit_key_set_kid(mine, "attacker", 8), JWTKIT_OK);
+  char *jwk = NULL;
+  assert_int_equal(jwtkit_key_to_jwk(mine, 0, &jwk, NULL), JWTKIT_OK);
+  char entry[1024];
+  snprintf(entry, sizeof entry,
+           "\"keys\":[{\"kid\":\"attacker\",\"alg\":\"ES256\",\"state\":\"retiring\",\"file\":\"attacker\","
+           "\"created\":1800000000,\"published\":1800000000,\"activated\":1800000000,\"retiring\":1800000100,"
+           "\"retired\":0,\"jwk\":%s},",
+           jwk);
+  jwtkit_free(jwk);
+  jwtkit_key_free(mine);
+  edit_meta("\"keys\":[", entry);
+  assert_int_equal(jwtkit_keyring_open(&kr, g_dir, pass, &ei), JWTKIT_ERR_BAD_SIGNATURE);
+  /* the operator's review shows it, and trusting it is refused: no
+   * private key of it is in the keyring */
+  jwtkit_keyring_secrets sec = {.passphrase = pass, .keks = NULL, .nkeks = 0};
+  jwtkit_errinfo verdict;
+  assert_int_equal(jwtkit_keyring_open_review(&kr, g_dir, &sec, &verdict, &ei), JWTKIT_OK);
+  assert_int_equal(verdict.code, JWTKIT_ERR_BAD_SIGNATURE);
+  assert_int_equal(jwtkit_keyring_count(kr), 2);
+  assert_int_equal(jwtkit_keyring_rotate(kr, T0 + 1, 1, NULL, NULL, &ei), JWTKIT_ERR_STATE); /* review only */
+  assert_int_equal(jwtkit_keyring_trust(kr, NULL, NULL, &ei), JWTKIT_ERR_STATE);
+  assert_non_null(strstr(ei.msg, "key attacker (retiring) has no matching private key here"));
+  jwtkit_keyring_free(kr);
+  write_meta(saved);
+
+  /* rollback: a handle that committed generation 2 refuses generation 1
+   * put back; a fresh handle cannot know (it trusts the newest authentic
+   * document it is shown), unless told what was seen */
+  assert_int_equal(jwtkit_keyring_open(&kr, g_dir, pass, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_generation(kr), 1);
+  assert_int_equal(jwtkit_keyring_rotate(kr, T0 + 100, 1, NULL, NULL, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_generation(kr), 2);
+  char *gen2 = read_meta();
+  write_meta(saved);
+  assert_int_equal(jwtkit_keyring_rotate(kr, T0 + 200, 1, NULL, NULL, &ei), JWTKIT_ERR_STATE);
+  assert_string_equal(ei.field, "generation");
+  assert_non_null(strstr(ei.msg, "generation 1, older than generation 2"));
+  jwtkit_keyring_free(kr);
+  jwtkit_keyring *fresh = NULL;
+  assert_int_equal(jwtkit_keyring_open_seen(&fresh, g_dir, &sec, 2, &ei), JWTKIT_ERR_STATE);
+  assert_null(fresh);
+  assert_int_equal(jwtkit_keyring_open_seen(&fresh, g_dir, &sec, 0, &ei), JWTKIT_OK); /* the limit */
+  assert_int_equal(jwtkit_keyring_generation(fresh), 1);
+  jwtkit_keyring_free(fresh);
+  write_meta(gen2);
+  free(gen2);
+
+  /* written before documents were authenticated: version 1, no auth */
+  char *m = read_meta();
+  char *auth = strstr(m, ",\"auth\":");
+  assert_non_null(auth);
+  strcpy(auth, "}\n");
+  char *legacy = replace1(m, "\"version\":2", "\"version\":1");
+  free(m);
+  write_meta(legacy);
+  free(legacy);
+  assert_int_equal(jwtkit_keyring_open(&kr, g_dir, pass, &ei), JWTKIT_ERR_BAD_SIGNATURE);
+  assert_non_null(strstr(ei.msg, "is not authenticated"));
+  assert_non_null(strstr(ei.msg, "trust-document"));
+  /* a wrong passphrase is still told apart when reviewing */
+  jwtkit_keyring_secrets wrong = {.passphrase = "wrong", .keks = NULL, .nkeks = 0};
+  assert_int_equal(jwtkit_keyring_open_review(&kr, g_dir, &wrong, &verdict, &ei), JWTKIT_ERR_PASSPHRASE);
+  assert_int_equal(jwtkit_keyring_open_review(&kr, g_dir, &sec, &verdict, &ei), JWTKIT_OK);
+  assert_int_equal(verdict.code, JWTKIT_ERR_BAD_SIGNATURE);
+  g_lines = 0;
+  assert_int_equal(jwtkit_keyring_trust(kr, report, NULL, &ei), JWTKIT_OK);
+  assert_int_equal(g_lines, 1);
+  assert_string_equal(g_last, "authenticated keyring.json as generation 3 with the passphrase");
+  /* now an ordinary handle that can rotate */
+  assert_int_equal(jwtkit_keyring_rotate(kr, T0 + 500, 1, NULL, NULL, &ei), JWTKIT_OK); /* activates */
+  jwtkit_keyring_free(kr);
+  assert_int_equal(jwtkit_keyring_open(&kr, g_dir, pass, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_generation(kr), 4);
+  /* trusting an authentic document does nothing */
+  assert_int_equal(jwtkit_keyring_trust(kr, report, NULL, &ei), JWTKIT_OK);
+  assert_non_null(strstr(g_last, "already authenticated"));
+  jwtkit_keyring_free(kr);
+  free(saved);
+}
+
+/* A directory keyring without a passphrase is not authenticated (its
+ * permissions protect it): trust-document says so instead of pretending. */
+static void test_plain_directory_cannot_be_trusted(void **state) {
+  (void)state;
+  jwtkit_alg alg = JWTKIT_ALG_ES256;
+  jwtkit_keyring_timing t = test_timing();
+  jwtkit_errinfo ei;
+  assert_int_equal(jwtkit_keyring_init(g_dir, &alg, 1, &t, NULL, T0, NULL, NULL, &ei), JWTKIT_OK);
+  char *m = read_meta();
+  assert_non_null(strstr(m, "\"version\":1"));
+  assert_null(strstr(m, "\"auth\""));
+  free(m);
+  jwtkit_keyring *kr = NULL;
+  jwtkit_errinfo verdict;
+  assert_int_equal(jwtkit_keyring_open_review(&kr, g_dir, NULL, &verdict, &ei), JWTKIT_OK);
+  assert_int_equal(verdict.code, JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_trust(kr, NULL, NULL, &ei), JWTKIT_ERR_UNSUPPORTED);
+  assert_non_null(strstr(ei.msg, "file permissions"));
+  jwtkit_keyring_free(kr);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_init_open_and_files, setup, teardown),
@@ -470,6 +748,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_overdue_rotation_shortens_tokens, setup, teardown),
       cmocka_unit_test_setup_teardown(test_revoke_and_add, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crash_safety, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_jwks_from_validated_keys, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_directory_permissions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_passphrase_document_mac, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_plain_directory_cannot_be_trusted, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

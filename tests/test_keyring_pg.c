@@ -221,6 +221,263 @@ static void test_swapped_rows_do_not_open(void **state) {
   assert_int_equal(jwtkit_keyring_open_ex(&kr, g_schema_url, &s, &ei), JWTKIT_ERR_PASSPHRASE);
 }
 
+/* ------------------------------------- the document, changed without a KEK */
+
+/* What someone with write access to the table but no KEK can do. */
+static char *get_doc(void) {
+  PGconn *c = db();
+  PGresult *r = PQexec(c, "SELECT doc FROM jwtkit_keyring WHERE id = 1");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  assert_int_equal(PQntuples(r), 1);
+  char *s = strdup(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  PQfinish(c);
+  return s;
+}
+
+static void put_doc(const char *doc) {
+  PGconn *c = db();
+  const char *params[1] = {doc};
+  PGresult *r = PQexecParams(c, "UPDATE jwtkit_keyring SET doc = $1 WHERE id = 1", 1, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("UPDATE: %s", PQerrorMessage(c));
+  PQclear(r);
+  PQfinish(c);
+}
+
+/* text with the first `from` replaced by `to` (malloc'd) */
+static char *replace1(const char *text, const char *from, const char *to) {
+  const char *at = strstr(text, from);
+  if (at == NULL) fail_msg("\"%s\" not found in the keyring document", from);
+  size_t n = strlen(text) - strlen(from) + strlen(to) + 1;
+  char *out = malloc(n);
+  assert_non_null(out);
+  snprintf(out, n, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+  return out;
+}
+
+/* The first key entry of the document removed (it has several). */
+static char *drop_first_key(const char *doc) {
+  const char *start = strstr(doc, "\"keys\":[");
+  assert_non_null(start);
+  start += 8;
+  const char *end = strstr(start, "}},{"); /* the first entry's JWK and entry close */
+  assert_non_null(end);
+  end += 3;
+  size_t n = strlen(doc) + 1;
+  char *out = malloc(n);
+  assert_non_null(out);
+  snprintf(out, n, "%.*s%s", (int)(start - doc), doc, end);
+  return out;
+}
+
+/* The document without its MAC, as jwtkit wrote it before it
+ * authenticated documents (version 1, no auth member). */
+static char *unauthenticated(const char *doc) {
+  char *v1 = replace1(doc, "\"version\":2", "\"version\":1");
+  char *auth = strstr(v1, ",\"auth\":");
+  assert_non_null(auth);
+  strcpy(auth, "}\n");
+  return v1;
+}
+
+/* An entry for a retiring key with the attacker's own public JWK: it needs
+ * no sealed row. */
+static char *attacker_entry(void) {
+  jwtkit_key *k = NULL;
+  assert_int_equal(jwtkit_key_generate(&k, JWTKIT_ALG_ES256, 0, NULL), JWTKIT_OK);
+  assert_int_equal(jwtkit_key_set_kid(k, "attacker", 8), JWTKIT_OK);
+  char *jwk = NULL;
+  assert_int_equal(jwtkit_key_to_jwk(k, 0, &jwk, NULL), JWTKIT_OK);
+  char *out = malloc(strlen(jwk) + 512);
+  assert_non_null(out);
+  sprintf(out,
+          "\"keys\":[{\"kid\":\"attacker\",\"alg\":\"ES256\",\"state\":\"retiring\",\"file\":\"attacker\","
+          "\"created\":1800000000,\"published\":1800000000,\"activated\":1800000000,\"retiring\":1800000500,"
+          "\"retired\":0,\"jwk\":%s},",
+          jwk);
+  jwtkit_free(jwk);
+  jwtkit_key_free(k);
+  return out;
+}
+
+static int jwks_has(jwtkit_keyring *kr, const char *needle) {
+  char *jwks = NULL;
+  assert_int_equal(jwtkit_keyring_jwks(kr, &jwks, NULL), JWTKIT_OK);
+  int has = strstr(jwks, needle) != NULL;
+  jwtkit_free(jwks);
+  return has;
+}
+
+static void test_document_changed_without_kek(void **state) {
+  (void)state;
+  const jwtkit_alg algs[] = {JWTKIT_ALG_ES256};
+  make_ring(algs, 1);
+  jwtkit_errinfo ei;
+  /* a revoked key and a retiring one beside the active key */
+  jwtkit_keyring *kr = open_with((const unsigned char(*)[32])g_k1, 1, JWTKIT_OK);
+  jwtkit_key *imp = NULL;
+  assert_int_equal(jwtkit_key_generate(&imp, JWTKIT_ALG_ES256, 0, NULL), JWTKIT_OK);
+  assert_int_equal(jwtkit_key_set_kid(imp, "imported-revoked", 16), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_add(kr, imp, T0 + 10, NULL, NULL, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_revoke(kr, "imported-revoked", T0 + 20, NULL, NULL, &ei), JWTKIT_OK);
+  jwtkit_key_free(imp);
+  assert_int_equal(jwtkit_keyring_rotate(kr, T0 + 3600 - 900, 0, NULL, NULL, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_rotate(kr, T0 + 3600, 0, NULL, NULL, &ei), JWTKIT_OK); /* one retiring now */
+  char *saved = get_doc();
+  char *jwks0 = NULL;
+  assert_int_equal(jwtkit_keyring_jwks(kr, &jwks0, NULL), JWTKIT_OK);
+  assert_non_null(strstr(saved, "\"state\":\"revoked\""));
+  assert_non_null(strstr(saved, "\"state\":\"retiring\""));
+  assert_non_null(strstr(saved, "\"auth\":{\"kek\":\""));
+
+  char *entry = attacker_entry();
+  const char *x = strstr(entry, "\"x\":\"");
+  char attacker_x[64];
+  snprintf(attacker_x, sizeof attacker_x, "%.48s", x);
+  const char *y = strstr(saved, "\"x\":\"");
+  char stored_x[64];
+  snprintf(stored_x, sizeof stored_x, "%.48s", y);
+  char tamper_time[64];
+  snprintf(tamper_time, sizeof tamper_time, "\"activated\":%lld", (long long)T0 + 3600);
+  struct {
+    const char *what;
+    char *doc;
+    const char *says;
+  } cases[] = {
+      {"a retiring key with the attacker's JWK", replace1(saved, "\"keys\":[", entry), "does not match its MAC"},
+      {"a state changed", replace1(saved, "\"state\":\"active\"", "\"state\":\"pending\""), "does not match its MAC"},
+      {"a time changed", replace1(saved, tamper_time, "\"activated\":1800999999"), "does not match its MAC"},
+      {"a revoked key brought back", replace1(saved, "\"state\":\"revoked\"", "\"state\":\"retiring\""),
+       "does not match its MAC"},
+      {"a public key swapped", replace1(saved, stored_x, attacker_x), "does not match its MAC"},
+      {"a key removed", drop_first_key(saved), "does not match its MAC"},
+      {"a field edited", replace1(saved, "\"token_ttl\":600", "\"token_ttl\":86400"), "does not match its MAC"},
+      {"the MAC stripped (version 1)", unauthenticated(saved), "is not authenticated"},
+      {"the MAC's KEK id changed", NULL, "not among the configured KEKs"},
+  };
+  char id1[17];
+  jwtkit_kek_id(g_k1[0], id1);
+  char from[40];
+  snprintf(from, sizeof from, "\"kek\":\"%s\"", id1);
+  cases[8].doc = replace1(saved, from, "\"kek\":\"0123456789abcdef\"");
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    put_doc(cases[i].doc);
+    /* a new reader refuses it */
+    jwtkit_keyring *fresh = NULL;
+    jwtkit_keyring_secrets s = with((const unsigned char(*)[32])g_k1, 1);
+    jwtkit_err rc = jwtkit_keyring_open_ex(&fresh, g_schema_url, &s, &ei);
+    jwtkit_err want = i == 8 ? JWTKIT_ERR_PASSPHRASE : JWTKIT_ERR_BAD_SIGNATURE;
+    if (rc != want) fail_msg("%s: open gave %s (%s)", cases[i].what, jwtkit_strerror(rc), ei.msg);
+    assert_null(fresh);
+    assert_string_equal(ei.field, "auth");
+    if (strstr(ei.msg, cases[i].says) == NULL) fail_msg("%s: %s", cases[i].what, ei.msg);
+    /* the running handle's next mutation too, and it never publishes the
+     * attacker's key */
+    rc = jwtkit_keyring_rotate(kr, T0 + 3601, 0, NULL, NULL, &ei);
+    if (rc != want) fail_msg("%s: rotate gave %s (%s)", cases[i].what, jwtkit_strerror(rc), ei.msg);
+    assert_false(jwks_has(kr, "attacker"));
+    assert_false(jwks_has(kr, attacker_x));
+    /* rekey does not authenticate it under a new KEK either */
+    jwtkit_keyring *both = NULL;
+    jwtkit_keyring_secrets s21 = with((const unsigned char(*)[32])g_k21, 2);
+    assert_int_equal(jwtkit_keyring_open_ex(&both, g_schema_url, &s21, &ei), want);
+    free(cases[i].doc);
+    put_doc(saved);
+  }
+  /* the stored document back: the handle serves what it served */
+  assert_int_equal(jwtkit_keyring_rotate(kr, T0 + 3601, 0, NULL, NULL, &ei), JWTKIT_OK);
+  char *jwks1 = NULL;
+  assert_int_equal(jwtkit_keyring_jwks(kr, &jwks1, NULL), JWTKIT_OK);
+  assert_string_equal(jwks1, jwks0);
+  jwtkit_free(jwks1);
+  jwtkit_free(jwks0);
+  free(entry);
+  free(saved);
+  jwtkit_keyring_free(kr);
+}
+
+/* Rollback: an older but authentic document put back is refused by a
+ * handle that has seen a newer one (and by one opened with that memory);
+ * a handle starting from nothing cannot tell (docs/keyring.md). */
+static void test_rollback_refused(void **state) {
+  (void)state;
+  const jwtkit_alg algs[] = {JWTKIT_ALG_ES256};
+  make_ring(algs, 1);
+  char *old = get_doc();
+  jwtkit_keyring *kr = open_with((const unsigned char(*)[32])g_k1, 1, JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_generation(kr), 1);
+  jwtkit_errinfo ei;
+  assert_int_equal(jwtkit_keyring_rotate(kr, T0 + 3600 - 900, 0, NULL, NULL, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_generation(kr), 2);
+  put_doc(old);
+  assert_int_equal(jwtkit_keyring_rotate(kr, T0 + 3600, 0, NULL, NULL, &ei), JWTKIT_ERR_STATE);
+  assert_string_equal(ei.field, "generation");
+  assert_non_null(strstr(ei.msg, "generation 1, older than generation 2"));
+  /* the handle stays refusing (it does not forget what it saw) */
+  assert_int_equal(jwtkit_keyring_rotate(kr, T0 + 3601, 0, NULL, NULL, &ei), JWTKIT_ERR_STATE);
+  jwtkit_keyring *again = NULL;
+  jwtkit_keyring_secrets s = with((const unsigned char(*)[32])g_k1, 1);
+  assert_int_equal(jwtkit_keyring_open_seen(&again, g_schema_url, &s, 2, &ei), JWTKIT_ERR_STATE);
+  assert_null(again);
+  /* the limit: a reader with no memory takes the old authentic document */
+  assert_int_equal(jwtkit_keyring_open_seen(&again, g_schema_url, &s, 0, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_generation(again), 1);
+  jwtkit_keyring_free(again);
+  free(old);
+  jwtkit_keyring_free(kr);
+}
+
+/* A document from before documents were authenticated: refused until an
+ * operator reviews it and trusts it; trust refuses a published key that
+ * has no sealed private key (nobody with the KEK made it). */
+static void test_trust_document(void **state) {
+  (void)state;
+  const jwtkit_alg algs[] = {JWTKIT_ALG_ES256, JWTKIT_ALG_EDDSA};
+  make_ring(algs, 2);
+  char *doc = get_doc();
+  char *legacy = unauthenticated(doc);
+  put_doc(legacy);
+  open_with((const unsigned char(*)[32])g_k1, 1, JWTKIT_ERR_BAD_SIGNATURE);
+  jwtkit_keyring_secrets s = with((const unsigned char(*)[32])g_k1, 1);
+  jwtkit_keyring *kr = NULL;
+  jwtkit_errinfo verdict, ei;
+  /* with a foreign retiring key in it: reviewable, not trusted */
+  char *entry = attacker_entry();
+  char *foreign = replace1(legacy, "\"keys\":[", entry);
+  put_doc(foreign);
+  assert_int_equal(jwtkit_keyring_open_review(&kr, g_schema_url, &s, &verdict, &ei), JWTKIT_OK);
+  assert_int_equal(verdict.code, JWTKIT_ERR_BAD_SIGNATURE);
+  assert_int_equal(jwtkit_keyring_count(kr), 3);
+  assert_int_equal(jwtkit_keyring_trust(kr, NULL, NULL, &ei), JWTKIT_ERR_STATE);
+  assert_non_null(strstr(ei.msg, "key attacker (retiring) has no matching private key here"));
+  jwtkit_keyring_free(kr);
+  /* the document as it was: trusted, then an ordinary keyring */
+  put_doc(legacy);
+  assert_int_equal(jwtkit_keyring_open_review(&kr, g_schema_url, &s, &verdict, &ei), JWTKIT_OK);
+  /* changed between the review and the trust: refused */
+  char *other = replace1(legacy, "\"token_ttl\":600", "\"token_ttl\":601");
+  put_doc(other);
+  assert_int_equal(jwtkit_keyring_trust(kr, NULL, NULL, &ei), JWTKIT_ERR_STATE);
+  assert_non_null(strstr(ei.msg, "changed since it was reviewed"));
+  put_doc(legacy);
+  char line[256] = "";
+  assert_int_equal(jwtkit_keyring_trust(kr, keep_line, line, &ei), JWTKIT_OK);
+  char id1[17], want[128];
+  jwtkit_kek_id(g_k1[0], id1);
+  snprintf(want, sizeof want, "authenticated the keyring document as generation 2 under KEK %s", id1);
+  assert_string_equal(line, want);
+  assert_int_equal(jwtkit_keyring_rotate(kr, T0 + 3600 - 900, 0, NULL, NULL, &ei), JWTKIT_OK);
+  jwtkit_keyring_free(kr);
+  kr = open_with((const unsigned char(*)[32])g_k1, 1, JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_generation(kr), 3);
+  jwtkit_keyring_free(kr);
+  free(other);
+  free(foreign);
+  free(entry);
+  free(legacy);
+  free(doc);
+}
+
 /* ------------------------------------------------------------ rekey */
 
 static void test_rekey(void **state) {
@@ -236,6 +493,13 @@ static void test_rekey(void **state) {
   jwtkit_errinfo ei;
   assert_int_equal(jwtkit_keyring_rekey(kr, keep_line, line, &ei), JWTKIT_OK);
   assert_string_equal(line, "re-sealed 2 of 2 private keys under the first KEK (0 were already under it)");
+  /* the document too, under the new KEK, its generation unchanged */
+  char *doc = get_doc();
+  char want[40];
+  snprintf(want, sizeof want, "\"auth\":{\"kek\":\"%s\"", id2);
+  assert_non_null(strstr(doc, want));
+  assert_non_null(strstr(doc, "\"generation\":1,"));
+  free(doc);
   PGconn *c = db();
   PGresult *r = PQexec(c, "SELECT kek_id, count(*) FROM jwtkit_private_keys GROUP BY kek_id");
   assert_int_equal(PQntuples(r), 1);
@@ -561,6 +825,9 @@ int main(void) {
       cmocka_unit_test_setup(test_needs_a_kek, setup),
       cmocka_unit_test_setup(test_rows_hold_only_ciphertext, setup),
       cmocka_unit_test_setup(test_swapped_rows_do_not_open, setup),
+      cmocka_unit_test_setup(test_document_changed_without_kek, setup),
+      cmocka_unit_test_setup(test_rollback_refused, setup),
+      cmocka_unit_test_setup(test_trust_document, setup),
       cmocka_unit_test_setup(test_rekey, setup),
       cmocka_unit_test_setup(test_rekey_all_or_nothing, setup),
       cmocka_unit_test_setup(test_schema_versions, setup),

@@ -27,7 +27,25 @@
  * fsync'd, renamed over the old one and the directory fsync'd; mutations
  * hold an exclusive lock on the directory's .lock file, so concurrent
  * `jwtkit keyring rotate` runs and a running issuer never interleave.
- * A private key file readable by group or others is refused on load.
+ * A private key file readable by group or others is refused on load, and
+ * so is a keyring directory, keys/ directory or keyring.json writable by
+ * group or others: whoever can write them can replace the keys.
+ *
+ * The keyring document (keyring.json, or its PostgreSQL row: key list,
+ * states, times, public JWKs) is authenticated with HMAC-SHA-256 when the
+ * keyring has a secret to key it with: the first KEK of a PostgreSQL
+ * keyring (every configured KEK verifies), or a directory keyring's
+ * passphrase.  A document changed by someone without that secret is
+ * refused on load with JWTKIT_ERR_BAD_SIGNATURE (field "auth"), one
+ * authenticated under a KEK or passphrase the caller does not have with
+ * JWTKIT_ERR_PASSPHRASE (field "auth").  Its generation is covered by the
+ * MAC; a handle refuses a document older than the newest it has loaded or
+ * committed (JWTKIT_ERR_STATE, field "generation"): someone who can write
+ * the store put back an old authentic document.  A handle opened afresh has
+ * no such memory (see jwtkit_keyring_open_seen).  The published JWKS is
+ * built from the validated keys: each stored public JWK is parsed with its
+ * key's algorithm, must be public and carry its key's kid, and is exported
+ * again; pending and active keys must match their private keys.
  *
  * Time is always passed in (Unix seconds) so tests can drive the clock.
  * A jwtkit_keyring handle is a snapshot of the keyring (at open, or after
@@ -135,9 +153,46 @@ JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_init_ex(const char *location, const j
 JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_open_ex(jwtkit_keyring **out, const char *location,
                                                    const jwtkit_keyring_secrets *secrets, jwtkit_errinfo *info);
 
+/* jwtkit_keyring_open_ex for a process that has already seen generation
+ * `seen` of this keyring (in a handle it freed, a snapshot it serves): a
+ * stored document older than that is refused (JWTKIT_ERR_STATE, field
+ * "generation") as the handle that saw it would refuse it; the new handle
+ * keeps refusing older documents than the newest it sees.  0: no memory,
+ * the newest authentic document is trusted. */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_open_seen(jwtkit_keyring **out, const char *location,
+                                                     const jwtkit_keyring_secrets *secrets, uint64_t seen,
+                                                     jwtkit_errinfo *info);
+
+/* For an operator, never for serving: open the stored keyring whether or
+ * not its document is authentic (one written by a jwtkit that did not
+ * authenticate documents yet, or changed by someone without the KEK or
+ * passphrase), so it can be listed and reviewed.  Everything else is
+ * checked as usual (the JWKs, the private keys of pending and active keys
+ * with the given KEKs or passphrase).  *verdict: code JWTKIT_OK when the
+ * document is authentic, else the error jwtkit_keyring_open_ex gives.  The
+ * handle can be read and passed to jwtkit_keyring_trust; every mutation
+ * and rekey refuse it (JWTKIT_ERR_STATE). */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_open_review(jwtkit_keyring **out, const char *location,
+                                                       const jwtkit_keyring_secrets *secrets,
+                                                       jwtkit_errinfo *verdict, jwtkit_errinfo *info);
+
+/* Store the reviewed document, unchanged but for a new generation,
+ * authenticated under the first KEK (PostgreSQL) or the passphrase
+ * (directory).  Refused (JWTKIT_ERR_STATE) when the stored document
+ * changed since kr was opened, or when a published key has no matching
+ * private key in the store (a key this keyring did not make: remove it
+ * first, or restore a backup); JWTKIT_ERR_UNSUPPORTED for a directory
+ * keyring without a passphrase.  Nothing else is changed or removed.  An
+ * authentic document: nothing to do, reported as such.  Afterwards kr is
+ * an ordinary handle. */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_trust(jwtkit_keyring *kr, jwtkit_keyring_report_fn report, void *ctx,
+                                                 jwtkit_errinfo *info);
+
 /* Re-seal every stored private key under the first KEK (PostgreSQL
- * keyrings; JWTKIT_ERR_UNSUPPORTED for a directory).  All or nothing: a
- * key no configured KEK opens fails the whole rekey. */
+ * keyrings; JWTKIT_ERR_UNSUPPORTED for a directory), and re-authenticate
+ * the keyring document under it (same content, same generation).  All or
+ * nothing: a key no configured KEK opens, or a document that is not
+ * authentic, fails the whole rekey. */
 JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_rekey(jwtkit_keyring *kr, jwtkit_keyring_report_fn report, void *ctx,
                                                  jwtkit_errinfo *info);
 
@@ -200,8 +255,8 @@ JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_revoke(jwtkit_keyring *kr, const char
  * keyring, whose waits are short. */
 void jwtkit_keyring_interrupt(jwtkit_keyring *kr);
 
-/* The public JWK Set: pending, active and retiring keys.  Free with
- * jwtkit_free(). */
+/* The public JWK Set: pending, active and retiring keys, each exported from
+ * its validated key (never the stored JWK text).  Free with jwtkit_free(). */
 JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_jwks(const jwtkit_keyring *kr, char **json, size_t *len);
 
 /* The active key for alg (borrowed, valid while kr lives) and the latest

@@ -16,7 +16,15 @@
  * itself re-reads the stored state, so a lost notification costs at most
  * one --rotate-check interval.  When the keyring cannot be reached
  * (PostgreSQL down) the served snapshot stays as it is: the JWKS and the
- * active keys live in memory. */
+ * active keys live in memory.
+ *
+ * The same holds when the stored keyring document is refused: changed by
+ * someone without the KEK (or passphrase), older than a generation this
+ * process has already served (every handle is opened with
+ * jwtkit_keyring_open_seen and the newest generation seen), or gone after
+ * one was served (no new keyring is created then).  Such a rejection is
+ * logged once and counted in jwtkit_keyring_rejected_total{reason} when it
+ * begins, and logged again when an acceptable document is back. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +109,58 @@ fail:
 
 /* ------------------------------------------------------------ keyring */
 
+/* The newest keyring generation this process has served or committed: a
+ * stored document older than that is refused.  Written at start-up and
+ * then by the rotation thread only. */
+static uint64_t g_seen;
+/* The reason the stored document is being refused, or NULL. */
+static const char *g_rejecting;
+
+static void saw(uint64_t generation) {
+  if (generation > g_seen) g_seen = generation;
+}
+
+/* A refused keyring document: which kind, or NULL for other failures. */
+static const char *rejection_of(jwtkit_err rc, const jwtkit_errinfo *ei) {
+  if ((rc == JWTKIT_ERR_BAD_SIGNATURE || rc == JWTKIT_ERR_PASSPHRASE) && strcmp(ei->field, "auth") == 0)
+    return "unauthenticated";
+  if (rc == JWTKIT_ERR_STATE && strcmp(ei->field, "generation") == 0) return "rollback";
+  if (rc == JWTKIT_ERR_NOT_FOUND && strcmp(ei->field, "keyring") == 0) return "missing";
+  return NULL;
+}
+
+/* A failure to read or change the keyring: a refused document is logged
+ * and counted once when its rejection begins; anything else is logged as
+ * `msg` every time, as before. */
+static void keyring_failed(jwtkit_err rc, const jwtkit_errinfo *ei, const char *msg, const char *detail) {
+  const char *reason = rejection_of(rc, ei);
+  if (reason == NULL) {
+    sv_log(SV_LOG_ERROR, msg, detail);
+    return;
+  }
+  if (g_rejecting != NULL && strcmp(g_rejecting, reason) == 0) return;
+  g_rejecting = reason;
+  sv_metrics_keyring_rejected(reason);
+  sv_buf b;
+  if (sv_log_begin(&b, SV_LOG_ERROR, "keyring document rejected; still serving the last good snapshot")) {
+    sv_log_str(&b, "reason", reason);
+    sv_log_int(&b, "serving_generation", (int64_t)g_seen);
+    sv_log_str(&b, "detail", ei->msg);
+    sv_log_end(&b);
+  }
+}
+
+static void keyring_accepted(uint64_t generation) {
+  if (g_rejecting == NULL) return;
+  g_rejecting = NULL;
+  sv_metrics_keyring_accepted();
+  sv_buf b;
+  if (sv_log_begin(&b, SV_LOG_INFO, "keyring document accepted again")) {
+    sv_log_int(&b, "generation", (int64_t)generation);
+    sv_log_end(&b);
+  }
+}
+
 void sv_keycfg_free(sv_keycfg *k) {
   if (k == NULL) return;
   if (k->passphrase) sv_free_secret(k->passphrase, strlen(k->passphrase));
@@ -158,7 +218,8 @@ static int meta_path(const char *dir, char *out, size_t cap) {
   return (size_t)snprintf(out, cap, "%s/keyring.json", dir) < cap ? 0 : -1;
 }
 
-int sv_keyring_prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t cap) {
+/* sv_keyring_prepare; *lib (if any) receives the library's error. */
+static int prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t cap, jwtkit_errinfo *lib) {
   *out = NULL;
   char meta[SV_PATH_MAX + 32];
   if (meta_path(kc->dir, meta, sizeof meta) != 0) {
@@ -177,9 +238,10 @@ int sv_keyring_prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, siz
   if (pg) {
     /* replicas starting together: each tries to open, the first to take
      * the lock creates, the others find it created (STATE) and open */
-    rc = jwtkit_keyring_open_ex(&kr, kc->dir, &sec, &ei);
+    rc = jwtkit_keyring_open_seen(&kr, kc->dir, &sec, g_seen, &ei);
     create = rc == JWTKIT_ERR_NOT_FOUND;
     if (rc != JWTKIT_OK && !create) {
+      if (lib) *lib = ei;
       sv_fmt(err, cap, "opening the keyring %s: %s", kc->where, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
       return exit_for(rc);
     }
@@ -189,6 +251,19 @@ int sv_keyring_prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, siz
       sv_fmt(err, cap, "cannot create the parent directories of %s: %s", kc->dir, strerror(errno));
       return SV_EXIT_RUNTIME;
     }
+  }
+  if (create && g_seen > 0) {
+    /* a keyring this process served is gone (a table emptied, keyring.json
+     * deleted): creating a fresh one would replace every published key */
+    sv_fmt(err, cap, "the keyring %s is gone after generation %llu was served; not creating a new one (restart to create one)",
+           kc->where, (unsigned long long)g_seen);
+    if (lib) {
+      memset(lib, 0, sizeof *lib);
+      lib->code = JWTKIT_ERR_NOT_FOUND;
+      snprintf(lib->field, sizeof lib->field, "keyring");
+      snprintf(lib->msg, sizeof lib->msg, "%s", err);
+    }
+    return SV_EXIT_RUNTIME;
   }
   if (create) {
     rc = jwtkit_keyring_init_ex(kc->dir, kc->algs, kc->nalgs, &kc->timing, &sec, now, report, NULL, &ei);
@@ -202,11 +277,13 @@ int sv_keyring_prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, siz
         sv_log_end(&b);
       }
     } else if (!(pg && rc == JWTKIT_ERR_STATE)) { /* STATE: another replica created it meanwhile */
+      if (lib) *lib = ei;
       sv_fmt(err, cap, "creating the keyring in %s: %s", kc->where, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
       return exit_for(rc);
     }
   }
-  if (kr == NULL && (rc = jwtkit_keyring_open_ex(&kr, kc->dir, &sec, &ei)) != JWTKIT_OK) {
+  if (kr == NULL && (rc = jwtkit_keyring_open_seen(&kr, kc->dir, &sec, g_seen, &ei)) != JWTKIT_OK) {
+    if (lib) *lib = ei;
     sv_fmt(err, cap, "opening the keyring %s: %s", kc->where, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
     return exit_for(rc);
   }
@@ -240,14 +317,20 @@ int sv_keyring_prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, siz
     if (rc == JWTKIT_OK) rc = jwtkit_keyring_add(kr, key, now, report, NULL, &ei);
     jwtkit_key_free(key);
     if (rc != JWTKIT_OK) {
+      if (lib) *lib = ei;
       sv_fmt(err, cap, "adding a %s key to the keyring: %s", jwtkit_alg_name(kc->algs[a]),
                ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
       jwtkit_keyring_free(kr);
       return exit_for(rc);
     }
   }
+  saw(jwtkit_keyring_generation(kr));
   *out = kr;
   return 0;
+}
+
+int sv_keyring_prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t cap) {
+  return prepare(kc, out, err, cap, NULL);
 }
 
 /* A fresh read-only handle and a snapshot from it. */
@@ -256,10 +339,10 @@ int sv_keysnap_reload(const sv_keycfg *kc, uint64_t *served_gen) {
   jwtkit_errinfo ei;
   memset(&ei, 0, sizeof ei);
   jwtkit_keyring_secrets sec = secrets_of(kc);
-  jwtkit_err rc = jwtkit_keyring_open_ex(&kr, kc->dir, &sec, &ei);
+  jwtkit_err rc = jwtkit_keyring_open_seen(&kr, kc->dir, &sec, g_seen, &ei);
   if (rc != JWTKIT_OK) {
-    sv_logf(SV_LOG_ERROR, "cannot re-open the keyring; still serving the previous snapshot", "%s",
-            ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+    keyring_failed(rc, &ei, "cannot re-open the keyring; still serving the previous snapshot",
+                   ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
     return -1;
   }
   sv_keysnap *ks = NULL;
@@ -268,6 +351,8 @@ int sv_keysnap_reload(const sv_keycfg *kc, uint64_t *served_gen) {
     return -1;
   }
   *served_gen = ks->generation;
+  saw(ks->generation);
+  keyring_accepted(ks->generation);
   sv_buf b;
   if (sv_log_begin(&b, SV_LOG_INFO, "serving keyring")) {
     sv_log_int(&b, "generation", (int64_t)ks->generation);
@@ -332,7 +417,9 @@ static void *rotation_main(void *arg) {
     if (pending != NULL) {
       char err[600];
       jwtkit_keyring *kr = NULL;
-      if (sv_keyring_prepare(pending, &kr, err, sizeof err) == 0) {
+      jwtkit_errinfo lib;
+      memset(&lib, 0, sizeof lib);
+      if (prepare(pending, &kr, err, sizeof err, &lib) == 0) {
         set_kr(kr);
         sv_keycfg_free(&g_rot.cfg);
         g_rot.cfg = *pending;
@@ -343,7 +430,7 @@ static void *rotation_main(void *arg) {
         if (jwtkit_keyring_watch_open(&watch, g_rot.cfg.dir, &wi) != JWTKIT_OK)
           sv_logf(SV_LOG_WARN, "no change notifications; relying on the periodic check", "%s", wi.msg);
       } else {
-        sv_log(SV_LOG_ERROR, "reload: keyring not re-opened; keeping the previous one", err);
+        keyring_failed(lib.code, &lib, "reload: keyring not re-opened; keeping the previous one", err);
         sv_keycfg_free(pending);
       }
       free(pending);
@@ -354,8 +441,10 @@ static void *rotation_main(void *arg) {
       if (g_rot.kr == NULL) {
         char err[600];
         jwtkit_keyring *kr = NULL;
-        if (sv_keyring_prepare(&g_rot.cfg, &kr, err, sizeof err) != 0)
-          sv_log(SV_LOG_ERROR, "keyring unavailable; still serving the previous snapshot", err);
+        jwtkit_errinfo lib;
+        memset(&lib, 0, sizeof lib);
+        if (prepare(&g_rot.cfg, &kr, err, sizeof err, &lib) != 0)
+          keyring_failed(lib.code, &lib, "keyring unavailable; still serving the previous snapshot", err);
         else
           set_kr(kr);
       }
@@ -365,10 +454,13 @@ static void *rotation_main(void *arg) {
         memset(&ei, 0, sizeof ei);
         jwtkit_err rc = jwtkit_keyring_rotate(g_rot.kr, now, 0, report, &actions, &ei);
         if (rc != JWTKIT_OK) {
-          sv_metrics_rotation_action("failed");
-          sv_logf(SV_LOG_ERROR, "keyring rotation failed; still serving the previous snapshot", "%s",
-                  ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+          if (rejection_of(rc, &ei) == NULL) sv_metrics_rotation_action("failed");
+          keyring_failed(rc, &ei, "keyring rotation failed; still serving the previous snapshot",
+                         ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
           set_kr(NULL); /* its state is unknown: open again next time */
+        } else {
+          saw(jwtkit_keyring_generation(g_rot.kr));
+          if (jwtkit_keyring_generation(g_rot.kr) == served) keyring_accepted(served);
         }
       }
       if (g_rot.kr != NULL && (force || jwtkit_keyring_generation(g_rot.kr) != served)) {

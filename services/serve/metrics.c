@@ -24,6 +24,10 @@ static const char *const k_actions[] = {"created", "published", "activated", "re
                                         "revoked", "added",     "waiting",   "reloaded", "failed", "other"};
 #define NACTIONS (sizeof k_actions / sizeof k_actions[0])
 
+/* Why a stored keyring document was refused (keys.c). */
+static const char *const k_rejections[] = {"unauthenticated", "rollback", "missing"};
+#define NREJECTIONS (sizeof k_rejections / sizeof k_rejections[0])
+
 #define MAX_MINT_SLOTS 64u
 
 struct sv_mint_counter {
@@ -36,6 +40,8 @@ static struct {
   atomic_ullong requests[SV_R_COUNT][NSTATUS + 1];
   atomic_ullong token_errors[SV_TE_COUNT];
   atomic_ullong rotations[NACTIONS];
+  atomic_ullong rejected[NREJECTIONS];
+  atomic_uint rejecting; /* 1 while the stored document is refused */
   pthread_mutex_t mint_mu;
   struct sv_mint_counter mint[MAX_MINT_SLOTS + 1]; /* last: kid "other" */
   size_t nmint;
@@ -50,6 +56,8 @@ void sv_metrics_init(void) {
     for (size_t s = 0; s <= NSTATUS; s++) atomic_store(&g_m.requests[r][s], 0);
   for (size_t e = 0; e < SV_TE_COUNT; e++) atomic_store(&g_m.token_errors[e], 0);
   for (size_t a = 0; a < NACTIONS; a++) atomic_store(&g_m.rotations[a], 0);
+  for (size_t a = 0; a < NREJECTIONS; a++) atomic_store(&g_m.rejected[a], 0);
+  atomic_store(&g_m.rejecting, 0);
   pthread_mutex_lock(&g_m.mint_mu);
   for (size_t i = 0; i <= MAX_MINT_SLOTS; i++) {
     g_m.mint[i].kid[0] = '\0';
@@ -98,6 +106,14 @@ void sv_metrics_rotation_action(const char *action) {
     if (strcmp(k_actions[i], action) == 0) a = i;
   atomic_fetch_add_explicit(&g_m.rotations[a], 1, memory_order_relaxed);
 }
+
+void sv_metrics_keyring_rejected(const char *reason) {
+  for (size_t i = 0; i < NREJECTIONS; i++)
+    if (strcmp(k_rejections[i], reason) == 0) atomic_fetch_add_explicit(&g_m.rejected[i], 1, memory_order_relaxed);
+  atomic_store(&g_m.rejecting, 1);
+}
+
+void sv_metrics_keyring_accepted(void) { atomic_store(&g_m.rejecting, 0); }
 
 void sv_metrics_rotation_line(const char *line) {
   /* keyring report lines start with the action: "created active key",
@@ -164,6 +180,15 @@ char *sv_metrics_render(const sv_keysnap *ks, int64_t now, size_t *len) {
   for (size_t a = 0; a < NACTIONS; a++)
     sv_buf_printf(&b, "jwtkit_keyring_rotation_events_total{action=\"%s\"} %llu\n", k_actions[a],
                   (unsigned long long)atomic_load_explicit(&g_m.rotations[a], memory_order_relaxed));
+  head(&b, "jwtkit_keyring_rejected_total", "counter",
+       "Stored keyring documents refused while serving the last good snapshot: changed without the KEK or "
+       "passphrase (unauthenticated), older than one served (rollback), gone (missing).");
+  for (size_t a = 0; a < NREJECTIONS; a++)
+    sv_buf_printf(&b, "jwtkit_keyring_rejected_total{reason=\"%s\"} %llu\n", k_rejections[a],
+                  (unsigned long long)atomic_load_explicit(&g_m.rejected[a], memory_order_relaxed));
+  head(&b, "jwtkit_keyring_document_rejected", "gauge",
+       "1 while the stored keyring document is refused and the last good snapshot is served.");
+  sv_buf_printf(&b, "jwtkit_keyring_document_rejected %u\n", atomic_load(&g_m.rejecting));
   if (ks != NULL) {
     head(&b, "jwtkit_key_age_seconds", "gauge", "Seconds since each published key was created, by state.");
     for (size_t i = 0; i < jwtkit_keyring_count(ks->kr); i++) {

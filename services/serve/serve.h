@@ -336,6 +336,10 @@ void sv_metrics_minted(sv_mint_counter *slot);
 /* A keyring report line ("activated key ...") -> action counter. */
 void sv_metrics_rotation_line(const char *line);
 void sv_metrics_rotation_action(const char *action);
+/* A stored keyring document refused ("unauthenticated", "rollback",
+ * "missing"); and accepted again. */
+void sv_metrics_keyring_rejected(const char *reason);
+void sv_metrics_keyring_accepted(void);
 struct sv_keysnap;
 /* The exposition text (malloc'd). */
 char *sv_metrics_render(const struct sv_keysnap *ks, int64_t now, size_t *len);

@@ -62,6 +62,10 @@ jwtkit_err jk_read_file_mode(const char *path, size_t max, char **data, size_t *
   return JWTKIT_OK;
 }
 
+jwtkit_err jk_read_file(const char *path, size_t max, char **data, size_t *len, jwtkit_errinfo *info) {
+  return jk_read_file_mode(path, max, data, len, NULL, info);
+}
+
 jwtkit_err jk_check_secret_mode(const char *path, mode_t mode, jwtkit_errinfo *info) {
   if ((mode & 077) == 0) return JWTKIT_OK;
   return jk_fail(info, JWTKIT_ERR_PERMISSION, NULL,

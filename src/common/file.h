@@ -23,6 +23,9 @@
 jwtkit_err jk_read_file_mode(const char *path, size_t max, char **data, size_t *len, mode_t *mode_out,
                              jwtkit_errinfo *info);
 
+/* The same without the mode. */
+jwtkit_err jk_read_file(const char *path, size_t max, char **data, size_t *len, jwtkit_errinfo *info);
+
 /* The same, and refused with JWTKIT_ERR_PERMISSION (naming the mode and the
  * fix) when group or others have any access. */
 jwtkit_err jk_read_secret_file(const char *path, size_t max, char **data, size_t *len, jwtkit_errinfo *info);

@@ -1,9 +1,11 @@
-/* AES-256-GCM and SHA-256 for sealing data at rest. */
+/* AES-256-GCM, SHA-256, HMAC-SHA-256 and PBKDF2 for data at rest. */
 #include "crypto/seal.h"
 
 #include <limits.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 int jk_aes256gcm(int enc, const unsigned char key[32], const unsigned char nonce[JK_GCM_NONCE],
                  const unsigned char *aad, size_t aadlen, const unsigned char *in, size_t len, unsigned char *out) {
@@ -29,4 +31,24 @@ int jk_sha256_2(const void *a, size_t alen, const void *b, size_t blen, unsigned
            EVP_DigestUpdate(c, b, blen) == 1 && EVP_DigestFinal_ex(c, out, &n) == 1 && n == 32;
   EVP_MD_CTX_free(c);
   return ok ? 0 : -1;
+}
+
+int jk_hmac_sha256_2(const unsigned char *key, size_t klen, const void *a, size_t alen, const void *b, size_t blen,
+                     unsigned char out[32]) {
+  EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  EVP_MAC_CTX *c = mac ? EVP_MAC_CTX_new(mac) : NULL;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+  size_t n = 0;
+  int ok = c != NULL && EVP_MAC_init(c, key, klen, params) == 1 && EVP_MAC_update(c, a, alen) == 1 &&
+           EVP_MAC_update(c, b, blen) == 1 && EVP_MAC_final(c, out, &n, 32) == 1 && n == 32;
+  EVP_MAC_CTX_free(c);
+  EVP_MAC_free(mac);
+  return ok ? 0 : -1;
+}
+
+int jk_pbkdf2_sha256(const char *pass, size_t plen, const unsigned char *salt, size_t slen, unsigned iter,
+                     unsigned char out[32]) {
+  if (plen > INT_MAX || slen > INT_MAX || iter == 0 || iter > INT_MAX) return -1;
+  return PKCS5_PBKDF2_HMAC(pass, (int)plen, salt, (int)slen, (int)iter, EVP_sha256(), 32, out) == 1 ? 0 : -1;
 }

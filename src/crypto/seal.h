@@ -1,6 +1,6 @@
 /* Sealing primitives for data at rest (the PostgreSQL keyring's private
- * keys): AES-256-GCM and SHA-256, kept here so only
- * src/crypto/ includes OpenSSL. */
+ * keys, the keyring document's MAC): AES-256-GCM, SHA-256, HMAC-SHA-256
+ * and PBKDF2, kept here so only src/crypto/ includes OpenSSL. */
 #ifndef JK_SEAL_H
 #define JK_SEAL_H
 
@@ -17,6 +17,15 @@ int jk_aes256gcm(int enc, const unsigned char key[32], const unsigned char nonce
 
 /* SHA-256 of a || b.  0 or -1. */
 int jk_sha256_2(const void *a, size_t alen, const void *b, size_t blen, unsigned char out[32]);
+
+/* HMAC-SHA-256 keyed with key[0..klen) over a || b.  0 or -1. */
+int jk_hmac_sha256_2(const unsigned char *key, size_t klen, const void *a, size_t alen, const void *b, size_t blen,
+                     unsigned char out[32]);
+
+/* PBKDF2-HMAC-SHA-256 (RFC 8018) of pass with salt and iter iterations,
+ * 32 bytes.  0 or -1. */
+int jk_pbkdf2_sha256(const char *pass, size_t plen, const unsigned char *salt, size_t slen, unsigned iter,
+                     unsigned char out[32]);
 
 /* Random bytes: jk_random() in crypto/key_internal.h. */
 

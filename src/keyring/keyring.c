@@ -9,13 +9,14 @@
 #include "codec/json.h"
 #include "core/alloc.h"
 #include "core/error_internal.h"
+#include "docauth.h"
 #include "jwtkit/jwks.h"
 #include "store.h"
 
 #define KR_MAX_KEYS 256u
 #define KR_KEEP_RETIRED 32u
 #define KR_FORMAT "jwtkit-keyring"
-#define KR_VERSION 1
+/* version 1: not authenticated; version 2: with its MAC (docauth.h) */
 
 typedef struct kr_key {
   char *kid;
@@ -38,7 +39,15 @@ struct jwtkit_keyring {
   size_t n;
   char *meta; /* the metadata text the keys were loaded from */
   size_t meta_len;
+  int pg;          /* a PostgreSQL keyring */
+  jk_docauth auth; /* how its document is authenticated */
+  uint64_t seen;   /* newest generation loaded or committed: older documents are refused */
+  int review;      /* opened by jwtkit_keyring_open_review: read and trust only */
+  jwtkit_errinfo verdict; /* review: why the document is not authentic (code OK: it is) */
 };
+
+/* How messages name the stored document. */
+static const char *doc_name(const jwtkit_keyring *kr) { return kr->pg ? "the keyring document" : "keyring.json"; }
 
 static const char *const k_state_names[] = {NULL, "pending", "active", "retiring", "retired", "revoked"};
 
@@ -106,6 +115,7 @@ void jwtkit_keyring_free(jwtkit_keyring *kr) {
   jk_free(kr->meta);
   if (kr->store) kr->store->ops->close(kr->store);
   if (kr->passphrase) jk_free_secret(kr->passphrase, strlen(kr->passphrase));
+  jk_docauth_wipe(&kr->auth);
   jk_free(kr);
 }
 
@@ -179,11 +189,15 @@ static void put_i(jk_buf *b, const char *name, int64_t v, int comma) {
   jk_buf_int(b, v);
 }
 
-static char *meta_json(const jwtkit_keyring *kr, size_t *len) {
+/* The document as stored: authenticated (docauth.h) when the keyring has a
+ * secret.  *json is NULL on failure (NOMEM, or CRYPTO when the MAC could
+ * not be computed). */
+static jwtkit_err meta_json(jwtkit_keyring *kr, char **json, size_t *len) {
   jk_buf b;
   jk_buf_init(&b);
+  *json = NULL;
   jk_buf_puts(&b, "{\"format\":\"" KR_FORMAT "\"");
-  put_i(&b, "version", KR_VERSION, 1);
+  put_i(&b, "version", jk_docauth_version(&kr->auth), 1);
   put_i(&b, "generation", (int64_t)kr->generation, 1);
   jk_buf_puts(&b, kr->encrypted ? ",\"encrypted\":true" : ",\"encrypted\":false");
   jk_buf_puts(&b, ",\"timing\":{");
@@ -215,8 +229,14 @@ static char *meta_json(const jwtkit_keyring *kr, size_t *len) {
     jk_buf_puts(&b, k->jwk);
     jk_buf_putc(&b, '}');
   }
-  jk_buf_puts(&b, "]}\n");
-  return jk_buf_take(&b, len);
+  jk_buf_putc(&b, ']');
+  jwtkit_err rc = b.oom ? JWTKIT_ERR_NOMEM : jk_docauth_close(&kr->auth, &b);
+  if (rc != JWTKIT_OK) {
+    jk_buf_free(&b);
+    return rc;
+  }
+  *json = jk_buf_take(&b, len);
+  return *json ? JWTKIT_OK : JWTKIT_ERR_NOMEM;
 }
 
 static int get_int(const jk_jdoc *d, uint32_t obj, const char *name, int64_t *v) {
@@ -224,8 +244,35 @@ static int get_int(const jk_jdoc *d, uint32_t obj, const char *name, int64_t *v)
   return i >= 0 && jk_json_int(d, (uint32_t)i, v) == 0 ? 0 : -1;
 }
 
-static jwtkit_err corrupt(jwtkit_errinfo *info, const char *what) {
-  return jk_fail(info, JWTKIT_ERR_MALFORMED, "keyring.json", "keyring.json: %s", what);
+static jwtkit_err corrupt_in(const jwtkit_keyring *kr, jwtkit_errinfo *info, const char *what) {
+  return jk_fail(info, JWTKIT_ERR_MALFORMED, "keyring.json", "%s: %s", doc_name(kr), what);
+}
+#define corrupt(info, what) corrupt_in(kr, info, what)
+
+/* A published key's stored JWK, parsed with the key's algorithm bound
+ * (k->pub): it must be public and name the key's kid.  k->jwk becomes the
+ * key's canonical export, so nothing else the stored text carried (extra
+ * members) is published or written back. */
+static jwtkit_err check_public(jwtkit_keyring *kr, kr_key *k, jwtkit_errinfo *info) {
+  if (jwtkit_key_can_sign(k->pub))
+    return jk_fail(info, JWTKIT_ERR_MALFORMED, "jwk",
+                   "%s: the JWK of key %s holds private key material; a keyring document holds public keys only",
+                   doc_name(kr), k->kid);
+  const char *kid = jwtkit_key_kid(k->pub);
+  if (kid == NULL) {
+    jwtkit_err rc = jwtkit_key_set_kid(k->pub, k->kid, strlen(k->kid));
+    if (rc != JWTKIT_OK) return jk_fail(info, rc, "kid", NULL);
+  } else if (strcmp(kid, k->kid) != 0) {
+    return jk_fail(info, JWTKIT_ERR_MALFORMED, "kid", "%s: key %.64s has a JWK that names kid %.64s", doc_name(kr),
+                   k->kid, kid);
+  }
+  char *canon = NULL;
+  size_t cl = 0;
+  jwtkit_err rc = jwtkit_key_to_jwk(k->pub, 0, &canon, &cl);
+  if (rc != JWTKIT_OK) return jk_fail(info, rc, NULL, NULL);
+  jk_free(k->jwk);
+  k->jwk = canon;
+  return JWTKIT_OK;
 }
 
 /* Parse metadata into kr (keys, timing, generation); private keys are
@@ -240,12 +287,37 @@ static jwtkit_err meta_parse(jwtkit_keyring *kr, const char *json, size_t len, j
     rc = corrupt(info, "not a jwtkit keyring");
     goto out;
   }
-  if (get_int(&d, 0, "version", &v) != 0 || v != KR_VERSION) {
-    rc = corrupt(info, "unsupported version");
+  /* who wrote it: before anything else of it is believed */
+  int authenticated = 0;
+  jk_info_clear(&kr->verdict);
+  rc = jk_docauth_check(&kr->auth, &d, doc_name(kr), &authenticated, &kr->verdict);
+  if (rc != JWTKIT_OK) {
+    /* a review reads the document anyway (and says why it is not
+     * authentic); everything else refuses it */
+    if (!(kr->review && (rc == JWTKIT_ERR_BAD_SIGNATURE || rc == JWTKIT_ERR_PASSPHRASE))) {
+      if (info != NULL) *info = kr->verdict;
+      goto out;
+    }
+    rc = JWTKIT_OK;
+  }
+  if (get_int(&d, 0, "version", &v) != 0 || (v != 1 && v != 2)) {
+    rc = corrupt(info, "unsupported version (written by a newer jwtkit?)");
+    goto out;
+  }
+  if ((authenticated && v != 2) || (kr->auth.mode == JK_DOCAUTH_NONE && v != 1)) {
+    rc = corrupt(info, "version and authentication disagree");
     goto out;
   }
   if (get_int(&d, 0, "generation", &v) != 0 || v < 0) {
     rc = corrupt(info, "bad generation");
+    goto out;
+  }
+  /* rollback: an authentic but older document than one already seen */
+  if ((uint64_t)v < kr->seen) {
+    rc = jk_fail(info, JWTKIT_ERR_STATE, "generation",
+                 "%s is generation %lld, older than generation %llu seen before: an old document was put back; "
+                 "refused (restart to accept a restore)",
+                 doc_name(kr), (long long)v, (unsigned long long)kr->seen);
     goto out;
   }
   kr->generation = (uint64_t)v;
@@ -322,6 +394,7 @@ static jwtkit_err meta_parse(jwtkit_keyring *kr, const char *json, size_t len, j
     }
     if (k->state <= JWTKIT_KEY_RETIRING) {
       rc = jwtkit_key_from_jwk(&k->pub, k->alg, k->jwk, strlen(k->jwk), info);
+      if (rc == JWTKIT_OK) rc = check_public(kr, k, info);
       if (rc != JWTKIT_OK) goto out;
     }
   }
@@ -378,6 +451,8 @@ static jwtkit_err reload(jwtkit_keyring *kr, jwtkit_errinfo *info) {
     keys_clear(kr);
     jk_free(kr->meta);
     kr->meta = NULL;
+  } else if (kr->generation > kr->seen) {
+    kr->seen = kr->generation;
   }
   return rc;
 }
@@ -551,9 +626,10 @@ static jwtkit_err commit(jwtkit_keyring *kr, txn *x, jwtkit_errinfo *info) {
   prune(kr);
   kr->generation++;
   size_t len = 0;
-  char *json = meta_json(kr, &len);
-  if (json == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-  jwtkit_err rc = kr->store->ops->save_meta(kr->store, json, len, info);
+  char *json = NULL;
+  jwtkit_err rc = meta_json(kr, &json, &len);
+  if (rc != JWTKIT_OK) return jk_fail(info, rc, NULL, rc == JWTKIT_ERR_NOMEM ? NULL : "authenticating the keyring document failed");
+  rc = kr->store->ops->save_meta(kr->store, json, len, info);
   if (rc != JWTKIT_OK) {
     jk_free(json);
     return rc;
@@ -561,6 +637,7 @@ static jwtkit_err commit(jwtkit_keyring *kr, txn *x, jwtkit_errinfo *info) {
   jk_free(kr->meta); /* the in-memory state is what was just stored */
   kr->meta = json;
   kr->meta_len = len;
+  if (kr->auth.mode == JK_DOCAUTH_KEK) kr->auth.verified_by = 0; /* just authenticated under the first KEK */
   for (size_t i = 0; i < x->ndoomed; i++) kr->store->ops->del_key(kr->store, x->doomed[i]);
   /* orphans: private files no live key references (a crash between writing
    * a key file and the metadata leaves one) */
@@ -604,6 +681,8 @@ static jwtkit_err txn_end(jwtkit_keyring *kr, txn *x, jwtkit_err rc, jwtkit_erri
   /* a database backend commits here: only now is the change stored */
   jwtkit_err urc = kr->store->ops->unlock(kr->store, rc == JWTKIT_OK, info);
   if (rc == JWTKIT_OK) rc = urc;
+  /* only a committed generation counts as seen: a failed commit's is reused */
+  if (rc == JWTKIT_OK && kr->generation > kr->seen) kr->seen = kr->generation;
   if (rc == JWTKIT_OK && x->report != NULL && !x->lines.oom) {
     for (size_t o = 0; o < x->lines.len; o += strlen(x->lines.p + o) + 1) x->report(x->ctx, x->lines.p + o);
   }
@@ -616,6 +695,8 @@ static jwtkit_err txn_end(jwtkit_keyring *kr, txn *x, jwtkit_err rc, jwtkit_erri
 static jwtkit_err mutate(jwtkit_keyring *kr, mutation_fn fn, void *arg, int64_t now, jwtkit_keyring_report_fn report,
                          void *ctx, jwtkit_errinfo *info) {
   if (!time_ok(now)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "clock out of range");
+  if (kr->review)
+    return jk_fail(info, JWTKIT_ERR_STATE, NULL, "a keyring opened for review can only be listed and trusted");
   jwtkit_err rc = kr->store->ops->lock(kr->store, 1, info);
   if (rc != JWTKIT_OK) return rc;
   txn *x = txn_new(report, ctx);
@@ -707,6 +788,13 @@ static jwtkit_err open_store(jwtkit_keyring **out, const char *dir, const jwtkit
   }
   if (rc == JWTKIT_OK && passphrase != NULL && (kr->passphrase = jk_strdup(passphrase)) == NULL)
     rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  /* the document is authenticated with the keyring's secret: the KEKs, or
+   * a directory keyring's passphrase */
+  kr->pg = jwtkit_keyring_location_is_postgres(dir);
+  if (rc == JWTKIT_OK && kr->pg)
+    rc = jk_docauth_set_keks(&kr->auth, sec->keks, sec->nkeks, info); /* the store checked them */
+  else if (rc == JWTKIT_OK && kr->passphrase != NULL)
+    jk_docauth_set_pass(&kr->auth, kr->passphrase);
   if (rc != JWTKIT_OK) {
     jwtkit_keyring_free(kr);
     return rc;
@@ -799,9 +887,17 @@ jwtkit_err jwtkit_keyring_open(jwtkit_keyring **out, const char *dir, const char
 
 jwtkit_err jwtkit_keyring_open_ex(jwtkit_keyring **out, const char *dir, const jwtkit_keyring_secrets *sec,
                                   jwtkit_errinfo *info) {
+  return jwtkit_keyring_open_seen(out, dir, sec, 0, info);
+}
+
+/* open_seen and open_review */
+static jwtkit_err open_as(jwtkit_keyring **out, const char *dir, const jwtkit_keyring_secrets *sec, uint64_t seen,
+                          int review, jwtkit_errinfo *info) {
   if (out == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
   jwtkit_err rc = open_store(out, dir, sec, 0, info);
   if (rc != JWTKIT_OK) return rc;
+  (*out)->seen = seen;
+  (*out)->review = review;
   /* a shared lock: a concurrent rotation never shows half its files */
   if ((rc = (*out)->store->ops->lock((*out)->store, 0, info)) == JWTKIT_OK) {
     rc = reload(*out, info);
@@ -813,6 +909,96 @@ jwtkit_err jwtkit_keyring_open_ex(jwtkit_keyring **out, const char *dir, const j
     *out = NULL;
   }
   return rc;
+}
+
+jwtkit_err jwtkit_keyring_open_seen(jwtkit_keyring **out, const char *location, const jwtkit_keyring_secrets *secrets,
+                                    uint64_t seen, jwtkit_errinfo *info) {
+  return open_as(out, location, secrets, seen, 0, info);
+}
+
+jwtkit_err jwtkit_keyring_open_review(jwtkit_keyring **out, const char *location,
+                                      const jwtkit_keyring_secrets *secrets, jwtkit_errinfo *verdict,
+                                      jwtkit_errinfo *info) {
+  jwtkit_err rc = open_as(out, location, secrets, 0, 1, info);
+  if (rc == JWTKIT_OK && verdict != NULL) *verdict = (*out)->verdict;
+  return rc;
+}
+
+/* trust: a published key whose private part is not in the store, or does
+ * not match, was not made by this keyring */
+static jwtkit_err check_private_parts(jwtkit_keyring *kr, jwtkit_errinfo *info) {
+  for (size_t i = 0; i < kr->n; i++) {
+    kr_key *k = &kr->keys[i];
+    if (k->state > JWTKIT_KEY_RETIRING || k->priv != NULL) continue; /* pending and active ones were loaded */
+    kr_key tmp = *k;
+    tmp.priv = NULL;
+    jwtkit_errinfo why;
+    jwtkit_err rc = load_private(kr, &tmp, &why);
+    jwtkit_key_free(tmp.priv);
+    if (rc == JWTKIT_ERR_NOMEM) return jk_fail(info, rc, NULL, NULL);
+    if (rc != JWTKIT_OK)
+      return jk_fail(info, JWTKIT_ERR_STATE, "kid",
+                     "key %.64s (%s) has no matching private key here (%.60s): not made by this keyring; remove it "
+                     "or restore a backup",
+                     k->kid, jwtkit_key_state_name(k->state), why.msg);
+  }
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_keyring_trust(jwtkit_keyring *kr, jwtkit_keyring_report_fn report, void *ctx, jwtkit_errinfo *info) {
+  if (kr == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  if (kr->auth.mode == JK_DOCAUTH_NONE)
+    return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, NULL,
+                   "a directory keyring without a passphrase has no key to authenticate its document with; its "
+                   "file permissions protect it");
+  if (kr->meta == NULL) return jk_fail(info, JWTKIT_ERR_STATE, NULL, "no keyring document loaded");
+  char line[200];
+  if (!kr->review || kr->verdict.code == JWTKIT_OK) {
+    snprintf(line, sizeof line, "%s (generation %llu) is already authenticated; nothing to do", doc_name(kr),
+             (unsigned long long)kr->generation);
+    if (report != NULL) report(ctx, line);
+    return JWTKIT_OK;
+  }
+  jwtkit_err rc = kr->store->ops->lock(kr->store, 1, info);
+  if (rc != JWTKIT_OK) return rc;
+  /* exactly what was reviewed, and every published key made here */
+  char *stored = NULL, *json = NULL;
+  size_t sl = 0, len = 0;
+  rc = kr->store->ops->load_meta(kr->store, &stored, &sl, info);
+  if (rc == JWTKIT_OK && (sl != kr->meta_len || memcmp(stored, kr->meta, sl) != 0))
+    rc = jk_fail(info, JWTKIT_ERR_STATE, NULL, "%s changed since it was reviewed; review it again", doc_name(kr));
+  jk_free(stored);
+  if (rc == JWTKIT_OK) rc = check_private_parts(kr, info);
+  uint64_t gen = kr->generation;
+  if (rc == JWTKIT_OK) {
+    /* a new generation, authenticated; nothing else is changed or removed */
+    kr->generation++;
+    rc = meta_json(kr, &json, &len);
+    if (rc != JWTKIT_OK) rc = jk_fail(info, rc, NULL, rc == JWTKIT_ERR_NOMEM ? NULL : "authenticating the keyring document failed");
+  }
+  if (rc == JWTKIT_OK) rc = kr->store->ops->save_meta(kr->store, json, len, info);
+  jwtkit_err urc = kr->store->ops->unlock(kr->store, rc == JWTKIT_OK, info);
+  if (rc == JWTKIT_OK) rc = urc;
+  if (rc != JWTKIT_OK) {
+    kr->generation = gen;
+    jk_free(json);
+    return rc;
+  }
+  jk_free(kr->meta);
+  kr->meta = json;
+  kr->meta_len = len;
+  kr->review = 0;
+  jk_info_clear(&kr->verdict);
+  kr->auth.verified_by = 0;
+  kr->seen = kr->generation;
+  if (kr->auth.mode == JK_DOCAUTH_KEK)
+    snprintf(line, sizeof line, "authenticated %s as generation %llu under KEK %s", doc_name(kr),
+             (unsigned long long)kr->generation, kr->auth.ids[0]);
+  else
+    snprintf(line, sizeof line, "authenticated %s as generation %llu with the passphrase", doc_name(kr),
+             (unsigned long long)kr->generation);
+  if (report != NULL) report(ctx, line);
+  return JWTKIT_OK;
 }
 
 static jwtkit_err do_add(jwtkit_keyring *kr, txn *x, void *arg, int64_t now, jwtkit_errinfo *info) {
@@ -940,17 +1126,43 @@ jwtkit_err jwtkit_keyring_revoke(jwtkit_keyring *kr, const char *kid, int64_t no
 
 jwtkit_err jwtkit_keyring_rekey(jwtkit_keyring *kr, jwtkit_keyring_report_fn report, void *ctx, jwtkit_errinfo *info) {
   if (kr == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
-  if (kr->store->ops->rekey == NULL)
+  if (kr->store->ops->rekey == NULL || kr->auth.mode != JK_DOCAUTH_KEK)
     return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, NULL,
                    "rekey applies to a PostgreSQL keyring (KEKs); a directory keyring's keys use its passphrase");
+  if (kr->review)
+    return jk_fail(info, JWTKIT_ERR_STATE, NULL, "a keyring opened for review can only be listed and trusted");
   jwtkit_err rc = kr->store->ops->lock(kr->store, 1, info);
   if (rc != JWTKIT_OK) return rc;
+  /* the document as stored, authenticated by one of the KEKs */
+  rc = reload(kr, info);
+  int remac = rc == JWTKIT_OK && kr->auth.verified_by != 0;
   size_t resealed = 0, total = 0;
-  rc = kr->store->ops->rekey(kr->store, &resealed, &total, info);
+  if (rc == JWTKIT_OK) rc = kr->store->ops->rekey(kr->store, &resealed, &total, info);
+  /* and its MAC under the first KEK: same content, same generation */
+  char *json = NULL;
+  size_t len = 0;
+  if (rc == JWTKIT_OK && remac) {
+    rc = meta_json(kr, &json, &len);
+    if (rc != JWTKIT_OK) rc = jk_fail(info, rc, NULL, rc == JWTKIT_ERR_NOMEM ? NULL : "authenticating the keyring document failed");
+    if (rc == JWTKIT_OK) rc = kr->store->ops->save_meta(kr->store, json, len, info);
+  }
   jwtkit_err urc = kr->store->ops->unlock(kr->store, rc == JWTKIT_OK, info);
   if (rc == JWTKIT_OK) rc = urc;
+  if (rc == JWTKIT_OK && remac) {
+    jk_free(kr->meta);
+    kr->meta = json;
+    kr->meta_len = len;
+    kr->auth.verified_by = 0;
+    json = NULL;
+  }
+  jk_free(json);
   if (rc == JWTKIT_OK && report != NULL) {
     char line[160];
+    if (remac) {
+      snprintf(line, sizeof line, "re-authenticated the keyring document (generation %llu) under the first KEK %s",
+               (unsigned long long)kr->generation, kr->auth.ids[0]);
+      report(ctx, line);
+    }
     snprintf(line, sizeof line, "re-sealed %zu of %zu private keys under the first KEK (%zu were already under it)",
              resealed, total, total - resealed);
     report(ctx, line);
@@ -964,6 +1176,7 @@ void jwtkit_keyring_interrupt(jwtkit_keyring *kr) {
 
 jwtkit_err jwtkit_keyring_jwks(const jwtkit_keyring *kr, char **json, size_t *len) {
   if (kr == NULL || json == NULL) return JWTKIT_ERR_INVALID_ARG;
+  *json = NULL;
   jk_buf b;
   jk_buf_init(&b);
   jk_buf_puts(&b, "{\"keys\":[");
@@ -971,8 +1184,18 @@ jwtkit_err jwtkit_keyring_jwks(const jwtkit_keyring *kr, char **json, size_t *le
   for (size_t i = 0; i < kr->n; i++) {
     const kr_key *k = &kr->keys[i];
     if (k->state > JWTKIT_KEY_RETIRING) continue;
+    /* from the key the stored JWK was validated into (public, its kid,
+     * its algorithm), exported again: never the stored text */
+    char *jwk = NULL;
+    size_t jl = 0;
+    jwtkit_err rc = jwtkit_key_to_jwk(k->pub, 0, &jwk, &jl);
+    if (rc != JWTKIT_OK) {
+      jk_buf_free(&b);
+      return rc;
+    }
     if (!first) jk_buf_putc(&b, ',');
-    jk_buf_puts(&b, k->jwk);
+    jk_buf_put(&b, jwk, jl);
+    jk_free(jwk);
     first = 0;
   }
   jk_buf_puts(&b, "]}");

@@ -67,7 +67,7 @@ jwtkit_err jk_store_pg_open(jk_store **out, const char *url, const unsigned char
 jwtkit_err jk_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
                                 jwtkit_errinfo *info);
 
-/* Read a whole regular file up to max bytes (NUL-terminated). */
-jwtkit_err jk_read_file(const char *path, size_t max, char **data, size_t *len, jwtkit_errinfo *info);
+/* Reading files: common/file.h (jk_read_file, jk_read_secret_file). */
+#include "common/file.h"
 
 #endif

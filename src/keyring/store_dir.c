@@ -1,4 +1,11 @@
-/* The directory keyring store: keyring.json + keys/<name>.pem. */
+/* The directory keyring store: keyring.json + keys/<name>.pem.
+ *
+ * Its trust boundary is the file permissions: whoever can write the
+ * directory can replace keyring.json and every private key file, so the
+ * directory and keys/ must not be writable by group or others, nor
+ * keyring.json, and a private key file must not be readable by them.  Each
+ * is checked on the opened descriptor (fstat), so what is checked is what
+ * is read. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -108,44 +115,37 @@ out:
   return rc;
 }
 
-jwtkit_err jk_read_file(const char *path, size_t max, char **data, size_t *len, jwtkit_errinfo *info) {
-  *data = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return jk_fail(info, JWTKIT_ERR_NOT_FOUND, NULL, "%s does not exist", path);
-    return jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot open %s: %s", path, strerror(errno));
+/* keyring.json: whoever can write it can publish keys, so group and others
+ * may not (checked on the opened descriptor). */
+static jwtkit_err read_meta_file(const char *path, char **data, size_t *len, jwtkit_errinfo *info) {
+  mode_t mode = 0;
+  size_t n = 0;
+  jwtkit_err rc = jk_read_file_mode(path, JK_MAX_META, data, &n, &mode, info);
+  if (rc != JWTKIT_OK) return rc;
+  if (mode & 022) {
+    jk_free(*data);
+    *data = NULL;
+    return jk_fail(info, JWTKIT_ERR_PERMISSION, NULL,
+                   "%s is writable by group or others (mode %04o): whoever can write it can publish keys; chmod go-w it",
+                   path, (unsigned)mode);
   }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return jk_fail(info, JWTKIT_ERR_IO, NULL, "%s is not a regular file", path);
-  }
-  if ((uintmax_t)st.st_size > max) {
-    close(fd);
-    return jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "%s is larger than %zu bytes", path, max);
-  }
-  size_t cap = (size_t)st.st_size + 1, n = 0;
-  char *buf = jk_malloc(cap);
-  if (buf == NULL) {
-    close(fd);
-    return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-  }
-  for (;;) {
-    ssize_t r = read(fd, buf + n, cap - 1 - n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      close(fd);
-      jk_free_secret(buf, cap);
-      return jk_fail(info, JWTKIT_ERR_IO, NULL, "read %s: %s", path, strerror(errno));
-    }
-    if (r == 0) break;
-    n += (size_t)r;
-    if (n == cap - 1) break; /* the file grew: keep what stat promised */
-  }
-  close(fd);
-  buf[n] = '\0';
-  *data = buf;
   if (len != NULL) *len = n;
+  return JWTKIT_OK;
+}
+
+/* A directory of the keyring must not be writable by group or others. */
+static jwtkit_err check_dir_mode(const char *path, jwtkit_errinfo *info) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return jk_fail(info, errno == ENOENT ? JWTKIT_ERR_NOT_FOUND : JWTKIT_ERR_IO, NULL, "cannot open %s: %s", path, strerror(errno));
+  struct stat st;
+  int r = fstat(fd, &st);
+  close(fd);
+  if (r != 0) return jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot stat %s: %s", path, strerror(errno));
+  if (st.st_mode & 022)
+    return jk_fail(info, JWTKIT_ERR_PERMISSION, NULL,
+                   "keyring directory %s is writable by group or others (mode %03o): whoever can write it can replace "
+                   "the keys; chmod 700 it",
+                   path, (unsigned)(st.st_mode & 0777));
   return JWTKIT_OK;
 }
 
@@ -182,10 +182,20 @@ static jwtkit_err d_unlock(jk_store *s, int commit, jwtkit_errinfo *info) {
 
 static jwtkit_err d_load_meta(jk_store *s, char **json, size_t *len, jwtkit_errinfo *info) {
   dir_store *d = (dir_store *)s;
+  *json = NULL;
   char *p = path_join(d->dir, "keyring.json", NULL);
-  if (p == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-  jwtkit_err rc = jk_read_file(p, JK_MAX_META, json, len, info);
+  char *kd = path_join(d->dir, "keys", NULL);
+  jwtkit_err rc = p && kd ? JWTKIT_OK : jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  if (rc == JWTKIT_OK) rc = check_dir_mode(d->dir, info);
+  if (rc == JWTKIT_OK) rc = read_meta_file(p, json, len, info);
+  /* keys/ is made with the first key; a keyring without it holds none */
+  if (rc == JWTKIT_OK && (rc = check_dir_mode(kd, info)) == JWTKIT_ERR_NOT_FOUND) rc = JWTKIT_OK;
+  if (rc != JWTKIT_OK && *json != NULL) {
+    jk_free(*json);
+    *json = NULL;
+  }
   jk_free(p);
+  jk_free(kd);
   return rc;
 }
 

@@ -123,6 +123,52 @@ assert_rc 2
 assert_err_contains "has mode 0640"
 assert_err_contains "chmod 600 ring/keys/"
 chmod 0600 ring/keys/*.pem
+# so is a keyring directory, keys/ or keyring.json others can write to
+for f in ring ring/keys ring/keyring.json; do
+  mode=$(stat -c %a "$f")
+  chmod go+w "$f"
+  run keyring jwks ring
+  assert_rc 2
+  assert_err_contains "writable by group or others"
+  chmod "$mode" "$f"
+done
+run keyring jwks ring
+assert_rc 0
+# a keyring without a passphrase has nothing to authenticate its document with
+run keyring trust-document ring
+assert_rc 2
+assert_err_contains "file permissions protect it"
+
+# with a passphrase, keyring.json carries a MAC keyed from it
+printf 'correct horse\n' >pass
+chmod 600 pass
+run keyring init sealed --alg ES256 --passphrase-file pass --at "$T0"
+assert_rc 0
+sed -i 's/"token_ttl":900/"token_ttl":9000/' sealed/keyring.json
+run keyring jwks sealed --passphrase-file pass
+assert_rc 1
+assert_err_contains "keyring.json does not match its MAC: changed by someone without the passphrase"
+sed -i 's/"token_ttl":9000/"token_ttl":900/' sealed/keyring.json
+run keyring jwks sealed --passphrase-file pass
+assert_rc 0
+# one written before documents were authenticated: reviewed, then trusted
+sed -i 's/,"auth":{[^}]*}}$/}/; s/"version":2/"version":1/' sealed/keyring.json
+run keyring list sealed --passphrase-file pass
+assert_rc 1
+assert_err_contains "keyring.json is not authenticated"
+run keyring trust-document sealed --passphrase-file pass
+assert_rc 1
+assert_out_contains "NOT AUTHENTIC"
+assert_out_contains "active"
+assert_out_contains "run again with --force"
+run keyring trust-document sealed --passphrase-file pass --force
+assert_rc 0
+assert_out_contains "authenticated keyring.json as generation 2 with the passphrase"
+run keyring list sealed --passphrase-file pass
+assert_rc 0
+run keyring trust-document sealed --passphrase-file pass
+assert_rc 0
+assert_out_contains "already authenticated; nothing to do"
 
 # usage
 run keyring frob ring

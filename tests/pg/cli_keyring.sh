@@ -75,6 +75,7 @@ cat kek2 kek1 > both
 chmod 600 both
 run keyring rekey "$URL" --kek-file both
 assert_rc 0
+assert_out_contains "re-authenticated the keyring document (generation 2) under the first KEK $id2"
 assert_out_contains "re-sealed 4 of 4 private keys under the first KEK"
 [ "$(pg_psql -c "select string_agg(distinct kek_id, ',') from jwtkit_private_keys")" = "$id2" ] && check ||
   fail "every row is sealed under the new KEK $id2"
@@ -105,6 +106,47 @@ run keyring revoke "$URL" --kek-file kek2 --at 2026-12-27T11:00:00Z -- "$old_kid
 assert_rc 0
 run keyring jwks "$URL" --kek-file kek2
 assert_out_not_contains "$old_kid"
+
+# someone with write access to the table but no KEK changes the keyring
+# document: every command refuses it (docs/keyring.md, Threat model)
+run keyring jwks "$URL" --kek-file kek2
+assert_rc 0
+good_jwks=$OUT
+pg_psql -c "CREATE TABLE saved_doc AS SELECT doc FROM jwtkit_keyring" >/dev/null
+pg_psql -c "UPDATE jwtkit_keyring SET doc = replace(doc, '\"state\":\"pending\"', '\"state\":\"active\"')" >/dev/null
+run keyring jwks "$URL" --kek-file kek2
+assert_rc 1
+assert_err_contains "the keyring document does not match its MAC under KEK $id2"
+assert_err_contains "changed by someone without the KEK; refused"
+assert_out_eq ""
+run keyring rotate "$URL" --kek-file kek2 --at 2026-12-27T12:00:00Z
+assert_rc 1
+assert_err_contains "does not match its MAC"
+pg_psql -c "UPDATE jwtkit_keyring SET doc = (SELECT doc FROM saved_doc)" >/dev/null
+run keyring jwks "$URL" --kek-file kek2
+assert_rc 0
+assert_out_eq "$good_jwks"
+
+# a document written before jwtkit authenticated documents (version 1, no
+# MAC) is refused until reviewed and trusted (docs/keyring.md, Upgrading)
+pg_psql -c "UPDATE jwtkit_keyring SET doc = regexp_replace(replace(doc, '\"version\":2', '\"version\":1'), ',\"auth\":\{[^}]*\}\}\n\$', E'}\n')" >/dev/null
+run keyring jwks "$URL" --kek-file kek2
+assert_rc 1
+assert_err_contains "the keyring document is not authenticated"
+assert_err_contains "jwtkit keyring trust-document"
+cp kek2 kek # the commands of docs/keyring.md, as written there
+chmod 600 kek
+run keyring trust-document "$URL" --kek-file kek
+assert_rc 1
+assert_out_contains "NOT AUTHENTIC"
+assert_out_contains "run again with --force"
+gen=$(pg_psql -c "SELECT (doc::json->>'generation')::int + 1 FROM jwtkit_keyring")
+run keyring trust-document "$URL" --kek-file kek --force
+assert_rc 0
+assert_out_contains "authenticated the keyring document as generation $gen under KEK $id2"
+run keyring jwks "$URL" --kek-file kek2
+assert_rc 0
+assert_out_eq "$good_jwks"
 
 # the database is down: a clear error, no crash
 pg_stop_only
