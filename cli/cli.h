@@ -207,14 +207,12 @@ int cli_write_stdout(const cli_args *a, const void *data, size_t len);
 
 /* ---------------------------------------------------------- time */
 
-/* "90s", "15m", "1h", "7d" or plain seconds; 0 <= result <= 100 years. */
-int cli_parse_duration(const char *s, int64_t *out);
-/* Unix seconds or RFC 3339 ("2026-11-28T12:00:00Z", "...+02:00"). */
-int cli_parse_time(const char *s, int64_t *out);
-/* "2026-11-28T12:00:00Z" (buffer >= 32 bytes). */
-void cli_format_time(int64_t t, char *buf, size_t cap);
-/* "in 14m", "3h ago", "now" for t relative to now. */
-void cli_format_relative(int64_t t, int64_t now, char *buf, size_t cap);
+/* The option's value as a duration (common/parse.h: the same grammar as
+ * the services) of at least `min` seconds; CLI_OK when absent (*out kept)
+ * or valid, else CLI_USAGE with the grammar in the message. */
+int cli_opt_duration(const cli_args *a, const char *name, int64_t min, int64_t *out);
+/* The option's value as a time (Unix seconds or RFC 3339). */
+int cli_opt_time(const cli_args *a, const char *name, int64_t *out);
 
 /* ----------------------------------------------------------- algorithms */
 

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "common/parse.h"
 
 /* A NumericDate member as whole seconds; 0 when absent or not a plain number. */
 static int numeric_date(const char *json, size_t len, const char *name, int64_t *out) {
@@ -33,19 +34,18 @@ static void print_times(const char *payload, size_t len, int64_t now) {
       header = 1;
     }
     char when[40], rel[48];
-    cli_format_time(t, when, sizeof when);
-    cli_format_relative(t, now, rel, sizeof rel);
+    jk_format_rfc3339(t, when, sizeof when);
+    jk_format_relative(t, now, rel, sizeof rel);
     printf("  %s  %s  (%s)\n", names[i], when, rel);
   }
 }
 
 int cli_cmd_decode(cli_args *a) {
   int64_t now = (int64_t)time(NULL);
-  const char *at = cli_opt_str(a, "at");
-  if (at != NULL && cli_parse_time(at, &now) != 0)
-    return cli_usage(a, "bad --at time \"%s\" (Unix seconds or RFC 3339)", at);
+  int rc = cli_opt_time(a, "at", &now);
+  if (rc != CLI_OK) return rc;
   cli_buf token;
-  int rc = cli_read_arg(a, "token", a->npos ? a->pos[0] : "-", CLI_MAX_TOKEN_INPUT, &token);
+  rc = cli_read_arg(a, "token", a->npos ? a->pos[0] : "-", CLI_MAX_TOKEN_INPUT, &token);
   if (rc != CLI_OK) return rc;
   cli_buf_trim(&token);
   char *hdr = NULL, *pay = NULL;

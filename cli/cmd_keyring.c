@@ -7,15 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 
 #include "cli.h"
+#include "common/parse.h"
 
 static int64_t now_or_at(cli_args *a, int *rc) {
   const char *at = cli_opt_str(a, "at");
   int64_t t = (int64_t)time(NULL);
   *rc = CLI_OK;
-  if (at != NULL && cli_parse_time(at, &t) != 0) *rc = cli_usage(a, "bad --at \"%s\" (Unix seconds or RFC 3339)", at);
+  if (at != NULL) *rc = cli_opt_time(a, "at", &t);
   return t;
 }
 
@@ -80,12 +80,7 @@ static int open_ring(cli_args *a, const char *dir, jwtkit_keyring **kr) {
   return e == JWTKIT_OK ? CLI_OK : lib_fail(a, e, &ei);
 }
 
-static int duration_opt(cli_args *a, const char *name, int64_t *out) {
-  const char *s = cli_opt_str(a, name);
-  if (s == NULL) return CLI_OK;
-  if (cli_parse_duration(s, out) != 0) return cli_usage(a, "bad --%s \"%s\" (e.g. 90s, 15m, 1h, 7d)", name, s);
-  return CLI_OK;
-}
+static int duration_opt(cli_args *a, const char *name, int64_t *out) { return cli_opt_duration(a, name, 0, out); }
 
 static int kr_init(cli_args *a, const char *dir, int64_t now) {
   cli_algset algs;
@@ -211,7 +206,7 @@ static void print_list(const jwtkit_keyring *kr, int json) {
                     : en.state == JWTKIT_KEY_RETIRING ? en.retiring
                                                       : en.retired;
     char ts[40];
-    cli_format_time(since, ts, sizeof ts);
+    jk_format_rfc3339(since, ts, sizeof ts);
     if (json) {
       printf("%s{\"kid\":", i ? "," : "");
       json_string(stdout, en.kid);
@@ -302,7 +297,7 @@ static int kr_kek_new(cli_args *a) {
   jwtkit_kek_id(k[0], id);
   jwtkit_kek_free(k, n);
   printf("# jwtkit KEK %s: keep it out of the database and out of git\n%s\n", id, kek);
-  OPENSSL_cleanse(kek, sizeof kek);
+  jwtkit_wipe(kek, sizeof kek);
   return fflush(stdout) == 0 ? CLI_OK : cli_fail(a, CLI_INTERNAL, "write error on stdout");
 }
 

@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -194,7 +193,7 @@ typedef struct scan {
 } scan;
 
 static void scan_free(scan *sc) {
-  if (sc->buf != NULL) OPENSSL_cleanse(sc->buf, sc->cap);
+  if (sc->buf != NULL) jwtkit_wipe(sc->buf, sc->cap);
   free(sc->buf);
   free(sc->f.v);
 }
@@ -206,7 +205,7 @@ static char *scan_room(scan *sc, size_t n) {
   while (nc < n + 1) nc *= 2;
   char *nb = malloc(nc);
   if (nb == NULL) return NULL;
-  if (sc->buf != NULL) OPENSSL_cleanse(sc->buf, sc->cap);
+  if (sc->buf != NULL) jwtkit_wipe(sc->buf, sc->cap);
   free(sc->buf);
   sc->buf = nb;
   sc->cap = nc;

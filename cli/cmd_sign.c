@@ -110,13 +110,10 @@ int cli_cmd_sign(cli_args *a) {
 
   int64_t now = (int64_t)time(NULL), ttl = DEFAULT_TTL, nbf = 0;
   const char *s;
-  if ((s = cli_opt_str(a, "at")) != NULL && cli_parse_time(s, &now) != 0)
-    return cli_usage(a, "bad --at time \"%s\" (Unix seconds or RFC 3339)", s);
-  if ((s = cli_opt_str(a, "ttl")) != NULL && (cli_parse_duration(s, &ttl) != 0 || ttl == 0))
-    return cli_usage(a, "bad --ttl \"%s\" (e.g. 90s, 15m, 1h, 7d; > 0)", s);
+  if ((rc = cli_opt_time(a, "at", &now)) != CLI_OK || (rc = cli_opt_duration(a, "ttl", 1, &ttl)) != CLI_OK ||
+      (rc = cli_opt_time(a, "nbf", &nbf)) != CLI_OK)
+    return rc;
   const char *nbf_s = cli_opt_str(a, "nbf");
-  if (nbf_s != NULL && cli_parse_time(nbf_s, &nbf) != 0)
-    return cli_usage(a, "bad --nbf time \"%s\" (Unix seconds or RFC 3339)", nbf_s);
 
   jwtkit_claimset *cs = NULL;
   jwtkit_key *key = NULL;

@@ -197,13 +197,14 @@ static int set_rules(cli_args *a, jwtkit_policy *p) {
   if ((s = cli_opt_str(a, "sub")) != NULL && jwtkit_policy_set_subject(p, s) != JWTKIT_OK)
     return cli_usage(a, "bad --sub");
   if ((s = cli_opt_str(a, "typ")) != NULL && jwtkit_policy_set_typ(p, s) != JWTKIT_OK) return cli_usage(a, "bad --typ");
-  int64_t d;
-  if ((s = cli_opt_str(a, "leeway")) != NULL &&
-      (cli_parse_duration(s, &d) != 0 || d > JWTKIT_MAX_LEEWAY || jwtkit_policy_set_leeway(p, d) != JWTKIT_OK))
-    return cli_usage(a, "bad --leeway \"%s\" (0..%d seconds)", s, JWTKIT_MAX_LEEWAY);
-  if ((s = cli_opt_str(a, "max-age")) != NULL &&
-      (cli_parse_duration(s, &d) != 0 || d == 0 || jwtkit_policy_set_max_age(p, d) != JWTKIT_OK))
-    return cli_usage(a, "bad --max-age \"%s\" (e.g. 90s, 15m, 1h, 7d; > 0)", s);
+  int64_t d = -1;
+  if ((rc = cli_opt_duration(a, "leeway", 0, &d)) != CLI_OK) return rc;
+  if (d >= 0 && (d > JWTKIT_MAX_LEEWAY || jwtkit_policy_set_leeway(p, d) != JWTKIT_OK))
+    return cli_usage(a, "bad --leeway \"%s\": at most %d seconds", cli_opt_str(a, "leeway"), JWTKIT_MAX_LEEWAY);
+  d = -1;
+  if ((rc = cli_opt_duration(a, "max-age", 1, &d)) != CLI_OK) return rc;
+  if (d > 0 && jwtkit_policy_set_max_age(p, d) != JWTKIT_OK)
+    return cli_usage(a, "bad --max-age \"%s\"", cli_opt_str(a, "max-age"));
   return CLI_OK;
 }
 
@@ -213,9 +214,7 @@ int cli_cmd_verify(cli_args *a) {
   if (rc != CLI_OK) return rc;
   if (algs.n == 0) return cli_usage(a, "--alg is required: name the algorithm(s) you accept");
   int64_t now = (int64_t)time(NULL);
-  const char *at = cli_opt_str(a, "at");
-  if (at != NULL && cli_parse_time(at, &now) != 0)
-    return cli_usage(a, "bad --at time \"%s\" (Unix seconds or RFC 3339)", at);
+  if ((rc = cli_opt_time(a, "at", &now)) != CLI_OK) return rc;
 
   jwtkit_policy *p = jwtkit_policy_new();
   jwtkit_verifier *ver = NULL;

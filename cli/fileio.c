@@ -1,7 +1,6 @@
 /* Bounded reads of files, stdin, secrets and passphrases; atomic writes. */
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +8,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/file.h"
 
 void cli_buf_free(cli_buf *b) {
-  if (b->p != NULL && b->secret) OPENSSL_cleanse(b->p, b->len);
+  if (b->p != NULL && b->secret) jwtkit_wipe(b->p, b->len);
   free(b->p);
   b->p = NULL;
   b->len = 0;
@@ -36,7 +36,7 @@ static int grow(cli_buf *b, size_t *cap, size_t need) {
   if (np == NULL) return -1;
   if (b->p != NULL) {
     memcpy(np, b->p, b->len);
-    if (b->secret) OPENSSL_cleanse(b->p, *cap);
+    if (b->secret) jwtkit_wipe(b->p, *cap);
     free(b->p);
   }
   b->p = np;
@@ -199,7 +199,7 @@ int cli_read_passphrase(cli_args *a, cli_buf *out) {
   if (nl != NULL) {
     size_t keep = (size_t)(nl - out->p);
     if (keep > 0 && out->p[keep - 1] == '\r') keep--;
-    OPENSSL_cleanse(out->p + keep, out->len - keep);
+    jwtkit_wipe(out->p + keep, out->len - keep);
     out->len = keep;
   }
   if (out->len == 0 || memchr(out->p, '\0', out->len) != NULL) {
@@ -241,96 +241,13 @@ int cli_write_stdout(const cli_args *a, const void *data, size_t len) {
   return CLI_OK;
 }
 
-static int write_all(int fd, const char *p, size_t len) {
-  while (len > 0) {
-    ssize_t w = write(fd, p, len);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    p += w;
-    len -= (size_t)w;
-  }
-  return 0;
-}
-
-static int fsync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  if (rc != 0 && (errno == EINVAL || errno == EROFS)) rc = 0; /* not supported there */
-  close(fd);
-  return rc;
-}
-
 int cli_write_atomic(const cli_args *a, const char *path, const void *data, size_t len, unsigned mode,
                      int force) {
   if (strcmp(path, "-") == 0) return cli_write_stdout(a, data, len);
-  const char *slash = strrchr(path, '/');
-  const char *base = slash ? slash + 1 : path;
-  if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
-    return cli_usage(a, "%s is not a file name", path);
-  struct stat st;
-  if (!force && lstat(path, &st) == 0) return cli_fail(a, CLI_USAGE, "%s exists (use --force to replace it)", path);
-  size_t dl = slash ? (size_t)(slash - path) : 1;
-  char *dir = malloc(dl + 2);
-  char *tmp = malloc(dl + strlen(base) + 32);
-  if (dir == NULL || tmp == NULL) {
-    free(dir);
-    free(tmp);
-    return cli_fail(a, CLI_INTERNAL, "out of memory");
-  }
-  if (slash == NULL)
-    strcpy(dir, ".");
-  else if (slash == path)
-    strcpy(dir, "/");
-  else {
-    memcpy(dir, path, dl);
-    dir[dl] = '\0';
-  }
-  sprintf(tmp, "%s/.%s.tmp-XXXXXX", dir, base);
-  int rc = CLI_OK;
-  int fd = mkstemp(tmp); /* O_CREAT | O_EXCL, mode 0600 */
-  if (fd < 0) {
-    rc = cli_fail(a, CLI_INTERNAL, "cannot create a file in %s: %s", dir, strerror(errno));
-    goto out;
-  }
-  mode_t um = umask(0);
-  umask(um);
-  int ok = fchmod(fd, (mode_t)mode & ~um & 0777) == 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0;
-  int err = errno;
-  if (close(fd) != 0 && ok) {
-    ok = 0;
-    err = errno;
-  }
-  if (!ok) {
-    rc = cli_fail(a, CLI_INTERNAL, "cannot write %s: %s", path, strerror(err));
-    unlink(tmp);
-    goto out;
-  }
-  if (force) {
-    if (rename(tmp, path) != 0) {
-      rc = cli_fail(a, CLI_INTERNAL, "cannot write %s: %s", path, strerror(errno));
-      unlink(tmp);
-      goto out;
-    }
-  } else {
-    /* link() never replaces an existing file, even one created meanwhile */
-    if (link(tmp, path) != 0) {
-      err = errno;
-      if (err == EEXIST) {
-        rc = cli_fail(a, CLI_USAGE, "%s exists (use --force to replace it)", path);
-      } else if ((err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == EMLINK) && lstat(path, &st) != 0 &&
-                 rename(tmp, path) == 0) {
-        rc = CLI_OK; /* file system without hard links */
-      } else {
-        rc = cli_fail(a, CLI_INTERNAL, "cannot write %s: %s", path, strerror(err));
-      }
-    }
-    unlink(tmp);
-    if (rc != CLI_OK) goto out;
-  }
-  if (fsync_dir(dir) != 0) rc = cli_fail(a, CLI_INTERNAL, "cannot sync directory %s: %s", dir, strerror(errno));
-out:
-  free(dir);
-  free(tmp);
-  return rc;
+  jwtkit_errinfo info = {0};
+  jwtkit_err e = jk_write_file_atomic_ex(path, data, len, mode, JK_WRITE_UMASK | (force ? JK_WRITE_REPLACE : 0), &info);
+  if (e == JWTKIT_OK) return CLI_OK;
+  if (e == JWTKIT_ERR_STATE) return cli_fail(a, CLI_USAGE, "%s exists (use --force to replace it)", path);
+  if (e == JWTKIT_ERR_INVALID_ARG) return cli_usage(a, "%s", info.msg);
+  return cli_fail(a, CLI_INTERNAL, "%s", info.msg);
 }

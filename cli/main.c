@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "common/parse.h"
 
 #define PROG "jwtkit"
 
@@ -57,6 +58,22 @@ const char *cli_errtext(jwtkit_err rc, const jwtkit_errinfo *info, char *buf, si
   else
     snprintf(buf, cap, "%s: %s", base, info->msg);
   return buf;
+}
+
+int cli_opt_duration(const cli_args *a, const char *name, int64_t min, int64_t *out) {
+  const char *s = cli_opt_str(a, name);
+  int64_t v;
+  if (s == NULL) return CLI_OK;
+  if (jk_parse_duration(s, &v) != 0 || v < min)
+    return cli_usage(a, "bad --%s \"%s\": %s%s", name, s, JK_DURATION_HELP, min > 0 ? ", more than 0" : "");
+  *out = v;
+  return CLI_OK;
+}
+
+int cli_opt_time(const cli_args *a, const char *name, int64_t *out) {
+  const char *s = cli_opt_str(a, name);
+  if (s != NULL && jk_parse_time(s, out) != 0) return cli_usage(a, "bad --%s \"%s\": %s", name, s, JK_TIME_HELP);
+  return CLI_OK;
 }
 
 int cli_exit_for(jwtkit_err rc) {

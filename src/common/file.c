@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -94,4 +95,106 @@ size_t jk_secret_text_len(const char *text, size_t len) {
     if (len > 0 && text[len - 1] == '\r') len--;
   }
   return len;
+}
+
+int jk_fsync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  if (rc != 0 && (errno == EINVAL || errno == EROFS)) rc = 0;
+  close(fd);
+  return rc;
+}
+
+static int write_all(int fd, const char *p, size_t len) {
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+jwtkit_err jk_write_file_atomic_ex(const char *path, const void *data, size_t len, unsigned mode, unsigned flags,
+                                   jwtkit_errinfo *info) {
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+    return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "%s is not a file name", path);
+  size_t dl = slash == NULL ? 1 : slash == path ? 1 : (size_t)(slash - path);
+  size_t tl = strlen(path) + 32;
+  char *dir = jk_malloc(dl + 1), *tmp = jk_malloc(tl);
+  if (dir == NULL || tmp == NULL) {
+    jk_free(dir);
+    jk_free(tmp);
+    return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  }
+  if (slash == NULL) memcpy(dir, ".", 2);
+  else if (slash == path) memcpy(dir, "/", 2);
+  else {
+    memcpy(dir, path, dl);
+    dir[dl] = '\0';
+  }
+  jwtkit_err rc = JWTKIT_OK;
+  int fd = -1;
+  for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
+    snprintf(tmp, tl, "%s/.%s.tmp.%ld.%d", dir, base, (long)getpid(), attempt);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) {
+    rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot create a file in %s: %s", dir, strerror(errno));
+    goto out;
+  }
+  mode_t m = (mode_t)mode & 07777;
+  if (flags & JK_WRITE_UMASK) {
+    mode_t um = umask(0);
+    umask(um);
+    m &= ~um;
+  }
+  int ok = fchmod(fd, m) == 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0;
+  int err = errno;
+  if (close(fd) != 0 && ok) {
+    ok = 0;
+    err = errno;
+  }
+  if (!ok) {
+    rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot write %s: %s", path, strerror(err));
+    unlink(tmp);
+    goto out;
+  }
+  if (flags & JK_WRITE_REPLACE) {
+    if (rename(tmp, path) != 0) {
+      rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot write %s: %s", path, strerror(errno));
+      unlink(tmp);
+      goto out;
+    }
+  } else {
+    struct stat st;
+    if (link(tmp, path) != 0) {
+      err = errno;
+      if (err == EEXIST) {
+        rc = jk_fail(info, JWTKIT_ERR_STATE, NULL, "%s exists", path);
+      } else if ((err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == EMLINK) && lstat(path, &st) != 0 &&
+                 rename(tmp, path) == 0) {
+        rc = JWTKIT_OK; /* a file system without hard links */
+      } else {
+        rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot write %s: %s", path, strerror(err));
+      }
+    }
+    unlink(tmp);
+    if (rc != JWTKIT_OK) goto out;
+  }
+  if (jk_fsync_dir(dir) != 0) rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot sync directory %s: %s", dir, strerror(errno));
+out:
+  jk_free(dir);
+  jk_free(tmp);
+  return rc;
+}
+
+jwtkit_err jk_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                                jwtkit_errinfo *info) {
+  return jk_write_file_atomic_ex(path, data, len, mode, JK_WRITE_REPLACE, info);
 }

@@ -33,6 +33,27 @@ jwtkit_err jk_read_secret_file(const char *path, size_t max, char **data, size_t
 /* Refuse a mode that gives group or others access to a secret. */
 jwtkit_err jk_check_secret_mode(const char *path, mode_t mode, jwtkit_errinfo *info);
 
+/* Atomic, durable file writes: a temp file in the same directory
+ * (O_CREAT|O_EXCL, never following a symlink), written, given its mode,
+ * fsynced, then moved into place, and the directory fsynced, so a crash
+ * leaves the old file or the new one, never a mix.  A failure removes the
+ * temp file.
+ *   JK_WRITE_REPLACE: an existing file is replaced (rename); without it the
+ *     file is created with link(), which never replaces one, even a file
+ *     created meanwhile: JWTKIT_ERR_STATE "exists".
+ *   JK_WRITE_UMASK: the process umask narrows mode (a user's output file);
+ *     without it mode is exact (keyring files, private keys). */
+#define JK_WRITE_REPLACE 1u
+#define JK_WRITE_UMASK 2u
+jwtkit_err jk_write_file_atomic_ex(const char *path, const void *data, size_t len, unsigned mode, unsigned flags,
+                                   jwtkit_errinfo *info);
+/* Replace (or create) with the exact mode. */
+jwtkit_err jk_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                                jwtkit_errinfo *info);
+/* fsync a directory (after a rename in it); 0 or -1.  File systems that
+ * cannot (EINVAL, EROFS) count as success. */
+int jk_fsync_dir(const char *dir);
+
 /* Length of a secret given as text (a file, stdin, an environment
  * variable): one trailing "\n" or "\r\n" is not part of it, every other byte
  * is. */

@@ -62,12 +62,7 @@ void jk_kek_id(const unsigned char kek[32], char out[JK_KEK_ID_LEN + 1]);
 jwtkit_err jk_store_pg_open(jk_store **out, const char *url, const unsigned char (*keks)[32], size_t nkeks,
                             jwtkit_errinfo *info);
 
-/* Atomic durable file replace: temp file in the same directory (mode),
- * write, fsync, rename, fsync the directory.  Shared with the CLI. */
-jwtkit_err jk_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
-                                jwtkit_errinfo *info);
-
-/* Reading files: common/file.h (jk_read_file, jk_read_secret_file). */
+/* Files: common/file.h (bounded reads, the secret-file rule, atomic writes). */
 #include "common/file.h"
 
 #endif

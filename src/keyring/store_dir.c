@@ -35,86 +35,6 @@ static char *path_join(const char *a, const char *b, const char *c) {
   return p;
 }
 
-static int fsync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  close(fd);
-  return rc;
-}
-
-jwtkit_err jk_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
-                                jwtkit_errinfo *info) {
-  size_t pl = strlen(path);
-  char *tmp = jk_malloc(pl + 32);
-  char *dir = jk_strdup(path);
-  if (tmp == NULL || dir == NULL) {
-    jk_free(tmp);
-    jk_free(dir);
-    return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-  }
-  char *slash = strrchr(dir, '/');
-  if (slash == NULL) {
-    dir[0] = '.';
-    dir[1] = '\0';
-  } else if (slash == dir) {
-    slash[1] = '\0';
-  } else {
-    *slash = '\0';
-  }
-  jwtkit_err rc = JWTKIT_OK;
-  int fd = -1;
-  for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
-    snprintf(tmp, pl + 32, "%s.tmp.%ld.%d", path, (long)getpid(), attempt);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
-    if (fd < 0 && errno != EEXIST) break;
-  }
-  if (fd < 0) {
-    rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot create %s: %s", tmp, strerror(errno));
-    goto out;
-  }
-  if (fchmod(fd, (mode_t)mode) != 0) { /* umask may have narrowed or widened nothing; be exact */
-    rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "chmod %s: %s", tmp, strerror(errno));
-    goto fail_fd;
-  }
-  const char *p = data;
-  size_t left = len;
-  while (left > 0) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "write %s: %s", tmp, strerror(errno));
-      goto fail_fd;
-    }
-    p += w;
-    left -= (size_t)w;
-  }
-  if (fsync(fd) != 0) {
-    rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "fsync %s: %s", tmp, strerror(errno));
-    goto fail_fd;
-  }
-  if (close(fd) != 0) {
-    fd = -1;
-    rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "close %s: %s", tmp, strerror(errno));
-    goto fail_unlink;
-  }
-  fd = -1;
-  if (rename(tmp, path) != 0) {
-    rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "rename %s: %s", path, strerror(errno));
-    goto fail_unlink;
-  }
-  if (fsync_dir(dir) != 0) rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "fsync %s: %s", dir, strerror(errno));
-  goto out;
-fail_fd:
-  close(fd);
-fail_unlink:
-  unlink(tmp);
-out:
-  jk_free(tmp);
-  jk_free(dir);
-  return rc;
-}
-
 /* keyring.json: whoever can write it can publish keys, so group and others
  * may not (checked on the opened descriptor). */
 static jwtkit_err read_meta_file(const char *path, char **data, size_t *len, jwtkit_errinfo *info) {
@@ -274,7 +194,7 @@ static jwtkit_err d_del_key(jk_store *s, const char *name) {
   jwtkit_err rc = (r == 0 || errno == ENOENT) ? JWTKIT_OK : JWTKIT_ERR_IO;
   if (r == 0) {
     char *kd = path_join(d->dir, "keys", NULL);
-    if (kd) fsync_dir(kd);
+    if (kd) jk_fsync_dir(kd);
     jk_free(kd);
   }
   jk_free(p);
@@ -355,7 +275,7 @@ jwtkit_err jk_store_dir_open(jk_store **out, const char *dir, int create, jwtkit
     int err = errno;
     jk_free(kd);
     if (r != 0 && err != EEXIST) return jk_fail(info, JWTKIT_ERR_IO, NULL, "cannot create %s/keys: %s", dir, strerror(err));
-    fsync_dir(dir);
+    jk_fsync_dir(dir);
   }
   struct stat st;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
