@@ -265,6 +265,9 @@ jwtkit_err cli_json_check_value(const char *json, size_t len);
  * Returns 1 when found. */
 int cli_json_member(const char *json, size_t len, const char *name, const char **val,
                     size_t *vlen);
+/* A NumericDate member (any JSON number, as the verifier reads it),
+ * rounded down to whole seconds.  Returns 1 when found and valid. */
+int cli_json_seconds(const char *json, size_t len, const char *name, int64_t *out);
 /* Indented printing of already validated JSON text. */
 void cli_json_pretty(FILE *f, const char *json, size_t len, int indent);
 

@@ -7,28 +7,12 @@
 #include "cli.h"
 #include "common/parse.h"
 
-/* A NumericDate member as whole seconds; 0 when absent or not a plain number. */
-static int numeric_date(const char *json, size_t len, const char *name, int64_t *out) {
-  const char *v;
-  size_t vl;
-  char num[32];
-  if (!cli_json_member(json, len, name, &v, &vl) || vl == 0 || vl >= sizeof num) return 0;
-  memcpy(num, v, vl);
-  num[vl] = '\0';
-  if (strpbrk(num, "eE") != NULL || !(num[0] == '-' || (num[0] >= '0' && num[0] <= '9'))) return 0;
-  char *end;
-  long long t = strtoll(num, &end, 10);
-  if (*end != '\0' && *end != '.') return 0;
-  *out = (int64_t)t;
-  return 1;
-}
-
 static void print_times(const char *payload, size_t len, int64_t now) {
   static const char *const names[] = {"exp", "nbf", "iat"};
   int header = 0;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     int64_t t;
-    if (!numeric_date(payload, len, names[i], &t)) continue;
+    if (!cli_json_seconds(payload, len, names[i], &t)) continue; /* as the verifier reads it */
     if (!header) {
       printf("times (UTC):\n");
       header = 1;

@@ -73,4 +73,12 @@ assert_rc 2
 assert_write_error decode "$tok"
 assert_write_error decode --json "$tok"
 
+# NumericDates are shown as the verifier reads them: exponent forms too
+b64u() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+etok="$(printf '{"alg":"HS256"}' | b64u).$(printf '{"exp":1.7000036e+09,"iat":17000000005e-1}' | b64u).c2ln"
+run decode --at 1700000000 "$etok"
+assert_rc 0
+assert_out_contains "exp  2023-11-14T23:13:20Z  (in 1h)"
+assert_out_contains "iat  2023-11-14T22:13:20Z  (now)"
+
 finish
