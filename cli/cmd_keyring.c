@@ -9,7 +9,9 @@
 
 
 #include "cli.h"
+#include "common/buf.h"
 #include "common/parse.h"
+#include "core/alloc.h"
 
 static int64_t now_or_at(cli_args *a, int *rc) {
   const char *at = cli_opt_str(a, "at");
@@ -181,23 +183,13 @@ static int kr_revoke(cli_args *a, const char *dir, const char *kid, int64_t now)
   return rc;
 }
 
-/* A JSON string literal for text that is already valid UTF-8 (kids come
- * from the keyring's own strictly written metadata). */
-static void json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-    if (*c == '"' || *c == '\\')
-      fprintf(f, "\\%c", *c);
-    else if (*c < 0x20)
-      fprintf(f, "\\u%04x", *c);
-    else
-      fputc(*c, f);
-  }
-  fputc('"', f);
-}
-
-static void print_list(const jwtkit_keyring *kr, int json) {
-  printf(json ? "[" : "%-44s %-6s %-9s %s\n", "KID", "ALG", "STATE", "SINCE");
+static int print_list(const cli_args *a, const jwtkit_keyring *kr, int json) {
+  jk_buf b;
+  jk_buf_init(&b);
+  if (json)
+    jk_buf_putc(&b, '[');
+  else
+    jk_buf_printf(&b, "%-44s %-6s %-9s %s\n", "KID", "ALG", "STATE", "SINCE");
   for (size_t i = 0; i < jwtkit_keyring_count(kr); i++) {
     jwtkit_keyring_entry en;
     if (jwtkit_keyring_get(kr, i, &en) != JWTKIT_OK) break;
@@ -205,18 +197,24 @@ static void print_list(const jwtkit_keyring *kr, int json) {
                     : en.state == JWTKIT_KEY_ACTIVE   ? en.activated
                     : en.state == JWTKIT_KEY_RETIRING ? en.retiring
                                                       : en.retired;
-    char ts[40];
-    jk_format_rfc3339(since, ts, sizeof ts);
     if (json) {
-      printf("%s{\"kid\":", i ? "," : "");
-      json_string(stdout, en.kid);
-      printf(",\"alg\":\"%s\",\"state\":\"%s\",\"since\":%lld}", jwtkit_alg_name(en.alg),
-             jwtkit_key_state_name(en.state), (long long)since);
+      jk_buf_puts(&b, i ? ",{\"kid\":" : "{\"kid\":");
+      jk_buf_json_str(&b, en.kid, strlen(en.kid));
+      jk_buf_printf(&b, ",\"alg\":\"%s\",\"state\":\"%s\",\"since\":%lld}", jwtkit_alg_name(en.alg),
+                    jwtkit_key_state_name(en.state), (long long)since);
+    } else {
+      char ts[40];
+      jk_format_rfc3339(since, ts, sizeof ts);
+      jk_buf_printf(&b, "%-44s %-6s %-9s %s\n", en.kid, jwtkit_alg_name(en.alg), jwtkit_key_state_name(en.state), ts);
     }
-    else
-      printf("%-44s %-6s %-9s %s\n", en.kid, jwtkit_alg_name(en.alg), jwtkit_key_state_name(en.state), ts);
   }
-  if (json) printf("]\n");
+  if (json) jk_buf_puts(&b, "]\n");
+  size_t len = 0;
+  char *out = jk_buf_take(&b, &len);
+  if (out == NULL) return cli_fail(a, CLI_INTERNAL, "out of memory");
+  int rc = cli_write_stdout(a, out, len);
+  jk_free(out);
+  return rc;
 }
 
 static int kr_show(cli_args *a, const char *what, const char *dir, int64_t now) {
@@ -231,7 +229,7 @@ static int kr_show(cli_args *a, const char *what, const char *dir, int64_t now) 
   } else if (strcmp(what, "jwks") == 0) {
     e = jwtkit_keyring_jwks(kr, &text, &len);
   } else { /* list */
-    print_list(kr, cli_opt_flag(a, "json"));
+    rc = print_list(a, kr, cli_opt_flag(a, "json"));
   }
   if (e != JWTKIT_OK) rc = lib_fail(a, e, NULL);
   if (text != NULL) {
