@@ -269,7 +269,12 @@ static int kr_trust(cli_args *a, const char *where) {
   if (verdict.code != JWTKIT_OK) {
     char buf[300];
     printf("NOT AUTHENTIC: %s\n\n", cli_errtext(verdict.code, &verdict, buf, sizeof buf));
-    print_list(kr, 0);
+    fflush(stdout);
+    int prc = print_list(a, kr, 0);
+    if (prc != CLI_OK) {
+      jwtkit_keyring_free(kr);
+      return prc;
+    }
     if (!cli_opt_flag(a, "force")) {
       printf("\nReview these keys. If every one is yours and in the state you expect, run again with --force\n"
              "to authenticate this document as it is; otherwise restore the keyring from a backup.\n");
