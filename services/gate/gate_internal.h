@@ -160,6 +160,7 @@ typedef struct gate_config {
   size_t header_max;    /* bytes of one emitted claim header (default 1024) */
   unsigned connection_limit;
   unsigned idle_timeout; /* seconds */
+  unsigned header_timeout; /* seconds: a request's line and headers from the connection's start */
   /* JWKS fetching (design defaults) */
   int64_t jwks_timeout_ms;   /* 5000 */
   size_t jwks_max_bytes;     /* 65536 */
@@ -473,6 +474,11 @@ void gate_decision_report(const gate_decision *d);
 void gate_decision_free(gate_decision *d);
 
 /* --------------------------------------------------------------- http.c */
+
+/* The connection guard of the running server (services/common/connguard.h),
+ * for /metrics; NULL when none. */
+struct svc_guard;
+extern struct svc_guard *g_gate_guard;
 
 typedef struct gate_app gate_app;
 struct sockaddr;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connguard.h"
 #include "gate_internal.h"
 
 gate_metrics g_metrics;
@@ -270,6 +271,26 @@ int gate_metrics_render(gate_state *st, char **out, size_t *outlen) {
     }
     free(ss);
   }
+
+  svc_guard_stats cs;
+  svc_guard_get_stats(g_gate_guard, &cs);
+  sb_printf(&b,
+            "# HELP jwtkit_gate_connections_open Open HTTP connections (reserve included).\n"
+            "# TYPE jwtkit_gate_connections_open gauge\n"
+            "jwtkit_gate_connections_open %u\n"
+            "# HELP jwtkit_gate_connections_closed_total Connections closed by the connection guard, by reason.\n"
+            "# TYPE jwtkit_gate_connections_closed_total counter\n",
+            cs.open);
+  for (int i = 0; i < SVC_GC_COUNT; i++)
+    sb_printf(&b, "jwtkit_gate_connections_closed_total{reason=\"%s\"} %llu\n", svc_guard_reason_name(i),
+              (unsigned long long)cs.closed[i]);
+  sb_printf(&b,
+            "# HELP jwtkit_gate_connections_reserve_total Connections admitted into the reserve, and their requests "
+            "refused (503).\n"
+            "# TYPE jwtkit_gate_connections_reserve_total counter\n"
+            "jwtkit_gate_connections_reserve_total{outcome=\"admitted\"} %llu\n"
+            "jwtkit_gate_connections_reserve_total{outcome=\"refused\"} %llu\n",
+            (unsigned long long)cs.reserve_admitted, (unsigned long long)cs.reserve_refused);
 
   sb_printf(&b,
             "# HELP jwtkit_gate_claim_headers_dropped_total Claim headers left out (control characters or over header_max).\n"
