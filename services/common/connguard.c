@@ -18,6 +18,7 @@
 #define PEER_CLOSE_GRACE_MS 50   /* a request sent with its FIN gets this long to be parsed */
 #define PEER_CLOSE_MAX_MS 1000   /* ... and a peer-closed socket with unread bytes at most this */
 #define RESERVE_HEADER_MS 1000   /* header deadline of a reserve connection */
+#define IDLE_EVICT_MS 1000       /* a keep-alive peer idle for less is not closed for room */
 #define NO_SLOT UINT32_MAX
 
 enum { S_FREE = 0, S_AWAIT, S_BODY, S_BUSY, S_IDLE, S_DOOMED };
@@ -79,15 +80,25 @@ static void doom(svc_guard *g, slot *s, int reason) {
 
 /* The connection to close for room (under mu), or NULL: a connection whose
  * peer closed, then the oldest that never completed a request, then the
- * longest-idle keep-alive one.  Reserve connections and connections with a
- * request in progress are never chosen. */
-static slot *pick_victim(svc_guard *g, const slot *except) {
+ * longest-idle keep-alive one that has been idle for IDLE_EVICT_MS, then
+ * the oldest still waiting for its body.  Reserve connections, connections
+ * with a request in progress and keep-alive peers that used their
+ * connection within IDLE_EVICT_MS are never chosen. */
+static slot *pick_victim(svc_guard *g, const slot *except, int64_t now) {
   slot *best = NULL;
-  int best_rank = 3;
+  int best_rank = 4;
   for (uint32_t i = 0; i < g->nslots; i++) {
     slot *s = &g->slots[i];
-    if (s == except || s->reserve || (s->state != S_AWAIT && s->state != S_IDLE)) continue;
-    int rank = s->rdhup ? 0 : (s->state == S_AWAIT && !s->served) ? 1 : 2;
+    if (s == except || s->reserve) continue;
+    int rank;
+    if (s->state == S_AWAIT || s->state == S_IDLE) {
+      rank = s->rdhup ? 0 : !s->served ? 1 : 2;
+      if (rank == 2 && now - s->since_ms < IDLE_EVICT_MS) continue;
+    } else if (s->state == S_BODY) {
+      rank = 3;
+    } else {
+      continue;
+    }
     if (rank < best_rank || (rank == best_rank && s->since_ms < best->since_ms)) {
       best = s;
       best_rank = rank;
@@ -128,7 +139,7 @@ static void on_started(svc_guard *g, struct MHD_Connection *c, void **ctx) {
   g->st.open++;
   if (g->st.open > g->st.open_max) g->st.open_max = g->st.open;
   if (g->st.open > g->o.limit) {
-    slot *v = pick_victim(g, s);
+    slot *v = pick_victim(g, s, now);
     if (v != NULL) {
       doom(g, v, SVC_GC_EVICTED);
     } else {
@@ -414,7 +425,7 @@ int svc_guard_mhd_message(svc_guard *g, const char *fmt) {
   } k_early[] = {
       {"Failed to parse `Content-Length' header", 400, "bad Content-Length: one field of digits only"},
       {"Too large value of 'Content-Length' header", 413, "Content-Length too large"},
-      {"Received HTTP/1.1 request without `Host' header", 400, "an HTTP/1.1 request needs a Host field"},
+      {"Received HTTP/1.1 request without `Host' header", 400, "a request without a Host field"},
   };
   if (g == NULL || fmt == NULL) return 0;
   size_t k = 0;

@@ -22,8 +22,10 @@
  *   - past `limit` open connections, each new one makes the guard close the
  *     connection least likely to be a working client: first one whose peer
  *     already closed, then the oldest that never completed a request, then
- *     the longest-idle keep-alive one; a connection with a request in
- *     progress is never chosen;
+ *     the longest-idle keep-alive one idle for a second or more, then the
+ *     oldest still sending its body; a connection whose request is being
+ *     handled, and a keep-alive peer that used its connection within the
+ *     last second, are never chosen;
  *   - when nothing can be closed, the connection is admitted into a
  *     reserve of `reserve` connections (libmicrohttpd's own limit is
  *     limit + reserve): one request, a 1 s header deadline, and the service
