@@ -283,6 +283,7 @@ int jwtkit_gate_main(int argc, char **argv) {
         gate_log(GL_INFO, "reloaded", "configuration generation %llu with %zu route(s)",
                  (unsigned long long)ns->generation, ns->nroutes);
         log_routes(ns);
+        for (size_t i = 0; i < ns->nsources; i++) gate_source_warn_max_age(ns->sources[i]);
       }
       gate_state_release(cur);
       gate_state_reap();

@@ -293,8 +293,9 @@ int gate_source_is_stale(const gate_source *s);
 
 /* Unknown kid: ask for a refetch.  Returns 1 when `conn` was suspended
  * (the caller must return MHD_YES without a response; it is resumed when
- * the fetch ends), 0 when no fetch can happen now (cooldown, stopped, too
- * many waiters): answer at once.  conn may be NULL (no waiting). */
+ * a fetch that started after the call ends), 0 when no fetch can happen
+ * now (an unknown-kid refetch started less than a cooldown ago, stopped,
+ * too many waiters): answer at once.  conn may be NULL (no waiting). */
 int gate_source_refetch(gate_source *s, struct MHD_Connection *conn);
 
 typedef struct gate_source_status {
@@ -305,7 +306,12 @@ typedef struct gate_source_status {
   int64_t expires_in_ms;
   uint64_t gen;
   uint64_t fetches[GF_COUNT];
+  int64_t issuer_max_age;    /* the issuer's max-age (minus Age) in its last answer, -1: none seen */
+  int64_t min_ttl;           /* jwks_min_ttl */
+  int max_age_below_min_ttl; /* issuer_max_age known and below min_ttl */
 } gate_source_status;
+/* Log jwks_max_age_below_min_ttl again when it applies (reload). */
+void gate_source_warn_max_age(gate_source *s);
 void gate_source_get_status(gate_source *s, gate_source_status *st);
 
 /* Test hook: fetch synchronously once (no thread). */

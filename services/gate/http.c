@@ -257,8 +257,15 @@ static enum MHD_Result handle_healthz(gate_app *a, struct MHD_Connection *c) {
   for (size_t i = 0; i < st->nsources; i++) {
     gate_source_status ss;
     gate_source_get_status(st->sources[i], &ss);
-    ob_printf(&b, "%s{\"keys\":%zu,\"stale\":%s,\"age_s\":%lld}", i ? "," : "", ss.keys,
-              ss.stale ? "true" : "false", (long long)(ss.age_ms < 0 ? -1 : ss.age_ms / 1000));
+    ob_printf(&b, "%s{\"keys\":%zu,\"stale\":%s,\"age_s\":%lld,\"issuer_max_age_s\":%lld", i ? "," : "",
+              ss.keys, ss.stale ? "true" : "false", (long long)(ss.age_ms < 0 ? -1 : ss.age_ms / 1000),
+              (long long)ss.issuer_max_age);
+    if (ss.max_age_below_min_ttl)
+      ob_printf(&b,
+                ",\"warning\":\"the issuer's max-age (%lld s) is below jwks_min_ttl (%lld s): new keys may be "
+                "refused until a refetch; see docs/gateway.md\"",
+                (long long)ss.issuer_max_age, (long long)ss.min_ttl);
+    ob_printf(&b, "}");
   }
   ob_printf(&b, "]}\n");
   gate_state_release(st);

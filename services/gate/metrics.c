@@ -231,6 +231,10 @@ int gate_metrics_render(gate_state *st, char **out, size_t *outlen) {
         {"jwtkit_gate_jwks_cache_age_seconds", "gauge", "Seconds since the JWK Set was last fetched or revalidated."},
         {"jwtkit_gate_jwks_expires_in_seconds", "gauge", "Seconds until the cached JWK Set's lifetime ends (negative: stale)."},
         {"jwtkit_gate_jwks_keys", "gauge", "Keys in the cached JWK Set."},
+        {"jwtkit_gate_jwks_issuer_max_age_seconds", "gauge",
+         "The issuer's Cache-Control max-age (minus Age) in its last answer, before the clamp (-1: none seen)."},
+        {"jwtkit_gate_jwks_max_age_below_min_ttl", "gauge",
+         "1 when the issuer's max-age is below jwks_min_ttl (new keys may wait for an unknown-kid refetch)."},
     };
     size_t ns = st->nsources;
     gate_source_status *ss = calloc(ns, sizeof *ss);
@@ -265,6 +269,12 @@ int gate_metrics_render(gate_state *st, char **out, size_t *outlen) {
             break;
           case 5:
             sb_printf(&b, "%s{source=\"%s\"} %zu\n", fam[f][0], url, s->keys);
+            break;
+          case 6:
+            sb_printf(&b, "%s{source=\"%s\"} %lld\n", fam[f][0], url, (long long)s->issuer_max_age);
+            break;
+          case 7:
+            sb_printf(&b, "%s{source=\"%s\"} %d\n", fam[f][0], url, s->max_age_below_min_ttl);
             break;
         }
       }
