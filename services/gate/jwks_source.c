@@ -710,8 +710,9 @@ int gate_source_refetch(gate_source *s, struct MHD_Connection *conn) {
     /* a fetch that starts after this request is coming: wait for it */
   } else if (s->fetching) {
     /* the running fetch may have started before the key was published:
-     * one more after it when allowed, else wait for this one */
-    if (may) {
+     * one more after it when allowed, else wait for this one (without a
+     * set yet, the running fetch is the first one: wait for it) */
+    if (may && s->have_set) {
       s->refetch_queued = 1;
       s->last_refetch_ms = now;
       atomic_fetch_add(&g_metrics.refetch_triggered, 1);
