@@ -45,7 +45,8 @@ struct gate_app {
   struct MHD_Daemon *d;
   struct MHD_Response *r401_invalid, *r401_missing, *r403, *r404, *r405, *r503_busy;
   svc_guard *guard;
-  svc_loglimit mhd_lines;
+  svc_loglimit mhd_lines;     /* libmicrohttpd's messages */
+  svc_loglimit refused_lines; /* request_refused events */
   svc_guard_stats logged; /* the guard's counters at the last summary (guard thread) */
   int64_t logged_ms;
 };
@@ -287,7 +288,7 @@ static enum MHD_Result handle_healthz(gate_app *a, struct MHD_Connection *c) {
 static enum MHD_Result reject(gate_app *a, struct MHD_Connection *c, const svc_framing *fr) {
   svc_guard_rejected(a->guard, c);
   gate_logline L;
-  if (gl_begin(&L, GL_INFO, "request_refused")) {
+  if (svc_loglimit_allow(&a->refused_lines, svc_mono_ms()) && gl_begin(&L, GL_INFO, "request_refused")) {
     gl_int(&L, "status", fr->status);
     gl_str(&L, "detail", fr->why);
     gl_end(&L);
@@ -326,8 +327,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     /* a chunked body: refused at its first byte; libmicrohttpd takes no
      * answer in the middle of a body, so it is written here and the
      * connection closed */
-    gate_log(GL_INFO, "request_refused", "a request body on %s: the gate takes none (proxy_pass_request_body off)",
-             url);
+    if (svc_loglimit_allow(&a->refused_lines, svc_mono_ms()))
+      gate_log(GL_INFO, "request_refused", "a request body on %s: the gate takes none (proxy_pass_request_body off)",
+               url);
     svc_reject_raw(a->guard, c, 413, "the gate takes no request body (nginx: proxy_pass_request_body off)");
     return MHD_NO;
   }
@@ -372,6 +374,9 @@ static void http_tick(void *ctx, int64_t now) {
   gate_app *a = ctx;
   uint64_t n = svc_loglimit_take(&a->mhd_lines, now, 0);
   if (n > 0) gate_log(GL_WARN, "http_server_suppressed", "%llu more libmicrohttpd messages in the last %d s",
+                      (unsigned long long)n, LOG_INTERVAL_MS / 1000);
+  n = svc_loglimit_take(&a->refused_lines, now, 0);
+  if (n > 0) gate_log(GL_INFO, "request_refused_suppressed", "%llu more requests refused in the last %d s",
                       (unsigned long long)n, LOG_INTERVAL_MS / 1000);
   if (now - a->logged_ms < LOG_INTERVAL_MS) return;
   svc_guard_stats st;
@@ -420,6 +425,8 @@ int gate_http_start(gate_app *a, const struct sockaddr *sa, int v6, const gate_c
   size_t pool = cfg->max_token + 24 * 1024;
   a->mhd_lines.interval_ms = LOG_INTERVAL_MS;
   a->mhd_lines.burst = 5;
+  a->refused_lines.interval_ms = LOG_INTERVAL_MS;
+  a->refused_lines.burst = 5;
   svc_guard_opts go = {.limit = cfg->connection_limit,
                        .reserve = CONN_RESERVE,
                        .header_timeout_ms = (int64_t)cfg->header_timeout * 1000,
@@ -477,6 +484,8 @@ void gate_http_stop(gate_app *a) {
     a->guard = NULL;
     uint64_t n = svc_loglimit_take(&a->mhd_lines, svc_mono_ms(), 1);
     if (n > 0) gate_log(GL_WARN, "http_server_suppressed", "%llu more libmicrohttpd messages", (unsigned long long)n);
+    n = svc_loglimit_take(&a->refused_lines, svc_mono_ms(), 1);
+    if (n > 0) gate_log(GL_INFO, "request_refused_suppressed", "%llu more requests refused", (unsigned long long)n);
   }
 }
 

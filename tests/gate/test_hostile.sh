@@ -113,6 +113,8 @@ echo "chunked body stream: $got" | tee -a "$TMP/figures.txt"
 check "a chunked body stream gets 413 and is cut off at once ($got)" \
   jget "$TMP/stream.json" 'exit(0 if d["status"] == "413" and d["closed"] and d["seconds"] < 2 and d["body_bytes_sent"] < 64 * 2**20 else 1)'
 check "the gate still answers" gate_ready
+n=$(grep -c '"event":"request_refused"' "$TMP/gate.log")
+check "the 11 refused requests wrote at most 5 lines per 10 s ($n)" test "$n" -le 10
 
 # ----------------------------------------------------------- 4. reserve
 stop_gate
