@@ -50,19 +50,13 @@ ALICE=$(add_client alice)
 BOB=$(add_client bob)
 CAROL=$(add_client carol)
 DAVE=$(add_client dave)
-cat >"$WORK/serve.conf" <<EOF
-keyring = $WORK/ring
-clients = $CLIENTS
-# the defaults of every setting this test is about, spelt out
-max_connections = 1024
-max_connections_per_ip = 64
-header_timeout = 5s
-token_rate_ip = 20/s
-token_burst_ip = 100
-token_rate_client = 10/s
-token_burst_client = 100
-token_fail_cost = 10
-EOF
+# the settings this test is about: the block of docs/serve.md that spells
+# out their defaults
+DOC=${SOURCE_DIR:-$HERE/../..}/docs/serve.md
+printf 'keyring = %s\nclients = %s\n' "$WORK/ring" "$CLIENTS" >"$WORK/serve.conf"
+"$PY" "$HERE/../lib/doc_block.py" "$DOC" 'as `tests/serve/hostile_test.sh` runs them' >>"$WORK/serve.conf"
+check "docs/serve.md has the block of settings (max_connections_per_ip = 64 among them)" \
+  grep -qx 'max_connections_per_ip = 64' "$WORK/serve.conf"
 check "server starts" start_server "$LOG" --config "$WORK/serve.conf"
 FIG=$WORK/figures.txt
 : >"$FIG"
