@@ -90,7 +90,7 @@ port = int(sys.argv[1])
 socks = []
 for _ in range(100):
     s = socket.socket()
-    s.bind(("127.0.0.2", 0))
+    s.bind(("127.0.0.50", 0))  # not one of the attack's addresses
     s.connect(("127.0.0.1", port))
     socks.append(s)
 time.sleep(0.5)
@@ -99,7 +99,7 @@ for s in socks:
     r, _, _ = select.select([s], [], [], 0)
     if r and s.recv(1, socket.MSG_PEEK) == b"":
         closed += 1
-c = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=("127.0.0.3", 0))
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=("127.0.0.51", 0))
 c.request("GET", "/healthz")
 other = c.getresponse().status
 for s in socks:
