@@ -96,6 +96,7 @@ static char *write_back(const gate_config *c, size_t *len) {
   if (c->threads) jkf_text_printf(&t, "threads=%u\n", c->threads);
   jkf_text_printf(&t, "token_cache=%zu\nmax_token=%zu\nheader_max=%zu\nconnection_limit=%u\nidle_timeout=%u\n",
                   c->token_cache, c->max_token, c->header_max, c->connection_limit, c->idle_timeout);
+  jkf_text_printf(&t, "header_timeout=%u\n", c->header_timeout);
   jkf_text_printf(&t, "jwks_timeout=%lldms\njwks_max_bytes=%zu\n", (long long)c->jwks_timeout_ms, c->jwks_max_bytes);
   jkf_text_printf(&t, "jwks_min_ttl=%lld\njwks_max_ttl=%lld\njwks_default_ttl=%lld\njwks_refresh_ahead=%lld\n",
                   (long long)c->jwks_min_ttl, (long long)c->jwks_max_ttl, (long long)c->jwks_default_ttl,
@@ -157,7 +158,7 @@ static void same(const gate_config *a, const gate_config *b) {
   JKF_CHECK(a->has_log_level == b->has_log_level && (!a->has_log_level || a->log_level == b->log_level), "log_level");
   JKF_CHECK(a->threads == b->threads && a->token_cache == b->token_cache && a->max_token == b->max_token &&
                 a->header_max == b->header_max && a->connection_limit == b->connection_limit &&
-                a->idle_timeout == b->idle_timeout,
+                a->idle_timeout == b->idle_timeout && a->header_timeout == b->header_timeout,
             "[gate] numbers");
   JKF_CHECK(a->jwks_timeout_ms == b->jwks_timeout_ms && a->jwks_max_bytes == b->jwks_max_bytes &&
                 a->jwks_min_ttl == b->jwks_min_ttl && a->jwks_max_ttl == b->jwks_max_ttl &&

@@ -40,6 +40,12 @@ static void put_int(sv_buf *b, const char *key, long long v) {
   put(b, key, n);
 }
 
+static void put_rate(sv_buf *b, const char *key, const sv_rate *r) {
+  char v[48];
+  snprintf(v, sizeof v, "%lld/%s", r->count, r->per == 1 ? "s" : r->per == 60 ? "m" : "h");
+  put(b, key, v);
+}
+
 /* The settings of one layer as a config file. */
 static char *write_back(const sv_settings *s, size_t *len) {
   sv_buf b;
@@ -69,6 +75,13 @@ static char *write_back(const sv_settings *s, size_t *len) {
   if (s->set & SV_SET_TRANSITION) put_int(&b, "transition_ttl", s->transition_ttl);
   if (s->set & SV_SET_THREADS) put_int(&b, "thread_pool", s->threads);
   if (s->set & SV_SET_MAXCONN) put_int(&b, "max_connections", s->max_connections);
+  if (s->set & SV_SET_MAXCONN_IP) put_int(&b, "max_connections_per_ip", s->max_connections_ip);
+  if (s->set & SV_SET_HEADER_TIMEOUT) put_int(&b, "header_timeout", s->header_timeout);
+  if (s->set & SV_SET_RATE_IP) put_rate(&b, "token_rate_ip", &s->rate_ip);
+  if (s->set & SV_SET_BURST_IP) put_int(&b, "token_burst_ip", s->burst_ip);
+  if (s->set & SV_SET_RATE_CLIENT) put_rate(&b, "token_rate_client", &s->rate_client);
+  if (s->set & SV_SET_BURST_CLIENT) put_int(&b, "token_burst_client", s->burst_client);
+  if (s->set & SV_SET_FAIL_COST) put_int(&b, "token_fail_cost", s->fail_cost);
   if (s->set & SV_SET_LOGLEVEL) put(&b, "log_level", sv_log_level_name(s->log_level));
   JKF_CHECK(!b.failed, "write-back buffer");
   return sv_buf_take(&b, len);
@@ -96,6 +109,15 @@ static void same(const sv_settings *a, const sv_settings *b) {
   SAME_INT(transition_ttl);
   SAME_INT(threads);
   SAME_INT(max_connections);
+  SAME_INT(max_connections_ip);
+  SAME_INT(header_timeout);
+  SAME_INT(rate_ip.count);
+  SAME_INT(rate_ip.per);
+  SAME_INT(burst_ip);
+  SAME_INT(rate_client.count);
+  SAME_INT(rate_client.per);
+  SAME_INT(burst_client);
+  SAME_INT(fail_cost);
   SAME_INT(log_level);
   SAME_INT(demo);
 #undef SAME_STR

@@ -143,7 +143,7 @@ static const char *const gate_keys[] = {"listen", "log_level", "threads", "token
                                         "header_max", "connection_limit", "idle_timeout", "jwks_timeout",
                                         "jwks_max_bytes", "jwks_min_ttl", "jwks_max_ttl", "jwks_default_ttl",
                                         "jwks_refresh_ahead", "jwks_cooldown", "jwks_stale_max",
-                                        "jwks_ca_file", NULL};
+                                        "jwks_ca_file", "header_timeout", NULL};
 
 static int gate_key(parser *p, const char *k, const char *v) {
   gate_config *c = p->cfg;
@@ -222,6 +222,12 @@ static int gate_key(parser *p, const char *k, const char *v) {
       return parse_duration_key(p, k, v, 0, 30 * 86400, &c->jwks_stale_max);
     case 16:
       return set_str(p, &c->jwks_ca_file, k, v);
+    case 17: {
+      int64_t d = 0;
+      if (parse_duration_key(p, k, v, 1, 300, &d)) return -1;
+      c->header_timeout = (unsigned)d;
+      return 0;
+    }
   }
   return perr(p, "unknown key '%s'", k);
 }
@@ -422,6 +428,7 @@ int gate_config_parse(const char *name, const char *text, size_t len, gate_confi
   c->header_max = 1024;
   c->connection_limit = 1024;
   c->idle_timeout = 120;
+  c->header_timeout = 5;
   c->jwks_timeout_ms = 5000;
   c->jwks_max_bytes = 65536;
   c->jwks_min_ttl = 30;

@@ -280,15 +280,18 @@ int jwtkit_gate_main(int argc, char **argv) {
       } else {
         if ((nc->listen == NULL) != (cur->cfg->listen == NULL) ||
             (nc->listen && strcmp(nc->listen, cur->cfg->listen) != 0) || nc->threads != cur->cfg->threads ||
-            nc->connection_limit != cur->cfg->connection_limit || nc->idle_timeout != cur->cfg->idle_timeout)
+            nc->connection_limit != cur->cfg->connection_limit || nc->idle_timeout != cur->cfg->idle_timeout ||
+            nc->header_timeout != cur->cfg->header_timeout)
           gate_log(GL_WARN, "reload_partial",
-                   "listen, threads, connection_limit and idle_timeout changes need a restart; the rest is applied");
+                   "listen, threads, connection_limit, idle_timeout and header_timeout changes need a restart; the "
+                   "rest is applied");
         if (level == NULL) gate_log_set_level(nc->has_log_level ? nc->log_level : GL_INFO);
         gate_http_swap(app, ns);
         atomic_fetch_add(&g_metrics.reloads_ok, 1);
         gate_log(GL_INFO, "reloaded", "configuration generation %llu with %zu route(s)",
                  (unsigned long long)ns->generation, ns->nroutes);
         log_routes(ns);
+        for (size_t i = 0; i < ns->nsources; i++) gate_source_warn_max_age(ns->sources[i]);
       }
       gate_state_release(cur);
       gate_state_reap();

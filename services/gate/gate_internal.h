@@ -162,6 +162,7 @@ typedef struct gate_config {
   size_t header_max;    /* bytes of one emitted claim header (default 1024) */
   unsigned connection_limit;
   unsigned idle_timeout; /* seconds */
+  unsigned header_timeout; /* seconds: a request's line and headers from the connection's start */
   /* JWKS fetching (design defaults) */
   int64_t jwks_timeout_ms;   /* 5000 */
   size_t jwks_max_bytes;     /* 65536 */
@@ -295,8 +296,9 @@ int gate_source_is_stale(const gate_source *s);
 
 /* Unknown kid: ask for a refetch.  Returns 1 when `conn` was suspended
  * (the caller must return MHD_YES without a response; it is resumed when
- * the fetch ends), 0 when no fetch can happen now (cooldown, stopped, too
- * many waiters): answer at once.  conn may be NULL (no waiting). */
+ * a fetch that started after the call ends), 0 when no fetch can happen
+ * now (an unknown-kid refetch started less than a cooldown ago, stopped,
+ * too many waiters): answer at once.  conn may be NULL (no waiting). */
 int gate_source_refetch(gate_source *s, struct MHD_Connection *conn);
 
 typedef struct gate_source_status {
@@ -307,7 +309,12 @@ typedef struct gate_source_status {
   int64_t expires_in_ms;
   uint64_t gen;
   uint64_t fetches[GF_COUNT];
+  int64_t issuer_max_age;    /* the issuer's max-age (minus Age) in its last answer, -1: none seen */
+  int64_t min_ttl;           /* jwks_min_ttl */
+  int max_age_below_min_ttl; /* issuer_max_age known and below min_ttl */
 } gate_source_status;
+/* Log jwks_max_age_below_min_ttl again when it applies (reload). */
+void gate_source_warn_max_age(gate_source *s);
 void gate_source_get_status(gate_source *s, gate_source_status *st);
 
 /* Test hook: fetch synchronously once (no thread). */
@@ -476,6 +483,11 @@ void gate_decision_report(const gate_decision *d);
 void gate_decision_free(gate_decision *d);
 
 /* --------------------------------------------------------------- http.c */
+
+/* The connection guard of the running server (services/common/connguard.h),
+ * for /metrics; NULL when none. */
+struct svc_guard;
+extern struct svc_guard *g_gate_guard;
 
 typedef struct gate_app gate_app;
 struct sockaddr;

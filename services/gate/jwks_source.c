@@ -3,10 +3,15 @@
  *
  * One fetcher thread per source owns the curl handle.  It fetches at start,
  * then ahead of the set's expiry; an unknown kid may ask for one extra fetch
- * (gate_source_refetch), at most one per cooldown counted from the last
- * attempt of any kind, failed ones included.  Each good set is published as
- * a new refcounted gate_keyset with a higher generation; verifying threads
- * only ever read the latest published keyset and never wait for the network.
+ * (gate_source_refetch).  Unknown-kid refetches are limited against each
+ * other only: one at a time, at most one per cooldown counted from the
+ * start of the previous one (a failed one counts).  Background refreshes do
+ * not delay them: with an issuer whose max-age is below min_ttl the
+ * background refresh can come every few seconds, and when it restarted the
+ * cooldown the first token of a new key was refused for good.  Each good
+ * set is published as a new refcounted gate_keyset with a higher
+ * generation; verifying threads only ever read the latest published keyset
+ * and never wait for the network.
  *
  * Lifetime: Cache-Control max-age (minus Age) clamped to [min_ttl, max_ttl];
  * default_ttl when absent; no-cache/no-store count as min_ttl.  The refresh
@@ -45,7 +50,10 @@ struct gate_source {
   int stop;
   int kick;
   int fetching;
-  int64_t last_attempt_ms; /* monotonic; INT64_MIN: never */
+  int refetch_queued;      /* an unknown-kid refetch to start once the running fetch ends */
+  int64_t last_refetch_ms; /* start of the last unknown-kid refetch; INT64_MIN: never */
+  int64_t issuer_max_age;  /* the issuer's max-age (minus Age) in the last answer; -1: none seen */
+  int warned_max_age;      /* the max-age below min_ttl warning was logged for the current value */
   int64_t next_fetch_ms;
   int failures;
   gate_keyset *cur; /* never NULL */
@@ -126,9 +134,12 @@ static void publish(gate_source *s, jwtkit_jwks *jwks) {
   gate_keyset_release(old);
 }
 
-/* Cache-Control -> lifetime in seconds. */
-static int64_t lifetime(const gate_source *s, const char *cc, int64_t age) {
+/* Cache-Control -> lifetime in seconds; *raw gets the issuer's own value
+ * before the clamp (max-age minus Age, 0 for no-cache / no-store), -1 when
+ * it gave none. */
+static int64_t lifetime(const gate_source *s, const char *cc, int64_t age, int64_t *raw) {
   int64_t ttl = s->o.default_ttl;
+  *raw = -1;
   const char *p = cc;
   while (p != NULL && *p) {
     while (*p == ' ' || *p == '\t' || *p == ',') p++;
@@ -147,8 +158,10 @@ static int64_t lifetime(const gate_source *s, const char *cc, int64_t age) {
         digits++;
       }
       if (digits > 0) ttl = v - (age > 0 ? age : 0);
+      if (digits > 0) *raw = ttl < 0 ? 0 : ttl;
     } else if ((n >= 8 && strncasecmp(p, "no-store", 8) == 0) || (n >= 8 && strncasecmp(p, "no-cache", 8) == 0)) {
       ttl = 0;
+      *raw = 0;
       break;
     }
     p = e;
@@ -289,6 +302,7 @@ typedef struct fetch_out {
   gate_fetch_result r;
   jwtkit_jwks *jwks;
   int64_t ttl;
+  int64_t max_age; /* the issuer's, before the clamp; -1: none */
   char etag[GATE_MAX_ETAG];
   long status;
   size_t bytes, skipped;
@@ -360,7 +374,7 @@ static void fetch_once(gate_source *s, const char *etag, fetch_out *out) {
   }
   if (status == 304 && etag[0] != '\0') {
     out->r = GF_NOT_MODIFIED;
-    out->ttl = lifetime(s, f.cc, f.age);
+    out->ttl = lifetime(s, f.cc, f.age, &out->max_age);
     free(f.body);
     return;
   }
@@ -390,8 +404,47 @@ static void fetch_once(gate_source *s, const char *etag, fetch_out *out) {
   }
   out->r = GF_OK;
   out->jwks = set;
-  out->ttl = lifetime(s, f.cc, f.age);
+  out->ttl = lifetime(s, f.cc, f.age, &out->max_age);
   snprintf(out->etag, sizeof out->etag, "%s", f.etag);
+}
+
+/* The refresh interval for a lifetime (the refresh runs this long after a
+ * good fetch). */
+static int64_t refresh_after(const gate_source *s, int64_t ttl) {
+  int64_t ahead = s->o.refresh_ahead < ttl / 2 ? s->o.refresh_ahead : ttl / 2;
+  return ttl - ahead;
+}
+
+/* The issuer's max-age is below jwks_min_ttl (under mu; logged once per
+ * value, and again by gate_source_warn_max_age at reload). */
+static void warn_max_age(gate_source *s) {
+  gate_logline L;
+  if (!gl_begin(&L, GL_WARN, "jwks_max_age_below_min_ttl")) return;
+  char msg[640];
+  snprintf(msg, sizeof msg,
+           "the issuer's JWK Set max-age (%lld s) is below jwks_min_ttl (%lld s): the gate keeps the set %lld s "
+           "and refreshes it every %lld s, so a key the issuer publishes less than that before it signs is learnt "
+           "only by an unknown-kid refetch, at most one per jwks_cooldown (%lld s); set jwks_min_ttl to %lld s or "
+           "less, or jwks_cooldown below the issuer's rotation period",
+           (long long)s->issuer_max_age, (long long)s->o.min_ttl, (long long)s->o.min_ttl,
+           (long long)refresh_after(s, s->o.min_ttl), (long long)s->o.cooldown,
+           (long long)(s->issuer_max_age > 0 ? s->issuer_max_age : 1));
+  gl_str(&L, "source", s->url);
+  gl_int(&L, "issuer_max_age_s", s->issuer_max_age);
+  gl_int(&L, "jwks_min_ttl_s", s->o.min_ttl);
+  gl_int(&L, "jwks_cooldown_s", s->o.cooldown);
+  gl_str(&L, "msg", msg);
+  gl_end(&L);
+}
+
+static int max_age_short(const gate_source *s) {
+  return s->issuer_max_age >= 0 && s->issuer_max_age < s->o.min_ttl;
+}
+
+void gate_source_warn_max_age(gate_source *s) {
+  pthread_mutex_lock(&s->mu);
+  if (max_age_short(s)) warn_max_age(s);
+  pthread_mutex_unlock(&s->mu);
 }
 
 /* Apply a fetch outcome (under mu). */
@@ -401,11 +454,16 @@ static void apply(gate_source *s, fetch_out *fo, int64_t now) {
   gate_logline L;
   if (fo->r == GF_OK || fo->r == GF_NOT_MODIFIED) {
     int64_t ttl = fo->ttl;
-    int64_t ahead = s->o.refresh_ahead < ttl / 2 ? s->o.refresh_ahead : ttl / 2;
     int was_stale = s->have_set && now >= s->expires_ms;
     s->fetched_ms = now;
     s->expires_ms = now + ttl * 1000;
-    s->next_fetch_ms = s->expires_ms - ahead * 1000;
+    s->next_fetch_ms = now + refresh_after(s, ttl) * 1000;
+    if (fo->max_age != s->issuer_max_age) s->warned_max_age = 0;
+    s->issuer_max_age = fo->max_age;
+    if (max_age_short(s) && !s->warned_max_age) {
+      warn_max_age(s);
+      s->warned_max_age = 1;
+    }
     s->failures = 0;
     s->logged_stale = 0;
     if (fo->r == GF_OK) {
@@ -508,7 +566,6 @@ static void *fetcher(void *arg) {
     }
     s->kick = 0;
     s->fetching = 1;
-    s->last_attempt_ms = now;
     char etag[GATE_MAX_ETAG];
     snprintf(etag, sizeof etag, "%s", s->have_set ? s->etag : "");
     pthread_mutex_unlock(&s->mu);
@@ -520,6 +577,14 @@ static void *fetcher(void *arg) {
     if (!s->stop || fo.r == GF_OK) apply(s, &fo, gate_mono_ms());
     jwtkit_jwks_free(fo.jwks);
     s->fetching = 0;
+    if (s->refetch_queued && !s->stop) {
+      /* an unknown kid came while this fetch ran (it may have started
+       * before the key was published): one more, at once; the parked
+       * requests wait for it */
+      s->refetch_queued = 0;
+      s->kick = 1;
+      continue;
+    }
     size_t n = take_waiters(s, w);
     pthread_mutex_unlock(&s->mu);
     resume_all(w, n);
@@ -545,7 +610,8 @@ gate_source *gate_source_new(const char *url, int allow_http, jwtkit_alg rsa_def
   s->url = gate_strndup(url, strlen(url));
   s->ca_file = o->ca_file ? gate_strndup(o->ca_file, strlen(o->ca_file)) : NULL;
   s->cur = keyset_new(NULL, 0);
-  s->last_attempt_ms = INT64_MIN;
+  s->last_refetch_ms = INT64_MIN;
+  s->issuer_max_age = -1;
   s->next_fetch_ms = 0;
   atomic_init(&s->expires_pub, INT64_MAX);
   if (s->url == NULL || s->cur == NULL || (o->ca_file && s->ca_file == NULL)) goto fail;
@@ -636,17 +702,32 @@ int gate_source_refetch(gate_source *s, struct MHD_Connection *conn) {
     pthread_mutex_unlock(&s->mu);
     return 0;
   }
-  if (!s->fetching && !s->kick) {
-    int64_t now = gate_mono_ms();
-    if (s->last_attempt_ms != INT64_MIN && now - s->last_attempt_ms < s->o.cooldown * 1000) {
-      pthread_mutex_unlock(&s->mu);
-      atomic_fetch_add(&g_metrics.refetch_cooldown, 1);
-      return 0;
+  int64_t now = gate_mono_ms();
+  /* unknown-kid refetches are limited against each other, never by the
+   * background refresh */
+  int may = s->last_refetch_ms == INT64_MIN || now - s->last_refetch_ms >= s->o.cooldown * 1000;
+  if (s->kick || s->refetch_queued) {
+    /* a fetch that starts after this request is coming: wait for it */
+  } else if (s->fetching) {
+    /* the running fetch may have started before the key was published:
+     * one more after it when allowed, else wait for this one (without a
+     * set yet, the running fetch is the first one: wait for it) */
+    if (may && s->have_set) {
+      s->refetch_queued = 1;
+      s->last_refetch_ms = now;
+      atomic_fetch_add(&g_metrics.refetch_triggered, 1);
+      gate_log(GL_INFO, "jwks_refetch", "unknown kid: refetching %s after the fetch in progress", s->url);
     }
+  } else if (may) {
     s->kick = 1;
+    s->last_refetch_ms = now;
     pthread_cond_broadcast(&s->cv);
     atomic_fetch_add(&g_metrics.refetch_triggered, 1);
     gate_log(GL_INFO, "jwks_refetch", "unknown kid: refetching %s", s->url);
+  } else {
+    pthread_mutex_unlock(&s->mu);
+    atomic_fetch_add(&g_metrics.refetch_cooldown, 1);
+    return 0;
   }
   /* a fetch is about to run or running: park the request until it ends */
   if (conn == NULL || s->nwaiters >= GATE_MAX_WAITERS) {
@@ -671,6 +752,9 @@ void gate_source_get_status(gate_source *s, gate_source_status *st) {
   st->stale = s->have_set && now >= s->expires_ms;
   st->age_ms = s->have_set ? now - s->fetched_ms : -1;
   st->expires_in_ms = s->have_set ? s->expires_ms - now : 0;
+  st->issuer_max_age = s->issuer_max_age;
+  st->min_ttl = s->o.min_ttl;
+  st->max_age_below_min_ttl = max_age_short(s);
   pthread_mutex_unlock(&s->mu);
   for (int i = 0; i < GF_COUNT; i++) st->fetches[i] = atomic_load(&s->fetches[i]);
 }
@@ -679,7 +763,6 @@ gate_fetch_result gate_source_fetch_now(gate_source *s) {
   pthread_mutex_lock(&s->mu);
   char etag[GATE_MAX_ETAG];
   snprintf(etag, sizeof etag, "%s", s->have_set ? s->etag : "");
-  s->last_attempt_ms = gate_mono_ms();
   pthread_mutex_unlock(&s->mu);
   fetch_out fo;
   fetch_once(s, etag, &fo);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connguard.h"
 #include "gate_internal.h"
 
 gate_metrics g_metrics;
@@ -231,6 +232,10 @@ int gate_metrics_render(gate_state *st, char **out, size_t *outlen) {
         {"jwtkit_gate_jwks_cache_age_seconds", "gauge", "Seconds since the JWK Set was last fetched or revalidated."},
         {"jwtkit_gate_jwks_expires_in_seconds", "gauge", "Seconds until the cached JWK Set's lifetime ends (negative: stale)."},
         {"jwtkit_gate_jwks_keys", "gauge", "Keys in the cached JWK Set."},
+        {"jwtkit_gate_jwks_issuer_max_age_seconds", "gauge",
+         "The issuer's Cache-Control max-age (minus Age) in its last answer, before the clamp (-1: none seen)."},
+        {"jwtkit_gate_jwks_max_age_below_min_ttl", "gauge",
+         "1 when the issuer's max-age is below jwks_min_ttl (new keys may wait for an unknown-kid refetch)."},
     };
     size_t ns = st->nsources;
     gate_source_status *ss = calloc(ns, sizeof *ss);
@@ -266,11 +271,37 @@ int gate_metrics_render(gate_state *st, char **out, size_t *outlen) {
           case 5:
             sb_printf(&b, "%s{source=\"%s\"} %zu\n", fam[f][0], url, s->keys);
             break;
+          case 6:
+            sb_printf(&b, "%s{source=\"%s\"} %lld\n", fam[f][0], url, (long long)s->issuer_max_age);
+            break;
+          case 7:
+            sb_printf(&b, "%s{source=\"%s\"} %d\n", fam[f][0], url, s->max_age_below_min_ttl);
+            break;
         }
       }
     }
     free(ss);
   }
+
+  svc_guard_stats cs;
+  svc_guard_get_stats(g_gate_guard, &cs);
+  sb_printf(&b,
+            "# HELP jwtkit_gate_connections_open Open HTTP connections (reserve included).\n"
+            "# TYPE jwtkit_gate_connections_open gauge\n"
+            "jwtkit_gate_connections_open %u\n"
+            "# HELP jwtkit_gate_connections_closed_total Connections closed by the connection guard, by reason.\n"
+            "# TYPE jwtkit_gate_connections_closed_total counter\n",
+            cs.open);
+  for (int i = 0; i < SVC_GC_COUNT; i++)
+    sb_printf(&b, "jwtkit_gate_connections_closed_total{reason=\"%s\"} %llu\n", svc_guard_reason_name(i),
+              (unsigned long long)cs.closed[i]);
+  sb_printf(&b,
+            "# HELP jwtkit_gate_connections_reserve_total Connections admitted into the reserve, and their requests "
+            "refused (503).\n"
+            "# TYPE jwtkit_gate_connections_reserve_total counter\n"
+            "jwtkit_gate_connections_reserve_total{outcome=\"admitted\"} %llu\n"
+            "jwtkit_gate_connections_reserve_total{outcome=\"refused\"} %llu\n",
+            (unsigned long long)cs.reserve_admitted, (unsigned long long)cs.reserve_refused);
 
   sb_printf(&b,
             "# HELP jwtkit_gate_claim_headers_dropped_total Claim headers left out of an allowed answer (claim_header_failure = allow).\n"

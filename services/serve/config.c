@@ -33,10 +33,42 @@ void sv_settings_defaults(sv_settings *s) {
   s->transition_ttl = 0;
   s->threads = 0; /* number of cores */
   s->max_connections = 1024;
+  s->header_timeout = 5;
+  s->max_connections_ip = 64;
+  s->rate_ip.count = 20;
+  s->rate_ip.per = 1;
+  s->burst_ip = 100;
+  s->rate_client.count = 10;
+  s->rate_client.per = 1;
+  s->burst_client = 100;
+  s->fail_cost = 10;
   s->log_level = SV_LOG_INFO;
 }
 
-typedef enum { K_STR, K_DUR, K_INT, K_ALG, K_LEVEL, K_BOOL } kind;
+int sv_parse_rate(const char *s, sv_rate *out) {
+  if (strcmp(s, "off") == 0 || strcmp(s, "0") == 0) {
+    out->count = 0;
+    out->per = 1;
+    return 0;
+  }
+  const char *slash = strchr(s, '/');
+  if (slash == NULL || slash == s || (size_t)(slash - s) > 9) return -1;
+  char num[16];
+  memcpy(num, s, (size_t)(slash - s));
+  num[slash - s] = '\0';
+  long long n;
+  if (sv_parse_int(num, 0, 1000000, &n) != 0) return -1;
+  int64_t per;
+  if (strcmp(slash + 1, "s") == 0) per = 1;
+  else if (strcmp(slash + 1, "m") == 0) per = 60;
+  else if (strcmp(slash + 1, "h") == 0) per = 3600;
+  else return -1;
+  out->count = n;
+  out->per = n == 0 ? 1 : per;
+  return 0;
+}
+
+typedef enum { K_STR, K_DUR, K_INT, K_ALG, K_LEVEL, K_BOOL, K_RATE } kind;
 
 typedef struct opt_def {
   const char *name;
@@ -66,6 +98,13 @@ static const opt_def k_opts[] = {
     {"transition_ttl", K_DUR, F(transition_ttl), SV_SET_TRANSITION, 0, 86400},
     {"thread_pool", K_INT, F(threads), SV_SET_THREADS, 1, 256},
     {"max_connections", K_INT, F(max_connections), SV_SET_MAXCONN, 1, 100000},
+    {"max_connections_per_ip", K_INT, F(max_connections_ip), SV_SET_MAXCONN_IP, 0, 100000},
+    {"header_timeout", K_DUR, F(header_timeout), SV_SET_HEADER_TIMEOUT, 1, 300},
+    {"token_rate_ip", K_RATE, F(rate_ip), SV_SET_RATE_IP, 0, 0},
+    {"token_burst_ip", K_INT, F(burst_ip), SV_SET_BURST_IP, 1, 1000000},
+    {"token_rate_client", K_RATE, F(rate_client), SV_SET_RATE_CLIENT, 0, 0},
+    {"token_burst_client", K_INT, F(burst_client), SV_SET_BURST_CLIENT, 1, 1000000},
+    {"token_fail_cost", K_INT, F(fail_cost), SV_SET_FAIL_COST, 1, 1000},
     {"log_level", K_LEVEL, F(log_level), SV_SET_LOGLEVEL, 0, 0},
     {"demo", K_BOOL, F(demo), SV_SET_DEMO, 0, 0},
 };
@@ -182,6 +221,15 @@ int sv_settings_set(sv_settings *s, const char *key, const char *value, char *er
         return -1;
       }
       s->log_level = l;
+      break;
+    }
+    case K_RATE: {
+      sv_rate r;
+      if (sv_parse_rate(value, &r) != 0) {
+        sv_fmt(err, cap, "%s: expected a rate like 20/s, 600/m or 100/h (at most 1000000), or off", key);
+        return -1;
+      }
+      memcpy(field, &r, sizeof r);
       break;
     }
     case K_BOOL: {
@@ -333,6 +381,13 @@ void sv_settings_overlay(sv_settings *dst, const sv_settings *src) {
   OV(SV_SET_TRANSITION, transition_ttl);
   OV(SV_SET_THREADS, threads);
   OV(SV_SET_MAXCONN, max_connections);
+  OV(SV_SET_MAXCONN_IP, max_connections_ip);
+  OV(SV_SET_HEADER_TIMEOUT, header_timeout);
+  OV(SV_SET_RATE_IP, rate_ip);
+  OV(SV_SET_BURST_IP, burst_ip);
+  OV(SV_SET_RATE_CLIENT, rate_client);
+  OV(SV_SET_BURST_CLIENT, burst_client);
+  OV(SV_SET_FAIL_COST, fail_cost);
   OV(SV_SET_LOGLEVEL, log_level);
   OV(SV_SET_DEMO, demo);
 #undef OV

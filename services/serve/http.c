@@ -28,17 +28,30 @@
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 
+#include "connguard.h"
 #include "serve.h"
 
 #define HDR_CONN_MEMORY (32u * 1024u) /* request line + headers (MHD answers 414/431 beyond) */
-#define CONN_TIMEOUT 10u              /* seconds of inactivity */
+#define CONN_TIMEOUT 10u              /* seconds of inactivity (the keep-alive idle timeout) */
+#define CONN_RESERVE 16u              /* connections beyond max_connections for /healthz and /metrics */
 #define SV_MAX_DISCARD (1u << 20)     /* body bytes read past the cap before the connection is closed */
+#define LOG_INTERVAL_MS 10000         /* refused requests: a summary line per interval ... */
+#define LOG_REFUSED_LINES 5u          /* ... after this many lines of their own */
 
 struct sv_server {
   struct MHD_Daemon *d;
   atomic_int inflight;
   MHD_socket listen_fd;
+  svc_guard *guard;
+  sv_limiter *limiter;
+  svc_loglimit mhd_lines; /* libmicrohttpd's messages */
+  /* the guard's counters at the last summary line (guard thread only) */
+  svc_guard_stats logged;
+  int64_t logged_ms;
 };
+
+/* The running server, for /metrics and the log summaries. */
+static sv_server *g_srv;
 
 typedef struct sv_req {
   enum sv_route route;
@@ -50,6 +63,9 @@ typedef struct sv_req {
   char *body;
   size_t body_len, body_cap;
   size_t discarded; /* bytes dropped after the body went over SV_MAX_BODY */
+  unsigned char addr[16]; /* rate-limit key of the source address */
+  int have_addr;
+  int throttled;          /* SV_RL_BY_*: answered 429 */
   char method_s[12];
   char path[200];
   char remote[64];
@@ -297,8 +313,10 @@ static enum MHD_Result send_text(struct MHD_Connection *c, sv_req *rq, unsigned 
 /* RFC 6749 §5.2 error response.  Every 401 carries a challenge (RFC 9110
  * §11.6.1); RFC 6749 requires it when the client used Basic. */
 static enum MHD_Result token_error(struct MHD_Connection *c, sv_req *rq, unsigned status, enum sv_token_error e,
-                                   const char *desc, const char *allow) {
+                                   const char *desc, const char *allow, int64_t retry_after) {
   sv_metrics_token_error(e);
+  char ra[24];
+  snprintf(ra, sizeof ra, "%lld", (long long)retry_after);
   rq->error = sv_token_error_name(e);
   sv_buf b;
   sv_buf_init(&b, 4096);
@@ -311,7 +329,7 @@ static enum MHD_Result token_error(struct MHD_Connection *c, sv_req *rq, unsigne
   return send_body(c, rq, status, "application/json", body, 0, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store",
                    MHD_HTTP_HEADER_PRAGMA, "no-cache", MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                    status == 401 ? "Basic realm=\"jwtkit\", charset=\"UTF-8\"" : NULL, MHD_HTTP_HEADER_ALLOW, allow,
-                   NULL);
+                   MHD_HTTP_HEADER_RETRY_AFTER, retry_after > 0 ? ra : NULL, NULL);
 }
 
 /* ------------------------------------------------------------ routing */
@@ -475,7 +493,8 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, sv_req *rq, sv_answ
   if (a->no_answer) {
     r = MHD_NO;
   } else if (a->token_error >= 0) {
-    r = token_error(c, rq, a->status, (enum sv_token_error)a->token_error, a->text, a->allow);
+    r = token_error(c, rq, a->status, (enum sv_token_error)a->token_error, a->text, a->allow, a->retry_after);
+    rq->throttled = a->throttled;
   } else if (a->json != NULL) {
     char *body = a->json; /* send_body frees it */
     a->json = NULL;
@@ -537,11 +556,20 @@ static enum MHD_Result handle_healthz(struct MHD_Connection *c, sv_req *rq) {
                    "no-store", NULL);
 }
 
+static void metrics_connections(sv_buf *b);
+
 static enum MHD_Result handle_metrics(struct MHD_Connection *c, sv_req *rq) {
   sv_keysnap *ks = sv_keysnap_acquire();
   size_t len = 0;
   char *text = sv_metrics_render(ks, (int64_t)time(NULL), &len);
   sv_keysnap_release(ks);
+  if (text == NULL) return send_text(c, rq, 500, "metrics unavailable\n", NULL);
+  sv_buf b;
+  sv_buf_init(&b, 2u << 20);
+  sv_buf_put(&b, text, len);
+  free(text);
+  metrics_connections(&b);
+  text = sv_buf_take(&b, NULL);
   if (text == NULL) return send_text(c, rq, 500, "metrics unavailable\n", NULL);
   return send_body(c, rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, 0, MHD_HTTP_HEADER_CACHE_CONTROL,
                    "no-store", NULL);
@@ -593,9 +621,25 @@ static void note_client(sv_answer *a, const sv_confsnap *cs, const char *id) {
     snprintf(a->client_id, sizeof a->client_id, "%s", id);
 }
 
-void sv_token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
-                      int64_t now, sv_answer *a) {
+static void throttled_answer(sv_answer *a, int by, int64_t retry_after) {
+  token_answer(a, 429, SV_TE_TEMPORARILY_UNAVAILABLE,
+               by == SV_RL_BY_ADDR ? "too many token requests from this address; retry after the time in Retry-After"
+                                   : "too many token requests for this client; retry after the time in Retry-After",
+               NULL);
+  a->throttled = by;
+  a->retry_after = retry_after;
+}
+
+/* sv_token_respond behind the token buckets (rl NULL: none). */
+static void token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
+                          int64_t now, sv_limiter *rl, const unsigned char *addr, int64_t now_ms, sv_answer *a) {
   sv_answer_init(a);
+  int64_t wait = 0;
+  int by = rl ? sv_limiter_admit(rl, &cs->settings, addr, NULL, now_ms, &wait) : 0;
+  if (by != 0) {
+    throttled_answer(a, by, wait);
+    return;
+  }
   /* at most one Authorization field */
   int nauth = 0;
   h->each(h->ctx, count_each, &nauth);
@@ -668,6 +712,10 @@ void sv_token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_head
     goto out;
   }
   const sv_client *cl = sv_clients_find(&cs->clients, id, strlen(id));
+  if (rl != NULL && cl != NULL && (by = sv_limiter_admit(rl, &cs->settings, NULL, cl->name, now_ms, &wait)) != 0) {
+    throttled_answer(a, by, wait);
+    goto out;
+  }
   if (!sv_secret_check(cl ? &cl->hash : NULL, secret, secret_len) || cl == NULL) {
     token_answer(a, 401, SV_TE_INVALID_CLIENT, "client authentication failed", NULL);
     goto out;
@@ -745,16 +793,32 @@ out:
   OPENSSL_cleanse(cred, sizeof cred);
 }
 
+void sv_token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
+                      int64_t now, sv_answer *a) {
+  token_respond(cs, ks, h, body, len, now, NULL, NULL, 0, a);
+}
+
+void sv_token_respond_limited(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body,
+                              size_t len, int64_t now, sv_limiter *l, const unsigned char *addr, int64_t now_ms,
+                              sv_answer *a) {
+  token_respond(cs, ks, h, body, len, now, l, addr, now_ms, a);
+  /* a token or a server error costs 1, any other refusal token_fail_cost,
+   * a 429 nothing (it did no work) */
+  long long cost = a->status == 429 ? 0 : a->status == 200 || a->status >= 500 ? 1 : cs->settings.fail_cost;
+  sv_limiter_charge(l, &cs->settings, addr, a->client_id[0] ? a->client_id : NULL, cost, now_ms);
+}
+
 static enum MHD_Result handle_token(struct MHD_Connection *c, sv_req *rq) {
   sv_confsnap *cs = sv_confsnap_acquire();
   sv_keysnap *ks = sv_keysnap_acquire();
   enum MHD_Result r;
   if (cs == NULL || ks == NULL) {
-    r = token_error(c, rq, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "the issuer is starting", NULL);
+    r = token_error(c, rq, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "the issuer is starting", NULL, 0);
   } else {
     sv_headers h = conn_headers(c);
     sv_answer a;
-    sv_token_respond(cs, ks, &h, rq->body, rq->body_len, (int64_t)time(NULL), &a);
+    sv_token_respond_limited(cs, ks, &h, rq->body, rq->body_len, (int64_t)time(NULL), g_srv ? g_srv->limiter : NULL,
+                             rq->have_addr ? rq->addr : NULL, svc_mono_ms(), &a);
     r = send_answer(c, rq, &a);
   }
   sv_keysnap_release(ks);
@@ -764,10 +828,33 @@ static enum MHD_Result handle_token(struct MHD_Connection *c, sv_req *rq) {
 
 /* --------------------------------------------------------- MHD glue */
 
+/* A request whose framing is refused (RFC 9112 §6.3): the answer goes out
+ * with Connection: close, queued before the body, so libmicrohttpd reads
+ * none of it and closes the connection after the answer. */
+static enum MHD_Result reject_framing(sv_server *srv, struct MHD_Connection *c, sv_req *rq, const svc_framing *fr) {
+  svc_guard_rejected(srv->guard, c);
+  rq->route = SV_R_OTHER;
+  char *text = malloc(strlen(fr->why) + 2);
+  if (text == NULL) return MHD_NO;
+  snprintf(text, strlen(fr->why) + 2, "%s\n", fr->why);
+  rq->error = "bad_framing";
+  return send_body(c, rq, fr->status, "text/plain; charset=utf-8", text, 0, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store",
+                   MHD_HTTP_HEADER_CONNECTION, "close", NULL);
+}
+
+/* A reserve connection (the connection limit is reached and nothing could
+ * be closed for room) asking for anything but /healthz or /metrics. */
+static enum MHD_Result send_busy(sv_server *srv, struct MHD_Connection *c, sv_req *rq) {
+  svc_guard_reserve_refused(srv->guard);
+  rq->error = "connection_limit";
+  return send_body(c, rq, 503, "text/plain; charset=utf-8",
+                   (char *)"the issuer is at its connection limit; retry shortly\n", 1, MHD_HTTP_HEADER_CACHE_CONTROL,
+                   "no-store", MHD_HTTP_HEADER_RETRY_AFTER, "1", MHD_HTTP_HEADER_CONNECTION, "close", NULL);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
-  (void)version;
   sv_server *srv = cls;
   sv_req *rq = *con_cls;
   if (rq == NULL) {
@@ -786,9 +873,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
       else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, rq->remote,
                   sizeof rq->remote);
+      sv_limiter_key_addr(sa, rq->addr);
+      rq->have_addr = 1;
     }
-    sv_confsnap *cs = sv_confsnap_acquire();
     sv_headers h = conn_headers(c);
+    /* framing first: two lengths, a list, an unknown coding would let a
+     * proxy in front and this server disagree on where the request ends */
+    svc_framing fr;
+    svc_framing_check(h.each, h.ctx, version != NULL && strcmp(version, MHD_HTTP_VERSION_1_0) == 0, ~0ULL, &fr);
+    if (fr.status != 0) return reject_framing(srv, c, rq, &fr);
+    sv_confsnap *cs = sv_confsnap_acquire();
     sv_head hd;
     sv_answer ans;
     int answered = sv_http_head(cs, method, url, &h, &hd, &ans);
@@ -796,6 +890,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     rq->route = hd.route;
     rq->method = hd.method;
     rq->too_large = hd.too_large;
+    int reserve = svc_guard_request_begin(srv->guard, c, !answered && (hd.length > 0 || fr.chunked));
+    if (reserve && rq->route != SV_R_HEALTHZ && rq->route != SV_R_METRICS) {
+      sv_answer_free(&ans);
+      return send_busy(srv, c, rq);
+    }
     if (answered) return send_answer(c, rq, &ans);
     if (hd.length > 0 && rq->route == SV_R_TOKEN) {
       rq->body = malloc((size_t)hd.length + 1);
@@ -842,6 +941,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     rq->body_len += n;
     return MHD_YES;
   }
+  svc_guard_body_done(srv->guard, c); /* the whole request is in */
   if (rq->too_large) {
     sv_answer ans;
     sv_answer_init(&ans);
@@ -864,16 +964,89 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   }
 }
 
+/* ------------------------------------------------------ request logs
+ *
+ * A successful request is logged at debug.  A refused one (4xx, 5xx, or
+ * none: the client went away) is logged at info (5xx and none at warn),
+ * at most LOG_REFUSED_LINES of them per LOG_INTERVAL_MS; all of them are
+ * counted, and the interval ends with one summary line.  So the log grows
+ * by a bounded number of lines whatever a client sends. */
+
+#define NSUMMARY 16
+
+static struct {
+  pthread_mutex_t mu;
+  int64_t window_ms; /* start of the interval, 0: none open */
+  unsigned lines;
+  uint64_t refused, server_errors;
+  unsigned status[NSUMMARY];
+  uint64_t count[NSUMMARY];
+  size_t n;
+} g_refused = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* The summary of the interval (under mu); closes it. */
+static void refused_summary(void) {
+  if (g_refused.window_ms != 0 && g_refused.refused > 0) {
+    char by[NSUMMARY * 24] = "";
+    for (size_t i = 0; i < g_refused.n; i++) {
+      size_t l = strlen(by);
+      snprintf(by + l, sizeof by - l, "%s%u=%llu", i ? " " : "", g_refused.status[i],
+               (unsigned long long)g_refused.count[i]);
+    }
+    sv_buf b;
+    if (sv_log_begin(&b, g_refused.server_errors ? SV_LOG_WARN : SV_LOG_INFO, "requests refused (summary)")) {
+      sv_log_int(&b, "interval_s", LOG_INTERVAL_MS / 1000);
+      sv_log_int(&b, "refused", (int64_t)g_refused.refused);
+      sv_log_int(&b, "logged", g_refused.lines);
+      sv_log_str(&b, "by_status", by);
+      sv_log_end(&b);
+    }
+  }
+  g_refused.window_ms = 0;
+  g_refused.lines = 0;
+  g_refused.refused = g_refused.server_errors = 0;
+  g_refused.n = 0;
+}
+
+/* Count a refused request; 1 when it gets a line of its own. */
+static int refused_note(unsigned status, int64_t now) {
+  pthread_mutex_lock(&g_refused.mu);
+  if (g_refused.window_ms != 0 && now - g_refused.window_ms >= LOG_INTERVAL_MS) refused_summary();
+  if (g_refused.window_ms == 0) g_refused.window_ms = now;
+  g_refused.refused++;
+  if (status >= 500 || status == 0) g_refused.server_errors++;
+  size_t i = 0;
+  while (i < g_refused.n && g_refused.status[i] != status) i++;
+  if (i == g_refused.n && g_refused.n < NSUMMARY) {
+    g_refused.status[g_refused.n] = status;
+    g_refused.count[g_refused.n++] = 0;
+  }
+  if (i < g_refused.n) g_refused.count[i]++;
+  int own = g_refused.lines < LOG_REFUSED_LINES;
+  if (own) g_refused.lines++;
+  pthread_mutex_unlock(&g_refused.mu);
+  return own;
+}
+
+/* End the interval when it is over (or now, with force). */
+static void refused_flush(int64_t now, int force) {
+  pthread_mutex_lock(&g_refused.mu);
+  if (g_refused.window_ms != 0 && (force || now - g_refused.window_ms >= LOG_INTERVAL_MS)) refused_summary();
+  pthread_mutex_unlock(&g_refused.mu);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-  (void)c;
   sv_server *srv = cls;
+  svc_guard_request_end(srv->guard, c);
   sv_req *rq = *con_cls;
   if (rq == NULL) return;
   *con_cls = NULL;
   sv_metrics_request(rq->route, rq->status);
-  int level = rq->status >= 500 || rq->status == 0 ? SV_LOG_WARN : SV_LOG_INFO;
+  int refused = rq->status >= 400 || rq->status == 0;
+  int level = rq->status >= 500 || rq->status == 0 ? SV_LOG_WARN : refused ? SV_LOG_INFO : SV_LOG_DEBUG;
+  int own = refused ? refused_note(rq->status, svc_mono_ms()) : 1; /* every refusal is counted */
   sv_buf b;
-  if (sv_log_begin(&b, level, "request")) {
+  if (own && sv_log_begin(&b, level, "request")) {
     sv_log_str(&b, "method", rq->method_s);
     sv_log_str(&b, "path", rq->path);
     sv_log_int(&b, "status", rq->status);
@@ -882,6 +1055,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (rq->client_id[0]) sv_log_str(&b, "client_id", rq->client_id);
     if (rq->kid[0]) sv_log_str(&b, "kid", rq->kid);
     if (rq->error) sv_log_str(&b, "error", rq->error);
+    if (rq->throttled) sv_log_str(&b, "throttled", rq->throttled == SV_RL_BY_ADDR ? "address" : "client");
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) sv_log_int(&b, "termination", (int64_t)toe);
     sv_log_end(&b);
   }
@@ -890,17 +1064,78 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   atomic_fetch_sub(&srv->inflight, 1);
 }
 
-/* libmicrohttpd's own diagnostics: the format comes from the library. */
+/* libmicrohttpd's own diagnostics: the format comes from the library.
+ * At most 5 lines per interval; the rest are counted in the summary. */
 #if defined(__clang__) || defined(__GNUC__)
 __attribute__((format(printf, 2, 0)))
 #endif
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
-  (void)cls;
+  sv_server *srv = cls;
+  if (srv != NULL) {
+    svc_guard_mhd_message(srv->guard, fmt);
+    if (!svc_loglimit_allow(&srv->mhd_lines, svc_mono_ms())) return;
+  }
   char line[512];
   vsnprintf(line, sizeof line, fmt, ap);
   size_t n = strlen(line);
   while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
   sv_log(SV_LOG_WARN, "libmicrohttpd", line);
+}
+
+/* Once a second, from the guard's thread: the summaries whose interval is
+ * over. */
+static void http_tick(void *ctx, int64_t now) {
+  sv_server *srv = ctx;
+  refused_flush(now, 0);
+  uint64_t n = svc_loglimit_take(&srv->mhd_lines, now, 0);
+  if (n > 0) sv_logf(SV_LOG_WARN, "libmicrohttpd messages suppressed", "%llu in the last interval",
+                     (unsigned long long)n);
+  if (now - srv->logged_ms < LOG_INTERVAL_MS) return;
+  svc_guard_stats st;
+  svc_guard_get_stats(srv->guard, &st);
+  uint64_t any = st.reserve_admitted - srv->logged.reserve_admitted;
+  for (int i = 0; i < SVC_GC_COUNT; i++) any += st.closed[i] - srv->logged.closed[i];
+  if (any == 0) return;
+  sv_buf b;
+  if (sv_log_begin(&b, SV_LOG_INFO, "connections closed by the guard (summary)")) {
+    for (int i = 0; i < SVC_GC_COUNT; i++)
+      if (st.closed[i] != srv->logged.closed[i])
+        sv_log_int(&b, svc_guard_reason_name(i), (int64_t)(st.closed[i] - srv->logged.closed[i]));
+    sv_log_int(&b, "reserve_admitted", (int64_t)(st.reserve_admitted - srv->logged.reserve_admitted));
+    sv_log_int(&b, "open", st.open);
+    sv_log_int(&b, "open_max", st.open_max);
+    sv_log_end(&b);
+  }
+  srv->logged = st;
+  srv->logged_ms = now;
+}
+
+/* Connection and rate-limit metrics, appended to /metrics. */
+static void metrics_connections(sv_buf *b) {
+  sv_server *srv = g_srv;
+  if (srv == NULL) return;
+  svc_guard_stats st;
+  svc_guard_get_stats(srv->guard, &st);
+  sv_buf_puts(b, "# HELP jwtkit_connections_open Open HTTP connections (reserve included).\n"
+                 "# TYPE jwtkit_connections_open gauge\n");
+  sv_buf_printf(b, "jwtkit_connections_open %u\n", st.open);
+  sv_buf_puts(b, "# HELP jwtkit_connections_closed_total Connections closed by the connection guard, by reason.\n"
+                 "# TYPE jwtkit_connections_closed_total counter\n");
+  for (int i = 0; i < SVC_GC_COUNT; i++)
+    sv_buf_printf(b, "jwtkit_connections_closed_total{reason=\"%s\"} %llu\n", svc_guard_reason_name(i),
+                  (unsigned long long)st.closed[i]);
+  sv_buf_puts(b, "# HELP jwtkit_connections_reserve_total Connections admitted into the reserve, and their "
+                 "requests refused (503).\n# TYPE jwtkit_connections_reserve_total counter\n");
+  sv_buf_printf(b, "jwtkit_connections_reserve_total{outcome=\"admitted\"} %llu\n",
+                (unsigned long long)st.reserve_admitted);
+  sv_buf_printf(b, "jwtkit_connections_reserve_total{outcome=\"refused\"} %llu\n",
+                (unsigned long long)st.reserve_refused);
+  sv_buf_puts(b, "# HELP jwtkit_token_throttled_total Token requests refused with 429, by the bucket that was "
+                 "empty.\n# TYPE jwtkit_token_throttled_total counter\n");
+  sv_buf_printf(b, "jwtkit_token_throttled_total{by=\"address\"} %llu\n",
+                (unsigned long long)sv_limiter_throttled(srv->limiter, 0));
+  sv_buf_printf(b, "jwtkit_token_throttled_total{by=\"client\"} %llu\n",
+                (unsigned long long)sv_limiter_throttled(srv->limiter, 1));
 }
 
 int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap) {
@@ -915,6 +1150,30 @@ int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap) 
   }
   atomic_init(&srv->inflight, 0);
   srv->listen_fd = MHD_INVALID_SOCKET;
+  srv->mhd_lines.interval_ms = LOG_INTERVAL_MS;
+  srv->mhd_lines.burst = 5;
+  svc_guard_opts go = {.limit = (unsigned)s->max_connections,
+                       .reserve = CONN_RESERVE,
+                       .header_timeout_ms = s->header_timeout * 1000,
+                       .idle_timeout_ms = CONN_TIMEOUT * 1000,
+                       .tick = http_tick,
+                       .tick_ctx = srv};
+  srv->limiter = sv_limiter_new();
+  if (srv->limiter == NULL || svc_guard_new(&srv->guard, &go, err, cap) != 0) {
+    if (srv->limiter == NULL) sv_fmt(err, cap, "out of memory");
+    sv_limiter_free(srv->limiter);
+    free(srv);
+    return -1;
+  }
+  unsigned conn_limit = svc_guard_mhd_limit(&go);
+  /* a descriptor per connection, plus the listening socket, epoll, files
+   * and the keyring's: raise the soft limit when it is lower */
+  unsigned long nofile = svc_raise_nofile(conn_limit + 64);
+  if (nofile < conn_limit + 64)
+    sv_logf(SV_LOG_WARN, "open file limit below the connection limit",
+            "RLIMIT_NOFILE is %lu for max_connections %lld + reserve %u; raise it (ulimit -n, LimitNOFILE=) or "
+            "lower max_connections",
+            nofile, s->max_connections, CONN_RESERVE);
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   unsigned threads = s->threads > 0 ? (unsigned)s->threads : (unsigned)(cores > 0 ? (cores > 256 ? 256 : cores) : 1);
   int epoll = MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES;
@@ -924,15 +1183,17 @@ int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap) 
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     struct MHD_OptionItem ops[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
-        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)s->max_connections, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)conn_limit, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)s->max_connections_ip, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HDR_CONN_MEMORY, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)svc_guard_notify, srv->guard},
         {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, NULL},
         {MHD_OPTION_END, 0, NULL}};
-    srv->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+    srv->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
                               MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
     if (srv->d == NULL && epoll) {
       sv_log(SV_LOG_WARN, "epoll unavailable, falling back to poll", NULL);
@@ -943,9 +1204,12 @@ int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap) 
   }
   if (srv->d == NULL) {
     sv_fmt(err, cap, "cannot listen on %s (address in use or not permitted?)", s->listen);
+    svc_guard_free(srv->guard);
+    sv_limiter_free(srv->limiter);
     free(srv);
     return -1;
   }
+  g_srv = srv;
   sv_buf b;
   if (sv_log_begin(&b, SV_LOG_INFO, "listening")) {
     sv_log_str(&b, "listen", s->listen);
@@ -953,6 +1217,10 @@ int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap) 
     sv_log_int(&b, "threads", threads);
     sv_log_str(&b, "poll", epoll ? "epoll" : "poll");
     sv_log_int(&b, "max_connections", s->max_connections);
+    sv_log_int(&b, "connection_reserve", CONN_RESERVE);
+    sv_log_int(&b, "max_connections_per_ip", s->max_connections_ip);
+    sv_log_int(&b, "header_timeout_s", s->header_timeout);
+    sv_log_int(&b, "idle_timeout_s", CONN_TIMEOUT);
     sv_log_end(&b);
   }
   *out = srv;
@@ -971,5 +1239,12 @@ void sv_http_stop(sv_server *srv, int grace_ms) {
   if (left > 0) sv_logf(SV_LOG_WARN, "shutdown grace period over", "%d requests still in flight", left);
   MHD_stop_daemon(srv->d);
   if (srv->listen_fd != MHD_INVALID_SOCKET) close(srv->listen_fd);
+  g_srv = NULL;
+  svc_guard_free(srv->guard);
+  refused_flush(svc_mono_ms(), 1);
+  uint64_t n = svc_loglimit_take(&srv->mhd_lines, svc_mono_ms(), 1);
+  if (n > 0) sv_logf(SV_LOG_WARN, "libmicrohttpd messages suppressed", "%llu in the last interval",
+                     (unsigned long long)n);
+  sv_limiter_free(srv->limiter);
   free(srv);
 }

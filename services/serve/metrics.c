@@ -8,7 +8,7 @@
 
 #include "serve.h"
 
-static const unsigned k_statuses[] = {200, 304, 400, 401, 404, 405, 413, 415, 500, 503};
+static const unsigned k_statuses[] = {200, 304, 400, 401, 404, 405, 413, 415, 429, 500, 501, 503};
 #define NSTATUS (sizeof k_statuses / sizeof k_statuses[0])
 #define OTHER_STATUS NSTATUS
 

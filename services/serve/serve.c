@@ -49,7 +49,14 @@ static const char k_usage[] =
     "  --legacy-hs256-secret-file FILE  the HS256 secret being migrated away from: checked,\n"
     "                              never published, never used to mint\n"
     "  --thread-pool N             HTTP worker threads (default: number of cores)\n"
-    "  --max-connections N         concurrent connections (default 1024)\n"
+    "  --max-connections N         concurrent connections (default 1024; 16 more in reserve for /healthz)\n"
+    "  --max-connections-per-ip N  concurrent connections from one address (default 64; 0: no limit)\n"
+    "  --header-timeout DURATION   a request's line, headers and body must arrive within this (default 5s)\n"
+    "  --token-rate-ip RATE        POST /token per source address: 20/s, 600/m, 100/h or off (default 20/s)\n"
+    "  --token-burst-ip N          ... bucket size (default 100)\n"
+    "  --token-rate-client RATE    POST /token per client (default 10/s)\n"
+    "  --token-burst-client N      ... bucket size (default 100)\n"
+    "  --token-fail-cost N         tokens a refused request takes from both buckets (default 10; a token: 1)\n"
     "  --log-level LEVEL           debug, info, warn or error (default info)\n"
     "  --demo                      quick start: create ./var with an ES256 keyring and a demo client\n"
     "  -h, --help                  this text\n"
@@ -391,8 +398,11 @@ static void reload(const sv_settings *cli, const sv_settings *running) {
     return;
   }
   if (strcmp(s->listen, running->listen) != 0 || s->threads != running->threads ||
-      s->max_connections != running->max_connections)
-    sv_log(SV_LOG_WARN, "listen, thread_pool and max_connections change only on restart", NULL);
+      s->max_connections != running->max_connections || s->max_connections_ip != running->max_connections_ip ||
+      s->header_timeout != running->header_timeout)
+    sv_log(SV_LOG_WARN,
+           "listen, thread_pool, max_connections, max_connections_per_ip and header_timeout change only on restart",
+           NULL);
   sv_log_set_level(s->log_level);
   sv_confsnap_install(cs);
   sv_rotation_reload(&kc);

@@ -11,6 +11,7 @@
  *   config.c   settings (config file + command line), clients file
  *   metrics.c  counters and the Prometheus text exposition
  *   keys.c     keyring snapshots and the rotation thread
+ *   ratelimit.c token buckets of POST /token by source address and client
  *   http.c     the libmicrohttpd server and the endpoints
  *   serve.c    jwtkit_serve_main: options, demo, `client add`, signals
  */
@@ -229,8 +230,23 @@ enum {
   SV_SET_DEMO = 1u << 16,
   SV_SET_CONFIG = 1u << 17,
   SV_SET_KEKFILE = 1u << 18,
-  SV_SET_KEKENV = 1u << 19
+  SV_SET_KEKENV = 1u << 19,
+  SV_SET_HEADER_TIMEOUT = 1u << 20,
+  SV_SET_MAXCONN_IP = 1u << 21,
+  SV_SET_RATE_IP = 1u << 22,
+  SV_SET_BURST_IP = 1u << 23,
+  SV_SET_RATE_CLIENT = 1u << 24,
+  SV_SET_BURST_CLIENT = 1u << 25,
+  SV_SET_FAIL_COST = 1u << 26
 };
+
+/* A rate: `count` per `per` seconds (1, 60 or 3600); count 0 is off. */
+typedef struct sv_rate {
+  long long count;
+  int64_t per;
+} sv_rate;
+/* "20/s", "600/m", "100/h", or "0" / "off". */
+int sv_parse_rate(const char *s, sv_rate *out);
 
 typedef struct sv_settings {
   uint32_t set; /* SV_SET_* of the fields given in this layer */
@@ -248,6 +264,10 @@ typedef struct sv_settings {
   size_t nalgs;
   int64_t rotate_check, max_age, token_ttl, rotate_every, transition_ttl;
   long long threads, max_connections;
+  int64_t header_timeout;       /* seconds: a request's line, headers and body */
+  long long max_connections_ip; /* per source address, 0: off */
+  sv_rate rate_ip, rate_client; /* POST /token token buckets */
+  long long burst_ip, burst_client, fail_cost;
   int log_level, demo;
 } sv_settings;
 
@@ -401,6 +421,27 @@ int sv_rotation_start(const sv_keycfg *kc, jwtkit_keyring *kr);
 void sv_rotation_reload(sv_keycfg *kc);
 void sv_rotation_stop(void);
 
+/* ------------------------------------------------------- ratelimit.c */
+
+/* Token buckets of POST /token (the rates come from the settings of each
+ * call, so a reload applies at once).  Thread-safe. */
+typedef struct sv_limiter sv_limiter;
+enum { SV_RL_BY_ADDR = 1, SV_RL_BY_CLIENT = 2 };
+sv_limiter *sv_limiter_new(void);
+void sv_limiter_free(sv_limiter *l);
+/* The bucket key of a struct sockaddr (IPv4 mapped; IPv6 by its /64). */
+void sv_limiter_key_addr(const void *sockaddr, unsigned char key[16]);
+/* Before the work: 0 when admitted, else SV_RL_BY_* with the seconds to
+ * wait in *retry_after.  addr / client may be NULL (not limited); client is
+ * a registered client's name. */
+int sv_limiter_admit(sv_limiter *l, const sv_settings *s, const unsigned char addr[16], const char *client,
+                     int64_t now_ms, int64_t *retry_after);
+/* After the answer: take `cost` tokens. */
+void sv_limiter_charge(sv_limiter *l, const sv_settings *s, const unsigned char addr[16], const char *client,
+                       long long cost, int64_t now_ms);
+/* Requests refused so far: which 0 by address, 1 by client. */
+uint64_t sv_limiter_throttled(const sv_limiter *l, int which);
+
 /* ------------------------------------------------------------ http.c */
 
 typedef struct sv_confsnap {
@@ -455,6 +496,8 @@ typedef struct sv_answer {
   int no_answer;     /* out of memory: close the connection */
   char client_id[SV_MAX_CLIENT_NAME + 1]; /* a registered client the request named (logs) */
   char kid[100];     /* the key that signed the token (logs) */
+  int throttled;     /* SV_RL_BY_* when refused by a rate limit (429) */
+  int64_t retry_after; /* seconds (Retry-After), 0: none */
 } sv_answer;
 
 void sv_answer_init(sv_answer *a);
@@ -483,6 +526,13 @@ int sv_http_not_modified(const sv_headers *h, const char *etag);
  * the active key of ks.  Always answers (*a). */
 void sv_token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
                       int64_t now, sv_answer *a);
+/* The same behind the token buckets of l (the settings' rates) for the
+ * source address addr (16 bytes, sv_limiter_key_addr; NULL: none): a
+ * request over a limit is answered 429 with Retry-After before the client
+ * is authenticated; every answer is then charged (sv_limiter_charge). */
+void sv_token_respond_limited(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body,
+                              size_t len, int64_t now, sv_limiter *l, const unsigned char *addr, int64_t now_ms,
+                              sv_answer *a);
 
 typedef struct sv_server sv_server;
 /* Start listening (settings: listen, threads, max_connections). */

@@ -222,6 +222,7 @@ static void test_config(void) {
   CHECK(c->token_cache == 100 && c->jwks_timeout_ms == 500 && c->max_token == 8192);
   CHECK(c->jwks_min_ttl == 30 && c->jwks_max_ttl == 3600 && c->jwks_default_ttl == 300);
   CHECK(c->jwks_cooldown == 30 && c->jwks_stale_max == 86400 && c->jwks_max_bytes == 65536);
+  CHECK(c->header_timeout == 5 && c->idle_timeout == 120 && c->connection_limit == 1024);
   const gate_route_cfg *r = &c->routes[0];
   CHECK(strcmp(r->hosts.v[0], "api.example.com") == 0);
   CHECK(r->nalgs == 2 && r->algs[0] == JWTKIT_ALG_RS256 && r->algs[1] == JWTKIT_ALG_ES256);
@@ -235,6 +236,9 @@ static void test_config(void) {
   CHECK(gate_select_route(c, NULL, NULL, 0, &idx) == &c->routes[1]);
   gate_config_free(c);
 
+  CHECK(cfg_err("[gate]\nheader_timeout = 0\n[route a]\njwks_url = https://x/j\nalgs = RS256\n",
+                "t.conf:2: 'header_timeout': bad duration \"0\""));
+  CHECK(cfg_err("[gate]\nheader_timeout = 10m\n[route a]\njwks_url = https://x/j\nalgs = RS256\n", "1..300 s"));
   CHECK(cfg_err("[route a]\njwks_url = https://x/j\n", "'algs' is required"));
   CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = HS256\n", "migration mode"));
   CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = none\n", "never accepted"));

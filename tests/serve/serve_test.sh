@@ -41,7 +41,13 @@ token_ttl = 10m
 rotate_every = 1h
 legacy_hs256_secret_file = $LEGACY
 transition_ttl = 5m
-log_level = info
+# debug: successful requests are logged at debug, and the checks below
+# read their lines (and look for secrets in every line written)
+log_level = debug
+# the error cases below come faster than the default token buckets allow;
+# tests/serve/hostile_test.sh tests the buckets
+token_rate_ip = off
+token_rate_client = off
 EOF
 
 # -------------------------------------------------------- exit statuses

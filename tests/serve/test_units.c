@@ -1,10 +1,13 @@
 /* Unit tests of the issuer's parsers and encoders (services/serve). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "connguard.h"
 #include "serve.h"
 
 static int g_fail, g_checks;
@@ -292,6 +295,168 @@ static void test_clients(void) {
         strstr(err, "clients.conf:3: secret_hash given twice") != NULL);
 }
 
+static void test_rates(void) {
+  sv_rate r;
+  CHECK(sv_parse_rate("20/s", &r) == 0 && r.count == 20 && r.per == 1);
+  CHECK(sv_parse_rate("600/m", &r) == 0 && r.count == 600 && r.per == 60);
+  CHECK(sv_parse_rate("5/h", &r) == 0 && r.count == 5 && r.per == 3600);
+  CHECK(sv_parse_rate("off", &r) == 0 && r.count == 0);
+  CHECK(sv_parse_rate("0", &r) == 0 && r.count == 0);
+  CHECK(sv_parse_rate("0/m", &r) == 0 && r.count == 0 && r.per == 1);
+  CHECK(sv_parse_rate("20", &r) != 0);
+  CHECK(sv_parse_rate("20/d", &r) != 0);
+  CHECK(sv_parse_rate("/s", &r) != 0);
+  CHECK(sv_parse_rate("-1/s", &r) != 0);
+  CHECK(sv_parse_rate("1000001/s", &r) != 0);
+  CHECK(sv_parse_rate("1.5/s", &r) != 0);
+  char err[300];
+  sv_settings s;
+  sv_settings_defaults(&s);
+  CHECK(s.header_timeout == 5 && s.max_connections_ip == 64 && s.rate_ip.count == 20 && s.burst_ip == 100 &&
+        s.rate_client.count == 10 && s.burst_client == 100 && s.fail_cost == 10);
+  CHECK(sv_settings_set(&s, "token_rate_ip", "off", err, sizeof err) == 0 && s.rate_ip.count == 0);
+  CHECK(sv_settings_set(&s, "token_rate_client", "2/m", err, sizeof err) == 0 && s.rate_client.count == 2 &&
+        s.rate_client.per == 60);
+  CHECK(sv_settings_set(&s, "token_rate_client", "fast", err, sizeof err) != 0 &&
+        strstr(err, "token_rate_client: expected a rate like 20/s") != NULL);
+  CHECK(sv_settings_set(&s, "header_timeout", "0", err, sizeof err) != 0 && strstr(err, "1s..300s") != NULL);
+  CHECK(sv_settings_set(&s, "max_connections_per_ip", "0", err, sizeof err) == 0 && s.max_connections_ip == 0);
+  CHECK(sv_settings_set(&s, "token_fail_cost", "0", err, sizeof err) != 0);
+  CHECK(sv_settings_set(&s, "token_burst_ip", "0", err, sizeof err) != 0);
+}
+
+/* The token buckets at chosen times: nothing depends on the clock. */
+static void test_limiter(void) {
+  sv_limiter *l = sv_limiter_new();
+  CHECK(l != NULL);
+  if (l == NULL) return;
+  sv_settings s;
+  sv_settings_defaults(&s);
+  s.rate_ip.count = 1; /* 1 per second, 5 at once */
+  s.rate_ip.per = 1;
+  s.burst_ip = 5;
+  s.rate_client.count = 0; /* off */
+  struct sockaddr_in a4;
+  memset(&a4, 0, sizeof a4);
+  a4.sin_family = AF_INET;
+  inet_pton(AF_INET, "192.0.2.1", &a4.sin_addr);
+  unsigned char k1[16], k2[16];
+  sv_limiter_key_addr(&a4, k1);
+  inet_pton(AF_INET, "192.0.2.2", &a4.sin_addr);
+  sv_limiter_key_addr(&a4, k2);
+  CHECK(memcmp(k1, k2, 16) != 0);
+  int64_t t = 1000000, wait = 0;
+  /* a burst of 5 successes, then a refusal that says 1 s */
+  for (int i = 0; i < 5; i++) {
+    CHECK(sv_limiter_admit(l, &s, k1, "alice", t, &wait) == 0 && wait == 0);
+    sv_limiter_charge(l, &s, k1, "alice", 1, t);
+  }
+  CHECK(sv_limiter_admit(l, &s, k1, "alice", t, &wait) == SV_RL_BY_ADDR && wait == 1);
+  CHECK(sv_limiter_throttled(l, 0) == 1 && sv_limiter_throttled(l, 1) == 0);
+  CHECK(sv_limiter_admit(l, &s, k2, NULL, t, &wait) == 0); /* another address has its own bucket */
+  CHECK(sv_limiter_admit(l, &s, k1, NULL, t + 999, &wait) == SV_RL_BY_ADDR);
+  CHECK(sv_limiter_admit(l, &s, k1, NULL, t + 1000, &wait) == 0); /* refilled */
+  /* a failure costs fail_cost: 1 - 3 = -2 tokens, 3 s until one is back */
+  s.fail_cost = 3;
+  sv_limiter_charge(l, &s, k1, NULL, s.fail_cost, t + 1000);
+  CHECK(sv_limiter_admit(l, &s, k1, NULL, t + 1000, &wait) == SV_RL_BY_ADDR && wait == 3);
+  CHECK(sv_limiter_admit(l, &s, k1, NULL, t + 3999, &wait) == SV_RL_BY_ADDR && wait == 1);
+  CHECK(sv_limiter_admit(l, &s, k1, NULL, t + 4000, &wait) == 0);
+  /* the debt stops at minus the burst: 5 + 1 s whatever was charged */
+  sv_limiter_charge(l, &s, k2, NULL, 1000, t);
+  CHECK(sv_limiter_admit(l, &s, k2, NULL, t, &wait) == SV_RL_BY_ADDR && wait == 6);
+  /* client buckets */
+  s.rate_client.count = 2;
+  s.rate_client.per = 60; /* 2 a minute */
+  s.burst_client = 2;
+  CHECK(sv_limiter_admit(l, &s, NULL, "bob", t, &wait) == 0);
+  sv_limiter_charge(l, &s, NULL, "bob", 2, t);
+  CHECK(sv_limiter_admit(l, &s, NULL, "bob", t, &wait) == SV_RL_BY_CLIENT && wait == 30);
+  CHECK(sv_limiter_admit(l, &s, NULL, "bobby", t, &wait) == 0);
+  CHECK(sv_limiter_admit(l, &s, NULL, "bob", t + 30000, &wait) == 0);
+  /* rates off: never refused */
+  s.rate_ip.count = 0;
+  s.rate_client.count = 0;
+  CHECK(sv_limiter_admit(l, &s, k2, "bob", t, &wait) == 0);
+  /* IPv6 by its /64 */
+  s.rate_ip.count = 1;
+  struct sockaddr_in6 a6;
+  memset(&a6, 0, sizeof a6);
+  a6.sin6_family = AF_INET6;
+  unsigned char k6a[16], k6b[16], k6c[16];
+  inet_pton(AF_INET6, "2001:db8:1:2::1", &a6.sin6_addr);
+  sv_limiter_key_addr(&a6, k6a);
+  inet_pton(AF_INET6, "2001:db8:1:2:ffff::9", &a6.sin6_addr);
+  sv_limiter_key_addr(&a6, k6b);
+  inet_pton(AF_INET6, "2001:db8:1:3::1", &a6.sin6_addr);
+  sv_limiter_key_addr(&a6, k6c);
+  CHECK(memcmp(k6a, k6b, 16) == 0 && memcmp(k6a, k6c, 16) != 0);
+  /* the tables are bounded: 100,000 addresses, then the first one starts
+   * over with a full bucket (its entry was reused) */
+  sv_limiter_charge(l, &s, k1, NULL, 1000, t + 20000);
+  CHECK(sv_limiter_admit(l, &s, k1, NULL, t + 20000, &wait) == SV_RL_BY_ADDR);
+  for (uint32_t i = 0; i < 100000; i++) {
+    unsigned char k[16] = {0};
+    memcpy(k, &i, sizeof i);
+    k[15] = 7;
+    sv_limiter_charge(l, &s, k, NULL, 1, t + 20001 + i);
+  }
+  CHECK(sv_limiter_admit(l, &s, k1, NULL, t + 20000 + 100001, &wait) == 0);
+  sv_limiter_free(l);
+}
+
+/* Request framing (services/common): header fields as a list. */
+typedef struct hlist {
+  const char *const *kv; /* name, value, ..., NULL */
+} hlist;
+
+static void hlist_each(void *ctx, int (*fn)(void *cls, const char *name, const char *value), void *cls) {
+  const hlist *h = ctx;
+  for (size_t i = 0; h->kv[i]; i += 2)
+    if (!fn(cls, h->kv[i], h->kv[i + 1])) return;
+}
+
+static unsigned framing(int http10, unsigned long long max, const char *const *kv, long long *len, int *chunked) {
+  hlist h = {kv};
+  svc_framing f;
+  svc_framing_check(hlist_each, &h, http10, max, &f);
+  if (len) *len = f.length;
+  if (chunked) *chunked = f.chunked;
+  CHECK(f.status == 0 ? f.why == NULL : f.why != NULL);
+  return f.status;
+}
+
+static void test_framing(void) {
+  long long len;
+  int ch;
+  CHECK(framing(0, 100, (const char *const[]){"Host", "x", NULL}, &len, &ch) == 0 && len == -1 && ch == 0);
+  CHECK(framing(0, 100, (const char *const[]){"content-length", "29", NULL}, &len, &ch) == 0 && len == 29);
+  CHECK(framing(0, 100, (const char *const[]){"Transfer-Encoding", "Chunked", NULL}, &len, &ch) == 0 && ch == 1);
+  CHECK(framing(0, 28, (const char *const[]){"Content-Length", "29", NULL}, NULL, NULL) == 413);
+  CHECK(framing(0, ~0ULL, (const char *const[]){"Content-Length", "99999999999999999999999", NULL}, NULL, NULL) ==
+        413);
+  CHECK(framing(0, 100, (const char *const[]){"Content-Length", "29", "Content-Length", "4", NULL}, NULL, NULL) ==
+        400);
+  CHECK(framing(0, 100, (const char *const[]){"Content-Length", "4", "content-length", "4", NULL}, NULL, NULL) ==
+        400);
+  CHECK(framing(0, 100, (const char *const[]){"Content-Length", "29, 4", NULL}, NULL, NULL) == 400);
+  CHECK(framing(0, 100, (const char *const[]){"Content-Length", "+4", NULL}, NULL, NULL) == 400);
+  CHECK(framing(0, 100, (const char *const[]){"Content-Length", "", NULL}, NULL, NULL) == 400);
+  CHECK(framing(0, 100, (const char *const[]){"Content-Length", "0x10", NULL}, NULL, NULL) == 400);
+  CHECK(framing(0, 100, (const char *const[]){"Transfer-Encoding", "xchunked", NULL}, NULL, NULL) == 501);
+  CHECK(framing(0, 100, (const char *const[]){"Transfer-Encoding", "gzip, chunked", NULL}, NULL, NULL) == 501);
+  CHECK(framing(0, 100, (const char *const[]){"Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked", NULL},
+                NULL, NULL) == 501);
+  CHECK(framing(0, 100, (const char *const[]){"Transfer-Encoding", "chunked", "Content-Length", "5", NULL}, NULL,
+                NULL) == 400);
+  CHECK(framing(1, 100, (const char *const[]){"Transfer-Encoding", "chunked", NULL}, NULL, NULL) == 400);
+  CHECK(framing(0, 100, (const char *const[]){"Content-Length ", "5", NULL}, NULL, NULL) == 400);
+  CHECK(framing(0, 100, (const char *const[]){"Transfer-Encoding\t", "chunked", NULL}, NULL, NULL) == 400);
+  CHECK(framing(0, 100, (const char *const[]){"X(y)", "1", NULL}, NULL, NULL) == 400);
+  CHECK(framing(0, 100, (const char *const[]){"", "1", NULL}, NULL, NULL) == 400);
+  CHECK(framing(0, 100, (const char *const[]){"X-Weird_Name.~!", "1", NULL}, NULL, NULL) == 0);
+}
+
 static void test_scope_tokens(void) {
   CHECK(sv_scope_token_ok("read", 4));
   CHECK(sv_scope_token_ok("api:read/x", 10));
@@ -312,6 +477,9 @@ int main(void) {
   test_settings();
   test_clients();
   test_scope_tokens();
+  test_rates();
+  test_limiter();
+  test_framing();
   printf("serve units: %d checks, %d failed\n", g_checks, g_fail);
   return g_fail ? 1 : 0;
 }
