@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "crypto/seal.h" /* jk_random */
 #include "jwtkit/key.h"
 
 /* One row per JWA algorithm; "none" has no row. */
@@ -61,8 +62,5 @@ struct jk_slot *jk_slots_new(void);
 
 /* Release the context pool (called on the last reference). */
 void jk_slots_free(struct jk_slot *slots);
-
-/* Random bytes from the CSPRNG; 0 on success. */
-int jk_random(unsigned char *out, size_t n);
 
 #endif

@@ -1,6 +1,9 @@
-/* Sealing primitives for data at rest (the PostgreSQL keyring's private
- * keys, the keyring document's MAC): AES-256-GCM, SHA-256, HMAC-SHA-256
- * and PBKDF2, kept here so only src/crypto/ includes OpenSSL. */
+/* The primitives the rest of the project needs beside JWS: AES-256-GCM,
+ * SHA-256, HMAC-SHA-256, PBKDF2 and random bytes, for data at rest (the
+ * PostgreSQL keyring's private keys, the keyring document's MAC) and for
+ * the programs (ETags, client secret hashes, random seeds).  Kept here so
+ * only src/crypto/ includes OpenSSL; wipe and constant-time compare are in
+ * core/alloc.h. */
 #ifndef JK_SEAL_H
 #define JK_SEAL_H
 
@@ -27,6 +30,7 @@ int jk_hmac_sha256_2(const unsigned char *key, size_t klen, const void *a, size_
 int jk_pbkdf2_sha256(const char *pass, size_t plen, const unsigned char *salt, size_t slen, unsigned iter,
                      unsigned char out[32]);
 
-/* Random bytes: jk_random() in crypto/key_internal.h. */
+/* n bytes from the CSPRNG.  0 or -1. */
+int jk_random(unsigned char *out, size_t n);
 
 #endif
