@@ -30,14 +30,17 @@ for tool in dpkg-buildpackage dpkg-parsechangelog dh lintian fakeroot apt-get sy
 done
 
 PKGS="jwtkit libjwtkit-dev libjwtkit0"
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' installed$'; }
+# (no `| grep -q` under pipefail: grep exiting early would fail the writer with SIGPIPE)
+status_of() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null; }
+installed() { [[ "$(status_of "$1")" == *" installed" ]]; }
 now() { date +%s; }
 t_start=$(now)
 
 exec 9>"${TMPDIR:-/tmp}/jwtkit-deb-test.lock"
 flock -w 1500 9 || { echo "FAIL: another deb_install run holds ${TMPDIR:-/tmp}/jwtkit-deb-test.lock"; exit 1; }
 for p in $PKGS jwtkit-dbgsym libjwtkit0-dbgsym; do
-  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv 'not-installed$'; then
+  st=$(status_of "$p")
+  if [ -n "$st" ] && [[ "$st" != *" not-installed" ]]; then
     echo "FAIL: $p is on this system already; the test installs and purges it, and compares the system" \
       "before and after. Purge it first: apt-get purge -y $PKGS"
     exit 1
@@ -166,9 +169,10 @@ done
 
 contents() { dpkg-deb -c "$deb/${1}_${version}_$arch.deb" | awk '{print $6}' | sed 's#^\./#/#'; }
 has() { # has PACKAGE PATH...
-  local p=$1 f missing=""
+  local p=$1 f list missing=""
   shift
-  for f in "$@"; do contents "$p" | grep -qxF "$f" || missing="$missing $f"; done
+  list=$(contents "$p")
+  for f in "$@"; do grep -qxF "$f" <<<"$list" || missing="$missing $f"; done
   expect "$p holds $*" "" "$missing"
 }
 has libjwtkit0 "/usr/lib/$multiarch/libjwtkit.so.$upstream" "/usr/lib/$multiarch/libjwtkit.so.0"
@@ -177,8 +181,8 @@ has libjwtkit-dev /usr/include/jwtkit/jwtkit.h "/usr/lib/$multiarch/libjwtkit.so
 has jwtkit /usr/bin/jwtkit /lib/systemd/system/jwtkit-serve.service /lib/systemd/system/jwtkit-gate.service \
   /etc/jwtkit/serve.conf /etc/jwtkit/gate.conf /usr/share/man/man1/jwtkit-serve.1.gz \
   /usr/share/bash-completion/completions/jwtkit /usr/share/doc/jwtkit/install.md.gz
-expect "libjwtkit0 has a symbols file" "ok" \
-  "$(dpkg-deb --ctrl-tarfile "$deb/libjwtkit0_${version}_$arch.deb" | tar -t | grep -qx './symbols' && echo ok)"
+ctrl_files=$(dpkg-deb --ctrl-tarfile "$deb/libjwtkit0_${version}_$arch.deb" | tar -t)
+check "libjwtkit0 has a symbols file" grep -qx './symbols' <<<"$ctrl_files"
 mkdir "$tmp/ctrl"
 dpkg-deb -e "$deb/jwtkit_${version}_$arch.deb" "$tmp/ctrl"
 for u in serve gate; do
