@@ -74,10 +74,19 @@ ProtectKernelTunables=yes ProtectKernelModules=yes ProtectKernelLogs=yes Protect
 ProtectProc=invisible ProcSubset=pid LockPersonality=yes MemoryDenyWriteExecute=yes RestrictRealtime=yes
 RestrictSUIDSGID=yes RestrictNamespaces=yes RemoveIPC=yes SystemCallArchitectures=native
 SystemCallFilter=@system-service Type=exec User=jwtkit Group=jwtkit ConfigurationDirectory=jwtkit"
+# the hardening block of docs/install.md: directives separated by two spaces
+documented=$(awk '$0 == "<!-- deb_meta: hardening -->" { f = 1; next } f == 1 && /^```/ { f = 2; next }
+  f == 2 && /^```/ { exit } f == 2 { print }' "$src/docs/install.md" | sed 's/  \+/\n/g' | sed '/^$/d')
+check "docs/install.md lists the hardening directives ($(wc -l <<<"$documented"))" test "$(wc -l <<<"$documented")" -ge 25
+for d in $required; do
+  case $d in Type=* | User=* | Group=* | ConfigurationDirectory=*) continue ;; esac
+  grep -qxF -- "$d" <<<"$documented" || bad "docs/install.md's hardening block lacks $d"
+done
 for unit in serve gate; do
   file=$src/debian/jwtkit.jwtkit-$unit.service
   missing=""
   for d in $required; do grep -qxF "$d" "$file" || missing="$missing $d"; done
+  while IFS= read -r d; do grep -qxF -- "$d" "$file" || missing="$missing [$d]"; done <<<"$documented"
   grep -qxF "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX" "$file" ||
     missing="$missing RestrictAddressFamilies=AF_INET_AF_INET6_AF_UNIX"
   grep -qxF 'ExecReload=/bin/kill -HUP $MAINPID' "$file" || missing="$missing ExecReload=kill-HUP"

@@ -186,6 +186,12 @@ check "libjwtkit0 has a symbols file" grep -qx './symbols' <<<"$ctrl_files"
 mkdir "$tmp/ctrl"
 dpkg-deb -e "$deb/jwtkit_${version}_$arch.deb" "$tmp/ctrl"
 for u in serve gate; do
+  for page in $(sed -n 's/^Documentation=//p' "$src/debian/jwtkit.jwtkit-$u.service"); do
+    case $page in
+      man:*) has jwtkit "/usr/share/man/man1/$(echo "${page#man:}" | sed 's/(1)$//').1.gz" ;;
+      *) bad "jwtkit-$u.service: Documentation=$page is not a man page the package ships" ;;
+    esac
+  done
   check "removing jwtkit stops jwtkit-$u.service (prerm)" \
     grep -qF "deb-systemd-invoke stop 'jwtkit-$u.service'" "$tmp/ctrl/prerm"
 done
