@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test test-asan test-tsan fuzz bench run clean install
+.PHONY: all deps build test test-asan test-tsan fuzz bench run clean install deb
 
 all: build
 
@@ -51,6 +51,11 @@ run: deps
 
 install: build
 	cmake --install $(BUILD)
+
+# Debian packages, built from a copy of the tree (docs/install.md).
+DEB_OUT ?= $(BUILD)/deb
+deb: deps
+	JOBS=$(JOBS) scripts/build-deb $(DEB_OUT)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-*

@@ -9,7 +9,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 
-# pkg-config (the .pc file is relocatable: prefix=${pcfiledir}/../..)
+# pkg-config (the .pc file names the prefix it was installed to)
 export PKG_CONFIG_PATH=$tmp/prefix/lib/pkgconfig:$tmp/prefix/lib/x86_64-linux-gnu/pkgconfig
 cc "$example" $(pkg-config --cflags --libs jwtkit) -Wl,-rpath,"$tmp/prefix/lib" -o "$tmp/ex-pc"
 out=$("$tmp/ex-pc")
