@@ -129,12 +129,64 @@ static int kr_init(cli_args *a, const char *dir, int64_t now) {
   return e == JWTKIT_OK ? CLI_OK : lib_fail(a, e, &ei);
 }
 
+/* --verify-only: each key of a PEM, JWK or JWK Set file (private keys give
+ * their public half); a key the keyring already holds is skipped. */
+static int kr_add_verify_only(cli_args *a, jwtkit_keyring *kr, const char *file, const cli_algset *algs, int64_t now) {
+  cli_buf b;
+  int rc = cli_read_file(a, "key file", file, CLI_MAX_JWKS, 1, &b);
+  if (rc != CLI_OK) return rc;
+  const char *src = strcmp(file, "-") == 0 ? "stdin" : file;
+  jwtkit_jwks *set = NULL;
+  jwtkit_key *one = NULL;
+  jwtkit_errinfo ei = {0};
+  char msg[300];
+  if (cli_key_format(b.p, b.len) == CLI_KEYFMT_JWKS) {
+    jwtkit_alg rsa = algs->n == 1 && jwtkit_alg_kty(algs->v[0]) == JWTKIT_KTY_RSA ? algs->v[0] : JWTKIT_ALG_UNSPEC;
+    jwtkit_err e = jwtkit_jwks_parse(&set, b.p, b.len, rsa, NULL, NULL, &ei);
+    if (e != JWTKIT_OK) rc = cli_fail(a, cli_exit_for(e), "%s: %s", src, cli_errtext(e, &ei, msg, sizeof msg));
+  } else {
+    rc = cli_key_import(a, src, b.p, b.len, NULL, algs, 1, &one);
+  }
+  size_t n = set ? jwtkit_jwks_count(set) : one ? 1 : 0;
+  if (rc == CLI_OK && n == 0) rc = cli_fail(a, CLI_USAGE, "%s holds no key", src);
+  for (size_t i = 0; rc == CLI_OK && i < n; i++) {
+    jwtkit_key *k = set ? jwtkit_jwks_get(set, i) : one;
+    memset(&ei, 0, sizeof ei);
+    jwtkit_err e = jwtkit_keyring_add_verify_only(kr, k, now, print_line, NULL, &ei);
+    if (e == JWTKIT_ERR_STATE && strcmp(ei.field, "kid") == 0)
+      printf("skipped key %s: %s\n", jwtkit_key_kid(k) ? jwtkit_key_kid(k) : "(no kid)", ei.msg);
+    else if (e != JWTKIT_OK)
+      rc = lib_fail(a, e, &ei);
+  }
+  jwtkit_jwks_free(set);
+  jwtkit_key_free(one);
+  cli_buf_free(&b);
+  return rc;
+}
+
+static int kr_release(cli_args *a, const char *dir, int64_t now) {
+  jwtkit_keyring *kr = NULL;
+  int rc = open_ring(a, dir, &kr);
+  if (rc != CLI_OK) return rc;
+  jwtkit_errinfo ei = {0};
+  jwtkit_err e = jwtkit_keyring_release(kr, now, print_line, NULL, &ei);
+  if (e != JWTKIT_OK) rc = lib_fail(a, e, &ei);
+  jwtkit_keyring_free(kr);
+  return rc;
+}
+
 static int kr_add(cli_args *a, const char *dir, const char *file, int64_t now) {
   cli_algset algs;
   int rc = cli_algset_parse(a, "alg", &algs);
   if (rc != CLI_OK) return rc;
   jwtkit_keyring *kr = NULL;
   if ((rc = open_ring(a, dir, &kr)) != CLI_OK) return rc;
+  if (cli_opt_flag(a, "verify-only")) {
+    if (cli_opt_str(a, "kid") != NULL) rc = cli_usage(a, "--kid applies to an imported private key, not to --verify-only");
+    else rc = kr_add_verify_only(a, kr, file, &algs, now);
+    jwtkit_keyring_free(kr);
+    return rc;
+  }
   cli_buf pass;
   jwtkit_key *key = NULL;
   if ((rc = cli_read_passphrase(a, &pass)) == CLI_OK) {
@@ -321,6 +373,7 @@ int cli_cmd_keyring(cli_args *a) {
   if (strcmp(sub, "trust-document") == 0) return kr_trust(a, dir);
   if (strcmp(sub, "init") == 0) return kr_init(a, dir, now);
   if (strcmp(sub, "add") == 0) return kr_add(a, dir, a->pos[2], now);
+  if (strcmp(sub, "release") == 0) return kr_release(a, dir, now);
   if (strcmp(sub, "rotate") == 0) return kr_rotate(a, dir, now);
   if (strcmp(sub, "revoke") == 0) return kr_revoke(a, dir, a->pos[2], now);
   return kr_show(a, sub, dir, now);

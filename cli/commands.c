@@ -134,6 +134,7 @@ static const cli_opt keyring_opts[] = {
     {"publish-ahead", "DURATION", 0, "init: publish the next key this long before\nthe rotation (default max(2 x max-age, period/30))"},
     {"bits", "N", 0, "init: RSA modulus of generated keys (default 2048)"},
     {"kid", "KID", 0, "add: the kid of the imported key (default: its\nown, else its thumbprint)"},
+    {"verify-only", NULL, 0, "add: publish public keys (a PEM, JWK or JWK Set;\nprivate keys give their public half) that another\nkeyring signs with: never activated here, held in\nthe JWKS until `release`"},
     {"force", NULL, 0, "rotate: treat active keys as due now (still waits\nfor max-age); init: write keys inside a git work\ntree that does not ignore DIR; trust-document:\nauthenticate the document shown"},
     {"at", "TIME", 0, "use TIME (Unix seconds or RFC 3339) as now"},
     {"json", NULL, 0, "list: print JSON"},
@@ -148,7 +149,7 @@ static const cli_opt no_opts[] = {{NULL, NULL, 0, NULL}};
 static const cli_sub keyring_subs[] = {
     {"init", 2, "DIR"},     {"add", 3, "DIR KEYFILE"}, {"rotate", 2, "DIR"}, {"plan", 2, "DIR"},
     {"revoke", 3, "DIR KID"}, {"list", 2, "DIR"},      {"jwks", 2, "DIR"},   {"rekey", 2, "URL"},
-    {"trust-document", 2, "DIR|URL"}, {"kek-new", 1, ""},     {NULL, 0, NULL}};
+    {"trust-document", 2, "DIR|URL"}, {"release", 2, "DIR"}, {"kek-new", 1, ""}, {NULL, 0, NULL}};
 
 /* ------------------------------------------------------------ table */
 
@@ -259,7 +260,7 @@ const cli_cmd cli_commands[] = {
      "Exits 1 when any problem is found, 0 when every file is clean, 2 when a\n"
      "file cannot be read.",
      pem_opts, NULL, NULL},
-    {"keyring", cli_cmd_keyring, "init|add|rotate|plan|revoke|list|jwks|rekey|trust-document|kek-new [DIR|URL] [KEYFILE|KID] [options]", 1, 3,
+    {"keyring", cli_cmd_keyring, "init|add|rotate|plan|revoke|release|list|jwks|rekey|trust-document|kek-new [DIR|URL] [KEYFILE|KID] [options]", 1, 3,
      "manage signing keys with a rotation lifecycle",
      "A keyring is a directory: keyring.json (metadata and public keys) and\n"
      "keys/*.pem (PKCS#8 private keys, mode 0600, encrypted with a passphrase\n"
@@ -276,6 +277,10 @@ const cli_cmd cli_commands[] = {
      "\n"
      "  init DIR --alg ES256     create a keyring; its first keys sign at once\n"
      "  add DIR KEYFILE          import a private key as pending\n"
+     "  add DIR KEYFILE --verify-only\n"
+     "                           publish another keyring's public keys while\n"
+     "                           issuers move (held until release)\n"
+     "  release DIR              let held verify-only keys leave on schedule\n"
      "  rotate DIR [--force]     do what is safe now and say what was done\n"
      "  plan DIR                 the timeline of every key, with dates\n"
      "  revoke DIR KID           emergency: drop a key from the JWKS now\n"

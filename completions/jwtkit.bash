@@ -14,7 +14,7 @@ _jwtkit_opts() {
     thumbprint) echo "--uri --passphrase-file --passphrase-env --help" ;;
     scan) echo "--staged --worktree --max-size --allow-skipped --verbose --help" ;;
     pem) echo "check --pair --json --passphrase-file --passphrase-env --help" ;;
-    keyring) echo "--alg --max-age --token-ttl --leeway --rotate-every --publish-ahead --bits --kid --force --at --json --kek-file --kek-env --passphrase-file --passphrase-env --help" ;;
+    keyring) echo "--alg --max-age --token-ttl --leeway --rotate-every --publish-ahead --bits --kid --verify-only --force --at --json --kek-file --kek-env --passphrase-file --passphrase-env --help" ;;
     *) echo "--help" ;;
   esac
 }
@@ -70,7 +70,7 @@ _jwtkit() {
     jwk | jwks | thumbprint | scan | pem) COMPREPLY=($(compgen -f -- "$cur")) ;;
     keyring)
       if [ "$COMP_CWORD" -eq 2 ]; then
-        COMPREPLY=($(compgen -W "init add rotate plan revoke list jwks rekey trust-document kek-new" -- "$cur"))
+        COMPREPLY=($(compgen -W "init add rotate plan revoke release list jwks rekey trust-document kek-new" -- "$cur"))
       else
         COMPREPLY=($(compgen -f -- "$cur"))
       fi

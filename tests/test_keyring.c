@@ -740,6 +740,126 @@ static void test_plain_directory_cannot_be_trusted(void **state) {
   jwtkit_keyring_free(kr);
 }
 
+
+static size_t count_key_files(const char *ring) {
+  char kd[300];
+  snprintf(kd, sizeof kd, "%s/keys", ring);
+  DIR *dh = opendir(kd);
+  size_t n = 0;
+  struct dirent *e;
+  while (dh != NULL && (e = readdir(dh)) != NULL)
+    if (strstr(e->d_name, ".pem") != NULL) n++;
+  if (dh) closedir(dh);
+  return n;
+}
+
+/* Verify-only keys: a public key of another keyring, published and held
+ * until released, then gone on the retiring schedule; never activated,
+ * no private part stored, kept across reopening. */
+static void test_verify_only_keys(void **state) {
+  (void)state;
+  jwtkit_keyring_timing t = test_timing();
+  const jwtkit_alg es = JWTKIT_ALG_ES256;
+  jwtkit_errinfo ei;
+  assert_int_equal(jwtkit_keyring_init(g_dir, &es, 1, &t, NULL, T0, NULL, NULL, &ei), JWTKIT_OK);
+  jwtkit_keyring *kr = NULL;
+  assert_int_equal(jwtkit_keyring_open(&kr, g_dir, NULL, &ei), JWTKIT_OK);
+  /* the other keyring's key: given as a private key, only its public half is kept */
+  jwtkit_key *other = NULL, *pub = NULL;
+  assert_int_equal(jwtkit_key_generate(&other, JWTKIT_ALG_ES256, 0, NULL), JWTKIT_OK);
+  assert_int_equal(jwtkit_key_set_kid(other, "other-ring-key", 14), JWTKIT_OK);
+  char *ojwk = NULL;
+  size_t ol = 0;
+  assert_int_equal(jwtkit_key_to_jwk(other, 0, &ojwk, &ol), JWTKIT_OK);
+  assert_int_equal(jwtkit_key_from_jwk(&pub, JWTKIT_ALG_ES256, ojwk, ol, NULL), JWTKIT_OK);
+  size_t files = count_key_files(g_dir);
+  g_lines = 0;
+  assert_int_equal(jwtkit_keyring_add_verify_only(kr, other, T0 + 10, report, NULL, &ei), JWTKIT_OK);
+  assert_int_equal(g_lines, 1);
+  assert_non_null(strstr(g_last, "imported verify-only key other-ring-key (ES256)"));
+  assert_int_equal(count_key_files(g_dir), files); /* no private part stored */
+  /* twice: refused; an RSA public key of the same kid too */
+  assert_int_equal(jwtkit_keyring_add_verify_only(kr, pub, T0 + 11, NULL, NULL, &ei), JWTKIT_ERR_STATE);
+  assert_string_equal(ei.field, "kid");
+  /* published: a token of the other keyring verifies against this JWKS */
+  char *tok = NULL, *jwks = NULL;
+  size_t jl = 0;
+  const char *claims = "{\"exp\":1800009999}";
+  assert_int_equal(jwtkit_sign(other, NULL, claims, strlen(claims), &tok, NULL, NULL), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_jwks(kr, &jwks, &jl), JWTKIT_OK);
+  assert_null(strstr(jwks, "\"d\":"));
+  jwtkit_verifier *v = jwks_verifier(jwks);
+  assert_int_equal(jwtkit_verify_at(v, tok, strlen(tok), T0 + 20, NULL, NULL), JWTKIT_OK);
+  jwtkit_verifier_free(v);
+  jwtkit_free(jwks);
+  /* listed as verify-only and held; reopened from the document the same */
+  jwtkit_keyring_free(kr);
+  assert_int_equal(jwtkit_keyring_open(&kr, g_dir, NULL, &ei), JWTKIT_OK);
+  jwtkit_keyring_entry e;
+  size_t vi = jwtkit_keyring_count(kr);
+  for (size_t i = 0; i < jwtkit_keyring_count(kr); i++) {
+    assert_int_equal(jwtkit_keyring_get(kr, i, &e), JWTKIT_OK);
+    if (strcmp(e.kid, "other-ring-key") == 0) vi = i;
+  }
+  assert_true(vi < jwtkit_keyring_count(kr));
+  assert_int_equal(jwtkit_keyring_get(kr, vi, &e), JWTKIT_OK);
+  assert_int_equal(e.state, JWTKIT_KEY_RETIRING);
+  assert_true(e.verify_only && e.held);
+  assert_int_equal(e.planned_retirement, 0);
+  /* rotations, forced ones included, never activate or retire a held key */
+  for (int64_t now = T0 + 60; now < T0 + 5 * 86400; now += 1800) {
+    assert_int_equal(jwtkit_keyring_rotate(kr, now, (now / 1800) % 3 == 0, NULL, NULL, &ei), JWTKIT_OK);
+    jwtkit_key *sk = NULL;
+    assert_int_equal(jwtkit_keyring_signing_key(kr, JWTKIT_ALG_ES256, now, &sk, NULL), JWTKIT_OK);
+    assert_string_not_equal(jwtkit_key_kid(sk), "other-ring-key");
+  }
+  for (size_t i = 0; i < jwtkit_keyring_count(kr); i++) {
+    assert_int_equal(jwtkit_keyring_get(kr, i, &e), JWTKIT_OK);
+    if (strcmp(e.kid, "other-ring-key") == 0) assert_true(e.state == JWTKIT_KEY_RETIRING && e.held);
+  }
+  char *plan = NULL;
+  size_t pl = 0;
+  assert_int_equal(jwtkit_keyring_plan(kr, T0 + 5 * 86400, &plan, &pl), JWTKIT_OK);
+  assert_non_null(strstr(plan, "held (release)"));
+  jwtkit_free(plan);
+  /* released: retiring from then, gone once its window has closed */
+  int64_t rel = T0 + 5 * 86400;
+  g_lines = 0;
+  assert_int_equal(jwtkit_keyring_release(kr, rel, report, NULL, &ei), JWTKIT_OK);
+  assert_int_equal(g_lines, 1);
+  assert_non_null(strstr(g_last, "released verify-only key other-ring-key"));
+  int64_t leave = rel + t.token_ttl + t.leeway + t.max_age;
+  assert_int_equal(jwtkit_keyring_rotate(kr, leave - 1, 0, NULL, NULL, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_jwks(kr, &jwks, &jl), JWTKIT_OK);
+  assert_non_null(strstr(jwks, "other-ring-key"));
+  jwtkit_free(jwks);
+  assert_int_equal(jwtkit_keyring_rotate(kr, leave, 0, NULL, NULL, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_jwks(kr, &jwks, &jl), JWTKIT_OK);
+  assert_null(strstr(jwks, "other-ring-key"));
+  jwtkit_free(jwks);
+  /* nothing left to release; a held key can also be revoked at once */
+  g_lines = 0;
+  assert_int_equal(jwtkit_keyring_release(kr, leave + 1, report, NULL, &ei), JWTKIT_OK);
+  assert_non_null(strstr(g_last, "nothing to release"));
+  jwtkit_key *third = NULL;
+  assert_int_equal(jwtkit_key_generate(&third, JWTKIT_ALG_ES256, 0, NULL), JWTKIT_OK);
+  assert_int_equal(jwtkit_key_set_kid(third, "third", 5), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_add_verify_only(kr, third, leave + 2, NULL, NULL, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_revoke(kr, "third", leave + 3, NULL, NULL, &ei), JWTKIT_OK);
+  assert_int_equal(jwtkit_keyring_jwks(kr, &jwks, &jl), JWTKIT_OK);
+  assert_null(strstr(jwks, "\"third\""));
+  jwtkit_free(jwks);
+  /* a secret is never published */
+  jwtkit_key *hs = tu_key(JWTKIT_ALG_HS256);
+  assert_int_equal(jwtkit_keyring_add_verify_only(kr, hs, leave + 4, NULL, NULL, &ei), JWTKIT_ERR_INVALID_KEY);
+  jwtkit_key_free(third);
+  jwtkit_key_free(other);
+  jwtkit_key_free(pub);
+  jwtkit_free(ojwk);
+  jwtkit_free(tok);
+  jwtkit_keyring_free(kr);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_init_open_and_files, setup, teardown),
@@ -752,6 +872,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_directory_permissions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_passphrase_document_mac, setup, teardown),
       cmocka_unit_test_setup_teardown(test_plain_directory_cannot_be_trusted, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_verify_only_keys, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,12 @@
  *  - an emergency revoke removes a key from the JWKS at once.
  * Rotation does only what is safe at `now` and reports each step.
  *
+ * Verify-only keys (jwtkit_keyring_add_verify_only) are public keys of
+ * another keyring, published here so that tokens it signs keep verifying
+ * while issuers move from one keyring to the other.  They are retiring
+ * from the start and never sign; they are "held" (stay published) until
+ * jwtkit_keyring_release, and then leave on the retiring schedule.
+ *
  * Only asymmetric algorithms (RS*, PS*, ES*, EdDSA) live in a keyring:
  * secrets are never published.
  *
@@ -230,6 +236,23 @@ JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_add(jwtkit_keyring *kr, jwtkit_key *p
                                                jwtkit_keyring_report_fn report, void *ctx,
                                                jwtkit_errinfo *info);
 
+/* Publish the public half of key (which may be public or private; no
+ * private part is kept) as a verify-only key: retiring from the start,
+ * never activated, held in the JWKS until jwtkit_keyring_release.  For
+ * moving issuers between keyrings without a verifier ever meeting an
+ * unknown kid (docs/keyring.md "How to move").  A key whose kid the
+ * keyring already holds is refused with JWTKIT_ERR_STATE (field "kid"). */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_add_verify_only(jwtkit_keyring *kr, jwtkit_key *key, int64_t now,
+                                                           jwtkit_keyring_report_fn report, void *ctx,
+                                                           jwtkit_errinfo *info);
+
+/* Release every held verify-only key: it stops being held and leaves the
+ * JWKS at now + token_ttl + leeway + max_age, at a rotation after that
+ * (tokens signed by the other keyring until now stay valid that long). */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_release(jwtkit_keyring *kr, int64_t now,
+                                                   jwtkit_keyring_report_fn report, void *ctx,
+                                                   jwtkit_errinfo *info);
+
 /* Do what is safe at `now`: publish the next key ahead of the rotation,
  * activate a pending key whose max_age has passed once the active key is
  * due, retire retiring keys whose window has closed, destroy their private
@@ -275,7 +298,9 @@ typedef struct jwtkit_keyring_entry {
   int64_t created, published, activated, retiring, retired; /* 0: not (yet) */
   int64_t planned_activation; /* pending: earliest activation; else 0 */
   int64_t planned_retiring;   /* active: planned end of signing; pending: planned_activation + rotate_every */
-  int64_t planned_retirement; /* earliest time it may leave the JWKS (0 once retired) */
+  int64_t planned_retirement; /* earliest time it may leave the JWKS (0 once retired, or held) */
+  int verify_only;            /* a public key of another keyring: never signs here */
+  int held;                   /* verify-only and held: stays published until released */
 } jwtkit_keyring_entry;
 
 size_t jwtkit_keyring_count(const jwtkit_keyring *kr);

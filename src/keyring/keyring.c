@@ -120,6 +120,8 @@ void jk_kr_entry_of(const jwtkit_keyring *kr, const kr_key *k, jwtkit_keyring_en
   e->activated = k->activated;
   e->retiring = k->retiring;
   e->retired = k->retired;
+  e->verify_only = k->verify_only;
+  e->held = k->held;
   switch (k->state) {
     case JWTKIT_KEY_PENDING: {
       int64_t at = k->published + kr->t.max_age;
@@ -135,7 +137,7 @@ void jk_kr_entry_of(const jwtkit_keyring *kr, const kr_key *k, jwtkit_keyring_en
       e->planned_retirement = retire_after(kr, e->planned_retiring);
       break;
     case JWTKIT_KEY_RETIRING:
-      e->planned_retirement = retire_after(kr, k->retiring);
+      e->planned_retirement = k->held ? 0 : retire_after(kr, k->retiring);
       break;
     default:
       break;
@@ -162,6 +164,85 @@ jwtkit_err jwtkit_keyring_add(jwtkit_keyring *kr, jwtkit_key *private_key, int64
   if (!jwtkit_key_can_sign(private_key) || kty == JWTKIT_KTY_OCT)
     return jk_fail(info, JWTKIT_ERR_INVALID_KEY, NULL, "a keyring takes RSA, EC or OKP private keys");
   return jk_kr_mutate(kr, do_add, private_key, now, report, ctx, info);
+}
+
+/* A public key of another keyring, published and held. */
+static jwtkit_err do_add_verify_only(jwtkit_keyring *kr, jk_kr_txn *x, void *arg, int64_t now, jwtkit_errinfo *info) {
+  jwtkit_key *key = arg;
+  jwtkit_alg alg = jwtkit_key_alg(key);
+  char tp[44];
+  char *jwk = NULL;
+  size_t jl = 0;
+  jwtkit_key *pub = NULL;
+  jwtkit_err rc = jwtkit_key_thumbprint(key, tp);
+  if (rc != JWTKIT_OK) return jk_fail(info, rc, NULL, NULL);
+  const char *kid = jwtkit_key_kid(key) ? jwtkit_key_kid(key) : tp;
+  for (size_t i = 0; i < kr->n; i++)
+    if (strcmp(kr->keys[i].kid, kid) == 0)
+      return jk_fail(info, JWTKIT_ERR_STATE, "kid", "the keyring already holds key %s (%s)", kid,
+                     jwtkit_key_state_name(kr->keys[i].state));
+  /* the public half only, with its kid */
+  if ((rc = jwtkit_key_to_jwk(key, 0, &jwk, &jl)) == JWTKIT_OK && (rc = jwtkit_key_from_jwk(&pub, alg, jwk, jl, info)) == JWTKIT_OK &&
+      (rc = jwtkit_key_set_kid(pub, kid, strlen(kid))) == JWTKIT_OK) {
+    jk_free(jwk);
+    jwk = NULL;
+    rc = jwtkit_key_to_jwk(pub, 0, &jwk, &jl);
+  }
+  kr_key *k = NULL;
+  if (rc == JWTKIT_OK && kr->n >= KR_MAX_KEYS) rc = jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "a keyring holds at most %u keys", KR_MAX_KEYS);
+  if (rc == JWTKIT_OK && ((k = jk_kr_push_key(kr)) == NULL || (k->kid = jk_strdup(kid)) == NULL)) {
+    if (k != NULL) kr->n--;
+    rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  }
+  if (rc != JWTKIT_OK) {
+    jk_free(jwk);
+    jwtkit_key_free(pub);
+    return rc == JWTKIT_ERR_NOMEM ? jk_fail(info, rc, NULL, NULL) : rc;
+  }
+  k->file[0] = '\0'; /* no private part here */
+  k->alg = alg;
+  k->state = JWTKIT_KEY_RETIRING;
+  k->created = k->published = k->retiring = now;
+  k->jwk = jwk;
+  k->pub = pub;
+  k->verify_only = k->held = 1;
+  jk_kr_say(x, "imported verify-only key %s (%s): published now, never signs here; held until `release`", k->kid,
+            jwtkit_alg_name(alg));
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_keyring_add_verify_only(jwtkit_keyring *kr, jwtkit_key *key, int64_t now,
+                                          jwtkit_keyring_report_fn report, void *ctx, jwtkit_errinfo *info) {
+  if (kr == NULL || key == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  jwtkit_kty kty = jwtkit_key_kty(key);
+  if (kty == JWTKIT_KTY_OCT || kty == 0)
+    return jk_fail(info, JWTKIT_ERR_INVALID_KEY, NULL, "a keyring publishes RSA, EC or OKP public keys only");
+  return jk_kr_mutate(kr, do_add_verify_only, key, now, report, ctx, info);
+}
+
+static jwtkit_err do_release(jwtkit_keyring *kr, jk_kr_txn *x, void *arg, int64_t now, jwtkit_errinfo *info) {
+  (void)arg;
+  (void)info;
+  char when[32];
+  int any = 0;
+  for (size_t i = 0; i < kr->n; i++) {
+    kr_key *k = &kr->keys[i];
+    if (!k->held) continue;
+    k->held = 0;
+    k->retiring = now;
+    any = 1;
+    jk_kr_fmt_time(retire_after(kr, now), when);
+    jk_kr_say(x, "released verify-only key %s (%s): it leaves the JWKS at the first rotation after %s", k->kid,
+              jwtkit_alg_name(k->alg), when);
+  }
+  if (!any) jk_kr_note(x, "no held verify-only key: nothing to release");
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_keyring_release(jwtkit_keyring *kr, int64_t now, jwtkit_keyring_report_fn report, void *ctx,
+                                  jwtkit_errinfo *info) {
+  if (kr == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  return jk_kr_mutate(kr, do_release, NULL, now, report, ctx, info);
 }
 
 static jwtkit_err rotate_alg(jwtkit_keyring *kr, jk_kr_txn *x, jwtkit_alg alg, int64_t now, int force, jwtkit_errinfo *info) {
@@ -206,7 +287,7 @@ static jwtkit_err do_rotate(jwtkit_keyring *kr, jk_kr_txn *x, void *arg, int64_t
   char when[32];
   for (size_t i = 0; i < kr->n; i++) {
     kr_key *k = &kr->keys[i];
-    if (k->state == JWTKIT_KEY_RETIRING && now >= retire_after(kr, k->retiring)) {
+    if (k->state == JWTKIT_KEY_RETIRING && !k->held && now >= retire_after(kr, k->retiring)) {
       jk_kr_retire(x, k, JWTKIT_KEY_RETIRED, now);
       jk_kr_fmt_time(k->retiring, when);
       jk_kr_say(x, "retired key %s (%s): no token it signed (last at %s) can still be valid; private key destroyed", k->kid,
@@ -375,9 +456,15 @@ jwtkit_err jwtkit_keyring_plan(const jwtkit_keyring *kr, int64_t now, char **tex
         break;
       case JWTKIT_KEY_RETIRING:
         if (e.activated) jk_kr_fmt_time(e.activated, t1); else snprintf(t1, sizeof t1, "-");
+        if (e.verify_only) snprintf(t1, sizeof t1, "verify-only");
         jk_kr_fmt_time(e.retiring, t2);
-        jk_kr_fmt_time(e.planned_retirement, t3);
-        mark_leave = "~";
+        if (e.held) {
+          snprintf(t2, sizeof t2, "-");
+          snprintf(t3, sizeof t3, "held (release)");
+        } else {
+          jk_kr_fmt_time(e.planned_retirement, t3);
+          mark_leave = "~";
+        }
         break;
       default:
         if (e.activated) jk_kr_fmt_time(e.activated, t1); else snprintf(t1, sizeof t1, "-");

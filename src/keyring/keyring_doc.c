@@ -58,6 +58,7 @@ jwtkit_err jk_kr_meta_json(jwtkit_keyring *kr, char **json, size_t *len) {
     put_i(&b, "activated", k->activated, 1);
     put_i(&b, "retiring", k->retiring, 1);
     put_i(&b, "retired", k->retired, 1);
+    if (k->verify_only) jk_buf_puts(&b, k->held ? ",\"verify_only\":true,\"held\":true" : ",\"verify_only\":true");
     jk_buf_puts(&b, ",\"jwk\":");
     jk_buf_puts(&b, k->jwk);
     jk_buf_putc(&b, '}');
@@ -212,6 +213,16 @@ static jwtkit_err meta_parse(jwtkit_keyring *kr, const char *json, size_t len, j
       rc = corrupt(info, "bad key entry");
       goto out;
     }
+    /* verify-only keys (optional members) are retiring or gone, never sign */
+    int vo = jk_json_get(&d, i, "verify_only", 11), held = jk_json_get(&d, i, "held", 4);
+    if ((vo >= 0 && d.nodes[vo].type != JK_J_TRUE) || (held >= 0 && d.nodes[held].type != JK_J_TRUE) ||
+        (held >= 0 && vo < 0) || (vo >= 0 && k->state < JWTKIT_KEY_RETIRING) ||
+        (held >= 0 && k->state != JWTKIT_KEY_RETIRING)) {
+      rc = corrupt(info, "bad verify-only key entry");
+      goto out;
+    }
+    k->verify_only = vo >= 0;
+    k->held = held >= 0;
     /* times are Unix seconds before the year 5000: the planning sums below
      * (time + ttl + leeway + max-age, time + rotation period) cannot overflow */
     const int64_t tmax = 95617584000LL;

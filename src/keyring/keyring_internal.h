@@ -31,6 +31,8 @@ typedef struct kr_key {
   char *jwk;        /* public JWK text, with kid */
   jwtkit_key *pub;  /* parsed from jwk */
   jwtkit_key *priv; /* pending and active keys only */
+  int verify_only;  /* a public key of another keyring: no private part, never signs */
+  int held;         /* verify-only, retiring, published until released */
 } kr_key;
 
 struct jwtkit_keyring {

@@ -217,7 +217,7 @@ jwtkit_err jwtkit_keyring_open_review(jwtkit_keyring **out, const char *location
 static jwtkit_err check_private_parts(jwtkit_keyring *kr, jwtkit_errinfo *info) {
   for (size_t i = 0; i < kr->n; i++) {
     kr_key *k = &kr->keys[i];
-    if (k->state > JWTKIT_KEY_RETIRING || k->priv != NULL) continue; /* pending and active ones were loaded */
+    if (k->state > JWTKIT_KEY_RETIRING || k->priv != NULL || k->verify_only) continue; /* pending, active: loaded */
     kr_key tmp = *k;
     tmp.priv = NULL;
     jwtkit_errinfo why;

@@ -145,7 +145,9 @@ void jk_kr_retire(jk_kr_txn *x, kr_key *k, jwtkit_key_state st, int64_t now) {
   k->retired = now;
   jwtkit_key_free(k->priv);
   k->priv = NULL;
-  if (x->ndoomed < KR_MAX_KEYS) snprintf(x->doomed[x->ndoomed++], sizeof x->doomed[0], "%s", k->file);
+  k->held = 0;
+  if (k->file[0] != '\0' && x->ndoomed < KR_MAX_KEYS)
+    snprintf(x->doomed[x->ndoomed++], sizeof x->doomed[0], "%s", k->file);
 }
 
 /* Persist: metadata first (atomic), then destroy doomed private files. */

@@ -92,8 +92,9 @@ rows=$(pg_psql -c "select doc from jwtkit_keyring" -c "select encode(sealed, 'es
 case $rows in *"PRIVATE KEY"*|*'"d":'*) fail "plaintext private key material in the database" ;; *) check ;; esac
 [ "$id1" != "$id2" ] && check || fail "two KEKs, two ids"
 
-# moving from a directory keyring (docs/keyring.md): its live key is
-# imported and published at once, and revoked once its tokens are gone
+# a private key imported from a directory keyring is published at once as
+# pending, and can be revoked (the move itself uses verify-only keys:
+# tests/pg/keyring_move.sh)
 run keyring init ./ring --alg ES256 --at $T0
 assert_rc 0
 old_kid=$(printf '%s' "$OUT" | sed -n 's/^created active key \([^ ]*\) .*/\1/p')
