@@ -1190,6 +1190,9 @@ jwtkit_err jwtkit_key_from_pkcs11_opts(jwtkit_key **out, jwtkit_alg alg, const c
                                        const jwtkit_pkcs11_opts *opts, jwtkit_errinfo *info) {
   if (out == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
   *out = NULL;
+  if (opts != NULL && opts->max_sessions > P11_MAX_SESSIONS)
+    return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "max_sessions", "max_sessions %u is over %u", opts->max_sessions,
+                   P11_MAX_SESSIONS);
   jk_p11_uri u;
   jwtkit_err rc = uri_for_key(uri, &u, info);
   if (rc != JWTKIT_OK) return rc;
