@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
@@ -93,18 +94,40 @@ static void hook_inject(int ev, unsigned long rv, int count) {
   pthread_mutex_unlock(&g_hmu);
 }
 
-/* Wait until *field reaches n (set by other threads through the hook). */
-static void hook_wait_for(int *field, int n) {
-  pthread_mutex_lock(&g_hmu);
-  while (*field < n) pthread_cond_wait(&g_hcv, &g_hmu);
-  pthread_mutex_unlock(&g_hmu);
-}
-
 static void hook_release(void) {
   pthread_mutex_lock(&g_hmu);
   H.release = 1;
   pthread_cond_broadcast(&g_hcv);
   pthread_mutex_unlock(&g_hmu);
+}
+
+/* Wait until *field reaches n (set by other threads through the hook); a
+ * failure after 60 s, so a pool that never makes a signer wait cannot
+ * hang the test (the blocked signer is released first). */
+static void hook_wait_for(int *field, int n, const char *what) {
+  struct timespec dl;
+  clock_gettime(CLOCK_REALTIME, &dl);
+  dl.tv_sec += 60;
+  pthread_mutex_lock(&g_hmu);
+  int r = 0;
+  while (*field < n && r != ETIMEDOUT) r = pthread_cond_timedwait(&g_hcv, &g_hmu, &dl);
+  int ok = *field >= n;
+  pthread_mutex_unlock(&g_hmu);
+  if (!ok) {
+    hook_release();
+    fail_msg("waited 60 s for: %s", what);
+  }
+}
+
+/* After every test: no hook, nothing injected. */
+static int hook_off(void **state) {
+  (void)state;
+  jk_p11_test_hook = NULL;
+  hook_release();
+  pthread_mutex_lock(&g_hmu);
+  memset(&H, 0, sizeof H);
+  pthread_mutex_unlock(&g_hmu);
+  return 0;
 }
 
 static int hook_logins(void) {
@@ -459,9 +482,9 @@ static void test_pool_bound_waits(void **state) {
   H.block_sign = 1;
   pthread_t a, b;
   assert_int_equal(pthread_create(&a, NULL, sign_thread, k), 0);
-  hook_wait_for(&H.blocked, 1); /* a holds the only session, inside the sign */
+  hook_wait_for(&H.blocked, 1, "the first signer inside C_Sign"); /* a holds the only session */
   assert_int_equal(pthread_create(&b, NULL, sign_thread, k), 0);
-  hook_wait_for(&H.waiting, 1); /* b found it busy and waits */
+  hook_wait_for(&H.waiting, 1, "the second signer waiting"); /* b found it busy */
   hook_release();
   void *ra, *rb;
   pthread_join(a, &ra);
@@ -488,7 +511,7 @@ static void test_pool_wait_is_bounded(void **state) {
   H.block_sign = 1;
   pthread_t a, b;
   assert_int_equal(pthread_create(&a, NULL, sign_thread, k), 0);
-  hook_wait_for(&H.blocked, 1);
+  hook_wait_for(&H.blocked, 1, "the first signer inside C_Sign");
   assert_int_equal(pthread_create(&b, NULL, sign_thread, k), 0);
   void *ra, *rb;
   pthread_join(b, &rb); /* a is still blocked: b can only time out */
@@ -514,10 +537,10 @@ static void test_token_session_limit(void **state) {
   H.block_sign = 1;
   pthread_t a, b;
   assert_int_equal(pthread_create(&a, NULL, sign_thread, k), 0);
-  hook_wait_for(&H.blocked, 1);
+  hook_wait_for(&H.blocked, 1, "the first signer inside C_Sign");
   hook_inject(JK_P11_EV_OPEN, CKR_SESSION_COUNT, 1); /* b's new session is refused */
   assert_int_equal(pthread_create(&b, NULL, sign_thread, k), 0);
-  hook_wait_for(&H.waiting, 1);
+  hook_wait_for(&H.waiting, 1, "the second signer waiting after CKR_SESSION_COUNT");
   hook_release();
   void *ra, *rb;
   pthread_join(a, &ra);
@@ -772,14 +795,14 @@ int main(void) {
     fprintf(stderr, "cannot set up a SoftHSM token in %s\n", g_dir);
     return 1;
   }
+#define T(f) cmocka_unit_test_teardown(f, hook_off)
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_roundtrip_every_alg), cmocka_unit_test(test_private_key_stays_in_token),
-      cmocka_unit_test(test_pin_faults),          cmocka_unit_test(test_refused_pin_is_sticky),
-      cmocka_unit_test(test_not_found_faults),    cmocka_unit_test(test_destroy),
-      cmocka_unit_test(test_pool_bound_waits),    cmocka_unit_test(test_pool_wait_is_bounded),
-      cmocka_unit_test(test_token_session_limit), cmocka_unit_test(test_lost_sessions),
-      cmocka_unit_test(test_threads),             cmocka_unit_test(test_allocation_failures),
+      T(test_roundtrip_every_alg), T(test_private_key_stays_in_token), T(test_pin_faults),
+      T(test_refused_pin_is_sticky), T(test_not_found_faults), T(test_destroy),
+      T(test_pool_bound_waits), T(test_pool_wait_is_bounded), T(test_token_session_limit),
+      T(test_lost_sessions), T(test_threads), T(test_allocation_failures),
   };
+#undef T
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   tu_rm_rf(g_dir);
   return rc;
