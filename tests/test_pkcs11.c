@@ -611,6 +611,10 @@ static void test_lost_sessions(void **state) {
   assert_non_null(strstr(e.msg, "CKR_DEVICE_ERROR"));
   assert_int_equal(jk_p11_get_stats(k, &st), 0);
   assert_int_equal(st.retries, st0.retries);
+  /* a token that turns down the mechanism at sign time (after offering it) */
+  hook_inject(JK_P11_EV_SIGN, CKR_MECHANISM_INVALID, 1);
+  assert_int_equal(jwtkit_sign(k, NULL, "{}", 2, &tok, NULL, &e), JWTKIT_ERR_UNSUPPORTED);
+  assert_non_null(strstr(e.msg, "refused to sign ES256 with this key: CKR_MECHANISM_INVALID"));
   jk_p11_test_hook = NULL;
   sign_and_verify(k, "afterwards");
   jwtkit_key_free(k);

@@ -743,11 +743,26 @@ static p11_mech mech_for(const jk_alg_info *ai) {
   }
 }
 
+#define P11_MAX_MECHS 512u
+
 static jwtkit_err mech_check(const p11_token *t, CK_MECHANISM_TYPE m, const char *name, CK_FLAGS need,
                              const char *why, jwtkit_errinfo *info) {
   CK_MECHANISM_INFO mi;
   char b[32];
-  CK_RV rv = t->fl->C_GetMechanismInfo(t->slot, m, &mi);
+  /* the list first: some tokens answer C_GetMechanismInfo for mechanisms
+   * they do not offer (SoftHSM with slots.mechanisms) */
+  CK_MECHANISM_TYPE list[P11_MAX_MECHS];
+  CK_ULONG n = P11_MAX_MECHS;
+  CK_RV rv = t->fl->C_GetMechanismList(t->slot, list, &n);
+  if (rv == CKR_OK) {
+    int listed = 0;
+    for (CK_ULONG i = 0; i < n && !listed; i++) listed = list[i] == m;
+    if (!listed)
+      return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, "alg", "%s does not offer %s (needed %s)", t->where, name, why);
+  } else if (rv != CKR_BUFFER_TOO_SMALL) { /* more than we list: C_GetMechanismInfo decides */
+    return jk_fail(info, JWTKIT_ERR_IO, "alg", "C_GetMechanismList on %s: %s", t->where, rv_text(rv, b));
+  }
+  rv = t->fl->C_GetMechanismInfo(t->slot, m, &mi);
   if (rv == CKR_MECHANISM_INVALID || (rv == CKR_OK && (mi.flags & need) != need))
     return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, "alg", "%s does not offer %s (needed %s)", t->where, name, why);
   if (rv != CKR_OK) return jk_fail(info, JWTKIT_ERR_IO, "alg", "C_GetMechanismInfo(%s) on %s: %s", name, t->where, rv_text(rv, b));
@@ -1009,6 +1024,10 @@ jwtkit_err jk_p11_sign(const jwtkit_key *key, const unsigned char *data, size_t 
       atomic_fetch_add(&p->retries, 1);
       continue;
     }
+    if (rv == CKR_MECHANISM_INVALID || rv == CKR_MECHANISM_PARAM_INVALID || rv == CKR_KEY_TYPE_INCONSISTENT ||
+        rv == CKR_KEY_FUNCTION_NOT_PERMITTED)
+      return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, "alg", "%s refused to sign %s with this key: %s", p->tok.where,
+                     p->ai->name, rv_text(rv, b));
     return jk_fail(info, JWTKIT_ERR_IO, "sign", "%s failed to sign: %s%s", p->tok.where, rv_text(rv, b),
                    attempt ? " (after re-opening the session)" : "");
   }
