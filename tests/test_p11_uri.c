@@ -155,6 +155,9 @@ static void test_format_roundtrip(void **state) {
       "pkcs11:?module-name=p11-kit-trust",
       "pkcs11:",
       "pkcs11:token=%7E;object=:[]@!$'()*+,=;slot-description=%C3%A9",
+      /* found by the p11uri fuzz harness: a path that itself starts with file: */
+      "pkcs11:?pin-source=file:file:///etc/pin",
+      "pkcs11:?pin-source=file:%7Cnot-a-program",
   };
   static const char *const canonical[] = {
       "pkcs11:token=jwtkit;object=issuer-2026-12;id=%01%FF%00?pin-source=/run/pin&module-path=/usr/lib/x.so",
@@ -163,6 +166,8 @@ static void test_format_roundtrip(void **state) {
       "pkcs11:?module-name=p11-kit-trust",
       "pkcs11:",
       "pkcs11:token=~;slot-description=%C3%A9;object=:[]@!$'()*+,=",
+      "pkcs11:?pin-source=file:file:///etc/pin",
+      "pkcs11:?pin-source=file:|not-a-program",
   };
   for (size_t i = 0; i < sizeof uris / sizeof *uris; i++) {
     jk_p11_uri a, b;

@@ -392,7 +392,16 @@ size_t jk_p11_uri_format(const jk_p11_uri *u, int with_query, char *out, size_t 
   if (with_query && (u->pin_source || u->module_name || u->module_path)) {
     put_c(&b, '?');
     first = 1;
-    put_attr(&b, &first, '&', "pin-source", u->pin_source, 0);
+    if (u->pin_source != NULL && (strncmp(u->pin_source, "file:", 5) == 0 || u->pin_source[0] == '|')) {
+      /* a path that would read as a file: URI or a program: keep the
+       * file: prefix the parser took off, so the text means the same */
+      if (!first) put_c(&b, '&');
+      first = 0;
+      put_s(&b, "pin-source=file:");
+      put_val(&b, (const unsigned char *)u->pin_source, strlen(u->pin_source), 0, 0);
+    } else {
+      put_attr(&b, &first, '&', "pin-source", u->pin_source, 0);
+    }
     put_attr(&b, &first, '&', "module-name", u->module_name, 0);
     put_attr(&b, &first, '&', "module-path", u->module_path, 0);
   }
