@@ -462,6 +462,61 @@ static void test_destroy(void **state) {
   jwtkit_free(kuri);
 }
 
+/* Destroy the public key object labelled `label`, through key's module. */
+static void destroy_public(jwtkit_key *key, const char *label) {
+  CK_SLOT_ID slot;
+  CK_FUNCTION_LIST *fl = module_of(key, &slot);
+  CK_SESSION_HANDLE h;
+  assert_int_equal(fl->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h), CKR_OK);
+  CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+  CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, (void *)label, strlen(label)}};
+  CK_OBJECT_HANDLE o[2];
+  CK_ULONG n = 0;
+  assert_int_equal(fl->C_FindObjectsInit(h, t, 2), CKR_OK);
+  assert_int_equal(fl->C_FindObjects(h, o, 2, &n), CKR_OK);
+  assert_int_equal(fl->C_FindObjectsFinal(h), CKR_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(fl->C_DestroyObject(h, o[0]), CKR_OK);
+  assert_int_equal(fl->C_CloseSession(h), CKR_OK);
+}
+
+/* Keys whose public key object is gone: RSA keys carry their public
+ * members on the private object (read after a login), EC keys do not. */
+static void test_public_object_missing(void **state) {
+  (void)state;
+  jwtkit_key *rsa = generate("nopub-rsa", JWTKIT_ALG_PS256, 0);
+  jwtkit_key *ec = generate("nopub-ec", JWTKIT_ALG_ES256, 0);
+  destroy_public(rsa, "nopub-rsa");
+  destroy_public(ec, "nopub-ec");
+  char u[1024], pu[1024];
+  jwtkit_errinfo e = {0};
+  jwtkit_key *k = NULL;
+  /* the signing key: RSA still loads (and signs: its public half came from the private object) */
+  k = load("nopub-rsa", JWTKIT_ALG_PS256, NULL);
+  assert_int_equal(jwtkit_key_equal_public(k, rsa), 1);
+  sign_and_verify(k, "RSA without public object");
+  jwtkit_key_free(k);
+  expect_fail(uri_of(u, sizeof u, "nopub-ec"), JWTKIT_ERR_NOT_FOUND, "has no public key object", &e);
+  /* the public half: without a PIN it cannot be found, with one it can (RSA) */
+  snprintf(pu, sizeof pu, "pkcs11:token=jwtkit;object=nopub-rsa?module-path=%s", g_module);
+  assert_int_equal(jwtkit_pkcs11_public_key(&k, JWTKIT_ALG_PS256, pu, &e), JWTKIT_ERR_NOT_FOUND);
+  assert_non_null(strstr(e.msg, "needs the user PIN"));
+  assert_null(k);
+  if (jwtkit_pkcs11_public_key(&k, JWTKIT_ALG_PS256, uri_of(u, sizeof u, "nopub-rsa"), &e) != JWTKIT_OK)
+    fail_msg("public half of nopub-rsa: %s", e.msg);
+  assert_int_equal(jwtkit_key_equal_public(k, rsa), 1);
+  assert_int_equal(jwtkit_key_can_sign(k), 0);
+  jwtkit_key_free(k);
+  k = (jwtkit_key *)&k;
+  assert_int_equal(jwtkit_pkcs11_public_key(&k, JWTKIT_ALG_ES256, uri_of(u, sizeof u, "nopub-ec"), &e), JWTKIT_ERR_NOT_FOUND);
+  assert_null(k);
+  jwtkit_key_free(rsa);
+  jwtkit_key_free(ec);
+  /* what is left goes with destroy */
+  assert_int_equal(jwtkit_pkcs11_destroy(uri_of(u, sizeof u, "nopub-ec"), &e), JWTKIT_OK);
+  expect_fail(u, JWTKIT_ERR_NOT_FOUND, "no private key", &e);
+}
+
 static void *sign_thread(void *arg) {
   jwtkit_key *k = arg;
   jwtkit_errinfo *e = calloc(1, sizeof *e);
@@ -802,7 +857,7 @@ int main(void) {
 #define T(f) cmocka_unit_test_teardown(f, hook_off)
   const struct CMUnitTest tests[] = {
       T(test_roundtrip_every_alg), T(test_private_key_stays_in_token), T(test_pin_faults),
-      T(test_refused_pin_is_sticky), T(test_not_found_faults), T(test_destroy),
+      T(test_refused_pin_is_sticky), T(test_not_found_faults), T(test_destroy), T(test_public_object_missing),
       T(test_pool_bound_waits), T(test_pool_wait_is_bounded), T(test_token_session_limit),
       T(test_lost_sessions), T(test_threads), T(test_allocation_failures),
   };

@@ -1280,7 +1280,8 @@ jwtkit_err jwtkit_pkcs11_public_key(jwtkit_key **out, jwtkit_alg alg, const char
                   : jk_fail(info, JWTKIT_ERR_INVALID_ARG, "object", "several public keys in %s match the URI; add id=", t.where);
       break;
     }
-    if (rc == JWTKIT_OK && u.type != JK_P11_TYPE_PUBLIC && logged_in &&
+    /* private keys are visible once logged in, or at once on a token without logins */
+    if (rc == JWTKIT_OK && u.type != JK_P11_TYPE_PUBLIC && (logged_in || !(t.flags & CKF_LOGIN_REQUIRED)) &&
         (rc = find_objects(&t, h, CKO_PRIVATE_KEY, u.object, u.id, u.id_len, f, &n, info)) == JWTKIT_OK && n > 0) {
       rc = n == 1 ? read_public(&t, h, f[0], CK_INVALID_HANDLE, what, &pkey, info)
                   : jk_fail(info, JWTKIT_ERR_INVALID_ARG, "object", "several private keys in %s match the URI; add id=", t.where);
