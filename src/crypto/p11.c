@@ -855,12 +855,13 @@ static jwtkit_err sess_open(struct jk_p11key *p, const jwtkit_key *key, p11_sess
     return jk_fail(info, JWTKIT_ERR_IO, "session", "cannot open a session on %s: %s", t.where, rv_text(rv, b));
   }
   int refused = 0;
-  rc = login_if_needed(&t, h, p->pin, p->pin_len, key, &p->logins, &refused, info);
-  if (refused) {
+  jwtkit_errinfo why = {0};
+  rc = login_if_needed(&t, h, p->pin, p->pin_len, key, &p->logins, &refused, &why);
+  if (rc != JWTKIT_OK && info != NULL) *info = why;
+  if (refused) { /* every later signature fails with this, without asking the token */
     pthread_mutex_lock(&p->mu);
     p->refused = 1;
-    if (info != NULL) p->refused_info = *info;
-    else jk_fail(&p->refused_info, rc, "pin", "%s refused the PIN; not retried", t.where);
+    p->refused_info = why;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
   }
