@@ -226,9 +226,10 @@ const cli_cmd cli_commands[] = {
      "must never be published.  Keys without kid get their thumbprint; two keys\n"
      "with one kid are an error.",
      jwks_opts, NULL},
-    {"thumbprint", cli_cmd_thumbprint, "[--uri] FILE|-", 1, 1, "print a key's RFC 7638 thumbprint",
+    {"thumbprint", cli_cmd_thumbprint, "[--uri] FILE|URI|-", 1, 1, "print a key's RFC 7638 thumbprint",
      "The SHA-256 JWK thumbprint, base64url.  For an oct (HMAC) key the\n"
-     "thumbprint is derived from the secret: do not publish it.",
+     "thumbprint is derived from the secret: do not publish it.  A pkcs11:\n"
+     "URI names a key in a token (its public half is read).",
      thumbprint_opts, NULL},
     {"scan", cli_cmd_scan, "[PATH]", 0, 1, "find private keys in files tracked by git",
      "Lists every file tracked by git under PATH (default .) that holds private\n"
