@@ -524,7 +524,7 @@ static jwtkit_err login(const p11_token *t, CK_SESSION_HANDLE h, const char *pin
 }
 
 /* Log in if the session is not logged in yet (a new session of a token
- * that requires a login).  *done says whether C_Login was needed. */
+ * that requires a login; a token's login holds for all its sessions). */
 static jwtkit_err login_if_needed(const p11_token *t, CK_SESSION_HANDLE h, const char *pin, size_t pin_len,
                                   const jwtkit_key *key, atomic_ulong *count, int *refused, jwtkit_errinfo *info) {
   if (!(t->flags & CKF_LOGIN_REQUIRED)) return JWTKIT_OK;
