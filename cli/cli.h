@@ -252,9 +252,19 @@ cli_keyfmt cli_key_format(const char *p, size_t len);
  */
 int cli_key_import(const cli_args *a, const char *src, const char *text, size_t len,
                    const char *passphrase, const cli_algset *allowed, int strict, jwtkit_key **out);
-/* Read FILE ("-" = stdin) and import as above (a JWK Set is refused). */
+/* Read FILE ("-" = stdin) and import as above (a JWK Set is refused).  A
+ * "pkcs11:" URI (RFC 7512) instead of FILE loads the public half of that
+ * token key (cli_key_load_pkcs11 with sign = 0). */
 int cli_key_load(cli_args *a, const char *path, const char *passphrase,
                  const cli_algset *allowed, int strict, jwtkit_key **out);
+/* A key in a PKCS#11 token: the signing key (sign = 1) or its public half.
+ * Bound like cli_key_import: the curve's algorithm, or the one RS* or PS*
+ * algorithm of `allowed` for RSA.  Messages name the URI without its
+ * query.  Returns CLI_OK or an exit code with the message printed. */
+int cli_key_load_pkcs11(const cli_args *a, const char *uri, const cli_algset *allowed, int strict, int sign,
+                        jwtkit_key **out);
+/* The URI up to '?' (for messages), in buf. */
+const char *cli_uri_shown(const char *uri, char *buf, size_t cap);
 
 /* --------------------------------------------------------------- JSON */
 

@@ -46,17 +46,71 @@ static void free_copy(char *p, size_t len) {
   free(p);
 }
 
+/* --pkcs11 URI: generate inside the token; only the public key may be
+ * written (--pub).  Options were checked by the caller. */
+static int keygen_pkcs11(cli_args *a, const char *uri, jwtkit_alg alg, unsigned bits, const char *kid,
+                         const char *pub, int jwk, int force) {
+  char shown[512], msg[300];
+  cli_uri_shown(uri, shown, sizeof shown);
+  struct stat st;
+  if (!force && pub != NULL && strcmp(pub, "-") != 0 && lstat(pub, &st) == 0)
+    return cli_fail(a, CLI_USAGE, "%s exists (use --force to replace it)", pub);
+  jwtkit_key *key = NULL;
+  jwtkit_errinfo info = {0};
+  jwtkit_err e = jwtkit_pkcs11_generate(&key, alg, bits, uri, &info);
+  if (e != JWTKIT_OK)
+    return cli_fail(a, cli_exit_for(e), "cannot generate the key in %s: %s", shown, cli_errtext(e, &info, msg, sizeof msg));
+  int rc = CLI_OK;
+  char *kuri = NULL, *pubtext = NULL, *pubnl = NULL;
+  size_t ulen = 0, pub_len = 0, pubnl_len = 0;
+  if (kid != NULL && (e = jwtkit_key_set_kid(key, kid, strlen(kid))) != JWTKIT_OK)
+    rc = cli_fail(a, CLI_USAGE, "bad --kid: %s", jwtkit_strerror(e));
+  if (rc == CLI_OK && (e = jwtkit_pkcs11_key_uri(key, &kuri, &ulen)) != JWTKIT_OK)
+    rc = cli_fail(a, CLI_INTERNAL, "cannot name the key: %s", jwtkit_strerror(e));
+  if (rc == CLI_OK && pub != NULL) {
+    e = jwk ? jwtkit_key_to_jwk(key, 0, &pubtext, &pub_len) : jwtkit_key_to_pem(key, 0, NULL, &pubtext, &pub_len);
+    if (e != JWTKIT_OK)
+      rc = cli_fail(a, CLI_INTERNAL, "cannot export the public key: %s", jwtkit_strerror(e));
+    else if ((pubnl = copy_nl(pubtext, pub_len, &pubnl_len)) == NULL)
+      rc = cli_fail(a, CLI_INTERNAL, "out of memory");
+    else
+      rc = cli_write_atomic(a, pub, pubnl, pubnl_len, 0644, force);
+  }
+  if (rc == CLI_OK) {
+    fprintf(stderr, "kid: %s\n", jwtkit_key_kid(key));
+    fprintf(stderr, "private key: %s (%s, in the token: sensitive, not extractable)\n", kuri, jwtkit_alg_name(alg));
+    if (pub != NULL) fprintf(stderr, "public key: %s\n", strcmp(pub, "-") == 0 ? "stdout" : pub);
+  } else {
+    fprintf(stderr, "jwtkit: keygen: note: the key pair stays in the token: %s\n", kuri ? kuri : shown);
+  }
+  free(pubnl);
+  jwtkit_free(pubtext);
+  jwtkit_free(kuri);
+  jwtkit_key_free(key);
+  return rc;
+}
+
 int cli_cmd_keygen(cli_args *a) {
   const char *alg_s = cli_opt_str(a, "alg"), *out = cli_opt_str(a, "out"), *pub = cli_opt_str(a, "pub");
   const char *fmt = cli_opt_str(a, "format"), *bits_s = cli_opt_str(a, "bits"), *kid = cli_opt_str(a, "kid");
+  const char *p11 = cli_opt_str(a, "pkcs11");
   int force = cli_opt_flag(a, "force");
   if (alg_s == NULL) return cli_usage(a, "--alg is required");
-  if (out == NULL) return cli_usage(a, "--out is required");
+  if (p11 != NULL && out != NULL)
+    return cli_usage(a, "--out and --pkcs11 exclude each other: a token key never leaves the token (--pub writes "
+                        "its public half)");
+  if (out == NULL && p11 == NULL) return cli_usage(a, "--out is required (a key file), or --pkcs11 URI (a key in a token)");
   jwtkit_alg alg;
   int rc = cli_alg_parse(a, alg_s, &alg);
   if (rc != CLI_OK) return rc;
   jwtkit_kty kty = jwtkit_alg_kty(alg);
   int oct = kty == JWTKIT_KTY_OCT;
+  if (p11 != NULL) {
+    if (!jwtkit_is_pkcs11_uri(p11)) return cli_usage(a, "--pkcs11 wants a pkcs11: URI (pkcs11:token=T;object=NAME)");
+    if (oct) return cli_usage(a, "%s keys are secrets: a token key is RS*, PS*, ES* or EdDSA", alg_s);
+    if (cli_opt_str(a, "passphrase-file") != NULL || cli_opt_str(a, "passphrase-env") != NULL)
+      return cli_usage(a, "a passphrase encrypts key files; a token key is protected by the token's PIN");
+  }
   if (fmt == NULL) fmt = oct ? "jwk" : "pem";
   int pem = strcmp(fmt, "pem") == 0, jwk = strcmp(fmt, "jwk") == 0, raw = strcmp(fmt, "raw") == 0;
   if (!pem && !jwk && !raw) return cli_usage(a, "--format must be pem, jwk or raw");
@@ -64,7 +118,7 @@ int cli_cmd_keygen(cli_args *a) {
   if (!oct && raw) return cli_usage(a, "--format raw is only for HS* secrets");
   if (oct && pub != NULL)
     return cli_usage(a, "--pub is invalid for %s: an HMAC key is a secret and has no public part", alg_s);
-  if (pub != NULL && strcmp(pub, out) == 0) return cli_usage(a, "--out and --pub name the same file");
+  if (pub != NULL && out != NULL && strcmp(pub, out) == 0) return cli_usage(a, "--out and --pub name the same file");
   unsigned bits = 0;
   if (bits_s != NULL) {
     if (kty != JWTKIT_KTY_RSA && kty != JWTKIT_KTY_OKP)
@@ -76,6 +130,7 @@ int cli_cmd_keygen(cli_args *a) {
   }
   if (kid != NULL && (kid[0] == '\0' || strlen(kid) > 255)) return cli_usage(a, "--kid must be 1..255 bytes");
   if (raw && kid != NULL) return cli_usage(a, "--format raw stores no kid; use --format jwk to keep one");
+  if (p11 != NULL) return keygen_pkcs11(a, p11, alg, bits, kid, pub, jwk, force);
 
   cli_buf pass;
   if ((rc = cli_read_passphrase(a, &pass)) != CLI_OK) return rc;

@@ -34,6 +34,8 @@ static int print_line(const cli_args *a, const char *text, size_t len) {
 int cli_cmd_jwk(cli_args *a) {
   cli_algset algs;
   cli_buf pass;
+  if (cli_opt_flag(a, "private") && jwtkit_is_pkcs11_uri(a->pos[0]))
+    return cli_fail(a, CLI_USAGE, "the private key stays in the token (not extractable): only its public JWK exists");
   int rc = alg_option(a, &algs);
   if (rc != CLI_OK || (rc = cli_read_passphrase(a, &pass)) != CLI_OK) return rc;
   jwtkit_key *key = NULL;
@@ -84,6 +86,15 @@ static int add_to_set(const cli_args *a, jwtkit_jwks *set, jwtkit_key *key, cons
 }
 
 static int add_file(cli_args *a, jwtkit_jwks *set, const char *path, const char *pass, const cli_algset *algs) {
+  if (jwtkit_is_pkcs11_uri(path)) { /* the public half of a token key */
+    jwtkit_key *key = NULL;
+    char shown[512];
+    int rc = cli_key_load_pkcs11(a, path, algs, 0, 0, &key);
+    if (rc == CLI_OK && (rc = ensure_kid(a, key)) == CLI_OK)
+      rc = add_to_set(a, set, key, cli_uri_shown(path, shown, sizeof shown));
+    jwtkit_key_free(key);
+    return rc;
+  }
   cli_buf b;
   int rc = cli_read_file(a, "key file", path, CLI_MAX_KEYFILE, 1, &b);
   if (rc != CLI_OK) return rc;

@@ -77,11 +77,21 @@ static int load_signing_key(cli_args *a, jwtkit_alg alg, jwtkit_key **key) {
     cli_buf_free(&secret);
     return rc;
   }
-  cli_buf pass;
-  if ((rc = cli_read_passphrase(a, &pass)) != CLI_OK) return rc;
   cli_algset only = {{alg}, 1};
-  rc = cli_key_load(a, path, pass.p, &only, 1, key);
-  cli_buf_free(&pass);
+  if (jwtkit_is_pkcs11_uri(path)) {
+    /* the key stays in the token; its PIN comes from the URI's pin-source= or $JWTKIT_PKCS11_PIN */
+    if (cli_opt_str(a, "passphrase-file") != NULL || cli_opt_str(a, "passphrase-env") != NULL)
+      return cli_usage(a, "a passphrase decrypts PEM files; a token key needs its PIN (pin-source= in the URI or "
+                          "JWTKIT_PKCS11_PIN)");
+    if (jwtkit_alg_kty(alg) == JWTKIT_KTY_OCT)
+      return cli_usage(a, "%s signs with a secret; a token key signs RS*, PS*, ES* or EdDSA", jwtkit_alg_name(alg));
+    rc = cli_key_load_pkcs11(a, path, &only, 1, 1, key);
+  } else {
+    cli_buf pass;
+    if ((rc = cli_read_passphrase(a, &pass)) != CLI_OK) return rc;
+    rc = cli_key_load(a, path, pass.p, &only, 1, key);
+    cli_buf_free(&pass);
+  }
   if (rc != CLI_OK) return rc;
   if (!jwtkit_key_can_sign(*key)) {
     jwtkit_key_free(*key);

@@ -35,7 +35,8 @@ static const cli_opt keygen_opts[] = {
     {"alg", "ALG", 0, "algorithm the key is for (required):\n" ALG_LIST},
     {"bits", "N", 0, "RSA: modulus bits, 2048..16384 (default 2048);\nEdDSA: 255 = Ed25519 (default), 448 = Ed448"},
     {"kid", "KID", 0, "key id (default: RFC 7638 thumbprint; HS*: random)"},
-    {"out", "FILE", 0, "private key file (required; - = stdout)"},
+    {"out", "FILE", 0, "private key file (- = stdout); or --pkcs11"},
+    {"pkcs11", "URI", 0, "generate the key inside a PKCS#11 token instead:\npkcs11:token=T;object=NAME (docs/pkcs11.md);\nthe private key never leaves it"},
     {"pub", "FILE", 0, "also write the public key to FILE (not for HS*)"},
     {"format", "FMT", 0, "pem (default) or jwk; HS*: jwk (default) or raw"},
     {"passphrase-file", "FILE", 0, "encrypt the PEM private key with the first line\nof FILE (- = stdin)"},
@@ -46,7 +47,7 @@ static const cli_opt keygen_opts[] = {
 /* ------------------------------------------------------------- sign */
 
 static const cli_opt sign_opts[] = {
-    {"key", "FILE", 0, "private key: PEM (PKCS#8, PKCS#1, SEC1, encrypted\nPKCS#8), DER or JWK (oct JWK for HS*)"},
+    {"key", "FILE|URI", 0, "private key: PEM (PKCS#8, PKCS#1, SEC1, encrypted\nPKCS#8), DER or JWK (oct JWK for HS*), or a\npkcs11: URI of a key in a token (docs/pkcs11.md)"},
     OPT_SECRET,
     {"alg", "ALG", 0, "signature algorithm (required)"},
     {"kid", "KID", 0, "kid header (default: the JWK's kid; PEM and DER:\nthe key's thumbprint; secrets: none; \"\" = none)"},
@@ -154,7 +155,7 @@ static const cli_sub keyring_subs[] = {
 /* ------------------------------------------------------------ table */
 
 const cli_cmd cli_commands[] = {
-    {"keygen", cli_cmd_keygen, "--alg ALG --out FILE [--pub FILE] [--format pem|jwk|raw]\n[options]", 0, 0,
+    {"keygen", cli_cmd_keygen, "--alg ALG (--out FILE | --pkcs11 URI) [--pub FILE]\n[--format pem|jwk|raw] [options]", 0, 0,
      "generate a signing key",
      "Generates a key from the system CSPRNG.  The private key is written with\n"
      "mode 0600 through a temporary file in the same directory, fsync and rename,\n"
@@ -165,10 +166,16 @@ const cli_cmd cli_commands[] = {
      "PEM output is PKCS#8 (encrypted with AES-256-CBC and PBKDF2 when a\n"
      "passphrase is given) and SPKI for --pub.  HS* keys are written as an oct\n"
      "JWK, or with --format raw as the raw secret bytes; they have no public\n"
-     "part.  The kid and the paths are reported on stderr.",
+     "part.  The kid and the paths are reported on stderr.\n"
+     "\n"
+     "With --pkcs11 the key pair is generated inside a PKCS#11 token, labelled\n"
+     "with the URI's object= (id=: its CKA_ID, default the thumbprint), private\n"
+     "key sensitive and not extractable; the URI to sign with is printed.  The\n"
+     "PIN comes from pin-source= in the URI or $JWTKIT_PKCS11_PIN, never from\n"
+     "the command line.",
      keygen_opts, NULL, NULL},
     {"sign", cli_cmd_sign,
-     "(--key FILE | --secret-file FILE | --secret-env NAME)\n--alg ALG [options]", 0, 0,
+     "(--key FILE|URI | --secret-file FILE | --secret-env NAME)\n--alg ALG [options]", 0, 0,
      "sign claims and print a compact JWT",
      "Claims are built in this order: the --claims object, then --iss, --sub,\n"
      "--aud, then iat = now and exp = now + ttl (--ttl, default 15m), --nbf and\n"
@@ -180,7 +187,11 @@ const cli_cmd cli_commands[] = {
      "bytes unchanged (a trailing newline is part of the secret: write it with\n"
      "printf %s or head -c); a secret that looks like a PEM key or a JWK is\n"
      "refused.  A PEM or DER key without --kid signs with its RFC 7638\n"
-     "thumbprint as kid, so tokens always name their key.",
+     "thumbprint as kid, so tokens always name their key.\n"
+     "\n"
+     "--key pkcs11:token=T;object=NAME signs with a key in a PKCS#11 token\n"
+     "(the PIN from pin-source= in the URI or $JWTKIT_PKCS11_PIN; pin-value= is\n"
+     "refused); its kid is its thumbprint too.",
      sign_opts, NULL, NULL},
     {"verify", cli_cmd_verify,
      "(--key FILE | --jwks FILE|URL | --secret-file FILE |\n --secret-env NAME)... --alg ALG... [options]\n[TOKEN|@FILE|-]",
@@ -212,24 +223,26 @@ const cli_cmd cli_commands[] = {
      "times in UTC with the time relative to now.  Never base a decision on\n"
      "this output: use `jwtkit verify`.  Without TOKEN it is read from stdin.",
      decode_opts, NULL, NULL},
-    {"jwk", cli_cmd_jwk, "[--private] [--kid KID] [--alg ALG] FILE|-", 1, 1,
+    {"jwk", cli_cmd_jwk, "[--private] [--kid KID] [--alg ALG] FILE|URI|-", 1, 1,
      "convert a PEM, DER or JWK key to a JWK",
      "Prints the public JWK of the key (with --private: the private JWK).  The\n"
      "JWK carries \"alg\", \"use\":\"sig\" and a kid (the thumbprint unless the\n"
-     "input JWK or --kid names one).",
+     "input JWK or --kid names one).  A pkcs11: URI prints the public half of\n"
+     "a key in a token (never its private half).",
      jwk_opts, NULL, NULL},
-    {"jwks", cli_cmd_jwks, "[--alg ALG] FILE...", 1, ANY_POS, "build a public JWK Set from key files",
-     "Each FILE is a PEM, DER or JWK key, or a JWK Set whose keys are merged.\n"
+    {"jwks", cli_cmd_jwks, "[--alg ALG] FILE|URI...", 1, ANY_POS, "build a public JWK Set from key files",
+     "Each FILE is a PEM, DER or JWK key, or a JWK Set whose keys are merged,\n"
+     "or a pkcs11: URI of a key in a token (its public half).\n"
      "Only public members are written.  Secrets (oct keys) are refused: they\n"
      "must never be published.  Keys without kid get their thumbprint; two keys\n"
      "with one kid are an error.",
      jwks_opts, NULL, NULL},
-    {"thumbprint", cli_cmd_thumbprint, "[--uri] FILE|-", 1, 1, "print a key's RFC 7638 thumbprint",
+    {"thumbprint", cli_cmd_thumbprint, "[--uri] FILE|URI|-", 1, 1, "print a key's RFC 7638 thumbprint",
      "The SHA-256 JWK thumbprint, base64url.  For an oct (HMAC) key the\n"
-     "thumbprint is derived from the secret: do not publish it.",
+     "thumbprint is derived from the secret: do not publish it.  A pkcs11:\n"
+     "URI names a key in a token (its public half is read).",
      thumbprint_opts, NULL, NULL},
-    {"scan", cli_cmd_scan, "[--staged|--worktree] [--max-size SIZE] [--allow-skipped]\n[PATH]", 0, 1,
-     "find private keys in files tracked by git",
+    {"scan", cli_cmd_scan, "[PATH]", 0, 1, "find private keys in files tracked by git",
      "Lists every file tracked by git under PATH (default .) that holds private\n"
      "key material: PEM private key blocks (PKCS#8, RSA, EC, ENCRYPTED,\n"
      "OPENSSH, ...) and JWKs with a private \"d\" member or an oct \"k\".  One\n"

@@ -1,4 +1,5 @@
 /* Key files: content sniffing, import, and binding a key to one algorithm. */
+#include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
@@ -104,10 +105,48 @@ int cli_key_import(const cli_args *a, const char *src, const char *text, size_t 
   return report(a, src, rc, &first, hint);
 }
 
+const char *cli_uri_shown(const char *uri, char *buf, size_t cap) {
+  size_t n = strcspn(uri, "?");
+  snprintf(buf, cap, "%.*s", (int)(n < cap ? n : cap - 1), uri);
+  return buf;
+}
+
+int cli_key_load_pkcs11(const cli_args *a, const char *uri, const cli_algset *allowed, int strict, int sign,
+                        jwtkit_key **out) {
+  *out = NULL;
+  char shown[512];
+  cli_uri_shown(uri, shown, sizeof shown);
+  /* signing: the one algorithm asked for (a second attempt would log in
+   * again); the public half: the curve's, else the one RS* or PS* allowed */
+  jwtkit_alg one = JWTKIT_ALG_UNSPEC, rsa = JWTKIT_ALG_UNSPEC;
+  if (sign && allowed != NULL && allowed->n == 1) one = allowed->v[0];
+  if (allowed != NULL && cli_algset_family(allowed, JWTKIT_KTY_RSA, &rsa) != 1) rsa = JWTKIT_ALG_UNSPEC;
+  jwtkit_errinfo info = {0};
+  jwtkit_err rc = sign ? jwtkit_key_from_pkcs11(out, one, uri, &info) : jwtkit_pkcs11_public_key(out, one, uri, &info);
+  if (rc == JWTKIT_ERR_INVALID_ARG && one == JWTKIT_ALG_UNSPEC && rsa != JWTKIT_ALG_UNSPEC &&
+      strcmp(info.field, "alg") == 0) {
+    /* an RSA key takes the one RS* or PS* algorithm allowed */
+    memset(&info, 0, sizeof info);
+    rc = sign ? jwtkit_key_from_pkcs11(out, rsa, uri, &info) : jwtkit_pkcs11_public_key(out, rsa, uri, &info);
+  }
+  if (rc != JWTKIT_OK) {
+    const char *hint = rc == JWTKIT_ERR_INVALID_ARG && strcmp(info.field, "alg") == 0 ? " (give --alg)" : "";
+    return report(a, shown, rc, &info, hint);
+  }
+  jwtkit_alg alg = jwtkit_key_alg(*out);
+  if (strict && allowed != NULL && allowed->n > 0 && !cli_algset_has(allowed, alg)) {
+    jwtkit_key_free(*out);
+    *out = NULL;
+    return cli_fail(a, CLI_USAGE, "key %s is bound to %s, which --alg does not allow", shown, jwtkit_alg_name(alg));
+  }
+  return CLI_OK;
+}
+
 int cli_key_load(cli_args *a, const char *path, const char *passphrase, const cli_algset *allowed, int strict,
                  jwtkit_key **out) {
   cli_buf b;
   *out = NULL;
+  if (jwtkit_is_pkcs11_uri(path)) return cli_key_load_pkcs11(a, path, allowed, strict, 0, out);
   int rc = cli_read_file(a, "key file", path, CLI_MAX_KEYFILE, 1, &b);
   if (rc != CLI_OK) return rc;
   rc = cli_key_import(a, strcmp(path, "-") == 0 ? "stdin" : path, b.p, b.len, passphrase, allowed, strict, out);

@@ -5,7 +5,7 @@
 
 _jwtkit_opts() {
   case $1 in
-    keygen) echo "--alg --bits --kid --out --pub --format --passphrase-file --passphrase-env --force --help" ;;
+    keygen) echo "--alg --bits --kid --out --pkcs11 --pub --format --passphrase-file --passphrase-env --force --help" ;;
     sign) echo "--key --secret-file --secret-env --alg --kid --claims --iss --sub --aud --ttl --nbf --at --typ --header --no-iat --jti --passphrase-file --passphrase-env --help" ;;
     verify) echo "--key --jwks --secret-file --secret-env --alg --iss --aud --sub --typ --leeway --at --max-age --require --insecure-no-aud --allow-http --passphrase-file --passphrase-env --verbose --help" ;;
     decode) echo "--json --at --help" ;;
@@ -51,6 +51,10 @@ _jwtkit() {
       ;;
     --key | --secret-file | --passphrase-file | --kek-file | --out | --pub | --jwks)
       COMPREPLY=($(compgen -f -- "$cur"))
+      return 0
+      ;;
+    --pkcs11)
+      COMPREPLY=($(compgen -W "pkcs11:" -- "$cur"))
       return 0
       ;;
     --kid | --iss | --sub | --aud | --ttl | --nbf | --at | --typ | --header | --leeway | --max-age | --require | --claims | --max-size)

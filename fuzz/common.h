@@ -70,6 +70,7 @@ int jkf_pem(const uint8_t *data, size_t size);
 int jkf_claims(const uint8_t *data, size_t size);
 int jkf_keyring(const uint8_t *data, size_t size);
 int jkf_b64url(const uint8_t *data, size_t size);
+int jkf_p11uri(const uint8_t *data, size_t size);
 /* The services (services/serve, services/gate; helpers in svc.h), built
  * when libmicrohttpd (and libcurl for the gate) are installed. */
 int jkf_serve_config(const uint8_t *data, size_t size);

@@ -77,6 +77,18 @@ for c in [
 ]:
     put("serve_config", c)
 
+# ------------------------------------------------- PKCS#11 URIs (p11uri)
+for m in re.finditer(r"pkcs11:[^\s\"'`|)]*", doc("pkcs11.md")):
+    put("p11uri", m.group(0))
+for u in [
+    "pkcs11:token=jwtkit;object=issuer-2026-12;id=%01%02?pin-source=/run/pin&module-path=/usr/lib/softhsm/libsofthsm2.so",
+    "pkcs11:object=my%20key;type=private;manufacturer=Snake%20Oil,%20Inc.;serial=42;model=m;"
+    "library-manufacturer=L;library-description=D;library-version=2.6;slot-id=18;slot-description=S;slot-manufacturer=M",
+    "pkcs11:?pin-source=file:///etc/pin&module-name=softhsm2", "pkcs11:", "PKCS11:object=a&b;type=public",
+    "pkcs11:token=%7E;object=:[]@!$'()*+,=", "pkcs11:?pin-value=1234", "pkcs11:id=abc;id=def", "pkcs11:x-a=1",
+]:
+    put("p11uri", u)
+
 # --------------------------------------------------------- serve clients
 HASH = "sha256$u-dYrzAY-Sm9Md-z074Hjg$PA7m0AvCTcjiLeqUA6LMlLP0eW8gKbyqkcJceYBok88"
 for c in [

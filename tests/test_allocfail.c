@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crypto/p11.h"
 #include "testutil.h"
 
 /* ---- a counting allocator that fails the Nth allocation (0-based) */
@@ -396,12 +397,45 @@ static void test_sticky_setters(void **state) {
   jwtkit_free(c.other_aud);
 }
 
+/* ------------------------------------------------------ PKCS#11 URIs */
+
+static jwtkit_err op_p11_uri(void *ctx, jwtkit_errinfo *info) {
+  const char *text = ctx;
+  jk_p11_uri u;
+  memset(&u, 0x5a, sizeof u);
+  jwtkit_err rc = jk_p11_uri_parse(&u, text, strlen(text), info);
+  if (rc != JWTKIT_OK) {
+    if (u.buf != NULL || u.object != NULL) fail_msg("%s: a failed parse kept its buffer", text);
+    return rc;
+  }
+  if (u.object == NULL || strcmp(u.object, "issuer 1") != 0 || u.pin_source == NULL) fail_msg("%s: attributes lost", text);
+  char again[512];
+  size_t n = jk_p11_uri_format(&u, 1, again, sizeof again);
+  jk_p11_uri_free(&u);
+  if (n >= sizeof again) fail_msg("%s: formatted URI cut", text);
+  return JWTKIT_OK;
+}
+
+static void test_p11_uri(void **state) {
+  (void)state;
+  static const char *const uris[] = {
+      "pkcs11:token=jwtkit;object=issuer%201;id=%01%02?pin-source=/run/pin&module-path=/usr/lib/softhsm/libsofthsm2.so",
+      "pkcs11:object=issuer%201;type=private;library-version=2.6;slot-id=3?pin-source=file:///p",
+  };
+  for (size_t i = 0; i < sizeof uris / sizeof *uris; i++) {
+    long n = fail_each_allocation(uris[i], op_p11_uri, (void *)uris[i]);
+    print_message("PKCS#11 URI parse: %ld allocation(s), each failed in turn\n", n);
+    assert_true(n >= 1);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_jwk_import),
       cmocka_unit_test(test_jwks_import),
       cmocka_unit_test(test_keyring_open),
       cmocka_unit_test(test_sticky_setters),
+      cmocka_unit_test(test_p11_uri),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -33,6 +33,7 @@
 #include "key.h"
 #include "keyring.h"
 #include "pem.h"
+#include "pkcs11.h"
 #include "util.h"
 
 #include "jwtkit/version.h" /* JWTKIT_VERSION_*, generated from project(VERSION) */

@@ -581,6 +581,7 @@ jwtkit_err jwtkit_key_to_jwk(const jwtkit_key *key, int include_private, char **
   if (key == NULL || json == NULL) return JWTKIT_ERR_INVALID_ARG;
   *json = NULL;
   if (key->kty == JWTKIT_KTY_OCT && !include_private) return JWTKIT_ERR_INVALID_ARG;
+  if (include_private && key->p11 != NULL) return JWTKIT_ERR_UNSUPPORTED; /* the private key stays in the token */
   if (include_private && !key->can_sign) return JWTKIT_ERR_INVALID_ARG;
   jk_buf b;
   jk_buf_init(&b);

@@ -17,6 +17,7 @@
 #include "common/file.h"
 #include "key_internal.h"
 #include "key_openssl.h"
+#include "p11.h"
 
 #define JK_RSA_MIN_BITS 2048u
 #define JK_RSA_MAX_BITS 16384u
@@ -42,6 +43,7 @@ jwtkit_key *jwtkit_key_ref(jwtkit_key *key) {
 void jwtkit_key_free(jwtkit_key *key) {
   if (key == NULL) return;
   if (atomic_fetch_sub_explicit(&key->refs, 1, memory_order_acq_rel) != 1) return;
+  jk_p11_key_free(key->p11);
   jk_slots_free(key->slots);
   EVP_PKEY_free((EVP_PKEY *)key->pkey);
   jk_free_secret(key->secret, key->secret_len);
@@ -616,6 +618,7 @@ jwtkit_err jwtkit_key_to_pem(const jwtkit_key *key, int include_private, const c
   if (key == NULL || pem == NULL) return JWTKIT_ERR_INVALID_ARG;
   *pem = NULL;
   if (key->kty == JWTKIT_KTY_OCT) return JWTKIT_ERR_UNSUPPORTED;
+  if (include_private && key->p11 != NULL) return JWTKIT_ERR_UNSUPPORTED; /* the private key stays in the token */
   if (include_private && !key->can_sign) return JWTKIT_ERR_INVALID_ARG;
   BIO *bio = BIO_new(BIO_s_mem());
   if (bio == NULL) return JWTKIT_ERR_NOMEM;

@@ -44,6 +44,7 @@ struct jwtkit_key {
   size_t sig_len;             /* exact signature length in bytes */
   unsigned char order[66];    /* EC group order, big-endian, ec_bytes long */
   struct jk_slot *slots;
+  struct jk_p11key *p11;      /* private key in a PKCS#11 token (p11.c): it signs; pkey is the public half */
 };
 
 /* Compute a signature over data.  sig must hold key->sig_len bytes (or 512
@@ -51,6 +52,10 @@ struct jwtkit_key {
  * JWTKIT_OK and sets *sig_len. */
 jwtkit_err jk_sig_sign(const jwtkit_key *key, const unsigned char *data, size_t len,
                        unsigned char *sig, size_t cap, size_t *sig_len);
+/* The same, with the reason of a failure in info (a token key's failures
+ * say what the token did). */
+jwtkit_err jk_sig_sign_info(const jwtkit_key *key, const unsigned char *data, size_t len, unsigned char *sig,
+                            size_t cap, size_t *sig_len, jwtkit_errinfo *info);
 
 /* 1 when sig is a valid signature of data under key, 0 when not, and a
  * negative value on internal error. */

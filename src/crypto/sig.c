@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/error_internal.h"
 #include "key_internal.h"
+#include "p11.h"
 
 /* ------------------------------------------------------------- table */
 
@@ -273,10 +275,19 @@ static int in_range(const unsigned char *v, const unsigned char *order, size_t w
 
 /* --------------------------------------------------------- sign/verify */
 
+jwtkit_err jk_sig_sign_info(const jwtkit_key *key, const unsigned char *data, size_t len, unsigned char *sig,
+                            size_t cap, size_t *sig_len, jwtkit_errinfo *info) {
+  if (key->p11 != NULL && key->can_sign && cap >= key->sig_len)
+    return jk_p11_sign(key, data, len, sig, cap, sig_len, info);
+  jwtkit_err rc = jk_sig_sign(key, data, len, sig, cap, sig_len);
+  return rc == JWTKIT_OK ? rc : jk_fail(info, rc, NULL, "signing failed");
+}
+
 jwtkit_err jk_sig_sign(const jwtkit_key *key, const unsigned char *data, size_t len,
                        unsigned char *sig, size_t cap, size_t *sig_len) {
   if (!key->can_sign) return JWTKIT_ERR_INVALID_KEY;
   if (cap < key->sig_len) return JWTKIT_ERR_TOO_LARGE;
+  if (key->p11 != NULL) return jk_p11_sign(key, data, len, sig, cap, sig_len, NULL);
   jk_slot tmp, *s = slot_acquire(key, &tmp);
   jwtkit_err rc = JWTKIT_ERR_CRYPTO;
   switch (key->kty) {

@@ -152,8 +152,8 @@ jwtkit_err jwtkit_signer_sign_buf(const jwtkit_signer *s, const char *claims, si
   size_t signed_len = (size_t)(o - token);
   unsigned char sig[JK_MAX_SIG];
   size_t sig_len = 0;
-  rc = jk_sig_sign(s->key, (const unsigned char *)token, signed_len, sig, sizeof sig, &sig_len);
-  if (rc != JWTKIT_OK) return jk_fail(info, rc, NULL, "signing failed");
+  rc = jk_sig_sign_info(s->key, (const unsigned char *)token, signed_len, sig, sizeof sig, &sig_len, info);
+  if (rc != JWTKIT_OK) return rc;
   *o++ = '.';
   o += jk_b64url_encode(o, sig, sig_len);
   *o = '\0';

@@ -34,6 +34,7 @@ static const struct {
 #if !defined(JKR_SERVE) && !defined(JKR_GATE)
     {"token", jkf_token}, {"json", jkf_json},       {"jwk", jkf_jwk},       {"jwks", jkf_jwks},
     {"pem", jkf_pem},     {"claims", jkf_claims},   {"keyring", jkf_keyring}, {"b64url", jkf_b64url},
+    {"p11uri", jkf_p11uri},
 #endif
 #ifdef JKR_SERVE
     {"serve_config", jkf_serve_config}, {"serve_clients", jkf_serve_clients}, {"serve_http", jkf_serve_http},
