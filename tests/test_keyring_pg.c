@@ -131,14 +131,14 @@ static void test_needs_a_kek(void **state) {
   (void)state;
   const jwtkit_alg algs[] = {JWTKIT_ALG_ES256};
   jwtkit_errinfo ei;
-  assert_int_equal(jwtkit_keyring_init(g_schema_url, algs, 1, NULL, NULL, T0, NULL, NULL, &ei), JWTKIT_ERR_PASSPHRASE);
+  assert_int_equal(jwtkit_keyring_init(g_schema_url, algs, 1, NULL, NULL, T0, NULL, NULL, &ei), JWTKIT_ERR_KEK);
   assert_non_null(strstr(ei.msg, "key-encryption key"));
   make_ring(algs, 1);
   jwtkit_keyring *kr = NULL;
-  assert_int_equal(jwtkit_keyring_open(&kr, g_schema_url, NULL, &ei), JWTKIT_ERR_PASSPHRASE);
+  assert_int_equal(jwtkit_keyring_open(&kr, g_schema_url, NULL, &ei), JWTKIT_ERR_KEK);
   assert_null(kr);
   /* a KEK that sealed nothing */
-  open_with((const unsigned char(*)[32])g_k2, 1, JWTKIT_ERR_PASSPHRASE);
+  open_with((const unsigned char(*)[32])g_k2, 1, JWTKIT_ERR_KEK);
 }
 
 /* Every column of every jwtkit table, as text. */
@@ -214,11 +214,11 @@ static void test_swapped_rows_do_not_open(void **state) {
   jwtkit_keyring *kr = NULL;
   jwtkit_keyring_secrets s = with((const unsigned char(*)[32])g_k1, 1);
   jwtkit_errinfo ei;
-  assert_int_equal(jwtkit_keyring_open_ex(&kr, g_schema_url, &s, &ei), JWTKIT_ERR_PASSPHRASE);
+  assert_int_equal(jwtkit_keyring_open_ex(&kr, g_schema_url, &s, &ei), JWTKIT_ERR_KEK);
   assert_non_null(strstr(ei.msg, "altered"));
   /* a flipped bit in a ciphertext */
   sql("UPDATE jwtkit_private_keys SET sealed = set_byte(sealed, 5, get_byte(sealed, 5) # 1)");
-  assert_int_equal(jwtkit_keyring_open_ex(&kr, g_schema_url, &s, &ei), JWTKIT_ERR_PASSPHRASE);
+  assert_int_equal(jwtkit_keyring_open_ex(&kr, g_schema_url, &s, &ei), JWTKIT_ERR_KEK);
 }
 
 /* ------------------------------------- the document, changed without a KEK */
@@ -366,7 +366,7 @@ static void test_document_changed_without_kek(void **state) {
     jwtkit_keyring *fresh = NULL;
     jwtkit_keyring_secrets s = with((const unsigned char(*)[32])g_k1, 1);
     jwtkit_err rc = jwtkit_keyring_open_ex(&fresh, g_schema_url, &s, &ei);
-    jwtkit_err want = i == 8 ? JWTKIT_ERR_PASSPHRASE : JWTKIT_ERR_BAD_SIGNATURE;
+    jwtkit_err want = i == 8 ? JWTKIT_ERR_KEK : JWTKIT_ERR_BAD_SIGNATURE;
     if (rc != want) fail_msg("%s: open gave %s (%s)", cases[i].what, jwtkit_strerror(rc), ei.msg);
     assert_null(fresh);
     assert_string_equal(ei.field, "auth");
@@ -509,7 +509,7 @@ static void test_rekey(void **state) {
   PQfinish(c);
   jwtkit_keyring_free(kr);
   /* the old KEK alone no longer opens anything; the new one alone does */
-  open_with((const unsigned char(*)[32])g_k1, 1, JWTKIT_ERR_PASSPHRASE);
+  open_with((const unsigned char(*)[32])g_k1, 1, JWTKIT_ERR_KEK);
   jwtkit_keyring_free(open_with((const unsigned char(*)[32])g_k2, 1, JWTKIT_OK));
 }
 
@@ -523,7 +523,7 @@ static void test_rekey_all_or_nothing(void **state) {
   sql("UPDATE jwtkit_private_keys SET sealed = set_byte(sealed, 3, get_byte(sealed, 3) # 1) "
       "WHERE name = (SELECT max(name) FROM jwtkit_private_keys)");
   jwtkit_errinfo ei;
-  assert_int_equal(jwtkit_keyring_rekey(kr, NULL, NULL, &ei), JWTKIT_ERR_PASSPHRASE);
+  assert_int_equal(jwtkit_keyring_rekey(kr, NULL, NULL, &ei), JWTKIT_ERR_KEK);
   PGconn *c = db();
   char id1[17];
   jwtkit_kek_id(g_k1[0], id1);

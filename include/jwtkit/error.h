@@ -39,7 +39,8 @@ extern "C" {
   X(PASSPHRASE, 22, "wrong or missing passphrase")                           \
   X(TYPE, 23, "value has another JSON type")                                 \
   X(STATE, 24, "operation not allowed in the current state")                 \
-  X(PERMISSION, 25, "unsafe file permissions")
+  X(PERMISSION, 25, "unsafe file permissions")                              \
+  X(KEK, 26, "wrong or missing key-encryption key")
 
 typedef enum jwtkit_err {
 #define JWTKIT_ERR_ENUM_(name, num, msg) JWTKIT_ERR_##name = num,

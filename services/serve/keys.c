@@ -122,7 +122,7 @@ static void saw(uint64_t generation) {
 
 /* A refused keyring document: which kind, or NULL for other failures. */
 static const char *rejection_of(jwtkit_err rc, const jwtkit_errinfo *ei) {
-  if ((rc == JWTKIT_ERR_BAD_SIGNATURE || rc == JWTKIT_ERR_PASSPHRASE) && strcmp(ei->field, "auth") == 0)
+  if ((rc == JWTKIT_ERR_BAD_SIGNATURE || rc == JWTKIT_ERR_PASSPHRASE || rc == JWTKIT_ERR_KEK) && strcmp(ei->field, "auth") == 0)
     return "unauthenticated";
   if (rc == JWTKIT_ERR_STATE && strcmp(ei->field, "generation") == 0) return "rollback";
   if (rc == JWTKIT_ERR_NOT_FOUND && strcmp(ei->field, "keyring") == 0) return "missing";
@@ -205,6 +205,7 @@ static void report(void *ctx, const char *line) {
 static int exit_for(jwtkit_err rc) {
   switch (rc) {
     case JWTKIT_ERR_PASSPHRASE:
+    case JWTKIT_ERR_KEK:
     case JWTKIT_ERR_PERMISSION:
     case JWTKIT_ERR_MALFORMED:
     case JWTKIT_ERR_INVALID_ARG:

@@ -151,7 +151,7 @@ jwtkit_err jk_docauth_check(jk_docauth *a, const jk_jdoc *d, const char *what, i
     for (size_t i = 0; i < a->nkeys && kek < 0; i++)
       if (memcmp(a->ids[i], id, JK_KEK_ID_LEN) == 0) kek = (int)i;
     if (kek < 0)
-      return jk_fail(info, JWTKIT_ERR_PASSPHRASE, "auth",
+      return jk_fail(info, JWTKIT_ERR_KEK, "auth",
                      "%s is authenticated under KEK %.16s, which is not among the configured KEKs (a wrong KEK, or "
                      "changed by someone without one)",
                      what, id);

@@ -128,7 +128,7 @@ static jwtkit_err meta_parse(jwtkit_keyring *kr, const char *json, size_t len, j
   if (rc != JWTKIT_OK) {
     /* a review reads the document anyway (and says why it is not
      * authentic); everything else refuses it */
-    if (!(kr->review && (rc == JWTKIT_ERR_BAD_SIGNATURE || rc == JWTKIT_ERR_PASSPHRASE))) {
+    if (!(kr->review && (rc == JWTKIT_ERR_BAD_SIGNATURE || rc == JWTKIT_ERR_PASSPHRASE || rc == JWTKIT_ERR_KEK))) {
       if (info != NULL) *info = kr->verdict;
       goto out;
     }

@@ -389,7 +389,7 @@ static jwtkit_err unseal(pg_store *p, const char *name, const char *kek_id, cons
   for (size_t i = 0; i < p->nkeks; i++)
     if (strcmp(p->kek_ids[i], kek_id) == 0) k = i;
   if (k == p->nkeks)
-    return jk_fail(info, JWTKIT_ERR_PASSPHRASE, NULL,
+    return jk_fail(info, JWTKIT_ERR_KEK, NULL,
                    "private key %s is sealed under KEK %.16s, which is not among the configured KEKs", name, kek_id);
   if (nlen != PG_NONCE || slen < PG_TAG || slen > PG_MAX_SEALED)
     return jk_fail(info, JWTKIT_ERR_MALFORMED, NULL, "private key %s: malformed sealed row", name);
@@ -401,7 +401,7 @@ static jwtkit_err unseal(pg_store *p, const char *name, const char *kek_id, cons
   if (out == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
   if (jk_aes256gcm(0, p->keks[k], nonce, aad, an, sealed, n, out) != 0) {
     jk_free_secret(out, n + 1);
-    return jk_fail(info, JWTKIT_ERR_PASSPHRASE, NULL,
+    return jk_fail(info, JWTKIT_ERR_KEK, NULL,
                    "private key %s does not open under KEK %s (wrong KEK, or the row was altered)", name, kek_id);
   }
   out[n] = '\0';
@@ -586,7 +586,7 @@ jwtkit_err jk_store_pg_open(jk_store **out, const char *url, const unsigned char
                             jwtkit_errinfo *info) {
   *out = NULL;
   if (keks == NULL || nkeks == 0)
-    return jk_fail(info, JWTKIT_ERR_PASSPHRASE, NULL,
+    return jk_fail(info, JWTKIT_ERR_KEK, NULL,
                    "a PostgreSQL keyring needs a key-encryption key (KEK): private keys are sealed before they are stored");
   if (nkeks > PG_MAX_KEKS) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "at most %u KEKs", PG_MAX_KEKS);
   pg_store *p = jk_calloc(1, sizeof *p);
