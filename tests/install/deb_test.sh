@@ -244,9 +244,12 @@ echo "== the library from the package"
 expect "pkg-config: libdir" "/usr/lib/$multiarch" "$(pkg-config --variable=libdir jwtkit)"
 expect "pkg-config: includedir" /usr/include "$(pkg-config --variable=includedir jwtkit)"
 expect "pkg-config --libs jwtkit (the system directory left out)" "-ljwtkit" "$(pkg-config --libs jwtkit | xargs)"
-# the only flags are those of the modules in Requires.private (libpq's include directory)
+# the only flags are those of libcrypto (Requires.private); libpq and p11-kit
+# are Libs.private: their headers are not in ours
 expect "pkg-config --cflags jwtkit adds nothing of its own (no -I/usr/include)" \
-  "$(pkg-config --cflags libcrypto libpq | xargs)" "$(pkg-config --cflags jwtkit | xargs)"
+  "$(pkg-config --cflags libcrypto | xargs)" "$(pkg-config --cflags jwtkit | xargs)"
+expect "pkg-config --static --libs jwtkit has what a static link needs" \
+  "-ljwtkit -lpthread -lpq -lp11-kit $(pkg-config --static --libs libcrypto | xargs)" "$(pkg-config --static --libs jwtkit | xargs)"
 expect "pkg-config --modversion jwtkit" "$upstream" "$(pkg-config --modversion jwtkit)"
 mkdir -p "$tmp/c" "$tmp/cm"
 awk '/^<!-- example: sign_verify -->$/ { f = 1; next } f == 1 && /^```c$/ { f = 2; next }
