@@ -1,6 +1,4 @@
 /* jwtkit keygen */
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,7 +9,7 @@
  * is published in every token header. */
 static int random_kid(char out[40]) {
   unsigned char r[12];
-  if (RAND_bytes(r, sizeof r) != 1) return -1;
+  if (jwtkit_random(r, sizeof r) != 0) return -1;
   strcpy(out, "hs-");
   for (size_t i = 0; i < sizeof r; i++) {
     static const char hex[] = "0123456789abcdef";
@@ -24,7 +22,7 @@ static int random_kid(char out[40]) {
 
 /* Wipe and release library output. */
 static void free_lib_text(char *p, size_t len) {
-  if (p != NULL) OPENSSL_cleanse(p, len);
+  if (p != NULL) jwtkit_wipe(p, len);
   jwtkit_free(p);
 }
 
@@ -42,7 +40,7 @@ static char *copy_nl(const char *p, size_t len, size_t *out_len) {
 }
 
 static void free_copy(char *p, size_t len) {
-  if (p != NULL) OPENSSL_cleanse(p, len);
+  if (p != NULL) jwtkit_wipe(p, len);
   free(p);
 }
 
@@ -156,18 +154,24 @@ int cli_cmd_keygen(cli_args *a) {
   char msg[300];
   char *priv = NULL, *pubtext = NULL, *privnl = NULL, *pubnl = NULL;
   size_t priv_len = 0, pub_len = 0, privnl_len = 0, pubnl_len = 0;
-  unsigned char secret[64];
+  unsigned char secret[96]; /* --format raw: base64url of up to 64 bytes and a newline */
   size_t secret_len = 0;
   jwtkit_err e;
   if (raw) {
-    /* the library has no raw export of a secret: draw it here, and let the
-     * library check it */
-    secret_len = alg == JWTKIT_ALG_HS256 ? 32 : alg == JWTKIT_ALG_HS384 ? 48 : 64;
-    if (RAND_priv_bytes(secret, (int)secret_len) != 1) {
+    /* a secret file as jwtkit serve, jwtkit gate and `sign --secret-file`
+     * read it (the secret rule): a line of base64url text for 32/48/64
+     * random bytes, the newline not part of the secret; text, so it never
+     * ends in a byte the rule would drop */
+    unsigned char rnd[64];
+    size_t rl = alg == JWTKIT_ALG_HS256 ? 32 : alg == JWTKIT_ALG_HS384 ? 48 : 64;
+    if (jwtkit_random(rnd, rl) != 0) {
       rc = cli_fail(a, CLI_INTERNAL, "the random generator failed");
       goto done;
     }
+    secret_len = jwtkit_b64url_encode((char *)secret, rnd, rl);
+    jwtkit_wipe(rnd, sizeof rnd);
     e = jwtkit_key_from_secret(&key, alg, secret, secret_len, &info);
+    secret[secret_len++] = '\n';
   } else {
     e = jwtkit_key_generate(&key, alg, bits, &info);
   }
@@ -218,7 +222,7 @@ int cli_cmd_keygen(cli_args *a) {
     if (pub != NULL) fprintf(stderr, "public key: %s\n", strcmp(pub, "-") == 0 ? "stdout" : pub);
   }
 done:
-  OPENSSL_cleanse(secret, sizeof secret);
+  jwtkit_wipe(secret, sizeof secret);
   free_copy(privnl, privnl_len);
   free_lib_text(priv, priv_len);
   free(pubnl);

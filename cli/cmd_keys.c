@@ -1,5 +1,4 @@
 /* jwtkit jwk, jwks, thumbprint: key format conversion and identification. */
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,7 +55,7 @@ int cli_cmd_jwk(cli_args *a) {
     jwtkit_err e = jwtkit_key_to_jwk(key, priv, &json, &len);
     rc = e == JWTKIT_OK ? print_line(a, json, len) : cli_fail(a, CLI_INTERNAL, "%s", jwtkit_strerror(e));
   }
-  if (json != NULL && priv) OPENSSL_cleanse(json, len);
+  if (json != NULL && priv) jwtkit_wipe(json, len);
   jwtkit_free(json);
   jwtkit_key_free(key);
   return rc;

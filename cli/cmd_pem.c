@@ -1,6 +1,10 @@
 /* jwtkit pem check: the PEM validator. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -59,7 +63,21 @@ int cli_cmd_pem(cli_args *a) {
     jwtkit_err e = pair ? jwtkit_pem_check_pair(paths[0], paths[1], pass.p, &r)
                         : jwtkit_pem_check_file(paths[0], pass.p, &r);
     if (e != JWTKIT_OK) {
-      fprintf(stderr, "jwtkit: pem: %s: %s\n", paths[0], jwtkit_strerror(e));
+      if (e == JWTKIT_ERR_IO) { /* say why: the library reports only that it could not read */
+        const char *bad = paths[0];
+        struct stat st;
+        int eno = 0;
+        for (int k = 0; k < 2 && paths[k] != NULL && eno == 0; k++) {
+          int fd = open(paths[k], O_RDONLY | O_CLOEXEC | O_NOCTTY);
+          if (fd < 0) eno = errno;
+          else if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) eno = EISDIR;
+          if (fd >= 0) close(fd);
+          if (eno != 0) bad = paths[k];
+        }
+        fprintf(stderr, "jwtkit: pem: cannot read %s: %s\n", bad, eno ? strerror(eno) : "read error");
+      } else {
+        fprintf(stderr, "jwtkit: pem: %s: %s\n", paths[0], jwtkit_strerror(e));
+      }
       io_error = e == JWTKIT_ERR_IO ? 2 : 3;
       continue;
     }

@@ -1,6 +1,7 @@
 /* jwtkit verify */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -247,8 +248,13 @@ int cli_cmd_verify(cli_args *a) {
   memset(&info, 0, sizeof info);
   e = jwtkit_verify_at(ver, token.p, token.len, now, &claims, &info);
   if (e != JWTKIT_OK) {
-    rc = cli_fail(a, e == JWTKIT_ERR_NOMEM || e == JWTKIT_ERR_CRYPTO ? CLI_INTERNAL : CLI_FAIL, "%s",
-                  cli_errtext(e, &info, msg, sizeof msg));
+    /* a file name where the token goes: say how to pass a file */
+    const char *arg = a->npos ? a->pos[0] : "-";
+    struct stat st;
+    int is_file = e == JWTKIT_ERR_MALFORMED && strcmp(arg, "-") != 0 && arg[0] != '@' && stat(arg, &st) == 0;
+    rc = cli_fail(a, e == JWTKIT_ERR_NOMEM || e == JWTKIT_ERR_CRYPTO ? CLI_INTERNAL : CLI_FAIL, "%s%s%s%s",
+                  cli_errtext(e, &info, msg, sizeof msg), is_file ? " (\"" : "", is_file ? arg : "",
+                  is_file ? "\" is a file: give @FILE to read the token from it, or - for stdin)" : "");
     goto done;
   }
   const char *kid = jwtkit_claims_kid(claims);

@@ -32,6 +32,10 @@ JWTKIT_NODISCARD jwtkit_err jwtkit_read_secret_file(const char *path, size_t max
 JWTKIT_NODISCARD jwtkit_err jwtkit_check_secret_mode(const char *path, unsigned mode,
                                                      jwtkit_errinfo *info);
 
+/* n bytes from the operating system's CSPRNG (through OpenSSL).  0, or -1
+ * when it failed (never partial output). */
+JWTKIT_NODISCARD int jwtkit_random(void *buf, size_t n);
+
 /* Wipe n bytes (never optimised away), then free p (from jwtkit). */
 void jwtkit_free_secret(void *p, size_t n);
 /* Wipe n bytes of your own memory. */

@@ -4,6 +4,7 @@
 #include "codec/b64url.h"
 #include "core/alloc.h"
 #include "common/file.h"
+#include "crypto/seal.h"
 
 jwtkit_err jwtkit_read_secret_file(const char *path, size_t max, char **data, size_t *len, jwtkit_errinfo *info) {
   return jk_read_secret_file(path, max, data, len, info);
@@ -12,6 +13,8 @@ jwtkit_err jwtkit_read_secret_file(const char *path, size_t max, char **data, si
 jwtkit_err jwtkit_check_secret_mode(const char *path, unsigned mode, jwtkit_errinfo *info) {
   return jk_check_secret_mode(path ? path : "the file", (mode_t)mode, info);
 }
+
+int jwtkit_random(void *buf, size_t n) { return buf == NULL ? -1 : jk_random(buf, n); }
 
 void jwtkit_free_secret(void *p, size_t n) { jk_free_secret(p, n); }
 void jwtkit_wipe(void *p, size_t n) {

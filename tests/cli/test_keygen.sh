@@ -50,11 +50,24 @@ assert_rc 0
 assert_err_contains "kid: hs-"
 assert_true "oct JWK" grep -q '"kty":"oct"' hs.jwk
 assert_true "HS256" grep -q '"alg":"HS256"' hs.jwk
-run keygen --alg HS384 --format raw --out hs384.bin
+# --format raw: a secret file as sign --secret-file, serve and gate read it:
+# one line of base64url text for 32/48/64 random bytes (the newline is not
+# part of the secret)
+for spec in HS256:43 HS384:64 HS512:86; do
+  alg=${spec%:*} chars=${spec#*:}
+  run keygen --alg "$alg" --format raw --out "$alg.secret"
+  assert_rc 0
+  assert_true "$alg: $chars base64url characters and a newline" \
+    test "$(wc -c <"$alg.secret")" = $((chars + 1)) -a "$(tr -d 'A-Za-z0-9_\n-' <"$alg.secret" | wc -c)" = 0
+  assert_true "$alg: owner only" test "$(stat -c %a "$alg.secret")" = 600
+  tok=$("$JWTKIT" sign --secret-file "$alg.secret" --alg "$alg" --sub raw)
+  run verify --secret-file "$alg.secret" --alg "$alg" "$tok"
+  assert_rc 0
+  run verify --secret-env HOME --alg "$alg" "$tok"
+  assert_rc 2
+done
+JWTKIT_RAW=$(<HS256.secret) run verify --secret-env JWTKIT_RAW --alg HS256 "$("$JWTKIT" sign --secret-file HS256.secret --alg HS256)"
 assert_rc 0
-assert_true "48 raw bytes" test "$(stat -c %s hs384.bin)" = 48
-run keygen --alg HS512 --format raw --out hs512.bin
-assert_true "64 raw bytes" test "$(stat -c %s hs512.bin)" = 64
 run keygen --alg HS256 --out x.jwk --pub x.pub
 assert_rc 2
 assert_err_contains "--pub is invalid for HS256"

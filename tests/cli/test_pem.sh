@@ -89,6 +89,10 @@ assert_out_contains "problem: wrong-passphrase"
 # usage and I/O
 run pem check missing.pem
 assert_rc 2
+assert_err_eq "jwtkit: pem: cannot read missing.pem: No such file or directory"
+run pem check .
+assert_rc 2
+assert_err_contains "cannot read .: Is a directory"
 run pem frobnicate es.pem
 assert_rc 2
 run pem check

@@ -334,6 +334,13 @@ assert_rc 2
 assert_err_contains "token stdin exceeds the limit of 1 MiB"
 run verify --key rs.pub.pem --alg RS256 @no-such-file
 assert_rc 2
+# a file name where the token goes: the message says how to pass a file
+printf '%s\n' "$rs_tok" >tok.file
+run verify --key rs.pub.pem --alg RS256 --at $NOW tok.file
+assert_rc 1
+assert_err_contains '"tok.file" is a file: give @FILE to read the token from it, or - for stdin'
+run verify --key rs.pub.pem --alg RS256 --at $NOW @tok.file
+assert_rc 0
 run verify --key - --alg RS256 - <rs.pub.pem
 assert_rc 2
 assert_err_contains "stdin (-) can only be read once"
