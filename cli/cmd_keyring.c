@@ -51,7 +51,9 @@ static void secrets_free(ring_secrets *r) {
   memset(r, 0, sizeof *r);
 }
 
-static int secrets_read(cli_args *a, const char *where, ring_secrets *r) {
+/* optional_kek: a PostgreSQL keyring may be read without a KEK (keyring
+ * list shows its public metadata, unauthenticated). */
+static int secrets_read_ex(cli_args *a, const char *where, int optional_kek, ring_secrets *r) {
   memset(r, 0, sizeof *r);
   int rc = cli_read_passphrase(a, &r->pass);
   if (rc != CLI_OK) return rc;
@@ -60,7 +62,7 @@ static int secrets_read(cli_args *a, const char *where, ring_secrets *r) {
       secrets_free(r);
       return rc;
     }
-    if (r->nkeks == 0) {
+    if (r->nkeks == 0 && !optional_kek) {
       secrets_free(r);
       return cli_usage(a, "a PostgreSQL keyring needs its key-encryption keys: --kek-file FILE, --kek-env NAME or "
                           "$JWTKIT_KEK (make one with `jwtkit keyring kek-new`)");
@@ -71,6 +73,8 @@ static int secrets_read(cli_args *a, const char *where, ring_secrets *r) {
   r->sec.nkeks = r->nkeks;
   return CLI_OK;
 }
+
+static int secrets_read(cli_args *a, const char *where, ring_secrets *r) { return secrets_read_ex(a, where, 0, r); }
 
 static int open_ring(cli_args *a, const char *dir, jwtkit_keyring **kr) {
   ring_secrets r;
@@ -269,10 +273,33 @@ static int print_list(const cli_args *a, const jwtkit_keyring *kr, int json) {
   return rc;
 }
 
+/* keyring list of a PostgreSQL keyring without its KEK: the public
+ * metadata as the database holds it, said to be unauthenticated. */
+static int open_public(cli_args *a, const char *dir, jwtkit_keyring **kr, int *done) {
+  *done = 0;
+  if (!jwtkit_keyring_location_is_postgres(dir)) return CLI_OK;
+  ring_secrets r;
+  int rc = secrets_read_ex(a, dir, 1, &r);
+  if (rc != CLI_OK || r.nkeks > 0) {
+    secrets_free(&r);
+    return rc;
+  }
+  jwtkit_errinfo ei = {0}, verdict = {0};
+  jwtkit_err e = jwtkit_keyring_open_review(kr, dir, &r.sec, &verdict, &ei);
+  secrets_free(&r);
+  if (e != JWTKIT_OK) return lib_fail(a, e, &ei);
+  fprintf(stderr,
+          "jwtkit: keyring: no KEK given: the public key list as the database holds it, NOT authenticated "
+          "(give --kek-file to check it)\n");
+  *done = 1;
+  return CLI_OK;
+}
+
 static int kr_show(cli_args *a, const char *what, const char *dir, int64_t now) {
   jwtkit_keyring *kr = NULL;
-  int rc = open_ring(a, dir, &kr);
-  if (rc != CLI_OK) return rc;
+  int rc = CLI_OK, public_only = 0;
+  if (strcmp(what, "list") == 0 && (rc = open_public(a, dir, &kr, &public_only)) != CLI_OK) return rc;
+  if (!public_only && (rc = open_ring(a, dir, &kr)) != CLI_OK) return rc;
   char *text = NULL;
   size_t len = 0;
   jwtkit_err e = JWTKIT_OK;

@@ -172,7 +172,9 @@ JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_open_seen(jwtkit_keyring **out, const
 /* For an operator, never for serving: open the stored keyring whether or
  * not its document is authentic (one written by a jwtkit that did not
  * authenticate documents yet, or changed by someone without the KEK or
- * passphrase), so it can be listed and reviewed.  Everything else is
+ * passphrase), so it can be listed and reviewed.  A PostgreSQL keyring may
+ * be opened so without any KEK: its public metadata only (no private key
+ * is read; *verdict says the document could not be authenticated).  Everything else is
  * checked as usual (the JWKs, the private keys of pending and active keys
  * with the given KEKs or passphrase).  *verdict: code JWTKIT_OK when the
  * document is authentic, else the error jwtkit_keyring_open_ex gives.  The

@@ -288,7 +288,7 @@ jwtkit_err jk_kr_reload(jwtkit_keyring *kr, jwtkit_errinfo *info) {
   }
   if (rc == JWTKIT_OK && kr->encrypted && kr->passphrase == NULL)
     rc = jk_fail(info, JWTKIT_ERR_PASSPHRASE, NULL, "the keyring's private keys are encrypted; a passphrase is needed");
-  for (size_t i = 0; rc == JWTKIT_OK && i < kr->n; i++)
+  for (size_t i = 0; rc == JWTKIT_OK && !kr->public_only && i < kr->n; i++)
     if (kr->keys[i].state == JWTKIT_KEY_PENDING || kr->keys[i].state == JWTKIT_KEY_ACTIVE)
       rc = jk_kr_load_private(kr, &kr->keys[i], info);
   if (rc != JWTKIT_OK) {

@@ -49,6 +49,7 @@ struct jwtkit_keyring {
   jk_docauth auth; /* how its document is authenticated */
   uint64_t seen;   /* newest generation loaded or committed: older documents are refused */
   int review;      /* opened by jwtkit_keyring_open_review: read and trust only */
+  int public_only; /* review of a PostgreSQL keyring without a KEK: no private key is loaded */
   jwtkit_errinfo verdict; /* review: why the document is not authentic (code OK: it is) */
 };
 

@@ -57,8 +57,10 @@ void jwtkit_keyring_location_redact(const char *location, char *out, size_t cap)
   jk_free(s);
 }
 
+/* review: 2 = public metadata only (a PostgreSQL keyring read without any
+ * KEK); else a KEK is required there. */
 static jwtkit_err open_store(jwtkit_keyring **out, const char *dir, const jwtkit_keyring_secrets *sec, int create,
-                             jwtkit_errinfo *info) {
+                             int review, jwtkit_errinfo *info) {
   *out = NULL;
   if (dir == NULL || dir[0] == '\0') return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "no keyring location");
   jwtkit_keyring *kr = jk_calloc(1, sizeof *kr);
@@ -79,8 +81,19 @@ static jwtkit_err open_store(jwtkit_keyring **out, const char *dir, const jwtkit
   /* the document is authenticated with the keyring's secret: the KEKs, or
    * a directory keyring's passphrase */
   kr->pg = jwtkit_keyring_location_is_postgres(dir);
-  if (rc == JWTKIT_OK && kr->pg)
+  if (rc == JWTKIT_OK && kr->pg && (sec == NULL || sec->nkeks == 0)) {
+    if (review != 2) {
+      rc = jk_fail(info, JWTKIT_ERR_KEK, NULL,
+                   "a PostgreSQL keyring needs a key-encryption key (KEK): --kek-file, --kek-env or $JWTKIT_KEK (its "
+                   "private keys are sealed and its document authenticated under it)");
+    } else { /* public metadata only: the document cannot be authenticated */
+      kr->auth.mode = JK_DOCAUTH_KEK;
+      kr->auth.nkeys = 0;
+      kr->auth.verified_by = -1;
+    }
+  } else if (rc == JWTKIT_OK && kr->pg) {
     rc = jk_docauth_set_keks(&kr->auth, sec->keks, sec->nkeks, info); /* the store checked them */
+  }
   else if (rc == JWTKIT_OK && kr->passphrase != NULL)
     jk_docauth_set_pass(&kr->auth, kr->passphrase);
   if (rc != JWTKIT_OK) {
@@ -136,7 +149,7 @@ jwtkit_err jwtkit_keyring_init_ex(const char *dir, const jwtkit_alg *algs, size_
       if (algs[j] == algs[i]) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "algorithm named twice");
   }
   jwtkit_keyring *kr = NULL;
-  if ((rc = open_store(&kr, dir, sec, 1, info)) != JWTKIT_OK) return rc;
+  if ((rc = open_store(&kr, dir, sec, 1, 0, info)) != JWTKIT_OK) return rc;
   if ((rc = kr->store->ops->lock(kr->store, 1, info)) != JWTKIT_OK) {
     jwtkit_keyring_free(kr);
     return rc;
@@ -182,10 +195,12 @@ jwtkit_err jwtkit_keyring_open_ex(jwtkit_keyring **out, const char *dir, const j
 static jwtkit_err open_as(jwtkit_keyring **out, const char *dir, const jwtkit_keyring_secrets *sec, uint64_t seen,
                           int review, jwtkit_errinfo *info) {
   if (out == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
-  jwtkit_err rc = open_store(out, dir, sec, 0, info);
+  int public_only = review && jwtkit_keyring_location_is_postgres(dir) && (sec == NULL || sec->nkeks == 0);
+  jwtkit_err rc = open_store(out, dir, sec, 0, public_only ? 2 : 0, info);
   if (rc != JWTKIT_OK) return rc;
   (*out)->seen = seen;
   (*out)->review = review;
+  (*out)->public_only = public_only;
   /* a shared lock: a concurrent rotation never shows half its files */
   if ((rc = (*out)->store->ops->lock((*out)->store, 0, info)) == JWTKIT_OK) {
     rc = jk_kr_reload(*out, info);
@@ -240,6 +255,8 @@ jwtkit_err jwtkit_keyring_trust(jwtkit_keyring *kr, jwtkit_keyring_report_fn rep
                    "a directory keyring without a passphrase has no key to authenticate its document with; its "
                    "file permissions protect it");
   if (kr->meta == NULL) return jk_fail(info, JWTKIT_ERR_STATE, NULL, "no keyring document loaded");
+  if (kr->public_only)
+    return jk_fail(info, JWTKIT_ERR_KEK, NULL, "authenticating the keyring document needs its KEK (--kek-file, --kek-env)");
   char line[200];
   if (!kr->review || kr->verdict.code == JWTKIT_OK) {
     snprintf(line, sizeof line, "%s (generation %llu) is already authenticated; nothing to do", jk_kr_doc_name(kr),

@@ -432,6 +432,7 @@ static jwtkit_err pg_put_key(jk_store *s, const char *name, const char *pem, siz
   jwtkit_err rc = need_txn(p, 1, info);
   if (rc != JWTKIT_OK) return rc;
   if (!jk_store_name_ok(name)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "bad key name");
+  if (p->nkeks == 0) return jk_fail(info, JWTKIT_ERR_KEK, NULL, "a private key cannot be sealed without a KEK");
   return put_sealed(p, name, (const unsigned char *)pem, len, info);
 }
 
@@ -585,17 +586,15 @@ static const jk_store_ops k_pg_ops = {
 jwtkit_err jk_store_pg_open(jk_store **out, const char *url, const unsigned char (*keks)[32], size_t nkeks,
                             jwtkit_errinfo *info) {
   *out = NULL;
-  if (keks == NULL || nkeks == 0)
-    return jk_fail(info, JWTKIT_ERR_KEK, NULL,
-                   "a PostgreSQL keyring needs a key-encryption key (KEK): private keys are sealed before they are stored");
+  if (keks == NULL) nkeks = 0; /* public metadata only: nothing can be sealed or opened */
   if (nkeks > PG_MAX_KEKS) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "at most %u KEKs", PG_MAX_KEKS);
   pg_store *p = jk_calloc(1, sizeof *p);
   if (p == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
   p->base.ops = &k_pg_ops;
   pthread_mutex_init(&p->cancel_mu, NULL);
   p->url = jk_strdup(url);
-  p->keks = jk_malloc(nkeks * sizeof *p->keks);
-  p->kek_ids = jk_malloc(nkeks * sizeof *p->kek_ids);
+  p->keks = jk_malloc((nkeks ? nkeks : 1) * sizeof *p->keks);
+  p->kek_ids = jk_malloc((nkeks ? nkeks : 1) * sizeof *p->kek_ids);
   if (p->url == NULL || p->keks == NULL || p->kek_ids == NULL) {
     pg_close(&p->base);
     return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);

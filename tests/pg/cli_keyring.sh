@@ -33,6 +33,19 @@ assert_err_contains "KEKs apply to a PostgreSQL keyring"
 run keyring init "$URL" --alg ES256 --alg EdDSA --kek-file kek1 --at $T0
 assert_rc 0
 assert_out_contains "created active key"
+# without a KEK, list shows the public metadata, said to be unauthenticated;
+# everything else still needs the KEK
+run keyring list "$URL" --kek-file kek1 --json
+listed=$OUT
+run keyring list "$URL" --json
+assert_rc 0
+assert_out_eq "$listed"
+assert_err_contains "no KEK given: the public key list as the database holds it, NOT authenticated"
+run keyring jwks "$URL"
+assert_rc 2
+assert_err_contains "key-encryption keys"
+run keyring trust-document "$URL"
+assert_rc 2
 run keyring init "$URL" --alg ES256 --kek-file kek1 --at $T0
 assert_rc 2
 assert_err_contains "already holds a keyring"
