@@ -47,9 +47,16 @@ jwtkit_err jk_kr_check_timing(const jwtkit_keyring_timing *t, jwtkit_errinfo *in
     return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "timing",
                    "timing out of range (max_age 0..86400, ttl 1..1y, leeway 0..300, rotation 1s..10y, "
                    "publish_ahead < rotation)");
-  if (publish_ahead(t) < t->max_age || publish_ahead(t) >= t->rotate_every)
-    return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "timing",
-                   "the next key must be published at least max_age before the rotation and within the period");
+  int64_t ahead = publish_ahead(t);
+  if (ahead < t->max_age || ahead >= t->rotate_every)
+    return ahead < t->max_age
+               ? jk_fail(info, JWTKIT_ERR_INVALID_ARG, "timing",
+                         "publish_ahead (%llds) must be at least max_age (%llds): a key is published max_age before it "
+                         "signs", (long long)ahead, (long long)t->max_age)
+               : jk_fail(info, JWTKIT_ERR_INVALID_ARG, "timing",
+                         "rotate_every (%llds) must be more than %s (%llds), so the next key is published within the "
+                         "period", (long long)t->rotate_every,
+                         t->publish_ahead > 0 ? "publish_ahead" : "max(2 x max_age, rotate_every/30)", (long long)ahead);
   if (t->rsa_bits != 0 && (t->rsa_bits < 2048 || t->rsa_bits > 16384))
     return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "rsa_bits", "RSA size 2048..16384");
   return JWTKIT_OK;

@@ -116,6 +116,15 @@ run keyring revoke ring dash3 -extra
 assert_rc 2
 assert_err_contains "unknown option -extra"
 
+# a timing the rules cannot keep says which rule and the values
+run keyring init badtiming --alg ES256 --max-age 10m --rotate-every 15m
+assert_rc 2
+assert_err_contains "rotate_every (900s) must be more than max(2 x max_age, rotate_every/30) (1200s)"
+run keyring init badtiming --alg ES256 --max-age 10m --publish-ahead 5m
+assert_rc 2
+assert_err_contains "publish_ahead (300s) must be at least max_age (600s)"
+assert_true "nothing written" test ! -e badtiming/keyring.json
+
 # a private key readable by the group is refused
 chmod 0640 ring/keys/*.pem
 run keyring list ring
