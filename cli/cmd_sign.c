@@ -58,16 +58,49 @@ static int build_header(const cli_args *a, char **out) {
   return rc;
 }
 
+/* --keyring: the keyring's active key for alg, now (a token for tests:
+ * the other options may make it expired, not yet valid or for another
+ * audience). */
+static int keyring_key(cli_args *a, const char *where, jwtkit_alg alg, jwtkit_key **key) {
+  cli_buf pass = {0};
+  unsigned char(*keks)[32] = NULL;
+  size_t nkeks = 0;
+  int rc = cli_read_passphrase(a, &pass);
+  if (rc == CLI_OK && jwtkit_keyring_location_is_postgres(where)) rc = cli_read_keks(a, &keks, &nkeks);
+  jwtkit_keyring *kr = NULL;
+  jwtkit_errinfo ei = {0};
+  char msg[300];
+  if (rc == CLI_OK) {
+    jwtkit_keyring_secrets sec = {.passphrase = pass.p, .keks = (const unsigned char(*)[32])keks, .nkeks = nkeks};
+    jwtkit_err e = jwtkit_keyring_open_ex(&kr, where, &sec, &ei);
+    if (e != JWTKIT_OK) rc = cli_fail(a, cli_exit_for(e), "keyring: %s", cli_errtext(e, &ei, msg, sizeof msg));
+  }
+  if (rc == CLI_OK) {
+    jwtkit_key *k = NULL;
+    jwtkit_err e = jwtkit_keyring_signing_key(kr, alg, (int64_t)time(NULL), &k, NULL);
+    if (e != JWTKIT_OK)
+      rc = cli_fail(a, CLI_USAGE, "the keyring has no active %s key now (%s); see `jwtkit keyring plan`", jwtkit_alg_name(alg),
+                    jwtkit_strerror(e));
+    else
+      *key = jwtkit_key_ref(k); /* outlives the keyring handle */
+  }
+  jwtkit_keyring_free(kr);
+  jwtkit_kek_free(keks, nkeks);
+  cli_buf_free(&pass);
+  return rc;
+}
+
 static int load_signing_key(cli_args *a, jwtkit_alg alg, jwtkit_key **key) {
-  const char *path = cli_opt_str(a, "key");
+  const char *path = cli_opt_str(a, "key"), *ring = cli_opt_str(a, "keyring");
   cli_buf secret;
   int have_secret = 0;
   int rc = cli_read_secret(a, &secret, &have_secret);
   if (rc != CLI_OK) return rc;
-  if ((path != NULL) + have_secret != 1) {
+  if ((path != NULL) + (ring != NULL) + have_secret != 1) {
     cli_buf_free(&secret);
-    return cli_usage(a, "give exactly one of --key, --secret-file, --secret-env");
+    return cli_usage(a, "give exactly one of --key, --keyring, --secret-file, --secret-env");
   }
+  if (ring != NULL) return keyring_key(a, ring, alg, key);
   if (have_secret) {
     if (jwtkit_alg_kty(alg) != JWTKIT_KTY_OCT) {
       cli_buf_free(&secret);

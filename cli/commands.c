@@ -48,6 +48,9 @@ static const cli_opt keygen_opts[] = {
 
 static const cli_opt sign_opts[] = {
     {"key", "FILE|URI", 0, "private key: PEM (PKCS#8, PKCS#1, SEC1, encrypted\nPKCS#8), DER or JWK (oct JWK for HS*), or a\npkcs11: URI of a key in a token (docs/pkcs11.md)"},
+    {"keyring", "DIR|URL", 0, "sign with the keyring's active key for --alg\n(test tokens: with --at, --ttl, --nbf, --aud they\ncan be expired, not yet valid, for another\naudience)"},
+    {"kek-file", "FILE", 0, "--keyring on PostgreSQL: key-encryption keys\n(default: $JWTKIT_KEK)"},
+    {"kek-env", "NAME", 0, "--keyring on PostgreSQL: KEKs from environment\nvariable NAME"},
     OPT_SECRET,
     {"alg", "ALG", 0, "signature algorithm (required)"},
     {"kid", "KID", 0, "kid header (default: the JWK's kid; PEM and DER:\nthe key's thumbprint; secrets: none; \"\" = none)"},
@@ -177,7 +180,7 @@ const cli_cmd cli_commands[] = {
      "the command line.",
      keygen_opts, NULL, NULL},
     {"sign", cli_cmd_sign,
-     "(--key FILE|URI | --secret-file FILE | --secret-env NAME)\n--alg ALG [options]", 0, 0,
+     "(--key FILE|URI | --keyring DIR|URL | --secret-file FILE |\n --secret-env NAME) --alg ALG [options]", 0, 0,
      "sign claims and print a compact JWT",
      "Claims are built in this order: the --claims object, then --iss, --sub,\n"
      "--aud, then iat = now and exp = now + ttl (--ttl, default 15m), --nbf and\n"

@@ -6,7 +6,7 @@
 _jwtkit_opts() {
   case $1 in
     keygen) echo "--alg --bits --kid --out --pkcs11 --pub --format --passphrase-file --passphrase-env --force --help" ;;
-    sign) echo "--key --secret-file --secret-env --alg --kid --claims --iss --sub --aud --ttl --nbf --at --typ --header --no-iat --jti --passphrase-file --passphrase-env --help" ;;
+    sign) echo "--key --keyring --kek-file --kek-env --secret-file --secret-env --alg --kid --claims --iss --sub --aud --ttl --nbf --at --typ --header --no-iat --jti --passphrase-file --passphrase-env --help" ;;
     verify) echo "--key --jwks --secret-file --secret-env --alg --iss --aud --sub --typ --leeway --at --max-age --require --insecure-no-aud --allow-http --passphrase-file --passphrase-env --verbose --help" ;;
     decode) echo "--json --at --help" ;;
     jwk) echo "--private --kid --alg --passphrase-file --passphrase-env --help" ;;

@@ -170,7 +170,7 @@ assert_rc 2
 assert_err_contains "--alg is required"
 run sign --alg HS256
 assert_rc 2
-assert_err_contains "give exactly one of --key, --secret-file, --secret-env"
+assert_err_contains "give exactly one of --key, --keyring, --secret-file, --secret-env"
 run sign --key ed25519.jwk --secret-file secret.txt --alg HS256
 assert_rc 2
 run sign --secret-file secret.txt --secret-env X --alg HS256
@@ -254,5 +254,32 @@ assert_err_contains "UTF-8"
 
 # --- I/O error: exit 3
 assert_write_error sign --secret-file secret.txt --alg HS256
+
+# --- test tokens from a keyring's active key: valid, expired, not yet
+# valid, for another audience (verified against the keyring's own JWKS)
+"$JWTKIT" keyring init ring --alg ES256 >/dev/null 2>&1
+"$JWTKIT" keyring jwks ring >ring.jwks
+run sign --keyring ring --alg ES256 --iss https://i --aud api --sub t
+assert_rc 0
+run verify --jwks ring.jwks --alg ES256 --iss https://i --aud api "$OUT"
+assert_rc 0
+run sign --keyring ring --alg ES256 --iss https://i --aud api --at 2020-01-01T00:00:00Z --ttl 5m
+run verify --jwks ring.jwks --alg ES256 --iss https://i --aud api "$OUT"
+assert_rc 1
+assert_err_contains "token expired"
+run sign --keyring ring --alg ES256 --iss https://i --aud api --nbf "$(($(date +%s) + 3600))"
+run verify --jwks ring.jwks --alg ES256 --iss https://i --aud api "$OUT"
+assert_rc 1
+assert_err_contains "not yet valid"
+run sign --keyring ring --alg ES256 --iss https://i --aud other
+run verify --jwks ring.jwks --alg ES256 --iss https://i --aud api "$OUT"
+assert_rc 1
+assert_err_contains "audience not accepted"
+run sign --keyring ring --alg RS256
+assert_rc 2
+assert_err_contains "the keyring has no active RS256 key now"
+run sign --keyring ring --key ring.jwks --alg ES256
+assert_rc 2
+assert_err_contains "give exactly one of --key, --keyring, --secret-file, --secret-env"
 
 finish
