@@ -609,3 +609,22 @@ int jk_json_seconds(const jk_jdoc *doc, uint32_t i, int64_t *floor_v, int64_t *c
   return 0;
 }
 
+
+/* Validate JSON text strictly with a stack node array, falling back to the
+ * heap for large documents. */
+jwtkit_err jk_json_check(const char *json, size_t len, int top_object, jwtkit_errinfo *info) {
+  jk_jnode stack[64];
+  jk_jdoc doc;
+  uint32_t needed = 0;
+  jwtkit_err rc = jk_json_parse(&doc, json, len, stack, 64, top_object, &needed, info);
+  if (rc != JWTKIT_ERR_TOO_LARGE || needed <= 64) return rc;
+  rc = jk_json_parse_alloc(&doc, json, len, top_object, info);
+  if (rc == JWTKIT_OK) jk_free(doc.nodes);
+  return rc;
+}
+
+jwtkit_err jwtkit_json_validate(const char *json, size_t len, int object_only, jwtkit_errinfo *info) {
+  if (json == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  return jk_json_check(json, len, object_only != 0, info);
+}
+

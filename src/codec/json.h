@@ -91,6 +91,10 @@ char *jk_json_strdup(const jk_jdoc *doc, uint32_t i, size_t *len);
 /* Integer value of a number node without fraction or exponent. 0 or -1. */
 int jk_json_int(const jk_jdoc *doc, uint32_t i, int64_t *v);
 
+/* Strict JSON validation without keeping the tree (a stack node array,
+ * the heap for large documents). */
+jwtkit_err jk_json_check(const char *json, size_t len, int top_object, jwtkit_errinfo *info);
+
 /* NumericDate (RFC 7519 §2): any JSON number (fraction and exponent
  * allowed, evaluated exactly in decimal) with |value| < 1e15.
  * *floor_v = floor(value), *ceil_v = ceil(value).  0 or -1. */

@@ -5,9 +5,6 @@
 
 #include "jwtkit/error.h"
 
-/* Strict JSON validation without keeping the tree. */
-jwtkit_err jk_json_check(const char *json, size_t len, int top_object, jwtkit_errinfo *info);
-
 /* The first error a claimset setter returned (JWTKIT_OK if none) and the
  * setter's name; INVALID_ARG for NULL. */
 typedef struct jwtkit_claimset jwtkit_claimset;

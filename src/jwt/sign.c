@@ -17,24 +17,6 @@ struct jwtkit_signer {
   size_t hdr_len;
 };
 
-/* Validate JSON text strictly with a stack node array, falling back to the
- * heap for large documents. */
-jwtkit_err jk_json_check(const char *json, size_t len, int top_object, jwtkit_errinfo *info) {
-  jk_jnode stack[64];
-  jk_jdoc doc;
-  uint32_t needed = 0;
-  jwtkit_err rc = jk_json_parse(&doc, json, len, stack, 64, top_object, &needed, info);
-  if (rc != JWTKIT_ERR_TOO_LARGE || needed <= 64) return rc;
-  rc = jk_json_parse_alloc(&doc, json, len, top_object, info);
-  if (rc == JWTKIT_OK) jk_free(doc.nodes);
-  return rc;
-}
-
-jwtkit_err jwtkit_json_validate(const char *json, size_t len, int object_only, jwtkit_errinfo *info) {
-  if (json == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
-  return jk_json_check(json, len, object_only != 0, info);
-}
-
 static int member_present(const jk_jdoc *d, const char *name) { return jk_json_get(d, 0, name, strlen(name)) >= 0; }
 
 jwtkit_err jwtkit_signer_new(jwtkit_signer **out, jwtkit_key *key, const jwtkit_sign_opts *opts,
