@@ -157,3 +157,20 @@ int cli_key_load(cli_args *a, const char *path, const char *passphrase, const cl
   cli_buf_free(&b);
   return rc;
 }
+
+int cli_secret_key(cli_args *a, const cli_buf *secret, jwtkit_alg alg, jwtkit_key **key) {
+  /* the secret rule is the library's: one trailing newline is not part of
+   * the secret, a key is never a secret (jwtkit_key_from_secret_text), and
+   * a secret file gives group and others no access */
+  jwtkit_errinfo info = {0};
+  char msg[300];
+  *key = NULL;
+  jwtkit_err e = jwtkit_key_from_secret_text(key, alg, secret->p, secret->len, &info);
+  if (e != JWTKIT_OK) return cli_fail(a, cli_exit_for(e), "secret: %s", cli_errtext(e, &info, msg, sizeof msg));
+  int rc = cli_check_secret_mode(a, cli_opt_str(a, "secret-file"), secret);
+  if (rc != CLI_OK) {
+    jwtkit_key_free(*key);
+    *key = NULL;
+  }
+  return rc;
+}
