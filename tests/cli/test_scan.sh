@@ -270,7 +270,7 @@ fi
 # GIT_INDEX_FILE set, so `jwtkit scan` reads what the commit would record
 mkdir hook
 git -C hook init -q
-sed -n '/<!-- example: pre-commit-hook -->/,/^```$/p' "$TESTS_DIR/../../README.md" | sed '1,2d;$d' >hook.sh
+sed -n '/example: pre-commit-hook/,/^```$/p' "$TESTS_DIR/../../README.md" | sed '1,2d;$d' >hook.sh
 check
 grep -q 'jwtkit scan' hook.sh || fail "README: the pre-commit hook example was not found"
 (cd hook && bash ../hook.sh)

@@ -312,6 +312,10 @@ if run_block client "$tmp"; then ok "the client block adds a client"; else bad "
 secret=$(head -n1 "$tmp/client.out")
 check "it printed the client's secret" grep -qE '^[A-Za-z0-9_-]{43}$' <<<"$secret"
 expect "clients.conf stays jwtkit's, mode 0600" "jwtkit:jwtkit 600" "$(stat -c '%U:%G %a' /var/lib/jwtkit/clients.conf)"
+(umask 077 && jwtkit keyring kek-new >"$tmp/kek")
+if run_block kek "$tmp"; then ok "the KEK block installs a KEK"; else bad "the KEK block failed"; show "$tmp/kek.out"; fi
+expect "the installed KEK is jwtkit's, mode 0600" "jwtkit:jwtkit 600" "$(stat -c '%U:%G %a' /etc/jwtkit/kek 2>&1)"
+rm -f /etc/jwtkit/kek   # an administrator's file: purge leaves it (as the docs say)
 if run_block gate-check "$tmp"; then ok "jwtkit gate --check accepts the shipped gate.conf"; else
   bad "jwtkit gate --check:"
   show "$tmp/gate-check.out"
