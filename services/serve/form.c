@@ -2,8 +2,8 @@
  * scope tokens, decoded strictly. */
 #include <string.h>
 
-#include <openssl/crypto.h>
-
+#include "common/b64.h"
+#include "common/utf8.h"
 #include "serve.h"
 
 static int hexval(char c) {
@@ -31,7 +31,7 @@ long sv_form_decode(char *s, size_t len) {
   }
   s[o] = '\0';
   /* decoded text: UTF-8, no NUL, no control characters */
-  if (!sv_utf8_valid(s, o)) return -1;
+  if (!jk_utf8_valid((const unsigned char *)s, o)) return -1;
   for (size_t i = 0; i < o; i++)
     if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return -1;
   return (long)o;
@@ -123,7 +123,7 @@ int sv_basic_parse(const char *header, char *buf, size_t cap, const char **id, c
   size_t n = strlen(p);
   while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
   size_t out = 0;
-  if (n == 0 || cap < 2 || sv_b64_decode(p, n, (unsigned char *)buf, cap - 1, &out) != 0) return -2;
+  if (n == 0 || jk_b64_dec_max(n) + 1 > cap || jk_b64_decode((unsigned char *)buf, &out, p, n) != 0) return -2;
   buf[out] = '\0';
   if (memchr(buf, '\0', out) != NULL) return -2;
   char *colon = memchr(buf, ':', out);

@@ -18,15 +18,19 @@ def main():
     start = next((i for i, l in enumerate(joined) if marker in l), None)
     if start is None:
         sys.exit("%s: no line with %r" % (path, marker))
+    # a fence may be indented (a block inside a list item): the block is
+    # printed without that indentation
+    fence = lambda l: l.lstrip().startswith("```")
     i = start
-    while i < len(lines) and not lines[i].startswith("```"):
+    while i < len(lines) and not fence(lines[i]):
         i += 1
     end = i + 1
-    while end < len(lines) and not lines[end].startswith("```"):
+    while end < len(lines) and not fence(lines[end]):
         end += 1
     if i >= len(lines) or end >= len(lines):
         sys.exit("%s: no code block after %r" % (path, marker))
-    print("\n".join(lines[i + 1:end]))
+    indent = len(lines[i]) - len(lines[i].lstrip())
+    print("\n".join(l[indent:] if l[:indent].strip() == "" else l for l in lines[i + 1:end]))
 
 
 if __name__ == "__main__":
