@@ -176,7 +176,7 @@ static int client_item(void *ctx, const jk_ini_item *it, char *err, size_t cap) 
       return add_scopes(c, v, err, cap);
     case K_TTL:
       if (jk_parse_duration(v, &c->ttl) != 0 || c->ttl < 1 || c->ttl > 366 * 86400LL) {
-        snprintf(err, cap, "ttl: '%.32s' is not a duration from 1s to 366d (%s)", v, JK_DURATION_HELP);
+        snprintf(err, cap, "ttl: '%.32s' is not a duration from 1s to 366d; expected %s", v, JK_DURATION_HELP);
         return -1;
       }
       return 0;

@@ -227,7 +227,7 @@ static int set_value(sv_settings *s, const opt_def *d, const char *value, char *
     case K_DUR: {
       int64_t v;
       if (jk_parse_duration(value, &v) != 0 || v < d->lo || v > d->hi) {
-        snprintf(err, cap, "%s: '%.32s' is not a duration from %llds to %llds (%s)", d->name, value, d->lo, d->hi,
+        snprintf(err, cap, "%s: '%.32s' is not a duration from %llds to %llds; expected %s", d->name, value, d->lo, d->hi,
                  JK_DURATION_HELP);
         return -1;
       }

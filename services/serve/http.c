@@ -1,5 +1,6 @@
 /* The HTTP server: libmicrohttpd, the connection guard around it
- * (services/common), the responses and the request logs.
+ * (services/common), the responses; each request's log line goes to
+ * reqlog.c.
  *
  * Threads: MHD's internal polling thread pool (epoll, else poll).  A
  * request takes references on the current configuration and keyring
@@ -36,8 +37,7 @@
 #define CONN_TIMEOUT 10u              /* seconds of inactivity (the keep-alive idle timeout) */
 #define CONN_RESERVE 16u              /* connections beyond max_connections for /healthz and /metrics */
 #define SV_MAX_DISCARD (1u << 20)     /* body bytes read past the cap before the connection is closed */
-#define LOG_INTERVAL_MS 10000         /* refused requests: a summary line per interval ... */
-#define LOG_REFUSED_LINES 5u          /* ... after this many lines of their own */
+#define LOG_INTERVAL_MS SV_LOG_INTERVAL_MS /* libmicrohttpd's lines, the guard's summaries */
 
 struct sv_server {
   struct MHD_Daemon *d;
@@ -520,77 +520,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   }
 }
 
-/* ------------------------------------------------------ request logs
- *
- * A successful request is logged at debug.  A refused one (4xx, 5xx, or
- * none: the client went away) is logged at info (5xx and none at warn),
- * at most LOG_REFUSED_LINES of them per LOG_INTERVAL_MS; all of them are
- * counted, and the interval ends with one summary line.  So the log grows
- * by a bounded number of lines whatever a client sends. */
-
-#define NSUMMARY 16
-
-static struct {
-  pthread_mutex_t mu;
-  int64_t window_ms; /* start of the interval, 0: none open */
-  unsigned lines;
-  uint64_t refused, server_errors;
-  unsigned status[NSUMMARY];
-  uint64_t count[NSUMMARY];
-  size_t n;
-} g_refused = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-/* The summary of the interval (under mu); closes it. */
-static void refused_summary(void) {
-  if (g_refused.window_ms != 0 && g_refused.refused > 0) {
-    char by[NSUMMARY * 24] = "";
-    for (size_t i = 0; i < g_refused.n; i++) {
-      size_t l = strlen(by);
-      snprintf(by + l, sizeof by - l, "%s%u=%llu", i ? " " : "", g_refused.status[i],
-               (unsigned long long)g_refused.count[i]);
-    }
-    jk_logline L;
-    if (jk_log_begin(&L, g_refused.server_errors ? JK_LOG_WARN : JK_LOG_INFO, "requests_refused_summary")) {
-      jk_log_int(&L, "interval_s", LOG_INTERVAL_MS / 1000);
-      jk_log_uint(&L, "refused", g_refused.refused);
-      jk_log_uint(&L, "logged", g_refused.lines);
-      jk_log_str(&L, "by_status", by);
-      jk_log_end(&L);
-    }
-  }
-  g_refused.window_ms = 0;
-  g_refused.lines = 0;
-  g_refused.refused = g_refused.server_errors = 0;
-  g_refused.n = 0;
-}
-
-/* Count a refused request; 1 when it gets a line of its own. */
-static int refused_note(unsigned status, int64_t now) {
-  pthread_mutex_lock(&g_refused.mu);
-  if (g_refused.window_ms != 0 && now - g_refused.window_ms >= LOG_INTERVAL_MS) refused_summary();
-  if (g_refused.window_ms == 0) g_refused.window_ms = now;
-  g_refused.refused++;
-  if (status >= 500 || status == 0) g_refused.server_errors++;
-  size_t i = 0;
-  while (i < g_refused.n && g_refused.status[i] != status) i++;
-  if (i == g_refused.n && g_refused.n < NSUMMARY) {
-    g_refused.status[g_refused.n] = status;
-    g_refused.count[g_refused.n++] = 0;
-  }
-  if (i < g_refused.n) g_refused.count[i]++;
-  int own = g_refused.lines < LOG_REFUSED_LINES;
-  if (own) g_refused.lines++;
-  pthread_mutex_unlock(&g_refused.mu);
-  return own;
-}
-
-/* End the interval when it is over (or now, with force). */
-static void refused_flush(int64_t now, int force) {
-  pthread_mutex_lock(&g_refused.mu);
-  if (g_refused.window_ms != 0 && (force || now - g_refused.window_ms >= LOG_INTERVAL_MS)) refused_summary();
-  pthread_mutex_unlock(&g_refused.mu);
-}
-
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
   sv_server *srv = cls;
   svc_guard_request_end(srv->guard, c);
@@ -598,23 +527,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   if (rq == NULL) return;
   *con_cls = NULL;
   sv_metrics_request(rq->route, rq->status);
-  int refused = rq->status >= 400 || rq->status == 0;
-  jk_log_level level = rq->status >= 500 || rq->status == 0 ? JK_LOG_WARN : refused ? JK_LOG_INFO : JK_LOG_DEBUG;
-  int own = refused ? refused_note(rq->status, jk_mono_ms()) : 1; /* every refusal is counted */
-  jk_logline L;
-  if (own && jk_log_begin(&L, level, "request")) {
-    jk_log_str(&L, "method", rq->method_s);
-    jk_log_str(&L, "path", rq->path);
-    jk_log_uint(&L, "status", rq->status);
-    jk_log_int(&L, "duration_us", jk_mono_us() - rq->start_us);
-    if (rq->remote[0]) jk_log_str(&L, "remote", rq->remote);
-    if (rq->client_id[0]) jk_log_str(&L, "client_id", rq->client_id);
-    if (rq->kid[0]) jk_log_str(&L, "kid", rq->kid);
-    if (rq->error) jk_log_str(&L, "error", rq->error);
-    if (rq->throttled) jk_log_str(&L, "throttled", rq->throttled == SV_RL_BY_ADDR ? "address" : "client");
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) jk_log_int(&L, "termination", (int64_t)toe);
-    jk_log_end(&L);
-  }
+  sv_reqlog line = {.method = rq->method_s,
+                    .path = rq->path,
+                    .status = rq->status,
+                    .duration_us = jk_mono_us() - rq->start_us,
+                    .remote = rq->remote[0] ? rq->remote : NULL,
+                    .client_id = rq->client_id[0] ? rq->client_id : NULL,
+                    .kid = rq->kid[0] ? rq->kid : NULL,
+                    .error = rq->error,
+                    .throttled = rq->throttled == SV_RL_BY_ADDR ? "address" : rq->throttled ? "client" : NULL,
+                    .termination = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? (int)toe : -1};
+  sv_reqlog_write(&line, jk_mono_ms());
   if (rq->body) jk_free_secret(rq->body, rq->body_cap);
   free(rq);
   atomic_fetch_sub(&srv->inflight, 1);
@@ -649,7 +572,7 @@ static void mhd_suppressed(uint64_t n) {
  * over. */
 static void http_tick(void *ctx, int64_t now) {
   sv_server *srv = ctx;
-  refused_flush(now, 0);
+  sv_reqlog_flush(now, 0);
   mhd_suppressed(svc_loglimit_take(&srv->mhd_lines, now, 0));
   if (now - srv->logged_ms < LOG_INTERVAL_MS) return;
   svc_guard_stats st;
@@ -777,7 +700,7 @@ void sv_http_stop(sv_server *srv, int grace_ms) {
   if (srv->listen_fd != MHD_INVALID_SOCKET) close(srv->listen_fd);
   g_srv = NULL;
   svc_guard_free(srv->guard);
-  refused_flush(jk_mono_ms(), 1);
+  sv_reqlog_flush(jk_mono_ms(), 1);
   mhd_suppressed(svc_loglimit_take(&srv->mhd_lines, jk_mono_ms(), 1));
   sv_limiter_free(srv->limiter);
   free(srv);

@@ -20,7 +20,8 @@
  *   discovery.c      the configuration snapshot and the discovery documents
  *   route.c          routing and the checks before a body: answers without I/O
  *   token.c          POST /token: the client credentials grant
- *   http.c           libmicrohttpd: the server, prepared responses, request logs
+ *   http.c           libmicrohttpd: the server, the guard, prepared responses
+ *   reqlog.c         request log lines, bounded: summaries of refused requests
  */
 #ifndef JWTKIT_SERVE_INTERNAL_H
 #define JWTKIT_SERVE_INTERNAL_H
@@ -483,6 +484,25 @@ void sv_token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_head
 void sv_token_respond_limited(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body,
                               size_t len, int64_t now, sv_limiter *l, const unsigned char *addr, int64_t now_ms,
                               sv_answer *a);
+
+/* ---------------------------------------------------------- reqlog.c */
+
+#define SV_LOG_INTERVAL_MS 10000 /* the interval of the summary lines */
+
+/* What the log line of a request says (NULL strings are left out;
+ * termination -1: completed). */
+typedef struct sv_reqlog {
+  const char *method, *path, *remote, *client_id, *kid, *error, *throttled;
+  unsigned status; /* 0: none (the client went away) */
+  int64_t duration_us;
+  int termination;
+} sv_reqlog;
+
+/* The request's line, or only its count in the interval's summary. */
+void sv_reqlog_write(const sv_reqlog *r, int64_t now_ms);
+/* End the interval with its summary line when it is over (now, with
+ * force). */
+void sv_reqlog_flush(int64_t now_ms, int force);
 
 /* ------------------------------------------------------------ http.c */
 

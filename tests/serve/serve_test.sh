@@ -70,6 +70,22 @@ printf '# no free-port pick here\nlisten = 127.0.0.1:0\n' >"$WORK/port0.conf"
 "$SERVE_BIN" --config "$WORK/port0.conf" 2>"$WORK/port0c.log"
 check "listen = ...:0 in a config file is refused (exit 2)" test $? -eq 2
 check "... with file:line" grep -q 'port0.conf:2: listen: the port must be 1..65535' "$WORK/port0c.log"
+# the example of docs/serve.md: max_age = 2 days on line 7 of serve.conf
+DOC=${SOURCE_DIR:-$(dirname "$0")/../..}/docs/serve.md
+mkdir -p "$WORK/doccfg"
+printf '# 1\n# 2\n# 3\n# 4\n# 5\n# 6\nmax_age = 2 days\n' >"$WORK/doccfg/serve.conf"
+(cd "$WORK/doccfg" && exec "$SERVE_BIN" --config serve.conf 2>serve.err)
+check "the config error example of docs/serve.md: exit 2" test $? -eq 2
+"$PY" "$(dirname "$0")/../lib/doc_block.py" "$DOC" 'tests/serve/serve_test.sh` writes' >"$WORK/doccfg/doc.block"
+check "... and the line it shows, but for the time" "$PY" - "$WORK/doccfg/doc.block" "$WORK/doccfg/serve.err" <<'EOF'
+import json, sys
+block = open(sys.argv[1]).read().split("\n")
+assert block[0] == "$ jwtkit serve --config serve.conf", block
+want = json.loads(block[1])
+got = json.loads(open(sys.argv[2]).read())
+del want["ts"], got["ts"]
+assert got == want, (got, want)
+EOF
 printf 'clients = %s\nkek_file = %s\n' "$CLIENTS" "$WORK/kek" >"$WORK/kek.conf"
 "$SERVE_BIN" --config "$WORK/kek.conf" 2>"$WORK/kek.log"
 check "kek_file for a directory keyring is refused (exit 2)" test $? -eq 2
@@ -468,7 +484,6 @@ check "clean exit" test "$SEXIT" -eq 0
 # ------------------------------------------------ the configuration dialect
 # The migration block of docs/serve.md, as it stands: " # mode 0600" after
 # the path is a comment, not part of the path.
-DOC=${SOURCE_DIR:-$(dirname "$0")/../..}/docs/serve.md
 "$PY" "$(dirname "$0")/../lib/doc_block.py" "$DOC" 'tests/serve/serve_test.sh` runs this block' >"$WORK/migration.block"
 check "docs/serve.md has the migration block with its '# mode 0600' comment" \
   grep -qx 'legacy_hs256_secret_file = /etc/jwtkit/legacy-hs256.key *# mode 0600' "$WORK/migration.block"
