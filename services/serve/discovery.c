@@ -13,20 +13,12 @@
 
 /* -------------------------------------------------------------- holder */
 
-static jk_snap g_conf = {.mu = PTHREAD_MUTEX_INITIALIZER, .cur = NULL};
-
-sv_confsnap *sv_confsnap_acquire(void) { return (sv_confsnap *)jk_snap_acquire(&g_conf); }
-
-void sv_confsnap_release(sv_confsnap *cs) {
-  if (cs != NULL) jk_snap_release(&cs->obj);
-}
-
-void sv_confsnap_install(sv_confsnap *cs) { jk_snap_publish(&g_conf, cs ? &cs->obj : NULL); }
+/* sv_confsnap_acquire, _release, _install */
+SV_SNAP_HOLDER(sv_confsnap)
 
 static void confsnap_destroy(jk_snap_obj *o) {
   sv_confsnap *cs = (sv_confsnap *)o;
-  sv_attachment *a = atomic_load(&cs->attached);
-  if (a != NULL) a->free(a);
+  sv_attachment_drop(&cs->attached);
   sv_clients_free(&cs->clients);
   jk_free(cs->issuer_path);
   jk_free(cs->openid);

@@ -40,20 +40,12 @@
 
 /* -------------------------------------------------------------- holder */
 
-static jk_snap g_keys = {.mu = PTHREAD_MUTEX_INITIALIZER, .cur = NULL};
-
-sv_keysnap *sv_keysnap_acquire(void) { return (sv_keysnap *)jk_snap_acquire(&g_keys); }
-
-void sv_keysnap_release(sv_keysnap *ks) {
-  if (ks != NULL) jk_snap_release(&ks->obj);
-}
-
-void sv_keysnap_install(sv_keysnap *ks) { jk_snap_publish(&g_keys, ks ? &ks->obj : NULL); }
+/* sv_keysnap_acquire, _release, _install */
+SV_SNAP_HOLDER(sv_keysnap)
 
 static void keysnap_destroy(jk_snap_obj *o) {
   sv_keysnap *ks = (sv_keysnap *)o;
-  sv_attachment *a = atomic_load(&ks->attached);
-  if (a != NULL) a->free(a);
+  sv_attachment_drop(&ks->attached);
   for (size_t i = 0; i < ks->nsig; i++) jwtkit_signer_free(ks->sig[i].signer);
   jwtkit_free(ks->jwks);
   jwtkit_keyring_free(ks->kr);

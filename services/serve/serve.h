@@ -63,6 +63,27 @@ typedef struct sv_attachment {
   void (*free)(struct sv_attachment *a);
 } sv_attachment;
 
+/* Free what hangs on a snapshot (from its destructor). */
+static inline void sv_attachment_drop(_Atomic(sv_attachment *) *slot) {
+  sv_attachment *a = atomic_load(slot);
+  if (a != NULL) a->free(a);
+}
+
+/* The holder of the snapshot being served, for a type T that embeds
+ * jk_snap_obj `obj` first (common/snapshot.h), with typed functions:
+ *   T *T_acquire(void)     the current one with a reference (NULL: none yet)
+ *   void T_release(T *)    let go of a reference (NULL: nothing)
+ *   void T_install(T *)    serve it (the holder takes the caller's
+ *                          reference; NULL: none); the previous one is
+ *                          released */
+#define SV_SNAP_HOLDER(T)                                                   \
+  static jk_snap T##_holder = {.mu = PTHREAD_MUTEX_INITIALIZER, .cur = NULL}; \
+  T *T##_acquire(void) { return (T *)jk_snap_acquire(&T##_holder); }        \
+  void T##_release(T *x) {                                                  \
+    if (x != NULL) jk_snap_release(&x->obj);                                \
+  }                                                                         \
+  void T##_install(T *x) { jk_snap_publish(&T##_holder, x ? &x->obj : NULL); }
+
 /* ---------------------------------------------------------- secret.c */
 
 #define SV_SECRET_CHARS 43u /* 32 bytes in base64url */
@@ -330,12 +351,9 @@ typedef struct sv_keysnap {
 
 /* Build a snapshot from a freshly opened keyring (takes ownership of kr). */
 int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *algs, size_t nalgs);
-/* The snapshot being served, with a reference (NULL: none yet). */
+/* Its holder (SV_SNAP_HOLDER). */
 sv_keysnap *sv_keysnap_acquire(void);
-/* Let go of a reference (NULL: nothing). */
 void sv_keysnap_release(sv_keysnap *ks);
-/* Serve ks (the holder takes the caller's reference; NULL: none); the
- * previous one is released. */
 void sv_keysnap_install(sv_keysnap *ks);
 
 /* The keyring side of the settings, handed to the rotation thread. */
@@ -405,6 +423,7 @@ typedef struct sv_confsnap {
 /* Build the snapshot of settings and clients (takes the clients). */
 int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clients, int legacy_loaded,
                       char *err, size_t cap);
+/* Its holder (SV_SNAP_HOLDER). */
 sv_confsnap *sv_confsnap_acquire(void);
 void sv_confsnap_release(sv_confsnap *cs);
 void sv_confsnap_install(sv_confsnap *cs);
