@@ -363,24 +363,25 @@ void sv_settings_overlay(sv_settings *dst, const sv_settings *src) {
   dst->set |= src->set;
 }
 
-/* Where an option was given: "serve.conf:7" or "--kek-file". */
-static void origin(const sv_settings *s, uint32_t bit, const char *name, char *out, size_t cap) {
+void sv_settings_origin(const sv_settings *s, uint32_t bit, const char *name, char *out, size_t cap) {
   int line = s->line[bit_index(bit)];
-  if (line > 0) {
+  if (!(s->set & bit)) {
+    snprintf(out, cap, "%s", "");
+  } else if (line > 0) {
     snprintf(out, cap, "%s:%d", s->config, line);
-    return;
+  } else {
+    snprintf(out, cap, "--%s", name);
+    for (char *p = out + 2; *p; p++)
+      if (*p == '_') *p = '-';
   }
-  snprintf(out, cap, "--%s", name);
-  for (char *p = out + 2; *p; p++)
-    if (*p == '_') *p = '-';
 }
 
 /* Two options of which one may be given. */
 static int one_of(const sv_settings *s, uint32_t a, const char *an, uint32_t b, const char *bn, char *err, size_t cap) {
   if (!((s->set & a) && (s->set & b))) return 0;
   char wa[SV_PATH_MAX + 16], wb[SV_PATH_MAX + 16];
-  origin(s, a, an, wa, sizeof wa);
-  origin(s, b, bn, wb, sizeof wb);
+  sv_settings_origin(s, a, an, wa, sizeof wa);
+  sv_settings_origin(s, b, bn, wb, sizeof wb);
   snprintf(err, cap, "%s: %s: give %s (%s) or %s, not both", wb, bn, an, wa, bn);
   return -1;
 }
@@ -390,7 +391,7 @@ int sv_settings_finish(sv_settings *s, char *err, size_t cap) {
     snprintf(s->issuer, sizeof s->issuer, "http://%s", s->listen);
     char e2[256], w[SV_PATH_MAX + 16];
     if (sv_issuer_ok(s->issuer, e2, sizeof e2) != 0) { /* not expected: listen was checked */
-      origin(s, SV_SET_LISTEN, "listen", w, sizeof w);
+      sv_settings_origin(s, SV_SET_LISTEN, "listen", w, sizeof w);
       snprintf(err, cap, "%s: listen: the default %s", w, e2);
       return -1;
     }
@@ -402,7 +403,7 @@ int sv_settings_finish(sv_settings *s, char *err, size_t cap) {
   if (kek && !jwtkit_keyring_location_is_postgres(s->keyring)) {
     char w[SV_PATH_MAX + 16];
     const char *name = (kek & SV_SET_KEKFILE) ? "kek_file" : "kek_env";
-    origin(s, (kek & SV_SET_KEKFILE) ? SV_SET_KEKFILE : SV_SET_KEKENV, name, w, sizeof w);
+    sv_settings_origin(s, (kek & SV_SET_KEKFILE) ? SV_SET_KEKFILE : SV_SET_KEKENV, name, w, sizeof w);
     snprintf(err, cap, "%s: %s applies to a PostgreSQL keyring (keyring = postgres://...), and the keyring is %.200s",
              w, name, s->keyring);
     return -1;

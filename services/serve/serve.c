@@ -145,6 +145,15 @@ static int load_settings(const sv_settings *cli, sv_settings *out, char *err, si
   return sv_settings_finish(out, err, cap);
 }
 
+/* An error about what an option names (a file, a variable), after where
+ * the option was given: "serve.conf:4: passphrase_file: ...". */
+static void option_error(const sv_settings *s, uint32_t bit, const char *name, const char *msg, char *err,
+                         size_t cap) {
+  char o[SV_PATH_MAX + 16];
+  sv_settings_origin(s, bit, name, o, sizeof o);
+  snprintf(err, cap, "%.400s%s%s: %.560s", o, o[0] ? ": " : "", name, msg);
+}
+
 static int read_passphrase(const sv_settings *s, char **out, char *err, size_t cap) {
   *out = NULL;
   if (s->set & SV_SET_PASSFILE) {
@@ -154,13 +163,13 @@ static int read_passphrase(const sv_settings *s, char **out, char *err, size_t c
     memset(&ei, 0, sizeof ei);
     jwtkit_err rc = jk_read_secret_file(s->passphrase_file, SV_MAX_PASSPHRASE, &text, &len, &ei);
     if (rc != JWTKIT_OK) {
-      snprintf(err, cap, "passphrase file: %s", ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+      option_error(s, SV_SET_PASSFILE, "passphrase_file", ei.msg[0] ? ei.msg : jwtkit_strerror(rc), err, cap);
       return -1;
     }
     size_t n = strcspn(text, "\r\n");
     if (n == 0) {
       jk_free_secret(text, len + 1);
-      snprintf(err, cap, "passphrase file %.512s: the first line is empty", s->passphrase_file);
+      option_error(s, SV_SET_PASSFILE, "passphrase_file", "the first line of the file is empty", err, cap);
       return -1;
     }
     *out = jk_strndup(text, n);
@@ -168,7 +177,10 @@ static int read_passphrase(const sv_settings *s, char **out, char *err, size_t c
   } else if (s->set & SV_SET_PASSENV) {
     const char *v = getenv(s->passphrase_env);
     if (v == NULL || *v == '\0' || strlen(v) > SV_MAX_PASSPHRASE) {
-      snprintf(err, cap, "environment variable %s is unset, empty or too long", s->passphrase_env);
+      char m[200];
+      snprintf(m, sizeof m, "the environment variable %.64s is unset, empty or longer than %u bytes", s->passphrase_env,
+               SV_MAX_PASSPHRASE);
+      option_error(s, SV_SET_PASSENV, "passphrase_env", m, err, cap);
       return -1;
     }
     *out = jk_strdup(v);
@@ -194,7 +206,7 @@ static int check_legacy(const sv_settings *s, int *loaded, char *err, size_t cap
   jwtkit_err rc = jwtkit_key_from_secret_file(&k, JWTKIT_ALG_HS256, s->legacy_secret_file, &ei);
   jwtkit_key_free(k);
   if (rc != JWTKIT_OK) {
-    snprintf(err, cap, "legacy_hs256_secret_file: %s", ei.msg);
+    option_error(s, SV_SET_LEGACY, "legacy_hs256_secret_file", ei.msg[0] ? ei.msg : jwtkit_strerror(rc), err, cap);
     return -1;
   }
   *loaded = 1;
@@ -212,7 +224,7 @@ static int read_keks(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap)
     memset(&ei, 0, sizeof ei);
     jwtkit_err rc = jk_read_secret_file(s->kek_file, SV_MAX_PASSPHRASE * 8, &text, &len, &ei);
     if (rc != JWTKIT_OK) {
-      snprintf(err, cap, "kek_file: %s", ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+      option_error(s, SV_SET_KEKFILE, "kek_file", ei.msg[0] ? ei.msg : jwtkit_strerror(rc), err, cap);
       return -1;
     }
     what = s->kek_file;

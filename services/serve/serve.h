@@ -236,6 +236,10 @@ void sv_settings_overlay(sv_settings *dst, const sv_settings *src);
  * issuer from listen).  An error names where the option was given
  * ("serve.conf:LINE" or "--option").  Returns 0 or -1. */
 int sv_settings_finish(sv_settings *s, char *err, size_t cap);
+/* Where the option `name` (its SV_SET_* bit) was given: "FILE:LINE" of the
+ * config file, "--name-with-dashes" for the command line, "" when it keeps
+ * its default. */
+void sv_settings_origin(const sv_settings *s, uint32_t bit, const char *name, char *out, size_t cap);
 /* Issuer URL checks (http/https, host, no query/fragment/userinfo). */
 int sv_issuer_ok(const char *s, char *err, size_t cap);
 

@@ -491,8 +491,8 @@ if [ ! -e /etc/jwtkit/legacy-hs256.key ]; then
   { printf 'keyring = %s\nclients = %s\n' "$WORK/migring" "$CLIENTS"; cat "$WORK/migration.block"; } >"$WORK/migration.conf"
   "$SERVE_BIN" --config "$WORK/migration.conf" --listen 127.0.0.1:1 2>"$WORK/migration.log"
   check "the block as it stands is read (exit 2: this machine has no /etc/jwtkit/legacy-hs256.key)" test $? -eq 2
-  check "... and names the secret file without the comment" \
-    grep -q 'legacy_hs256_secret_file: /etc/jwtkit/legacy-hs256.key does not exist"' "$WORK/migration.log"
+  check "... and names the secret file without the comment, after the line that named it" \
+    grep -q 'migration.conf:4: legacy_hs256_secret_file: /etc/jwtkit/legacy-hs256.key does not exist"' "$WORK/migration.log"
 fi
 # values the dialect reads as a comment unless quoted: client add quotes them
 MCLIENTS=$WORK/mig-clients.conf
