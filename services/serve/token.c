@@ -1,9 +1,9 @@
 /* POST /token: the OAuth 2.0 client credentials grant (RFC 6749 §4.4)
  * minting RFC 9068 access tokens, without I/O: the request comes as header
  * fields (sv_headers) and the urlencoded body, the decision is an
- * sv_answer.  Behind the token buckets, the order is: buckets of the
- * source address, framing of the body, client authentication (Basic or
- * client_secret_post, never both), grant type, the client's bucket, its
+ * sv_answer.  The order: the source address's token bucket, one
+ * Authorization field at most, the form body, client authentication (Basic
+ * or client_secret_post, never both), grant type, the client's bucket, its
  * secret, scope, then a token from the snapshot's signer. */
 #include <stdio.h>
 #include <string.h>
