@@ -1,17 +1,12 @@
 /* application/x-www-form-urlencoded bodies, Basic client credentials and
  * scope tokens, decoded strictly. */
 #include <string.h>
+#include <strings.h>
 
 #include "common/b64.h"
+#include "common/hex.h"
 #include "common/utf8.h"
 #include "serve.h"
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 long sv_form_decode(char *s, size_t len) {
   size_t o = 0;
@@ -20,10 +15,9 @@ long sv_form_decode(char *s, size_t len) {
     if (c == '+') {
       s[o++] = ' ';
     } else if (c == '%') {
-      if (i + 2 >= len) return -1;
-      int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
-      if (h < 0 || l < 0) return -1;
-      s[o++] = (char)(h << 4 | l);
+      unsigned char byte;
+      if (i + 2 >= len || jk_hex_decode(s + i + 1, 2, &byte, 1) != 1) return -1;
+      s[o++] = (char)byte;
       i += 2;
     } else {
       s[o++] = c;
@@ -102,22 +96,12 @@ const char *sv_form_get(const sv_form *f, const char *name) {
   return NULL;
 }
 
-static int ieq_prefix(const char *s, const char *prefix) {
-  for (; *prefix; s++, prefix++) {
-    char a = *s, b = *prefix;
-    if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
-    if (b >= 'A' && b <= 'Z') b = (char)(b - 'A' + 'a');
-    if (a != b) return 0;
-  }
-  return 1;
-}
-
 int sv_basic_parse(const char *header, char *buf, size_t cap, const char **id, const char **secret,
                    size_t *secret_len) {
   *id = *secret = NULL;
   *secret_len = 0;
   while (*header == ' ' || *header == '\t') header++;
-  if (!ieq_prefix(header, "basic") || (header[5] != ' ' && header[5] != '\t')) return -1;
+  if (strncasecmp(header, "basic", 5) != 0 || (header[5] != ' ' && header[5] != '\t')) return -1;
   const char *p = header + 5;
   while (*p == ' ' || *p == '\t') p++;
   size_t n = strlen(p);
