@@ -9,48 +9,58 @@
  * name, 1..16 distinct audiences (UTF-8, no control characters), distinct
  * RFC 6749 scope tokens, a ttl of 0 or 1 s..366 d and an asymmetric
  * algorithm or none; written back as a clients file (secret_hash
- * re-encoded from the parsed salt and MAC) it parses to the same clients.
+ * re-encoded from the parsed salt and MAC, values written by
+ * jk_ini_put_value) it parses to the same clients.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/b64url.h"
 #include "common.h"
+#include "common/buf.h"
+#include "common/ini.h"
+#include "common/utf8.h"
+#include "core/alloc.h"
 #include "serve.h"
 
 #define NAME "clients.conf"
 
-static void put_b64url(sv_buf *b, const unsigned char *p, size_t n) {
-  char out[4 * ((64 + 2) / 3) + 1];
-  JKF_CHECK(n <= 64, "salt of %zu bytes", n);
-  sv_b64url_encode(p, n, out);
-  sv_buf_puts(b, out);
-}
-
 static char *write_back(const sv_clients *cs, size_t *len) {
-  sv_buf b;
-  sv_buf_init(&b, 64u << 20);
+  jk_buf b;
+  jk_buf_init_max(&b, 64u << 20);
   for (size_t i = 0; i < cs->n; i++) {
     const sv_client *c = &cs->v[i];
-    sv_buf_printf(&b, "[client %s]\nsecret_hash = sha256$", c->name);
-    put_b64url(&b, c->hash.salt, c->hash.salt_len);
-    sv_buf_putc(&b, '$');
-    put_b64url(&b, c->hash.mac, sizeof c->hash.mac);
-    sv_buf_putc(&b, '\n');
+    JKF_CHECK(c->hash.salt_len <= 64, "salt of %zu bytes", c->hash.salt_len);
+    jk_buf_printf(&b, "[client %s]\nsecret_hash = sha256$", c->name);
+    jk_buf_b64url(&b, c->hash.salt, c->hash.salt_len);
+    jk_buf_putc(&b, '$');
+    jk_buf_b64url(&b, c->hash.mac, sizeof c->hash.mac);
+    jk_buf_putc(&b, '\n');
     /* the shortest spelling: a line of the input at the length limit
-     * must still fit */
-    for (size_t k = 0; k < c->naud; k++) sv_buf_printf(&b, "audience=%s\n", c->aud[k]);
-    if (c->nscopes > 0) {
-      sv_buf_puts(&b, "scope=");
-      for (size_t k = 0; k < c->nscopes; k++) sv_buf_printf(&b, "%s%s", k ? " " : "", c->scopes[k]);
-      sv_buf_putc(&b, '\n');
+     * must still fit (a value that needs quotes came quoted) */
+    for (size_t k = 0; k < c->naud; k++) {
+      jk_buf_puts(&b, "audience=");
+      JKF_CHECK(jk_ini_put_value(&b, c->aud[k]) == 0, "audience with a newline");
+      jk_buf_putc(&b, '\n');
     }
-    if (c->ttl > 0) sv_buf_printf(&b, "ttl = %lld\n", (long long)c->ttl);
-    if (c->alg != JWTKIT_ALG_UNSPEC) sv_buf_printf(&b, "alg = %s\n", jwtkit_alg_name(c->alg));
-    sv_buf_printf(&b, "disabled = %s\n\n", c->disabled ? "true" : "false");
+    if (c->nscopes > 0) {
+      jk_buf sc;
+      jk_buf_init(&sc);
+      for (size_t k = 0; k < c->nscopes; k++) jk_buf_printf(&sc, "%s%s", k ? " " : "", c->scopes[k]);
+      char *t = jk_buf_take(&sc, NULL);
+      JKF_CHECK(t != NULL, "scopes");
+      jk_buf_puts(&b, "scope=");
+      JKF_CHECK(jk_ini_put_value(&b, t) == 0, "scopes with a newline");
+      jk_buf_putc(&b, '\n');
+      jk_free(t);
+    }
+    if (c->ttl > 0) jk_buf_printf(&b, "ttl = %lld\n", (long long)c->ttl);
+    if (c->alg != JWTKIT_ALG_UNSPEC) jk_buf_printf(&b, "alg = %s\n", jwtkit_alg_name(c->alg));
+    jk_buf_printf(&b, "disabled = %s\n\n", c->disabled ? "true" : "false");
   }
-  JKF_CHECK(!b.failed, "write-back buffer");
-  return sv_buf_take(&b, len);
+  JKF_CHECK(!b.oom, "write-back buffer");
+  return jk_buf_take(&b, len);
 }
 
 static void check_client(const sv_clients *cs, size_t i) {
@@ -73,7 +83,8 @@ static void check_client(const sv_clients *cs, size_t i) {
   JKF_CHECK(c->naud >= 1 && c->naud <= SV_MAX_AUDIENCES, "%s: %zu audiences", c->name, c->naud);
   for (size_t k = 0; k < c->naud; k++) {
     size_t al = strlen(c->aud[k]);
-    JKF_CHECK(al >= 1 && al <= SV_MAX_AUDIENCE_LEN && sv_utf8_valid(c->aud[k], al), "audience %zu", k);
+    JKF_CHECK(al >= 1 && al <= SV_MAX_AUDIENCE_LEN && jk_utf8_valid((const unsigned char *)c->aud[k], al),
+              "audience %zu", k);
     for (size_t j = 0; j < al; j++)
       JKF_CHECK((unsigned char)c->aud[k][j] >= 0x20 && c->aud[k][j] != 0x7f, "control character in an audience");
     for (size_t j = 0; j < k; j++) JKF_CHECK(strcmp(c->aud[j], c->aud[k]) != 0, "audience twice");
@@ -129,7 +140,7 @@ int jkf_serve_clients(const uint8_t *data, size_t size) {
   JKF_CHECK(rc == 0, "written-back clients refused: %s", err);
   same(&cs, &again);
   sv_clients_free(&again);
-  free(text);
+  jk_free(text);
   sv_clients_free(&cs);
   return 0;
 }

@@ -6,11 +6,14 @@
  *
  * Properties: an error names the file ("serve.conf:LINE: ..." or
  * "serve.conf: ...") in a NUL-terminated message; a file that parses is
- * written back as one `key = value` line per option it set and parses
- * again to the same settings (same set bits, strings, algorithms,
- * durations, numbers); the command-line-only keys (demo, config) never get
- * set from a file; when finish accepts the settings, the listen address
- * parses, the issuer passes sv_issuer_ok and there is an algorithm.
+ * written back as one `key = value` line per option it set (values
+ * written by jk_ini_put_value, quoted where the dialect needs it) and
+ * parses again to the same settings (same set bits, lines, strings,
+ * algorithms, durations, numbers); the command-line-only keys (demo,
+ * config) never get set from a file; when finish accepts the settings,
+ * the listen address parses, the issuer passes sv_issuer_ok and there is
+ * an algorithm; when it refuses them, the message names where the option
+ * was given ("serve.conf:LINE").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,10 @@
 #include <sys/socket.h>
 
 #include "common.h"
+#include "common/buf.h"
+#include "common/ini.h"
+#include "common/parse.h"
+#include "core/alloc.h"
 #include "serve.h"
 
 #define NAME "serve.conf"
@@ -27,68 +34,108 @@ static int msg_ok(const char *err, size_t cap) {
   return strncmp(err, NAME ":", sizeof NAME) == 0 || strcmp(err, "out of memory") == 0;
 }
 
-static void put(sv_buf *b, const char *key, const char *value) {
-  sv_buf_puts(b, key);
-  sv_buf_puts(b, " = ");
-  sv_buf_puts(b, value);
-  sv_buf_putc(b, '\n');
+/* One line per option, on the line the option came from (blank lines
+ * before it), so the lines read back the same too. */
+static int g_line;
+
+static void to_line(jk_buf *b, const sv_settings *s, uint32_t bit) {
+  int i = 0;
+  while ((1u << i) != bit) i++;
+  while (g_line + 1 < s->line[i]) {
+    jk_buf_putc(b, '\n');
+    g_line++;
+  }
 }
 
-static void put_int(sv_buf *b, const char *key, long long v) {
+static void put(jk_buf *b, const char *key, const char *value) {
+  jk_buf_puts(b, key);
+  jk_buf_puts(b, " = ");
+  JKF_CHECK(jk_ini_put_value(b, value) == 0, "%s: a value that cannot be written back", key);
+  jk_buf_putc(b, '\n');
+  g_line++;
+}
+
+static void put_int(jk_buf *b, const char *key, long long v) {
   char n[32];
   snprintf(n, sizeof n, "%lld", v);
   put(b, key, n);
 }
 
-static void put_rate(sv_buf *b, const char *key, const sv_rate *r) {
+static void put_rate(jk_buf *b, const char *key, const sv_rate *r) {
   char v[48];
   snprintf(v, sizeof v, "%lld/%s", r->count, r->per == 1 ? "s" : r->per == 60 ? "m" : "h");
   put(b, key, v);
 }
 
-/* The settings of one layer as a config file. */
+/* The settings of one layer as a config file, the options in the order
+ * of the lines they came from. */
 static char *write_back(const sv_settings *s, size_t *len) {
-  sv_buf b;
-  sv_buf_init(&b, 1u << 20);
-  sv_buf_puts(&b, "# written back by fuzz_serve_config\n");
-  if (s->set & SV_SET_LISTEN) put(&b, "listen", s->listen);
-  if (s->set & SV_SET_ISSUER) put(&b, "issuer", s->issuer);
-  if (s->set & SV_SET_KEYRING) put(&b, "keyring", s->keyring);
-  if (s->set & SV_SET_CLIENTS) put(&b, "clients", s->clients);
-  if (s->set & SV_SET_PASSFILE) put(&b, "passphrase_file", s->passphrase_file);
-  if (s->set & SV_SET_PASSENV) put(&b, "passphrase_env", s->passphrase_env);
-  if (s->set & SV_SET_KEKFILE) put(&b, "kek_file", s->kek_file);
-  if (s->set & SV_SET_KEKENV) put(&b, "kek_env", s->kek_env);
-  if (s->set & SV_SET_LEGACY) put(&b, "legacy_hs256_secret_file", s->legacy_secret_file);
-  if (s->set & SV_SET_ALGS) {
-    sv_buf_puts(&b, "algs =");
-    for (size_t i = 0; i < s->nalgs; i++) {
-      sv_buf_puts(&b, i ? ", " : " ");
-      sv_buf_puts(&b, jwtkit_alg_name(s->algs[i]));
+  jk_buf b;
+  jk_buf_init_max(&b, 1u << 20);
+  g_line = 0;
+  int order[SV_SET_BITS], n = 0;
+  for (int i = 0; i < SV_SET_BITS; i++) {
+    if (!(s->set & (1u << i))) continue;
+    JKF_CHECK(s->line[i] > 0, "option %d set from the file without a line", i);
+    int k = n++;
+    while (k > 0 && s->line[order[k - 1]] > s->line[i]) {
+      order[k] = order[k - 1];
+      k--;
     }
-    sv_buf_putc(&b, '\n');
+    order[k] = i;
   }
-  if (s->set & SV_SET_ROTATE_CHECK) put_int(&b, "rotate_check", s->rotate_check);
-  if (s->set & SV_SET_MAX_AGE) put_int(&b, "max_age", s->max_age);
-  if (s->set & SV_SET_TOKEN_TTL) put_int(&b, "token_ttl", s->token_ttl);
-  if (s->set & SV_SET_ROTATE_EVERY) put_int(&b, "rotate_every", s->rotate_every);
-  if (s->set & SV_SET_TRANSITION) put_int(&b, "transition_ttl", s->transition_ttl);
-  if (s->set & SV_SET_THREADS) put_int(&b, "thread_pool", s->threads);
-  if (s->set & SV_SET_MAXCONN) put_int(&b, "max_connections", s->max_connections);
-  if (s->set & SV_SET_MAXCONN_IP) put_int(&b, "max_connections_per_ip", s->max_connections_ip);
-  if (s->set & SV_SET_HEADER_TIMEOUT) put_int(&b, "header_timeout", s->header_timeout);
-  if (s->set & SV_SET_RATE_IP) put_rate(&b, "token_rate_ip", &s->rate_ip);
-  if (s->set & SV_SET_BURST_IP) put_int(&b, "token_burst_ip", s->burst_ip);
-  if (s->set & SV_SET_RATE_CLIENT) put_rate(&b, "token_rate_client", &s->rate_client);
-  if (s->set & SV_SET_BURST_CLIENT) put_int(&b, "token_burst_client", s->burst_client);
-  if (s->set & SV_SET_FAIL_COST) put_int(&b, "token_fail_cost", s->fail_cost);
-  if (s->set & SV_SET_LOGLEVEL) put(&b, "log_level", sv_log_level_name(s->log_level));
-  JKF_CHECK(!b.failed, "write-back buffer");
-  return sv_buf_take(&b, len);
+  for (int o = 0; o < n; o++) {
+    uint32_t bit = 1u << order[o];
+    to_line(&b, s, bit);
+    switch (bit) {
+      case SV_SET_LISTEN: put(&b, "listen", s->listen); break;
+      case SV_SET_ISSUER: put(&b, "issuer", s->issuer); break;
+      case SV_SET_KEYRING: put(&b, "keyring", s->keyring); break;
+      case SV_SET_CLIENTS: put(&b, "clients", s->clients); break;
+      case SV_SET_PASSFILE: put(&b, "passphrase_file", s->passphrase_file); break;
+      case SV_SET_PASSENV: put(&b, "passphrase_env", s->passphrase_env); break;
+      case SV_SET_KEKFILE: put(&b, "kek_file", s->kek_file); break;
+      case SV_SET_KEKENV: put(&b, "kek_env", s->kek_env); break;
+      case SV_SET_LEGACY: put(&b, "legacy_hs256_secret_file", s->legacy_secret_file); break;
+      case SV_SET_ALGS: {
+        jk_buf a;
+        jk_buf_init(&a);
+        for (size_t k = 0; k < s->nalgs; k++) {
+          if (k) jk_buf_puts(&a, ", ");
+          jk_buf_puts(&a, jwtkit_alg_name(s->algs[k]));
+        }
+        char *t = jk_buf_take(&a, NULL);
+        JKF_CHECK(t != NULL, "algs");
+        put(&b, "algs", t);
+        jk_free(t);
+        break;
+      }
+      case SV_SET_ROTATE_CHECK: put_int(&b, "rotate_check", s->rotate_check); break;
+      case SV_SET_MAX_AGE: put_int(&b, "max_age", s->max_age); break;
+      case SV_SET_TOKEN_TTL: put_int(&b, "token_ttl", s->token_ttl); break;
+      case SV_SET_ROTATE_EVERY: put_int(&b, "rotate_every", s->rotate_every); break;
+      case SV_SET_TRANSITION: put_int(&b, "transition_ttl", s->transition_ttl); break;
+      case SV_SET_THREADS: put_int(&b, "thread_pool", s->threads); break;
+      case SV_SET_MAXCONN: put_int(&b, "max_connections", s->max_connections); break;
+      case SV_SET_MAXCONN_IP: put_int(&b, "max_connections_per_ip", s->max_connections_ip); break;
+      case SV_SET_HEADER_TIMEOUT: put_int(&b, "header_timeout", s->header_timeout); break;
+      case SV_SET_RATE_IP: put_rate(&b, "token_rate_ip", &s->rate_ip); break;
+      case SV_SET_BURST_IP: put_int(&b, "token_burst_ip", s->burst_ip); break;
+      case SV_SET_RATE_CLIENT: put_rate(&b, "token_rate_client", &s->rate_client); break;
+      case SV_SET_BURST_CLIENT: put_int(&b, "token_burst_client", s->burst_client); break;
+      case SV_SET_FAIL_COST: put_int(&b, "token_fail_cost", s->fail_cost); break;
+      case SV_SET_LOGLEVEL: put(&b, "log_level", jk_log_level_name(s->log_level)); break;
+      default: JKF_CHECK(0, "option bit %#x set from a file", bit);
+    }
+  }
+  JKF_CHECK(!b.oom, "write-back buffer");
+  return jk_buf_take(&b, len);
 }
 
 static void same(const sv_settings *a, const sv_settings *b) {
   JKF_CHECK(a->set == b->set, "set bits %#x became %#x", a->set, b->set);
+  for (int i = 0; i < SV_SET_BITS; i++)
+    JKF_CHECK(a->line[i] == b->line[i], "option %d: line %d became %d", i, a->line[i], b->line[i]);
 #define SAME_STR(f) JKF_CHECK(strcmp(a->f, b->f) == 0, #f ": '%s' became '%s'", a->f, b->f)
 #define SAME_INT(f) JKF_CHECK(a->f == b->f, #f ": %lld became %lld", (long long)a->f, (long long)b->f)
   SAME_STR(listen);
@@ -148,23 +195,23 @@ int jkf_serve_config(const uint8_t *data, size_t size) {
   int rc = sv_settings_parse(again, text, tl, NAME, err, sizeof err);
   JKF_CHECK(rc == 0, "written-back settings refused: %s\n%s", err, text);
   same(s, again);
-  free(text);
+  jk_free(text);
 
   /* the issuer's view: defaults overridden by this layer, then checked */
   sv_settings_defaults(eff);
   sv_settings_overlay(eff, s);
   memset(err, 0x5a, sizeof err);
   if (sv_settings_finish(eff, err, sizeof err) == 0) {
-    struct sockaddr_storage ss;
-    unsigned sl = 0;
+    jk_listen l;
     char e2[256];
-    JKF_CHECK(sv_parse_listen(eff->listen, &ss, &sl, e2, sizeof e2) == 0 && sl > 0, "listen %s", eff->listen);
+    JKF_CHECK(jk_parse_listen(eff->listen, 0, &l, NULL) == 0 && l.len > 0 && l.port > 0, "listen %s", eff->listen);
     JKF_CHECK(sv_issuer_ok(eff->issuer, e2, sizeof e2) == 0, "issuer %s: %s", eff->issuer, e2);
     JKF_CHECK(eff->nalgs >= 1, "no algorithm after finish");
     JKF_CHECK(!((eff->set & SV_SET_PASSFILE) && (eff->set & SV_SET_PASSENV)), "two passphrase sources");
     JKF_CHECK(!((eff->set & SV_SET_KEKFILE) && (eff->set & SV_SET_KEKENV)), "two KEK sources");
   } else {
-    JKF_CHECK(memchr(err, '\0', sizeof err) != NULL && err[0] != '\0', "finish: no message");
+    JKF_CHECK(memchr(err, '\0', sizeof err) != NULL && strncmp(err, NAME ":", sizeof NAME) == 0,
+              "finish: the message does not name the file: %.200s", err);
   }
 out:
   free(s);

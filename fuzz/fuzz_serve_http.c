@@ -39,6 +39,8 @@
 
 #include "codec/json.h"
 #include "common.h"
+#include "common/buf.h"
+#include "common/log.h"
 #include "core/alloc.h"
 #include "serve.h"
 #include "svc.h"
@@ -69,7 +71,7 @@ static void init(void) {
   g.ready = 1;
   g.verbose = getenv("JKF_VERBOSE") != NULL; /* print each answer (writing seeds) */
   sv_metrics_init();
-  sv_log_set_level(SV_LOG_ERROR);
+  jk_log_set_level(JK_LOG_ERROR);
   g.now = (int64_t)time(NULL);
   char dir[400];
   snprintf(dir, sizeof dir, "%s/keyring", jkf_tmpdir());
@@ -90,22 +92,22 @@ static void init(void) {
   sv_settings s;
   char err[512];
   sv_settings_defaults(&s);
-  JKF_CHECK(sv_settings_set(&s, "issuer", ISSUER, err, sizeof err) == 0, "%s", err);
-  JKF_CHECK(sv_settings_set(&s, "algs", "ES256, EdDSA, ES384", err, sizeof err) == 0, "%s", err);
+  JKF_CHECK(sv_settings_set(&s, "issuer", ISSUER, 0, err, sizeof err) == 0, "%s", err);
+  JKF_CHECK(sv_settings_set(&s, "algs", "ES256, EdDSA, ES384", 0, err, sizeof err) == 0, "%s", err);
   JKF_CHECK(sv_settings_finish(&s, err, sizeof err) == 0, "%s", err);
-  sv_buf b;
-  sv_buf_init(&b, 1u << 16);
+  jk_buf b;
+  jk_buf_init_max(&b, 1u << 16);
   for (size_t i = 0; i < NCLIENTS; i++) {
     char hash[128];
     JKF_CHECK(sv_secret_hash_new(k_clients[i].secret, strlen(k_clients[i].secret), hash, sizeof hash) == 0, "hash");
-    sv_buf_printf(&b, "[client %s]\nsecret_hash = %s\n%s\n", k_clients[i].name, hash, k_clients[i].rest);
+    jk_buf_printf(&b, "[client %s]\nsecret_hash = %s\n%s\n", k_clients[i].name, hash, k_clients[i].rest);
   }
   size_t tl = 0;
-  char *text = sv_buf_take(&b, &tl);
+  char *text = jk_buf_take(&b, &tl);
   JKF_CHECK(text != NULL, "clients text");
   sv_clients clients;
   JKF_CHECK(sv_clients_parse(&clients, text, tl, "clients.conf", err, sizeof err) == 0, "clients: %s", err);
-  free(text);
+  jk_free(text);
   sv_confsnap *cs = NULL;
   JKF_CHECK(sv_confsnap_build(&cs, &s, &clients, 0, err, sizeof err) == 0, "confsnap: %s", err);
   sv_confsnap_install(cs);
@@ -239,18 +241,12 @@ static void check_answer(const sv_confsnap *cs, const sv_keysnap *ks, enum sv_ro
               "token error status %u", a->status);
     JKF_CHECK(a->status != 401 || a->token_error == SV_TE_INVALID_CLIENT, "401 with %s",
               sv_token_error_name((enum sv_token_error)a->token_error));
-    /* the body http.c's token_error() writes */
-    sv_buf b;
-    sv_buf_init(&b, 4096);
-    sv_buf_putc(&b, '{');
-    sv_json_kv_str(&b, "error", sv_token_error_name((enum sv_token_error)a->token_error), 1);
-    if (a->text) sv_json_kv_str(&b, "error_description", a->text, 0);
-    sv_buf_putc(&b, '}');
+    /* the body http.c sends */
     size_t n = 0;
-    char *body = sv_buf_take(&b, &n);
+    char *body = sv_token_error_body((enum sv_token_error)a->token_error, a->text, &n);
     JKF_CHECK(body != NULL, "error body");
     json_ok(body, n, "error body");
-    free(body);
+    jk_free(body);
   } else if (a->json != NULL) {
     JKF_CHECK(route == SV_R_TOKEN && a->status == 200, "JSON answer %u on route %d", a->status, (int)route);
     check_token(cs, ks, a);
@@ -261,18 +257,19 @@ static void check_answer(const sv_confsnap *cs, const sv_keysnap *ks, enum sv_ro
   }
 }
 
-/* The request path escaped as the request log line does it. */
+/* The request path escaped as the request log line does it (the logger's
+ * lossy escaping, common/log.c and jk_buf_json_str_lossy alike). */
 static void check_log_escape(const char *s) {
-  sv_buf b;
-  sv_buf_init(&b, 1u << 16);
-  sv_buf_puts(&b, "{\"path\":");
-  sv_json_str(&b, s, strlen(s));
-  sv_buf_putc(&b, '}');
+  jk_buf b;
+  jk_buf_init_max(&b, 1u << 16);
+  jk_buf_puts(&b, "{\"path\":");
+  jk_buf_json_str_lossy(&b, s, strlen(s));
+  jk_buf_putc(&b, '}');
   size_t n = 0;
-  char *t = sv_buf_take(&b, &n);
+  char *t = jk_buf_take(&b, &n);
   JKF_CHECK(t != NULL, "escape");
   json_ok(t, n, "escaped path");
-  free(t);
+  jk_free(t);
 }
 
 int jkf_serve_http(const uint8_t *data, size_t size) {
@@ -342,9 +339,9 @@ int jkf_serve_http(const uint8_t *data, size_t size) {
       break;
     case SV_R_METRICS: {
       size_t n = 0;
-      char *text = sv_metrics_render(ks, g.now, &n);
+      char *text = sv_metrics_render(ks, NULL, g.now, &n);
       JKF_CHECK(text != NULL && strlen(text) == n, "metrics");
-      free(text);
+      jk_free(text);
       break;
     }
     default:

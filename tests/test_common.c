@@ -6,7 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "common/b64.h"
 #include "common/buf.h"
+#include "common/file.h"
 #include "common/hex.h"
 #include "common/ini.h"
 #include "common/log.h"
@@ -14,6 +19,7 @@
 #include "common/prom.h"
 #include "common/snapshot.h"
 #include "common/utf8.h"
+#include "core/alloc.h"
 #include "testutil.h"
 
 static void test_durations(void **state) {
@@ -329,11 +335,133 @@ static void test_snapshot(void **state) {
   jk_snap_release(NULL);
 }
 
+/* Standard base64: RFC 4648 §10 vectors both ways, then what strictness
+ * refuses: missing or extra padding, base64url's characters, whitespace,
+ * non-zero unused bits. */
+static void test_b64(void **state) {
+  (void)state;
+  static const char *const vec[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
+                                       {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+                                       {"foobar", "Zm9vYmFy"}};
+  char enc[64];
+  unsigned char dec[64];
+  size_t n;
+  for (size_t i = 0; i < sizeof vec / sizeof *vec; i++) {
+    size_t rl = strlen(vec[i][0]), el = strlen(vec[i][1]);
+    assert_int_equal(jk_b64_enc_len(rl), el);
+    assert_int_equal(jk_b64_encode(enc, (const unsigned char *)vec[i][0], rl), el);
+    assert_memory_equal(enc, vec[i][1], el);
+    assert_int_equal(jk_b64_decode(dec, &n, vec[i][1], el), 0);
+    assert_int_equal(n, rl);
+    assert_memory_equal(dec, vec[i][0], rl);
+  }
+  /* every byte value, past the chunk size of the decoder, both ways: 62 and
+   * 63 come out as '+' and '/' */
+  unsigned char raw[700], back[700];
+  for (size_t i = 0; i < sizeof raw; i++) raw[i] = (unsigned char)(i * 131 + 7);
+  char big[1000];
+  for (size_t len = 0; len <= sizeof raw; len += 97) {
+    size_t el = jk_b64_encode(big, raw, len);
+    assert_int_equal(el, jk_b64_enc_len(len));
+    assert_null(memchr(big, '-', el));
+    assert_null(memchr(big, '_', el));
+    assert_true(jk_b64_dec_max(el) <= sizeof back);
+    assert_int_equal(jk_b64_decode(back, &n, big, el), 0);
+    assert_int_equal(n, len);
+    assert_memory_equal(back, raw, len);
+  }
+  static const unsigned char hi[] = {0xfb, 0xff};
+  assert_int_equal(jk_b64_encode(enc, hi, 2), 4);
+  assert_memory_equal(enc, "+/8=", 4);
+  static const char *const bad[] = {"Zg",   "Zg=",  "Zm8",  "Zg===", "Z===",     "====",  "Zh==",   "Zm9=",
+                                    "Zm-_", "_m9v", "Zm 8", "Zg==Zg==", "=Zg=", "Zm9\n", "Zm9v===="};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    if (jk_b64_decode(dec, &n, bad[i], strlen(bad[i])) == 0) fail_msg("\"%s\" decoded", bad[i]);
+  assert_int_equal(jk_b64_decode(dec, &n, "Z\0==", 4), -1); /* a NUL inside */
+}
+
+/* mkdir -p, with and without the last component. */
+static void test_mkdirs(void **state) {
+  (void)state;
+  char root[] = "/tmp/jk-mkdirs-XXXXXX", p[256];
+  assert_non_null(mkdtemp(root));
+  struct stat st;
+  snprintf(p, sizeof p, "%s/a/b/file", root);
+  assert_int_equal(jk_mkdirs(p, 0700, 0), 0);
+  snprintf(p, sizeof p, "%s/a/b", root);
+  assert_int_equal(stat(p, &st), 0);
+  assert_true(S_ISDIR(st.st_mode));
+  assert_int_equal(st.st_mode & 0777, 0700);
+  snprintf(p, sizeof p, "%s/a/b/file", root);
+  assert_int_not_equal(stat(p, &st), 0); /* the last component is a file name */
+  snprintf(p, sizeof p, "%s/c/d", root);
+  assert_int_equal(jk_mkdirs(p, 0750, 1), 0);
+  assert_int_equal(stat(p, &st), 0);
+  assert_true(S_ISDIR(st.st_mode));
+  assert_int_equal(jk_mkdirs(p, 0750, 1), 0); /* existing: fine */
+  assert_int_equal(jk_mkdirs("plain-name", 0700, 0), 0); /* nothing to create */
+  /* a file where a directory must go */
+  snprintf(p, sizeof p, "%s/f", root);
+  FILE *f = fopen(p, "w");
+  assert_non_null(f);
+  fclose(f);
+  snprintf(p, sizeof p, "%s/f/g/h", root);
+  assert_int_equal(jk_mkdirs(p, 0700, 0), -1);
+  assert_int_equal(errno, ENOTDIR);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* Values written by jk_ini_put_value read back unchanged, raw when they
+ * can be. */
+static void test_ini_put_value(void **state) {
+  (void)state;
+  static const struct {
+    const char *v, *written;
+  } c[] = {{"plain", "plain"},
+           {"a#b", "a#b"},
+           {"https://x.example/#frag", "https://x.example/#frag"},
+           {"a \"quoted\" word", "a \"quoted\" word"},
+           {"", ""},
+           {"/etc/a #b", "\"/etc/a #b\""},
+           {"#lead", "\"#lead\""},
+           {"\"lead", "\"\\\"lead\""},
+           {" pad ", "\" pad \""},
+           {"tab\t#x", "\"tab\t#x\""},
+           {"back\\slash #", "\"back\\\\slash #\""},
+           {"cr\r", "\"cr\r\""}};
+  for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+    jk_buf b;
+    jk_buf_init(&b);
+    jk_buf_puts(&b, "k = ");
+    assert_int_equal(jk_ini_put_value(&b, c[i].v), 0);
+    jk_buf_puts(&b, "  # a comment\n");
+    size_t len = 0;
+    char *text = jk_buf_take(&b, &len);
+    assert_non_null(text);
+    if (strncmp(text + 4, c[i].written, strlen(c[i].written)) != 0) fail_msg("\"%s\" written as %s", c[i].v, text);
+    ini_log L = {""};
+    char err[256] = "";
+    assert_int_equal(jk_ini_parse("f.conf", text, len, ini_collect, &L, err, sizeof err), 0);
+    char want[300];
+    snprintf(want, sizeof want, "1/k<%s>", c[i].v);
+    if (strcmp(L.text, want) != 0) fail_msg("\"%s\" read back as %s", c[i].v, L.text);
+    jk_free(text);
+  }
+  jk_buf b;
+  jk_buf_init(&b);
+  assert_int_equal(jk_ini_put_value(&b, "two\nlines"), -1);
+  assert_int_equal(b.len, 0);
+  jk_buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_durations),  cmocka_unit_test(test_numbers_bools_times), cmocka_unit_test(test_listen),
       cmocka_unit_test(test_ini_dialect), cmocka_unit_test(test_log_lines),         cmocka_unit_test(test_prom_and_buf),
-      cmocka_unit_test(test_utf8_hex),   cmocka_unit_test(test_snapshot),
+      cmocka_unit_test(test_utf8_hex),   cmocka_unit_test(test_snapshot),           cmocka_unit_test(test_b64),
+      cmocka_unit_test(test_mkdirs),     cmocka_unit_test(test_ini_put_value),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

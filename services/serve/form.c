@@ -1,17 +1,12 @@
 /* application/x-www-form-urlencoded bodies, Basic client credentials and
  * scope tokens, decoded strictly. */
 #include <string.h>
+#include <strings.h>
 
-#include <openssl/crypto.h>
-
+#include "common/b64.h"
+#include "common/hex.h"
+#include "common/utf8.h"
 #include "serve.h"
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 long sv_form_decode(char *s, size_t len) {
   size_t o = 0;
@@ -20,10 +15,9 @@ long sv_form_decode(char *s, size_t len) {
     if (c == '+') {
       s[o++] = ' ';
     } else if (c == '%') {
-      if (i + 2 >= len) return -1;
-      int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
-      if (h < 0 || l < 0) return -1;
-      s[o++] = (char)(h << 4 | l);
+      unsigned char byte;
+      if (i + 2 >= len || jk_hex_decode(s + i + 1, 2, &byte, 1) != 1) return -1;
+      s[o++] = (char)byte;
       i += 2;
     } else {
       s[o++] = c;
@@ -31,7 +25,7 @@ long sv_form_decode(char *s, size_t len) {
   }
   s[o] = '\0';
   /* decoded text: UTF-8, no NUL, no control characters */
-  if (!sv_utf8_valid(s, o)) return -1;
+  if (!jk_utf8_valid((const unsigned char *)s, o)) return -1;
   for (size_t i = 0; i < o; i++)
     if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return -1;
   return (long)o;
@@ -102,28 +96,18 @@ const char *sv_form_get(const sv_form *f, const char *name) {
   return NULL;
 }
 
-static int ieq_prefix(const char *s, const char *prefix) {
-  for (; *prefix; s++, prefix++) {
-    char a = *s, b = *prefix;
-    if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
-    if (b >= 'A' && b <= 'Z') b = (char)(b - 'A' + 'a');
-    if (a != b) return 0;
-  }
-  return 1;
-}
-
 int sv_basic_parse(const char *header, char *buf, size_t cap, const char **id, const char **secret,
                    size_t *secret_len) {
   *id = *secret = NULL;
   *secret_len = 0;
   while (*header == ' ' || *header == '\t') header++;
-  if (!ieq_prefix(header, "basic") || (header[5] != ' ' && header[5] != '\t')) return -1;
+  if (strncasecmp(header, "basic", 5) != 0 || (header[5] != ' ' && header[5] != '\t')) return -1;
   const char *p = header + 5;
   while (*p == ' ' || *p == '\t') p++;
   size_t n = strlen(p);
   while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
   size_t out = 0;
-  if (n == 0 || cap < 2 || sv_b64_decode(p, n, (unsigned char *)buf, cap - 1, &out) != 0) return -2;
+  if (n == 0 || jk_b64_dec_max(n) + 1 > cap || jk_b64_decode((unsigned char *)buf, &out, p, n) != 0) return -2;
   buf[out] = '\0';
   if (memchr(buf, '\0', out) != NULL) return -2;
   char *colon = memchr(buf, ':', out);

@@ -1,22 +1,20 @@
-/* The HTTP server (libmicrohttpd) and the endpoints.
- *
- *   GET  /.well-known/jwks.json                   the keyring's public keys
- *   GET  /.well-known/openid-configuration        discovery (OpenID form)
- *   GET  /.well-known/oauth-authorization-server  discovery (RFC 8414)
- *   POST /token                                   client credentials grant
- *   GET  /healthz, GET /metrics
+/* The HTTP server: libmicrohttpd, the connection guard around it
+ * (services/common), the responses; each request's log line goes to
+ * reqlog.c.
  *
  * Threads: MHD's internal polling thread pool (epoll, else poll).  A
  * request takes references on the current configuration and keyring
  * snapshots; nothing it reads can change under it.
  *
- * The decisions take no MHD connection: sv_http_head (route, method and
- * header checks), sv_http_too_large, sv_http_not_modified and
- * sv_token_respond read the header fields through sv_headers and return
- * an sv_answer, which the MHD glue below (send_answer) turns into a
- * response; the fuzz harness fuzz/fuzz_serve_http.c calls them directly. */
+ * The decisions take no MHD connection: route.c (route, method and header
+ * checks) and token.c (POST /token) read the header fields through
+ * sv_headers and return an sv_answer, which send_answer below turns into
+ * a response.  The documents' prepared responses (a 200 and a 304 each)
+ * hang on the snapshots as attachments, made by the first request that
+ * needs them. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +24,12 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 
+#include "common/attr.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "core/alloc.h"
 #include "connguard.h"
 #include "serve.h"
 
@@ -35,8 +37,7 @@
 #define CONN_TIMEOUT 10u              /* seconds of inactivity (the keep-alive idle timeout) */
 #define CONN_RESERVE 16u              /* connections beyond max_connections for /healthz and /metrics */
 #define SV_MAX_DISCARD (1u << 20)     /* body bytes read past the cap before the connection is closed */
-#define LOG_INTERVAL_MS 10000         /* refused requests: a summary line per interval ... */
-#define LOG_REFUSED_LINES 5u          /* ... after this many lines of their own */
+#define LOG_INTERVAL_MS SV_LOG_INTERVAL_MS /* libmicrohttpd's lines, the guard's summaries */
 
 struct sv_server {
   struct MHD_Daemon *d;
@@ -75,126 +76,6 @@ typedef struct sv_req {
   const char *scope_note;
 } sv_req;
 
-/* ------------------------------------------------------- conf snapshot */
-
-static pthread_mutex_t g_cs_mu = PTHREAD_MUTEX_INITIALIZER;
-static sv_confsnap *g_cs;
-
-sv_confsnap *sv_confsnap_acquire(void) {
-  pthread_mutex_lock(&g_cs_mu);
-  sv_confsnap *cs = g_cs;
-  if (cs) atomic_fetch_add_explicit(&cs->refs, 1, memory_order_relaxed);
-  pthread_mutex_unlock(&g_cs_mu);
-  return cs;
-}
-
-static void confsnap_destroy(sv_confsnap *cs) {
-  sv_http_release_confsnap(cs);
-  sv_clients_free(&cs->clients);
-  free(cs->issuer_path);
-  free(cs->openid);
-  free(cs->oauth);
-  free(cs);
-}
-
-void sv_confsnap_release(sv_confsnap *cs) {
-  if (cs && atomic_fetch_sub_explicit(&cs->refs, 1, memory_order_acq_rel) == 1) confsnap_destroy(cs);
-}
-
-void sv_confsnap_install(sv_confsnap *cs) {
-  pthread_mutex_lock(&g_cs_mu);
-  sv_confsnap *old = g_cs;
-  g_cs = cs;
-  pthread_mutex_unlock(&g_cs_mu);
-  sv_confsnap_release(old);
-}
-
-static void json_alg_array(sv_buf *b, const sv_settings *s) {
-  sv_buf_putc(b, '[');
-  for (size_t i = 0; i < s->nalgs; i++) {
-    if (i) sv_buf_putc(b, ',');
-    const char *n = jwtkit_alg_name(s->algs[i]);
-    sv_json_str(b, n, strlen(n));
-  }
-  sv_buf_putc(b, ']');
-}
-
-static char *discovery(const sv_confsnap *cs, int openid, size_t *len) {
-  sv_buf b;
-  sv_buf_init(&b, 64 * 1024);
-  sv_buf_putc(&b, '{');
-  sv_json_kv_str(&b, "issuer", cs->settings.issuer, 1);
-  sv_json_kv_str(&b, "jwks_uri", cs->jwks_uri, 0);
-  sv_json_kv_str(&b, "token_endpoint", cs->token_endpoint, 0);
-  sv_buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\"]");
-  sv_buf_puts(&b, ",\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
-  /* REQUIRED in both RFC 8414 §2 and OpenID Connect Discovery §3; there is
-   * no authorization endpoint, so no response type is supported */
-  sv_buf_puts(&b, ",\"response_types_supported\":[]");
-  if (openid) {
-    sv_buf_puts(&b, ",\"subject_types_supported\":[\"public\"]");
-    sv_buf_puts(&b, ",\"id_token_signing_alg_values_supported\":");
-    json_alg_array(&b, &cs->settings);
-  }
-  /* token_endpoint_auth_signing_alg_values_supported is left out on
-   * purpose: it belongs to private_key_jwt / client_secret_jwt, which this
-   * issuer does not offer (RFC 8414 §2) */
-  sv_buf_puts(&b, "}");
-  return sv_buf_take(&b, len);
-}
-
-int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clients, int legacy_loaded, char *err,
-                      size_t cap) {
-  *out = NULL;
-  for (size_t i = 0; i < clients->n; i++) {
-    const sv_client *c = &clients->v[i];
-    if (c->alg == JWTKIT_ALG_UNSPEC) continue;
-    int ok = 0;
-    for (size_t a = 0; a < s->nalgs; a++) ok |= s->algs[a] == c->alg;
-    if (!ok) {
-      sv_fmt(err, cap, "client %s (%s:%d) asks for alg %s, which is not among the configured algorithms",
-               c->name, s->clients, c->line, jwtkit_alg_name(c->alg));
-      return -1;
-    }
-  }
-  sv_confsnap *cs = calloc(1, sizeof *cs);
-  if (cs == NULL) {
-    sv_fmt(err, cap, "out of memory");
-    return -1;
-  }
-  atomic_init(&cs->refs, 1);
-  cs->settings = *s;
-  cs->clients = *clients;
-  memset(clients, 0, sizeof *clients);
-  cs->legacy_loaded = legacy_loaded;
-  /* endpoints hang below the issuer (a trailing '/' is not doubled) */
-  char base[512];
-  snprintf(base, sizeof base, "%s", s->issuer);
-  size_t bl = strlen(base);
-  if (bl > 0 && base[bl - 1] == '/') base[--bl] = '\0';
-  snprintf(cs->token_endpoint, sizeof cs->token_endpoint, "%s/token", base);
-  snprintf(cs->jwks_uri, sizeof cs->jwks_uri, "%s/.well-known/jwks.json", base);
-  const char *hostp = strstr(base, "://");
-  const char *path = hostp ? strchr(hostp + 3, '/') : NULL;
-  cs->issuer_path = strdup(path ? path : "");
-  cs->openid = discovery(cs, 1, &cs->openid_len);
-  cs->oauth = discovery(cs, 0, &cs->oauth_len);
-  if (cs->issuer_path == NULL || cs->openid == NULL || cs->oauth == NULL) {
-    confsnap_destroy(cs);
-    sv_fmt(err, cap, "out of memory");
-    return -1;
-  }
-  sv_etag(cs->openid, cs->openid_len, cs->openid_etag);
-  sv_etag(cs->oauth, cs->oauth_len, cs->oauth_etag);
-  if (sv_http_prepare_confsnap(cs) != 0) {
-    confsnap_destroy(cs);
-    sv_fmt(err, cap, "out of memory");
-    return -1;
-  }
-  *out = cs;
-  return 0;
-}
-
 /* --------------------------------------------------- prepared responses */
 
 static struct MHD_Response *doc_response(const char *body, size_t len, const char *ctype, const char *etag,
@@ -231,36 +112,71 @@ static struct MHD_Response *not_modified(const char *etag, int64_t max_age) {
 
 #define DISCOVERY_MAX_AGE 300
 
-int sv_http_prepare_keysnap(sv_keysnap *ks) {
-  ks->http[0] = doc_response(ks->jwks, ks->jwks_len, "application/jwk-set+json", ks->etag, ks->timing.max_age);
-  ks->http[1] = not_modified(ks->etag, ks->timing.max_age);
-  return ks->http[0] && ks->http[1] ? 0 : -1;
+/* The prepared responses of a snapshot: each document's 200 and 304 (the
+ * JWKS: r[0], r[1]; the OpenID and RFC 8414 documents: r[0..3]). */
+typedef struct prepared {
+  sv_attachment base;
+  struct MHD_Response *r[4];
+} prepared;
+
+static void prepared_free(sv_attachment *a) {
+  prepared *p = (prepared *)a;
+  for (size_t i = 0; i < 4; i++)
+    if (p->r[i] != NULL) MHD_destroy_response(p->r[i]);
+  free(p);
 }
 
-void sv_http_release_keysnap(sv_keysnap *ks) {
-  for (int i = 0; i < 2; i++)
-    if (ks->http[i]) MHD_destroy_response(ks->http[i]);
+/* Hang p on the snapshot's slot, unless another request did first (then
+ * that one is used and p freed); NULL when p is NULL or incomplete. */
+static prepared *attach(_Atomic(sv_attachment *) *slot, prepared *p, size_t n) {
+  if (p == NULL) return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (p->r[i] == NULL) {
+      prepared_free(&p->base);
+      return NULL;
+    }
+  sv_attachment *first = NULL;
+  if (atomic_compare_exchange_strong(slot, &first, &p->base)) return p;
+  prepared_free(&p->base);
+  return (prepared *)first;
 }
 
-int sv_http_prepare_confsnap(sv_confsnap *cs) {
-  cs->http[0] = doc_response(cs->openid, cs->openid_len, "application/json", cs->openid_etag, DISCOVERY_MAX_AGE);
-  cs->http[1] = not_modified(cs->openid_etag, DISCOVERY_MAX_AGE);
-  cs->http[2] = doc_response(cs->oauth, cs->oauth_len, "application/json", cs->oauth_etag, DISCOVERY_MAX_AGE);
-  cs->http[3] = not_modified(cs->oauth_etag, DISCOVERY_MAX_AGE);
-  return cs->http[0] && cs->http[1] && cs->http[2] && cs->http[3] ? 0 : -1;
+static prepared *prepared_new(void) {
+  prepared *p = calloc(1, sizeof *p);
+  if (p != NULL) p->base.free = prepared_free;
+  return p;
 }
 
-void sv_http_release_confsnap(sv_confsnap *cs) {
-  for (int i = 0; i < 4; i++)
-    if (cs->http[i]) MHD_destroy_response(cs->http[i]);
+static prepared *jwks_prepared(sv_keysnap *ks) {
+  sv_attachment *a = atomic_load(&ks->attached);
+  if (a != NULL) return (prepared *)a;
+  prepared *p = prepared_new();
+  if (p != NULL) {
+    p->r[0] = doc_response(ks->jwks, ks->jwks_len, "application/jwk-set+json", ks->etag, ks->timing.max_age);
+    p->r[1] = not_modified(ks->etag, ks->timing.max_age);
+  }
+  return attach(&ks->attached, p, 2);
+}
+
+static prepared *discovery_prepared(sv_confsnap *cs) {
+  sv_attachment *a = atomic_load(&cs->attached);
+  if (a != NULL) return (prepared *)a;
+  prepared *p = prepared_new();
+  if (p != NULL) {
+    p->r[0] = doc_response(cs->openid, cs->openid_len, "application/json", cs->openid_etag, DISCOVERY_MAX_AGE);
+    p->r[1] = not_modified(cs->openid_etag, DISCOVERY_MAX_AGE);
+    p->r[2] = doc_response(cs->oauth, cs->oauth_len, "application/json", cs->oauth_etag, DISCOVERY_MAX_AGE);
+    p->r[3] = not_modified(cs->oauth_etag, DISCOVERY_MAX_AGE);
+  }
+  return attach(&cs->attached, p, 4);
 }
 
 /* ------------------------------------------------------------ helpers */
 
+/* Bodies handed to libmicrohttpd come from jk_malloc and may hold a
+ * token: wiped when it is done with them. */
 static void free_wipe(void *p) {
-  if (p == NULL) return;
-  OPENSSL_cleanse(p, strlen(p));
-  free(p);
+  if (p != NULL) jk_free_secret(p, strlen(p));
 }
 
 /* Queue a shared prepared response (MHD keeps its own reference). */
@@ -270,7 +186,7 @@ static enum MHD_Result send_shared(struct MHD_Connection *c, sv_req *rq, unsigne
   return MHD_queue_response(c, status, resp);
 }
 
-/* Queue body (malloc'd NUL-terminated text, or a static string when
+/* Queue body (jk_malloc'd NUL-terminated text, or a static string when
  * is_static) with headers given as name, value, ..., NULL. */
 static enum MHD_Result send_body(struct MHD_Connection *c, sv_req *rq, unsigned status, const char *ctype, char *body,
                                  int is_static, ...) {
@@ -318,145 +234,12 @@ static enum MHD_Result token_error(struct MHD_Connection *c, sv_req *rq, unsigne
   char ra[24];
   snprintf(ra, sizeof ra, "%lld", (long long)retry_after);
   rq->error = sv_token_error_name(e);
-  sv_buf b;
-  sv_buf_init(&b, 4096);
-  sv_buf_putc(&b, '{');
-  sv_json_kv_str(&b, "error", rq->error, 1);
-  if (desc) sv_json_kv_str(&b, "error_description", desc, 0);
-  sv_buf_putc(&b, '}');
-  char *body = sv_buf_take(&b, NULL);
+  char *body = sv_token_error_body(e, desc, NULL);
   if (body == NULL) return MHD_NO;
   return send_body(c, rq, status, "application/json", body, 0, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store",
                    MHD_HTTP_HEADER_PRAGMA, "no-cache", MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                    status == 401 ? "Basic realm=\"jwtkit\", charset=\"UTF-8\"" : NULL, MHD_HTTP_HEADER_ALLOW, allow,
                    MHD_HTTP_HEADER_RETRY_AFTER, retry_after > 0 ? ra : NULL, NULL);
-}
-
-/* ------------------------------------------------------------ routing */
-
-static enum sv_route route_of(const char *url, const sv_confsnap *cs) {
-  static const struct {
-    const char *path;
-    enum sv_route r;
-  } k_map[] = {{"/.well-known/jwks.json", SV_R_JWKS},
-               {"/.well-known/openid-configuration", SV_R_OPENID},
-               {"/.well-known/oauth-authorization-server", SV_R_OAUTH},
-               {"/token", SV_R_TOKEN},
-               {"/healthz", SV_R_HEALTHZ},
-               {"/metrics", SV_R_METRICS}};
-  const char *ip = cs ? cs->issuer_path : "";
-  size_t il = strlen(ip);
-  if (il > 0) {
-    /* RFC 8414 §3: the well-known segment goes between host and path */
-    if (strncmp(url, "/.well-known/oauth-authorization-server", 39) == 0 && strcmp(url + 39, ip) == 0)
-      return SV_R_OAUTH;
-    /* behind a proxy that keeps the issuer's path */
-    if (strncmp(url, ip, il) == 0 && url[il] == '/') url += il;
-  }
-  for (size_t i = 0; i < sizeof k_map / sizeof k_map[0]; i++)
-    if (strcmp(url, k_map[i].path) == 0) return k_map[i].r;
-  return SV_R_OTHER;
-}
-
-/* ------------------------------------------------------ header fields */
-
-void sv_answer_init(sv_answer *a) {
-  memset(a, 0, sizeof *a);
-  a->token_error = -1;
-}
-
-void sv_answer_free(sv_answer *a) {
-  free_wipe(a->json);
-  a->json = NULL;
-}
-
-static int text_answer(sv_answer *a, unsigned status, const char *text, const char *allow) {
-  a->status = status;
-  a->token_error = -1;
-  a->text = text;
-  a->allow = allow;
-  return 1;
-}
-
-static int token_answer(sv_answer *a, unsigned status, enum sv_token_error e, const char *desc, const char *allow) {
-  a->status = status;
-  a->token_error = (int)e;
-  a->text = desc;
-  a->allow = allow;
-  return 1;
-}
-
-typedef struct inm_ctx {
-  const char *etag;
-  int matched;
-} inm_ctx;
-
-static int inm_each(void *cls, const char *key, const char *value) {
-  inm_ctx *x = cls;
-  if (key && value && strcasecmp(key, MHD_HTTP_HEADER_IF_NONE_MATCH) == 0 && sv_if_none_match(value, x->etag))
-    x->matched = 1;
-  return 1;
-}
-
-int sv_http_not_modified(const sv_headers *h, const char *etag) {
-  inm_ctx x = {etag, 0};
-  h->each(h->ctx, inm_each, &x);
-  return x.matched;
-}
-
-static int count_each(void *cls, const char *key, const char *value) {
-  (void)value;
-  int *n = cls;
-  if (key && strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0) (*n)++;
-  return 1;
-}
-
-/* application/x-www-form-urlencoded, with optional parameters (charset). */
-static int form_content_type(const char *ct) {
-  static const char want[] = "application/x-www-form-urlencoded";
-  if (ct == NULL) return 0;
-  while (*ct == ' ' || *ct == '\t') ct++;
-  if (strncasecmp(ct, want, sizeof want - 1) != 0) return 0;
-  const char *rest = ct + sizeof want - 1;
-  while (*rest == ' ' || *rest == '\t') rest++;
-  return *rest == '\0' || *rest == ';';
-}
-
-int sv_http_head(const sv_confsnap *cs, const char *method, const char *url, const sv_headers *h, sv_head *hd,
-                 sv_answer *a) {
-  sv_answer_init(a);
-  hd->method = !strcmp(method, "GET")    ? SV_M_GET
-               : !strcmp(method, "HEAD") ? SV_M_HEAD
-               : !strcmp(method, "POST") ? SV_M_POST
-                                         : SV_M_OTHER;
-  hd->route = route_of(url, cs);
-  hd->length = -1;
-  hd->too_large = 0;
-  if (hd->route == SV_R_OTHER) return text_answer(a, 404, "not found\n", NULL);
-  if (hd->route == SV_R_TOKEN) {
-    if (hd->method != SV_M_POST)
-      return token_answer(a, 405, SV_TE_INVALID_REQUEST, "the token endpoint takes POST", "POST");
-    if (!form_content_type(h->get(h->ctx, MHD_HTTP_HEADER_CONTENT_TYPE)))
-      return token_answer(a, 415, SV_TE_INVALID_REQUEST, "the body must be application/x-www-form-urlencoded", NULL);
-  } else if (hd->method != SV_M_GET && hd->method != SV_M_HEAD) {
-    return text_answer(a, 405, "method not allowed\n", "GET, HEAD");
-  }
-  const char *cl = h->get(h->ctx, MHD_HTTP_HEADER_CONTENT_LENGTH);
-  if (cl != NULL) {
-    long long n;
-    if (sv_parse_int(cl, 0, (long long)SV_MAX_BODY, &n) != 0) {
-      hd->too_large = 1;
-      sv_http_too_large(hd->route, a);
-      return 1;
-    }
-    hd->length = n;
-  }
-  return 0;
-}
-
-void sv_http_too_large(enum sv_route route, sv_answer *a) {
-  if (route == SV_R_TOKEN) token_answer(a, 413, SV_TE_INVALID_REQUEST, "the body is larger than 16 KiB", NULL);
-  else text_answer(a, 413, "request body too large\n", NULL);
 }
 
 /* libmicrohttpd's header fields as sv_headers. */
@@ -510,21 +293,22 @@ static enum MHD_Result send_answer(struct MHD_Connection *c, sv_req *rq, sv_answ
 /* ----------------------------------------------------------- handlers */
 
 static enum MHD_Result handle_doc(struct MHD_Connection *c, sv_req *rq) {
+  sv_headers h = conn_headers(c);
   if (rq->route == SV_R_JWKS) {
     sv_keysnap *ks = sv_keysnap_acquire();
     if (ks == NULL) return send_text(c, rq, 503, "keyring not loaded\n", NULL);
-    sv_headers h = conn_headers(c);
+    prepared *p = jwks_prepared(ks);
     int nm = sv_http_not_modified(&h, ks->etag);
-    enum MHD_Result r = send_shared(c, rq, nm ? 304 : 200, ks->http[nm ? 1 : 0]);
+    enum MHD_Result r = p ? send_shared(c, rq, nm ? 304 : 200, p->r[nm ? 1 : 0]) : MHD_NO;
     sv_keysnap_release(ks);
     return r;
   }
   sv_confsnap *cs = sv_confsnap_acquire();
   if (cs == NULL) return send_text(c, rq, 503, "not configured\n", NULL);
+  prepared *p = discovery_prepared(cs);
   int base = rq->route == SV_R_OPENID ? 0 : 2;
-  sv_headers h = conn_headers(c);
   int nm = sv_http_not_modified(&h, rq->route == SV_R_OPENID ? cs->openid_etag : cs->oauth_etag);
-  enum MHD_Result r = send_shared(c, rq, nm ? 304 : 200, cs->http[base + (nm ? 1 : 0)]);
+  enum MHD_Result r = p ? send_shared(c, rq, nm ? 304 : 200, p->r[base + (nm ? 1 : 0)]) : MHD_NO;
   sv_confsnap_release(cs);
   return r;
 }
@@ -535,7 +319,7 @@ static enum MHD_Result handle_healthz(struct MHD_Connection *c, sv_req *rq) {
   char msg[256] = "ok\n";
   int ok = ks != NULL && cs != NULL;
   if (!ok) snprintf(msg, sizeof msg, "not ready\n");
-  int64_t now = (int64_t)time(NULL);
+  int64_t now = jk_now();
   for (size_t i = 0; ok && i < cs->settings.nalgs; i++) {
     jwtkit_alg alg = cs->settings.algs[i];
     jwtkit_key *key = NULL;
@@ -550,262 +334,34 @@ static enum MHD_Result handle_healthz(struct MHD_Connection *c, sv_req *rq) {
   }
   sv_keysnap_release(ks);
   sv_confsnap_release(cs);
-  char *body = strdup(msg);
+  char *body = jk_strdup(msg);
   if (body == NULL) return MHD_NO;
   return send_body(c, rq, ok ? 200 : 503, "text/plain; charset=utf-8", body, 0, MHD_HTTP_HEADER_CACHE_CONTROL,
                    "no-store", NULL);
 }
 
-static void metrics_connections(sv_buf *b);
-
 static enum MHD_Result handle_metrics(struct MHD_Connection *c, sv_req *rq) {
+  sv_conn_metrics cm;
+  sv_server *srv = g_srv;
+  svc_guard_stats st;
+  static const char *reasons[SVC_GC_COUNT];
+  if (srv != NULL) {
+    svc_guard_get_stats(srv->guard, &st);
+    for (int i = 0; i < SVC_GC_COUNT; i++) reasons[i] = svc_guard_reason_name(i);
+    cm = (sv_conn_metrics){.open = st.open,
+                           .reasons = reasons,
+                           .closed = st.closed,
+                           .nreasons = SVC_GC_COUNT,
+                           .reserve_admitted = st.reserve_admitted,
+                           .reserve_refused = st.reserve_refused,
+                           .throttled = {sv_limiter_throttled(srv->limiter, 0), sv_limiter_throttled(srv->limiter, 1)}};
+  }
   sv_keysnap *ks = sv_keysnap_acquire();
-  size_t len = 0;
-  char *text = sv_metrics_render(ks, (int64_t)time(NULL), &len);
+  char *text = sv_metrics_render(ks, srv ? &cm : NULL, jk_now(), NULL);
   sv_keysnap_release(ks);
-  if (text == NULL) return send_text(c, rq, 500, "metrics unavailable\n", NULL);
-  sv_buf b;
-  sv_buf_init(&b, 2u << 20);
-  sv_buf_put(&b, text, len);
-  free(text);
-  metrics_connections(&b);
-  text = sv_buf_take(&b, NULL);
   if (text == NULL) return send_text(c, rq, 500, "metrics unavailable\n", NULL);
   return send_body(c, rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, 0, MHD_HTTP_HEADER_CACHE_CONTROL,
                    "no-store", NULL);
-}
-
-/* The granted scope: the requested one (each token allowed), or every
- * allowed scope when none was requested.  Returns 0 or -1 (invalid_scope). */
-static int grant_scope(const sv_client *cl, const char *req, sv_buf *out) {
-  if (req == NULL) {
-    for (size_t i = 0; i < cl->nscopes; i++) {
-      if (i) sv_buf_putc(out, ' ');
-      sv_buf_puts(out, cl->scopes[i]);
-    }
-    return 0;
-  }
-  const char *p = req;
-  const char *granted[SV_MAX_SCOPES];
-  size_t ng = 0;
-  while (*p) {
-    if (*p == ' ') {
-      p++;
-      continue;
-    }
-    const char *e = p;
-    while (*e && *e != ' ') e++;
-    size_t n = (size_t)(e - p);
-    if (!sv_scope_token_ok(p, n)) return -1;
-    const char *match = NULL;
-    for (size_t i = 0; i < cl->nscopes; i++)
-      if (strlen(cl->scopes[i]) == n && memcmp(cl->scopes[i], p, n) == 0) match = cl->scopes[i];
-    if (match == NULL) return -1;
-    int dup = 0;
-    for (size_t i = 0; i < ng; i++) dup |= granted[i] == match;
-    if (!dup) granted[ng++] = match; /* ng <= nscopes <= SV_MAX_SCOPES */
-    p = e;
-  }
-  if (ng == 0) return -1;
-  for (size_t i = 0; i < ng; i++) {
-    if (i) sv_buf_putc(out, ' ');
-    sv_buf_puts(out, granted[i]);
-  }
-  return 0;
-}
-
-/* Only the id of a registered client is logged: a secret pasted into the
- * client_id field by mistake must not end up in the logs. */
-static void note_client(sv_answer *a, const sv_confsnap *cs, const char *id) {
-  if (id && sv_clients_find(&cs->clients, id, strlen(id)) != NULL)
-    snprintf(a->client_id, sizeof a->client_id, "%s", id);
-}
-
-static void throttled_answer(sv_answer *a, int by, int64_t retry_after) {
-  token_answer(a, 429, SV_TE_TEMPORARILY_UNAVAILABLE,
-               by == SV_RL_BY_ADDR ? "too many token requests from this address; retry after the time in Retry-After"
-                                   : "too many token requests for this client; retry after the time in Retry-After",
-               NULL);
-  a->throttled = by;
-  a->retry_after = retry_after;
-}
-
-/* sv_token_respond behind the token buckets (rl NULL: none). */
-static void token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
-                          int64_t now, sv_limiter *rl, const unsigned char *addr, int64_t now_ms, sv_answer *a) {
-  sv_answer_init(a);
-  int64_t wait = 0;
-  int by = rl ? sv_limiter_admit(rl, &cs->settings, addr, NULL, now_ms, &wait) : 0;
-  if (by != 0) {
-    throttled_answer(a, by, wait);
-    return;
-  }
-  /* at most one Authorization field */
-  int nauth = 0;
-  h->each(h->ctx, count_each, &nauth);
-  if (nauth > 1) {
-    token_answer(a, 400, SV_TE_INVALID_REQUEST, "more than one Authorization field", NULL);
-    return;
-  }
-  const char *authz = h->get(h->ctx, MHD_HTTP_HEADER_AUTHORIZATION);
-
-  sv_form f;
-  const char *why = NULL;
-  char empty[1];
-  if (body == NULL) {
-    body = empty;
-    len = 0;
-  }
-  int fr = sv_form_parse(body, len, &f, &why);
-  if (fr != SV_FORM_OK) {
-    token_answer(a, 400, SV_TE_INVALID_REQUEST, why, NULL);
-    return;
-  }
-
-  const char *grant = sv_form_get(&f, "grant_type");
-  const char *post_id = sv_form_get(&f, "client_id");
-  const char *post_secret = sv_form_get(&f, "client_secret");
-  size_t post_secret_len = post_secret ? strlen(post_secret) : 0;
-  if (grant == NULL) {
-    token_answer(a, 400, SV_TE_INVALID_REQUEST, "grant_type is missing", NULL);
-    return;
-  }
-
-  char cred[1024];
-  const char *id = NULL, *secret = NULL;
-  size_t secret_len = 0;
-  if (authz != NULL) {
-    if (post_secret != NULL) {
-      token_answer(a, 400, SV_TE_INVALID_REQUEST,
-                   "more than one client authentication method (Authorization and client_secret)", NULL);
-      goto out;
-    }
-    int br = sv_basic_parse(authz, cred, sizeof cred, &id, &secret, &secret_len);
-    if (br != 0) {
-      token_answer(a, 401, SV_TE_INVALID_CLIENT,
-                   br == -1 ? "unsupported authentication scheme: use Basic or client_secret_post"
-                            : "malformed Basic credentials",
-                   NULL);
-      goto out;
-    }
-    if (post_id != NULL && strcmp(post_id, id) != 0) {
-      note_client(a, cs, id);
-      token_answer(a, 400, SV_TE_INVALID_REQUEST, "client_id differs from the authenticated client", NULL);
-      goto out;
-    }
-  } else if (post_secret != NULL) {
-    if (post_id == NULL) {
-      token_answer(a, 400, SV_TE_INVALID_REQUEST, "client_secret without client_id", NULL);
-      goto out;
-    }
-    id = post_id;
-    secret = post_secret;
-    secret_len = post_secret_len;
-  } else {
-    note_client(a, cs, post_id);
-    token_answer(a, 401, SV_TE_INVALID_CLIENT, "client authentication is required", NULL);
-    goto out;
-  }
-  note_client(a, cs, id);
-  if (strcmp(grant, "client_credentials") != 0) {
-    token_answer(a, 400, SV_TE_UNSUPPORTED_GRANT_TYPE, "only client_credentials is supported", NULL);
-    goto out;
-  }
-  const sv_client *cl = sv_clients_find(&cs->clients, id, strlen(id));
-  if (rl != NULL && cl != NULL && (by = sv_limiter_admit(rl, &cs->settings, NULL, cl->name, now_ms, &wait)) != 0) {
-    throttled_answer(a, by, wait);
-    goto out;
-  }
-  if (!sv_secret_check(cl ? &cl->hash : NULL, secret, secret_len) || cl == NULL) {
-    token_answer(a, 401, SV_TE_INVALID_CLIENT, "client authentication failed", NULL);
-    goto out;
-  }
-  if (cl->disabled) {
-    token_answer(a, 400, SV_TE_UNAUTHORIZED_CLIENT, "the client is disabled", NULL);
-    goto out;
-  }
-  sv_buf scope;
-  sv_buf_init(&scope, 16 * 1024);
-  if (grant_scope(cl, sv_form_get(&f, "scope"), &scope) != 0 || scope.failed) {
-    sv_buf_free(&scope);
-    token_answer(a, 400, SV_TE_INVALID_SCOPE, "the requested scope is not allowed for this client", NULL);
-    goto out;
-  }
-
-  /* the key: the keyring's active key, with its exp clamp */
-  jwtkit_alg alg = cl->alg != JWTKIT_ALG_UNSPEC ? cl->alg : cs->settings.algs[0];
-  jwtkit_key *key = NULL;
-  int64_t max_exp = 0;
-  const sv_sig *sig = NULL;
-  for (size_t i = 0; i < ks->nsig; i++)
-    if (ks->sig[i].alg == alg) sig = &ks->sig[i];
-  if (sig == NULL || sig->signer == NULL || jwtkit_keyring_signing_key(ks->kr, alg, now, &key, &max_exp) != JWTKIT_OK ||
-      key != sig->key) {
-    sv_buf_free(&scope);
-    token_answer(a, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "no signing key is available right now", NULL);
-    goto out;
-  }
-  int64_t ttl = cl->ttl > 0 ? cl->ttl : ks->timing.token_ttl;
-  if (cs->settings.transition_ttl > 0 && cs->settings.transition_ttl < ttl) ttl = cs->settings.transition_ttl;
-  int64_t exp = now + ttl;
-  if (exp > max_exp) exp = max_exp;
-
-  jwtkit_claimset *claims = jwtkit_claimset_new();
-  jwtkit_err e = claims ? JWTKIT_OK : JWTKIT_ERR_NOMEM;
-  if (e == JWTKIT_OK) e = jwtkit_claimset_set_string(claims, "iss", cs->settings.issuer);
-  if (e == JWTKIT_OK) e = jwtkit_claimset_set_string(claims, "sub", cl->name);
-  for (size_t i = 0; e == JWTKIT_OK && i < cl->naud; i++) e = jwtkit_claimset_add_audience(claims, cl->aud[i]);
-  if (e == JWTKIT_OK) e = jwtkit_claimset_set_string(claims, "client_id", cl->name);
-  if (e == JWTKIT_OK) e = jwtkit_claimset_set_lifetime(claims, now, exp - now);
-  if (e == JWTKIT_OK) e = jwtkit_claimset_set_jti(claims);
-  if (e == JWTKIT_OK && scope.len > 0) e = jwtkit_claimset_set_string(claims, "scope", scope.p);
-  char *tok = NULL;
-  size_t tl = 0;
-  jwtkit_errinfo ei;
-  if (e == JWTKIT_OK) e = jwtkit_signer_sign_claimset(sig->signer, claims, &tok, &tl, &ei);
-  jwtkit_claimset_free(claims);
-  if (e != JWTKIT_OK) {
-    sv_buf_free(&scope);
-    sv_logf(SV_LOG_ERROR, "signing failed", "%s", jwtkit_strerror(e));
-    token_answer(a, 500, SV_TE_SERVER_ERROR, "the token could not be signed", NULL);
-    goto out;
-  }
-  snprintf(a->kid, sizeof a->kid, "%s", jwtkit_key_kid(key) ? jwtkit_key_kid(key) : "");
-  sv_buf b;
-  sv_buf_init(&b, 256 * 1024);
-  sv_buf_putc(&b, '{');
-  sv_json_kv_str(&b, "access_token", tok, 1);
-  sv_json_kv_str(&b, "token_type", "Bearer", 0);
-  sv_json_kv_int(&b, "expires_in", exp - now, 0);
-  if (scope.len > 0) sv_json_kv_str(&b, "scope", scope.p, 0);
-  sv_buf_putc(&b, '}');
-  OPENSSL_cleanse(tok, tl);
-  jwtkit_free(tok);
-  sv_buf_free(&scope);
-  a->json = sv_buf_take(&b, NULL);
-  if (a->json == NULL) {
-    token_answer(a, 500, SV_TE_SERVER_ERROR, NULL, NULL);
-    goto out;
-  }
-  sv_metrics_minted(sig->minted);
-  a->status = 200;
-out:
-  OPENSSL_cleanse(cred, sizeof cred);
-}
-
-void sv_token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
-                      int64_t now, sv_answer *a) {
-  token_respond(cs, ks, h, body, len, now, NULL, NULL, 0, a);
-}
-
-void sv_token_respond_limited(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body,
-                              size_t len, int64_t now, sv_limiter *l, const unsigned char *addr, int64_t now_ms,
-                              sv_answer *a) {
-  token_respond(cs, ks, h, body, len, now, l, addr, now_ms, a);
-  /* a token or a server error costs 1, any other refusal token_fail_cost,
-   * a 429 nothing (it did no work) */
-  long long cost = a->status == 429 ? 0 : a->status == 200 || a->status >= 500 ? 1 : cs->settings.fail_cost;
-  sv_limiter_charge(l, &cs->settings, addr, a->client_id[0] ? a->client_id : NULL, cost, now_ms);
 }
 
 static enum MHD_Result handle_token(struct MHD_Connection *c, sv_req *rq) {
@@ -817,8 +373,8 @@ static enum MHD_Result handle_token(struct MHD_Connection *c, sv_req *rq) {
   } else {
     sv_headers h = conn_headers(c);
     sv_answer a;
-    sv_token_respond_limited(cs, ks, &h, rq->body, rq->body_len, (int64_t)time(NULL), g_srv ? g_srv->limiter : NULL,
-                             rq->have_addr ? rq->addr : NULL, svc_mono_ms(), &a);
+    sv_token_respond_limited(cs, ks, &h, rq->body, rq->body_len, jk_now(), g_srv ? g_srv->limiter : NULL,
+                             rq->have_addr ? rq->addr : NULL, jk_mono_ms(), &a);
     r = send_answer(c, rq, &a);
   }
   sv_keysnap_release(ks);
@@ -834,7 +390,7 @@ static enum MHD_Result handle_token(struct MHD_Connection *c, sv_req *rq) {
 static enum MHD_Result reject_framing(sv_server *srv, struct MHD_Connection *c, sv_req *rq, const svc_framing *fr) {
   svc_guard_rejected(srv->guard, c);
   rq->route = SV_R_OTHER;
-  char *text = malloc(strlen(fr->why) + 2);
+  char *text = jk_malloc(strlen(fr->why) + 2);
   if (text == NULL) return MHD_NO;
   snprintf(text, strlen(fr->why) + 2, "%s\n", fr->why);
   rq->error = "bad_framing";
@@ -862,7 +418,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (rq == NULL) return MHD_NO;
     *con_cls = rq;
     atomic_fetch_add(&srv->inflight, 1);
-    rq->start_us = sv_mono_us();
+    rq->start_us = jk_mono_us();
     snprintf(rq->method_s, sizeof rq->method_s, "%s", method);
     snprintf(rq->path, sizeof rq->path, "%s", url);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -897,7 +453,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (answered) return send_answer(c, rq, &ans);
     if (hd.length > 0 && rq->route == SV_R_TOKEN) {
-      rq->body = malloc((size_t)hd.length + 1);
+      rq->body = jk_malloc((size_t)hd.length + 1);
       if (rq->body == NULL) return MHD_NO;
       rq->body_cap = (size_t)hd.length + 1;
     }
@@ -928,11 +484,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
       size_t cap = rq->body_cap ? rq->body_cap : 1024;
       while (cap < rq->body_len + n + 1) cap *= 2;
       if (cap > SV_MAX_BODY + 1) cap = SV_MAX_BODY + 1;
-      char *nb = malloc(cap);
+      char *nb = jk_malloc(cap);
       if (nb == NULL) return MHD_NO;
       if (rq->body) {
         memcpy(nb, rq->body, rq->body_len);
-        sv_free_secret(rq->body, rq->body_cap);
+        jk_free_secret(rq->body, rq->body_cap);
       }
       rq->body = nb;
       rq->body_cap = cap;
@@ -964,77 +520,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   }
 }
 
-/* ------------------------------------------------------ request logs
- *
- * A successful request is logged at debug.  A refused one (4xx, 5xx, or
- * none: the client went away) is logged at info (5xx and none at warn),
- * at most LOG_REFUSED_LINES of them per LOG_INTERVAL_MS; all of them are
- * counted, and the interval ends with one summary line.  So the log grows
- * by a bounded number of lines whatever a client sends. */
-
-#define NSUMMARY 16
-
-static struct {
-  pthread_mutex_t mu;
-  int64_t window_ms; /* start of the interval, 0: none open */
-  unsigned lines;
-  uint64_t refused, server_errors;
-  unsigned status[NSUMMARY];
-  uint64_t count[NSUMMARY];
-  size_t n;
-} g_refused = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-/* The summary of the interval (under mu); closes it. */
-static void refused_summary(void) {
-  if (g_refused.window_ms != 0 && g_refused.refused > 0) {
-    char by[NSUMMARY * 24] = "";
-    for (size_t i = 0; i < g_refused.n; i++) {
-      size_t l = strlen(by);
-      snprintf(by + l, sizeof by - l, "%s%u=%llu", i ? " " : "", g_refused.status[i],
-               (unsigned long long)g_refused.count[i]);
-    }
-    sv_buf b;
-    if (sv_log_begin(&b, g_refused.server_errors ? SV_LOG_WARN : SV_LOG_INFO, "requests refused (summary)")) {
-      sv_log_int(&b, "interval_s", LOG_INTERVAL_MS / 1000);
-      sv_log_int(&b, "refused", (int64_t)g_refused.refused);
-      sv_log_int(&b, "logged", g_refused.lines);
-      sv_log_str(&b, "by_status", by);
-      sv_log_end(&b);
-    }
-  }
-  g_refused.window_ms = 0;
-  g_refused.lines = 0;
-  g_refused.refused = g_refused.server_errors = 0;
-  g_refused.n = 0;
-}
-
-/* Count a refused request; 1 when it gets a line of its own. */
-static int refused_note(unsigned status, int64_t now) {
-  pthread_mutex_lock(&g_refused.mu);
-  if (g_refused.window_ms != 0 && now - g_refused.window_ms >= LOG_INTERVAL_MS) refused_summary();
-  if (g_refused.window_ms == 0) g_refused.window_ms = now;
-  g_refused.refused++;
-  if (status >= 500 || status == 0) g_refused.server_errors++;
-  size_t i = 0;
-  while (i < g_refused.n && g_refused.status[i] != status) i++;
-  if (i == g_refused.n && g_refused.n < NSUMMARY) {
-    g_refused.status[g_refused.n] = status;
-    g_refused.count[g_refused.n++] = 0;
-  }
-  if (i < g_refused.n) g_refused.count[i]++;
-  int own = g_refused.lines < LOG_REFUSED_LINES;
-  if (own) g_refused.lines++;
-  pthread_mutex_unlock(&g_refused.mu);
-  return own;
-}
-
-/* End the interval when it is over (or now, with force). */
-static void refused_flush(int64_t now, int force) {
-  pthread_mutex_lock(&g_refused.mu);
-  if (g_refused.window_ms != 0 && (force || now - g_refused.window_ms >= LOG_INTERVAL_MS)) refused_summary();
-  pthread_mutex_unlock(&g_refused.mu);
-}
-
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
   sv_server *srv = cls;
   svc_guard_request_end(srv->guard, c);
@@ -1042,110 +527,84 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   if (rq == NULL) return;
   *con_cls = NULL;
   sv_metrics_request(rq->route, rq->status);
-  int refused = rq->status >= 400 || rq->status == 0;
-  int level = rq->status >= 500 || rq->status == 0 ? SV_LOG_WARN : refused ? SV_LOG_INFO : SV_LOG_DEBUG;
-  int own = refused ? refused_note(rq->status, svc_mono_ms()) : 1; /* every refusal is counted */
-  sv_buf b;
-  if (own && sv_log_begin(&b, level, "request")) {
-    sv_log_str(&b, "method", rq->method_s);
-    sv_log_str(&b, "path", rq->path);
-    sv_log_int(&b, "status", rq->status);
-    sv_log_int(&b, "duration_us", sv_mono_us() - rq->start_us);
-    if (rq->remote[0]) sv_log_str(&b, "remote", rq->remote);
-    if (rq->client_id[0]) sv_log_str(&b, "client_id", rq->client_id);
-    if (rq->kid[0]) sv_log_str(&b, "kid", rq->kid);
-    if (rq->error) sv_log_str(&b, "error", rq->error);
-    if (rq->throttled) sv_log_str(&b, "throttled", rq->throttled == SV_RL_BY_ADDR ? "address" : "client");
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) sv_log_int(&b, "termination", (int64_t)toe);
-    sv_log_end(&b);
-  }
-  if (rq->body) sv_free_secret(rq->body, rq->body_cap);
+  sv_reqlog line = {.method = rq->method_s,
+                    .path = rq->path,
+                    .status = rq->status,
+                    .duration_us = jk_mono_us() - rq->start_us,
+                    .remote = rq->remote[0] ? rq->remote : NULL,
+                    .client_id = rq->client_id[0] ? rq->client_id : NULL,
+                    .kid = rq->kid[0] ? rq->kid : NULL,
+                    .error = rq->error,
+                    .throttled = rq->throttled == SV_RL_BY_ADDR ? "address" : rq->throttled ? "client" : NULL,
+                    .termination = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? (int)toe : -1};
+  sv_reqlog_write(&line, jk_mono_ms());
+  if (rq->body) jk_free_secret(rq->body, rq->body_cap);
   free(rq);
   atomic_fetch_sub(&srv->inflight, 1);
 }
 
 /* libmicrohttpd's own diagnostics: the format comes from the library.
  * At most 5 lines per interval; the rest are counted in the summary. */
-#if defined(__clang__) || defined(__GNUC__)
-__attribute__((format(printf, 2, 0)))
-#endif
-static void mhd_log(void *cls, const char *fmt, va_list ap) {
+JK_PRINTF(2, 0) static void mhd_log(void *cls, const char *fmt, va_list ap) {
   sv_server *srv = cls;
   if (srv != NULL) {
     svc_guard_mhd_message(srv->guard, fmt);
-    if (!svc_loglimit_allow(&srv->mhd_lines, svc_mono_ms())) return;
+    if (!svc_loglimit_allow(&srv->mhd_lines, jk_mono_ms())) return;
   }
   char line[512];
   vsnprintf(line, sizeof line, fmt, ap);
   size_t n = strlen(line);
   while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
-  sv_log(SV_LOG_WARN, "libmicrohttpd", line);
+  jk_log(JK_LOG_WARN, "libmicrohttpd", "%s", line);
+}
+
+/* The count of libmicrohttpd's lines left out in the interval. */
+static void mhd_suppressed(uint64_t n) {
+  jk_logline L;
+  if (n > 0 && jk_log_begin(&L, JK_LOG_WARN, "libmicrohttpd_suppressed")) {
+    jk_log_uint(&L, "suppressed", n);
+    jk_log_int(&L, "interval_s", LOG_INTERVAL_MS / 1000);
+    jk_log_end(&L);
+  }
 }
 
 /* Once a second, from the guard's thread: the summaries whose interval is
  * over. */
 static void http_tick(void *ctx, int64_t now) {
   sv_server *srv = ctx;
-  refused_flush(now, 0);
-  uint64_t n = svc_loglimit_take(&srv->mhd_lines, now, 0);
-  if (n > 0) sv_logf(SV_LOG_WARN, "libmicrohttpd messages suppressed", "%llu in the last interval",
-                     (unsigned long long)n);
+  sv_reqlog_flush(now, 0);
+  mhd_suppressed(svc_loglimit_take(&srv->mhd_lines, now, 0));
   if (now - srv->logged_ms < LOG_INTERVAL_MS) return;
   svc_guard_stats st;
   svc_guard_get_stats(srv->guard, &st);
   uint64_t any = st.reserve_admitted - srv->logged.reserve_admitted;
   for (int i = 0; i < SVC_GC_COUNT; i++) any += st.closed[i] - srv->logged.closed[i];
   if (any == 0) return;
-  sv_buf b;
-  if (sv_log_begin(&b, SV_LOG_INFO, "connections closed by the guard (summary)")) {
+  jk_logline L;
+  if (jk_log_begin(&L, JK_LOG_INFO, "connections_closed")) {
     for (int i = 0; i < SVC_GC_COUNT; i++)
       if (st.closed[i] != srv->logged.closed[i])
-        sv_log_int(&b, svc_guard_reason_name(i), (int64_t)(st.closed[i] - srv->logged.closed[i]));
-    sv_log_int(&b, "reserve_admitted", (int64_t)(st.reserve_admitted - srv->logged.reserve_admitted));
-    sv_log_int(&b, "open", st.open);
-    sv_log_int(&b, "open_max", st.open_max);
-    sv_log_end(&b);
+        jk_log_uint(&L, svc_guard_reason_name(i), st.closed[i] - srv->logged.closed[i]);
+    jk_log_uint(&L, "reserve_admitted", st.reserve_admitted - srv->logged.reserve_admitted);
+    jk_log_uint(&L, "open", st.open);
+    jk_log_uint(&L, "open_max", st.open_max);
+    jk_log_end(&L);
   }
   srv->logged = st;
   srv->logged_ms = now;
 }
 
-/* Connection and rate-limit metrics, appended to /metrics. */
-static void metrics_connections(sv_buf *b) {
-  sv_server *srv = g_srv;
-  if (srv == NULL) return;
-  svc_guard_stats st;
-  svc_guard_get_stats(srv->guard, &st);
-  sv_buf_puts(b, "# HELP jwtkit_connections_open Open HTTP connections (reserve included).\n"
-                 "# TYPE jwtkit_connections_open gauge\n");
-  sv_buf_printf(b, "jwtkit_connections_open %u\n", st.open);
-  sv_buf_puts(b, "# HELP jwtkit_connections_closed_total Connections closed by the connection guard, by reason.\n"
-                 "# TYPE jwtkit_connections_closed_total counter\n");
-  for (int i = 0; i < SVC_GC_COUNT; i++)
-    sv_buf_printf(b, "jwtkit_connections_closed_total{reason=\"%s\"} %llu\n", svc_guard_reason_name(i),
-                  (unsigned long long)st.closed[i]);
-  sv_buf_puts(b, "# HELP jwtkit_connections_reserve_total Connections admitted into the reserve, and their "
-                 "requests refused (503).\n# TYPE jwtkit_connections_reserve_total counter\n");
-  sv_buf_printf(b, "jwtkit_connections_reserve_total{outcome=\"admitted\"} %llu\n",
-                (unsigned long long)st.reserve_admitted);
-  sv_buf_printf(b, "jwtkit_connections_reserve_total{outcome=\"refused\"} %llu\n",
-                (unsigned long long)st.reserve_refused);
-  sv_buf_puts(b, "# HELP jwtkit_token_throttled_total Token requests refused with 429, by the bucket that was "
-                 "empty.\n# TYPE jwtkit_token_throttled_total counter\n");
-  sv_buf_printf(b, "jwtkit_token_throttled_total{by=\"address\"} %llu\n",
-                (unsigned long long)sv_limiter_throttled(srv->limiter, 0));
-  sv_buf_printf(b, "jwtkit_token_throttled_total{by=\"client\"} %llu\n",
-                (unsigned long long)sv_limiter_throttled(srv->limiter, 1));
-}
-
 int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap) {
   *out = NULL;
-  struct sockaddr_storage ss;
-  unsigned sl = 0;
-  if (sv_parse_listen(s->listen, &ss, &sl, err, cap) != 0) return -1;
+  jk_listen l;
+  const char *why = NULL;
+  if (jk_parse_listen(s->listen, 0, &l, &why) != 0) { /* checked when it was set */
+    snprintf(err, cap, "listen: %s", why);
+    return -1;
+  }
   sv_server *srv = calloc(1, sizeof *srv);
   if (srv == NULL) {
-    sv_fmt(err, cap, "out of memory");
+    snprintf(err, cap, "out of memory");
     return -1;
   }
   atomic_init(&srv->inflight, 0);
@@ -1160,7 +619,7 @@ int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap) 
                        .tick_ctx = srv};
   srv->limiter = sv_limiter_new();
   if (srv->limiter == NULL || svc_guard_new(&srv->guard, &go, err, cap) != 0) {
-    if (srv->limiter == NULL) sv_fmt(err, cap, "out of memory");
+    if (srv->limiter == NULL) snprintf(err, cap, "out of memory");
     sv_limiter_free(srv->limiter);
     free(srv);
     return -1;
@@ -1170,19 +629,19 @@ int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap) 
    * and the keyring's: raise the soft limit when it is lower */
   unsigned long nofile = svc_raise_nofile(conn_limit + 64);
   if (nofile < conn_limit + 64)
-    sv_logf(SV_LOG_WARN, "open file limit below the connection limit",
-            "RLIMIT_NOFILE is %lu for max_connections %lld + reserve %u; raise it (ulimit -n, LimitNOFILE=) or "
-            "lower max_connections",
-            nofile, s->max_connections, CONN_RESERVE);
+    jk_log(JK_LOG_WARN, "nofile_limit",
+           "open file limit below the connection limit: RLIMIT_NOFILE is %lu for max_connections %lld + reserve %u; "
+           "raise it (ulimit -n, LimitNOFILE=) or lower max_connections",
+           nofile, s->max_connections, CONN_RESERVE);
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   unsigned threads = s->threads > 0 ? (unsigned)s->threads : (unsigned)(cores > 0 ? (cores > 256 ? 256 : cores) : 1);
   int epoll = MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES;
   for (int attempt = 0; attempt < 2 && srv->d == NULL; attempt++) {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     flags |= epoll ? MHD_USE_EPOLL : MHD_USE_POLL;
-    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    if (l.family == AF_INET6) flags |= MHD_USE_IPv6;
     struct MHD_OptionItem ops[] = {
-        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_SOCK_ADDR, 0, &l.ss},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)conn_limit, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)s->max_connections_ip, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT, NULL},
@@ -1196,32 +655,32 @@ int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap) 
     srv->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
                               MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
     if (srv->d == NULL && epoll) {
-      sv_log(SV_LOG_WARN, "epoll unavailable, falling back to poll", NULL);
+      jk_log(JK_LOG_WARN, "epoll_unavailable", "epoll unavailable, falling back to poll");
       epoll = 0;
     } else {
       break;
     }
   }
   if (srv->d == NULL) {
-    sv_fmt(err, cap, "cannot listen on %s (address in use or not permitted?)", s->listen);
+    snprintf(err, cap, "cannot listen on %s (address in use or not permitted?)", s->listen);
     svc_guard_free(srv->guard);
     sv_limiter_free(srv->limiter);
     free(srv);
     return -1;
   }
   g_srv = srv;
-  sv_buf b;
-  if (sv_log_begin(&b, SV_LOG_INFO, "listening")) {
-    sv_log_str(&b, "listen", s->listen);
-    sv_log_str(&b, "issuer", s->issuer);
-    sv_log_int(&b, "threads", threads);
-    sv_log_str(&b, "poll", epoll ? "epoll" : "poll");
-    sv_log_int(&b, "max_connections", s->max_connections);
-    sv_log_int(&b, "connection_reserve", CONN_RESERVE);
-    sv_log_int(&b, "max_connections_per_ip", s->max_connections_ip);
-    sv_log_int(&b, "header_timeout_s", s->header_timeout);
-    sv_log_int(&b, "idle_timeout_s", CONN_TIMEOUT);
-    sv_log_end(&b);
+  jk_logline L;
+  if (jk_log_begin(&L, JK_LOG_INFO, "listening")) {
+    jk_log_str(&L, "listen", l.text);
+    jk_log_str(&L, "issuer", s->issuer);
+    jk_log_uint(&L, "threads", threads);
+    jk_log_str(&L, "poll", epoll ? "epoll" : "poll");
+    jk_log_int(&L, "max_connections", s->max_connections);
+    jk_log_uint(&L, "connection_reserve", CONN_RESERVE);
+    jk_log_int(&L, "max_connections_per_ip", s->max_connections_ip);
+    jk_log_int(&L, "header_timeout_s", s->header_timeout);
+    jk_log_uint(&L, "idle_timeout_s", CONN_TIMEOUT);
+    jk_log_end(&L);
   }
   *out = srv;
   return 0;
@@ -1230,21 +689,19 @@ int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap) 
 void sv_http_stop(sv_server *srv, int grace_ms) {
   if (srv == NULL) return;
   srv->listen_fd = MHD_quiesce_daemon(srv->d); /* no new connections */
-  int64_t deadline = sv_mono_us() + (int64_t)grace_ms * 1000;
-  while (atomic_load(&srv->inflight) > 0 && sv_mono_us() < deadline) {
+  int64_t deadline = jk_mono_ms() + grace_ms;
+  while (atomic_load(&srv->inflight) > 0 && jk_mono_ms() < deadline) {
     struct timespec ts = {0, 10 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
   int left = atomic_load(&srv->inflight);
-  if (left > 0) sv_logf(SV_LOG_WARN, "shutdown grace period over", "%d requests still in flight", left);
+  if (left > 0) jk_log(JK_LOG_WARN, "shutdown_grace_over", "shutdown grace period over: %d requests still in flight", left);
   MHD_stop_daemon(srv->d);
   if (srv->listen_fd != MHD_INVALID_SOCKET) close(srv->listen_fd);
   g_srv = NULL;
   svc_guard_free(srv->guard);
-  refused_flush(svc_mono_ms(), 1);
-  uint64_t n = svc_loglimit_take(&srv->mhd_lines, svc_mono_ms(), 1);
-  if (n > 0) sv_logf(SV_LOG_WARN, "libmicrohttpd messages suppressed", "%llu in the last interval",
-                     (unsigned long long)n);
+  sv_reqlog_flush(jk_mono_ms(), 1);
+  mhd_suppressed(svc_loglimit_take(&srv->mhd_lines, jk_mono_ms(), 1));
   sv_limiter_free(srv->limiter);
   free(srv);
 }

@@ -32,42 +32,24 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
-
+#include "common/clock.h"
+#include "common/file.h"
+#include "common/log.h"
+#include "core/alloc.h"
 #include "serve.h"
 
 /* -------------------------------------------------------------- holder */
 
-static pthread_mutex_t g_ks_mu = PTHREAD_MUTEX_INITIALIZER;
-static sv_keysnap *g_ks;
+/* sv_keysnap_acquire, _release, _install */
+SV_SNAP_HOLDER(sv_keysnap)
 
-sv_keysnap *sv_keysnap_acquire(void) {
-  pthread_mutex_lock(&g_ks_mu);
-  sv_keysnap *ks = g_ks;
-  if (ks) atomic_fetch_add_explicit(&ks->refs, 1, memory_order_relaxed);
-  pthread_mutex_unlock(&g_ks_mu);
-  return ks;
-}
-
-static void keysnap_destroy(sv_keysnap *ks) {
-  sv_http_release_keysnap(ks);
+static void keysnap_destroy(jk_snap_obj *o) {
+  sv_keysnap *ks = (sv_keysnap *)o;
+  sv_attachment_drop(&ks->attached);
   for (size_t i = 0; i < ks->nsig; i++) jwtkit_signer_free(ks->sig[i].signer);
   jwtkit_free(ks->jwks);
   jwtkit_keyring_free(ks->kr);
   free(ks);
-}
-
-void sv_keysnap_release(sv_keysnap *ks) {
-  if (ks == NULL) return;
-  if (atomic_fetch_sub_explicit(&ks->refs, 1, memory_order_acq_rel) == 1) keysnap_destroy(ks);
-}
-
-void sv_keysnap_install(sv_keysnap *ks) {
-  pthread_mutex_lock(&g_ks_mu);
-  sv_keysnap *old = g_ks;
-  g_ks = ks;
-  pthread_mutex_unlock(&g_ks_mu);
-  sv_keysnap_release(old);
 }
 
 int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *algs, size_t nalgs) {
@@ -77,13 +59,17 @@ int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *alg
     jwtkit_keyring_free(kr);
     return -1;
   }
-  atomic_init(&ks->refs, 1);
+  jk_snap_obj_init(&ks->obj, keysnap_destroy);
+  atomic_init(&ks->attached, NULL);
   ks->kr = kr;
   ks->generation = jwtkit_keyring_generation(kr);
   jwtkit_keyring_get_timing(kr, &ks->timing);
-  if (jwtkit_keyring_jwks(kr, &ks->jwks, &ks->jwks_len) != JWTKIT_OK) goto fail;
+  if (jwtkit_keyring_jwks(kr, &ks->jwks, &ks->jwks_len) != JWTKIT_OK) {
+    keysnap_destroy(&ks->obj);
+    return -1;
+  }
   sv_etag(ks->jwks, ks->jwks_len, ks->etag);
-  int64_t now = (int64_t)time(NULL);
+  int64_t now = jk_now();
   jwtkit_sign_opts opts = {.typ = "at+jwt", .kid = NULL, .extra_header = NULL};
   for (size_t i = 0; i < nalgs && i < SV_MAX_ALGS; i++) {
     sv_sig *s = &ks->sig[ks->nsig++];
@@ -93,18 +79,14 @@ int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *alg
     if (jwtkit_keyring_signing_key(kr, algs[i], now, &key, &max_exp) != JWTKIT_OK) continue;
     jwtkit_errinfo ei;
     if (jwtkit_signer_new(&s->signer, key, &opts, &ei) != JWTKIT_OK) {
-      sv_logf(SV_LOG_ERROR, "cannot prepare a signer", "%s: %s", jwtkit_alg_name(algs[i]), ei.msg);
+      jk_log(JK_LOG_ERROR, "signer_failed", "cannot prepare a signer for %s: %s", jwtkit_alg_name(algs[i]), ei.msg);
       continue;
     }
     s->key = key;
     s->minted = sv_metrics_mint_slot(jwtkit_key_kid(key) ? jwtkit_key_kid(key) : "", algs[i]);
   }
-  if (sv_http_prepare_keysnap(ks) != 0) goto fail;
   *out = ks;
   return 0;
-fail:
-  keysnap_destroy(ks);
-  return -1;
 }
 
 /* ------------------------------------------------------------ keyring */
@@ -131,22 +113,28 @@ static const char *rejection_of(jwtkit_err rc, const jwtkit_errinfo *ei) {
 
 /* A failure to read or change the keyring: a refused document is logged
  * and counted once when its rejection begins; anything else is logged as
- * `msg` every time, as before. */
-static void keyring_failed(jwtkit_err rc, const jwtkit_errinfo *ei, const char *msg, const char *detail) {
+ * `event` (with the sentence `msg`) every time. */
+static void keyring_failed(jwtkit_err rc, const jwtkit_errinfo *ei, const char *event, const char *msg,
+                           const char *detail) {
   const char *reason = rejection_of(rc, ei);
+  jk_logline L;
   if (reason == NULL) {
-    sv_log(SV_LOG_ERROR, msg, detail);
+    if (jk_log_begin(&L, JK_LOG_ERROR, event)) {
+      jk_log_str(&L, "msg", msg);
+      jk_log_str(&L, "detail", detail);
+      jk_log_end(&L);
+    }
     return;
   }
   if (g_rejecting != NULL && strcmp(g_rejecting, reason) == 0) return;
   g_rejecting = reason;
   sv_metrics_keyring_rejected(reason);
-  sv_buf b;
-  if (sv_log_begin(&b, SV_LOG_ERROR, "keyring document rejected; still serving the last good snapshot")) {
-    sv_log_str(&b, "reason", reason);
-    sv_log_int(&b, "serving_generation", (int64_t)g_seen);
-    sv_log_str(&b, "detail", ei->msg);
-    sv_log_end(&b);
+  if (jk_log_begin(&L, JK_LOG_ERROR, "keyring_rejected")) {
+    jk_log_str(&L, "msg", "keyring document rejected; still serving the last good snapshot");
+    jk_log_str(&L, "reason", reason);
+    jk_log_int(&L, "serving_generation", (int64_t)g_seen);
+    jk_log_str(&L, "detail", ei->msg);
+    jk_log_end(&L);
   }
 }
 
@@ -154,16 +142,17 @@ static void keyring_accepted(uint64_t generation) {
   if (g_rejecting == NULL) return;
   g_rejecting = NULL;
   sv_metrics_keyring_accepted();
-  sv_buf b;
-  if (sv_log_begin(&b, SV_LOG_INFO, "keyring document accepted again")) {
-    sv_log_int(&b, "generation", (int64_t)generation);
-    sv_log_end(&b);
+  jk_logline L;
+  if (jk_log_begin(&L, JK_LOG_INFO, "keyring_accepted")) {
+    jk_log_str(&L, "msg", "keyring document accepted again");
+    jk_log_int(&L, "generation", (int64_t)generation);
+    jk_log_end(&L);
   }
 }
 
 void sv_keycfg_free(sv_keycfg *k) {
   if (k == NULL) return;
-  if (k->passphrase) sv_free_secret(k->passphrase, strlen(k->passphrase));
+  if (k->passphrase) jk_free_secret(k->passphrase, strlen(k->passphrase));
   k->passphrase = NULL;
   jwtkit_kek_free(k->keks, k->nkeks);
   k->keks = NULL;
@@ -192,13 +181,13 @@ static void report(void *ctx, const char *line) {
   int *count = ctx;
   if (count) (*count)++;
   sv_metrics_rotation_line(line);
-  sv_buf b;
-  if (sv_log_begin(&b, SV_LOG_INFO, "keyring")) {
+  jk_logline L;
+  if (jk_log_begin(&L, JK_LOG_INFO, "keyring_action")) {
     char kid[128];
     kid_of_line(line, kid, sizeof kid);
-    if (kid[0]) sv_log_str(&b, "kid", kid);
-    sv_log_str(&b, "action", line);
-    sv_log_end(&b);
+    if (kid[0]) jk_log_str(&L, "kid", kid);
+    jk_log_str(&L, "action", line);
+    jk_log_end(&L);
   }
 }
 
@@ -224,12 +213,12 @@ static int prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t 
   *out = NULL;
   char meta[SV_PATH_MAX + 32];
   if (meta_path(kc->dir, meta, sizeof meta) != 0) {
-    sv_fmt(err, cap, "keyring path too long");
+    snprintf(err, cap, "keyring path too long");
     return SV_EXIT_USAGE;
   }
   jwtkit_errinfo ei;
   memset(&ei, 0, sizeof ei);
-  int64_t now = (int64_t)time(NULL);
+  int64_t now = jk_now();
   jwtkit_keyring_secrets sec = secrets_of(kc);
   int pg = jwtkit_keyring_location_is_postgres(kc->dir);
   struct stat st;
@@ -243,20 +232,20 @@ static int prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t 
     create = rc == JWTKIT_ERR_NOT_FOUND;
     if (rc != JWTKIT_OK && !create) {
       if (lib) *lib = ei;
-      sv_fmt(err, cap, "opening the keyring %s: %s", kc->where, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+      snprintf(err, cap, "opening the keyring %s: %s", kc->where, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
       return exit_for(rc);
     }
   } else {
     create = stat(meta, &st) != 0 && errno == ENOENT;
-    if (create && sv_mkdirs(kc->dir, 0700, 0) != 0) {
-      sv_fmt(err, cap, "cannot create the parent directories of %s: %s", kc->dir, strerror(errno));
+    if (create && jk_mkdirs(kc->dir, 0700, 0) != 0) {
+      snprintf(err, cap, "cannot create the parent directories of %s: %s", kc->dir, strerror(errno));
       return SV_EXIT_RUNTIME;
     }
   }
   if (create && g_seen > 0) {
     /* a keyring this process served is gone (a table emptied, keyring.json
      * deleted): creating a fresh one would replace every published key */
-    sv_fmt(err, cap, "the keyring %s is gone after generation %llu was served; not creating a new one (restart to create one)",
+    snprintf(err, cap, "the keyring %s is gone after generation %llu was served; not creating a new one (restart to create one)",
            kc->where, (unsigned long long)g_seen);
     if (lib) {
       memset(lib, 0, sizeof *lib);
@@ -269,23 +258,23 @@ static int prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t 
   if (create) {
     rc = jwtkit_keyring_init_ex(kc->dir, kc->algs, kc->nalgs, &kc->timing, &sec, now, report, NULL, &ei);
     if (rc == JWTKIT_OK) {
-      sv_buf b;
-      if (sv_log_begin(&b, SV_LOG_INFO, "created keyring")) {
-        sv_log_str(&b, "keyring", kc->where);
-        sv_log_int(&b, "max_age", kc->timing.max_age);
-        sv_log_int(&b, "token_ttl", kc->timing.token_ttl);
-        sv_log_int(&b, "rotate_every", kc->timing.rotate_every);
-        sv_log_end(&b);
+      jk_logline L;
+      if (jk_log_begin(&L, JK_LOG_INFO, "keyring_created")) {
+        jk_log_str(&L, "keyring", kc->where);
+        jk_log_int(&L, "max_age", kc->timing.max_age);
+        jk_log_int(&L, "token_ttl", kc->timing.token_ttl);
+        jk_log_int(&L, "rotate_every", kc->timing.rotate_every);
+        jk_log_end(&L);
       }
     } else if (!(pg && rc == JWTKIT_ERR_STATE)) { /* STATE: another replica created it meanwhile */
       if (lib) *lib = ei;
-      sv_fmt(err, cap, "creating the keyring in %s: %s", kc->where, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+      snprintf(err, cap, "creating the keyring in %s: %s", kc->where, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
       return exit_for(rc);
     }
   }
   if (kr == NULL && (rc = jwtkit_keyring_open_seen(&kr, kc->dir, &sec, g_seen, &ei)) != JWTKIT_OK) {
     if (lib) *lib = ei;
-    sv_fmt(err, cap, "opening the keyring %s: %s", kc->where, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+    snprintf(err, cap, "opening the keyring %s: %s", kc->where, ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
     return exit_for(rc);
   }
   jwtkit_keyring_timing t;
@@ -293,12 +282,13 @@ static int prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t 
   if (((kc->timing_set & SV_SET_MAX_AGE) && t.max_age != kc->timing.max_age) ||
       ((kc->timing_set & SV_SET_TOKEN_TTL) && t.token_ttl != kc->timing.token_ttl) ||
       ((kc->timing_set & SV_SET_ROTATE_EVERY) && t.rotate_every != kc->timing.rotate_every)) {
-    sv_buf b;
-    if (sv_log_begin(&b, SV_LOG_WARN, "timing options apply when a keyring is created; the existing keyring keeps its own")) {
-      sv_log_int(&b, "max_age", t.max_age);
-      sv_log_int(&b, "token_ttl", t.token_ttl);
-      sv_log_int(&b, "rotate_every", t.rotate_every);
-      sv_log_end(&b);
+    jk_logline L;
+    if (jk_log_begin(&L, JK_LOG_WARN, "keyring_timing_kept")) {
+      jk_log_str(&L, "msg", "timing options apply when a keyring is created; the existing keyring keeps its own");
+      jk_log_int(&L, "max_age", t.max_age);
+      jk_log_int(&L, "token_ttl", t.token_ttl);
+      jk_log_int(&L, "rotate_every", t.rotate_every);
+      jk_log_end(&L);
     }
   }
   /* an algorithm configured after the keyring was created gets a pending
@@ -319,7 +309,7 @@ static int prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t 
     jwtkit_key_free(key);
     if (rc != JWTKIT_OK) {
       if (lib) *lib = ei;
-      sv_fmt(err, cap, "adding a %s key to the keyring: %s", jwtkit_alg_name(kc->algs[a]),
+      snprintf(err, cap, "adding a %s key to the keyring: %s", jwtkit_alg_name(kc->algs[a]),
                ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
       jwtkit_keyring_free(kr);
       return exit_for(rc);
@@ -342,28 +332,28 @@ int sv_keysnap_reload(const sv_keycfg *kc, uint64_t *served_gen) {
   jwtkit_keyring_secrets sec = secrets_of(kc);
   jwtkit_err rc = jwtkit_keyring_open_seen(&kr, kc->dir, &sec, g_seen, &ei);
   if (rc != JWTKIT_OK) {
-    keyring_failed(rc, &ei, "cannot re-open the keyring; still serving the previous snapshot",
+    keyring_failed(rc, &ei, "keyring_reopen_failed", "cannot re-open the keyring; still serving the previous snapshot",
                    ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
     return -1;
   }
   sv_keysnap *ks = NULL;
   if (sv_keysnap_build(&ks, kr, kc->algs, kc->nalgs) != 0) {
-    sv_log(SV_LOG_ERROR, "cannot build a keyring snapshot; still serving the previous one", NULL);
+    jk_log(JK_LOG_ERROR, "snapshot_failed", "cannot build a keyring snapshot; still serving the previous one");
     return -1;
   }
   *served_gen = ks->generation;
   saw(ks->generation);
   keyring_accepted(ks->generation);
-  sv_buf b;
-  if (sv_log_begin(&b, SV_LOG_INFO, "serving keyring")) {
-    sv_log_int(&b, "generation", (int64_t)ks->generation);
-    sv_log_str(&b, "etag", ks->etag);
+  jk_logline L;
+  if (jk_log_begin(&L, JK_LOG_INFO, "keyring_serving")) {
+    jk_log_int(&L, "generation", (int64_t)ks->generation);
+    jk_log_str(&L, "etag", ks->etag);
     for (size_t i = 0; i < ks->nsig; i++) {
       char k[32];
       snprintf(k, sizeof k, "kid_%s", jwtkit_alg_name(ks->sig[i].alg));
-      sv_log_str(&b, k, ks->sig[i].key ? jwtkit_key_kid(ks->sig[i].key) : "(none)");
+      jk_log_str(&L, k, ks->sig[i].key ? jwtkit_key_kid(ks->sig[i].key) : "(none)");
     }
-    sv_log_end(&b);
+    jk_log_end(&L);
   }
   sv_keysnap_install(ks);
   return 0;
@@ -402,7 +392,7 @@ static void *rotation_main(void *arg) {
   jwtkit_keyring_watch *watch = NULL;
   jwtkit_errinfo wi;
   if (jwtkit_keyring_watch_open(&watch, g_rot.cfg.dir, &wi) != JWTKIT_OK)
-    sv_logf(SV_LOG_WARN, "no change notifications; relying on the periodic check", "%s", wi.msg);
+    jk_log(JK_LOG_WARN, "watch_unavailable", "no change notifications; relying on the periodic check: %s", wi.msg);
   int64_t next_check = 0;
   for (;;) {
     pthread_mutex_lock(&g_rot.mu);
@@ -425,18 +415,18 @@ static void *rotation_main(void *arg) {
         sv_keycfg_free(&g_rot.cfg);
         g_rot.cfg = *pending;
         force = 1;
-        sv_log(SV_LOG_INFO, "keyring re-opened", g_rot.cfg.where);
+        jk_log(JK_LOG_INFO, "keyring_reopened", "keyring re-opened: %s", g_rot.cfg.where);
         jwtkit_keyring_watch_free(watch);
         watch = NULL;
         if (jwtkit_keyring_watch_open(&watch, g_rot.cfg.dir, &wi) != JWTKIT_OK)
-          sv_logf(SV_LOG_WARN, "no change notifications; relying on the periodic check", "%s", wi.msg);
+          jk_log(JK_LOG_WARN, "watch_unavailable", "no change notifications; relying on the periodic check: %s", wi.msg);
       } else {
-        keyring_failed(lib.code, &lib, "reload: keyring not re-opened; keeping the previous one", err);
+        keyring_failed(lib.code, &lib, "keyring_reload_failed", "reload: keyring not re-opened; keeping the previous one", err);
         sv_keycfg_free(pending);
       }
       free(pending);
     }
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = jk_now();
     int external = jwtkit_keyring_watch_poll(watch);
     if (force || external || now >= next_check) {
       if (g_rot.kr == NULL) {
@@ -445,7 +435,7 @@ static void *rotation_main(void *arg) {
         jwtkit_errinfo lib;
         memset(&lib, 0, sizeof lib);
         if (prepare(&g_rot.cfg, &kr, err, sizeof err, &lib) != 0)
-          keyring_failed(lib.code, &lib, "keyring unavailable; still serving the previous snapshot", err);
+          keyring_failed(lib.code, &lib, "keyring_unavailable", "keyring unavailable; still serving the previous snapshot", err);
         else
           set_kr(kr);
       }
@@ -456,7 +446,7 @@ static void *rotation_main(void *arg) {
         jwtkit_err rc = jwtkit_keyring_rotate(g_rot.kr, now, 0, report, &actions, &ei);
         if (rc != JWTKIT_OK) {
           if (rejection_of(rc, &ei) == NULL) sv_metrics_rotation_action("failed");
-          keyring_failed(rc, &ei, "keyring rotation failed; still serving the previous snapshot",
+          keyring_failed(rc, &ei, "keyring_rotation_failed", "keyring rotation failed; still serving the previous snapshot",
                          ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
           set_kr(NULL); /* its state is unknown: open again next time */
         } else {

@@ -2,10 +2,11 @@
  * Request threads only touch atomics; the per-kid mint counters are slots
  * looked up once per keyring snapshot. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/prom.h"
 #include "serve.h"
 
 static const unsigned k_statuses[] = {200, 304, 400, 401, 404, 405, 413, 415, 429, 500, 501, 503};
@@ -66,7 +67,7 @@ void sv_metrics_init(void) {
   snprintf(g_m.mint[MAX_MINT_SLOTS].kid, sizeof g_m.mint[0].kid, "other");
   g_m.nmint = 0;
   pthread_mutex_unlock(&g_m.mint_mu);
-  g_m.started = (int64_t)time(NULL);
+  g_m.started = jk_now();
 }
 
 void sv_metrics_request(enum sv_route r, unsigned status) {
@@ -132,79 +133,88 @@ void sv_metrics_rotation_line(const char *line) {
   sv_metrics_rotation_action(action);
 }
 
-/* Label values: \ " and newline escaped (exposition format). */
-static void label(sv_buf *b, const char *v) {
-  for (; *v; v++) {
-    if (*v == '\\') sv_buf_puts(b, "\\\\");
-    else if (*v == '"') sv_buf_puts(b, "\\\"");
-    else if (*v == '\n') sv_buf_puts(b, "\\n");
-    else sv_buf_putc(b, *v);
-  }
-}
-
-static void head(sv_buf *b, const char *name, const char *type, const char *help) {
-  sv_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-char *sv_metrics_render(const sv_keysnap *ks, int64_t now, size_t *len) {
-  sv_buf b;
-  sv_buf_init(&b, 1u << 20);
-  head(&b, "jwtkit_http_requests_total", "counter", "HTTP requests by path and status.");
+/* The exposition, written with the shared Prometheus writer (label
+ * values escaped there). */
+char *sv_metrics_render(const sv_keysnap *ks, const sv_conn_metrics *conn, int64_t now, size_t *len) {
+  jk_buf b;
+  jk_buf_init_max(&b, 2u << 20);
+  jk_prom_family(&b, "jwtkit_http_requests_total", "counter", "HTTP requests by path and status.");
   for (size_t r = 0; r < SV_R_COUNT; r++)
     for (size_t s = 0; s <= NSTATUS; s++) {
       unsigned long long v = atomic_load_explicit(&g_m.requests[r][s], memory_order_relaxed);
       if (v == 0) continue;
-      sv_buf_printf(&b, "jwtkit_http_requests_total{path=\"%s\",status=\"", k_routes[r]);
-      if (s == OTHER_STATUS) sv_buf_puts(&b, "other");
-      else sv_buf_int(&b, k_statuses[s]);
-      sv_buf_printf(&b, "\"} %llu\n", v);
+      char st[16] = "other";
+      if (s != OTHER_STATUS) snprintf(st, sizeof st, "%u", k_statuses[s]);
+      const char *labels[] = {"path", k_routes[r], "status", st, NULL};
+      jk_prom_u64(&b, "jwtkit_http_requests_total", labels, v);
     }
-  head(&b, "jwtkit_tokens_issued_total", "counter", "Access tokens minted, by signing key.");
+  jk_prom_family(&b, "jwtkit_tokens_issued_total", "counter", "Access tokens minted, by signing key.");
   pthread_mutex_lock(&g_m.mint_mu);
   for (size_t i = 0; i <= MAX_MINT_SLOTS; i++) {
     if (i >= g_m.nmint && i != MAX_MINT_SLOTS) continue;
     unsigned long long v = atomic_load_explicit(&g_m.mint[i].n, memory_order_relaxed);
     if (i == MAX_MINT_SLOTS && v == 0) continue;
-    sv_buf_puts(&b, "jwtkit_tokens_issued_total{kid=\"");
-    label(&b, g_m.mint[i].kid);
     const char *an = jwtkit_alg_name(g_m.mint[i].alg);
-    sv_buf_printf(&b, "\",alg=\"%s\"} %llu\n", an ? an : "other", v);
+    const char *labels[] = {"kid", g_m.mint[i].kid, "alg", an ? an : "other", NULL};
+    jk_prom_u64(&b, "jwtkit_tokens_issued_total", labels, v);
   }
   pthread_mutex_unlock(&g_m.mint_mu);
-  head(&b, "jwtkit_token_errors_total", "counter", "Token endpoint errors by OAuth error code.");
-  for (size_t e = 0; e < SV_TE_COUNT; e++)
-    sv_buf_printf(&b, "jwtkit_token_errors_total{error=\"%s\"} %llu\n", k_token_errors[e],
-                  (unsigned long long)atomic_load_explicit(&g_m.token_errors[e], memory_order_relaxed));
-  head(&b, "jwtkit_keyring_rotation_events_total", "counter",
-       "Keyring lifecycle steps taken by the issuer, and snapshots reloaded after external changes.");
-  for (size_t a = 0; a < NACTIONS; a++)
-    sv_buf_printf(&b, "jwtkit_keyring_rotation_events_total{action=\"%s\"} %llu\n", k_actions[a],
-                  (unsigned long long)atomic_load_explicit(&g_m.rotations[a], memory_order_relaxed));
-  head(&b, "jwtkit_keyring_rejected_total", "counter",
-       "Stored keyring documents refused while serving the last good snapshot: changed without the KEK or "
-       "passphrase (unauthenticated), older than one served (rollback), gone (missing).");
-  for (size_t a = 0; a < NREJECTIONS; a++)
-    sv_buf_printf(&b, "jwtkit_keyring_rejected_total{reason=\"%s\"} %llu\n", k_rejections[a],
-                  (unsigned long long)atomic_load_explicit(&g_m.rejected[a], memory_order_relaxed));
-  head(&b, "jwtkit_keyring_document_rejected", "gauge",
-       "1 while the stored keyring document is refused and the last good snapshot is served.");
-  sv_buf_printf(&b, "jwtkit_keyring_document_rejected %u\n", atomic_load(&g_m.rejecting));
+  jk_prom_family(&b, "jwtkit_token_errors_total", "counter", "Token endpoint errors by OAuth error code.");
+  for (size_t e = 0; e < SV_TE_COUNT; e++) {
+    const char *labels[] = {"error", k_token_errors[e], NULL};
+    jk_prom_u64(&b, "jwtkit_token_errors_total", labels, atomic_load_explicit(&g_m.token_errors[e], memory_order_relaxed));
+  }
+  jk_prom_family(&b, "jwtkit_keyring_rotation_events_total", "counter",
+                 "Keyring lifecycle steps taken by the issuer, and snapshots reloaded after external changes.");
+  for (size_t a = 0; a < NACTIONS; a++) {
+    const char *labels[] = {"action", k_actions[a], NULL};
+    jk_prom_u64(&b, "jwtkit_keyring_rotation_events_total", labels,
+                atomic_load_explicit(&g_m.rotations[a], memory_order_relaxed));
+  }
+  jk_prom_family(&b, "jwtkit_keyring_rejected_total", "counter",
+                 "Stored keyring documents refused while serving the last good snapshot: changed without the KEK or "
+                 "passphrase (unauthenticated), older than one served (rollback), gone (missing).");
+  for (size_t a = 0; a < NREJECTIONS; a++) {
+    const char *labels[] = {"reason", k_rejections[a], NULL};
+    jk_prom_u64(&b, "jwtkit_keyring_rejected_total", labels, atomic_load_explicit(&g_m.rejected[a], memory_order_relaxed));
+  }
+  jk_prom_family(&b, "jwtkit_keyring_document_rejected", "gauge",
+                 "1 while the stored keyring document is refused and the last good snapshot is served.");
+  jk_prom_u64(&b, "jwtkit_keyring_document_rejected", NULL, atomic_load(&g_m.rejecting));
   if (ks != NULL) {
-    head(&b, "jwtkit_key_age_seconds", "gauge", "Seconds since each published key was created, by state.");
+    jk_prom_family(&b, "jwtkit_key_age_seconds", "gauge", "Seconds since each published key was created, by state.");
     for (size_t i = 0; i < jwtkit_keyring_count(ks->kr); i++) {
       jwtkit_keyring_entry e;
       if (jwtkit_keyring_get(ks->kr, i, &e) != JWTKIT_OK || e.state > JWTKIT_KEY_RETIRING) continue;
-      sv_buf_puts(&b, "jwtkit_key_age_seconds{kid=\"");
-      label(&b, e.kid);
-      sv_buf_printf(&b, "\",alg=\"%s\",state=\"%s\"} %lld\n", jwtkit_alg_name(e.alg), jwtkit_key_state_name(e.state),
-                    (long long)(now - e.created));
+      const char *labels[] = {"kid", e.kid, "alg", jwtkit_alg_name(e.alg), "state", jwtkit_key_state_name(e.state), NULL};
+      jk_prom_i64(&b, "jwtkit_key_age_seconds", labels, now - e.created);
     }
-    head(&b, "jwtkit_keyring_generation", "gauge", "Generation of the keyring being served.");
-    sv_buf_printf(&b, "jwtkit_keyring_generation %llu\n", (unsigned long long)ks->generation);
-    head(&b, "jwtkit_jwks_max_age_seconds", "gauge", "Cache-Control max-age of the JWKS.");
-    sv_buf_printf(&b, "jwtkit_jwks_max_age_seconds %lld\n", (long long)ks->timing.max_age);
+    jk_prom_family(&b, "jwtkit_keyring_generation", "gauge", "Generation of the keyring being served.");
+    jk_prom_u64(&b, "jwtkit_keyring_generation", NULL, ks->generation);
+    jk_prom_family(&b, "jwtkit_jwks_max_age_seconds", "gauge", "Cache-Control max-age of the JWKS.");
+    jk_prom_i64(&b, "jwtkit_jwks_max_age_seconds", NULL, ks->timing.max_age);
   }
-  head(&b, "jwtkit_process_start_time_seconds", "gauge", "Start time of the issuer (Unix seconds).");
-  sv_buf_printf(&b, "jwtkit_process_start_time_seconds %lld\n", (long long)g_m.started);
-  return sv_buf_take(&b, len);
+  jk_prom_family(&b, "jwtkit_process_start_time_seconds", "gauge", "Start time of the issuer (Unix seconds).");
+  jk_prom_i64(&b, "jwtkit_process_start_time_seconds", NULL, g_m.started);
+  if (conn != NULL) {
+    jk_prom_family(&b, "jwtkit_connections_open", "gauge", "Open HTTP connections (reserve included).");
+    jk_prom_u64(&b, "jwtkit_connections_open", NULL, conn->open);
+    jk_prom_family(&b, "jwtkit_connections_closed_total", "counter",
+                   "Connections closed by the connection guard, by reason.");
+    for (size_t i = 0; i < conn->nreasons; i++) {
+      const char *labels[] = {"reason", conn->reasons[i], NULL};
+      jk_prom_u64(&b, "jwtkit_connections_closed_total", labels, conn->closed[i]);
+    }
+    jk_prom_family(&b, "jwtkit_connections_reserve_total", "counter",
+                   "Connections admitted into the reserve, and their requests refused (503).");
+    const char *admitted[] = {"outcome", "admitted", NULL}, *refused[] = {"outcome", "refused", NULL};
+    jk_prom_u64(&b, "jwtkit_connections_reserve_total", admitted, conn->reserve_admitted);
+    jk_prom_u64(&b, "jwtkit_connections_reserve_total", refused, conn->reserve_refused);
+    jk_prom_family(&b, "jwtkit_token_throttled_total", "counter",
+                   "Token requests refused with 429, by the bucket that was empty.");
+    const char *by_addr[] = {"by", "address", NULL}, *by_client[] = {"by", "client", NULL};
+    jk_prom_u64(&b, "jwtkit_token_throttled_total", by_addr, conn->throttled[0]);
+    jk_prom_u64(&b, "jwtkit_token_throttled_total", by_client, conn->throttled[1]);
+  }
+  return jk_buf_take(&b, len);
 }

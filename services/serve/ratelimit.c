@@ -15,12 +15,12 @@
  * go below zero, down to minus its burst: failures are paid for in
  * waiting time. */
 #include <netinet/in.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/seal.h"
 #include "serve.h"
 
 #define SV_RL_SETS 1024u
@@ -73,7 +73,7 @@ sv_limiter *sv_limiter_new(void) {
     for (unsigned i = 0; i < SV_RL_LOCKS; i++) pthread_mutex_init(&l->t[k].mu[i], NULL);
     atomic_init(&l->throttled[k], 0);
   }
-  if (RAND_bytes((unsigned char *)l->seed, sizeof l->seed) != 1) {
+  if (jk_random((unsigned char *)l->seed, sizeof l->seed) != 0) {
     sv_limiter_free(l);
     return NULL;
   }

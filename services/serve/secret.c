@@ -9,39 +9,34 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-
+#include "codec/b64url.h"
+#include "core/alloc.h"
+#include "crypto/seal.h"
 #include "serve.h"
 
 #define SALT_BYTES 16u
 
 int sv_secret_generate(char out[SV_SECRET_CHARS + 1]) {
   unsigned char raw[32];
-  if (RAND_bytes(raw, sizeof raw) != 1) return -1;
-  sv_b64url_encode(raw, sizeof raw, out);
-  OPENSSL_cleanse(raw, sizeof raw);
+  if (jk_random(raw, sizeof raw) != 0) return -1;
+  out[jk_b64url_encode(out, raw, sizeof raw)] = '\0';
+  jk_wipe(raw, sizeof raw);
   return 0;
 }
 
 static int mac(const unsigned char *salt, size_t salt_len, const char *secret, size_t len, unsigned char out[32]) {
-  unsigned int ol = 0;
-  if (HMAC(EVP_sha256(), salt, (int)salt_len, (const unsigned char *)secret, len, out, &ol) == NULL || ol != 32)
-    return -1;
-  return 0;
+  return jk_hmac_sha256_2(salt, salt_len, secret, len, NULL, 0, out);
 }
 
 int sv_secret_hash_new(const char *secret, size_t len, char *out, size_t cap) {
   unsigned char salt[SALT_BYTES], m[32];
   if (len < SV_MIN_SECRET_LEN || len > SV_MAX_SECRET_LEN || cap < 128) return -1;
-  if (RAND_bytes(salt, sizeof salt) != 1 || mac(salt, sizeof salt, secret, len, m) != 0) return -1;
+  if (jk_random(salt, sizeof salt) != 0 || mac(salt, sizeof salt, secret, len, m) != 0) return -1;
   char s64[32], m64[48];
-  sv_b64url_encode(salt, sizeof salt, s64);
-  sv_b64url_encode(m, sizeof m, m64);
+  s64[jk_b64url_encode(s64, salt, sizeof salt)] = '\0';
+  m64[jk_b64url_encode(m64, m, sizeof m)] = '\0';
   snprintf(out, cap, "sha256$%s$%s", s64, m64);
-  OPENSSL_cleanse(m, sizeof m);
+  jk_wipe(m, sizeof m);
   return 0;
 }
 
@@ -52,12 +47,18 @@ int sv_secret_hash_parse(const char *s, sv_secret_hash *h) {
   const char *dollar = strchr(salt, '$');
   if (dollar == NULL) return -1;
   const char *m = dollar + 1;
-  size_t ml = 0;
-  if (sv_b64url_decode(salt, (size_t)(dollar - salt), h->salt, sizeof h->salt, &h->salt_len) != 0 ||
-      h->salt_len < 16 || sv_b64url_decode(m, strlen(m), h->mac, sizeof h->mac, &ml) != 0 || ml != 32) {
-    memset(h, 0, sizeof *h);
+  size_t sl = (size_t)(dollar - salt), ml = strlen(m);
+  /* the decoder needs jk_b64url_dec_max(n) bytes: 2 more than the most
+   * that is kept */
+  unsigned char sb[sizeof h->salt + 2], mb[sizeof h->mac + 2];
+  size_t sn = 0, mn = 0;
+  if (jk_b64url_dec_max(sl) > sizeof sb || jk_b64url_decode(sb, &sn, salt, sl) != 0 || sn < 16 ||
+      sn > sizeof h->salt || jk_b64url_dec_max(ml) > sizeof mb || jk_b64url_decode(mb, &mn, m, ml) != 0 ||
+      mn != sizeof h->mac)
     return -1;
-  }
+  memcpy(h->salt, sb, sn);
+  h->salt_len = sn;
+  memcpy(h->mac, mb, sizeof h->mac);
   return 0;
 }
 
@@ -70,7 +71,7 @@ int sv_secret_check(const sv_secret_hash *h, const char *secret, size_t len) {
   if (mac(h ? h->salt : dummy_salt, h ? h->salt_len : sizeof dummy_salt, secret,
           len > SV_MAX_SECRET_LEN ? SV_MAX_SECRET_LEN : len, m) != 0)
     return 0;
-  int eq = h != NULL && CRYPTO_memcmp(m, h->mac, sizeof m) == 0;
-  OPENSSL_cleanse(m, sizeof m);
+  int eq = h != NULL && jk_ct_equal(m, h->mac, sizeof m);
+  jk_wipe(m, sizeof m);
   return eq && ok_len;
 }

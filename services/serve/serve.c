@@ -1,18 +1,19 @@
-/* jwtkit_serve_main: options, configuration, demo mode, `client add`,
- * signals (SIGTERM/SIGINT: graceful stop, SIGHUP: reload). */
+/* jwtkit_serve_main: options, configuration layers, demo mode, signals
+ * (SIGTERM/SIGINT: graceful stop, SIGHUP: reload); `client ...` goes to
+ * clients_admin.c. */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <openssl/crypto.h>
-
+#include "common/file.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "core/alloc.h"
 #include "jwtkit_serve.h"
 #include "serve.h"
 
@@ -61,12 +62,11 @@ static const char k_usage[] =
     "  --demo                      quick start: create ./var with an ES256 keyring and a demo client\n"
     "  -h, --help                  this text\n"
     "\n"
-    "Durations: 90s, 15m, 1h, 7d or plain seconds.\n"
+    "Durations: 90s, 15m, 1h, 7d, 2w or plain seconds.\n"
     "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads the config, clients file and keyring.\n"
     "Exit status: 0 clean shutdown, 2 usage or configuration error, 3 runtime error.\n";
 
-static int usage_error(const char *fmt, ...) SV_PRINTF(1, 2);
-static int usage_error(const char *fmt, ...) {
+int sv_usage_error(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "jwtkit serve: ");
@@ -87,40 +87,40 @@ static int parse_cli(int argc, char **argv, sv_settings *cli, int *help) {
       return 0;
     }
     if (strcmp(a, "--") == 0) { /* ends the options; serve takes no arguments */
-      if (i + 1 < argc) return usage_error("unexpected argument '%s'", argv[i + 1]);
+      if (i + 1 < argc) return sv_usage_error("unexpected argument '%s'", argv[i + 1]);
       break;
     }
-    if (strncmp(a, "--", 2) != 0) return usage_error("unexpected argument '%s'", a);
+    if (strncmp(a, "--", 2) != 0) return sv_usage_error("unexpected argument '%s'", a);
     char key[64];
     const char *eq = strchr(a + 2, '=');
     size_t kl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-    if (kl == 0 || kl >= sizeof key) return usage_error("unknown option '%s'", a);
+    if (kl == 0 || kl >= sizeof key) return sv_usage_error("unknown option '%s'", a);
     memcpy(key, a + 2, kl);
     key[kl] = '\0';
     for (char *p = key; *p; p++)
       if (*p == '-') *p = '_';
     if (strcmp(key, "threads") == 0) snprintf(key, sizeof key, "thread_pool");
     if (strcmp(key, "demo") == 0) {
-      if (eq) return usage_error("--demo takes no value (%s)", a);
+      if (eq) return sv_usage_error("--demo takes no value (%s)", a);
       cli->demo = 1;
       cli->set |= SV_SET_DEMO;
       continue;
     }
     const char *value = eq ? eq + 1 : NULL;
     if (value == NULL) {
-      if (i + 1 >= argc) return usage_error("option '%s' needs a value", a);
+      if (i + 1 >= argc) return sv_usage_error("option '%s' needs a value", a);
       value = argv[++i];
     }
     if (strcmp(key, "config") == 0) {
-      if (strlen(value) == 0 || strlen(value) >= sizeof cli->config) return usage_error("bad --config '%s'", value);
+      if (strlen(value) == 0 || strlen(value) >= sizeof cli->config) return sv_usage_error("bad --config '%s'", value);
       snprintf(cli->config, sizeof cli->config, "%s", value);
       cli->set |= SV_SET_CONFIG;
       continue;
     }
     char err[400];
-    if (sv_settings_set(cli, key, value, err, sizeof err) != 0) {
-      if (strncmp(err, "unknown option", 14) == 0) return usage_error("unknown option '%s'", a);
-      return usage_error("%s", err);
+    if (sv_settings_set(cli, key, value, 0, err, sizeof err) != 0) {
+      if (strncmp(err, "unknown option", 14) == 0) return sv_usage_error("unknown option '%s'", a);
+      return sv_usage_error("%s", err);
     }
   }
   return 0;
@@ -132,7 +132,7 @@ static int load_settings(const sv_settings *cli, sv_settings *out, char *err, si
   if (cli->set & SV_SET_CONFIG) {
     sv_settings *file = malloc(sizeof *file);
     if (file == NULL) {
-      sv_fmt(err, cap, "out of memory");
+      snprintf(err, cap, "out of memory");
       return -1;
     }
     sv_settings_defaults(file);
@@ -145,37 +145,50 @@ static int load_settings(const sv_settings *cli, sv_settings *out, char *err, si
   return sv_settings_finish(out, err, cap);
 }
 
+/* An error about what an option names (a file, a variable), after where
+ * the option was given: "serve.conf:4: passphrase_file: ...". */
+static void option_error(const sv_settings *s, uint32_t bit, const char *name, const char *msg, char *err,
+                         size_t cap) {
+  char o[SV_PATH_MAX + 16];
+  sv_settings_origin(s, bit, name, o, sizeof o);
+  snprintf(err, cap, "%.400s%s%s: %.560s", o, o[0] ? ": " : "", name, msg);
+}
+
 static int read_passphrase(const sv_settings *s, char **out, char *err, size_t cap) {
   *out = NULL;
   if (s->set & SV_SET_PASSFILE) {
     char *text = NULL;
     size_t len = 0;
-    char e2[600];
-    if (sv_read_secret_file(s->passphrase_file, SV_MAX_PASSPHRASE, &text, &len, NULL, e2, sizeof e2) != 0) {
-      sv_fmt(err, cap, "passphrase file: %s", e2);
+    jwtkit_errinfo ei;
+    memset(&ei, 0, sizeof ei);
+    jwtkit_err rc = jk_read_secret_file(s->passphrase_file, SV_MAX_PASSPHRASE, &text, &len, &ei);
+    if (rc != JWTKIT_OK) {
+      option_error(s, SV_SET_PASSFILE, "passphrase_file", ei.msg[0] ? ei.msg : jwtkit_strerror(rc), err, cap);
       return -1;
     }
     size_t n = strcspn(text, "\r\n");
     if (n == 0) {
-      jwtkit_free_secret(text, len + 1);
-      sv_fmt(err, cap, "passphrase file %s: the first line is empty", s->passphrase_file);
+      jk_free_secret(text, len + 1);
+      option_error(s, SV_SET_PASSFILE, "passphrase_file", "the first line of the file is empty", err, cap);
       return -1;
     }
-    text[n] = '\0';
-    *out = strdup(text);
-    jwtkit_free_secret(text, len + 1);
+    *out = jk_strndup(text, n);
+    jk_free_secret(text, len + 1);
   } else if (s->set & SV_SET_PASSENV) {
     const char *v = getenv(s->passphrase_env);
     if (v == NULL || *v == '\0' || strlen(v) > SV_MAX_PASSPHRASE) {
-      sv_fmt(err, cap, "environment variable %s is unset, empty or too long", s->passphrase_env);
+      char m[200];
+      snprintf(m, sizeof m, "the environment variable %.64s is unset, empty or longer than %u bytes", s->passphrase_env,
+               SV_MAX_PASSPHRASE);
+      option_error(s, SV_SET_PASSENV, "passphrase_env", m, err, cap);
       return -1;
     }
-    *out = strdup(v);
+    *out = jk_strdup(v);
   } else {
     return 0;
   }
   if (*out == NULL) {
-    sv_fmt(err, cap, "out of memory");
+    snprintf(err, cap, "out of memory");
     return -1;
   }
   return 0;
@@ -193,7 +206,7 @@ static int check_legacy(const sv_settings *s, int *loaded, char *err, size_t cap
   jwtkit_err rc = jwtkit_key_from_secret_file(&k, JWTKIT_ALG_HS256, s->legacy_secret_file, &ei);
   jwtkit_key_free(k);
   if (rc != JWTKIT_OK) {
-    sv_fmt(err, cap, "legacy_hs256_secret_file: %s", ei.msg);
+    option_error(s, SV_SET_LEGACY, "legacy_hs256_secret_file", ei.msg[0] ? ei.msg : jwtkit_strerror(rc), err, cap);
     return -1;
   }
   *loaded = 1;
@@ -207,9 +220,11 @@ static int read_keks(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap)
   size_t len = 0;
   const char *what = NULL;
   if (s->set & SV_SET_KEKFILE) {
-    char e2[600];
-    if (sv_read_secret_file(s->kek_file, SV_MAX_PASSPHRASE * 8, &text, &len, NULL, e2, sizeof e2) != 0) {
-      sv_fmt(err, cap, "kek_file: %s", e2);
+    jwtkit_errinfo ei;
+    memset(&ei, 0, sizeof ei);
+    jwtkit_err rc = jk_read_secret_file(s->kek_file, SV_MAX_PASSPHRASE * 8, &text, &len, &ei);
+    if (rc != JWTKIT_OK) {
+      option_error(s, SV_SET_KEKFILE, "kek_file", ei.msg[0] ? ei.msg : jwtkit_strerror(rc), err, cap);
       return -1;
     }
     what = s->kek_file;
@@ -217,7 +232,7 @@ static int read_keks(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap)
     const char *name = (s->set & SV_SET_KEKENV) ? s->kek_env : "JWTKIT_KEK";
     const char *v = getenv(name);
     if (v == NULL || *v == '\0') {
-      sv_fmt(err, cap, "a PostgreSQL keyring needs its key-encryption keys: kek_file, kek_env or $JWTKIT_KEK "
+      snprintf(err, cap, "a PostgreSQL keyring needs its key-encryption keys: kek_file, kek_env or $JWTKIT_KEK "
                        "(environment variable %s is unset or empty)", name);
       return -1;
     }
@@ -228,13 +243,13 @@ static int read_keks(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap)
   jwtkit_err rc;
   if (text != NULL) {
     rc = jwtkit_kek_parse(text, len, &kc->keks, &kc->nkeks, &ei);
-    jwtkit_free_secret(text, len + 1);
+    jk_free_secret(text, len + 1);
   } else {
     const char *v = getenv(what);
     rc = jwtkit_kek_parse(v, strlen(v), &kc->keks, &kc->nkeks, &ei);
   }
   if (rc != JWTKIT_OK) {
-    sv_fmt(err, cap, "KEKs from %s: %s", what, ei.msg);
+    snprintf(err, cap, "KEKs from %.512s: %.400s", what, ei.msg);
     return -1;
   }
   return 0;
@@ -282,22 +297,27 @@ static void demo_secret_path(const sv_settings *s, char *out, size_t cap) {
 static int demo_prepare(const sv_settings *s, char *err, size_t cap) {
   struct stat st;
   if (stat(s->clients, &st) == 0) return 0; /* second start: reuse var/ */
-  if (sv_mkdirs(s->clients, 0700, 0) != 0) {
-    sv_fmt(err, cap, "cannot create the directory of %s: %s", s->clients, strerror(errno));
+  if (jk_mkdirs(s->clients, 0700, 0) != 0) {
+    snprintf(err, cap, "cannot create the directory of %.512s: %s", s->clients, strerror(errno));
     return -1;
   }
   char secret[SV_SECRET_CHARS + 1], hash[128], path[SV_PATH_MAX + 32];
   if (sv_secret_generate(secret) != 0 || sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash) != 0) {
-    sv_fmt(err, cap, "cannot generate the demo client secret");
+    snprintf(err, cap, "cannot generate the demo client secret");
     return -1;
   }
   demo_secret_path(s, path, sizeof path);
   char line[SV_SECRET_CHARS + 2];
   snprintf(line, sizeof line, "%s\n", secret);
-  OPENSSL_cleanse(secret, sizeof secret);
-  int rc = sv_write_file_atomic(path, line, strlen(line), 0600, err, cap);
-  OPENSSL_cleanse(line, sizeof line);
-  if (rc != 0) return -1;
+  jk_wipe(secret, sizeof secret);
+  jwtkit_errinfo ei;
+  memset(&ei, 0, sizeof ei);
+  jwtkit_err rc = jk_write_file_atomic(path, line, strlen(line), 0600, &ei);
+  jk_wipe(line, sizeof line);
+  if (rc != JWTKIT_OK) {
+    snprintf(err, cap, "%s", ei.msg);
+    return -1;
+  }
   char text[1024];
   snprintf(text, sizeof text,
            "# Clients of jwtkit serve, created by --demo.  Secrets are stored hashed:\n"
@@ -311,13 +331,16 @@ static int demo_prepare(const sv_settings *s, char *err, size_t cap) {
            "scopes = read write\n"
            "ttl = 15m\n",
            hash);
-  if (sv_write_file_atomic(s->clients, text, strlen(text), 0600, err, cap) != 0) return -1;
-  sv_buf b;
-  if (sv_log_begin(&b, SV_LOG_INFO, "demo: created a client")) {
-    sv_log_str(&b, "client_id", "demo");
-    sv_log_str(&b, "clients", s->clients);
-    sv_log_str(&b, "secret_file", path);
-    sv_log_end(&b);
+  if (jk_write_file_atomic(s->clients, text, strlen(text), 0600, &ei) != JWTKIT_OK) {
+    snprintf(err, cap, "%s", ei.msg);
+    return -1;
+  }
+  jk_logline L;
+  if (jk_log_begin(&L, JK_LOG_INFO, "demo_client_created")) {
+    jk_log_str(&L, "client_id", "demo");
+    jk_log_str(&L, "clients", s->clients);
+    jk_log_str(&L, "secret_file", path);
+    jk_log_end(&L);
   }
   return 0;
 }
@@ -361,27 +384,28 @@ static int load_conf(const sv_settings *cli, sv_settings *s, sv_confsnap **cs, s
 }
 
 static void log_config(const sv_settings *s, const sv_confsnap *cs) {
-  sv_buf b;
-  if (sv_log_begin(&b, SV_LOG_INFO, "configuration")) {
-    sv_log_str(&b, "issuer", s->issuer);
+  jk_logline L;
+  if (jk_log_begin(&L, JK_LOG_INFO, "configuration")) {
+    jk_log_str(&L, "issuer", s->issuer);
     char where[SV_PATH_MAX];
     jwtkit_keyring_location_redact(s->keyring, where, sizeof where);
-    sv_log_str(&b, "keyring", where);
-    sv_log_str(&b, "clients", s->clients);
-    sv_log_int(&b, "clients_loaded", (int64_t)cs->clients.n);
+    jk_log_str(&L, "keyring", where);
+    jk_log_str(&L, "clients", s->clients);
+    jk_log_uint(&L, "clients_loaded", cs->clients.n);
     char algs[128] = "";
     for (size_t i = 0; i < s->nalgs; i++) {
       if (i) strncat(algs, " ", sizeof algs - strlen(algs) - 1);
       strncat(algs, jwtkit_alg_name(s->algs[i]), sizeof algs - strlen(algs) - 1);
     }
-    sv_log_str(&b, "algs", algs);
-    if (cs->legacy_loaded) sv_log_str(&b, "legacy_hs256", "configured (never published, never minted)");
-    if (s->transition_ttl > 0) sv_log_int(&b, "transition_ttl", s->transition_ttl);
-    sv_log_end(&b);
+    jk_log_str(&L, "algs", algs);
+    if (cs->legacy_loaded) jk_log_str(&L, "legacy_hs256", "configured (never published, never minted)");
+    if (s->transition_ttl > 0) jk_log_int(&L, "transition_ttl", s->transition_ttl);
+    jk_log_end(&L);
   }
   if (cs->legacy_loaded && s->transition_ttl == 0)
-    sv_log(SV_LOG_WARN, "a legacy HS256 secret is configured without transition_ttl",
-           "set transition_ttl (e.g. 5m) to keep tokens short-lived during the migration");
+    jk_log(JK_LOG_WARN, "legacy_without_transition_ttl",
+           "a legacy HS256 secret is configured without transition_ttl: set transition_ttl (e.g. 5m) to keep tokens "
+           "short-lived during the migration");
 }
 
 static void reload(const sv_settings *cli, const sv_settings *running) {
@@ -393,20 +417,19 @@ static void reload(const sv_settings *cli, const sv_settings *running) {
   if (s == NULL) return;
   int rc = load_conf(cli, s, &cs, &kc, err, sizeof err);
   if (rc != 0) {
-    sv_log(SV_LOG_ERROR, "reload failed; the running configuration stays", err);
+    jk_log(JK_LOG_ERROR, "reload_failed", "reload failed; the running configuration stays: %s", err);
     free(s);
     return;
   }
   if (strcmp(s->listen, running->listen) != 0 || s->threads != running->threads ||
       s->max_connections != running->max_connections || s->max_connections_ip != running->max_connections_ip ||
       s->header_timeout != running->header_timeout)
-    sv_log(SV_LOG_WARN,
-           "listen, thread_pool, max_connections, max_connections_per_ip and header_timeout change only on restart",
-           NULL);
-  sv_log_set_level(s->log_level);
+    jk_log(JK_LOG_WARN, "restart_needed",
+           "listen, thread_pool, max_connections, max_connections_per_ip and header_timeout change only on restart");
+  jk_log_set_level(s->log_level);
   sv_confsnap_install(cs);
   sv_rotation_reload(&kc);
-  sv_log(SV_LOG_INFO, "reloaded configuration and clients; re-opening the keyring", NULL);
+  jk_log(JK_LOG_INFO, "reloaded", "reloaded configuration and clients; re-opening the keyring");
   log_config(s, cs);
   free(s);
 }
@@ -418,13 +441,13 @@ static int serve(const sv_settings *cli) {
   sv_metrics_init();
   /* demo: create var/ before loading the clients file */
   if (load_settings(cli, s, err, sizeof err) != 0) {
-    sv_log(SV_LOG_ERROR, "configuration error", err);
+    jk_log(JK_LOG_ERROR, "config_error", "%s", err);
     free(s);
     return SV_EXIT_USAGE;
   }
-  sv_log_set_level(s->log_level);
+  jk_log_set_level(s->log_level);
   if (s->demo && demo_prepare(s, err, sizeof err) != 0) {
-    sv_log(SV_LOG_ERROR, "demo setup failed", err);
+    jk_log(JK_LOG_ERROR, "demo_setup_failed", "%s", err);
     free(s);
     return SV_EXIT_RUNTIME;
   }
@@ -433,14 +456,14 @@ static int serve(const sv_settings *cli) {
   memset(&kc, 0, sizeof kc);
   int rc = load_conf(cli, s, &cs, &kc, err, sizeof err);
   if (rc != 0) {
-    sv_log(SV_LOG_ERROR, "configuration error", err);
+    jk_log(JK_LOG_ERROR, "config_error", "%s", err);
     free(s);
     return rc;
   }
   jwtkit_keyring *kr = NULL;
   rc = sv_keyring_prepare(&kc, &kr, err, sizeof err);
   if (rc != 0) {
-    sv_log(SV_LOG_ERROR, "keyring error", err);
+    jk_log(JK_LOG_ERROR, "keyring_error", "%s", err);
     sv_keycfg_free(&kc);
     sv_confsnap_release(cs);
     free(s);
@@ -474,14 +497,14 @@ static int serve(const sv_settings *cli) {
   int exit_code = SV_EXIT_OK;
   sv_server *srv = NULL;
   if (sv_rotation_start(&kc, kr) != 0) {
-    sv_log(SV_LOG_ERROR, "cannot start the rotation thread", NULL);
+    jk_log(JK_LOG_ERROR, "start_failed", "cannot start the rotation thread");
     jwtkit_keyring_free(kr);
     sv_keycfg_free(&kc);
     exit_code = SV_EXIT_RUNTIME;
     goto done;
   }
   if (sv_http_start(&srv, s, err, sizeof err) != 0) {
-    sv_log(SV_LOG_ERROR, "cannot start the HTTP server", err);
+    jk_log(JK_LOG_ERROR, "start_failed", "cannot start the HTTP server: %s", err);
     exit_code = SV_EXIT_RUNTIME;
     goto done;
   }
@@ -489,12 +512,12 @@ static int serve(const sv_settings *cli) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      sv_log(SV_LOG_INFO, "SIGHUP: reloading", NULL);
+      jk_log(JK_LOG_INFO, "sighup", "SIGHUP: reloading");
       reload(cli, s);
       continue;
     }
-    sv_logf(SV_LOG_INFO, "shutting down", "%s: no new connections, finishing requests in flight",
-            sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    jk_log(JK_LOG_INFO, "shutdown", "%s: no new connections, finishing requests in flight",
+           sig == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
   sv_http_stop(srv, SHUTDOWN_GRACE_MS);
@@ -508,183 +531,16 @@ done:
   }
   sigaction(SIGPIPE, &old_pipe, NULL);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (exit_code == SV_EXIT_OK) sv_log(SV_LOG_INFO, "stopped", NULL);
+  jk_logline L;
+  if (exit_code == SV_EXIT_OK && jk_log_begin(&L, JK_LOG_INFO, "stopped")) jk_log_end(&L);
   free(s);
   return exit_code;
-}
-
-/* ------------------------------------------------------- client add */
-
-static int client_add(int argc, char **argv) {
-  /* argv: serve client add NAME [options] */
-  if (argc < 4 || strcmp(argv[2], "add") != 0) {
-    fprintf(stderr, "Usage: jwtkit serve client add NAME --audience AUD [--scopes \"S1 S2\"] [--ttl D] [--alg ALG]\n"
-                    "                               [--clients FILE | --config FILE]\n");
-    return SV_EXIT_USAGE;
-  }
-  const char *name = argv[3];
-  if (!sv_client_name_ok(name)) return usage_error("client names are 1..128 characters of A-Z a-z 0-9 . _ ~ - ('%s')", name);
-  const char *aud[SV_MAX_AUDIENCES];
-  size_t naud = 0;
-  const char *scopes = NULL, *ttl = NULL, *alg = NULL, *clients = NULL, *config = NULL;
-  for (int i = 4; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      fputs(k_usage, stdout);
-      return SV_EXIT_OK;
-    }
-    if (i + 1 >= argc) return usage_error("option '%s' needs a value", a);
-    const char *v = argv[++i];
-    if (strcmp(a, "--audience") == 0) {
-      if (naud >= SV_MAX_AUDIENCES) return usage_error("at most %u audiences", SV_MAX_AUDIENCES);
-      aud[naud++] = v;
-    } else if (strcmp(a, "--scopes") == 0 || strcmp(a, "--scope") == 0) {
-      scopes = v;
-    } else if (strcmp(a, "--ttl") == 0) {
-      ttl = v;
-    } else if (strcmp(a, "--alg") == 0) {
-      alg = v;
-    } else if (strcmp(a, "--clients") == 0) {
-      clients = v;
-    } else if (strcmp(a, "--config") == 0) {
-      config = v;
-    } else {
-      return usage_error("unknown option '%s'", a);
-    }
-  }
-  if (naud == 0) return usage_error("--audience is required");
-  char path[SV_PATH_MAX];
-  char err[1024];
-  if (clients != NULL) {
-    snprintf(path, sizeof path, "%s", clients);
-  } else {
-    sv_settings *s = malloc(sizeof *s);
-    if (s == NULL) return SV_EXIT_RUNTIME;
-    sv_settings_defaults(s);
-    if (config != NULL && sv_settings_load(s, config, err, sizeof err) != 0) {
-      free(s);
-      fprintf(stderr, "jwtkit serve: %s\n", err);
-      return SV_EXIT_USAGE;
-    }
-    snprintf(path, sizeof path, "%s", s->clients);
-    free(s);
-  }
-  /* the section text, validated by the same parser as the server's */
-  sv_buf sec;
-  sv_buf_init(&sec, 64 * 1024);
-  char secret[SV_SECRET_CHARS + 1], hash[128];
-  if (sv_secret_generate(secret) != 0 || sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash) != 0) {
-    fprintf(stderr, "jwtkit serve: cannot generate a secret\n");
-    return SV_EXIT_RUNTIME;
-  }
-  sv_buf_printf(&sec, "\n[client %s]\nsecret_hash = %s\n", name, hash);
-  for (size_t i = 0; i < naud; i++) {
-    if (strchr(aud[i], '\n') || strchr(aud[i], '\r')) {
-      OPENSSL_cleanse(secret, sizeof secret);
-      sv_buf_free(&sec);
-      return usage_error("bad audience '%s'", aud[i]);
-    }
-    sv_buf_puts(&sec, "audience = ");
-    sv_buf_puts(&sec, aud[i]);
-    sv_buf_putc(&sec, '\n');
-  }
-  if (scopes) {
-    if (strchr(scopes, '\n') || strchr(scopes, '\r')) {
-      OPENSSL_cleanse(secret, sizeof secret);
-      sv_buf_free(&sec);
-      return usage_error("bad scopes '%s'", scopes);
-    }
-    sv_buf_printf(&sec, "scopes = %s\n", scopes);
-  }
-  if (ttl) sv_buf_printf(&sec, "ttl = %s\n", ttl);
-  if (alg) sv_buf_printf(&sec, "alg = %s\n", alg);
-  sv_clients check;
-  if (sec.failed || sv_clients_parse(&check, sec.p, sec.len, "(new client)", err, sizeof err) != 0) {
-    fprintf(stderr, "jwtkit serve: %s\n", sec.failed ? "client entry too long" : err);
-    OPENSSL_cleanse(secret, sizeof secret);
-    sv_buf_free(&sec);
-    return SV_EXIT_USAGE;
-  }
-  sv_clients_free(&check);
-
-  /* read-modify-write under a lock next to the file */
-  if (sv_mkdirs(path, 0700, 0) != 0) {
-    OPENSSL_cleanse(secret, sizeof secret);
-    sv_buf_free(&sec);
-    fprintf(stderr, "jwtkit serve: cannot create the directory of %s: %s\n", path, strerror(errno));
-    return SV_EXIT_RUNTIME;
-  }
-  char lockp[SV_PATH_MAX + 8];
-  snprintf(lockp, sizeof lockp, "%s.lock", path);
-  int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
-    OPENSSL_cleanse(secret, sizeof secret);
-    sv_buf_free(&sec);
-    fprintf(stderr, "jwtkit serve: cannot lock %s: %s\n", lockp, strerror(errno));
-    if (lfd >= 0) close(lfd);
-    return SV_EXIT_RUNTIME;
-  }
-  int rc = SV_EXIT_OK;
-  char *text = NULL;
-  size_t len = 0;
-  jwtkit_err code = JWTKIT_OK;
-  sv_buf all;
-  sv_buf_init(&all, SV_MAX_CLIENTS_FILE);
-  if (sv_read_secret_file(path, SV_MAX_CLIENTS_FILE, &text, &len, &code, err, sizeof err) != 0 &&
-      code != JWTKIT_ERR_NOT_FOUND) {
-    fprintf(stderr, "jwtkit serve: clients file: %s\n", err);
-    rc = code == JWTKIT_ERR_IO || code == JWTKIT_ERR_NOMEM ? SV_EXIT_RUNTIME : SV_EXIT_USAGE;
-    goto out;
-  }
-  if (text != NULL) {
-    sv_clients cur;
-    if (sv_clients_parse(&cur, text, len, path, err, sizeof err) != 0) {
-      fprintf(stderr, "jwtkit serve: %s\n", err);
-      rc = SV_EXIT_USAGE;
-      goto out;
-    }
-    int exists = sv_clients_find(&cur, name, strlen(name)) != NULL;
-    sv_clients_free(&cur);
-    if (exists) {
-      fprintf(stderr, "jwtkit serve: client %s already exists in %s\n", name, path);
-      rc = SV_EXIT_USAGE;
-      goto out;
-    }
-    sv_buf_put(&all, text, len);
-    if (len > 0 && text[len - 1] != '\n') sv_buf_putc(&all, '\n');
-  } else {
-    sv_buf_puts(&all, "# Clients of jwtkit serve.  Secrets are stored hashed: sha256$<salt>$<HMAC-SHA256(salt, secret)>.\n");
-  }
-  sv_buf_put(&all, sec.p, sec.len);
-  if (all.failed) {
-    fprintf(stderr, "jwtkit serve: the clients file would exceed %u bytes\n", SV_MAX_CLIENTS_FILE);
-    rc = SV_EXIT_USAGE;
-    goto out;
-  }
-  if (sv_write_file_atomic(path, all.p, all.len, 0600, err, sizeof err) != 0) {
-    fprintf(stderr, "jwtkit serve: %s\n", err);
-    rc = SV_EXIT_RUNTIME;
-    goto out;
-  }
-  printf("%s\n", secret);
-  fflush(stdout);
-  fprintf(stderr,
-          "jwtkit serve: client %s added to %s; its secret (above) is shown once and stored only hashed.\n"
-          "Send SIGHUP to a running issuer to load it.\n",
-          name, path);
-out:
-  OPENSSL_cleanse(secret, sizeof secret);
-  if (text != NULL) jwtkit_free_secret(text, len + 1);
-  sv_buf_free(&sec);
-  sv_buf_free(&all);
-  close(lfd); /* releases the lock */
-  return rc;
 }
 
 /* ------------------------------------------------------------ entry */
 
 int jwtkit_serve_main(int argc, char **argv) {
-  if (argc >= 2 && strcmp(argv[1], "client") == 0) return client_add(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "client") == 0) return sv_client_admin_main(argc, argv);
   sv_settings *cli = malloc(sizeof *cli);
   if (cli == NULL) return SV_EXIT_RUNTIME;
   int help = 0;

@@ -1,36 +1,40 @@
 /*
  * services/serve/serve.h - internals of `jwtkit serve` (not installed).
  *
+ * The values people type, the configuration dialect, logs, buffers and
+ * JSON, files, base64, Prometheus text, snapshots and clocks are the
+ * project's shared layer (src/common); crypto/seal.h and core/alloc.h give
+ * hashes, MACs, random bytes, wiping and constant-time comparison.
+ *
  * Module map:
- *   util.c     durations, base64/base64url, UTF-8, whole-file read, atomic write
- *   jsonw.c    bounded growable buffer and the JSON string escaper
- *   log.c      structured logs: one JSON object per line on stderr
- *   secret.c   client secrets: generation, sha256$salt$hash, constant-time check
- *   form.c     application/x-www-form-urlencoded, Basic credentials, scopes
- *   etag.c     ETag computation and If-None-Match evaluation (RFC 9110)
- *   config.c   settings (config file + command line), clients file
- *   metrics.c  counters and the Prometheus text exposition
- *   keys.c     keyring snapshots and the rotation thread
- *   ratelimit.c token buckets of POST /token by source address and client
- *   http.c     the libmicrohttpd server and the endpoints
- *   serve.c    jwtkit_serve_main: options, demo, `client add`, signals
+ *   serve.c          jwtkit_serve_main: options, settings layers, demo, signals, reload
+ *   clients_admin.c  `jwtkit serve client add`: the clients file, under its lock
+ *   config.c         settings: defaults, one key at a time, the config file, layers, checks
+ *   clients.c        the clients file: [client NAME] sections, lookup
+ *   secret.c         client secrets: generation, sha256$salt$hash, constant-time check
+ *   form.c           application/x-www-form-urlencoded, Basic credentials, scope tokens
+ *   etag.c           ETags and If-None-Match (RFC 9110)
+ *   keys.c           keyring snapshots and the rotation thread (nothing of HTTP)
+ *   metrics.c        counters and the Prometheus text exposition
+ *   ratelimit.c      token buckets of POST /token by source address and client
+ *   discovery.c      the configuration snapshot and the discovery documents
+ *   route.c          routing and the checks before a body: answers without I/O
+ *   token.c          POST /token: the client credentials grant
+ *   http.c           libmicrohttpd: the server, the guard, prepared responses
+ *   reqlog.c         request log lines, bounded: summaries of refused requests
  */
 #ifndef JWTKIT_SERVE_INTERNAL_H
 #define JWTKIT_SERVE_INTERNAL_H
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/attr.h"
+#include "common/log.h"
+#include "common/snapshot.h"
 #include "jwtkit/jwtkit.h"
-
-#if defined(__GNUC__) || defined(__clang__)
-#define SV_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define SV_PRINTF(a, b)
-#endif
 
 /* Exit codes. */
 enum { SV_EXIT_OK = 0, SV_EXIT_USAGE = 2, SV_EXIT_RUNTIME = 3 };
@@ -41,7 +45,6 @@ enum { SV_EXIT_OK = 0, SV_EXIT_USAGE = 2, SV_EXIT_RUNTIME = 3 };
 #define SV_MAX_BODY (16u * 1024u)        /* POST /token body */
 #define SV_MAX_CONFIG (256u * 1024u)     /* config file */
 #define SV_MAX_CLIENTS_FILE (4u << 20)   /* clients file */
-#define SV_MAX_LINE 4096u                /* one line of either */
 #define SV_MAX_CLIENTS 10000u
 #define SV_MAX_CLIENT_NAME 128u
 #define SV_MAX_AUDIENCES 16u
@@ -51,95 +54,35 @@ enum { SV_EXIT_OK = 0, SV_EXIT_USAGE = 2, SV_EXIT_RUNTIME = 3 };
 #define SV_MAX_SECRET_LEN 512u
 #define SV_MIN_SECRET_LEN 32u
 #define SV_MAX_PASSPHRASE 1024u
-#define SV_MAX_LEGACY_SECRET 4096u
 #define SV_MAX_FORM_PARAMS 32u
 
-/* ------------------------------------------------------------ util.c */
+/* Something another module hangs on a snapshot (the HTTP layer's prepared
+ * responses), made on first use and freed with the snapshot: the snapshot
+ * modules know nothing of what it is. */
+typedef struct sv_attachment {
+  void (*free)(struct sv_attachment *a);
+} sv_attachment;
 
-/* snprintf for messages (truncation is acceptable). */
-void sv_fmt(char *out, size_t cap, const char *fmt, ...) SV_PRINTF(3, 4);
+/* Free what hangs on a snapshot (from its destructor). */
+static inline void sv_attachment_drop(_Atomic(sv_attachment *) *slot) {
+  sv_attachment *a = atomic_load(slot);
+  if (a != NULL) a->free(a);
+}
 
-/* "90s", "15m", "1h", "7d", "2w" or plain seconds; 0..10 years. */
-int sv_parse_duration(const char *s, int64_t *out);
-/* Decimal integer in [lo, hi]. */
-int sv_parse_int(const char *s, long long lo, long long hi, long long *out);
-/* base64url without padding; out needs 4 * ceil(n / 3) + 1 bytes. */
-size_t sv_b64url_encode(const unsigned char *in, size_t n, char *out);
-/* Strict base64url without padding (canonical trailing bits). -1 on error. */
-int sv_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap, size_t *outlen);
-/* Strict base64 (RFC 4648 §4) with the mandatory '=' padding. */
-int sv_b64_decode(const char *in, size_t n, unsigned char *out, size_t cap, size_t *outlen);
-/* 1 when s[0..n) is well-formed UTF-8 without NUL. */
-int sv_utf8_valid(const char *s, size_t n);
-/* Length of the well-formed UTF-8 sequence at s[i] (non-ASCII), 0 when not. */
-size_t sv_utf8_seq(const unsigned char *s, size_t i, size_t n);
-/* Read a regular file (at most max bytes) into a NUL-terminated malloc'd
- * buffer.  Returns 0, or -1 with err filled; errno_out gets errno (ENOENT
- * when missing, EFBIG when too large). */
-int sv_read_file(const char *path, size_t max, char **data, size_t *len, int *errno_out, char *err,
-                 size_t errcap);
-/* Temp file in the same directory (mode), write, fsync, rename, fsync dir. */
-int sv_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode, char *err,
-                         size_t errcap);
-/* Wipe then free. */
-void sv_free_secret(void *p, size_t n);
-/* A file that holds a secret (passphrase, KEKs, clients): the library's one
- * rule (jwtkit_read_secret_file: owner-only mode checked on the opened
- * file, at most max bytes).  *data is freed with jwtkit_free_secret(*data,
- * *len + 1); *code (may be NULL) is the library's error. */
-int sv_read_secret_file(const char *path, size_t max, char **data, size_t *len, jwtkit_err *code, char *err,
-                        size_t errcap);
-/* Monotonic microseconds. */
-int64_t sv_mono_us(void);
-/* mkdir -p with mode for the missing parents of path's directory part
- * when create_last is 0, or of path itself when 1. */
-int sv_mkdirs(const char *path, unsigned mode, int create_last);
-
-/* ----------------------------------------------------------- jsonw.c */
-
-typedef struct sv_buf {
-  char *p;
-  size_t len, cap, max;
-  int failed; /* out of memory or over max: content is incomplete */
-} sv_buf;
-
-void sv_buf_init(sv_buf *b, size_t max);
-void sv_buf_free(sv_buf *b);
-/* Like free but wipes first (tokens, secrets). */
-void sv_buf_free_wipe(sv_buf *b);
-void sv_buf_put(sv_buf *b, const void *s, size_t n);
-void sv_buf_puts(sv_buf *b, const char *s);
-void sv_buf_putc(sv_buf *b, char c);
-void sv_buf_int(sv_buf *b, int64_t v);
-void sv_buf_printf(sv_buf *b, const char *fmt, ...) SV_PRINTF(2, 3);
-/* A JSON string literal: quotes, escapes for '"', '\\' and control
- * characters, and U+FFFD for every byte that is not well-formed UTF-8 (the
- * output is always valid JSON, whatever the input). */
-void sv_json_str(sv_buf *b, const char *s, size_t n);
-/* ",\"key\":" + string / integer; `first` suppresses the comma. */
-void sv_json_kv_str(sv_buf *b, const char *key, const char *s, int first);
-void sv_json_kv_int(sv_buf *b, const char *key, int64_t v, int first);
-/* Hand over the NUL-terminated text (NULL when failed). */
-char *sv_buf_take(sv_buf *b, size_t *len);
-
-/* ------------------------------------------------------------- log.c */
-
-enum { SV_LOG_DEBUG = 0, SV_LOG_INFO = 1, SV_LOG_WARN = 2, SV_LOG_ERROR = 3 };
-
-int sv_log_parse_level(const char *s); /* -1 when unknown */
-const char *sv_log_level_name(int level);
-void sv_log_set_level(int level);
-int sv_log_enabled(int level);
-
-/* Builder: if (sv_log_begin(&b, lvl, "msg")) { sv_log_str(&b, ...); sv_log_end(&b); } */
-int sv_log_begin(sv_buf *b, int level, const char *msg);
-void sv_log_str(sv_buf *b, const char *key, const char *value);
-void sv_log_strn(sv_buf *b, const char *key, const char *value, size_t n);
-void sv_log_int(sv_buf *b, const char *key, int64_t v);
-void sv_log_end(sv_buf *b);
-/* One-liners: a message with an optional "detail" string. */
-void sv_log(int level, const char *msg, const char *detail);
-void sv_logf(int level, const char *msg, const char *fmt, ...) SV_PRINTF(3, 4);
+/* The holder of the snapshot being served, for a type T that embeds
+ * jk_snap_obj `obj` first (common/snapshot.h), with typed functions:
+ *   T *T_acquire(void)     the current one with a reference (NULL: none yet)
+ *   void T_release(T *)    let go of a reference (NULL: nothing)
+ *   void T_install(T *)    serve it (the holder takes the caller's
+ *                          reference; NULL: none); the previous one is
+ *                          released */
+#define SV_SNAP_HOLDER(T)                                                   \
+  static jk_snap T##_holder = {.mu = PTHREAD_MUTEX_INITIALIZER, .cur = NULL}; \
+  T *T##_acquire(void) { return (T *)jk_snap_acquire(&T##_holder); }        \
+  void T##_release(T *x) {                                                  \
+    if (x != NULL) jk_snap_release(&x->obj);                                \
+  }                                                                         \
+  void T##_install(T *x) { jk_snap_publish(&T##_holder, x ? &x->obj : NULL); }
 
 /* ---------------------------------------------------------- secret.c */
 
@@ -239,6 +182,7 @@ enum {
   SV_SET_BURST_CLIENT = 1u << 25,
   SV_SET_FAIL_COST = 1u << 26
 };
+#define SV_SET_BITS 27
 
 /* A rate: `count` per `per` seconds (1, 60 or 3600); count 0 is off. */
 typedef struct sv_rate {
@@ -250,6 +194,7 @@ int sv_parse_rate(const char *s, sv_rate *out);
 
 typedef struct sv_settings {
   uint32_t set; /* SV_SET_* of the fields given in this layer */
+  int line[SV_SET_BITS]; /* per SV_SET_* bit: the config file's line that gave it; 0: not the file */
   char config[SV_PATH_MAX];
   char listen[256];
   char issuer[512];
@@ -268,27 +213,37 @@ typedef struct sv_settings {
   long long max_connections_ip; /* per source address, 0: off */
   sv_rate rate_ip, rate_client; /* POST /token token buckets */
   long long burst_ip, burst_client, fail_cost;
-  int log_level, demo;
+  jk_log_level log_level;
+  int demo;
 } sv_settings;
 
 /* Defaults (nothing marked as set). */
 void sv_settings_defaults(sv_settings *s);
-/* Set one option by its config-file name ("max_age", "alg", ...).  Returns
- * 0, or -1 with a message in err ("unknown option" etc.). */
-int sv_settings_set(sv_settings *s, const char *key, const char *value, char *err, size_t cap);
-/* Read a config file into s (a layer).  Errors are "FILE:LINE: message". */
+/* Set one option by its config-file name ("max_age", "alg", ...), given
+ * at `line` of the config file (0: on the command line).  Returns 0, or -1
+ * with "name: what is wrong" in err ("unknown option ..." for a name that
+ * is none). */
+int sv_settings_set(sv_settings *s, const char *key, const char *value, int line, char *err, size_t cap);
+/* Read a config file into s (a layer).  Errors are "FILE:LINE: message"
+ * (or "FILE: message" for the file as a whole). */
 int sv_settings_load(sv_settings *s, const char *path, char *err, size_t cap);
 /* The same from text[0..len); path names it in messages. */
 int sv_settings_parse(sv_settings *s, const char *text, size_t len, const char *path, char *err, size_t cap);
 /* dst = dst overridden by every field set in src. */
 void sv_settings_overlay(sv_settings *dst, const sv_settings *src);
-/* Validate and complete (default issuer from listen).  Returns 0 or -1. */
+/* Check what no single option can (two passphrase sources, KEKs for a
+ * keyring that is not PostgreSQL) and complete the settings (the default
+ * issuer from listen).  An error names where the option was given
+ * ("serve.conf:LINE" or "--option").  Returns 0 or -1. */
 int sv_settings_finish(sv_settings *s, char *err, size_t cap);
-
-/* Parsed listen address. */
-int sv_parse_listen(const char *s, void *sockaddr_storage_out, unsigned *len_out, char *err, size_t cap);
+/* Where the option `name` (its SV_SET_* bit) was given: "FILE:LINE" of the
+ * config file, "--name-with-dashes" for the command line, "" when it keeps
+ * its default. */
+void sv_settings_origin(const sv_settings *s, uint32_t bit, const char *name, char *out, size_t cap);
 /* Issuer URL checks (http/https, host, no query/fragment/userinfo). */
 int sv_issuer_ok(const char *s, char *err, size_t cap);
+
+/* --------------------------------------------------------- clients.c */
 
 typedef struct sv_client {
   char *name;
@@ -308,7 +263,7 @@ typedef struct sv_clients {
   size_t n;
 } sv_clients;
 
-/* Parse a clients file. */
+/* Parse a clients file.  Errors are "FILE:LINE: message". */
 int sv_clients_load(sv_clients *out, const char *path, char *err, size_t cap);
 int sv_clients_parse(sv_clients *out, const char *text, size_t len, const char *path, char *err,
                      size_t cap);
@@ -360,9 +315,21 @@ void sv_metrics_rotation_action(const char *action);
  * "missing"); and accepted again. */
 void sv_metrics_keyring_rejected(const char *reason);
 void sv_metrics_keyring_accepted(void);
+
+/* What the HTTP layer knows of its connections, for the exposition. */
+typedef struct sv_conn_metrics {
+  unsigned open;                 /* open connections, reserve included */
+  const char *const *reasons;    /* names of the closed[] counters */
+  const uint64_t *closed;        /* connections closed by the guard, by reason */
+  size_t nreasons;
+  uint64_t reserve_admitted, reserve_refused;
+  uint64_t throttled[2];         /* POST /token answered 429: by address, by client */
+} sv_conn_metrics;
+
 struct sv_keysnap;
-/* The exposition text (malloc'd). */
-char *sv_metrics_render(const struct sv_keysnap *ks, int64_t now, size_t *len);
+/* The exposition text (from jk_malloc, free with jk_free); ks and conn
+ * may be NULL. */
+char *sv_metrics_render(const struct sv_keysnap *ks, const sv_conn_metrics *conn, int64_t now, size_t *len);
 
 /* ------------------------------------------------------------ keys.c */
 
@@ -374,7 +341,7 @@ typedef struct sv_sig {
 } sv_sig;
 
 typedef struct sv_keysnap {
-  atomic_uint refs;
+  jk_snap_obj obj;    /* first: the holder's reference count */
   jwtkit_keyring *kr; /* opened for this snapshot, never mutated: read-only use from any thread */
   uint64_t generation;
   jwtkit_keyring_timing timing;
@@ -383,14 +350,14 @@ typedef struct sv_keysnap {
   char etag[48];
   sv_sig sig[SV_MAX_ALGS];
   size_t nsig;
-  void *http[2]; /* prepared responses (http.c) */
+  _Atomic(sv_attachment *) attached; /* the HTTP layer's prepared responses */
 } sv_keysnap;
 
 /* Build a snapshot from a freshly opened keyring (takes ownership of kr). */
 int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *algs, size_t nalgs);
+/* Its holder (SV_SNAP_HOLDER). */
 sv_keysnap *sv_keysnap_acquire(void);
 void sv_keysnap_release(sv_keysnap *ks);
-/* Install (the holder takes the reference); the previous one is released. */
 void sv_keysnap_install(sv_keysnap *ks);
 
 /* The keyring side of the settings, handed to the rotation thread. */
@@ -442,10 +409,10 @@ void sv_limiter_charge(sv_limiter *l, const sv_settings *s, const unsigned char 
 /* Requests refused so far: which 0 by address, 1 by client. */
 uint64_t sv_limiter_throttled(const sv_limiter *l, int which);
 
-/* ------------------------------------------------------------ http.c */
+/* ------------------------------------------------------- discovery.c */
 
 typedef struct sv_confsnap {
-  atomic_uint refs;
+  jk_snap_obj obj;            /* first: the holder's reference count */
   sv_settings settings;
   sv_clients clients;
   char token_endpoint[600], jwks_uri[600];
@@ -454,21 +421,18 @@ typedef struct sv_confsnap {
   size_t openid_len, oauth_len;
   char openid_etag[48], oauth_etag[48];
   int legacy_loaded;          /* a legacy HS256 secret is configured (never published) */
-  void *http[4];              /* prepared responses (http.c) */
+  _Atomic(sv_attachment *) attached; /* the HTTP layer's prepared responses */
 } sv_confsnap;
 
+/* Build the snapshot of settings and clients (takes the clients). */
 int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clients, int legacy_loaded,
                       char *err, size_t cap);
+/* Its holder (SV_SNAP_HOLDER). */
 sv_confsnap *sv_confsnap_acquire(void);
 void sv_confsnap_release(sv_confsnap *cs);
 void sv_confsnap_install(sv_confsnap *cs);
 
-/* Prepared responses of a snapshot (called by the builders, freed with the
- * snapshot). */
-int sv_http_prepare_keysnap(sv_keysnap *ks);
-void sv_http_release_keysnap(sv_keysnap *ks);
-int sv_http_prepare_confsnap(sv_confsnap *cs);
-void sv_http_release_confsnap(sv_confsnap *cs);
+/* ----------------------------------------------------------- route.c */
 
 /* The endpoints without I/O.  The libmicrohttpd glue (and the fuzz harness
  * fuzz/fuzz_serve_http.c) reads the request through sv_headers and turns
@@ -491,7 +455,7 @@ typedef struct sv_answer {
   const char *text;  /* static: the error_description of a token error (may be
                         NULL), else the text/plain body */
   const char *allow; /* Allow field, or NULL */
-  char *json;        /* the 200 body of the token endpoint (malloc'd; holds a
+  char *json;        /* the 200 body of the token endpoint (jk_malloc'd; holds a
                         token: sv_answer_free wipes it) */
   int no_answer;     /* out of memory: close the connection */
   char client_id[SV_MAX_CLIENT_NAME + 1]; /* a registered client the request named (logs) */
@@ -502,6 +466,13 @@ typedef struct sv_answer {
 
 void sv_answer_init(sv_answer *a);
 void sv_answer_free(sv_answer *a);
+/* Set a as an RFC 6749 §5.2 error answer / a text/plain answer. */
+void sv_answer_token_error(sv_answer *a, unsigned status, enum sv_token_error e, const char *desc,
+                           const char *allow);
+void sv_answer_text(sv_answer *a, unsigned status, const char *text, const char *allow);
+/* The JSON body of a token error: {"error":..,"error_description":..}
+ * (jk_malloc'd, NULL when out of memory). */
+char *sv_token_error_body(enum sv_token_error e, const char *desc, size_t *len);
 
 typedef struct sv_head {
   enum sv_route route;
@@ -520,6 +491,9 @@ int sv_http_head(const sv_confsnap *cs, const char *method, const char *url, con
 void sv_http_too_large(enum sv_route route, sv_answer *a);
 /* 1 when an If-None-Match field of h matches etag. */
 int sv_http_not_modified(const sv_headers *h, const char *etag);
+
+/* ----------------------------------------------------------- token.c */
+
 /* POST /token with body[0..len) (decoded in place: the buffer needs len + 1
  * bytes; NULL when len is 0): client authentication (Basic or
  * client_secret_post), grant type, scope, then a token signed at `now` by
@@ -534,11 +508,43 @@ void sv_token_respond_limited(const sv_confsnap *cs, const sv_keysnap *ks, const
                               size_t len, int64_t now, sv_limiter *l, const unsigned char *addr, int64_t now_ms,
                               sv_answer *a);
 
+/* ---------------------------------------------------------- reqlog.c */
+
+#define SV_LOG_INTERVAL_MS 10000 /* the interval of the summary lines */
+
+/* What the log line of a request says (NULL strings are left out;
+ * termination -1: completed). */
+typedef struct sv_reqlog {
+  const char *method, *path, *remote, *client_id, *kid, *error, *throttled;
+  unsigned status; /* 0: none (the client went away) */
+  int64_t duration_us;
+  int termination;
+} sv_reqlog;
+
+/* The request's line, or only its count in the interval's summary. */
+void sv_reqlog_write(const sv_reqlog *r, int64_t now_ms);
+/* End the interval with its summary line when it is over (now, with
+ * force). */
+void sv_reqlog_flush(int64_t now_ms, int force);
+
+/* ------------------------------------------------------------ http.c */
+
 typedef struct sv_server sv_server;
 /* Start listening (settings: listen, threads, max_connections). */
 int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap);
 /* Graceful stop: stop accepting, wait up to grace_ms for in-flight
  * requests, close everything. */
 void sv_http_stop(sv_server *srv, int grace_ms);
+
+/* ----------------------------------------------------------- serve.c */
+
+/* "jwtkit serve: MESSAGE" and a pointer to --help on stderr; returns
+ * SV_EXIT_USAGE. */
+int sv_usage_error(const char *fmt, ...) JK_PRINTF(1, 2);
+
+/* ---------------------------------------------------- clients_admin.c */
+
+/* `jwtkit serve client ...` (argv[1] is "client"): the exit status. */
+int sv_client_admin_main(int argc, char **argv);
 
 #endif

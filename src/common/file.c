@@ -198,3 +198,35 @@ jwtkit_err jk_write_file_atomic(const char *path, const void *data, size_t len, 
                                 jwtkit_errinfo *info) {
   return jk_write_file_atomic_ex(path, data, len, mode, JK_WRITE_REPLACE, info);
 }
+
+int jk_mkdirs(const char *path, unsigned mode, int create_last) {
+  size_t n = strlen(path);
+  if (n == 0) {
+    errno = ENOENT;
+    return -1;
+  }
+  char *buf = jk_malloc(n + 1);
+  if (buf == NULL) {
+    errno = ENOMEM;
+    return -1;
+  }
+  memcpy(buf, path, n + 1);
+  int rc = 0;
+  char *end = buf + n;
+  if (!create_last) {
+    end = strrchr(buf, '/');
+    if (end == NULL) end = buf; /* a bare file name: nothing to create */
+    *end = '\0';
+  }
+  for (char *p = buf + 1; rc == 0 && p < end; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST) rc = -1;
+    *p = '/';
+  }
+  if (rc == 0 && buf[0] != '\0' && mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST) rc = -1;
+  int e = errno;
+  jk_free(buf);
+  errno = e;
+  return rc;
+}

@@ -59,4 +59,9 @@ int jk_fsync_dir(const char *dir);
  * is. */
 size_t jk_secret_text_len(const char *text, size_t len);
 
+/* mkdir -p: create the missing directories of path's directory part
+ * (create_last 0: "a/b/file" creates a and a/b), or of path itself
+ * (create_last 1), each with mode.  0, or -1 with errno. */
+int jk_mkdirs(const char *path, unsigned mode, int create_last);
+
 #endif

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
+
 static int is_blank(char c) { return c == ' ' || c == '\t'; }
 
 static char *trim(char *s, size_t *n) {
@@ -119,5 +121,24 @@ int jk_ini_parse(const char *path, const char *text, size_t len, jk_ini_fn fn, v
       return -1;
     }
   }
+  return 0;
+}
+
+int jk_ini_put_value(jk_buf *b, const char *v) {
+  size_t n = strlen(v);
+  if (memchr(v, '\n', n) != NULL) return -1;
+  int quote = n > 0 && (v[0] == '"' || is_blank(v[0]) || is_blank(v[n - 1]) || v[n - 1] == '\r');
+  for (size_t i = 0; i < n && !quote; i++)
+    if (v[i] == '#' && (i == 0 || is_blank(v[i - 1]))) quote = 1;
+  if (!quote) {
+    jk_buf_put(b, v, n);
+    return 0;
+  }
+  jk_buf_putc(b, '"');
+  for (size_t i = 0; i < n; i++) {
+    if (v[i] == '"' || v[i] == '\\') jk_buf_putc(b, '\\');
+    jk_buf_putc(b, v[i]);
+  }
+  jk_buf_putc(b, '"');
   return 0;
 }

@@ -32,4 +32,11 @@ typedef int (*jk_ini_fn)(void *ctx, const jk_ini_item *it, char *err, size_t cap
 /* 0, or -1 with err = "PATH:LINE: reason". */
 int jk_ini_parse(const char *path, const char *text, size_t len, jk_ini_fn fn, void *ctx, char *err, size_t cap);
 
+/* Append v as the value of a `key = ` line that jk_ini_parse reads back
+ * as v: as it is when it can be, else in double quotes (a value with " #",
+ * a leading '#' or '"', blanks at either end).  -1 (nothing appended) when
+ * v holds a newline, which no line can carry. */
+typedef struct jk_buf jk_buf;
+int jk_ini_put_value(jk_buf *b, const char *v);
+
 #endif

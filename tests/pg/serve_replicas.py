@@ -338,7 +338,7 @@ def cmd_wait_gen(args):
     for name, _ in reps:
         if name in logs:
             ts = [iso_ts(r["ts"]) for r in read_log(logs[name])
-                  if r.get("msg") == "serving keyring" and r["generation"] >= gen]
+                  if r.get("event") == "keyring_serving" and r["generation"] >= gen]
             if ts:
                 lag[name] = max(0.0, min(ts) - t0)
         elif name in seen:
@@ -619,7 +619,7 @@ def read_log(path):
     out = []
     with open(path, errors="replace") as f:
         for line in f:
-            if '"msg":"keyring"' not in line and '"msg":"serving keyring"' not in line:
+            if '"event":"keyring_action"' not in line and '"event":"keyring_serving"' not in line:
                 continue
             try:
                 out.append(json.loads(line))
@@ -654,7 +654,7 @@ def cmd_check_actions(args):
         path = spec[:-7] if killed else spec
         recs = read_log(path)
         for i, r in enumerate(recs):
-            if r.get("msg") != "keyring":
+            if r.get("event") != "keyring_action":
                 continue
             kind, kid = classify(r.get("action", ""))
             if kind is None:
@@ -802,7 +802,7 @@ def cmd_check_converge(args):
     for spec in logspecs:
         path, name = spec.split("=", 1)
         for r in read_log(path):
-            if r.get("msg") == "serving keyring":
+            if r.get("event") == "keyring_serving":
                 lseries.setdefault(name, []).append((iso_ts(r["ts"]), r["generation"]))
                 lgen_etag.setdefault(r["generation"], set()).add((r["etag"], r.get("kid_ES256")))
     if lseries:

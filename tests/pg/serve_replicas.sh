@@ -244,7 +244,7 @@ if [ $ok = 0 ]; then
 fi
 ok "check 1: three replicas started together are healthy (${T1}s -> $(elapsed)s)"
 event mark started
-creators=$(grep -l '"msg":"created keyring"' "$WORK"/logs/A?.0.log | wc -l)
+creators=$(grep -l '"event":"keyring_created"' "$WORK"/logs/A?.0.log | wc -l)
 expect "check 1: exactly one replica created the keyring, the others opened it" 1 "$creators"
 errors=$(grep -h '"level":"error"' "$WORK"/logs/A?.0.log | head -3)
 expect "check 1: no error logged during the start" "" "$errors"
@@ -372,7 +372,7 @@ for round in 1 2; do
     echo "$vt kill $victim" >>"$EVENTS"
     wait "$vpid" 2>/dev/null
     KILLED_LOGS+=("${RLOG[$victim]}")
-    tail_action=$(awk '/"msg":"serving keyring"/ {a = ""} /"msg":"keyring"/ {a = a $0 "\n"} END {printf "%s", a}' "${RLOG[$victim]}" |
+    tail_action=$(awk '/"event":"keyring_serving"/ {a = ""} /"event":"keyring_action"/ {a = a $0 "\n"} END {printf "%s", a}' "${RLOG[$victim]}" |
       sed -n 's/.*"action":"\([^ ]* [^ ]* [^ ]*\).*/\1/p' | tr '\n' ',')
     ok "check 4: $victim SIGKILLed inside its rotation transaction ($kind) after logging: ${tail_action%,}"
     start_replica "$victim"
@@ -516,7 +516,7 @@ for ((i = 0; i < 100; i++)); do
   sleep 0.1
 done
 expect "check 5: the replicas LISTEN again" 3 "$back"
-errs=$(grep -h '"level":"error"' "$WORK"/logs/B?.*.log | sed -n 's/.*"msg":"\([^"]*\)".*/\1/p' |
+errs=$(grep -h '"level":"error"' "$WORK"/logs/B?.*.log | sed -n 's/.*"event":"\([^"]*\)".*/\1/p' |
   sort | uniq -c | sed 's/^/     /' | head -5)
 if [ -n "$errs" ]; then
   echo "    errors logged during the outage (expected):"

@@ -70,7 +70,7 @@ check "the replica is healthy" test "$(curl -s -o /dev/null -w '%{http_code}' "$
 
 jwks() { curl -s "$BASE/.well-known/jwks.json"; }
 metric() { curl -s "$BASE/metrics" | sed -n "s/^$1 //p"; }
-rejected_lines() { grep -c '"msg":"keyring document rejected' "$LOG"; }
+rejected_lines() { grep -c '"event":"keyring_rejected"' "$LOG"; }
 # wait_for SECONDS CMD...: until CMD succeeds
 wait_for() {
   local n=$(($1 * 10))
@@ -98,7 +98,7 @@ ENTRY='{"kid":"attacker","alg":"ES256","state":"retiring","file":"attacker","cre
 pg_psql -c "UPDATE jwtkit_keyring SET doc = replace(replace(doc, '\"keys\":[', '\"keys\":[' || '$ENTRY' || ','),
   '\"generation\":1,', '\"generation\":7,')" >/dev/null
 pg_psql -c "NOTIFY jwtkit_keyring" >/dev/null
-check "1: the replica logs the rejection" wait_for 10 grep -q '"msg":"keyring document rejected' "$LOG"
+check "1: the replica logs the rejection" wait_for 10 grep -q '"event":"keyring_rejected","msg":"keyring document rejected' "$LOG"
 sleep 3 # three more checks of the same document
 expect "1: logged once, not once per check" 1 "$(rejected_lines)"
 check "1: the log line names the reason" grep -q '"reason":"unauthenticated"' "$LOG"
@@ -113,7 +113,7 @@ expect "1: tokens are still minted" 200 "$(mint)"
 # 2. the document back as it was
 pg_psql -c "UPDATE jwtkit_keyring SET doc = (SELECT doc FROM saved)" >/dev/null
 pg_psql -c "NOTIFY jwtkit_keyring" >/dev/null
-check "2: accepted again (logged)" wait_for 10 grep -q '"msg":"keyring document accepted again' "$LOG"
+check "2: accepted again (logged)" wait_for 10 grep -q '"event":"keyring_accepted","msg":"keyring document accepted again' "$LOG"
 expect "2: jwtkit_keyring_document_rejected back to 0" 0 "$(metric jwtkit_keyring_document_rejected)"
 expect "2: the same JWKS" "$J0" "$(jwks)"
 

@@ -198,13 +198,13 @@ PYEOF
 stop_server TERM
 after=$(wc -l <"$LOG2")
 added=$((after - before))
-refused=$(grep '"msg":"requests refused (summary)"' "$LOG2" | "$PY" -c 'import json,sys; print(sum(json.loads(l)["refused"] for l in sys.stdin))')
+refused=$(grep '"event":"requests_refused_summary"' "$LOG2" | "$PY" -c 'import json,sys; print(sum(json.loads(l)["refused"] for l in sys.stdin))')
 echo "5,000 requests ($(cat "$WORK/logload.json")): $added log lines, summaries count $refused refused" | tee -a "$FIG"
 check "5,000 requests answered as sent" jok "$WORK/logload.json" 'd == {"200": 4000, "404": 1000}'
 check "they wrote a bounded number of log lines ($added, of which the shutdown's are 3)" test "$added" -le 12
 check "the summary lines count every refused request ($refused of 1000)" test "$refused" = 1000
 check "refused requests still get a few lines of their own" \
-  test "$(grep -c '"msg":"request","method":"GET","path":"/nope","status":404' "$LOG2")" -ge 1
+  test "$(grep -c '"event":"request","method":"GET","path":"/nope","status":404' "$LOG2")" -ge 1
 cat "$FIG"
 
 echo "hostile tests: $PASS passed, $FAIL failed"

@@ -13,6 +13,8 @@ CONF=$WORK/serve.conf
 add_client() { # NAME ARGS... -> prints the secret
   "$SERVE_BIN" client add "$@" --clients "$CLIENTS" 2>>"$WORK/client-add.log"
 }
+"$SERVE_BIN" client add nl --audience "$(printf 'a\nb')" --clients "$CLIENTS" >/dev/null 2>"$WORK/nl.log"
+check "client add refuses an audience with a line break (exit 2)" test $? -eq 2
 ALICE=$(add_client alice --audience https://api.example --audience other-api --scopes "read write" --ttl 15m)
 check "client add prints a 43-character secret" test ${#ALICE} -eq 43
 BOB=$(add_client bob --audience https://api.example --scopes "read" --ttl 1m)
@@ -61,6 +63,33 @@ check "bad config exits 2" test $? -eq 2
 check "bad config error names file:line" grep -q "bad.conf:2: unknown option 'frobnicate'" "$WORK/bad.log"
 "$SERVE_BIN" --config "$CONF" --alg HS256 2>/dev/null
 check "--alg HS256 is refused (exit 2)" test $? -eq 2
+"$SERVE_BIN" --config "$CONF" --listen 127.0.0.1:0 2>"$WORK/port0.log"
+check "--listen with port 0 is refused (exit 2)" test $? -eq 2
+check "... saying which ports are allowed" grep -q "listen: the port must be 1..65535" "$WORK/port0.log"
+printf '# no free-port pick here\nlisten = 127.0.0.1:0\n' >"$WORK/port0.conf"
+"$SERVE_BIN" --config "$WORK/port0.conf" 2>"$WORK/port0c.log"
+check "listen = ...:0 in a config file is refused (exit 2)" test $? -eq 2
+check "... with file:line" grep -q 'port0.conf:2: listen: the port must be 1..65535' "$WORK/port0c.log"
+# the example of docs/serve.md: max_age = 2 days on line 7 of serve.conf
+DOC=${SOURCE_DIR:-$(dirname "$0")/../..}/docs/serve.md
+mkdir -p "$WORK/doccfg"
+printf '# 1\n# 2\n# 3\n# 4\n# 5\n# 6\nmax_age = 2 days\n' >"$WORK/doccfg/serve.conf"
+(cd "$WORK/doccfg" && exec "$SERVE_BIN" --config serve.conf 2>serve.err)
+check "the config error example of docs/serve.md: exit 2" test $? -eq 2
+"$PY" "$(dirname "$0")/../lib/doc_block.py" "$DOC" 'tests/serve/serve_test.sh` writes' >"$WORK/doccfg/doc.block"
+check "... and the line it shows, but for the time" "$PY" - "$WORK/doccfg/doc.block" "$WORK/doccfg/serve.err" <<'EOF'
+import json, sys
+block = open(sys.argv[1]).read().split("\n")
+assert block[0] == "$ jwtkit serve --config serve.conf", block
+want = json.loads(block[1])
+got = json.loads(open(sys.argv[2]).read())
+del want["ts"], got["ts"]
+assert got == want, (got, want)
+EOF
+printf 'clients = %s\nkek_file = %s\n' "$CLIENTS" "$WORK/kek" >"$WORK/kek.conf"
+"$SERVE_BIN" --config "$WORK/kek.conf" 2>"$WORK/kek.log"
+check "kek_file for a directory keyring is refused (exit 2)" test $? -eq 2
+check "... with file:line" grep -q 'kek.conf:2: kek_file applies to a PostgreSQL keyring' "$WORK/kek.log"
 "$SERVE_BIN" --config "$CONF" --clients "$WORK/missing.conf" --listen 127.0.0.1:1 2>/dev/null
 check "missing clients file exits 2" test $? -eq 2
 
@@ -323,30 +352,30 @@ wait $KPID
 check "SIGHUP does not drop an open keep-alive connection" grep -q "^200 200 same-connection" "$WORK/keepalive.txt"
 s=$(tok hup2 -u "dave:$DAVE" -d grant_type=client_credentials)
 check "after SIGHUP the new client gets a token" test "$s" = 200
-check "SIGHUP logged the reload" grep -q '"msg":"reloaded configuration and clients; re-opening the keyring"' "$LOG"
+check "SIGHUP logged the reload" grep -q '"event":"reloaded","msg":"reloaded configuration and clients; re-opening the keyring"' "$LOG"
 cp "$CLIENTS" "$WORK/clients.good"
 echo "this line is not valid" >>"$CLIENTS"
 kill -HUP "$SPID"
 sleep 1
-check "a broken clients file on SIGHUP is refused and logged with file:line" grep -q "clients.conf:[0-9]*: expected 'key = value'" "$LOG"
+check "a broken clients file on SIGHUP is refused and logged with file:line" grep -q '"event":"reload_failed".*clients.conf:[0-9]*: expected key = value' "$LOG"
 s=$(tok hup3 -u "dave:$DAVE" -d grant_type=client_credentials)
 check "... and the running configuration stays" test "$s" = 200
 cp "$WORK/clients.good" "$CLIENTS"
 check "the server is still healthy after the reloads" test "$("$CURL" -s "$BASE/healthz")" = ok
 
 # --------------------------------------------------------------- logs
-check "every log line is a JSON object with ts, level, msg" "$PY" - "$LOG" <<'EOF'
+check "every log line is a JSON object starting ts, level, event" "$PY" - "$LOG" <<'EOF'
 import json, sys
 n = 0
 for line in open(sys.argv[1]):
     if not line.startswith("{"):
         continue  # the demo banner is plain text; there is none here
     d = json.loads(line)
-    assert "ts" in d and "level" in d and "msg" in d, d
+    assert list(d)[:3] == ["ts", "level", "event"], d
     n += 1
 assert n > 20
 EOF
-check "request lines carry method, path, status, duration_us, client_id, kid" grep -q "\"method\":\"POST\",\"path\":\"/token\",\"status\":200,\"duration_us\":[0-9]*,\"remote\":\"127.0.0.1\",\"client_id\":\"alice\",\"kid\":\"$KID_A\"" "$LOG"
+check "request lines carry method, path, status, duration_us, client_id, kid" grep -q "\"event\":\"request\",\"method\":\"POST\",\"path\":\"/token\",\"status\":200,\"duration_us\":[0-9]*,\"remote\":\"127.0.0.1\",\"client_id\":\"alice\",\"kid\":\"$KID_A\"" "$LOG"
 check "no secret or token is ever logged" bash -c "! grep -q -F -e '$ALICE' -e '$BOB' -e '$CAROL' -e '$DAVE' -e \"\$(cat '$LEGACY')\" -e \"\$(cat '$WORK/basic.tok')\" '$LOG'"
 
 # ------------------------------------------------------- request limits
@@ -391,7 +420,7 @@ check "SIGTERM: exit status 0 (ASan: no leak at shutdown)" test "$SEXIT" -eq 0
 check "SIGTERM: stopped within 5 s (${SSTOP_MS} ms)" test "$SSTOP_MS" -lt 5000
 "$ROTATE_BIN" "$RING" dump >"$WORK/ring.after"
 check "the keyring loads after shutdown and is unchanged" cmp -s "$WORK/ring.before" "$WORK/ring.after"
-check "shutdown logged" grep -q '"msg":"stopped"' "$LOG"
+check "shutdown logged" grep -q '"event":"stopped"' "$LOG"
 
 # port in use -> runtime error 3
 PORT2=$(free_port)
@@ -451,6 +480,57 @@ out=$(verify "$WORK/alg2.tok" https://api.example "$WORK/alg-jwks.json")
 check "other clients keep the first algorithm (ES256): $out" test "$(echo "$out" | sed 's/.* alg=\([^ ]*\).*/\1/')" = ES256
 stop_server TERM
 check "clean exit" test "$SEXIT" -eq 0
+
+# ------------------------------------------------ the configuration dialect
+# The migration block of docs/serve.md, as it stands: " # mode 0600" after
+# the path is a comment, not part of the path.
+"$PY" "$(dirname "$0")/../lib/doc_block.py" "$DOC" 'tests/serve/serve_test.sh` runs this block' >"$WORK/migration.block"
+check "docs/serve.md has the migration block with its '# mode 0600' comment" \
+  grep -qx 'legacy_hs256_secret_file = /etc/jwtkit/legacy-hs256.key *# mode 0600' "$WORK/migration.block"
+if [ ! -e /etc/jwtkit/legacy-hs256.key ]; then
+  { printf 'keyring = %s\nclients = %s\n' "$WORK/migring" "$CLIENTS"; cat "$WORK/migration.block"; } >"$WORK/migration.conf"
+  "$SERVE_BIN" --config "$WORK/migration.conf" --listen 127.0.0.1:1 2>"$WORK/migration.log"
+  check "the block as it stands is read (exit 2: this machine has no /etc/jwtkit/legacy-hs256.key)" test $? -eq 2
+  check "... and names the secret file without the comment, after the line that named it" \
+    grep -q 'migration.conf:4: legacy_hs256_secret_file: /etc/jwtkit/legacy-hs256.key does not exist"' "$WORK/migration.log"
+fi
+# values the dialect reads as a comment unless quoted: client add quotes them
+MCLIENTS=$WORK/mig-clients.conf
+HASHY=$("$SERVE_BIN" client add hashy --audience "urn:api #1" --scopes "read #admin" --clients "$MCLIENTS" 2>/dev/null)
+check "client add writes an audience holding ' #' quoted" grep -qx 'audience = "urn:api #1"' "$MCLIENTS"
+check "... and scopes holding ' #'" grep -qx 'scopes = "read #admin"' "$MCLIENTS"
+# the same block with the secret file of this test, on a `localhost` listen
+# address, serving that client
+MPORT=$(free_port)
+{
+  printf 'listen = localhost:%s   # 127.0.0.1\nkeyring = %s\nclients = %s\n' "$MPORT" "$WORK/migring" "$MCLIENTS"
+  sed "s|/etc/jwtkit/legacy-hs256.key|$LEGACY|" "$WORK/migration.block"
+} >"$WORK/migration-here.conf"
+"$SERVE_BIN" --config "$WORK/migration-here.conf" 2>"$WORK/mig.log" &
+SPID=$!
+PORT=$MPORT
+BASE="http://127.0.0.1:$MPORT"
+for i in $(seq 1 300); do
+  [ "$("$CURL" -s -o /dev/null -w '%{http_code}' "$BASE/healthz")" = 200 ] && break
+  kill -0 "$SPID" 2>/dev/null || break
+  sleep 0.1
+done
+check "the migration block serves (listen = localhost:PORT)" test "$("$CURL" -s "$BASE/healthz")" = ok
+check "localhost means 127.0.0.1" grep -q "\"event\":\"listening\",\"listen\":\"127.0.0.1:$MPORT\"" "$WORK/mig.log"
+check "the legacy secret is configured (never published, never minted)" \
+  grep -q '"legacy_hs256":"configured (never published, never minted)","transition_ttl":300' "$WORK/mig.log"
+ISS=http://localhost:$MPORT
+s=$(tok mig -u "hashy:$HASHY" -d grant_type=client_credentials)
+check "an RS256 token for the client with ' #' in its values: $s" json "$WORK/mig.json" \
+  "d['expires_in']==300 and d['scope']=='read #admin'"
+access_token mig
+"$CURL" -s -o "$WORK/mig-jwks.json" "$BASE/.well-known/jwks.json"
+check "the JWKS holds RS256 keys only (no oct key)" json "$WORK/mig-jwks.json" \
+  'd["keys"] and all(k["kty"]=="RSA" and k["alg"]=="RS256" for k in d["keys"])'
+out=$(verify "$WORK/mig.tok" "urn:api #1" "$WORK/mig-jwks.json")
+check "its aud is exactly 'urn:api #1' (iss $ISS): $out" test "${out:0:2}" = ok -a "$(echo "$out" | sed 's/.* alg=\([^ ]*\).*/\1/')" = RS256
+stop_server TERM
+check "clean exit (migration block)" test "$SEXIT" -eq 0
 
 # ---------------------------------------------------------------- demo
 DEMO=$WORK/demo

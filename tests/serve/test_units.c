@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/ini.h"
 #include "connguard.h"
 #include "serve.h"
 
@@ -20,64 +21,6 @@ static int g_fail, g_checks;
       g_fail++;                                                      \
     }                                                                \
   } while (0)
-
-static void test_durations(void) {
-  int64_t v = 0;
-  CHECK(sv_parse_duration("90s", &v) == 0 && v == 90);
-  CHECK(sv_parse_duration("15m", &v) == 0 && v == 900);
-  CHECK(sv_parse_duration("1h", &v) == 0 && v == 3600);
-  CHECK(sv_parse_duration("7d", &v) == 0 && v == 7 * 86400);
-  CHECK(sv_parse_duration("2w", &v) == 0 && v == 14 * 86400);
-  CHECK(sv_parse_duration("42", &v) == 0 && v == 42);
-  CHECK(sv_parse_duration("0", &v) == 0 && v == 0);
-  CHECK(sv_parse_duration("", &v) != 0);
-  CHECK(sv_parse_duration("s", &v) != 0);
-  CHECK(sv_parse_duration("-5s", &v) != 0);
-  CHECK(sv_parse_duration("1.5h", &v) != 0);
-  CHECK(sv_parse_duration("5x", &v) != 0);
-  CHECK(sv_parse_duration("99999999999999999999d", &v) != 0);
-  CHECK(sv_parse_duration("3000d", &v) == 0);
-  CHECK(sv_parse_duration("4000w", &v) != 0); /* over 10 years */
-}
-
-static void test_base64(void) {
-  unsigned char raw[32], back[64];
-  for (int i = 0; i < 32; i++) raw[i] = (unsigned char)(i * 37 + 1);
-  char enc[64];
-  for (size_t n = 0; n <= 32; n++) {
-    size_t el = sv_b64url_encode(raw, n, enc), bl = 0;
-    CHECK(el == (n * 4 + 2) / 3);
-    CHECK(sv_b64url_decode(enc, el, back, sizeof back, &bl) == 0 && bl == n && memcmp(raw, back, n) == 0);
-  }
-  size_t bl;
-  CHECK(sv_b64url_decode("AB", 2, back, sizeof back, &bl) != 0); /* non-canonical trailing bits */
-  CHECK(sv_b64url_decode("A", 1, back, sizeof back, &bl) != 0);
-  CHECK(sv_b64url_decode("ab+/", 4, back, sizeof back, &bl) != 0);
-  CHECK(sv_b64_decode("ZGVtbzpzZWNyZXQ=", 16, back, sizeof back, &bl) == 0 && bl == 11 && !memcmp(back, "demo:secret", 11));
-  CHECK(sv_b64_decode("ZGVtbzpzZWNyZXQ", 15, back, sizeof back, &bl) != 0); /* padding is mandatory */
-  CHECK(sv_b64_decode("ZGVt bzpzZWNyZXQ=", 17, back, sizeof back, &bl) != 0);
-  CHECK(sv_b64_decode("Zg==", 4, back, sizeof back, &bl) == 0 && bl == 1 && back[0] == 'f');
-  CHECK(sv_b64_decode("Zh==", 4, back, sizeof back, &bl) != 0);
-  CHECK(sv_b64_decode("Z===", 4, back, sizeof back, &bl) != 0);
-}
-
-static void test_json_escape(void) {
-  sv_buf b;
-  sv_buf_init(&b, 1024);
-  sv_json_str(&b, "a\"b\\c\n\x01\x7f", 8);
-  char *s = sv_buf_take(&b, NULL);
-  CHECK(s && strcmp(s, "\"a\\\"b\\\\c\\n\\u0001\x7f\"") == 0);
-  free(s);
-  sv_buf_init(&b, 1024);
-  sv_json_str(&b, "\xc3\xa9\xff\xe2\x80\xa8z\xed\xa0\x80", 10); /* é, bad byte, U+2028, z, surrogate */
-  s = sv_buf_take(&b, NULL);
-  CHECK(s && strcmp(s, "\"\xc3\xa9\\ufffd\\u2028z\\ufffd\\ufffd\\ufffd\"") == 0);
-  free(s);
-  sv_buf_init(&b, 8); /* the cap holds */
-  sv_json_str(&b, "0123456789", 10);
-  CHECK(b.failed);
-  CHECK(sv_buf_take(&b, NULL) == NULL);
-}
 
 static void test_form(void) {
   sv_form f;
@@ -184,11 +127,15 @@ static void test_settings(void) {
   char path[64], err[600];
   sv_settings s;
   sv_settings_defaults(&s);
-  CHECK(write_tmp(path, "# comment\n; other\n\nlisten = 127.0.0.1:9000\nalg = ES256\nalg = EdDSA\n"
-                        "max_age = 2m\ntransition_ttl = 5m\nlog_level = debug\r\n") == 0);
+  /* the project's dialect: comment lines (# and ;), a comment after a
+   * value, a quoted value keeping " #", CRLF */
+  CHECK(write_tmp(path, "# comment\n; other\n\nlisten = 127.0.0.1:9000   # the port\nalg = ES256\nalg = EdDSA\n"
+                        "max_age = 2m\ntransition_ttl = 5m\nlog_level = debug\r\n"
+                        "keyring = \"/srv/ring #1\"  # quoted\nrotate_every = 2w\n") == 0);
   CHECK(sv_settings_load(&s, path, err, sizeof err) == 0);
   CHECK(strcmp(s.listen, "127.0.0.1:9000") == 0 && s.nalgs == 2 && s.algs[1] == JWTKIT_ALG_EDDSA);
-  CHECK(s.max_age == 120 && s.transition_ttl == 300 && s.log_level == SV_LOG_DEBUG);
+  CHECK(s.max_age == 120 && s.transition_ttl == 300 && s.log_level == JK_LOG_DEBUG);
+  CHECK(strcmp(s.keyring, "/srv/ring #1") == 0 && s.rotate_every == 14 * 86400);
   CHECK(sv_settings_finish(&s, err, sizeof err) == 0 && strcmp(s.issuer, "http://127.0.0.1:9000") == 0);
   unlink(path);
   struct {
@@ -196,12 +143,17 @@ static void test_settings(void) {
   } bad[] = {{"listen = 1.2.3.4:99\nbogus = 1\n", ":2: unknown option 'bogus'"},
              {"alg = HS256\n", ":1: alg: HS256 is never minted"},
              {"alg = none\n", ":1: alg: unknown algorithm 'none'"},
-             {"max_age = 2 days\n", ":1: max_age: expected a duration"},
+             {"max_age = 2 days\n", ":1: max_age: '2 days' is not a duration from 0s to 86400s"},
              {"token_ttl = 0\n", ":1: token_ttl"},
              {"[client x]\n", ":1: sections are not used"},
-             {"listen\n", ":1: expected 'key = value'"},
-             {"thread_pool = 1000\n", ":1: thread_pool: expected an integer in 1..256"},
-             {"demo = true\n", ":1: 'demo' is a command-line option only"}};
+             {"listen\n", ":1: expected key = value"},
+             {"thread_pool = 1000\n", ":1: thread_pool: '1000' is not an integer in 1..256"},
+             {"demo = true\n", ":1: 'demo' is a command-line option only"},
+             {"\n\nlisten = 127.0.0.1:0\n", ":3: listen: the port must be 1..65535"},
+             {"listen = example.com:80\n", ":1: listen: the address must be a numeric IPv4 address"},
+             {"issuer = ftp://x.example\n", ":1: issuer: must be an http:// or https:// URL"},
+             {"log_level = loud\n", ":1: log_level: 'loud' is not debug, info, warn or error"},
+             {"keyring = \"open\n", ":1: unterminated quoted value"}};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     sv_settings_defaults(&s);
     CHECK(write_tmp(path, bad[i].text) == 0);
@@ -213,22 +165,49 @@ static void test_settings(void) {
     unlink(path);
   }
   /* a line over the cap */
-  char *longline = malloc(SV_MAX_LINE + 100);
-  memset(longline, 'a', SV_MAX_LINE + 50);
+  char *longline = malloc(JK_INI_MAX_LINE + 100);
+  memset(longline, 'a', JK_INI_MAX_LINE + 50);
   memcpy(longline, "issuer = ", 9);
-  longline[SV_MAX_LINE + 50] = '\0';
+  longline[JK_INI_MAX_LINE + 50] = '\0';
   sv_settings_defaults(&s);
   CHECK(write_tmp(path, longline) == 0);
   CHECK(sv_settings_load(&s, path, err, sizeof err) != 0 && strstr(err, ":1: line longer than") != NULL);
   unlink(path);
   free(longline);
-  /* finish: listen and issuer checks */
+  /* listen: IPv6, localhost (port 0 and host names are refused above) */
   sv_settings_defaults(&s);
-  snprintf(s.listen, sizeof s.listen, "[::1]:8443");
+  CHECK(sv_settings_set(&s, "listen", "[::1]:8443", 0, err, sizeof err) == 0);
   CHECK(sv_settings_finish(&s, err, sizeof err) == 0 && strcmp(s.issuer, "http://[::1]:8443") == 0);
   sv_settings_defaults(&s);
-  snprintf(s.listen, sizeof s.listen, "example.com:80");
+  CHECK(sv_settings_set(&s, "listen", "localhost:8080", 0, err, sizeof err) == 0);
+  CHECK(sv_settings_finish(&s, err, sizeof err) == 0 && strcmp(s.issuer, "http://localhost:8080") == 0);
+  CHECK(sv_settings_set(&s, "listen", "localhost:0", 0, err, sizeof err) != 0 && strstr(err, "1..65535") != NULL);
+  /* checks across options name where each was given: FILE:LINE, or the
+   * command-line option */
+  sv_settings_defaults(&s);
+  CHECK(write_tmp(path, "# KEKs\n\nkek_file = /etc/kek\n") == 0);
+  CHECK(sv_settings_load(&s, path, err, sizeof err) == 0);
   CHECK(sv_settings_finish(&s, err, sizeof err) != 0);
+  char want[200];
+  snprintf(want, sizeof want, "%s:3: kek_file applies to a PostgreSQL keyring", path);
+  CHECK(strstr(err, want) == err);
+  if (strstr(err, want) != err) fprintf(stderr, "  got: %s\n", err);
+  sv_settings cli2;
+  sv_settings_defaults(&cli2);
+  CHECK(sv_settings_set(&cli2, "passphrase_env", "PASS", 0, err, sizeof err) == 0);
+  sv_settings_defaults(&s);
+  CHECK(write_tmp(path, "passphrase_file = /etc/pass\n") == 0);
+  sv_settings file2;
+  sv_settings_defaults(&file2);
+  CHECK(sv_settings_load(&file2, path, err, sizeof err) == 0);
+  sv_settings_overlay(&s, &file2);
+  sv_settings_overlay(&s, &cli2);
+  CHECK(sv_settings_finish(&s, err, sizeof err) != 0);
+  snprintf(want, sizeof want, "--passphrase-env: passphrase_env: give passphrase_file (%s:1) or passphrase_env, not both",
+           path);
+  CHECK(strcmp(err, want) == 0);
+  if (strcmp(err, want) != 0) fprintf(stderr, "  got: %s\n", err);
+  unlink(path);
   CHECK(sv_issuer_ok("https://issuer.example/tenant1", err, sizeof err) == 0);
   CHECK(sv_issuer_ok("https://issuer.example/?q=1", err, sizeof err) != 0);
   CHECK(sv_issuer_ok("https://user@issuer.example", err, sizeof err) != 0);
@@ -238,9 +217,9 @@ static void test_settings(void) {
   sv_settings file, cli;
   sv_settings_defaults(&file);
   sv_settings_defaults(&cli);
-  CHECK(sv_settings_set(&file, "alg", "ES256, RS256", err, sizeof err) == 0 && file.nalgs == 2);
-  CHECK(sv_settings_set(&file, "issuer", "https://a.example", err, sizeof err) == 0);
-  CHECK(sv_settings_set(&cli, "alg", "EdDSA", err, sizeof err) == 0);
+  CHECK(sv_settings_set(&file, "alg", "ES256, RS256", 1, err, sizeof err) == 0 && file.nalgs == 2);
+  CHECK(sv_settings_set(&file, "issuer", "https://a.example", 2, err, sizeof err) == 0);
+  CHECK(sv_settings_set(&cli, "alg", "EdDSA", 0, err, sizeof err) == 0);
   sv_settings_defaults(&s);
   sv_settings_overlay(&s, &file);
   sv_settings_overlay(&s, &cli);
@@ -273,8 +252,13 @@ static void test_clients(void) {
       {"audience = x\n", "clients.conf:1: 'audience' outside a [client NAME] section"},
       {"[client a b]\n", "clients.conf:1: client names"},
       {"[clients a]\n", "clients.conf:1: expected [client NAME]"},
+      {"[client a]\nttl = 2 w\n", "clients.conf:2: ttl: '2 w' is not a duration"},
+      {"[client a]\ndisabled = maybe\n", "clients.conf:2: disabled: 'maybe' is not true, false"},
       {"[client a]\nsecret_hash = hunter2hunter2hunter2hunter2hunter2\n", "clients.conf:2: secret_hash: expected sha256$"},
-      {"[client a]\naudience = x\n", "client a (line 1) has no secret_hash"},
+      {"[client a]\naudience = x\n", "clients.conf:1: client a has no secret_hash"},
+      {"# two\n[client b]\nsecret_hash = sha256$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
+       "clients.conf:2: client b has no audience"},
+      {"[client]\n", "clients.conf:1: expected [client NAME]"},
       {"[client a]\nscopes = a\"b\n", "clients.conf:2: scopes:"},
       {"[client a]\nttl = forever\n", "clients.conf:2: ttl:"},
       {"[client a]\nalg = HS256\n", "clients.conf:2: alg:"},
@@ -314,15 +298,15 @@ static void test_rates(void) {
   sv_settings_defaults(&s);
   CHECK(s.header_timeout == 5 && s.max_connections_ip == 64 && s.rate_ip.count == 20 && s.burst_ip == 100 &&
         s.rate_client.count == 10 && s.burst_client == 100 && s.fail_cost == 10);
-  CHECK(sv_settings_set(&s, "token_rate_ip", "off", err, sizeof err) == 0 && s.rate_ip.count == 0);
-  CHECK(sv_settings_set(&s, "token_rate_client", "2/m", err, sizeof err) == 0 && s.rate_client.count == 2 &&
+  CHECK(sv_settings_set(&s, "token_rate_ip", "off", 0, err, sizeof err) == 0 && s.rate_ip.count == 0);
+  CHECK(sv_settings_set(&s, "token_rate_client", "2/m", 0, err, sizeof err) == 0 && s.rate_client.count == 2 &&
         s.rate_client.per == 60);
-  CHECK(sv_settings_set(&s, "token_rate_client", "fast", err, sizeof err) != 0 &&
-        strstr(err, "token_rate_client: expected a rate like 20/s") != NULL);
-  CHECK(sv_settings_set(&s, "header_timeout", "0", err, sizeof err) != 0 && strstr(err, "1s..300s") != NULL);
-  CHECK(sv_settings_set(&s, "max_connections_per_ip", "0", err, sizeof err) == 0 && s.max_connections_ip == 0);
-  CHECK(sv_settings_set(&s, "token_fail_cost", "0", err, sizeof err) != 0);
-  CHECK(sv_settings_set(&s, "token_burst_ip", "0", err, sizeof err) != 0);
+  CHECK(sv_settings_set(&s, "token_rate_client", "fast", 0, err, sizeof err) != 0 &&
+        strstr(err, "token_rate_client: 'fast' is not a rate like 20/s") != NULL);
+  CHECK(sv_settings_set(&s, "header_timeout", "0", 0, err, sizeof err) != 0 && strstr(err, "from 1s to 300s") != NULL);
+  CHECK(sv_settings_set(&s, "max_connections_per_ip", "0", 0, err, sizeof err) == 0 && s.max_connections_ip == 0);
+  CHECK(sv_settings_set(&s, "token_fail_cost", "0", 0, err, sizeof err) != 0);
+  CHECK(sv_settings_set(&s, "token_burst_ip", "0", 0, err, sizeof err) != 0);
 }
 
 /* The token buckets at chosen times: nothing depends on the clock. */
@@ -467,9 +451,6 @@ static void test_scope_tokens(void) {
 }
 
 int main(void) {
-  test_durations();
-  test_base64();
-  test_json_escape();
   test_form();
   test_basic();
   test_etag();

@@ -1,0 +1,113 @@
+/* The configuration snapshot a request reads (settings, clients, the
+ * endpoint URLs) and the two discovery documents derived from it: OpenID
+ * Connect Discovery and RFC 8414 authorization server metadata, each with
+ * its ETag.  A request takes a reference on the snapshot; SIGHUP installs
+ * a new one and the old one goes with its last request. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "core/alloc.h"
+#include "serve.h"
+
+/* -------------------------------------------------------------- holder */
+
+/* sv_confsnap_acquire, _release, _install */
+SV_SNAP_HOLDER(sv_confsnap)
+
+static void confsnap_destroy(jk_snap_obj *o) {
+  sv_confsnap *cs = (sv_confsnap *)o;
+  sv_attachment_drop(&cs->attached);
+  sv_clients_free(&cs->clients);
+  jk_free(cs->issuer_path);
+  jk_free(cs->openid);
+  jk_free(cs->oauth);
+  free(cs);
+}
+
+/* ----------------------------------------------------------- documents */
+
+static void member(jk_buf *b, const char *name, const char *value) {
+  jk_buf_putc(b, ',');
+  jk_buf_json_str(b, name, strlen(name));
+  jk_buf_putc(b, ':');
+  jk_buf_json_str(b, value, strlen(value));
+}
+
+static char *discovery(const sv_confsnap *cs, int openid, size_t *len) {
+  jk_buf b;
+  jk_buf_init_max(&b, 64 * 1024);
+  jk_buf_puts(&b, "{\"issuer\":");
+  jk_buf_json_str(&b, cs->settings.issuer, strlen(cs->settings.issuer));
+  member(&b, "jwks_uri", cs->jwks_uri);
+  member(&b, "token_endpoint", cs->token_endpoint);
+  jk_buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\"]");
+  jk_buf_puts(&b, ",\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
+  /* REQUIRED in both RFC 8414 §2 and OpenID Connect Discovery §3; there is
+   * no authorization endpoint, so no response type is supported */
+  jk_buf_puts(&b, ",\"response_types_supported\":[]");
+  if (openid) {
+    jk_buf_puts(&b, ",\"subject_types_supported\":[\"public\"]");
+    jk_buf_puts(&b, ",\"id_token_signing_alg_values_supported\":[");
+    for (size_t i = 0; i < cs->settings.nalgs; i++) {
+      if (i) jk_buf_putc(&b, ',');
+      const char *n = jwtkit_alg_name(cs->settings.algs[i]);
+      jk_buf_json_str(&b, n, strlen(n));
+    }
+    jk_buf_putc(&b, ']');
+  }
+  /* token_endpoint_auth_signing_alg_values_supported is left out on
+   * purpose: it belongs to private_key_jwt / client_secret_jwt, which this
+   * issuer does not offer (RFC 8414 §2) */
+  jk_buf_putc(&b, '}');
+  return jk_buf_take(&b, len);
+}
+
+int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clients, int legacy_loaded, char *err,
+                      size_t cap) {
+  *out = NULL;
+  for (size_t i = 0; i < clients->n; i++) {
+    const sv_client *c = &clients->v[i];
+    if (c->alg == JWTKIT_ALG_UNSPEC) continue;
+    int ok = 0;
+    for (size_t a = 0; a < s->nalgs; a++) ok |= s->algs[a] == c->alg;
+    if (!ok) {
+      snprintf(err, cap, "%s:%d: client %s asks for alg %s, which is not among the configured algorithms",
+               s->clients, c->line, c->name, jwtkit_alg_name(c->alg));
+      return -1;
+    }
+  }
+  sv_confsnap *cs = calloc(1, sizeof *cs);
+  if (cs == NULL) {
+    snprintf(err, cap, "out of memory");
+    return -1;
+  }
+  jk_snap_obj_init(&cs->obj, confsnap_destroy);
+  atomic_init(&cs->attached, NULL);
+  cs->settings = *s;
+  cs->clients = *clients;
+  memset(clients, 0, sizeof *clients);
+  cs->legacy_loaded = legacy_loaded;
+  /* endpoints hang below the issuer (a trailing '/' is not doubled) */
+  char base[512];
+  snprintf(base, sizeof base, "%s", s->issuer);
+  size_t bl = strlen(base);
+  if (bl > 0 && base[bl - 1] == '/') base[--bl] = '\0';
+  snprintf(cs->token_endpoint, sizeof cs->token_endpoint, "%s/token", base);
+  snprintf(cs->jwks_uri, sizeof cs->jwks_uri, "%s/.well-known/jwks.json", base);
+  const char *hostp = strstr(base, "://");
+  const char *path = hostp ? strchr(hostp + 3, '/') : NULL;
+  cs->issuer_path = jk_strdup(path ? path : "");
+  cs->openid = discovery(cs, 1, &cs->openid_len);
+  cs->oauth = discovery(cs, 0, &cs->oauth_len);
+  if (cs->issuer_path == NULL || cs->openid == NULL || cs->oauth == NULL) {
+    confsnap_destroy(&cs->obj);
+    snprintf(err, cap, "out of memory");
+    return -1;
+  }
+  sv_etag(cs->openid, cs->openid_len, cs->openid_etag);
+  sv_etag(cs->oauth, cs->oauth_len, cs->oauth_etag);
+  *out = cs;
+  return 0;
+}

@@ -1,0 +1,256 @@
+/* POST /token: the OAuth 2.0 client credentials grant (RFC 6749 §4.4)
+ * minting RFC 9068 access tokens, without I/O: the request comes as header
+ * fields (sv_headers) and the urlencoded body, the decision is an
+ * sv_answer.  The order: the source address's token bucket, one
+ * Authorization field at most, the form body, client authentication (Basic
+ * or client_secret_post, never both), grant type, the client's bucket, its
+ * secret, scope, then a token from the snapshot's signer. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/buf.h"
+#include "core/alloc.h"
+#include "serve.h"
+
+static int count_each(void *cls, const char *key, const char *value) {
+  (void)value;
+  int *n = cls;
+  if (key && strcasecmp(key, "Authorization") == 0) (*n)++;
+  return 1;
+}
+
+/* The granted scope: the requested one (each token allowed), or every
+ * allowed scope when none was requested.  Returns 0 or -1 (invalid_scope). */
+static int grant_scope(const sv_client *cl, const char *req, jk_buf *out) {
+  if (req == NULL) {
+    for (size_t i = 0; i < cl->nscopes; i++) {
+      if (i) jk_buf_putc(out, ' ');
+      jk_buf_puts(out, cl->scopes[i]);
+    }
+    return 0;
+  }
+  const char *p = req;
+  const char *granted[SV_MAX_SCOPES];
+  size_t ng = 0;
+  while (*p) {
+    if (*p == ' ') {
+      p++;
+      continue;
+    }
+    const char *e = p;
+    while (*e && *e != ' ') e++;
+    size_t n = (size_t)(e - p);
+    if (!sv_scope_token_ok(p, n)) return -1;
+    const char *match = NULL;
+    for (size_t i = 0; i < cl->nscopes; i++)
+      if (strlen(cl->scopes[i]) == n && memcmp(cl->scopes[i], p, n) == 0) match = cl->scopes[i];
+    if (match == NULL) return -1;
+    int dup = 0;
+    for (size_t i = 0; i < ng; i++) dup |= granted[i] == match;
+    if (!dup) granted[ng++] = match; /* ng <= nscopes <= SV_MAX_SCOPES */
+    p = e;
+  }
+  if (ng == 0) return -1;
+  for (size_t i = 0; i < ng; i++) {
+    if (i) jk_buf_putc(out, ' ');
+    jk_buf_puts(out, granted[i]);
+  }
+  return 0;
+}
+
+/* Only the id of a registered client is logged: a secret pasted into the
+ * client_id field by mistake must not end up in the logs. */
+static void note_client(sv_answer *a, const sv_confsnap *cs, const char *id) {
+  if (id && sv_clients_find(&cs->clients, id, strlen(id)) != NULL)
+    snprintf(a->client_id, sizeof a->client_id, "%s", id);
+}
+
+static void throttled_answer(sv_answer *a, int by, int64_t retry_after) {
+  sv_answer_token_error(a, 429, SV_TE_TEMPORARILY_UNAVAILABLE,
+                        by == SV_RL_BY_ADDR
+                            ? "too many token requests from this address; retry after the time in Retry-After"
+                            : "too many token requests for this client; retry after the time in Retry-After",
+                        NULL);
+  a->throttled = by;
+  a->retry_after = retry_after;
+}
+
+/* The token of an authenticated, enabled client with its granted scope:
+ * signed by the snapshot's active key for the client's algorithm, with
+ * that key's exp clamp. */
+static void mint(const sv_confsnap *cs, const sv_keysnap *ks, const sv_client *cl, const jk_buf *scope, int64_t now,
+                 sv_answer *a) {
+  jwtkit_alg alg = cl->alg != JWTKIT_ALG_UNSPEC ? cl->alg : cs->settings.algs[0];
+  jwtkit_key *key = NULL;
+  int64_t max_exp = 0;
+  const sv_sig *sig = NULL;
+  for (size_t i = 0; i < ks->nsig; i++)
+    if (ks->sig[i].alg == alg) sig = &ks->sig[i];
+  if (sig == NULL || sig->signer == NULL || jwtkit_keyring_signing_key(ks->kr, alg, now, &key, &max_exp) != JWTKIT_OK ||
+      key != sig->key) {
+    sv_answer_token_error(a, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "no signing key is available right now", NULL);
+    return;
+  }
+  int64_t ttl = cl->ttl > 0 ? cl->ttl : ks->timing.token_ttl;
+  if (cs->settings.transition_ttl > 0 && cs->settings.transition_ttl < ttl) ttl = cs->settings.transition_ttl;
+  int64_t exp = now + ttl;
+  if (exp > max_exp) exp = max_exp;
+
+  jwtkit_claimset *claims = jwtkit_claimset_new();
+  jwtkit_err e = claims ? JWTKIT_OK : JWTKIT_ERR_NOMEM;
+  if (e == JWTKIT_OK) e = jwtkit_claimset_set_string(claims, "iss", cs->settings.issuer);
+  if (e == JWTKIT_OK) e = jwtkit_claimset_set_string(claims, "sub", cl->name);
+  for (size_t i = 0; e == JWTKIT_OK && i < cl->naud; i++) e = jwtkit_claimset_add_audience(claims, cl->aud[i]);
+  if (e == JWTKIT_OK) e = jwtkit_claimset_set_string(claims, "client_id", cl->name);
+  if (e == JWTKIT_OK) e = jwtkit_claimset_set_lifetime(claims, now, exp - now);
+  if (e == JWTKIT_OK) e = jwtkit_claimset_set_jti(claims);
+  if (e == JWTKIT_OK && scope->len > 0) e = jwtkit_claimset_set_string(claims, "scope", scope->p);
+  char *tok = NULL;
+  size_t tl = 0;
+  jwtkit_errinfo ei;
+  if (e == JWTKIT_OK) e = jwtkit_signer_sign_claimset(sig->signer, claims, &tok, &tl, &ei);
+  jwtkit_claimset_free(claims);
+  if (e != JWTKIT_OK) {
+    jk_log(JK_LOG_ERROR, "signing_failed", "signing failed: %s", jwtkit_strerror(e));
+    sv_answer_token_error(a, 500, SV_TE_SERVER_ERROR, "the token could not be signed", NULL);
+    return;
+  }
+  snprintf(a->kid, sizeof a->kid, "%s", jwtkit_key_kid(key) ? jwtkit_key_kid(key) : "");
+  jk_buf b;
+  jk_buf_init_max(&b, 256 * 1024);
+  jk_buf_puts(&b, "{\"access_token\":");
+  jk_buf_json_str(&b, tok, tl);
+  jk_buf_puts(&b, ",\"token_type\":\"Bearer\",\"expires_in\":");
+  jk_buf_int(&b, exp - now);
+  if (scope->len > 0) {
+    jk_buf_puts(&b, ",\"scope\":");
+    jk_buf_json_str(&b, scope->p, scope->len);
+  }
+  jk_buf_putc(&b, '}');
+  jwtkit_free_secret(tok, tl);
+  a->json = jk_buf_take(&b, NULL); /* wiped and freed when it failed */
+  if (a->json == NULL) {
+    sv_answer_token_error(a, 500, SV_TE_SERVER_ERROR, NULL, NULL);
+    return;
+  }
+  sv_metrics_minted(sig->minted);
+  a->status = 200;
+}
+
+/* sv_token_respond behind the token buckets (rl NULL: none). */
+static void token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
+                          int64_t now, sv_limiter *rl, const unsigned char *addr, int64_t now_ms, sv_answer *a) {
+  sv_answer_init(a);
+  int64_t wait = 0;
+  int by = rl ? sv_limiter_admit(rl, &cs->settings, addr, NULL, now_ms, &wait) : 0;
+  if (by != 0) {
+    throttled_answer(a, by, wait);
+    return;
+  }
+  /* at most one Authorization field */
+  int nauth = 0;
+  h->each(h->ctx, count_each, &nauth);
+  if (nauth > 1) {
+    sv_answer_token_error(a, 400, SV_TE_INVALID_REQUEST, "more than one Authorization field", NULL);
+    return;
+  }
+  const char *authz = h->get(h->ctx, "Authorization");
+
+  sv_form f;
+  const char *why = NULL;
+  char empty[1];
+  if (body == NULL) {
+    body = empty;
+    len = 0;
+  }
+  if (sv_form_parse(body, len, &f, &why) != SV_FORM_OK) {
+    sv_answer_token_error(a, 400, SV_TE_INVALID_REQUEST, why, NULL);
+    return;
+  }
+  const char *grant = sv_form_get(&f, "grant_type");
+  const char *post_id = sv_form_get(&f, "client_id");
+  const char *post_secret = sv_form_get(&f, "client_secret");
+  if (grant == NULL) {
+    sv_answer_token_error(a, 400, SV_TE_INVALID_REQUEST, "grant_type is missing", NULL);
+    return;
+  }
+
+  char cred[1024];
+  const char *id = NULL, *secret = NULL;
+  size_t secret_len = 0;
+  if (authz != NULL) {
+    if (post_secret != NULL) {
+      sv_answer_token_error(a, 400, SV_TE_INVALID_REQUEST,
+                            "more than one client authentication method (Authorization and client_secret)", NULL);
+      goto out;
+    }
+    int br = sv_basic_parse(authz, cred, sizeof cred, &id, &secret, &secret_len);
+    if (br != 0) {
+      sv_answer_token_error(a, 401, SV_TE_INVALID_CLIENT,
+                            br == -1 ? "unsupported authentication scheme: use Basic or client_secret_post"
+                                     : "malformed Basic credentials",
+                            NULL);
+      goto out;
+    }
+    if (post_id != NULL && strcmp(post_id, id) != 0) {
+      note_client(a, cs, id);
+      sv_answer_token_error(a, 400, SV_TE_INVALID_REQUEST, "client_id differs from the authenticated client", NULL);
+      goto out;
+    }
+  } else if (post_secret != NULL) {
+    if (post_id == NULL) {
+      sv_answer_token_error(a, 400, SV_TE_INVALID_REQUEST, "client_secret without client_id", NULL);
+      goto out;
+    }
+    id = post_id;
+    secret = post_secret;
+    secret_len = strlen(post_secret);
+  } else {
+    note_client(a, cs, post_id);
+    sv_answer_token_error(a, 401, SV_TE_INVALID_CLIENT, "client authentication is required", NULL);
+    goto out;
+  }
+  note_client(a, cs, id);
+  if (strcmp(grant, "client_credentials") != 0) {
+    sv_answer_token_error(a, 400, SV_TE_UNSUPPORTED_GRANT_TYPE, "only client_credentials is supported", NULL);
+    goto out;
+  }
+  const sv_client *cl = sv_clients_find(&cs->clients, id, strlen(id));
+  if (rl != NULL && cl != NULL && (by = sv_limiter_admit(rl, &cs->settings, NULL, cl->name, now_ms, &wait)) != 0) {
+    throttled_answer(a, by, wait);
+    goto out;
+  }
+  if (!sv_secret_check(cl ? &cl->hash : NULL, secret, secret_len) || cl == NULL) {
+    sv_answer_token_error(a, 401, SV_TE_INVALID_CLIENT, "client authentication failed", NULL);
+    goto out;
+  }
+  if (cl->disabled) {
+    sv_answer_token_error(a, 400, SV_TE_UNAUTHORIZED_CLIENT, "the client is disabled", NULL);
+    goto out;
+  }
+  jk_buf scope;
+  jk_buf_init_max(&scope, 16 * 1024);
+  if (grant_scope(cl, sv_form_get(&f, "scope"), &scope) != 0 || scope.oom)
+    sv_answer_token_error(a, 400, SV_TE_INVALID_SCOPE, "the requested scope is not allowed for this client", NULL);
+  else
+    mint(cs, ks, cl, &scope, now, a);
+  jk_buf_free(&scope);
+out:
+  jk_wipe(cred, sizeof cred);
+}
+
+void sv_token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
+                      int64_t now, sv_answer *a) {
+  token_respond(cs, ks, h, body, len, now, NULL, NULL, 0, a);
+}
+
+void sv_token_respond_limited(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body,
+                              size_t len, int64_t now, sv_limiter *l, const unsigned char *addr, int64_t now_ms,
+                              sv_answer *a) {
+  token_respond(cs, ks, h, body, len, now, l, addr, now_ms, a);
+  /* a token or a server error costs 1, any other refusal token_fail_cost,
+   * a 429 nothing (it did no work) */
+  long long cost = a->status == 429 ? 0 : a->status == 200 || a->status >= 500 ? 1 : cs->settings.fail_cost;
+  sv_limiter_charge(l, &cs->settings, addr, a->client_id[0] ? a->client_id : NULL, cost, now_ms);
+}
