@@ -27,7 +27,6 @@
 #define HEADER_TIMEOUT_MS 10000
 #define IDLE_TIMEOUT_S 60
 #define THREADS 4u
-#define MAX_DISCARD (1u << 20) /* body bytes dropped past the cap before the connection is closed */
 #define LOG_INTERVAL_MS 10000
 
 struct ui_server {
@@ -40,8 +39,6 @@ struct ui_server {
 typedef struct creq {
   char *body;
   size_t len, cap;
-  size_t discarded;
-  int too_large;
   int64_t start_us;
   unsigned status;
   const char *refused;
@@ -159,10 +156,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (*upload_size > 0) {
     size_t n = *upload_size;
     *upload_size = 0;
-    if (q->too_large || q->len + n > UI_MAX_BODY) { /* a chunked body past the cap: dropped, 413 at its end */
-      q->too_large = 1;
-      q->discarded += n;
-      return q->discarded > MAX_DISCARD ? MHD_NO : MHD_YES;
+    if (q->len + n > UI_MAX_BODY) {
+      /* a chunked body past the cap: libmicrohttpd takes no answer in the
+       * middle of a body, so the 413 is written to the socket and the
+       * connection closed */
+      q->status = 413;
+      q->refused = "too-large";
+      svc_reject_raw(s->guard, c, 413, "the request body is larger than 1 MiB");
+      return MHD_NO;
     }
     if (q->len + n + 1 > q->cap) {
       size_t cap = q->cap ? q->cap : 4096;
@@ -188,11 +189,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                .get = conn_get,
                .ctx = c,
                .body = q->body,
-               .body_len = q->len,
-               .too_large = q->too_large};
+               .body_len = q->len};
   ui_resp r;
   ui_respond(s->app, &rq, jk_now(), &r);
-  return answer(c, q, &r, q->too_large);
+  return answer(c, q, &r, 0);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {

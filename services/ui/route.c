@@ -183,7 +183,7 @@ static int api(const ui_app *app, const ui_req *rq, int64_t now, ui_resp *r) {
     if (rc == JWTKIT_ERR_TOO_LARGE && needed > 0)
       snprintf(msg, sizeof msg, "the request holds %u JSON values; at most %u are read", needed, UI_MAX_JSON_VALUES);
     else
-      ui_errtext(rc, &info, msg, sizeof msg);
+      snprintf(msg, sizeof msg, "the request body: %s", info.msg[0] ? info.msg : jwtkit_strerror(rc));
     return api_error(r, 400, NULL, msg);
   }
   jk_buf out;
