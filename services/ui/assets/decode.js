@@ -62,11 +62,15 @@ export function description(d) {
 
 export function init(pane) {
   const token = $("#decode-token", pane), leeway = $("#decode-leeway", pane), out = $("#decode-out", pane);
+  let seq = 0; // only the latest answer is shown
   async function run() {
-    clear(out);
-    if (token.value.trim() === "") return;
+    clearTimeout(token.timer);
+    const mine = ++seq;
+    if (token.value.trim() === "") return clear(out);
     try {
       const d = await api("decode", { token: token.value, leeway: Number(leeway.value) || 0 });
+      if (mine !== seq) return;
+      clear(out);
       out.append(banner("warn", "UNVERIFIED:", "the signature was not checked. Nothing here may decide anything; " +
         "the Verify pane asks the verifier."));
       out.append(tokenView(token.value.trim().replace(/^Bearer\s+/, "")));
@@ -77,7 +81,7 @@ export function init(pane) {
         times.map((t) => `${t.name} ${t.utc} (${t.relative})`).join(" · ")));
       out.append(description(d));
     } catch (e) {
-      out.append(errorBox(e));
+      if (mine === seq) clear(out).append(errorBox(e));
     }
   }
   $("#decode-run", pane).addEventListener("click", run);
