@@ -141,8 +141,6 @@ static void key_card(card *k, const char *const *kids_seen, size_t nkids, size_t
   if (rc == JWTKIT_OK) {
     char tp[44];
     if (!oct && jwtkit_key_thumbprint(key, tp) == JWTKIT_OK) ui_out_cstr(b, "thumbprint", tp);
-    const char *curve = jwtkit_key_curve(key);
-    if (curve != NULL) ui_out_cstr(b, "curve_checked", curve);
     jwtkit_key_free(key);
   } else {
     ui_out_error(b, "error", rc, &info);

@@ -182,8 +182,8 @@ int ui_token_describe(ui_call *c, const char *token, size_t len, ui_times *times
   int r = members(c, "header", hdr, hl, k_header, sizeof k_header / sizeof k_header[0]);
   if (r == 0) r = members(c, "claims", pay, pl, k_claims, sizeof k_claims / sizeof k_claims[0]);
   if (r == 0) r = times_of(c, pay, pl, times);
-  jwtkit_free(hdr);
-  jwtkit_free(pay);
+  jwtkit_free_secret(hdr, hl + 1); /* a pasted token: wiped like everything it came in */
+  jwtkit_free_secret(pay, pl + 1);
   return r;
 }
 

@@ -381,5 +381,12 @@ kill -TERM "$PID"
 wait "$PID"
 check "--open without a display says so" grep -q 'no display' noshow.err
 
+# ------------------------------------------- the docs' scripted use
+python3 "$HERE/../lib/doc_block.py" "$HERE/../../docs/ui.md" 'This block is run by `tests/ui/api_test.sh`' >doc.sh
+echo "$TOKEN" >token
+PATH="$(dirname "$J"):$PATH" timeout 60 bash doc.sh >doc.out 2>doc.err
+expect "docs/ui.md: the API from a script runs" 0 $?
+check "... and prints the token's exp" grep -q '"name":"exp"' doc.out
+
 echo "ui api: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
