@@ -37,8 +37,7 @@ struct ui_server {
 };
 
 typedef struct creq {
-  char *body;
-  size_t len, cap;
+  jk_buf body; /* capped at UI_MAX_BODY; grows and is freed wiped */
   int64_t start_us;
   unsigned status;
   const char *refused;
@@ -47,22 +46,6 @@ typedef struct creq {
 } creq;
 
 /* ------------------------------------------------------------ headers */
-
-typedef struct each_ctx {
-  int (*fn)(void *cls, const char *name, const char *value);
-  void *cls;
-} each_ctx;
-
-static enum MHD_Result each_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
-  (void)kind;
-  each_ctx *x = cls;
-  return x->fn(x->cls, key, value) ? MHD_YES : MHD_NO;
-}
-
-static void conn_each(void *ctx, int (*fn)(void *cls, const char *name, const char *value), void *cls) {
-  each_ctx x = {fn, cls};
-  MHD_get_connection_values((struct MHD_Connection *)ctx, MHD_HEADER_KIND, each_cb, &x);
-}
 
 static const char *conn_get(void *ctx, const char *name) {
   return MHD_lookup_connection_value((struct MHD_Connection *)ctx, MHD_HEADER_KIND, name);
@@ -125,13 +108,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (q == NULL) {
     if ((q = calloc(1, sizeof *q)) == NULL) return MHD_NO;
     *con_cls = q;
+    jk_buf_init_max(&q->body, UI_MAX_BODY);
     q->start_us = jk_mono_us();
     note_path(q, url);
     snprintf(q->method, sizeof q->method, "%s", method);
     /* framing first: two lengths, a list, an unknown coding would let a
      * proxy in front and this server disagree on where a request ends */
     svc_framing fr;
-    svc_framing_check(conn_each, c, version != NULL && strcmp(version, MHD_HTTP_VERSION_1_0) == 0, UI_MAX_BODY, &fr);
+    svc_framing_check(svc_each_header, c, version != NULL && strcmp(version, MHD_HTTP_VERSION_1_0) == 0, UI_MAX_BODY, &fr);
     if (fr.status == 413) fr.why = "the request body is larger than 1 MiB";
     if (fr.status != 0) {
       svc_guard_rejected(s->guard, c);
@@ -146,7 +130,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
       svc_guard_reserve_refused(s->guard);
       return send_text(c, q, 503, "the workbench is at its connection limit; retry shortly\n", 1);
     }
-    if (fr.length > 0 && (q->body = malloc((size_t)fr.length + 1)) != NULL) q->cap = (size_t)fr.length + 1;
+    if (fr.length > 0) jk_buf_reserve(&q->body, (size_t)fr.length); /* at most UI_MAX_BODY: framing checked it */
     return MHD_YES; /* answered once the whole request is in */
   }
   if (q->status != 0) { /* answered early: the rest is ignored */
@@ -156,7 +140,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (*upload_size > 0) {
     size_t n = *upload_size;
     *upload_size = 0;
-    if (q->len + n > UI_MAX_BODY) {
+    if (q->body.len + n > UI_MAX_BODY) {
       /* a chunked body past the cap: libmicrohttpd takes no answer in the
        * middle of a body, so the 413 is written to the socket and the
        * connection closed */
@@ -165,31 +149,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
       svc_reject_raw(s->guard, c, 413, "the request body is larger than 1 MiB");
       return MHD_NO;
     }
-    if (q->len + n + 1 > q->cap) {
-      size_t cap = q->cap ? q->cap : 4096;
-      while (cap < q->len + n + 1) cap *= 2;
-      if (cap > UI_MAX_BODY + 1) cap = UI_MAX_BODY + 1;
-      char *nb = malloc(cap);
-      if (nb == NULL) return MHD_NO;
-      if (q->body != NULL) {
-        memcpy(nb, q->body, q->len);
-        jk_wipe(q->body, q->cap);
-        free(q->body);
-      }
-      q->body = nb;
-      q->cap = cap;
-    }
-    memcpy(q->body + q->len, upload, n);
-    q->len += n;
-    return MHD_YES;
+    jk_buf_put(&q->body, upload, n);
+    return q->body.oom ? MHD_NO : MHD_YES;
   }
   svc_guard_body_done(s->guard, c);
   ui_req rq = {.method = method,
                .path = url,
                .get = conn_get,
                .ctx = c,
-               .body = q->body,
-               .body_len = q->len};
+               .body = q->body.p,
+               .body_len = q->body.len};
   ui_resp r;
   ui_respond(s->app, &rq, jk_now(), &r);
   return answer(c, q, &r, 0);
@@ -214,10 +183,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     jk_log_int(&L, "duration_us", jk_mono_us() - q->start_us);
     jk_log_end(&L);
   }
-  if (q->body != NULL) {
-    jk_wipe(q->body, q->cap);
-    free(q->body);
-  }
+  jk_buf_free_wipe(&q->body);
   free(q);
 }
 

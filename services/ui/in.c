@@ -121,28 +121,25 @@ int ui_in_strs(ui_call *c, const char *name, size_t max, const char **v, size_t 
   return 1;
 }
 
-int ui_in_duration(ui_call *c, const char *name, int64_t *v) {
+/* A number of 0..hi, or a text that parse reads (help says what it takes). */
+static int number_or_text(ui_call *c, const char *name, int64_t hi, int (*parse)(const char *s, int64_t *out),
+                          const char *help, int64_t *v) {
   int i = member(c, name);
   if (i < 0) return 0;
-  if (c->in->d.nodes[i].type == JK_J_NUMBER) return ui_in_int(c, name, 0, JK_MAX_DURATION, v);
+  if (c->in->d.nodes[i].type == JK_J_NUMBER) return ui_in_int(c, name, 0, hi, v);
   const char *s;
   int r = ui_in_str(c, name, &s, NULL);
-  if (r <= 0) return r;
-  if (s[0] == '\0') return 0;
-  if (jk_parse_duration(s, v) != 0) return ui_fail(c, 400, name, "\"%s\": \"%s\" is not %s", name, s, JK_DURATION_HELP);
+  if (r <= 0 || s[0] == '\0') return r < 0 ? -1 : 0;
+  if (parse(s, v) != 0) return ui_fail(c, 400, name, "\"%s\": \"%s\" is not %s", name, s, help);
   return 1;
 }
 
+int ui_in_duration(ui_call *c, const char *name, int64_t *v) {
+  return number_or_text(c, name, JK_MAX_DURATION, jk_parse_duration, JK_DURATION_HELP, v);
+}
+
 int ui_in_time(ui_call *c, const char *name, int64_t *v) {
-  int i = member(c, name);
-  if (i < 0) return 0;
-  if (c->in->d.nodes[i].type == JK_J_NUMBER) return ui_in_int(c, name, 0, JK_MAX_TIME, v);
-  const char *s;
-  int r = ui_in_str(c, name, &s, NULL);
-  if (r <= 0) return r;
-  if (s[0] == '\0') return 0;
-  if (jk_parse_time(s, v) != 0) return ui_fail(c, 400, name, "\"%s\": \"%s\" is not %s", name, s, JK_TIME_HELP);
-  return 1;
+  return number_or_text(c, name, JK_MAX_TIME, jk_parse_time, JK_TIME_HELP, v);
 }
 
 int ui_in_algs(ui_call *c, jwtkit_alg *algs, size_t *n) {

@@ -138,13 +138,19 @@ try:
         driver.save_screenshot(path)
         return path
 
-    def wait_for(sel, what):
+    def until(cond):
+        # True once cond(driver) holds, False after the wait's timeout
         try:
-            wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, sel)))
+            wait.until(cond)
             return True
         except TimeoutException:
-            check(what, False, "(%s never appeared)" % sel)
             return False
+
+    def wait_for(sel, what):
+        if until(EC.presence_of_element_located((By.CSS_SELECTOR, sel))):
+            return True
+        check(what, False, "(%s never appeared)" % sel)
+        return False
 
     # ------------------------------------------------------------ no secret
     driver.get(origin + "/")
@@ -193,12 +199,8 @@ try:
         shot("verify", "#verify-run")
     fill("verify-token", tampered)
     by_id("verify-run").click()
-    try:
-        wait.until(lambda d: d.find_element(By.ID, "verify-verdict").text.startswith("INVALID"))
-        ok = True
-    except TimeoutException:
-        ok = False
-    check("verify: a tampered token is INVALID", ok)
+    check("verify: a tampered token is INVALID",
+          until(lambda d: d.find_element(By.ID, "verify-verdict").text.startswith("INVALID")))
     failed_checks = [e.get_attribute("data-check") for e in css("#verify-out li.check.fail")]
     check("verify: the failed check shown is the signature", failed_checks == ["signature"], failed_checks)
     check("... with the library's reason", "bad signature" in by_id("verify-out").text)
@@ -215,12 +217,8 @@ try:
               not by_id("gen-private").is_displayed())
         shot("generate", "#gen-out")
         by_id("gen-verify").click()
-        try:
-            wait.until(lambda d: d.find_element(By.ID, "verify-verdict").text.startswith("VALID"))
-            ok = True
-        except TimeoutException:
-            ok = False
-        check("generate, then verify in the verify pane: VALID", ok)
+        check("generate, then verify in the verify pane: VALID",
+              until(lambda d: d.find_element(By.ID, "verify-verdict").text.startswith("VALID")))
         check("... the verify pane is shown", by_id("pane-verify").is_displayed())
 
     # ----------------------------------------------------------------- pem
@@ -230,12 +228,8 @@ try:
         dt.items.add(new File([arguments[0]], "cut.pem", {type: "application/x-pem-file"}));
         document.getElementById("pem-text").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true}));
         """, bad_pem)
-    try:
-        wait.until(lambda d: d.find_element(By.ID, "pem-text").get_attribute("value") == bad_pem)
-        ok = True
-    except TimeoutException:
-        ok = False
-    check("pem: a dropped file fills the field", ok)
+    check("pem: a dropped file fills the field",
+          until(lambda d: d.find_element(By.ID, "pem-text").get_attribute("value") == bad_pem))
     by_id("pem-run").click()
     if wait_for("#pem-verdict", "pem answers"):
         check("pem: a bad file has problems", "problem" in by_id("pem-verdict").text, by_id("pem-verdict").text)
@@ -249,12 +243,8 @@ try:
         by_id("plan-keys").clear()
         by_id("plan-keys").send_keys(n)
         by_id("plan-run").click()
-        try:
-            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#plan-svg g.key-span")) == int(n))
-            ok = True
-        except TimeoutException:
-            ok = False
-        check("plan: %s keys asked, %s key spans drawn" % (n, n), ok,
+        check("plan: %s keys asked, %s key spans drawn" % (n, n),
+              until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#plan-svg g.key-span")) == int(n)),
               len(css("#plan-svg g.key-span")))
     check("plan: pending, active and retiring segments",
           all(css("#plan-svg rect.seg.%s" % c) for c in ("pending", "active", "retiring")))
