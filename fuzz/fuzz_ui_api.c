@@ -112,7 +112,7 @@ static void expand(jkf_text *out, const char *s, size_t n, int body) {
   }
 }
 
-static const unsigned k_statuses[] = {200, 400, 403, 404, 405, 413, 415, 422, 501, 502};
+static const unsigned k_statuses[] = {200, 400, 403, 404, 405, 415, 422, 501, 502};
 
 static int status_known(unsigned s) {
   for (size_t i = 0; i < sizeof k_statuses / sizeof k_statuses[0]; i++)
@@ -185,8 +185,7 @@ int jkf_ui_api(const uint8_t *data, size_t size) {
                  .get = jkf_fields_get,
                  .ctx = &f,
                  .body = body.p,
-                 .body_len = body.len,
-                 .too_large = body.len > UI_MAX_BODY};
+                 .body_len = body.len};
     ui_resp r;
     ui_respond(&g.app, &rq, NOW, &r);
     if (g.verbose) fprintf(stderr, "ui_api: %s %s -> %u %.*s\n", method, path, r.status, (int)(r.len < 200 ? r.len : 200),

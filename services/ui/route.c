@@ -9,8 +9,9 @@
  *      cross-site request gets 403;
  *   3. /api/: Sec-Fetch-Site, when sent, must be same-origin; the per-start
  *      secret must come in the X-Jwtkit-Ui-Secret header (compared in
- *      constant time), else 403; POST only, a JSON body of at most 1 MiB
- *      (413) parsed by the library's strict parser (400);
+ *      constant time), else 403; POST only, a JSON body (at most 1 MiB:
+ *      http.c answers 413 to more) parsed by the library's strict parser
+ *      (400);
  *   4. anything else is an embedded asset (GET or HEAD).
  * Every answer carries ui_security_headers (http.c adds them).
  */
@@ -167,7 +168,6 @@ static int api(const ui_app *app, const ui_req *rq, int64_t now, ui_resp *r) {
     r->allow = "POST";
     return api_error(r, 405, NULL, "the API takes POST with a JSON body");
   }
-  if (rq->too_large) return api_error(r, 413, NULL, "the request body is larger than 1 MiB");
   if (!json_ctype(rq->get(rq->ctx, "Content-Type")))
     return api_error(r, 415, NULL, "the request body must be application/json");
 

@@ -88,9 +88,8 @@ typedef struct ui_req {
   const char *path; /* without the query */
   const char *(*get)(void *ctx, const char *name); /* header field, case-insensitive; NULL when absent */
   void *ctx;
-  const char *body;
+  const char *body; /* at most UI_MAX_BODY bytes (http.c answers 413 to more) */
   size_t body_len;
-  int too_large; /* the body was over UI_MAX_BODY (it is not in body) */
 } ui_req;
 
 /* The answer.  body is static (an asset, a fixed text) or owned (freed,
