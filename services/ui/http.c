@@ -94,12 +94,6 @@ static enum MHD_Result send_text(struct MHD_Connection *c, creq *q, unsigned sta
 
 /* ------------------------------------------------------------ requests */
 
-static void note_path(creq *q, const char *url) {
-  int known = strncmp(url, "/api/", 5) == 0 && strlen(url) < sizeof q->path;
-  for (const ui_asset *a = ui_assets; !known && a->path != NULL; a++) known = strcmp(url, a->path) == 0;
-  known |= strcmp(url, "/") == 0;
-  snprintf(q->path, sizeof q->path, "%s", known ? url : "");
-}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
@@ -110,7 +104,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     *con_cls = q;
     jk_buf_init_max(&q->body, UI_MAX_BODY);
     q->start_us = jk_mono_us();
-    note_path(q, url);
+    snprintf(q->path, sizeof q->path, "%s", ui_known_path(url) && strlen(url) < sizeof q->path ? url : "");
     snprintf(q->method, sizeof q->method, "%s", method);
     /* framing first: two lengths, a list, an unknown coding would let a
      * proxy in front and this server disagree on where a request ends */

@@ -146,6 +146,14 @@ static const struct {
     {"/api/plan", ui_api_plan},
 };
 
+int ui_known_path(const char *path) {
+  for (size_t k = 0; k < sizeof k_api / sizeof k_api[0]; k++)
+    if (strcmp(path, k_api[k].path) == 0) return 1;
+  for (const ui_asset *a = ui_assets; a->path != NULL; a++)
+    if (strcmp(path, a->path) == 0) return 1;
+  return strcmp(path, "/") == 0;
+}
+
 static int json_ctype(const char *ct) {
   static const char want[] = "application/json";
   if (ct == NULL || strncasecmp(ct, want, sizeof want - 1) != 0) return 0;

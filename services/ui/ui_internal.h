@@ -108,6 +108,9 @@ typedef struct ui_resp {
  * when memory runs out). */
 void ui_respond(const ui_app *app, const ui_req *rq, int64_t now, ui_resp *out);
 void ui_resp_free(ui_resp *r);
+/* 1 for a path the page uses (an asset or an API endpoint): the only
+ * paths the log names. */
+int ui_known_path(const char *path);
 
 /* The HTTP server (http.c) on a socket bound and listening (ui.c binds it
  * to learn the port before anything is served).  0, or -1 with err. */
