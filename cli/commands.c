@@ -15,6 +15,9 @@
 #ifdef JWTKIT_HAVE_GATE
 #include "jwtkit_gate.h"
 #endif
+#ifdef JWTKIT_HAVE_UI
+#include "jwtkit_ui.h"
+#endif
 
 #define ANY_POS SIZE_MAX
 
@@ -338,6 +341,20 @@ const cli_cmd cli_commands[] = {
 #else
     {"gate", cli_cmd_unavailable, "...", 0, ANY_POS,
      "token verifier for nginx auth_request (not built: libmicrohttpd or libcurl missing)", NULL, no_opts, NULL, NULL},
+#endif
+#ifdef JWTKIT_HAVE_UI
+    {"ui", cli_cmd_unavailable, "[--listen ADDR:PORT] [--keyring DIR|URL] [--open]  (jwtkit ui --help)", 0, ANY_POS,
+     "token workbench in the browser, on this machine only",
+     "Serves a page on loopback (a free port by default) that decodes, verifies\n"
+     "and generates tokens, checks PEM files, draws a keyring's rotation plan\n"
+     "and shows JWK Sets, every operation done by libjwtkit.  The first line on\n"
+     "stdout is the URL to open; it carries a secret made at start.\n"
+     "`jwtkit ui --help` lists the options; docs/ui.md says what the page\n"
+     "promises about privacy.",
+     no_opts, jwtkit_ui_main, NULL},
+#else
+    {"ui", cli_cmd_unavailable, "...", 0, ANY_POS, "token workbench in the browser (not built: libmicrohttpd missing)",
+     NULL, no_opts, NULL, NULL},
 #endif
     {"bench", cli_cmd_unavailable, "[--runs N] [--time SECONDS] [--alg ALG]... [--json]  (jwtkit bench --help)", 0,
      ANY_POS, "sign/verify throughput next to raw OpenSSL and libjwt",

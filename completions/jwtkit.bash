@@ -14,6 +14,7 @@ _jwtkit_opts() {
     thumbprint) echo "--uri --passphrase-file --passphrase-env --help" ;;
     scan) echo "--staged --worktree --max-size --allow-skipped --verbose --help" ;;
     pem) echo "check --pair --json --passphrase-file --passphrase-env --help" ;;
+    ui) echo "--listen --keyring --open --log-level --help" ;;
     keyring) echo "--alg --max-age --token-ttl --leeway --rotate-every --publish-ahead --bits --kid --verify-only --force --at --json --kek-file --kek-env --passphrase-file --passphrase-env --help" ;;
     *) echo "--help" ;;
   esac
@@ -23,7 +24,7 @@ _jwtkit() {
   local cur prev cmd
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="keygen sign verify decode jwk jwks thumbprint scan help pem keyring serve gate bench"
+  local commands="keygen sign verify decode jwk jwks thumbprint scan help pem keyring serve gate ui bench"
   local algs="HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA"
 
   if [ "$COMP_CWORD" -eq 1 ]; then
@@ -49,6 +50,14 @@ _jwtkit() {
       COMPREPLY=($(compgen -e -- "$cur"))
       return 0
       ;;
+    --log-level)
+      COMPREPLY=($(compgen -W "debug info warn error" -- "$cur"))
+      return 0
+      ;;
+    --keyring)
+      COMPREPLY=($(compgen -d -- "$cur"))
+      return 0
+      ;;
     --key | --secret-file | --passphrase-file | --kek-file | --out | --pub | --jwks)
       COMPREPLY=($(compgen -f -- "$cur"))
       return 0
@@ -57,7 +66,7 @@ _jwtkit() {
       COMPREPLY=($(compgen -W "pkcs11:" -- "$cur"))
       return 0
       ;;
-    --kid | --iss | --sub | --aud | --ttl | --nbf | --at | --typ | --header | --leeway | --max-age | --require | --claims | --max-size)
+    --kid | --iss | --sub | --aud | --ttl | --nbf | --at | --typ | --header | --leeway | --max-age | --require | --claims | --max-size | --listen)
       return 0
       ;;
   esac

@@ -17,7 +17,7 @@ vec="${1:-${JWTKIT_VECTORS:-$root/../shared/vectors}}"
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 
-# Seeds of the service harnesses (serve_*, gate_*), which need no vectors:
+# Seeds of the service harnesses (serve_*, gate_*, ui_*), which need no vectors:
 # the example files of docs/serve.md and docs/gateway.md, and hand-written
 # configurations and requests that use the harnesses' fixed clients, keys
 # and clock (fuzz/fuzz_serve_http.c, fuzz/fuzz_gate_request.c).
@@ -219,6 +219,14 @@ for r in [
     req([("X-Original-URI", "/v1"), ("Host", "api.example.com"), ("Authorization", "Bearer a.b.c!")]),
 ]:
     put("gate_request", r)
+
+# ---------------------------------------------------------------- ui api
+# the hand-written requests of tests/regress/cases/ui_api (one per pane,
+# with the harness's placeholders %S %H %T %J)
+cases = os.path.join(root, "tests", "regress", "cases", "ui_api")
+for name in sorted(os.listdir(cases)) if os.path.isdir(cases) else []:
+    with open(os.path.join(cases, name), "rb") as f:
+        put("ui_api", f.read())
 
 for h in sorted(counts):
     print("make-corpus: %-13s +%d seeds" % (h, counts[h]))

@@ -497,6 +497,22 @@ static int framing_each(void *cls, const char *name, const char *value) {
   return 1;
 }
 
+typedef struct each_ctx {
+  int (*fn)(void *cls, const char *name, const char *value);
+  void *cls;
+} each_ctx;
+
+static enum MHD_Result each_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  each_ctx *x = cls;
+  return x->fn(x->cls, key, value) ? MHD_YES : MHD_NO;
+}
+
+void svc_each_header(void *ctx, int (*fn)(void *cls, const char *name, const char *value), void *cls) {
+  each_ctx x = {fn, cls};
+  MHD_get_connection_values((struct MHD_Connection *)ctx, MHD_HEADER_KIND, each_cb, &x);
+}
+
 void svc_framing_check(void (*each)(void *ctx, int (*fn)(void *cls, const char *name, const char *value), void *cls),
                        void *ctx, int http10, unsigned long long max_body, svc_framing *out) {
   framing_ctx x;

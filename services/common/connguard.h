@@ -148,6 +148,11 @@ typedef struct svc_framing {
 void svc_framing_check(void (*each)(void *ctx, int (*fn)(void *cls, const char *name, const char *value), void *cls),
                        void *ctx, int http10, unsigned long long max_body, svc_framing *out);
 
+/* The `each` of a libmicrohttpd connection (ctx: the struct MHD_Connection):
+ * fn(cls, name, value) for every request header field in order, until fn
+ * returns 0. */
+void svc_each_header(void *ctx, int (*fn)(void *cls, const char *name, const char *value), void *cls);
+
 /* -------------------------------------------------------- rate-limited logs */
 
 /* At most `burst` lines per `interval_ms`; the rest are counted. */

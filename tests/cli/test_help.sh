@@ -106,7 +106,7 @@ if "$JWTKIT" help gate | grep -q "Usage: jwtkit gate --config"; then
   assert_rc 2
   assert_err_contains "unexpected argument '--check'"
 fi
-for c in serve bench; do
+for c in serve ui bench; do
   "$JWTKIT" "$c" --help >/dev/null 2>&1 || continue # not built here
   run "$c" -- extra
   assert_rc 2
@@ -114,7 +114,7 @@ for c in serve bench; do
 done
 
 # the services and the benchmark parse their own options
-for c in serve gate bench; do
+for c in serve gate ui bench; do
   run help "$c"
   assert_rc 0
   assert_out_contains "Usage: jwtkit $c "

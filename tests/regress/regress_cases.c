@@ -6,9 +6,10 @@
  *
  *   regress_cases [CASES_DIR]     (default: tests/regress/cases)
  *
- * Built with JKR_SERVE or JKR_GATE (regress_serve, regress_gate: see
- * jwtkit_regress() in CMakeLists.txt) it runs the cases of the service
- * harnesses (serve_*, gate_*) instead, linked with the service's code.
+ * Built with JKR_SERVE, JKR_GATE or JKR_UI (regress_serve, regress_gate,
+ * regress_ui: see jwtkit_regress() in CMakeLists.txt) it runs the cases of
+ * the service harnesses (serve_*, gate_*, ui_*) instead, linked with the
+ * service's code.
  *
  * tests/regress/pending/ holds inputs that still fail (library bugs not yet
  * fixed); ctest does not run them:
@@ -31,7 +32,7 @@ static const struct {
   const char *name;
   int (*fn)(const uint8_t *, size_t);
 } k_harness[] = {
-#if !defined(JKR_SERVE) && !defined(JKR_GATE)
+#if !defined(JKR_SERVE) && !defined(JKR_GATE) && !defined(JKR_UI)
     {"token", jkf_token}, {"json", jkf_json},       {"jwk", jkf_jwk},       {"jwks", jkf_jwks},
     {"pem", jkf_pem},     {"claims", jkf_claims},   {"keyring", jkf_keyring}, {"b64url", jkf_b64url},
     {"p11uri", jkf_p11uri},
@@ -41,6 +42,9 @@ static const struct {
 #endif
 #ifdef JKR_GATE
     {"gate_config", jkf_gate_config}, {"gate_request", jkf_gate_request},
+#endif
+#ifdef JKR_UI
+    {"ui_api", jkf_ui_api},
 #endif
 };
 
