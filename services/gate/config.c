@@ -13,7 +13,6 @@
  * error is FILE:LINE: what is wrong.  No side effects: keys are loaded
  * when the state is built.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,15 +31,6 @@ typedef struct parser {
   int gate_seen;
 } parser;
 
-static int ferr(char *err, size_t cap, const char *fmt, ...) JK_PRINTF(3, 4);
-static int ferr(char *err, size_t cap, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, cap, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
 void gate_config_free(gate_config *c) {
   if (c == NULL) return;
   gw_config_free(c->core);
@@ -48,22 +38,10 @@ void gate_config_free(gate_config *c) {
   free(c);
 }
 
-static int duration_s(const char *k, const char *v, int64_t lo, int64_t hi, unsigned *out, char *err, size_t cap) {
-  int64_t d;
-  if (jk_parse_duration(v, &d) != 0 || d < lo || d > hi)
-    return ferr(err, cap, "'%s': bad duration \"%s\" (%s; %lld..%lld s)", k, v, JK_DURATION_HELP, (long long)lo,
-                (long long)hi);
-  *out = (unsigned)d;
-  return 0;
-}
-
-static int whole(const char *k, const char *v, uint64_t lo, uint64_t hi, unsigned *out, char *err, size_t cap) {
-  uint64_t u;
-  if (jk_parse_u64(v, lo, hi, &u) != 0)
-    return ferr(err, cap, "'%s': expected a whole number in %llu..%llu, got \"%s\"", k, (unsigned long long)lo,
-                (unsigned long long)hi, v);
-  *out = (unsigned)u;
-  return 0;
+/* A setting kept as unsigned (its range fits). */
+static int set_unsigned(int r, uint64_t v, unsigned *out) {
+  if (r == 0) *out = (unsigned)v;
+  return r;
 }
 
 static const char *const k_server[] = {"listen", "log_level", "threads", "connection_limit", "idle_timeout",
@@ -74,45 +52,55 @@ static int gate_key(gate_config *c, const char *k, const char *v, char *err, siz
   int idx = -1;
   for (int i = 0; k_server[i]; i++)
     if (strcmp(k_server[i], k) == 0) idx = i;
+  int r = 0;
   if (idx < 0) {
-    int r = gw_config_set(c->core, k, v, err, cap);
-    return r == 1 ? ferr(err, cap, "unknown key '%s' in [gate]", k) : r;
+    if ((r = gw_config_set(c->core, k, v, err, cap)) == 1) snprintf(err, cap, "unknown key '%s' in [gate]", k);
+    return r == 0 ? 0 : -1;
   }
-  if (c->seen & (1u << idx)) return ferr(err, cap, "'%s' given twice", k);
+  if (c->seen & (1u << idx)) {
+    snprintf(err, cap, "'%s' given twice", k);
+    return -1;
+  }
   c->seen |= 1u << idx;
   const char *why = NULL;
+  uint64_t u = 0;
+  int64_t d = 0;
   switch (idx) {
     case 0:
-      if (jk_parse_listen(v, 0, &c->listen, &why) != 0)
-        return ferr(err, cap, "'listen': %s: \"%s\" (%s)", why, v, JK_LISTEN_HELP);
-      c->has_listen = 1;
-      return 0;
+      if ((r = jk_parse_listen(v, 0, &c->listen, &why)) != 0)
+        snprintf(err, cap, "'listen': %s: \"%s\" (%s)", why, v, JK_LISTEN_HELP);
+      c->has_listen = r == 0;
+      return r;
     case 1:
-      if (jk_log_parse_level(v, &c->log_level) != 0)
-        return ferr(err, cap, "'log_level': expected debug, info, warn or error, got \"%s\"", v);
-      c->has_log_level = 1;
-      return 0;
+      if ((r = jk_log_parse_level(v, &c->log_level)) != 0)
+        snprintf(err, cap, "'log_level': expected debug, info, warn or error, got \"%s\"", v);
+      c->has_log_level = r == 0;
+      return r;
     case 2:
-      return whole(k, v, 1, 256, &c->threads, err, cap);
+      return set_unsigned(gw_value_whole(k, v, 1, 256, &u, err, cap), u, &c->threads);
     case 3:
-      return whole(k, v, 16, 65536, &c->connection_limit, err, cap);
+      return set_unsigned(gw_value_whole(k, v, 16, 65536, &u, err, cap), u, &c->connection_limit);
     case 4:
-      return duration_s(k, v, 1, 3600, &c->idle_timeout, err, cap);
+      return set_unsigned(gw_value_duration(k, v, 1, 3600, &d, err, cap), (uint64_t)d, &c->idle_timeout);
     default:
-      return duration_s(k, v, 1, 300, &c->header_timeout, err, cap);
+      return set_unsigned(gw_value_duration(k, v, 1, 300, &d, err, cap), (uint64_t)d, &c->header_timeout);
   }
 }
 
 static int section(parser *p, const jk_ini_item *it, char *err, size_t cap) {
   if (strcmp(it->section, "gate") == 0) {
-    if (it->name != NULL) return ferr(err, cap, "[gate] takes no name");
-    if (p->gate_seen) return ferr(err, cap, "[gate] given twice");
+    if (it->name != NULL || p->gate_seen) {
+      snprintf(err, cap, "%s", it->name != NULL ? "[gate] takes no name" : "[gate] given twice");
+      return -1;
+    }
     p->gate_seen = 1;
     p->where = IN_GATE;
     return 0;
   }
-  if (strcmp(it->section, "route") != 0)
-    return ferr(err, cap, "unknown section [%s] (expected [gate] or [route NAME])", it->section);
+  if (strcmp(it->section, "route") != 0) {
+    snprintf(err, cap, "unknown section [%s] (expected [gate] or [route NAME])", it->section);
+    return -1;
+  }
   if (gw_config_add_route(p->c->core, it->name ? it->name : "", it->line, err, cap) == NULL) return -1;
   p->where = IN_ROUTE;
   p->route = p->c->core->nroutes - 1;
@@ -128,7 +116,8 @@ static int on_item(void *ctx, const jk_ini_item *it, char *err, size_t cap) {
     case IN_ROUTE:
       return gw_route_set(&p->c->core->routes[p->route], it->key, it->value, err, cap);
     default:
-      return ferr(err, cap, "'%s' outside a section ([gate] or [route NAME])", it->key);
+      snprintf(err, cap, "'%s' outside a section ([gate] or [route NAME])", it->key);
+      return -1;
   }
 }
 

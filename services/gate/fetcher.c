@@ -142,21 +142,20 @@ static void f_start(void *h, const gw_fetch_req *req) {
   pthread_mutex_unlock(&f->mu);
 }
 
-static void f_cancel(void *h) {
-  fetcher *f = h;
+/* Abort the fetch in progress and wake the thread (to end, with closing). */
+static void stop(fetcher *f, int closing) {
   atomic_store(&f->abort, 1);
   pthread_mutex_lock(&f->mu);
+  f->closing |= closing;
   pthread_cond_signal(&f->cv);
   pthread_mutex_unlock(&f->mu);
 }
 
+static void f_cancel(void *h) { stop(h, 0); }
+
 static void f_close(void *h) {
   fetcher *f = h;
-  atomic_store(&f->abort, 1);
-  pthread_mutex_lock(&f->mu);
-  f->closing = 1;
-  pthread_cond_signal(&f->cv);
-  pthread_mutex_unlock(&f->mu);
+  stop(f, 1);
   pthread_join(f->thread, NULL);
   jk_fetcher_free(f->http);
   pthread_mutex_destroy(&f->mu);

@@ -57,7 +57,7 @@ static int set_str(char **dst, const char *key, const char *v, char *err, size_t
 
 /* ------------------------------------------------------------- values */
 
-static int duration(const char *key, const char *v, int64_t lo, int64_t hi, int64_t *out, char *err, size_t cap) {
+int gw_value_duration(const char *key, const char *v, int64_t lo, int64_t hi, int64_t *out, char *err, size_t cap) {
   int64_t d;
   if (jk_parse_duration(v, &d) != 0 || d < lo || d > hi)
     return ferr(err, cap, "'%s': bad duration \"%s\" (%s; %lld..%lld s)", key, v, JK_DURATION_HELP, (long long)lo,
@@ -66,7 +66,7 @@ static int duration(const char *key, const char *v, int64_t lo, int64_t hi, int6
   return 0;
 }
 
-static int whole(const char *key, const char *v, uint64_t lo, uint64_t hi, uint64_t *out, char *err, size_t cap) {
+int gw_value_whole(const char *key, const char *v, uint64_t lo, uint64_t hi, uint64_t *out, char *err, size_t cap) {
   if (jk_parse_u64(v, lo, hi, out) != 0)
     return ferr(err, cap, "'%s': expected a whole number in %llu..%llu, got \"%s\"", key, (unsigned long long)lo,
                 (unsigned long long)hi, v);
@@ -82,12 +82,12 @@ static int timeout_ms(const char *v, int64_t *out, char *err, size_t cap) {
     if (n - 2 >= sizeof num) return ferr(err, cap, "'jwks_timeout': bad value \"%s\"", v);
     memcpy(num, v, n - 2);
     num[n - 2] = '\0';
-    if (whole("jwks_timeout", num, 100, 60000, &u, err, cap) != 0) return -1;
+    if (gw_value_whole("jwks_timeout", num, 100, 60000, &u, err, cap) != 0) return -1;
     *out = (int64_t)u;
     return 0;
   }
   int64_t d = 0;
-  if (duration("jwks_timeout", v, 1, 60, &d, err, cap) != 0) return -1;
+  if (gw_value_duration("jwks_timeout", v, 1, 60, &d, err, cap) != 0) return -1;
   *out = d * 1000;
   return 0;
 }
@@ -150,35 +150,35 @@ int gw_config_set(gw_config *c, const char *k, const char *v, char *err, size_t 
   uint64_t u;
   switch (idx) {
     case 0:
-      if (whole(k, v, 0, GW_MAX_CACHE_ENTRIES, &u, err, cap)) return -1;
+      if (gw_value_whole(k, v, 0, GW_MAX_CACHE_ENTRIES, &u, err, cap)) return -1;
       c->token_cache = (size_t)u;
       return 0;
     case 1:
-      if (whole(k, v, 256, GW_MAX_TOKEN_CAP, &u, err, cap)) return -1;
+      if (gw_value_whole(k, v, 256, GW_MAX_TOKEN_CAP, &u, err, cap)) return -1;
       c->max_token = (size_t)u;
       return 0;
     case 2:
-      if (whole(k, v, 16, 8192, &u, err, cap)) return -1;
+      if (gw_value_whole(k, v, 16, 8192, &u, err, cap)) return -1;
       c->header_max = (size_t)u;
       return 0;
     case 3:
       return timeout_ms(v, &j->timeout_ms, err, cap);
     case 4:
-      if (whole(k, v, 1024, JWTKIT_MAX_JWKS_BYTES, &u, err, cap)) return -1;
+      if (gw_value_whole(k, v, 1024, JWTKIT_MAX_JWKS_BYTES, &u, err, cap)) return -1;
       j->max_bytes = (size_t)u;
       return 0;
     case 5:
-      return duration(k, v, 1, 86400, &j->min_ttl, err, cap);
+      return gw_value_duration(k, v, 1, 86400, &j->min_ttl, err, cap);
     case 6:
-      return duration(k, v, 1, 7 * 86400, &j->max_ttl, err, cap);
+      return gw_value_duration(k, v, 1, 7 * 86400, &j->max_ttl, err, cap);
     case 7:
-      return duration(k, v, 1, 7 * 86400, &j->default_ttl, err, cap);
+      return gw_value_duration(k, v, 1, 7 * 86400, &j->default_ttl, err, cap);
     case 8:
-      return duration(k, v, 0, 86400, &j->refresh_ahead, err, cap);
+      return gw_value_duration(k, v, 0, 86400, &j->refresh_ahead, err, cap);
     case 9:
-      return duration(k, v, 1, 86400, &j->cooldown, err, cap);
+      return gw_value_duration(k, v, 1, 86400, &j->cooldown, err, cap);
     case 10:
-      return duration(k, v, 0, 30 * 86400, &j->stale_max, err, cap);
+      return gw_value_duration(k, v, 0, 30 * 86400, &j->stale_max, err, cap);
     default: {
       char *p = NULL;
       if (set_str(&p, k, v, err, cap) != 0) return -1;
@@ -343,8 +343,8 @@ int gw_route_set(gw_route_cfg *r, const char *k, const char *v, char *err, size_
   if (strcmp(k, "audience") == 0) return strlist_add(&r->audiences, k, v, err, cap);
   if (strcmp(k, "typ") == 0) return set_str(&r->typ, k, v, err, cap);
   if (strcmp(k, "require") == 0) return strlist_add(&r->require, k, v, err, cap);
-  if (strcmp(k, "leeway") == 0) return duration(k, v, 0, JWTKIT_MAX_LEEWAY, &r->leeway, err, cap);
-  if (strcmp(k, "max_age") == 0) return duration(k, v, 1, 366 * 86400, &r->max_age, err, cap);
+  if (strcmp(k, "leeway") == 0) return gw_value_duration(k, v, 0, JWTKIT_MAX_LEEWAY, &r->leeway, err, cap);
+  if (strcmp(k, "max_age") == 0) return gw_value_duration(k, v, 1, 366 * 86400, &r->max_age, err, cap);
   if (strcmp(k, "token_cookie") == 0) {
     for (const char *q = v; *q; q++)
       if (!is_tchar((unsigned char)*q)) return ferr(err, cap, "'token_cookie': bad cookie name \"%s\"", v);

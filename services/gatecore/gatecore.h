@@ -138,6 +138,11 @@ int gw_route_set(gw_route_cfg *r, const char *key, const char *value, char *err,
 int gw_config_check(const gw_config *c, int *line, char *err, size_t cap);
 /* The single RS / PS algorithm among a route's algs, else UNSPEC. */
 jwtkit_alg gw_route_rsa_default(const gw_route_cfg *rc);
+/* A front end's own values, checked and worded like the core's: a duration
+ * (common/parse.h) in lo..hi seconds, a whole number in lo..hi.  0, or -1
+ * with "'KEY': ..." in err. */
+int gw_value_duration(const char *key, const char *v, int64_t lo, int64_t hi, int64_t *out, char *err, size_t cap);
+int gw_value_whole(const char *key, const char *v, uint64_t lo, uint64_t hi, uint64_t *out, char *err, size_t cap);
 
 /* ============================================================ JWK Sets */
 

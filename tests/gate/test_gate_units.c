@@ -19,15 +19,7 @@
 #include "gate_internal.h"
 #include "gw_internal.h"
 
-static int fails, checks;
-#define CHECK(c)                                                           \
-  do {                                                                     \
-    checks++;                                                              \
-    if (!(c)) {                                                            \
-      fails++;                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-    }                                                                      \
-  } while (0)
+#include "check.h"
 
 static int norm(const char *in, const char *want) {
   char out[256];

@@ -19,7 +19,6 @@
  *              value, and again on request
  *   decisions  a state built from a configuration set key by key: no set
  *              yet, allow and cache, unknown kid, the challenges, no route
- * CHECK works under NDEBUG.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -31,15 +30,7 @@
 #include "common/log.h"
 #include "gatecore.h"
 
-static int fails, checks;
-#define CHECK(c)                                                           \
-  do {                                                                     \
-    checks++;                                                              \
-    if (!(c)) {                                                            \
-      fails++;                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-    }                                                                      \
-  } while (0)
+#include "check.h"
 
 /* ------------------------------------------------------------ the log */
 
@@ -125,18 +116,23 @@ static gw_fetch_resp answer(long status, const char *body, const char *cc, const
   return r;
 }
 
-static const gw_jwks_opts k_opts = {.timeout_ms = 5000,
-                                    .max_bytes = 65536,
-                                    .min_ttl = 30,
-                                    .max_ttl = 3600,
-                                    .default_ttl = 300,
-                                    .refresh_ahead = 30,
-                                    .cooldown = 30,
-                                    .stale_max = 100};
-
+/* The defaults (30 s..1 h, 5 min without max-age, refresh 30 s ahead, 30 s
+ * cooldown) with a stale bound of 100 s. */
 static gw_jwks_def def(void) {
-  gw_jwks_def d = {"https://issuer.test/jwks.json", 0, JWTKIT_ALG_UNSPEC, k_opts};
+  gw_config *c = gw_config_new();
+  gw_jwks_def d = {"https://issuer.test/jwks.json", 0, JWTKIT_ALG_UNSPEC, c->jwks};
+  gw_config_free(c);
+  d.o.stale_max = 100;
   return d;
+}
+
+/* A source with the fake transport f. */
+static gw_source *source(fake *f, gw_jwks_def *d) {
+  gw_transport t = transport(f);
+  *d = def();
+  gw_source *s = gw_source_new(d, &t);
+  CHECK(s != NULL);
+  return s;
 }
 
 /* ------------------------------------------------------------ answers */
@@ -200,10 +196,8 @@ static uint64_t keys_in(gw_source *s, const char *kid) {
 
 static void test_refresh(void) {
   fake f;
-  gw_transport t = transport(&f);
-  gw_jwks_def d = def();
-  gw_source *s = gw_source_new(&d, &t);
-  CHECK(s != NULL);
+  gw_jwks_def d;
+  gw_source *s = source(&f, &d);
   if (s == NULL) return;
   log_mark();
   CHECK(gw_source_gen(s) == 0 && keys_in(s, "k1") == 0);
@@ -242,9 +236,8 @@ static void test_refresh(void) {
 
 static void test_refetch(void) {
   fake f;
-  gw_transport t = transport(&f);
-  gw_jwks_def d = def();
-  gw_source *s = gw_source_new(&d, &t);
+  gw_jwks_def d;
+  gw_source *s = source(&f, &d);
   if (s == NULL) return;
   gw_source_tick(s, 0);
   gw_fetch_resp ok1 = answer(200, g_set1, "max-age=3600", NULL), ok12 = answer(200, g_set12, "max-age=3600", NULL);
@@ -323,9 +316,8 @@ static void test_refetch(void) {
 
 static void test_stale(void) {
   fake f;
-  gw_transport t = transport(&f);
-  gw_jwks_def d = def();
-  gw_source *s = gw_source_new(&d, &t);
+  gw_jwks_def d;
+  gw_source *s = source(&f, &d);
   if (s == NULL) return;
   gw_source_tick(s, 0);
   gw_fetch_resp ok = answer(200, g_set1, "max-age=40", NULL);
@@ -378,9 +370,8 @@ static void test_stale(void) {
 
 static void test_max_age(void) {
   fake f;
-  gw_transport t = transport(&f);
-  gw_jwks_def d = def();
-  gw_source *s = gw_source_new(&d, &t);
+  gw_jwks_def d;
+  gw_source *s = source(&f, &d);
   if (s == NULL) return;
   log_mark();
   gw_source_tick(s, 0);
