@@ -38,12 +38,6 @@ void gate_config_free(gate_config *c) {
   free(c);
 }
 
-/* A setting kept as unsigned (its range fits). */
-static int set_unsigned(int r, uint64_t v, unsigned *out) {
-  if (r == 0) *out = (unsigned)v;
-  return r;
-}
-
 static const char *const k_server[] = {"listen", "log_level", "threads", "connection_limit", "idle_timeout",
                                        "header_timeout", NULL};
 
@@ -65,6 +59,7 @@ static int gate_key(gate_config *c, const char *k, const char *v, char *err, siz
   const char *why = NULL;
   uint64_t u = 0;
   int64_t d = 0;
+  unsigned *dst = NULL;
   switch (idx) {
     case 0:
       if ((r = jk_parse_listen(v, 0, &c->listen, &why)) != 0)
@@ -77,14 +72,25 @@ static int gate_key(gate_config *c, const char *k, const char *v, char *err, siz
       c->has_log_level = r == 0;
       return r;
     case 2:
-      return set_unsigned(gw_value_whole(k, v, 1, 256, &u, err, cap), u, &c->threads);
+      dst = &c->threads;
+      r = gw_value_whole(k, v, 1, 256, &u, err, cap);
+      break;
     case 3:
-      return set_unsigned(gw_value_whole(k, v, 16, 65536, &u, err, cap), u, &c->connection_limit);
+      dst = &c->connection_limit;
+      r = gw_value_whole(k, v, 16, 65536, &u, err, cap);
+      break;
     case 4:
-      return set_unsigned(gw_value_duration(k, v, 1, 3600, &d, err, cap), (uint64_t)d, &c->idle_timeout);
+      dst = &c->idle_timeout;
+      r = gw_value_duration(k, v, 1, 3600, &d, err, cap);
+      u = (uint64_t)d;
+      break;
     default:
-      return set_unsigned(gw_value_duration(k, v, 1, 300, &d, err, cap), (uint64_t)d, &c->header_timeout);
+      dst = &c->header_timeout;
+      r = gw_value_duration(k, v, 1, 300, &d, err, cap);
+      u = (uint64_t)d;
   }
+  if (r == 0) *dst = (unsigned)u; /* each range fits */
+  return r;
 }
 
 static int section(parser *p, const jk_ini_item *it, char *err, size_t cap) {

@@ -255,6 +255,11 @@ static void test_config(void) {
   const char *uni = "; a comment line\n"
                     "[gate]\n"
                     "listen = localhost:9090   # an inline comment\n"
+                    "threads = 3\n"
+                    "connection_limit = 16\n"
+                    "idle_timeout = 2m\n"
+                    "header_timeout = 7\n"
+                    "log_level = warning\n"
                     "jwks_stale_max = 2w\n"
                     "jwks_cooldown = \"45s\"\n"
                     "[route  r1 ]\n"
@@ -268,6 +273,8 @@ static void test_config(void) {
   if (rc == 0) {
     g = c->core;
     CHECK(c->has_listen && strcmp(c->listen.text, "127.0.0.1:9090") == 0 && c->listen.port == 9090);
+    CHECK(c->threads == 3 && c->connection_limit == 16 && c->idle_timeout == 120 && c->header_timeout == 7);
+    CHECK(c->has_log_level && c->log_level == JK_LOG_WARN);
     CHECK(g->jwks.stale_max == 14 * 86400 && g->jwks.cooldown == 45);
     CHECK(strcmp(g->routes[0].name, "r1") == 0 && strcmp(g->routes[0].jwks_url, "http://127.0.0.1:1/j") == 0);
     CHECK(g->routes[0].allow_http_jwks == 1 && g->routes[0].max_age == 7 * 86400);
