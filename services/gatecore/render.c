@@ -43,7 +43,9 @@ static int join(const jwtkit_claims *cl, const char *name, size_t count, char *o
 
 /* JSON text of a verified value without insignificant whitespace (the
  * verifier's strict parser already accepted it: only the blanks between
- * tokens go; escapes inside strings stay text). */
+ * tokens go; escapes inside strings stay text).  JSON lets a string hold
+ * a raw DEL (0x7F): such a value is GW_RENDER_BAD_BYTES like any control
+ * character (found by fuzz/fuzz_gate_request.c). */
 static long compact(const char *s, size_t len, char *out, size_t cap) {
   size_t o = 0;
   int in_str = 0;
@@ -62,6 +64,7 @@ static long compact(const char *s, size_t len, char *out, size_t cap) {
     } else if (c == '"') {
       in_str = 1;
     }
+    if (is_control((unsigned char)c)) return GW_RENDER_BAD_BYTES;
     if (o >= cap) return GW_RENDER_TOO_LONG;
     out[o++] = c;
   }

@@ -155,6 +155,11 @@ static void test_render(void) {
   CHECK(render_fails("\"a\\tb\"", GW_RENDER_BAD_BYTES, 256));
   CHECK(render_fails("\"a\\u001bb\"", GW_RENDER_BAD_BYTES, 256));
   CHECK(render_fails("\"a\\r\\nb\"", GW_RENDER_BAD_BYTES, 256));
+  /* JSON allows a raw DEL in a string: never emitted either, whatever the
+   * value's shape (the array and object ones fall back to the JSON form) */
+  CHECK(render_fails("\"a\x7f\"", GW_RENDER_BAD_BYTES, 256));
+  CHECK(render_fails("[\"admin\",\"\x7fps\"]", GW_RENDER_BAD_BYTES, 256));
+  CHECK(render_fails("{\"a\":\"\x7f\"}", GW_RENDER_BAD_BYTES, 256));
   CHECK(render("[\"read\", \"write\"]", "read,write", 256));
   CHECK(render("[\"r\\u00e9ad\", \"w\"]", "r%C3%A9ad,w", 256));
   CHECK(render("[]", "", 256));
