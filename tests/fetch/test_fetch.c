@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/attr.h"
 #include "fetch.h"
 #include "jwtkit/version.h"
 
@@ -42,6 +43,7 @@ static void send_all(int fd, const char *p, size_t n) {
   }
 }
 
+static void sendf(int fd, const char *fmt, ...) JK_PRINTF(2, 3);
 static void sendf(int fd, const char *fmt, ...) {
   char buf[8192];
   va_list ap;
