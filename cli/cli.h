@@ -316,12 +316,6 @@ typedef struct cli_proc {
 int cli_proc_start(cli_proc *p, const char *const argv[], const void *in, size_t in_len);
 int cli_proc_finish(cli_proc *p, int stop);
 
-/* ------------------------------------------------------------- fetch */
-
-/* GET url (https, or http when allow_http) into out; 5 s timeout, at most
- * `limit` bytes, no redirects.  Returns CLI_OK or an exit code. */
-int cli_fetch(cli_args *a, const char *url, int allow_http, size_t limit, cli_buf *out);
-
 /* ---------------------------------------------------------- commands */
 
 int cli_cmd_keygen(cli_args *a);

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "fetch.h"
 
 typedef struct verify_ctx {
   cli_args *a;
@@ -150,21 +151,51 @@ static int add_key_files(verify_ctx *v, const char *passphrase) {
   return CLI_OK;
 }
 
+/* A JWK Set from a URL through the shared fetcher (services/fetch): 5 s,
+ * at most CLI_MAX_JWKS bytes, no redirects, https:// unless --allow-http. */
+static int fetch_set(cli_args *a, const char *url, jk_fetch_resp *r) {
+  int allow_http = cli_opt_flag(a, "allow-http");
+  memset(r, 0, sizeof *r);
+  if (strncmp(url, "http://", 7) == 0 && !allow_http)
+    return cli_usage(a, "%s: plain http is refused; use https:// or --allow-http", url);
+  if (jk_fetch_global_init() != 0) return cli_fail(a, CLI_INTERNAL, "cannot initialise libcurl");
+  jk_fetch_opts o = {.http = allow_http ? JK_FETCH_HTTP_ANY : JK_FETCH_HTTPS_ONLY,
+                     .timeout_ms = 5000,
+                     .max_bytes = CLI_MAX_JWKS,
+                     .agent = "jwtkit",
+                     .accept = "application/jwk-set+json, application/json"};
+  jk_fetch_result fr = jk_fetch_get(url, &o, r);
+  jk_fetch_global_cleanup();
+  int rc = CLI_OK;
+  if (fr == JK_FETCH_TOO_LARGE)
+    rc = cli_fail(a, CLI_USAGE, "%s: the response exceeds the limit of %u KiB", url, CLI_MAX_JWKS >> 10);
+  else if (fr != JK_FETCH_OK)
+    rc = cli_fail(a, CLI_INTERNAL, "cannot fetch %s: %s", url, r->detail);
+  else if (r->status != 200)
+    rc = cli_fail(a, CLI_INTERNAL, "cannot fetch %s: HTTP status %ld%s", url, r->status,
+                  r->status >= 300 && r->status < 400 ? " (redirects are not followed)" : "");
+  if (rc != CLI_OK) jk_fetch_resp_free(r);
+  return rc;
+}
+
 static int add_jwks(verify_ctx *v) {
   size_t n;
   const char *const *srcs = cli_opt_all(v->a, "jwks", &n);
   for (size_t i = 0; i < n; i++) {
-    cli_buf b;
+    cli_buf b = {0};
+    jk_fetch_resp r = {0};
     int remote = strncmp(srcs[i], "http://", 7) == 0 || strncmp(srcs[i], "https://", 8) == 0;
-    int rc = remote ? cli_fetch(v->a, srcs[i], cli_opt_flag(v->a, "allow-http"), CLI_MAX_JWKS, &b)
-                    : cli_read_file(v->a, "JWK Set", srcs[i], CLI_MAX_JWKS, 0, &b);
+    int rc = remote ? fetch_set(v->a, srcs[i], &r) : cli_read_file(v->a, "JWK Set", srcs[i], CLI_MAX_JWKS, 0, &b);
     if (rc != CLI_OK) return rc;
     const char *src = strcmp(srcs[i], "-") == 0 ? "stdin" : srcs[i];
-    if (cli_key_format(b.p, b.len) != CLI_KEYFMT_JWKS)
+    const char *text = remote ? r.body : b.p;
+    size_t len = remote ? r.len : b.len;
+    if (cli_key_format(text, len) != CLI_KEYFMT_JWKS)
       rc = cli_fail(v->a, CLI_USAGE, "%s is not a JWK Set ({\"keys\":[...]})", src);
     else
-      rc = add_set(v, src, b.p, b.len);
+      rc = add_set(v, src, text, len);
     cli_buf_free(&b);
+    jk_fetch_resp_free(&r);
     if (rc != CLI_OK) return rc;
   }
   return CLI_OK;

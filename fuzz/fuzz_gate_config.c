@@ -1,9 +1,11 @@
 /*
  * gate_config: the configuration file of `jwtkit gate`
- * (gate_config_parse, services/gate/config.c), and for the files that
- * parse, the state the gate builds from them (gate_state_build: key files,
- * the migration-mode HS256 verifier, JWKS sources without fetching, the
- * token cache) with a request through gate_decide.
+ * (gate_config_parse, services/gate/config.c: the INI dialect of
+ * common/ini.h and the gateway core's vocabulary, gw_config_set and
+ * gw_route_set), and for the files that parse, the state built from them
+ * (gw_state_build: key files, the migration-mode HS256 verifier, JWK Set
+ * sources without fetching, the token cache) with a request through
+ * gw_decide.
  *
  * Properties: a refused file gives no configuration and a NUL-terminated
  * message naming the file ("gate.conf:LINE: ..." or "gate.conf: ...");
@@ -23,6 +25,7 @@
  * state.  A state that builds answers a request without a token with 401
  * (no token) or 403 (no route), never 204.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +55,7 @@ static char *public_text(const char *jwk, jwtkit_alg alg, const char *kid, int p
 static void init(void) {
   if (g_ready) return;
   g_ready = 1;
-  gate_log_set_level(GL_ERROR);
+  jk_log_set_level(JK_LOG_ERROR);
   char *es = public_text(jkf_rfc7515_a3_es256, JWTKIT_ALG_ES256, "es-1", 0);
   char *ed = public_text(jkf_rfc8037_ed25519, JWTKIT_ALG_EDDSA, "ed-1", 0);
   char *rsa = public_text(jkf_rfc7520_rsa, JWTKIT_ALG_RS256, "rsa-1", 0);
@@ -72,40 +75,51 @@ static void init(void) {
 
 /* ------------------------------------------------------- write back */
 
-/* key=value, quoted only when the parser would otherwise trim or unquote
- * the value: the shortest form, so that a line of the input at the length
- * limit still fits when written back. */
+/* key=value, quoted only when the parser would otherwise trim, unquote or
+ * cut the value (blanks at either end, a leading '"', " #" inside): the
+ * shortest form, so that a line of the input at the length limit still
+ * fits when written back.  Inside quotes '"' and '\\' are escaped. */
 static void kv(jkf_text *t, const char *key, const char *v) {
   size_t n = strlen(v);
-  int quote = n > 0 && (v[0] == ' ' || v[0] == '\t' || v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r' ||
-                        (n >= 2 && v[0] == '"' && v[n - 1] == '"'));
-  jkf_text_printf(t, quote ? "%s=\"%s\"\n" : "%s=%s\n", key, v);
+  int quote = n > 0 && (v[0] == ' ' || v[0] == '\t' || v[0] == '"' || v[n - 1] == ' ' || v[n - 1] == '\t' ||
+                        v[n - 1] == '\r' || strstr(v, " #") != NULL || strstr(v, "\t#") != NULL);
+  if (!quote) {
+    jkf_text_printf(t, "%s=%s\n", key, v);
+    return;
+  }
+  jkf_text_printf(t, "%s=\"", key);
+  for (size_t i = 0; i < n; i++) {
+    if (v[i] == '"' || v[i] == '\\') jkf_text_put(t, "\\", 1);
+    jkf_text_put(t, v + i, 1);
+  }
+  jkf_text_printf(t, "\"\n");
 }
 
-static void kv_list(jkf_text *t, const char *key, const gate_strlist *l) {
+static void kv_list(jkf_text *t, const char *key, const gw_strlist *l) {
   for (size_t i = 0; i < l->n; i++) kv(t, key, l->v[i]);
 }
 
 static const char *const k_levels[] = {"debug", "info", "warn", "error"};
 
-static char *write_back(const gate_config *c, size_t *len) {
+static char *write_back(const gate_config *gc, size_t *len) {
+  const gw_config *c = gc->core;
+  const gw_jwks_opts *j = &c->jwks;
   jkf_text t = {0};
   jkf_text_printf(&t, "[gate]\n");
-  if (c->listen) kv(&t, "listen", c->listen);
-  if (c->has_log_level) kv(&t, "log_level", k_levels[c->log_level]);
-  if (c->threads) jkf_text_printf(&t, "threads=%u\n", c->threads);
+  if (gc->has_listen) kv(&t, "listen", gc->listen.text);
+  if (gc->has_log_level) kv(&t, "log_level", k_levels[gc->log_level]);
+  if (gc->threads) jkf_text_printf(&t, "threads=%u\n", gc->threads);
   jkf_text_printf(&t, "token_cache=%zu\nmax_token=%zu\nheader_max=%zu\nconnection_limit=%u\nidle_timeout=%u\n",
-                  c->token_cache, c->max_token, c->header_max, c->connection_limit, c->idle_timeout);
-  jkf_text_printf(&t, "header_timeout=%u\n", c->header_timeout);
-  jkf_text_printf(&t, "jwks_timeout=%lldms\njwks_max_bytes=%zu\n", (long long)c->jwks_timeout_ms, c->jwks_max_bytes);
+                  c->token_cache, c->max_token, c->header_max, gc->connection_limit, gc->idle_timeout);
+  jkf_text_printf(&t, "header_timeout=%u\n", gc->header_timeout);
+  jkf_text_printf(&t, "jwks_timeout=%lldms\njwks_max_bytes=%zu\n", (long long)j->timeout_ms, j->max_bytes);
   jkf_text_printf(&t, "jwks_min_ttl=%lld\njwks_max_ttl=%lld\njwks_default_ttl=%lld\njwks_refresh_ahead=%lld\n",
-                  (long long)c->jwks_min_ttl, (long long)c->jwks_max_ttl, (long long)c->jwks_default_ttl,
-                  (long long)c->jwks_refresh_ahead);
-  jkf_text_printf(&t, "jwks_cooldown=%lld\njwks_stale_max=%lld\n", (long long)c->jwks_cooldown,
-                  (long long)c->jwks_stale_max);
-  if (c->jwks_ca_file) kv(&t, "jwks_ca_file", c->jwks_ca_file);
+                  (long long)j->min_ttl, (long long)j->max_ttl, (long long)j->default_ttl,
+                  (long long)j->refresh_ahead);
+  jkf_text_printf(&t, "jwks_cooldown=%lld\njwks_stale_max=%lld\n", (long long)j->cooldown, (long long)j->stale_max);
+  if (j->ca_file) kv(&t, "jwks_ca_file", j->ca_file);
   for (size_t i = 0; i < c->nroutes; i++) {
-    const gate_route_cfg *r = &c->routes[i];
+    const gw_route_cfg *r = &c->routes[i];
     jkf_text_printf(&t, "\n[route %s]\n", r->name);
     kv_list(&t, "match_host", &r->hosts);
     kv_list(&t, "match_path_prefix", &r->prefixes);
@@ -121,7 +135,7 @@ static char *write_back(const gate_config *c, size_t *len) {
     if (r->leeway >= 0) jkf_text_printf(&t, "leeway=%lld\n", (long long)r->leeway);
     if (r->max_age > 0) jkf_text_printf(&t, "max_age=%lld\n", (long long)r->max_age);
     for (size_t k = 0; k < r->nheaders; k++) {
-      char key[GATE_MAX_HEADER_NAME + 20];
+      char key[GW_MAX_HEADER_NAME + 20];
       snprintf(key, sizeof key, "%sheader %s", r->headers[k].optional ? "optional_" : "", r->headers[k].name);
       kv(&t, key, r->headers[k].claim);
     }
@@ -132,7 +146,7 @@ static char *write_back(const gate_config *c, size_t *len) {
     if (r->legacy_secret_file) kv(&t, "legacy_hs256_secret_file", r->legacy_secret_file);
     if (r->has_legacy_deadline) {
       char when[40];
-      gate_fmt_rfc3339(r->legacy_deadline, when, sizeof when);
+      jk_format_rfc3339(r->legacy_deadline, when, sizeof when);
       kv(&t, "legacy_deadline", when);
     }
   }
@@ -147,27 +161,26 @@ static void same_str(const char *a, const char *b, const char *what, const char 
             a ? a : "(none)", b ? b : "(none)");
 }
 
-static void same_list(const gate_strlist *a, const gate_strlist *b, const char *what, const char *route) {
+static void same_list(const gw_strlist *a, const gw_strlist *b, const char *what, const char *route) {
   JKF_CHECK(a->n == b->n, "%s %s: %zu values became %zu", route, what, a->n, b->n);
   for (size_t i = 0; i < a->n; i++) same_str(a->v[i], b->v[i], what, route);
 }
 
-static void same(const gate_config *a, const gate_config *b) {
-  same_str(a->listen, b->listen, "listen", "[gate]");
-  same_str(a->jwks_ca_file, b->jwks_ca_file, "jwks_ca_file", "[gate]");
-  JKF_CHECK(a->has_log_level == b->has_log_level && (!a->has_log_level || a->log_level == b->log_level), "log_level");
-  JKF_CHECK(a->threads == b->threads && a->token_cache == b->token_cache && a->max_token == b->max_token &&
-                a->header_max == b->header_max && a->connection_limit == b->connection_limit &&
-                a->idle_timeout == b->idle_timeout && a->header_timeout == b->header_timeout,
+static void same(const gate_config *ga, const gate_config *gb) {
+  const gw_config *a = ga->core, *b = gb->core;
+  JKF_CHECK(ga->has_listen == gb->has_listen && (!ga->has_listen || strcmp(ga->listen.text, gb->listen.text) == 0),
+            "listen");
+  same_str(a->jwks.ca_file, b->jwks.ca_file, "jwks_ca_file", "[gate]");
+  JKF_CHECK(ga->has_log_level == gb->has_log_level && (!ga->has_log_level || ga->log_level == gb->log_level),
+            "log_level");
+  JKF_CHECK(ga->threads == gb->threads && a->token_cache == b->token_cache && a->max_token == b->max_token &&
+                a->header_max == b->header_max && ga->connection_limit == gb->connection_limit &&
+                ga->idle_timeout == gb->idle_timeout && ga->header_timeout == gb->header_timeout,
             "[gate] numbers");
-  JKF_CHECK(a->jwks_timeout_ms == b->jwks_timeout_ms && a->jwks_max_bytes == b->jwks_max_bytes &&
-                a->jwks_min_ttl == b->jwks_min_ttl && a->jwks_max_ttl == b->jwks_max_ttl &&
-                a->jwks_default_ttl == b->jwks_default_ttl && a->jwks_refresh_ahead == b->jwks_refresh_ahead &&
-                a->jwks_cooldown == b->jwks_cooldown && a->jwks_stale_max == b->jwks_stale_max,
-            "[gate] jwks_* settings");
+  JKF_CHECK(memcmp(&a->jwks, &b->jwks, offsetof(gw_jwks_opts, ca_file)) == 0, "[gate] jwks_* settings");
   JKF_CHECK(a->nroutes == b->nroutes, "%zu routes became %zu", a->nroutes, b->nroutes);
   for (size_t i = 0; i < a->nroutes; i++) {
-    const gate_route_cfg *x = &a->routes[i], *y = &b->routes[i];
+    const gw_route_cfg *x = &a->routes[i], *y = &b->routes[i];
     const char *n = x->name;
     same_str(x->name, y->name, "name", n);
     same_list(&x->hosts, &y->hosts, "match_host", n);
@@ -199,7 +212,7 @@ static void same(const gate_config *a, const gate_config *b) {
 
 static int header_name_ok(const char *s) {
   size_t n = strlen(s);
-  if (n == 0 || n >= GATE_MAX_HEADER_NAME) return 0;
+  if (n == 0 || n >= GW_MAX_HEADER_NAME) return 0;
   for (size_t i = 0; i < n; i++) {
     char c = s[i];
     if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) return 0;
@@ -207,13 +220,15 @@ static int header_name_ok(const char *s) {
   return 1;
 }
 
-static void check(const gate_config *c) {
-  JKF_CHECK(c->nroutes >= 1 && c->nroutes <= GATE_MAX_ROUTES, "%zu routes", c->nroutes);
-  JKF_CHECK(c->jwks_min_ttl <= c->jwks_max_ttl, "jwks_min_ttl > jwks_max_ttl");
-  JKF_CHECK(c->max_token >= 256 && c->max_token <= GATE_MAX_TOKEN_CAP, "max_token %zu", c->max_token);
+static void check(const gate_config *gc) {
+  const gw_config *c = gc->core;
+  JKF_CHECK(c->nroutes >= 1 && c->nroutes <= GW_MAX_ROUTES, "%zu routes", c->nroutes);
+  JKF_CHECK(c->jwks.min_ttl <= c->jwks.max_ttl, "jwks_min_ttl > jwks_max_ttl");
+  JKF_CHECK(!gc->has_listen || (gc->listen.port >= 1 && gc->listen.port <= 65535), "listen port %u", gc->listen.port);
+  JKF_CHECK(c->max_token >= 256 && c->max_token <= GW_MAX_TOKEN_CAP, "max_token %zu", c->max_token);
   JKF_CHECK(c->header_max >= 16 && c->header_max <= 8192, "header_max %zu", c->header_max);
   for (size_t i = 0; i < c->nroutes; i++) {
-    const gate_route_cfg *r = &c->routes[i];
+    const gw_route_cfg *r = &c->routes[i];
     JKF_CHECK(r->name != NULL && r->name[0] != '\0' && strlen(r->name) <= 64, "route %zu name", i);
     for (size_t k = 0; k < i; k++) JKF_CHECK(strcmp(c->routes[k].name, r->name) != 0, "route %s twice", r->name);
     JKF_CHECK(r->nalgs >= 1 && r->nalgs < JWTKIT_ALG_COUNT, "%s: %zu algs", r->name, r->nalgs);
@@ -243,11 +258,11 @@ static void check(const gate_config *c) {
 
 /* Point the known file names at the harness's files; 0 when some file is
  * another one (the harness reads no file it did not write). */
-static int own_files(gate_config *c) {
+static int own_files(gw_config *c) {
   if (c->token_cache > 100000) return 0;
   for (size_t i = 0; i < c->nroutes; i++) {
-    gate_route_cfg *r = &c->routes[i];
-    char **files[GATE_MAX_LIST + 1];
+    gw_route_cfg *r = &c->routes[i];
+    char **files[GW_MAX_LIST + 1];
     size_t n = 0;
     for (size_t k = 0; k < r->key_files.n; k++) files[n++] = &r->key_files.v[k];
     if (r->legacy_secret_file) files[n++] = &r->legacy_secret_file;
@@ -277,29 +292,35 @@ static void each_header(void *ctx, int (*fn)(void *cls, const char *name, const 
     if (!fn(cls, kv[i], kv[i + 1])) return;
 }
 
-static void build_state(gate_config *c) {
-  gate_state *st = NULL;
+static void build_state(gw_config *c) {
+  gw_state *st = NULL;
   char err[1024];
   memset(err, 0x5a, sizeof err);
-  if (gate_state_build(c, NULL, 1, 0, &st, err, sizeof err) != 0) {
+  gw_build b = {.generation = 1};
+  if (gw_state_build(c, &b, &st, err, sizeof err) != 0) {
     JKF_CHECK(st == NULL && memchr(err, '\0', sizeof err) != NULL && err[0] != '\0', "state build: no message");
-    gate_config_free(c);
+    gw_config_free(c);
     return;
   }
-  JKF_CHECK(st->cfg == c && st->nroutes == c->nroutes, "state");
+  JKF_CHECK(gw_state_config(st) == c, "state");
   static const char *const hosts[] = {"api.example.com", "a.api.example.com", NULL};
   for (size_t h = 0; h < 3; h++) {
     const char *kv[] = {"X-Original-URI", "/admin/x?y", "Host", hosts[h], NULL, NULL};
     if (hosts[h] == NULL) kv[2] = NULL;
-    gate_req rq = {no_header, each_header, NULL, (void *)kv};
-    gate_decision d;
-    JKF_CHECK(gate_decide(st, &rq, 1700000000, &d) == 0, "parked without a park function");
-    JKF_CHECK((d.status == 401 && d.reason == GR_MISSING_TOKEN) ||
-                  (d.status == 403 && (d.reason == GR_NO_ROUTE || d.reason == GR_BAD_URI)),
+    gw_fields f = {no_header, each_header, (void *)kv};
+    gw_request rq;
+    gw_request_read(&rq, st, &f);
+    gw_decision d;
+    gw_decide(st, &rq, 1700000000, 0, &d);
+    JKF_CHECK((d.status == 401 && d.reason == GW_R_MISSING_TOKEN && d.www_authenticate != NULL &&
+               strcmp(d.www_authenticate, "Bearer") == 0) ||
+                  (d.status == 403 && (d.reason == GW_R_NO_ROUTE || d.reason == GW_R_BAD_URI) &&
+                   d.www_authenticate == NULL),
               "a request without a token: %u (reason %d)", d.status, d.reason);
-    gate_decision_free(&d);
+    JKF_CHECK(d.refetch == NULL, "a refetch for a request without a token");
+    gw_decision_free(&d);
   }
-  gate_state_destroy(st);
+  gw_state_destroy(st);
 }
 
 int jkf_gate_config(const uint8_t *data, size_t size) {
@@ -323,8 +344,11 @@ int jkf_gate_config(const uint8_t *data, size_t size) {
   same(c, again);
   gate_config_free(again);
   free(text);
-  if (own_files(c)) build_state(c);
-  else gate_config_free(c);
+  if (own_files(c->core)) {
+    build_state(c->core);
+    c->core = NULL;
+  }
+  gate_config_free(c);
   return 0;
 }
 

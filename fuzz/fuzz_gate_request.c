@@ -1,13 +1,12 @@
 /*
- * gate_request: the /auth decision of `jwtkit gate` without a socket
- * (gate_decide, services/gate/decide.c: host and URI normalisation, route
+ * gate_request: the /auth decision of `jwtkit gate` without a socket: the
+ * gateway core's gw_request_read (host and URI normalisation, route
  * selection, token extraction from Authorization, a token header and a
- * cookie, the token cache, the main and the migration-mode HS256
- * verifiers, claim headers), then the decision's metrics and log line
- * (gate_decision_report).
+ * cookie) and gw_decide (the token cache, the main and the migration-mode
+ * HS256 verifiers, claim headers), then the decision's count and log line.
  *
  * Set up once: a fixed configuration (below) whose key files the harness
- * writes into a private temporary directory, built with gate_state_build
+ * writes into a private temporary directory, built with gw_state_build
  * (no JWKS fetching), and a fixed clock NOW.
  *
  * Input:
@@ -68,7 +67,7 @@ static const struct {
 
 static struct {
   int ready, verbose;
-  gate_state *st;
+  gw_state *st;
   jwtkit_key *keys[NKEYS];
   int logfd; /* read end of the log pipe */
 } g;
@@ -113,8 +112,8 @@ static void init(void) {
   jwtkit_free(ed);
   jwtkit_free(rsa);
   char until[32], passed[32];
-  gate_fmt_rfc3339(NOW + 86400, until, sizeof until);
-  gate_fmt_rfc3339(NOW - 86400, passed, sizeof passed);
+  jk_format_rfc3339(NOW + 86400, until, sizeof until);
+  jk_format_rfc3339(NOW - 86400, passed, sizeof passed);
 
   jkf_text t = {0};
   jkf_text_printf(&t,
@@ -138,18 +137,21 @@ static void init(void) {
   char err[1024];
   JKF_CHECK(gate_config_parse("gate.conf", t.p, t.len, &cfg, err, sizeof err) == 0, "config: %s", err);
   jkf_text_free(&t);
-  JKF_CHECK(cfg->nroutes == sizeof k_routes / sizeof k_routes[0], "routes");
-  gate_log_set_level(GL_ERROR);
-  JKF_CHECK(gate_state_build(cfg, NULL, 1, 0, &g.st, err, sizeof err) == 0, "state: %s", err);
-  gate_metrics_init();
+  JKF_CHECK(cfg->core->nroutes == sizeof k_routes / sizeof k_routes[0], "routes");
+  jk_log_set_level(JK_LOG_ERROR);
+  gw_build b = {.generation = 1};
+  JKF_CHECK(gw_state_build(cfg->core, &b, &g.st, err, sizeof err) == 0, "state: %s", err);
+  cfg->core = NULL;
+  gate_config_free(cfg);
+  gw_metrics_init();
 
   /* decision log lines go to a pipe the harness reads back */
   int fds[2];
   JKF_CHECK(pipe(fds) == 0, "pipe");
   JKF_CHECK(fcntl(fds[0], F_SETFL, O_NONBLOCK) == 0 && fcntl(fds[1], F_SETFL, O_NONBLOCK) == 0, "O_NONBLOCK");
   g.logfd = fds[0];
-  gate_log_set_fd(fds[1]);
-  gate_log_set_level(GL_DEBUG);
+  jk_log_set_fd(fds[1]);
+  jk_log_set_level(JK_LOG_DEBUG);
 }
 
 /* Every line written to the log since the last call is strict JSON. */
@@ -229,16 +231,24 @@ static int route_index(const char *name) {
 
 static int uhex(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); }
 
-static void check(const gate_decision *d, const token *t, int used_token) {
+static void check(const gw_decision *d, const token *t, int used_token) {
   JKF_CHECK(d->status == 204 || d->status == 401 || d->status == 403, "status %u", d->status);
-  JKF_CHECK((d->status == 204) == (d->reason < GR_ALLOW_COUNT), "status %u for reason %d", d->status, d->reason);
-  JKF_CHECK((d->status == 403) == (d->reason == GR_NO_ROUTE || d->reason == GR_BAD_URI), "403 / reason %d",
+  JKF_CHECK((d->status == 204) == (d->reason < GW_R_ALLOW_COUNT), "status %u for reason %d", d->status, d->reason);
+  JKF_CHECK((d->status == 403) == (d->reason == GW_R_NO_ROUTE || d->reason == GW_R_BAD_URI), "403 / reason %d",
             d->reason);
-  JKF_CHECK(d->reason != GR_CLAIM_HEADER || (d->rc != NULL && !d->rc->claim_header_allow),
+  JKF_CHECK(d->reason != GW_R_CLAIM_HEADER || (d->rc != NULL && !d->rc->claim_header_allow),
             "claim_header denial on a route that allows failures");
-  JKF_CHECK(d->reason >= 0 && d->reason < GR_COUNT, "reason %d", d->reason);
+  JKF_CHECK(d->reason >= 0 && d->reason < GW_R_COUNT, "reason %d", d->reason);
   JKF_CHECK(memchr(d->info.msg, '\0', sizeof d->info.msg) && memchr(d->info.field, '\0', sizeof d->info.field),
             "errinfo");
+  JKF_CHECK(d->status == 401 ? d->www_authenticate != NULL &&
+                                    strcmp(d->www_authenticate, d->reason == GW_R_MISSING_TOKEN
+                                                                    ? "Bearer"
+                                                                    : "Bearer error=\"invalid_token\"") == 0
+                              : d->www_authenticate == NULL,
+            "status %u with challenge %s", d->status, d->www_authenticate ? d->www_authenticate : "(none)");
+  JKF_CHECK(d->refetch == NULL || (d->route != NULL && strcmp(d->route, "remote") == 0), "a refetch on route %s",
+            d->route ? d->route : "-");
   if (d->status != 204) {
     JKF_CHECK(d->nhv == 0, "headers on a denial");
     return;
@@ -248,13 +258,14 @@ static void check(const gate_decision *d, const token *t, int used_token) {
   JKF_CHECK(ri >= 0, "route %s", d->route);
   JKF_CHECK(used_token && t->tok != NULL, "allowed a token the harness did not sign (route %s)", d->route);
   JKF_CHECK(k_routes[ri].keys & (1u << t->key), "route %s allowed a token of key %s", d->route, k_kids[t->key]);
-  int legacy = d->reason == GR_LEGACY || d->reason == GR_LEGACY_CACHED;
+  int legacy = d->reason == GW_R_LEGACY || d->reason == GW_R_LEGACY_CACHED;
   JKF_CHECK(legacy == (t->key == K_LEGACY), "legacy reason %d for key %s", d->reason, k_kids[t->key]);
-  size_t hmax = g.st->cfg->header_max;
+  size_t hmax = gw_state_config(g.st)->header_max;
   unsigned long long present = 0;
   for (size_t i = 0; i < d->nhv; i++) {
     JKF_CHECK(d->hv[i].map < d->rc->nheaders, "header map %u", d->hv[i].map);
     const char *hn = d->rc->headers[d->hv[i].map].name;
+    JKF_CHECK(d->hv[i].name == hn, "header %u named %s, mapped as %s", d->hv[i].map, d->hv[i].name, hn);
     const unsigned char *v = (const unsigned char *)d->hv[i].val;
     size_t n = d->hv[i].len;
     JKF_CHECK(n > 0 && n <= hmax, "header %s of %zu bytes", hn, n);
@@ -277,18 +288,18 @@ static void check(const gate_decision *d, const token *t, int used_token) {
 
 static int allow_class(int reason) {
   switch (reason) {
-    case GR_VERIFIED:
-    case GR_CACHED:
+    case GW_R_VERIFIED:
+    case GW_R_CACHED:
       return 1;
-    case GR_LEGACY:
-    case GR_LEGACY_CACHED:
+    case GW_R_LEGACY:
+    case GW_R_LEGACY_CACHED:
       return 2;
     default:
       return 0;
   }
 }
 
-static void same(const gate_decision *a, const gate_decision *b) {
+static void same(const gw_decision *a, const gw_decision *b) {
   JKF_CHECK(a->status == b->status, "decided again: %u, then %u", a->status, b->status);
   if (a->status != 204) {
     JKF_CHECK(a->reason == b->reason, "decided again: reason %d, then %d", a->reason, b->reason);
@@ -305,9 +316,16 @@ static void same(const gate_decision *a, const gate_decision *b) {
   JKF_CHECK(a->kid_len == b->kid_len && (a->kid_len == 0 || memcmp(a->kid, b->kid, a->kid_len) == 0), "kid");
 }
 
-static int park(void *ctx, gate_source *src) {
-  (void)ctx;
-  return gate_source_refetch(src, NULL); /* no fetcher thread: 0, answer now */
+/* Decide; a refetch the decision asks for is tried (no transport: the
+ * source answers at once, so nothing parks). */
+static void decide(const jkf_fields *f, gw_decision *d) {
+  gw_fields fl = {jkf_fields_get, jkf_fields_each, (void *)f};
+  gw_request rq;
+  gw_request_read(&rq, g.st, &fl);
+  gw_decide(g.st, &rq, NOW, 0, d);
+  if (d->refetch != NULL) JKF_CHECK(gw_source_refetch(d->refetch, 0, d) == 0, "parked without a transport");
+  gw_decision_count(d);
+  gw_decision_log(d);
 }
 
 int jkf_gate_request(const uint8_t *data, size_t size) {
@@ -322,19 +340,16 @@ int jkf_gate_request(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < f.n; i++) used |= strstr(f.value[i], "%T") != NULL;
     substitute(&f, &t);
   }
-  gate_req rq = {jkf_fields_get, jkf_fields_each, park, &f};
-  gate_decision d1, d2;
-  JKF_CHECK(gate_decide(g.st, &rq, NOW, &d1) == 0, "parked");
-  gate_decision_report(&d1);
+  gw_decision d1, d2;
+  decide(&f, &d1);
   if (g.verbose) fprintf(stderr, "gate_request: %u reason %d route %s\n", d1.status, d1.reason, d1.route ? d1.route : "-");
   check(&d1, &t, used);
-  JKF_CHECK(gate_decide(g.st, &rq, NOW, &d2) == 0, "parked");
-  gate_decision_report(&d2);
+  decide(&f, &d2);
   check(&d2, &t, used);
   same(&d1, &d2);
   check_log();
-  gate_decision_free(&d1);
-  gate_decision_free(&d2);
+  gw_decision_free(&d1);
+  gw_decision_free(&d2);
   jkf_fields_free(&f);
   jwtkit_free(t.tok);
   return 0;

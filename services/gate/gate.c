@@ -1,23 +1,27 @@
 /*
  * jwtkit_gate_main: options, start-up, signals (SIGHUP reload, SIGTERM and
- * SIGINT graceful shutdown) and the main thread's housekeeping.
+ * SIGINT graceful stop) and the main thread's housekeeping: states whose
+ * last reference went are destroyed here, because destroying one stops
+ * and joins fetcher threads.
  */
-#include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
-#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "jwtkit_gate.h"
+#include "common/clock.h"
+#include "fetch.h"
 #include "gate_internal.h"
+#include "jwtkit_gate.h"
 
-#define DEFAULT_LISTEN "127.0.0.1:8081"
+typedef struct gate_opts {
+  const char *prog, *config, *listen, *level;
+  int check;
+} gate_opts;
 
 static void usage(FILE *f, const char *prog) {
   fprintf(f,
@@ -29,9 +33,9 @@ static void usage(FILE *f, const char *prog) {
           "\n"
           "Options:\n"
           "  --config FILE        configuration (required; see docs/gateway.md)\n"
-          "  --listen ADDR:PORT   address to listen on (default " DEFAULT_LISTEN
+          "  --listen ADDR:PORT   address to listen on (default " GATE_DEFAULT_LISTEN
           ";\n"
-          "                       [::1]:PORT for IPv6); overrides the config\n"
+          "                       [::1]:PORT for IPv6, localhost:PORT); overrides the config\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
           "  --check              load the configuration and its keys, then exit\n"
           "  -h, --help           show this help\n"
@@ -43,286 +47,351 @@ static void usage(FILE *f, const char *prog) {
           prog);
 }
 
-static int parse_listen(const char *s, struct sockaddr_storage *ss, int *v6) {
-  memset(ss, 0, sizeof *ss);
-  const char *colon;
-  char host[64];
-  if (s[0] == '[') {
-    const char *rb = strchr(s, ']');
-    if (rb == NULL || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof host) return -1;
-    memcpy(host, s + 1, (size_t)(rb - s - 1));
-    host[rb - s - 1] = '\0';
-    colon = rb + 1;
-    *v6 = 1;
-  } else {
-    colon = strrchr(s, ':');
-    if (colon == NULL || (size_t)(colon - s) >= sizeof host) return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    *v6 = 0;
-  }
-  uint64_t port;
-  if (gate_parse_uint(colon + 1, 0, 65535, &port) != 0) return -1;
-  if (*v6) {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) return -1;
-  } else {
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &a->sin_addr) != 1) return -1;
-  }
-  return 0;
-}
-
-static void log_config_error(const char *event, const char *err) {
-  gate_logline L;
-  if (gl_begin(&L, GL_ERROR, event)) {
-    gl_str(&L, "msg", err);
-    gl_end(&L);
-  }
-}
-
-static void log_routes(const gate_state *st) {
-  for (size_t i = 0; i < st->nroutes; i++) {
-    const gate_route *r = &st->routes[i];
-    gate_logline L;
-    if (!gl_begin(&L, GL_INFO, "route")) continue;
-    gl_str(&L, "name", r->cfg->name);
-    for (size_t k = 0; k < r->cfg->hosts.n && k < 4; k++) gl_str(&L, "match_host", r->cfg->hosts.v[k]);
-    for (size_t k = 0; k < r->cfg->prefixes.n && k < 4; k++) gl_str(&L, "match_path_prefix", r->cfg->prefixes.v[k]);
-    if (r->cfg->jwks_url) gl_str(&L, "jwks_url", r->cfg->jwks_url);
-    gl_int(&L, "static_keys", (int64_t)r->nstatic);
-    if (r->cfg->nheaders > 0) gl_str(&L, "claim_header_failure", r->cfg->claim_header_allow ? "allow" : "deny");
-    char algs[160] = "";
-    for (size_t k = 0; k < r->cfg->nalgs; k++) {
-      size_t n = strlen(algs);
-      snprintf(algs + n, sizeof algs - n, "%s%s", k ? "," : "", jwtkit_alg_name(r->cfg->algs[k]));
-    }
-    gl_str(&L, "algs", algs);
-    if (r->legacy) {
-      char when[32];
-      gate_fmt_rfc3339(r->legacy_deadline, when, sizeof when);
-      gl_str(&L, "legacy_hs256_until", when); /* never the secret or its file contents */
-      gl_bool(&L, "legacy_deadline_passed", gate_now() >= r->legacy_deadline);
-    }
-    gl_end(&L);
-  }
-}
-
-int jwtkit_gate_main(int argc, char **argv) {
-  const char *prog = argc > 0 && argv[0] ? argv[0] : "gate";
-  if (strcmp(prog, "gate") == 0) prog = "jwtkit gate"; /* run as the CLI subcommand */
-  const char *config = NULL, *listen = NULL, *level = NULL;
-  int check = 0;
+/* -1: go on; else the exit status. */
+static int parse_args(int argc, char **argv, gate_opts *o) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char **dst = NULL;
     const char *name = NULL;
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      usage(stdout, prog);
+      usage(stdout, o->prog);
       return 0;
     }
     if (strcmp(a, "--") == 0) { /* ends the options; the gate takes no arguments */
       if (i + 1 < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", prog, argv[i + 1], prog);
+        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", o->prog, argv[i + 1], o->prog);
         return 2;
       }
       break;
     }
     if (strcmp(a, "--check") == 0) {
-      check = 1;
+      o->check = 1;
       continue;
     }
-    if (strncmp(a, "--config", 8) == 0) dst = &config, name = "--config";
-    else if (strncmp(a, "--listen", 8) == 0) dst = &listen, name = "--listen";
-    else if (strncmp(a, "--log-level", 11) == 0) dst = &level, name = "--log-level";
+    if (strncmp(a, "--config", 8) == 0) dst = &o->config, name = "--config";
+    else if (strncmp(a, "--listen", 8) == 0) dst = &o->listen, name = "--listen";
+    else if (strncmp(a, "--log-level", 11) == 0) dst = &o->level, name = "--log-level";
     size_t nl = name ? strlen(name) : 0;
     if (dst == NULL || (a[nl] != '\0' && a[nl] != '=')) {
-      fprintf(stderr, "%s: unknown option '%s'\nTry '%s --help'.\n", prog, a, prog);
+      fprintf(stderr, "%s: unknown option '%s'\nTry '%s --help'.\n", o->prog, a, o->prog);
       return 2;
     }
     if (*dst != NULL) {
-      fprintf(stderr, "%s: %s given twice\n", prog, name);
+      fprintf(stderr, "%s: %s given twice\n", o->prog, name);
       return 2;
     }
     if (a[nl] == '=') {
       *dst = a + nl + 1;
     } else {
       if (i + 1 >= argc) {
-        fprintf(stderr, "%s: %s needs a value\n", prog, name);
+        fprintf(stderr, "%s: %s needs a value\n", o->prog, name);
         return 2;
       }
       *dst = argv[++i];
     }
   }
-  if (config == NULL) {
-    fprintf(stderr, "%s: --config FILE is required\nTry '%s --help'.\n", prog, prog);
+  if (o->config == NULL) {
+    fprintf(stderr, "%s: --config FILE is required\nTry '%s --help'.\n", o->prog, o->prog);
     return 2;
   }
-  gate_level lvl = GL_INFO;
-  if (level != NULL && gate_log_parse_level(level, &lvl) != 0) {
-    fprintf(stderr, "%s: --log-level: expected debug, info, warn or error\n", prog);
+  jk_log_level lvl = JK_LOG_INFO;
+  if (o->level != NULL && jk_log_parse_level(o->level, &lvl) != 0) {
+    fprintf(stderr, "%s: --log-level: expected debug, info, warn or error\n", o->prog);
     return 2;
   }
-  gate_log_set_level(lvl);
-  gate_metrics_init();
+  const char *why = NULL;
+  jk_listen l;
+  if (o->listen != NULL && jk_parse_listen(o->listen, 0, &l, &why) != 0) {
+    fprintf(stderr, "%s: --listen %s: %s (%s)\n", o->prog, o->listen, why, JK_LISTEN_HELP);
+    return 2;
+  }
+  jk_log_set_level(lvl);
+  return -1;
+}
+
+/* --------------------------------------------------------------- states */
+
+/* States whose last reference went, destroyed by the main thread. */
+static pthread_mutex_t g_reap_mu = PTHREAD_MUTEX_INITIALIZER;
+static gw_state **g_reap;
+static size_t g_nreap, g_reap_cap;
+
+static void retire(gw_state *st) {
+  pthread_mutex_lock(&g_reap_mu);
+  if (g_nreap == g_reap_cap) {
+    size_t nc = g_reap_cap ? g_reap_cap * 2 : 8;
+    gw_state **n = realloc(g_reap, nc * sizeof *n);
+    if (n != NULL) {
+      g_reap = n;
+      g_reap_cap = nc;
+    }
+  }
+  int queued = g_nreap < g_reap_cap;
+  if (queued) g_reap[g_nreap++] = st;
+  pthread_mutex_unlock(&g_reap_mu);
+  if (!queued) gw_state_destroy(st); /* out of memory: here and now rather than never */
+}
+
+static void reap(void) {
+  for (;;) {
+    pthread_mutex_lock(&g_reap_mu);
+    gw_state *st = g_nreap ? g_reap[--g_nreap] : NULL;
+    pthread_mutex_unlock(&g_reap_mu);
+    if (st == NULL) break;
+    jk_log(JK_LOG_DEBUG, "state_freed", "configuration generation %llu released",
+           (unsigned long long)gw_state_generation(st));
+    gw_state_destroy(st);
+  }
+  pthread_mutex_lock(&g_reap_mu);
+  free(g_reap);
+  g_reap = NULL;
+  g_nreap = g_reap_cap = 0;
+  pthread_mutex_unlock(&g_reap_mu);
+}
+
+/* Build a state from cfg's core settings (handed over on success). */
+static gw_state *build(gate_config *cfg, const gw_state *prev, uint64_t generation, int fetch, char *err, size_t cap) {
+  gw_transport t = {0};
+  gate_fetcher_transport(&t);
+  gate_http_transport(&t);
+  gw_build b = {.prev = prev, .generation = generation, .transport = fetch ? &t : NULL, .retire = retire};
+  gw_state *st = NULL;
+  if (gw_state_build(cfg->core, &b, &st, err, cap) != 0) return NULL;
+  cfg->core = NULL; /* the state's now */
+  return st;
+}
+
+static void log_error(const char *event, const char *err) {
+  jk_logline L;
+  if (jk_log_begin(&L, JK_LOG_ERROR, event)) {
+    jk_log_str(&L, "msg", err);
+    jk_log_end(&L);
+  }
+}
+
+static void log_routes(gw_state *st) {
+  const gw_config *c = gw_state_config(st);
+  for (size_t i = 0; i < c->nroutes; i++) {
+    gw_route_info ri;
+    gw_state_route_info(st, i, &ri);
+    const gw_route_cfg *rc = ri.cfg;
+    jk_logline L;
+    if (!jk_log_begin(&L, JK_LOG_INFO, "route")) continue;
+    jk_log_str(&L, "name", rc->name);
+    for (size_t k = 0; k < rc->hosts.n && k < 4; k++) jk_log_str(&L, "match_host", rc->hosts.v[k]);
+    for (size_t k = 0; k < rc->prefixes.n && k < 4; k++) jk_log_str(&L, "match_path_prefix", rc->prefixes.v[k]);
+    jk_log_str(&L, "jwks_url", rc->jwks_url);
+    jk_log_uint(&L, "static_keys", ri.static_keys);
+    if (rc->nheaders > 0) jk_log_str(&L, "claim_header_failure", rc->claim_header_allow ? "allow" : "deny");
+    char algs[160] = "";
+    for (size_t k = 0; k < rc->nalgs; k++) {
+      size_t n = strlen(algs);
+      snprintf(algs + n, sizeof algs - n, "%s%s", k ? "," : "", jwtkit_alg_name(rc->algs[k]));
+    }
+    jk_log_str(&L, "algs", algs);
+    if (ri.legacy) {
+      char when[32];
+      jk_format_rfc3339(ri.legacy_deadline, when, sizeof when);
+      jk_log_str(&L, "legacy_hs256_until", when); /* never the secret or its file contents */
+      jk_log_bool(&L, "legacy_deadline_passed", jk_now() >= ri.legacy_deadline);
+    }
+    jk_log_end(&L);
+  }
+}
+
+/* -------------------------------------------------------------- running */
+
+typedef struct gate_run {
+  const gate_opts *o;
+  gate_config *cfg; /* the server's settings in use (core handed to the state) */
+  gate_app *app;
+  sigset_t sigs;
+} gate_run;
+
+static int settings_differ(const gate_config *a, const gate_config *b) {
+  return a->has_listen != b->has_listen || (a->has_listen && strcmp(a->listen.text, b->listen.text) != 0) ||
+         a->threads != b->threads || a->connection_limit != b->connection_limit ||
+         a->idle_timeout != b->idle_timeout || a->header_timeout != b->header_timeout;
+}
+
+/* SIGHUP: a whole new state, or the running one kept. */
+static void reload(gate_run *g) {
+  char err[1024];
+  gate_config *nc = NULL;
+  gw_state *cur = gate_http_state(g->app);
+  gw_state *ns = NULL;
+  if (gate_config_load(g->o->config, &nc, err, sizeof err) != 0 ||
+      (ns = build(nc, cur, gw_state_generation(cur) + 1, 1, err, sizeof err)) == NULL) {
+    gate_config_free(nc);
+    atomic_fetch_add(&g_gate.reloads_failed, 1);
+    log_error("reload_failed", err);
+    jk_log(JK_LOG_WARN, "reload_failed", "keeping configuration generation %llu",
+           (unsigned long long)gw_state_generation(cur));
+    gw_state_release(cur);
+    return;
+  }
+  if (settings_differ(nc, g->cfg))
+    jk_log(JK_LOG_WARN, "reload_partial",
+           "listen, threads, connection_limit, idle_timeout and header_timeout changes need a restart; the rest is "
+           "applied");
+  if (g->o->level == NULL) jk_log_set_level(nc->has_log_level ? nc->log_level : JK_LOG_INFO);
+  gate_http_swap(g->app, ns);
+  atomic_fetch_add(&g_gate.reloads_ok, 1);
+  gw_state_release(cur);
+  cur = gate_http_state(g->app);
+  jk_log(JK_LOG_INFO, "reloaded", "configuration generation %llu with %zu route(s)",
+         (unsigned long long)gw_state_generation(cur), gw_state_config(cur)->nroutes);
+  log_routes(cur);
+  for (size_t i = 0; i < gw_state_nsources(cur); i++) gw_source_warn_max_age(gw_state_source(cur, i));
+  gw_state_release(cur);
+  /* the server's settings stay those it started with: a restart applies
+   * the new ones */
+  gate_config_free(nc);
+}
+
+/* Until SIGTERM or SIGINT. */
+static void wait_signals(gate_run *g) {
+  for (;;) {
+    struct timespec tmo = {1, 0};
+    siginfo_t si;
+    int sig = sigtimedwait(&g->sigs, &si, &tmo);
+    if (sig < 0) {
+      if (errno == EAGAIN || errno == EINTR) {
+        reap();
+        continue;
+      }
+      jk_log(JK_LOG_ERROR, "signal_wait_failed", "%s", strerror(errno));
+      return;
+    }
+    if (sig == SIGHUP) {
+      reload(g);
+      reap();
+      continue;
+    }
+    jk_log(JK_LOG_INFO, "shutdown", "%s received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    return;
+  }
+}
+
+/* Graceful stop: no new connections; parked requests woken (answered with
+ * what is there); the open ones finish; then the threads stop. */
+static void stop(gate_run *g) {
+  gate_http_quiesce(g->app);
+  gw_state *cur = gate_http_state(g->app);
+  int64_t limit = gw_state_config(cur)->jwks.timeout_ms + 2000;
+  gw_state_stop_sources(cur);
+  gw_state_release(cur);
+  int64_t t0 = jk_mono_ms();
+  while (atomic_load(&g_gate.suspended) > 0 && jk_mono_ms() - t0 < limit) {
+    struct timespec ts = {0, 20 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  struct timespec grace = {0, 100 * 1000000};
+  nanosleep(&grace, NULL);
+  gate_http_stop(g->app);
+  gate_http_free(g->app);
+  g->app = NULL;
+  reap();
+  jk_log(JK_LOG_INFO, "stopped", "bye");
+}
+
+/* Listen and serve until a stop signal; the exit status. */
+static int serve(gate_run *g, gw_state *st) {
+  jk_listen l;
+  if (g->o->listen != NULL)
+    jk_parse_listen(g->o->listen, 0, &l, NULL); /* checked in parse_args */
+  else if (g->cfg->has_listen)
+    l = g->cfg->listen;
+  else
+    jk_parse_listen(GATE_DEFAULT_LISTEN, 0, &l, NULL);
+  log_routes(st);
+  char err[1024];
+  unsigned port = 0;
+  int64_t cache = (int64_t)gw_state_config(st)->token_cache;
+  size_t nroutes = gw_state_config(st)->nroutes;
+  if ((g->app = gate_http_new(st)) == NULL) {
+    gw_state_destroy(st);
+    return 3;
+  }
+  if (gate_http_start(g->app, g->cfg, &l, &port, err, sizeof err) != 0) {
+    jk_logline L;
+    if (jk_log_begin(&L, JK_LOG_ERROR, "start_failed")) {
+      jk_log_str(&L, "listen", l.text);
+      jk_log_str(&L, "msg", err);
+      jk_log_end(&L);
+    }
+    gw_state_stop_sources(st);
+    gate_http_free(g->app);
+    reap();
+    return 3;
+  }
+  jk_logline L;
+  if (jk_log_begin(&L, JK_LOG_INFO, "listening")) {
+    jk_log_str(&L, "listen", l.text);
+    jk_log_uint(&L, "port", port);
+    jk_log_uint(&L, "routes", nroutes);
+    jk_log_int(&L, "token_cache", cache);
+    jk_log_str(&L, "version", jwtkit_version());
+    jk_log_int(&L, "pid", (int64_t)getpid());
+    jk_log_end(&L);
+  }
+  wait_signals(g);
+  stop(g);
+  return 0;
+}
+
+/* Load, check or serve; the exit status. */
+static int run(gate_run *g) {
+  char err[1024];
+  if (gate_config_load(g->o->config, &g->cfg, err, sizeof err) != 0) {
+    log_error("config_error", err);
+    return 2;
+  }
+  if (g->o->level == NULL && g->cfg->has_log_level) jk_log_set_level(g->cfg->log_level);
+  gw_state *st = build(g->cfg, NULL, 1, !g->o->check, err, sizeof err);
+  if (st == NULL) {
+    log_error("config_error", err);
+    return 2;
+  }
+  if (g->o->check) {
+    size_t n = gw_state_config(st)->nroutes;
+    printf("%s: configuration OK (%zu route%s)\n", g->o->config, n, n == 1 ? "" : "s");
+    gw_state_destroy(st);
+    return 0;
+  }
+  return serve(g, st);
+}
+
+int jwtkit_gate_main(int argc, char **argv) {
+  gate_opts o = {.prog = argc > 0 && argv[0] ? argv[0] : "gate"};
+  if (strcmp(o.prog, "gate") == 0) o.prog = "jwtkit gate"; /* run as the CLI subcommand */
+  int rc = parse_args(argc, argv, &o);
+  if (rc >= 0) return rc;
+  gw_metrics_init();
+  g_gate.started_at = jk_now();
 
   /* signals are taken synchronously by this thread; every thread started
    * later inherits the mask */
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGHUP);
+  gate_run g = {.o = &o};
+  sigemptyset(&g.sigs);
+  sigaddset(&g.sigs, SIGTERM);
+  sigaddset(&g.sigs, SIGINT);
+  sigaddset(&g.sigs, SIGHUP);
   sigset_t oldmask;
-  pthread_sigmask(SIG_BLOCK, &sigs, &oldmask);
+  pthread_sigmask(SIG_BLOCK, &g.sigs, &oldmask);
   struct sigaction ign;
   memset(&ign, 0, sizeof ign);
   ign.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ign, NULL);
 
-  int rc = 0;
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    gate_log(GL_ERROR, "start_failed", "libcurl initialisation failed");
-    pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
-    return 3;
-  }
-  char err[1024];
-  gate_config *cfg = NULL;
-  gate_state *st = NULL;
-  gate_app *app = NULL;
-  if (gate_config_load(config, &cfg, err, sizeof err) != 0) {
-    log_config_error("config_error", err);
-    rc = 2;
-    goto done;
-  }
-  if (level == NULL && cfg->has_log_level) gate_log_set_level(cfg->log_level);
-  const char *addr = listen ? listen : cfg->listen ? cfg->listen : DEFAULT_LISTEN;
-  struct sockaddr_storage ss;
-  int v6;
-  if (parse_listen(addr, &ss, &v6) != 0) {
-    snprintf(err, sizeof err, "bad listen address \"%s\" (expected IPv4:PORT or [IPv6]:PORT)", addr);
-    log_config_error("config_error", err);
-    gate_config_free(cfg);
-    rc = 2;
-    goto done;
-  }
-  if (gate_state_build(cfg, NULL, 1, !check, &st, err, sizeof err) != 0) {
-    log_config_error("config_error", err);
-    gate_config_free(cfg);
-    rc = 2;
-    goto done;
-  }
-  if (check) {
-    printf("%s: configuration OK (%zu route%s)\n", config, st->nroutes, st->nroutes == 1 ? "" : "s");
-    gate_state_destroy(st);
-    goto done;
-  }
-  log_routes(st);
-  app = gate_http_new(st);
-  if (app == NULL) {
-    gate_state_destroy(st);
+  if (jk_fetch_global_init() != 0) {
+    jk_log(JK_LOG_ERROR, "start_failed", "libcurl initialisation failed");
     rc = 3;
-    goto done;
+  } else {
+    rc = run(&g);
+    jk_fetch_global_cleanup();
   }
-  unsigned port = 0;
-  if (gate_http_start(app, (struct sockaddr *)&ss, v6, st->cfg, &port, err, sizeof err) != 0) {
-    gate_logline L;
-    if (gl_begin(&L, GL_ERROR, "start_failed")) {
-      gl_str(&L, "listen", addr);
-      gl_str(&L, "msg", err);
-      gl_end(&L);
-    }
-    gate_state_stop_sources(st);
-    gate_http_free(app);
-    gate_state_reap();
-    rc = 3;
-    goto done;
-  }
-  {
-    gate_logline L;
-    if (gl_begin(&L, GL_INFO, "listening")) {
-      gl_str(&L, "listen", addr);
-      gl_int(&L, "port", port);
-      gl_int(&L, "routes", (int64_t)st->nroutes);
-      gl_int(&L, "token_cache", (int64_t)st->cfg->token_cache);
-      gl_str(&L, "version", jwtkit_version());
-      gl_int(&L, "pid", (int64_t)getpid());
-      gl_end(&L);
-    }
-  }
-
-  for (;;) {
-    struct timespec tmo = {1, 0};
-    siginfo_t si;
-    int sig = sigtimedwait(&sigs, &si, &tmo);
-    if (sig < 0) {
-      if (errno == EAGAIN || errno == EINTR) {
-        gate_state_reap();
-        continue;
-      }
-      gate_log(GL_ERROR, "signal_wait_failed", "%s", strerror(errno));
-      break;
-    }
-    if (sig == SIGHUP) {
-      gate_config *nc = NULL;
-      gate_state *cur = gate_http_state(app);
-      gate_state *ns = NULL;
-      if (gate_config_load(config, &nc, err, sizeof err) != 0 ||
-          gate_state_build(nc, cur, cur->generation + 1, 1, &ns, err, sizeof err) != 0) {
-        gate_config_free(nc);
-        atomic_fetch_add(&g_metrics.reloads_failed, 1);
-        log_config_error("reload_failed", err);
-        gate_log(GL_WARN, "reload_failed", "keeping configuration generation %llu", (unsigned long long)cur->generation);
-      } else {
-        if ((nc->listen == NULL) != (cur->cfg->listen == NULL) ||
-            (nc->listen && strcmp(nc->listen, cur->cfg->listen) != 0) || nc->threads != cur->cfg->threads ||
-            nc->connection_limit != cur->cfg->connection_limit || nc->idle_timeout != cur->cfg->idle_timeout ||
-            nc->header_timeout != cur->cfg->header_timeout)
-          gate_log(GL_WARN, "reload_partial",
-                   "listen, threads, connection_limit, idle_timeout and header_timeout changes need a restart; the "
-                   "rest is applied");
-        if (level == NULL) gate_log_set_level(nc->has_log_level ? nc->log_level : GL_INFO);
-        gate_http_swap(app, ns);
-        atomic_fetch_add(&g_metrics.reloads_ok, 1);
-        gate_log(GL_INFO, "reloaded", "configuration generation %llu with %zu route(s)",
-                 (unsigned long long)ns->generation, ns->nroutes);
-        log_routes(ns);
-        for (size_t i = 0; i < ns->nsources; i++) gate_source_warn_max_age(ns->sources[i]);
-      }
-      gate_state_release(cur);
-      gate_state_reap();
-      continue;
-    }
-    gate_log(GL_INFO, "shutdown", "%s received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    break;
-  }
-
-  /* graceful stop: no new connections; wake parked requests; let the open
-   * ones finish; then stop the threads */
-  gate_http_quiesce(app);
-  {
-    gate_state *cur = gate_http_state(app);
-    int64_t limit = cur->cfg->jwks_timeout_ms + 2000;
-    gate_state_stop_sources(cur);
-    gate_state_release(cur);
-    int64_t t0 = gate_mono_ms();
-    while (atomic_load(&g_metrics.suspended) > 0 && gate_mono_ms() - t0 < limit) {
-      struct timespec ts = {0, 20 * 1000000};
-      nanosleep(&ts, NULL);
-    }
-    struct timespec grace = {0, 100 * 1000000};
-    nanosleep(&grace, NULL);
-  }
-  gate_http_stop(app);
-  gate_http_free(app);
-  gate_state_reap();
-  gate_log(GL_INFO, "stopped", "bye");
-done:
-  curl_global_cleanup();
+  gate_config_free(g.cfg);
   pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
   return rc;
 }

@@ -89,4 +89,21 @@ check "no --config: exit 2" test $? = 2
 check "unknown option: exit 2" test $? = 2
 "$GATE_BIN" --config "$TMP/gate.conf" --listen nonsense >/dev/null 2>&1
 check "bad --listen: exit 2" test $? = 2
+# (bounded: a gate that took port 0 would serve until stopped)
+timeout 10 "$GATE_BIN" --config "$TMP/gate.conf" --listen 127.0.0.1:0 >"$TMP/port0.out" 2>&1
+check "--listen with port 0: exit 2, saying why" bash -c "[ $? = 2 ] && grep -q 'the port must be 1..65535' '$TMP/port0.out'"
+# listen in the file: checked when the file is read, with its line
+printf '[gate]\nlisten = 127.0.0.1:0\n[route a]\njwks_url = https://x.test/j\nalgs = ES256\n' >"$TMP/port0.conf"
+"$GATE_BIN" --config "$TMP/port0.conf" --check >"$TMP/check.out" 2>&1
+check "listen = ADDR:0 in the file: exit 2 with FILE:LINE" \
+  bash -c "[ $? = 2 ] && grep -q 'port0.conf:2: .listen.: the port must be 1..65535' '$TMP/check.out'"
+# localhost works, as in jwtkit serve
+GATE_PORT=$(free_port)
+"$GATE_BIN" --config "$TMP/gate.conf" --listen "localhost:$GATE_PORT" >>"$TMP/gate.out" 2>>"$TMP/gate.log" &
+GATE_PID=$!
+PIDS+=("$GATE_PID")
+wait_for 20 curl -s -o /dev/null "http://127.0.0.1:$GATE_PORT/healthz"
+check "--listen localhost:PORT serves on 127.0.0.1" \
+  test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GATE_PORT/healthz")" = 200
+stop_gate
 finish

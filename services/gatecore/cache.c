@@ -16,18 +16,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gate_internal.h"
+#include "gw_internal.h"
 
 typedef struct stripe {
   pthread_mutex_t mu;
-  gate_tc_entry **buckets;
+  gw_tc_entry **buckets;
   size_t mask;
-  gate_tc_entry *head, *tail; /* head = most recently used */
+  gw_tc_entry *head, *tail; /* head = most recently used */
   size_t count, cap;
   char pad[64];
 } stripe;
 
-struct gate_tcache {
+struct gw_tcache {
   size_t nstripes;
   size_t capacity;
   atomic_long count;
@@ -40,9 +40,9 @@ static size_t pow2_at_least(size_t n) {
   return p;
 }
 
-gate_tcache *gate_tcache_new(size_t capacity) {
+gw_tcache *gw_tcache_new(size_t capacity) {
   if (capacity == 0) return NULL;
-  gate_tcache *c = calloc(1, sizeof *c);
+  gw_tcache *c = calloc(1, sizeof *c);
   if (c == NULL) return NULL;
   size_t ns = 64;
   while (ns > 1 && capacity / ns < 16) ns >>= 1; /* small caches: fewer, fuller stripes */
@@ -73,18 +73,18 @@ gate_tcache *gate_tcache_new(size_t capacity) {
   return c;
 }
 
-void gate_tc_entry_release(gate_tc_entry *e) {
+void gw_tc_entry_release(gw_tc_entry *e) {
   if (e != NULL && atomic_fetch_sub(&e->refs, 1) == 1) free(e);
 }
 
-void gate_tcache_free(gate_tcache *c) {
+void gw_tcache_free(gw_tcache *c) {
   if (c == NULL) return;
   for (size_t i = 0; i < c->nstripes; i++) {
     stripe *s = &c->st[i];
-    gate_tc_entry *e = s->head;
+    gw_tc_entry *e = s->head;
     while (e != NULL) {
-      gate_tc_entry *n = e->next;
-      gate_tc_entry_release(e);
+      gw_tc_entry *n = e->next;
+      gw_tc_entry_release(e);
       e = n;
     }
     free(s->buckets);
@@ -94,9 +94,9 @@ void gate_tcache_free(gate_tcache *c) {
   free(c);
 }
 
-size_t gate_tcache_capacity(const gate_tcache *c) { return c ? c->capacity : 0; }
-size_t gate_tcache_count(gate_tcache *c) {
-  long n = c ? atomic_load(&c->count) : 0;
+size_t gw_tcache_capacity(const gw_tcache *c) { return c ? c->capacity : 0; }
+size_t gw_tcache_count(const gw_tcache *c) {
+  long n = c ? atomic_load(&((gw_tcache *)c)->count) : 0;
   return n > 0 ? (size_t)n : 0;
 }
 
@@ -106,7 +106,7 @@ static uint64_t rd64(const unsigned char *p) {
   return v;
 }
 
-static stripe *stripe_of(gate_tcache *c, const unsigned char key[32]) {
+static stripe *stripe_of(gw_tcache *c, const unsigned char key[32]) {
   return &c->st[rd64(key) & (c->nstripes - 1)];
 }
 
@@ -115,8 +115,8 @@ static size_t bucket_of(const stripe *s, const unsigned char key[32], uint32_t r
 }
 
 /* unlink from the LRU list and the hash chain (under the stripe lock) */
-static void unlink_entry(gate_tcache *c, stripe *s, gate_tc_entry *e) {
-  gate_tc_entry **pp = &s->buckets[bucket_of(s, e->key, e->route)];
+static void unlink_entry(gw_tcache *c, stripe *s, gw_tc_entry *e) {
+  gw_tc_entry **pp = &s->buckets[bucket_of(s, e->key, e->route)];
   while (*pp != NULL && *pp != e) pp = &(*pp)->hnext;
   if (*pp == e) *pp = e->hnext;
   if (e->prev) e->prev->next = e->next;
@@ -128,7 +128,7 @@ static void unlink_entry(gate_tcache *c, stripe *s, gate_tc_entry *e) {
   atomic_fetch_sub(&c->count, 1);
 }
 
-static void push_front(stripe *s, gate_tc_entry *e) {
+static void push_front(stripe *s, gw_tc_entry *e) {
   e->prev = NULL;
   e->next = s->head;
   if (s->head) s->head->prev = e;
@@ -136,21 +136,21 @@ static void push_front(stripe *s, gate_tc_entry *e) {
   if (s->tail == NULL) s->tail = e;
 }
 
-static gate_tc_entry *find(stripe *s, const unsigned char key[32], uint32_t route) {
-  for (gate_tc_entry *e = s->buckets[bucket_of(s, key, route)]; e != NULL; e = e->hnext)
+static gw_tc_entry *find(stripe *s, const unsigned char key[32], uint32_t route) {
+  for (gw_tc_entry *e = s->buckets[bucket_of(s, key, route)]; e != NULL; e = e->hnext)
     if (e->route == route && memcmp(e->key, key, 32) == 0) return e;
   return NULL;
 }
 
-gate_tc_entry *gate_tcache_get(gate_tcache *c, const unsigned char key[32], uint32_t route, int64_t now,
-                               gate_tc_check_fn check, void *ctx) {
+gw_tc_entry *gw_tcache_get(gw_tcache *c, const unsigned char key[32], uint32_t route, int64_t now,
+                           gw_tc_check_fn check, void *ctx) {
   if (c == NULL) return NULL;
   stripe *s = stripe_of(c, key);
   pthread_mutex_lock(&s->mu);
-  gate_tc_entry *e = find(s, key, route);
+  gw_tc_entry *e = find(s, key, route);
   if (e == NULL) {
     pthread_mutex_unlock(&s->mu);
-    atomic_fetch_add(&g_metrics.tc_misses, 1);
+    atomic_fetch_add(&gw_stats.tc_misses, 1);
     return NULL;
   }
   uint64_t ng = e->gen;
@@ -158,9 +158,9 @@ gate_tc_entry *gate_tcache_get(gate_tcache *c, const unsigned char key[32], uint
   if (expired || (check != NULL && !check(ctx, e, &ng))) {
     unlink_entry(c, s, e);
     pthread_mutex_unlock(&s->mu);
-    gate_tc_entry_release(e);
-    atomic_fetch_add(expired ? &g_metrics.tc_expired : &g_metrics.tc_invalidated, 1);
-    atomic_fetch_add(&g_metrics.tc_misses, 1);
+    gw_tc_entry_release(e);
+    atomic_fetch_add(expired ? &gw_stats.tc_expired : &gw_stats.tc_invalidated, 1);
+    atomic_fetch_add(&gw_stats.tc_misses, 1);
     return NULL;
   }
   e->gen = ng;
@@ -172,19 +172,19 @@ gate_tc_entry *gate_tcache_get(gate_tcache *c, const unsigned char key[32], uint
   }
   atomic_fetch_add(&e->refs, 1);
   pthread_mutex_unlock(&s->mu);
-  atomic_fetch_add(&g_metrics.tc_hits, 1);
+  atomic_fetch_add(&gw_stats.tc_hits, 1);
   return e;
 }
 
-void gate_tcache_put(gate_tcache *c, const unsigned char key[32], uint32_t route, int64_t expires, uint64_t gen,
-                     int legacy, const char *kid, size_t kid_len, const gate_hdr_val *hv, size_t nhv) {
+void gw_tcache_put(gw_tcache *c, const unsigned char key[32], uint32_t route, int64_t expires, uint64_t gen,
+                   int legacy, const char *kid, size_t kid_len, const gw_header *hv, size_t nhv) {
   if (c == NULL || nhv > 255 || kid_len > 0xFFFF) return;
   size_t data = kid_len;
   for (size_t i = 0; i < nhv; i++) {
     if (hv[i].len > 0xFFFF) return;
     data += 3 + hv[i].len;
   }
-  gate_tc_entry *e = malloc(sizeof *e + data);
+  gw_tc_entry *e = malloc(sizeof *e + data);
   if (e == NULL) return;
   memset(e, 0, sizeof *e);
   atomic_init(&e->refs, 1);
@@ -207,11 +207,11 @@ void gate_tcache_put(gate_tcache *c, const unsigned char key[32], uint32_t route
     p += hv[i].len;
   }
 
-  gate_tc_entry *victim[2] = {NULL, NULL};
+  gw_tc_entry *victim[2] = {NULL, NULL};
   size_t nv = 0;
   stripe *s = stripe_of(c, key);
   pthread_mutex_lock(&s->mu);
-  gate_tc_entry *old = find(s, key, route);
+  gw_tc_entry *old = find(s, key, route);
   if (old != NULL) {
     unlink_entry(c, s, old);
     victim[nv++] = old;
@@ -223,27 +223,28 @@ void gate_tcache_put(gate_tcache *c, const unsigned char key[32], uint32_t route
   s->count++;
   atomic_fetch_add(&c->count, 1);
   if (s->count > s->cap) {
-    gate_tc_entry *t = s->tail;
+    gw_tc_entry *t = s->tail;
     unlink_entry(c, s, t);
     victim[nv++] = t;
-    atomic_fetch_add(&g_metrics.tc_evictions, 1);
+    atomic_fetch_add(&gw_stats.tc_evictions, 1);
   }
   pthread_mutex_unlock(&s->mu);
-  atomic_fetch_add(&g_metrics.tc_inserts, 1);
-  for (size_t i = 0; i < nv; i++) gate_tc_entry_release(victim[i]);
+  atomic_fetch_add(&gw_stats.tc_inserts, 1);
+  for (size_t i = 0; i < nv; i++) gw_tc_entry_release(victim[i]);
 }
 
-const char *gate_tc_entry_kid(const gate_tc_entry *e, size_t *len) {
+const char *gw_tc_entry_kid(const gw_tc_entry *e, size_t *len) {
   *len = e->kid_len;
   return e->kid_len ? (const char *)e->data : NULL;
 }
 
-int gate_tc_entry_header(const gate_tc_entry *e, size_t *pos, gate_hdr_val *out) {
+int gw_tc_entry_header(const gw_tc_entry *e, size_t *pos, gw_header *out) {
   size_t p = *pos == 0 ? e->kid_len : *pos;
   if (p + 3 > e->data_len) return 0;
   out->map = e->data[p];
   out->len = (size_t)e->data[p + 1] | ((size_t)e->data[p + 2] << 8);
   out->val = (const char *)e->data + p + 3;
+  out->name = NULL;
   *pos = p + 3 + out->len;
   return 1;
 }
