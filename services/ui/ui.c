@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "core/alloc.h"
 #include "crypto/seal.h"
+#include "fetch.h"
 #include "jwtkit_ui.h"
 #include "ui_internal.h"
 
@@ -193,6 +194,11 @@ static int serve(const opts *o) {
   ui_app *app = calloc(1, sizeof *app);
   unsigned char (*keks)[32] = NULL;
   if (app == NULL) return 3;
+  if (jk_fetch_global_init() != 0) {
+    fprintf(stderr, PROG ": cannot initialise libcurl\n");
+    free(app);
+    return 3;
+  }
   app->fetch = ui_fetch_jwks;
   app->keyring = o->keyring;
   int rc = o->keyring != NULL ? check_keyring(app, &keks) : 0;
@@ -256,6 +262,7 @@ static int serve(const opts *o) {
   jk_wipe(app->secret, sizeof app->secret);
   if (keks != NULL) jwtkit_kek_free(keks, app->nkeks);
   free(app);
+  jk_fetch_global_cleanup();
   return rc;
 }
 

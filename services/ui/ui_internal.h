@@ -53,7 +53,7 @@ extern const char *const ui_security_headers[][2];
 
 /* Fetch a JWKS URL for the verify and JWK Set panes: 0 with the body (free
  * with jk_free), or an HTTP status for the page (400: a URL that may not be
- * fetched; 502: the fetch failed; 501: not available) with a sentence in
+ * fetched; 502: the fetch failed) with a sentence in
  * err. */
 typedef int (*ui_fetch_fn)(const char *url, char **body, size_t *len, char *err, size_t cap);
 int ui_fetch_jwks(const char *url, char **body, size_t *len, char *err, size_t cap);

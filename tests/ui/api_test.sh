@@ -248,9 +248,23 @@ api verify "{\"token\":\"$HS\",\"algs\":[\"HS256\"],\"secret\":$(json_str hs.sec
 expect "verify: an HS256 token under its secret" true "$(jb .valid)"
 api verify "{\"token\":\"$HS\",\"algs\":[\"HS256\",\"HS512\"],\"secret\":$(json_str hs.secret)}"
 expect "verify: a secret with two HS algorithms pinned is 422" 422 "$STATUS"
-api verify "{\"token\":\"$TOKEN\",\"algs\":[\"ES256\"],\"jwks_url\":\"https://issuer.example/jwks\"}"
-expect "verify: a JWKS URL waits for the shared fetcher (501)" 501 "$STATUS"
-check "... and says to paste the set" grep -q 'paste the JWK Set' body
+# a JWKS URL, fetched by the project's one HTTP client: http to loopback
+# only, anything else refused before a connection is made
+mkdir -p www && cp es.jwks www/jwks.json
+WWW_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+python3 -m http.server "$WWW_PORT" --bind 127.0.0.1 --directory www >www.log 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 1 100); do curl -fs -o /dev/null "http://127.0.0.1:$WWW_PORT/jwks.json" && break; sleep 0.1; done
+api verify "{\"token\":\"$TOKEN\",\"algs\":[\"ES256\"],\"jwks_url\":\"http://127.0.0.1:$WWW_PORT/jwks.json\",\"insecure_any_aud\":true}"
+expect "verify: a JWKS URL on loopback is fetched and verifies" true "$(jb .valid)"
+api jwks "{\"url\":\"http://127.0.0.1:$WWW_PORT/jwks.json\"}"
+expect "jwks viewer: a URL on loopback is fetched" 200 "$STATUS"
+api verify "{\"token\":\"$TOKEN\",\"algs\":[\"ES256\"],\"jwks_url\":\"http://192.0.2.1:9/jwks.json\"}"
+expect "verify: http:// to another address is refused (400)" 400 "$STATUS"
+check "... before connecting, saying why" grep -q 'loopback address only' body
+api verify "{\"token\":\"$TOKEN\",\"algs\":[\"ES256\"],\"jwks_url\":\"http://127.0.0.1:$WWW_PORT/missing.json\"}"
+expect "verify: a 404 from the JWKS server is 502" 502 "$STATUS"
+check "... naming the status" grep -q 'HTTP 404' body
 api verify "{\"token\":\"$TOKEN\",\"algs\":[\"ES256\"]}"
 expect "verify: no key at all is 400" 400 "$STATUS"
 
