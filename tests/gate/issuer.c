@@ -17,8 +17,8 @@
  *   GET /jwks.json, /.well-known/jwks.json   the set, behaviour from the
  *       first word of the control file (read on every request):
  *       ok (default) | 500 | garbage | empty | big (10 MB, Content-Length)
- *       | bigchunked (10 MB, chunked) | hang [SECONDS] (default 10, then the
- *       set) | close (Content-Length larger than what is sent, connection
+ *       | bigchunked (10 MB, chunked) | hang [SECONDS] (default 10, or until
+ *       the control file says otherwise; then the set) | close (Content-Length larger than what is sent, connection
  *       closed mid-body)
  *       With ETag (unless --no-etag) and If-None-Match -> 304.
  *   GET /count    number of JWKS requests so far ("N\n"); /count304: 304s
@@ -243,10 +243,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return rc;
   }
   if (strcmp(word, "hang") == 0) {
+    /* until SECONDS passed or the control file says something else, so a
+     * test can hold a fetch as long as its checks take and then let go */
     int secs = arg > 0 ? arg : 10;
     for (int i = 0; i < secs * 10 && !g_stop; i++) {
       struct timespec ts = {0, 100 * 1000000};
       nanosleep(&ts, NULL);
+      char now[64];
+      int na;
+      control(now, sizeof now, &na);
+      if (strcmp(now, "hang") != 0) break;
     }
   }
   pthread_mutex_lock(&g.mu);
