@@ -1,4 +1,4 @@
-/* Internal: keys in PKCS#11 tokens (src/crypto/p11.c) and the RFC 7512
+/* Internal: keys in PKCS#11 tokens (src/crypto/p11*.c, p11_internal.h) and the RFC 7512
  * "pkcs11:" URI parser (src/crypto/p11_uri.c, which needs no PKCS#11
  * headers and is built with or without p11-kit). */
 #ifndef JK_P11_H
@@ -85,7 +85,7 @@ void jk_p11_key_free(struct jk_p11key *p);
 
 /* ------------------------------------------------------- test hooks */
 
-/* Events at which p11.c calls jk_p11_test_hook (when set).  The hook
+/* Events at which the token code calls jk_p11_test_hook (when set).  The hook
  * returns 0 to go on, or a PKCS#11 return value (CKR_*) that the call
  * about to be made is taken to have returned, so tests can make a token
  * fail on purpose.  Not part of the public API. */
