@@ -3,10 +3,12 @@
  *
  * A token key is an ordinary jwtkit_key whose EVP_PKEY holds the public
  * half read from the token (verification, export and thumbprints work as
- * for any key) and whose `p11` member signs in the token.  Each key loads
- * its own p11-kit managed instance of the module (so keys, and other users
- * of the module in the process, never finalize each other) and keeps a
- * pool of sessions:
+ * for any key) and whose `p11` member signs in the token.  A module is
+ * loaded once per process (a p11-kit managed instance, so other users of
+ * the module in the process are never finalized by us), shared by every
+ * key on it, and re-initialised when its token went away and a fresh
+ * C_Initialize may find it again (p11_module.c).  Each key keeps a pool of
+ * sessions:
  *
  *   - a signer takes an idle session, or opens one (and logs in when the
  *     session is not logged in) while fewer than max_sessions are open,
@@ -33,6 +35,8 @@ int jwtkit_is_pkcs11_uri(const char *text) { return text != NULL && jk_p11_is_ur
 #define NO_P11 "this jwtkit was built without PKCS#11 support (rebuild with p11-kit: libp11-kit-dev, -DJWTKIT_PKCS11=ON)"
 
 int jwtkit_pkcs11_available(void) { return 0; }
+
+volatile long jk_p11_reinit_ms = 1000;
 
 jwtkit_err jwtkit_key_from_pkcs11(jwtkit_key **out, jwtkit_alg alg, const char *uri, jwtkit_errinfo *info) {
   return jwtkit_key_from_pkcs11_opts(out, alg, uri, NULL, info);

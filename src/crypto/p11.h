@@ -97,6 +97,12 @@ enum {
 };
 extern unsigned long (*volatile jk_p11_test_hook)(int event, const jwtkit_key *key);
 
+/* A module that lost its token (a call failed in a way a fresh C_Initialize
+ * may cure: the token not found, a session or login the module failed) is
+ * re-initialised before its next use, at most once per this many
+ * milliseconds (1000; tests lower it). */
+extern volatile long jk_p11_reinit_ms;
+
 /* Counters of one token key, for tests. */
 typedef struct jk_p11_stats {
   unsigned long opens;    /* C_OpenSession calls that succeeded */

@@ -174,22 +174,19 @@ jwtkit_err jwtkit_pkcs11_generate(jwtkit_key **out, jwtkit_alg alg, unsigned bit
     if (tl >= sizeof text)
       rc = jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "the key's URI is too long");
     else if ((rc = jk_p11_uri_parse(&key_uri, text, tl, info)) == JWTKIT_OK) {
-      /* a second instance of the module for the key; this session stays
-       * logged in meanwhile, so the key needs no second login */
+      /* the module again for the key; this session stays logged in
+       * meanwhile, so the key needs no second login */
       p11_token kt;
-      if ((rc = jk_p11_token_again(&t, &kt, info)) == JWTKIT_OK) {
-        char *kpin = NULL;
-        size_t kpin_len = 0;
-        if (pin != NULL && (kpin = jk_strndup(pin, pin_len)) == NULL) {
-          jk_p11_token_close(&kt);
-          jk_p11_uri_free(&key_uri);
-          rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-        } else {
-          kpin_len = kpin ? pin_len : 0;
-          rc = jk_p11_load_key(&kt, &key_uri, &kpin, kpin_len, alg, NULL, out, info);
-        }
-      } else {
+      jk_p11_token_again(&t, &kt);
+      char *kpin = NULL;
+      size_t kpin_len = 0;
+      if (pin != NULL && (kpin = jk_strndup(pin, pin_len)) == NULL) {
+        jk_p11_token_close(&kt);
         jk_p11_uri_free(&key_uri);
+        rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+      } else {
+        kpin_len = kpin ? pin_len : 0;
+        rc = jk_p11_load_key(&kt, &key_uri, &kpin, kpin_len, alg, NULL, out, info);
       }
     }
   }

@@ -67,10 +67,31 @@ CK_RV jk_p11_hook(int ev, const jwtkit_key *key);
 
 /* ------------------------------------------------------------- modules */
 
+/* A module file loaded once per process and shared (p11_module.c). */
+typedef struct p11_module p11_module;
+
+/* Module calls are made between jk_p11_enter and jk_p11_leave (re-entrant
+ * in a thread): a re-initialisation waits for them. */
+void jk_p11_enter(void);
+void jk_p11_leave(void);
+/* Bumped by each re-initialisation: sessions of an older epoch are gone. */
+unsigned long jk_p11_module_epoch(const p11_module *m);
+/* A failure that a re-initialisation of the module may cure (the token
+ * vanished, the module lost its state). */
+void jk_p11_module_suspect(p11_module *m);
+/* Re-initialise a suspect module (C_Finalize, C_Initialize): only outside
+ * any jk_p11_enter of this thread, at most once per jk_p11_reinit_ms
+ * (p11.h).  1 when it did. */
+int jk_p11_module_recover(p11_module *m);
+void jk_p11_module_put(p11_module *m);
+/* 0 when the module's last initialisation failed (*rv: its answer). */
+int jk_p11_module_ready(const p11_module *m, CK_RV *rv);
+
 /* A module and one token in it. */
 typedef struct p11_token {
-  CK_FUNCTION_LIST *fl;
-  char *file; /* the module's file (jk_malloc) */
+  p11_module *mod; /* a reference */
+  CK_FUNCTION_LIST *fl; /* mod's function list */
+  int entered;     /* jk_p11_enter was called for this token (token_open) */
   CK_SLOT_ID slot;
   CK_FLAGS flags; /* CK_TOKEN_INFO flags when found */
   char label[33];
@@ -78,17 +99,20 @@ typedef struct p11_token {
   char where[160]; /* "token jwtkit (serial ...)" for messages */
 } p11_token;
 
+/* Leave (if entered) and drop the module reference. */
 void jk_p11_token_close(p11_token *t);
 /* The token in module fl that the URI names: 1 found (t filled), 0 none,
  * 2 several; -1 with info set when the module fails. */
 int jk_p11_token_search(CK_FUNCTION_LIST *fl, const jk_p11_uri *u, p11_token *t, char *seen, size_t seen_cap,
                         jwtkit_errinfo *info);
 /* Find the token the URI names: in module-path=, else in the modules of
- * p11-kit's configuration (module-name= picks one).  On success t->fl is
- * a loaded, initialised module (release with jk_p11_token_close). */
+ * p11-kit's configuration (module-name= picks one).  On success t->mod is
+ * the module's shared instance and the caller is entered (jk_p11_enter);
+ * jk_p11_token_close leaves and releases. */
 jwtkit_err jk_p11_token_open(const jk_p11_uri *u, p11_token *t, jwtkit_errinfo *info);
-/* A second instance of t's module on the same slot (kt owns it). */
-jwtkit_err jk_p11_token_again(const p11_token *t, p11_token *kt, jwtkit_errinfo *info);
+/* Another reference to t's module, on the same slot (kt owns it; not
+ * entered). */
+void jk_p11_token_again(const p11_token *t, p11_token *kt);
 
 /* The PIN for a login: pin-source= (first line of the file, secret-file
  * rule) or $JWTKIT_PKCS11_PIN.  *pin NULL when neither is given. */
@@ -124,6 +148,7 @@ struct jk_p11key {
   unsigned max, cap, open, nidle, wait_ms;
   p11_sess *idle;          /* cap entries */
   unsigned long gen;       /* bumped when sessions were lost: older idle ones are closed */
+  unsigned long epoch;     /* the module's epoch of the idle sessions (re-initialised: forgotten) */
   int rescan;              /* the token went away: look it up again before opening */
   int refused;             /* the PIN was refused: fail fast with refused_info */
   jwtkit_errinfo refused_info;

@@ -70,20 +70,128 @@ CK_RV jk_p11_hook(int ev, const jwtkit_key *key) {
 
 /* ------------------------------------------------------------- modules */
 
-static void module_release(CK_FUNCTION_LIST *fl) {
-  if (fl == NULL) return;
-  p11_kit_module_finalize(fl);
-  p11_kit_module_release(fl);
+/* One p11-kit managed instance per module file, shared by every token key
+ * and operation of the process (refs), so that a re-initialisation of the
+ * module (jk_p11_module_recover) re-initialises the module itself: p11-kit
+ * calls the module's C_Finalize only when its last managed instance is
+ * finalized. */
+struct p11_module {
+  char *file;
+  CK_FUNCTION_LIST *fl;
+  unsigned refs;           /* under g_mods_mu */
+  int initialized;         /* under the write lock, or before the module is shared */
+  CK_RV init_rv;           /* what the last C_Initialize returned */
+  atomic_ulong epoch;      /* bumped by each re-initialisation */
+  atomic_int suspect;      /* a failure a re-initialisation may cure was seen */
+  atomic_llong last_reinit; /* monotonic ms of the last re-initialisation */
+  p11_module *next;
+};
+
+volatile long jk_p11_reinit_ms = 1000;
+
+static pthread_mutex_t g_mods_mu = PTHREAD_MUTEX_INITIALIZER;
+static p11_module *g_mods;
+
+/* Every call into a shared module is made between jk_p11_enter and
+ * jk_p11_leave (a read lock, re-entrant per thread); a re-initialisation
+ * takes the write lock, after closing the gate to new outermost readers
+ * so that a steady flow of signers cannot starve it. */
+static pthread_rwlock_t g_rw = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_mutex_t g_gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_gate_cv = PTHREAD_COND_INITIALIZER;
+static atomic_int g_gate_closed;
+static _Thread_local unsigned tl_depth;
+
+void jk_p11_enter(void) {
+  if (tl_depth++ == 0 && atomic_load(&g_gate_closed)) {
+    pthread_mutex_lock(&g_gate_mu);
+    while (atomic_load(&g_gate_closed)) pthread_cond_wait(&g_gate_cv, &g_gate_mu);
+    pthread_mutex_unlock(&g_gate_mu);
+  }
+  pthread_rwlock_rdlock(&g_rw);
+}
+
+void jk_p11_leave(void) {
+  pthread_rwlock_unlock(&g_rw);
+  tl_depth--;
+}
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int jk_p11_module_ready(const p11_module *m, CK_RV *rv) {
+  *rv = m->init_rv;
+  return m->initialized;
+}
+
+unsigned long jk_p11_module_epoch(const p11_module *m) { return atomic_load(&((p11_module *)m)->epoch); }
+
+void jk_p11_module_suspect(p11_module *m) {
+  if (m != NULL) atomic_store(&m->suspect, 1);
+}
+
+int jk_p11_module_recover(p11_module *m) {
+  if (m == NULL || tl_depth != 0 || !atomic_load(&m->suspect)) return 0;
+  if (mono_ms() - atomic_load(&m->last_reinit) < jk_p11_reinit_ms) return 0;
+  pthread_mutex_lock(&g_gate_mu);
+  atomic_fetch_add(&g_gate_closed, 1);
+  pthread_mutex_unlock(&g_gate_mu);
+  pthread_rwlock_wrlock(&g_rw);
+  int done = 0;
+  int64_t now = mono_ms();
+  if (atomic_load(&m->suspect) && now - atomic_load(&m->last_reinit) >= jk_p11_reinit_ms) {
+    /* every session of every key on it ends here: the keys notice the new
+     * epoch, forget their sessions, look the token up again, log in */
+    if (m->initialized) (void)p11_kit_module_finalize(m->fl);
+    m->init_rv = p11_kit_module_initialize(m->fl);
+    m->initialized = m->init_rv == CKR_OK;
+    atomic_fetch_add(&m->epoch, 1);
+    atomic_store(&m->suspect, 0);
+    atomic_store(&m->last_reinit, now);
+    done = 1;
+  }
+  pthread_rwlock_unlock(&g_rw);
+  pthread_mutex_lock(&g_gate_mu);
+  atomic_fetch_sub(&g_gate_closed, 1);
+  pthread_cond_broadcast(&g_gate_cv);
+  pthread_mutex_unlock(&g_gate_mu);
+  return done;
+}
+
+void jk_p11_module_put(p11_module *m) {
+  if (m == NULL) return;
+  pthread_mutex_lock(&g_mods_mu);
+  int last = --m->refs == 0;
+  if (last)
+    for (p11_module **pp = &g_mods; *pp != NULL; pp = &(*pp)->next)
+      if (*pp == m) {
+        *pp = m->next;
+        break;
+      }
+  pthread_mutex_unlock(&g_mods_mu);
+  if (!last) return;
+  if (m->initialized) p11_kit_module_finalize(m->fl);
+  p11_kit_module_release(m->fl);
+  jk_free(m->file);
+  jk_free(m);
 }
 
 void jk_p11_token_close(p11_token *t) {
-  module_release(t->fl);
+  if (t->entered) jk_p11_leave();
+  t->entered = 0;
+  jk_p11_module_put(t->mod);
+  t->mod = NULL;
   t->fl = NULL;
-  jk_free(t->file);
-  t->file = NULL;
 }
 
-static jwtkit_err module_load_path(const char *path, CK_FUNCTION_LIST **out, jwtkit_errinfo *info) {
+/* The shared instance of the module in path (a reference), loaded and
+ * initialised when it is the first.  A module a failure made suspect is
+ * re-initialised first (when no module call is in progress in this
+ * thread, at most once a second). */
+static jwtkit_err module_get(const char *path, p11_module **out, jwtkit_errinfo *info) {
   *out = NULL;
   struct stat st;
   if (stat(path, &st) != 0)
@@ -92,18 +200,56 @@ static jwtkit_err module_load_path(const char *path, CK_FUNCTION_LIST **out, jwt
                    strerror(errno));
   if (!S_ISREG(st.st_mode))
     return jk_fail(info, JWTKIT_ERR_NOT_FOUND, "module-path", "PKCS#11 module %s is not a regular file", path);
-  CK_FUNCTION_LIST *fl = p11_kit_module_load(path, 0);
-  if (fl == NULL)
-    return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, "module-path", "cannot load %s as a PKCS#11 module: %s", path,
-                   p11_kit_message() ? p11_kit_message() : "?");
-  CK_RV rv = p11_kit_module_initialize(fl);
-  if (rv != CKR_OK) {
-    char b[32];
-    p11_kit_module_release(fl);
-    return jk_fail(info, JWTKIT_ERR_IO, "module-path", "PKCS#11 module %s failed to initialise: %s", path,
-                   jk_p11_rv_text(rv, b));
+  pthread_mutex_lock(&g_mods_mu);
+  p11_module *m = g_mods;
+  while (m != NULL && strcmp(m->file, path) != 0) m = m->next;
+  if (m != NULL) {
+    m->refs++;
+    pthread_mutex_unlock(&g_mods_mu);
+    (void)jk_p11_module_recover(m);
+    *out = m;
+    return JWTKIT_OK;
   }
-  *out = fl;
+  jwtkit_err rc = JWTKIT_OK;
+  if ((m = jk_calloc(1, sizeof *m)) == NULL || (m->file = jk_strdup(path)) == NULL) {
+    rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+  } else if ((m->fl = p11_kit_module_load(path, 0)) == NULL) {
+    rc = jk_fail(info, JWTKIT_ERR_UNSUPPORTED, "module-path", "cannot load %s as a PKCS#11 module: %s", path,
+                 p11_kit_message() ? p11_kit_message() : "?");
+  } else {
+    CK_RV rv = p11_kit_module_initialize(m->fl);
+    if (rv != CKR_OK) {
+      char b[32];
+      p11_kit_module_release(m->fl);
+      rc = jk_fail(info, JWTKIT_ERR_IO, "module-path", "PKCS#11 module %s failed to initialise: %s", path,
+                   jk_p11_rv_text(rv, b));
+    }
+  }
+  if (rc != JWTKIT_OK) {
+    pthread_mutex_unlock(&g_mods_mu);
+    if (m != NULL) jk_free(m->file);
+    jk_free(m);
+    return rc;
+  }
+  m->initialized = 1;
+  m->refs = 1;
+  atomic_init(&m->epoch, 1);
+  atomic_init(&m->suspect, 0);
+  atomic_init(&m->last_reinit, mono_ms());
+  m->next = g_mods;
+  g_mods = m;
+  pthread_mutex_unlock(&g_mods_mu);
+  *out = m;
+  return JWTKIT_OK;
+}
+
+/* t->mod: the module in path, entered (jk_p11_enter). */
+static jwtkit_err token_module(const char *path, p11_token *t, jwtkit_errinfo *info) {
+  jwtkit_err rc = module_get(path, &t->mod, info);
+  if (rc != JWTKIT_OK) return rc;
+  t->fl = t->mod->fl;
+  jk_p11_enter();
+  t->entered = 1;
   return JWTKIT_OK;
 }
 
@@ -187,13 +333,19 @@ jwtkit_err jk_p11_token_open(const jk_p11_uri *u, p11_token *t, jwtkit_errinfo *
   char seen[120] = "";
   jwtkit_err rc;
   if (u->module_path != NULL) {
-    if ((t->file = jk_strdup(u->module_path)) == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-    if ((rc = module_load_path(u->module_path, &t->fl, info)) != JWTKIT_OK) {
+    if ((rc = token_module(u->module_path, t, info)) != JWTKIT_OK) return rc;
+    CK_RV irv;
+    if (!jk_p11_module_ready(t->mod, &irv)) {
+      char b[32];
+      jk_p11_module_suspect(t->mod);
       jk_p11_token_close(t);
-      return rc;
+      return jk_fail(info, JWTKIT_ERR_NOT_FOUND, "token",
+                     "PKCS#11 module %s does not initialise now (%s): is the token there? (tried again at the next use)",
+                     u->module_path, jk_p11_rv_text(irv, b));
     }
     int r = jk_p11_token_search(t->fl, u, t, seen, sizeof seen, info);
     if (r == 1) return JWTKIT_OK;
+    if (r == 0) jk_p11_module_suspect(t->mod); /* a module that lost the token may find it once re-initialised */
     jk_p11_token_close(t);
     if (r < 0) return info ? info->code : JWTKIT_ERR_IO;
     if (r == 2)
@@ -246,10 +398,7 @@ jwtkit_err jk_p11_token_open(const jk_p11_uri *u, p11_token *t, jwtkit_errinfo *
   if (rc == JWTKIT_OK) {
     /* load the module on its own (the list above is gone) and find the slot again */
     CK_SLOT_ID want = t->slot;
-    if ((t->file = jk_strdup(file)) == NULL)
-      rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-    else
-      rc = module_load_path(file, &t->fl, info);
+    rc = token_module(file, t, info);
     if (rc == JWTKIT_OK) {
       p11_token again;
       memset(&again, 0, sizeof again);
@@ -269,14 +418,14 @@ jwtkit_err jk_p11_token_open(const jk_p11_uri *u, p11_token *t, jwtkit_errinfo *
   return rc;
 }
 
-/* A second instance of t's module on the same slot (kt owns it). */
-jwtkit_err jk_p11_token_again(const p11_token *t, p11_token *kt, jwtkit_errinfo *info) {
+/* Another reference to t's module, on the same slot (kt owns it; not
+ * entered: t's caller is). */
+void jk_p11_token_again(const p11_token *t, p11_token *kt) {
   *kt = *t;
-  kt->fl = NULL;
-  if ((kt->file = jk_strdup(t->file)) == NULL) return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
-  jwtkit_err rc = module_load_path(t->file, &kt->fl, info);
-  if (rc != JWTKIT_OK) jk_p11_token_close(kt);
-  return rc;
+  kt->entered = 0;
+  pthread_mutex_lock(&g_mods_mu);
+  kt->mod->refs++;
+  pthread_mutex_unlock(&g_mods_mu);
 }
 
 /* ----------------------------------------------------------------- PIN */

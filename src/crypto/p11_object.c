@@ -187,9 +187,7 @@ jwtkit_err jk_p11_read_public(const p11_token *t, CK_SESSION_HANDLE h, CK_OBJECT
 
 /* Build the jwtkit_key of the private key the (owned) URI names, on the
  * token tok (its module owned too): read the public half, check the key
- * and the mechanism, sign once.  `first` is a logged-in session to use for
- * the lookups when the caller has one (CK_INVALID_HANDLE: open one).
- * Everything is released on failure. */
+ * and the mechanism, sign once.  Everything is released on failure. */
 jwtkit_err jk_p11_load_key(p11_token *tok, jk_p11_uri *uri, char **pin, size_t pin_len, jwtkit_alg alg,
                            const jwtkit_pkcs11_opts *opts, jwtkit_key **out, jwtkit_errinfo *info) {
   *out = NULL;
@@ -288,6 +286,10 @@ jwtkit_err jk_p11_load_key(p11_token *tok, jk_p11_uri *uri, char **pin, size_t p
   if (rc != JWTKIT_OK) {
     jwtkit_key_free(key);
     return rc;
+  }
+  if (key->p11->tok.entered) { /* the key is loaded: its module calls enter on their own */
+    jk_p11_leave();
+    key->p11->tok.entered = 0;
   }
   *out = key;
   return JWTKIT_OK;

@@ -93,12 +93,21 @@ jwtkit_err jk_p11_sess_open(struct jk_p11key *p, const jwtkit_key *key, p11_sess
   pthread_mutex_unlock(&p->mu);
   jwtkit_err rc = JWTKIT_OK;
   p11_token t = p->tok;
+  CK_RV irv;
+  if (rescan && !jk_p11_module_ready(p->tok.mod, &irv)) {
+    pthread_mutex_unlock(&p->login_mu);
+    jk_p11_module_suspect(p->tok.mod);
+    return jk_fail(info, JWTKIT_ERR_IO, "token",
+                   "%s is not present: its module did not initialise again (%s); insert it, signing resumes then",
+                   p->tok.where, jk_p11_rv_text(irv, b));
+  }
   if (rescan) {
     p11_token fresh;
     memset(&fresh, 0, sizeof fresh);
     int r = jk_p11_token_search(p->tok.fl, &p->uri, &fresh, NULL, 0, info);
     if (r != 1) {
       pthread_mutex_unlock(&p->login_mu);
+      jk_p11_module_suspect(p->tok.mod); /* a module that lost the token may find it once re-initialised */
       if (r < 0) return info ? info->code : JWTKIT_ERR_IO;
       return jk_fail(info, JWTKIT_ERR_IO, "token", "%s is not present (removed?); insert it, signing resumes then",
                      p->tok.where);
@@ -121,6 +130,7 @@ jwtkit_err jk_p11_sess_open(struct jk_p11key *p, const jwtkit_key *key, p11_sess
       pthread_mutex_unlock(&p->mu);
     }
     pthread_mutex_unlock(&p->login_mu);
+    if (rv != CKR_SESSION_COUNT) jk_p11_module_suspect(p->tok.mod);
     if (rv == CKR_SESSION_COUNT)
       return jk_fail(info, JWTKIT_ERR_IO, "session", "%s opens no more sessions (CKR_SESSION_COUNT): its session limit is reached",
                      t.where);
@@ -138,10 +148,14 @@ jwtkit_err jk_p11_sess_open(struct jk_p11key *p, const jwtkit_key *key, p11_sess
     pthread_mutex_unlock(&p->mu);
   }
   pthread_mutex_unlock(&p->login_mu);
+  if (rc == JWTKIT_ERR_IO) jk_p11_module_suspect(p->tok.mod); /* a login the token failed, not a PIN it refused */
   if (rc == JWTKIT_OK) {
     CK_OBJECT_HANDLE found[2];
     CK_ULONG n = 0;
     rc = jk_p11_find_objects(&t, h, CKO_PRIVATE_KEY, p->uri.object, p->uri.id, p->uri.id_len, found, &n, info);
+    /* a key that was there and is not now: the token may be another one,
+     * or the module lost it */
+    if (rc == JWTKIT_ERR_IO || (rc == JWTKIT_OK && n == 0 && key != NULL)) jk_p11_module_suspect(p->tok.mod);
     if (rc == JWTKIT_OK && n == 0)
       rc = jk_fail(info, JWTKIT_ERR_NOT_FOUND, "object",
                    "%s has no private key object=%s%s (list them: pkcs11-tool --list-objects --login)", t.where,
@@ -177,7 +191,17 @@ jwtkit_err jk_p11_sess_get(struct jk_p11key *p, const jwtkit_key *key, p11_sess 
   clock_gettime(CLOCK_MONOTONIC, &deadline);
   add_ms(&deadline, p->wait_ms);
   int waited = 0;
+  unsigned long epoch = jk_p11_module_epoch(p->tok.mod);
   pthread_mutex_lock(&p->mu);
+  if (p->epoch != epoch) {
+    /* the module was re-initialised: its sessions are gone (their handles
+     * mean nothing now, or another key's sessions), the slot may differ */
+    p->open -= p->nidle;
+    p->nidle = 0;
+    p->epoch = epoch;
+    p->gen++;
+    p->rescan = 1;
+  }
   for (;;) {
     if (p->refused) {
       jwtkit_errinfo why = p->refused_info;
@@ -250,8 +274,12 @@ void jk_p11_sess_put(struct jk_p11key *p, const p11_sess *s, CK_RV rv) {
 
 void jk_p11_key_free(struct jk_p11key *p) {
   if (p == NULL) return;
-  if (p->tok.fl != NULL)
-    for (unsigned i = 0; i < p->nidle; i++) sess_close(p, p->idle[i].h);
+  if (p->tok.mod != NULL) {
+    jk_p11_enter();
+    if (p->epoch == jk_p11_module_epoch(p->tok.mod))
+      for (unsigned i = 0; i < p->nidle; i++) sess_close(p, p->idle[i].h);
+    jk_p11_leave();
+  }
   jk_p11_token_close(&p->tok);
   pthread_mutex_destroy(&p->mu);
   pthread_mutex_destroy(&p->login_mu);
@@ -263,7 +291,7 @@ void jk_p11_key_free(struct jk_p11key *p) {
   jk_free(p);
 }
 
-/* A new key state owning tok.fl (also on failure: *out NULL, module released). */
+/* A new key state owning tok (also on failure: *out NULL, token closed). */
 jwtkit_err jk_p11_key_new(p11_token *tok, jk_p11_uri *uri, const jwtkit_pkcs11_opts *opts, struct jk_p11key **out,
                              jwtkit_errinfo *info) {
   *out = NULL;
@@ -288,8 +316,8 @@ jwtkit_err jk_p11_key_new(p11_token *tok, jk_p11_uri *uri, const jwtkit_pkcs11_o
   pthread_mutex_init(&p->mu, NULL);
   pthread_mutex_init(&p->login_mu, NULL);
   p->tok = *tok;
-  tok->fl = NULL;
-  tok->file = NULL;
+  p->epoch = jk_p11_module_epoch(tok->mod);
+  memset(tok, 0, sizeof *tok);
   p->uri = *uri;
   memset(uri, 0, sizeof *uri);
   p->max = p->cap = max;

@@ -69,23 +69,10 @@ static CK_RV sign_once(struct jk_p11key *p, const jwtkit_key *key, const p11_ses
   return rv;
 }
 
-jwtkit_err jk_p11_sign(const jwtkit_key *key, const unsigned char *data, size_t len, unsigned char *sig, size_t cap,
-                       size_t *sig_len, jwtkit_errinfo *info) {
-  struct jk_p11key *p = key->p11;
-  unsigned char dg[64];
-  const unsigned char *in = data;
-  size_t inl = len;
-  if (p->prehash) {
-    pthread_once(&g_md_once, md_fetch);
-    const EVP_MD *md = p->ai->hash_len == 32 ? g_md[0] : p->ai->hash_len == 48 ? g_md[1] : g_md[2];
-    unsigned dl = 0;
-    if (md == NULL || EVP_Digest(data, len, dg, &dl, md, NULL) != 1) {
-      ERR_clear_error();
-      return jk_fail(info, JWTKIT_ERR_CRYPTO, NULL, "digest failed");
-    }
-    in = dg;
-    inl = dl;
-  }
+/* The signature of in[0..inl) (the data, or its digest), with one retry
+ * after a lost session; in a jk_p11_enter. */
+static jwtkit_err sign_attempts(struct jk_p11key *p, const jwtkit_key *key, const unsigned char *in, size_t inl,
+                                unsigned char *sig, size_t cap, size_t *sig_len, jwtkit_errinfo *info) {
   char b[32];
   for (int attempt = 0;; attempt++) {
     p11_sess s;
@@ -109,9 +96,36 @@ jwtkit_err jk_p11_sign(const jwtkit_key *key, const unsigned char *data, size_t 
         rv == CKR_KEY_FUNCTION_NOT_PERMITTED)
       return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, "alg", "%s refused to sign %s with this key: %s", p->tok.where,
                      p->ai->name, jk_p11_rv_text(rv, b));
+    if (jk_p11_rv_gone(rv)) jk_p11_module_suspect(p->tok.mod); /* still away on a fresh session */
     return jk_fail(info, JWTKIT_ERR_IO, "sign", "%s failed to sign: %s%s", p->tok.where, jk_p11_rv_text(rv, b),
                    attempt ? " (after re-opening the session)" : "");
   }
+}
+
+jwtkit_err jk_p11_sign(const jwtkit_key *key, const unsigned char *data, size_t len, unsigned char *sig, size_t cap,
+                       size_t *sig_len, jwtkit_errinfo *info) {
+  struct jk_p11key *p = key->p11;
+  unsigned char dg[64];
+  const unsigned char *in = data;
+  size_t inl = len;
+  if (p->prehash) {
+    pthread_once(&g_md_once, md_fetch);
+    const EVP_MD *md = p->ai->hash_len == 32 ? g_md[0] : p->ai->hash_len == 48 ? g_md[1] : g_md[2];
+    unsigned dl = 0;
+    if (md == NULL || EVP_Digest(data, len, dg, &dl, md, NULL) != 1) {
+      ERR_clear_error();
+      return jk_fail(info, JWTKIT_ERR_CRYPTO, NULL, "digest failed");
+    }
+    in = dg;
+    inl = dl;
+  }
+  /* a module that lost the token is re-initialised (at most once a
+   * second, and never inside another module call of this thread) */
+  (void)jk_p11_module_recover(p->tok.mod);
+  jk_p11_enter();
+  jwtkit_err rc = sign_attempts(p, key, in, inl, sig, cap, sig_len, info);
+  jk_p11_leave();
+  return rc;
 }
 
 #endif /* JWTKIT_WITH_PKCS11 */
