@@ -409,6 +409,47 @@ static void test_refused_pin_is_sticky(void **state) {
   jwtkit_key_free(k);
 }
 
+/* A PIN the token refused is not tried again by any key of the process
+ * while the module stays loaded (here by a key that logged in fine): an
+ * issuer opening its keyring again and again cannot lock the token. */
+static void test_refused_pin_is_remembered(void **state) {
+  (void)state;
+  jwtkit_key *g = generate("remember", JWTKIT_ALG_ES256, 0);
+  jwtkit_key_free(g);
+  jwtkit_key *holder = load("remember", JWTKIT_ALG_ES256, NULL);
+  char bad[320], u[1024];
+  snprintf(bad, sizeof bad, "%s/remember.pin", g_dir);
+  FILE *f = fopen(bad, "w");
+  fputs("4321\n", f);
+  fclose(f);
+  chmod(bad, 0600);
+  snprintf(u, sizeof u, "pkcs11:token=jwtkit;object=remember?pin-source=%s&module-path=%s", bad, g_module);
+  /* the session the holder has keeps the token logged in: close them all,
+   * so that the next keys have to log in */
+  CK_SLOT_ID slot;
+  CK_FUNCTION_LIST *fl = module_of(holder, &slot);
+  assert_int_equal(fl->C_CloseAllSessions(slot), CKR_OK);
+  hook_reset();
+  jwtkit_errinfo e;
+  expect_fail(u, JWTKIT_ERR_PASSPHRASE, "refused the PIN (CKR_PIN_INCORRECT)", &e);
+  assert_int_equal(hook_logins(), 1);
+  for (int i = 0; i < 3; i++) {
+    expect_fail(u, JWTKIT_ERR_PASSPHRASE, "refused this PIN before (CKR_PIN_INCORRECT); not tried again", &e);
+    assert_string_equal(e.field, "pin");
+  }
+  assert_int_equal(hook_logins(), 1);
+  /* another PIN (the file fixed) is tried */
+  f = fopen(bad, "w");
+  fputs("1234\n", f);
+  fclose(f);
+  jwtkit_key *k = NULL;
+  if (jwtkit_key_from_pkcs11(&k, JWTKIT_ALG_ES256, u, &e) != JWTKIT_OK) fail_msg("fixed PIN: %s", e.msg);
+  assert_int_equal(hook_logins(), 2);
+  jwtkit_key_free(k);
+  jk_p11_test_hook = NULL;
+  jwtkit_key_free(holder);
+}
+
 static void test_not_found_faults(void **state) {
   (void)state;
   jwtkit_key *k = generate("there", JWTKIT_ALG_ES256, 0);
@@ -924,7 +965,7 @@ int main(void) {
 #define T(f) cmocka_unit_test_teardown(f, hook_off)
   const struct CMUnitTest tests[] = {
       T(test_roundtrip_every_alg), T(test_private_key_stays_in_token), T(test_pin_faults),
-      T(test_refused_pin_is_sticky), T(test_not_found_faults), T(test_destroy), T(test_public_object_missing),
+      T(test_refused_pin_is_sticky), T(test_refused_pin_is_remembered), T(test_not_found_faults), T(test_destroy), T(test_public_object_missing),
       T(test_pool_bound_waits), T(test_pool_wait_is_bounded), T(test_token_session_limit),
       T(test_lost_sessions), T(test_token_away_and_back), T(test_threads), T(test_allocation_failures),
   };

@@ -80,6 +80,13 @@ struct jk_p11key;
 jwtkit_err jk_p11_sign(const jwtkit_key *key, const unsigned char *data, size_t len, unsigned char *sig,
                        size_t cap, size_t *sig_len, jwtkit_errinfo *info);
 
+/* A key pair made in the token the URI names (no object=, id= or type=),
+ * labelled with its kid: CKA_LABEL is the RFC 7638 thumbprint, CKA_ID its
+ * 32 bytes (jwtkit_pkcs11_generate otherwise).  For keyrings, whose token
+ * objects are named by their kids. */
+jwtkit_err jk_p11_generate_kid(jwtkit_key **out, jwtkit_alg alg, unsigned bits, const char *token_uri,
+                               jwtkit_errinfo *info);
+
 /* Close the sessions and release the module (the key's last reference). */
 void jk_p11_key_free(struct jk_p11key *p);
 

@@ -24,7 +24,7 @@ static jwtkit_err rw_session(const p11_token *t, const char *pin, size_t pin_len
 }
 
 /* Any key object with this label (or this id). */
-static int object_exists(const p11_token *t, CK_SESSION_HANDLE h, const char *label, const unsigned char *id,
+int jk_p11_object_exists(const p11_token *t, CK_SESSION_HANDLE h, const char *label, const unsigned char *id,
                          size_t id_len) {
   static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY, CKO_CERTIFICATE, CKO_DATA};
   for (size_t i = 0; i < sizeof classes / sizeof *classes; i++) {
@@ -35,8 +35,11 @@ static int object_exists(const p11_token *t, CK_SESSION_HANDLE h, const char *la
   return 0;
 }
 
-jwtkit_err jwtkit_pkcs11_generate(jwtkit_key **out, jwtkit_alg alg, unsigned bits, const char *uri,
-                                  jwtkit_errinfo *info) {
+/* label_kid: the URI names no object; the pair is made under a temporary
+ * label of its own, then labelled with its kid (the thumbprint) like its
+ * CKA_ID. */
+static jwtkit_err generate(jwtkit_key **out, jwtkit_alg alg, unsigned bits, const char *uri, int label_kid,
+                           jwtkit_errinfo *info) {
   if (out == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
   *out = NULL;
   const jk_alg_info *ai = jk_alg_get(alg);
@@ -54,7 +57,23 @@ jwtkit_err jwtkit_pkcs11_generate(jwtkit_key **out, jwtkit_alg alg, unsigned bit
   jwtkit_err rc = uri == NULL ? jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "no PKCS#11 URI")
                               : jk_p11_uri_parse(&u, uri, strlen(uri), info);
   if (rc != JWTKIT_OK) return rc;
-  if (u.object == NULL || (u.type != JK_P11_TYPE_ANY && u.type != JK_P11_TYPE_PRIVATE)) {
+  char temp[40];
+  if (label_kid) {
+    unsigned char r[12];
+    if (u.object != NULL || u.id != NULL || u.type != JK_P11_TYPE_ANY) {
+      jk_p11_uri_free(&u);
+      return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "object",
+                     "the token's URI names no key (no object=, id= or type=): each key is labelled with its kid");
+    }
+    if (jk_random(r, sizeof r) != 0) {
+      jk_p11_uri_free(&u);
+      return jk_fail(info, JWTKIT_ERR_CRYPTO, NULL, "no randomness");
+    }
+    strcpy(temp, "jwtkit-new-");
+    jk_b64url_encode(temp + strlen(temp), r, sizeof r);
+    temp[strlen("jwtkit-new-") + 16] = '\0';
+    u.object = temp;
+  } else if (u.object == NULL || (u.type != JK_P11_TYPE_ANY && u.type != JK_P11_TYPE_PRIVATE)) {
     jk_p11_uri_free(&u);
     return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "object",
                    "a new key needs its label: pkcs11:token=T;object=NAME (and no type= other than private)");
@@ -87,10 +106,10 @@ jwtkit_err jwtkit_pkcs11_generate(jwtkit_key **out, jwtkit_alg alg, unsigned bit
   if ((rc = jk_p11_mech_check(&t, gm, gname, CKF_GENERATE_KEY_PAIR, why, info)) == JWTKIT_OK &&
       (rc = jk_p11_mech_check(&t, sm.type, sm.name, CKF_SIGN, why, info)) == JWTKIT_OK)
     rc = rw_session(&t, pin, pin_len, &h, info);
-  if (rc == JWTKIT_OK && object_exists(&t, h, u.object, NULL, 0))
+  if (rc == JWTKIT_OK && jk_p11_object_exists(&t, h, u.object, NULL, 0))
     rc = jk_fail(info, JWTKIT_ERR_STATE, "object", "%s already holds an object labelled \"%s\": choose another object= (or destroy it)",
                  t.where, u.object);
-  if (rc == JWTKIT_OK && u.id != NULL && object_exists(&t, h, NULL, u.id, u.id_len))
+  if (rc == JWTKIT_OK && u.id != NULL && jk_p11_object_exists(&t, h, NULL, u.id, u.id_len))
     rc = jk_fail(info, JWTKIT_ERR_STATE, "id", "%s already holds an object with that id=: choose another", t.where);
   if (rc == JWTKIT_OK) {
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -149,21 +168,28 @@ jwtkit_err jwtkit_pkcs11_generate(jwtkit_key **out, jwtkit_alg alg, unsigned bit
   }
   char tp[44];
   if (rc == JWTKIT_OK && jwtkit_key_thumbprint(pubkey, tp) != JWTKIT_OK) rc = jk_fail(info, JWTKIT_ERR_CRYPTO, NULL, "thumbprint failed");
-  /* without id=: the 32 bytes of the thumbprint identify the pair */
+  /* without id=: the 32 bytes of the thumbprint identify the pair (and,
+   * label_kid, the kid labels it) */
   unsigned char tpb[33];
   size_t tpl = 0;
+  if (rc == JWTKIT_OK && label_kid && jk_b64url_decode(tpb, &tpl, tp, strlen(tp)) == 0 &&
+      (jk_p11_object_exists(&t, h, tp, NULL, 0) || jk_p11_object_exists(&t, h, NULL, tpb, tpl)))
+    rc = jk_fail(info, JWTKIT_ERR_STATE, "object", "%s already holds an object labelled %s or with its id", t.where, tp);
   if (rc == JWTKIT_OK && u.id == NULL) {
     char b[32];
     CK_RV rv = CKR_FUNCTION_FAILED;
     if (jk_b64url_decode(tpb, &tpl, tp, strlen(tp)) == 0) {
-      CK_ATTRIBUTE a = {CKA_ID, tpb, tpl};
-      rv = t.fl->C_SetAttributeValue(h, priv, &a, 1);
-      if (rv == CKR_OK) rv = t.fl->C_SetAttributeValue(h, pub, &a, 1);
+      CK_ATTRIBUTE a[2] = {{CKA_ID, tpb, tpl}, {CKA_LABEL, tp, strlen(tp)}};
+      CK_ULONG na = label_kid ? 2 : 1;
+      rv = t.fl->C_SetAttributeValue(h, priv, a, na);
+      if (rv == CKR_OK) rv = t.fl->C_SetAttributeValue(h, pub, a, na);
     }
-    if (rv != CKR_OK) rc = jk_fail(info, JWTKIT_ERR_IO, "id", "%s could not set the new key's CKA_ID: %s", t.where, jk_p11_rv_text(rv, b));
+    if (rv != CKR_OK) rc = jk_fail(info, JWTKIT_ERR_IO, "id", "%s could not set the new key's CKA_ID%s: %s", t.where,
+                                   label_kid ? " and CKA_LABEL" : "", jk_p11_rv_text(rv, b));
     else {
       u.id = tpb; /* into the canonical URI below */
       u.id_len = tpl;
+      if (label_kid) u.object = tp;
     }
   }
   /* the signing key, through the same path as every token key */
@@ -207,6 +233,16 @@ jwtkit_err jwtkit_pkcs11_generate(jwtkit_key **out, jwtkit_alg alg, unsigned bit
   u.id = NULL;
   jk_p11_uri_free(&u);
   return rc;
+}
+
+jwtkit_err jwtkit_pkcs11_generate(jwtkit_key **out, jwtkit_alg alg, unsigned bits, const char *uri,
+                                  jwtkit_errinfo *info) {
+  return generate(out, alg, bits, uri, 0, info);
+}
+
+jwtkit_err jk_p11_generate_kid(jwtkit_key **out, jwtkit_alg alg, unsigned bits, const char *token_uri,
+                               jwtkit_errinfo *info) {
+  return generate(out, alg, bits, token_uri, 1, info);
 }
 
 /* -------------------------------------------------------------- destroy */

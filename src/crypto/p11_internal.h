@@ -87,6 +87,12 @@ void jk_p11_module_put(p11_module *m);
 /* 0 when the module's last initialisation failed (*rv: its answer). */
 int jk_p11_module_ready(const p11_module *m, CK_RV *rv);
 
+struct p11_token;
+/* The answer the token gave this PIN before (CKR_PIN_INCORRECT, ...), or
+ * CKR_OK: never asked with it while the module stays loaded. */
+CK_RV jk_p11_pin_refused(const struct p11_token *t, const char *pin, size_t pin_len);
+void jk_p11_pin_note_refused(const struct p11_token *t, const char *pin, size_t pin_len, CK_RV rv);
+
 /* A module and one token in it. */
 typedef struct p11_token {
   p11_module *mod; /* a reference */
@@ -202,6 +208,10 @@ jwtkit_err jk_p11_load_key(p11_token *tok, jk_p11_uri *uri, char **pin, size_t p
                            const jwtkit_pkcs11_opts *opts, jwtkit_key **out, jwtkit_errinfo *info);
 /* Parse a URI that names a key (object= and/or id=). */
 jwtkit_err jk_p11_uri_for_key(const char *text, jk_p11_uri *u, jwtkit_errinfo *info);
+
+/* Any object with this label (or this id). */
+int jk_p11_object_exists(const p11_token *t, CK_SESSION_HANDLE h, const char *label, const unsigned char *id,
+                         size_t id_len);
 
 /* ---------------------------------------------------------- mechanisms */
 

@@ -84,6 +84,15 @@ struct p11_module {
   atomic_ulong epoch;      /* bumped by each re-initialisation */
   atomic_int suspect;      /* a failure a re-initialisation may cure was seen */
   atomic_llong last_reinit; /* monotonic ms of the last re-initialisation */
+  /* PINs a token of this module refused: never tried again while the
+   * module is loaded (a process that opens keys again and again, an
+   * issuer's rotation, cannot lock the token); under g_mods_mu */
+  struct {
+    char token[52];          /* label and serial */
+    unsigned char pin[32];   /* SHA-256 of the PIN */
+    CK_RV rv;
+  } refused[8];
+  unsigned nrefused;
   p11_module *next;
 };
 
@@ -161,6 +170,35 @@ int jk_p11_module_recover(p11_module *m) {
   return done;
 }
 
+static void token_id(const p11_token *t, char out[52]) { snprintf(out, 52, "%s/%s", t->label, t->serial); }
+
+CK_RV jk_p11_pin_refused(const p11_token *t, const char *pin, size_t pin_len) {
+  unsigned char d[32];
+  char id[52];
+  if (pin == NULL || jk_sha256_2(pin, pin_len, "", 0, d) != 0) return CKR_OK;
+  token_id(t, id);
+  CK_RV rv = CKR_OK;
+  pthread_mutex_lock(&g_mods_mu);
+  for (unsigned i = 0; i < t->mod->nrefused && rv == CKR_OK; i++)
+    if (strcmp(t->mod->refused[i].token, id) == 0 && memcmp(t->mod->refused[i].pin, d, 32) == 0) rv = t->mod->refused[i].rv;
+  pthread_mutex_unlock(&g_mods_mu);
+  jk_wipe(d, sizeof d);
+  return rv;
+}
+
+void jk_p11_pin_note_refused(const p11_token *t, const char *pin, size_t pin_len, CK_RV rv) {
+  unsigned char d[32];
+  if (pin == NULL || jk_sha256_2(pin, pin_len, "", 0, d) != 0) return;
+  pthread_mutex_lock(&g_mods_mu);
+  p11_module *m = t->mod;
+  unsigned i = m->nrefused < 8 ? m->nrefused++ : 7; /* the newest replaces the last when full */
+  token_id(t, m->refused[i].token);
+  memcpy(m->refused[i].pin, d, 32);
+  m->refused[i].rv = rv;
+  pthread_mutex_unlock(&g_mods_mu);
+  jk_wipe(d, sizeof d);
+}
+
 void jk_p11_module_put(p11_module *m) {
   if (m == NULL) return;
   pthread_mutex_lock(&g_mods_mu);
@@ -176,6 +214,7 @@ void jk_p11_module_put(p11_module *m) {
   if (m->initialized) p11_kit_module_finalize(m->fl);
   p11_kit_module_release(m->fl);
   jk_free(m->file);
+  jk_wipe(m->refused, sizeof m->refused);
   jk_free(m);
 }
 

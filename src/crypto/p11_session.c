@@ -27,11 +27,21 @@ static jwtkit_err login(const p11_token *t, CK_SESSION_HANDLE h, const char *pin
     return jk_fail(info, JWTKIT_ERR_PASSPHRASE, "pin",
                    "%s needs the user PIN: add pin-source=FILE to the URI (first line, mode 0600) or set " P11_PIN_ENV,
                    t->where);
+  CK_RV before = jk_p11_pin_refused(t, pin, pin_len);
+  if (before != CKR_OK) {
+    *refused = 1;
+    return jk_fail(info, JWTKIT_ERR_PASSPHRASE, "pin",
+                   "%s refused this PIN before (%s); not tried again: fix pin-source= or " P11_PIN_ENV, t->where,
+                   jk_p11_rv_text(before, b));
+  }
   CK_RV rv = jk_p11_hook(JK_P11_EV_LOGIN, key);
   if (count != NULL) atomic_fetch_add(count, 1);
   if (rv == CKR_OK)
     rv = t->fl->C_Login(h, CKU_USER, pin ? (CK_UTF8CHAR_PTR)pin : NULL_PTR, pin ? (CK_ULONG)pin_len : 0);
   if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) return JWTKIT_OK;
+  if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_LOCKED ||
+      rv == CKR_PIN_EXPIRED)
+    jk_p11_pin_note_refused(t, pin, pin_len, rv);
   switch (rv) {
     case CKR_PIN_INCORRECT:
     case CKR_PIN_INVALID:
