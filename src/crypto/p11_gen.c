@@ -167,7 +167,9 @@ static jwtkit_err generate(jwtkit_key **out, jwtkit_alg alg, unsigned bits, cons
     pkey = NULL;
   }
   char tp[44];
-  if (rc == JWTKIT_OK && jwtkit_key_thumbprint(pubkey, tp) != JWTKIT_OK) rc = jk_fail(info, JWTKIT_ERR_CRYPTO, NULL, "thumbprint failed");
+  jwtkit_err trc;
+  if (rc == JWTKIT_OK && (trc = jwtkit_key_thumbprint(pubkey, tp)) != JWTKIT_OK)
+    rc = jk_fail(info, trc, NULL, trc == JWTKIT_ERR_NOMEM ? NULL : "thumbprint failed");
   /* without id=: the 32 bytes of the thumbprint identify the pair (and,
    * label_kid, the kid labels it) */
   unsigned char tpb[33];
