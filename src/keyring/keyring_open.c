@@ -141,15 +141,24 @@ jwtkit_err jwtkit_keyring_init_ex(const char *dir, const jwtkit_alg *algs, size_
   if (t.rsa_bits == 0) t.rsa_bits = 2048;
   jwtkit_err rc = jk_kr_check_timing(&t, info);
   if (rc != JWTKIT_OK) return rc;
+  char *token = NULL; /* keys in a PKCS#11 token: checked before anything is created */
+  if (sec != NULL && sec->pkcs11 != NULL && (rc = jk_kr_token_canon(sec->pkcs11, &token, info)) != JWTKIT_OK) return rc;
   for (size_t i = 0; i < nalgs; i++) {
     jwtkit_kty kty = jwtkit_alg_kty(algs[i]);
-    if (kty == 0 || kty == JWTKIT_KTY_OCT)
-      return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "a keyring holds RS*, PS*, ES* and EdDSA keys only");
-    for (size_t j = 0; j < i; j++)
-      if (algs[j] == algs[i]) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "algorithm named twice");
+    if (kty == 0 || kty == JWTKIT_KTY_OCT) rc = jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "a keyring holds RS*, PS*, ES* and EdDSA keys only");
+    for (size_t j = 0; rc == JWTKIT_OK && j < i; j++)
+      if (algs[j] == algs[i]) rc = jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "algorithm named twice");
+    if (rc != JWTKIT_OK) {
+      jk_free(token);
+      return rc;
+    }
   }
   jwtkit_keyring *kr = NULL;
-  if ((rc = open_store(&kr, dir, sec, 1, 0, info)) != JWTKIT_OK) return rc;
+  if ((rc = open_store(&kr, dir, sec, 1, 0, info)) != JWTKIT_OK) {
+    jk_free(token);
+    return rc;
+  }
+  kr->pkcs11 = token;
   if ((rc = kr->store->ops->lock(kr->store, 1, info)) != JWTKIT_OK) {
     jwtkit_keyring_free(kr);
     return rc;
@@ -168,7 +177,7 @@ jwtkit_err jwtkit_keyring_init_ex(const char *dir, const jwtkit_alg *algs, size_
                            : jk_fail(info, rc, NULL, "%s", probe.msg);
   }
   kr->t = t;
-  kr->encrypted = passphrase != NULL;
+  kr->encrypted = passphrase != NULL && kr->pkcs11 == NULL; /* token keyrings have no key files to encrypt */
   jk_kr_txn *x = jk_kr_txn_new(report, ctx);
   if (x == NULL) {
     (void)kr->store->ops->unlock(kr->store, 0, info);
