@@ -320,11 +320,31 @@ static int open_public(cli_args *a, const char *dir, jwtkit_keyring **kr, int *d
   return CLI_OK;
 }
 
+/* list, plan, jwks of a keyring whose keys live in a PKCS#11 token: its
+ * authenticated document alone (the public keys were read from the token
+ * when the keys were made), so they work while the token is away.  Other
+ * keyrings are opened in full, their private keys checked. */
+static int open_token_public(cli_args *a, const char *dir, jwtkit_keyring **kr) {
+  ring_secrets r;
+  int rc = secrets_read(a, dir, &r);
+  if (rc != CLI_OK) return rc;
+  jwtkit_errinfo ei = {0};
+  jwtkit_err e = jwtkit_keyring_open_public(kr, dir, &r.sec, &ei);
+  secrets_free(&r);
+  if (e != JWTKIT_OK) return lib_fail(a, e, &ei);
+  if (jwtkit_keyring_pkcs11(*kr) == NULL) {
+    jwtkit_keyring_free(*kr);
+    *kr = NULL;
+  }
+  return CLI_OK;
+}
+
 static int kr_show(cli_args *a, const char *what, const char *dir, int64_t now) {
   jwtkit_keyring *kr = NULL;
   int rc = CLI_OK, public_only = 0;
   if (strcmp(what, "list") == 0 && (rc = open_public(a, dir, &kr, &public_only)) != CLI_OK) return rc;
-  if (!public_only && (rc = open_ring(a, dir, &kr)) != CLI_OK) return rc;
+  if (!public_only && (rc = open_token_public(a, dir, &kr)) != CLI_OK) return rc;
+  if (!public_only && kr == NULL && (rc = open_ring(a, dir, &kr)) != CLI_OK) return rc;
   char *text = NULL;
   size_t len = 0;
   jwtkit_err e = JWTKIT_OK;

@@ -529,8 +529,24 @@ static void test_faults(void **state) {
   assert_true(rc == JWTKIT_ERR_NOT_FOUND || rc == JWTKIT_ERR_IO);
   if (strstr(ei.msg, "jwtkit") == NULL || strstr(ei.msg, "this keyring's keys are only in that token") == NULL)
     fail_msg("token missing: %s", ei.msg);
+  /* its document alone still opens, and publishes, without the token */
+  jwtkit_keyring *pub = NULL;
+  jwtkit_keyring_secrets ps = secrets(NULL, NULL);
+  if (jwtkit_keyring_open_public(&pub, g_loc, &ps, &ei) != JWTKIT_OK) fail_msg("open_public without the token: %s", ei.msg);
+  char *jwks = NULL;
+  assert_int_equal(jwtkit_keyring_jwks(pub, &jwks, NULL), JWTKIT_OK);
+  assert_non_null(strstr(jwks, kid));
+  jwtkit_key *none = NULL;
+  assert_int_equal(jwtkit_keyring_signing_key(pub, alg, T0 + 1, &none, NULL), JWTKIT_ERR_NOT_FOUND);
+  assert_int_equal(jwtkit_keyring_rotate(pub, T0 + 1, 1, NULL, NULL, &ei), JWTKIT_ERR_STATE);
+  jwtkit_keyring_free(pub);
   assert_int_equal(rename(away, here), 0);
   kr = open_ring(NULL);
+  char *jwks2 = NULL;
+  assert_int_equal(jwtkit_keyring_jwks(kr, &jwks2, NULL), JWTKIT_OK);
+  assert_string_equal(jwks, jwks2); /* the same JWKS with and without the token */
+  jwtkit_free(jwks);
+  jwtkit_free(jwks2);
   jwtkit_key *sk = NULL;
   assert_int_equal(jwtkit_keyring_signing_key(kr, alg, T0 + 1, &sk, NULL), JWTKIT_OK);
   assert_int_equal(jwtkit_key_is_pkcs11(sk), 1);

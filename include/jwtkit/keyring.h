@@ -194,6 +194,15 @@ JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_open_seen(jwtkit_keyring **out, const
                                                      const jwtkit_keyring_secrets *secrets, uint64_t seen,
                                                      jwtkit_errinfo *info);
 
+/* The keyring's document, authenticated and checked as by
+ * jwtkit_keyring_open_ex, with its public keys validated, but no private
+ * key loaded (no key file, sealed row or token is read): for listing and
+ * publishing the JWKS where the private keys are not at hand (a token
+ * keyring's token away).  jwtkit_keyring_signing_key finds no key in it;
+ * mutations refuse it (JWTKIT_ERR_STATE). */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_open_public(jwtkit_keyring **out, const char *location,
+                                                       const jwtkit_keyring_secrets *secrets, jwtkit_errinfo *info);
+
 /* For an operator, never for serving: open the stored keyring whether or
  * not its document is authentic (one written by a jwtkit that did not
  * authenticate documents yet, or changed by someone without the KEK or

@@ -52,7 +52,8 @@ struct jwtkit_keyring {
   jk_docauth auth; /* how its document is authenticated */
   uint64_t seen;   /* newest generation loaded or committed: older documents are refused */
   int review;      /* opened by jwtkit_keyring_open_review: read and trust only */
-  int public_only; /* review of a PostgreSQL keyring without a KEK: no private key is loaded */
+  int public_only; /* no private key is loaded: a review of a PostgreSQL keyring without a KEK, or
+                      jwtkit_keyring_open_public */
   char *pkcs11;    /* keys live in this PKCS#11 token (canonical URI, no object, no PIN value), or NULL */
   jwtkit_errinfo verdict; /* review: why the document is not authentic (code OK: it is) */
 };

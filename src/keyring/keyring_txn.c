@@ -292,6 +292,8 @@ jwtkit_err jk_kr_mutate(jwtkit_keyring *kr, jk_kr_mutation_fn fn, void *arg, int
   if (!jk_kr_time_ok(now)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "clock out of range");
   if (kr->review)
     return jk_fail(info, JWTKIT_ERR_STATE, NULL, "a keyring opened for review can only be listed and trusted");
+  if (kr->public_only)
+    return jk_fail(info, JWTKIT_ERR_STATE, NULL, "a keyring opened without its private keys can only be listed and published");
   jwtkit_err rc = kr->store->ops->lock(kr->store, 1, info);
   if (rc != JWTKIT_OK) return rc;
   jk_kr_txn *x = jk_kr_txn_new(report, ctx);
