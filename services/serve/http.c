@@ -543,8 +543,12 @@ static enum MHD_Result handle_healthz(struct MHD_Connection *c, sv_req *rq) {
     int have = 0;
     for (size_t k = 0; k < ks->nsig; k++)
       if (ks->sig[k].alg == alg && ks->sig[k].signer != NULL) have = 1;
+    char why[180];
     if (!have || jwtkit_keyring_signing_key(ks->kr, alg, now, &key, &max_exp) != JWTKIT_OK) {
       snprintf(msg, sizeof msg, "no signing key for %s\n", jwtkit_alg_name(alg));
+      ok = 0;
+    } else if (sv_keyhealth_down(alg, key, why, sizeof why)) { /* its token is away, or failing */
+      snprintf(msg, sizeof msg, "signing key for %s unavailable: %s\n", jwtkit_alg_name(alg), why);
       ok = 0;
     }
   }
@@ -761,8 +765,17 @@ static void token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_
   if (e == JWTKIT_OK && scope.len > 0) e = jwtkit_claimset_set_string(claims, "scope", scope.p);
   char *tok = NULL;
   size_t tl = 0;
-  jwtkit_errinfo ei;
-  if (e == JWTKIT_OK) e = jwtkit_signer_sign_claimset(sig->signer, claims, &tok, &tl, &ei);
+  jwtkit_errinfo ei = {0};
+  if (e == JWTKIT_OK) {
+    e = jwtkit_signer_sign_claimset(sig->signer, claims, &tok, &tl, &ei);
+    if (sv_keyhealth_signed(alg, key, e, &ei)) { /* a token key failed: it may come back */
+      jwtkit_claimset_free(claims);
+      sv_buf_free(&scope);
+      token_answer(a, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "the signing key's token is unavailable; retry later", NULL);
+      a->retry_after = SV_TOKEN_RETRY_AFTER;
+      goto out;
+    }
+  }
   jwtkit_claimset_free(claims);
   if (e != JWTKIT_OK) {
     sv_buf_free(&scope);

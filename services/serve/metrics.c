@@ -204,6 +204,7 @@ char *sv_metrics_render(const sv_keysnap *ks, int64_t now, size_t *len) {
     head(&b, "jwtkit_jwks_max_age_seconds", "gauge", "Cache-Control max-age of the JWKS.");
     sv_buf_printf(&b, "jwtkit_jwks_max_age_seconds %lld\n", (long long)ks->timing.max_age);
   }
+  sv_keyhealth_render(&b, ks);
   head(&b, "jwtkit_process_start_time_seconds", "gauge", "Start time of the issuer (Unix seconds).");
   sv_buf_printf(&b, "jwtkit_process_start_time_seconds %lld\n", (long long)g_m.started);
   return sv_buf_take(&b, len);

@@ -11,6 +11,7 @@
  *   config.c   settings (config file + command line), clients file
  *   metrics.c  counters and the Prometheus text exposition
  *   keys.c     keyring snapshots and the rotation thread
+ *   keyhealth.c health of token (PKCS#11) signing keys: states, probe, metrics
  *   ratelimit.c token buckets of POST /token by source address and client
  *   http.c     the libmicrohttpd server and the endpoints
  *   serve.c    jwtkit_serve_main: options, demo, `client add`, signals
@@ -420,6 +421,21 @@ int sv_rotation_start(const sv_keycfg *kc, jwtkit_keyring *kr);
  * keyring and swaps a fresh snapshot in. */
 void sv_rotation_reload(sv_keycfg *kc);
 void sv_rotation_stop(void);
+
+/* ------------------------------------------------------- keyhealth.c */
+
+/* A signature's outcome with key (the active key of alg): recorded when
+ * key is a PKCS#11 token key.  Returns 1 when it is a token key that
+ * failed (answer 503 with Retry-After: the token may come back). */
+int sv_keyhealth_signed(jwtkit_alg alg, const jwtkit_key *key, jwtkit_err rc, const jwtkit_errinfo *ei);
+/* 1 when key is a token key known down (why: "reason: message"). */
+int sv_keyhealth_down(jwtkit_alg alg, const jwtkit_key *key, char *why, size_t cap);
+/* jwtkit_serve_signing_key_up and jwtkit_serve_sign_failures_total. */
+void sv_keyhealth_render(sv_buf *b, const sv_keysnap *ks);
+/* The probe thread (started with the rotation thread). */
+void sv_keyhealth_start(void);
+void sv_keyhealth_stop(void);
+#define SV_TOKEN_RETRY_AFTER 2 /* seconds, for a token key that failed */
 
 /* ------------------------------------------------------- ratelimit.c */
 

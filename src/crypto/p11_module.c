@@ -260,8 +260,10 @@ static jwtkit_err module_get(const char *path, p11_module **out, jwtkit_errinfo 
     if (rv != CKR_OK) {
       char b[32];
       p11_kit_module_release(m->fl);
-      rc = jk_fail(info, JWTKIT_ERR_IO, "module-path", "PKCS#11 module %s failed to initialise: %s", path,
-                   jk_p11_rv_text(rv, b));
+      rc = jk_fail(info, JWTKIT_ERR_IO, "module-path",
+                   "PKCS#11 module %s failed to initialise: %s (its token or configuration missing? SoftHSM: the "
+                   "directories.tokendir of SOFTHSM2_CONF)",
+                   path, jk_p11_rv_text(rv, b));
     }
   }
   if (rc != JWTKIT_OK) {
