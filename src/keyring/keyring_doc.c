@@ -179,11 +179,6 @@ static jwtkit_err meta_parse(jwtkit_keyring *kr, const char *json, size_t len, j
       rc = jk_fail(info, rc, NULL, NULL);
       goto out;
     }
-    if (rc == JWTKIT_ERR_UNSUPPORTED) {
-      rc = jk_fail(info, rc, "pkcs11", "%s keeps its keys in a PKCS#11 token; this jwtkit was built without PKCS#11 support",
-                   jk_kr_doc_name(kr));
-      goto out;
-    }
     if (rc != JWTKIT_OK) {
       rc = corrupt(info, "bad pkcs11 token URI");
       goto out;

@@ -100,6 +100,8 @@ jwtkit_err jk_kr_reload(jwtkit_keyring *kr, jwtkit_errinfo *info);
 /* The token URI given to init, checked (a pkcs11: URI naming a token, no
  * object=, id=, type=), as canonical text (jk_malloc). */
 jwtkit_err jk_kr_token_canon(const char *uri, char **out, jwtkit_errinfo *info);
+/* UNSUPPORTED (said so) when this build has no PKCS#11 support. */
+jwtkit_err jk_kr_token_available(jwtkit_errinfo *info);
 /* A new key pair for alg in the keyring's token, labelled with its kid. */
 jwtkit_err jk_kr_token_generate(jwtkit_keyring *kr, jwtkit_alg alg, unsigned bits, jwtkit_key **out,
                                 jwtkit_errinfo *info);

@@ -142,7 +142,9 @@ jwtkit_err jwtkit_keyring_init_ex(const char *dir, const jwtkit_alg *algs, size_
   jwtkit_err rc = jk_kr_check_timing(&t, info);
   if (rc != JWTKIT_OK) return rc;
   char *token = NULL; /* keys in a PKCS#11 token: checked before anything is created */
-  if (sec != NULL && sec->pkcs11 != NULL && (rc = jk_kr_token_canon(sec->pkcs11, &token, info)) != JWTKIT_OK) return rc;
+  if (sec != NULL && sec->pkcs11 != NULL &&
+      ((rc = jk_kr_token_available(info)) != JWTKIT_OK || (rc = jk_kr_token_canon(sec->pkcs11, &token, info)) != JWTKIT_OK))
+    return rc;
   for (size_t i = 0; i < nalgs; i++) {
     jwtkit_kty kty = jwtkit_alg_kty(algs[i]);
     if (kty == 0 || kty == JWTKIT_KTY_OCT) rc = jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "a keyring holds RS*, PS*, ES* and EdDSA keys only");

@@ -21,9 +21,6 @@
 
 jwtkit_err jk_kr_token_canon(const char *uri, char **out, jwtkit_errinfo *info) {
   *out = NULL;
-  if (!jwtkit_pkcs11_available())
-    return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, "pkcs11",
-                   "this jwtkit was built without PKCS#11 support: a keyring cannot keep its keys in a token");
   if (uri == NULL || !jwtkit_is_pkcs11_uri(uri))
     return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "pkcs11", "the keyring's token must be a pkcs11: URI (pkcs11:token=LABEL)");
   jk_p11_uri u;
@@ -45,6 +42,12 @@ jwtkit_err jk_kr_token_canon(const char *uri, char **out, jwtkit_errinfo *info) 
   jk_p11_uri_free(&u);
   *out = s;
   return JWTKIT_OK;
+}
+
+jwtkit_err jk_kr_token_available(jwtkit_errinfo *info) {
+  if (jwtkit_pkcs11_available()) return JWTKIT_OK;
+  return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, "pkcs11",
+                 "this jwtkit was built without PKCS#11 support: a keyring cannot keep its keys in a token");
 }
 
 /* The token's label (or its URI without the query: module, PIN source),
