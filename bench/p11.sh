@@ -1,6 +1,8 @@
 #!/bin/bash
 # Sign throughput of keys in a PKCS#11 token (SoftHSM2) next to key files,
-# ES256 and RS256, with 1, 2 and 4 threads sharing one signer.
+# ES256 and RS256, with 1, 2 and 4 threads sharing one signer, and the
+# token's own ceiling (C_Sign in a loop, a session per thread, no jwtkit:
+# build/bench/jwtkit-p11-floor).
 #
 #   bench/p11.sh [BUILD_DIR] [SECONDS] [RUNS]     (defaults: build 1 3)
 #
@@ -40,3 +42,8 @@ for alg in ES256 RS256; do
 done
 echo "SoftHSM $(softhsm2-util --version), $(nproc) CPUs, ${secs}s x $runs runs per cell (median), signatures per second:"
 "$bench" --seconds "$secs" --runs "$runs" --threads 1,2,4 "${rows[@]}"
+floor=$build/bench/jwtkit-p11-floor
+if [ -x "$floor" ]; then
+  "$floor" --seconds "$secs" --runs "$runs" --threads 1,2,4 "$module" bench "$tmp/pin" \
+    "ES256 SoftHSM, C_Sign alone" ES256 ES256 "RS256 SoftHSM, C_Sign alone" RS256 RS256
+fi

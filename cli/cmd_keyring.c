@@ -106,9 +106,14 @@ static int kr_init(cli_args *a, const char *dir, int64_t now) {
     if (end == bits || *end != '\0' || b < 2048 || b > 16384) return cli_usage(a, "--bits must be 2048..16384");
     t.rsa_bits = (unsigned)b;
   }
-  if (jwtkit_keyring_location_is_postgres(dir)) {
+  const char *token = cli_opt_str(a, "pkcs11");
+  if (token != NULL && !jwtkit_is_pkcs11_uri(token))
+    return cli_usage(a, "--pkcs11 wants a pkcs11: URI naming the token (pkcs11:token=LABEL?module-path=...&pin-source=FILE)");
+  if (jwtkit_keyring_location_is_postgres(dir) || token != NULL) {
+    /* keys in the token: nothing private is written under DIR (no git guard) */
     ring_secrets r;
     if ((rc = secrets_read(a, dir, &r)) != CLI_OK) return rc;
+    r.sec.pkcs11 = token;
     jwtkit_errinfo ei = {0};
     jwtkit_err e = jwtkit_keyring_init_ex(dir, algs.v, algs.n, &t, &r.sec, now, print_line, NULL, &ei);
     secrets_free(&r);
@@ -239,13 +244,32 @@ static int kr_revoke(cli_args *a, const char *dir, const char *kid, int64_t now)
   return rc;
 }
 
-static int print_list(const cli_args *a, const jwtkit_keyring *kr, int json) {
+/* Where a key's private part is: its keyring's token, a file, a sealed
+ * row, or nowhere (verify-only, retired, revoked). */
+static const char *private_of(const jwtkit_keyring_entry *en, int pg) {
+  if (en->in_token) return "token";
+  if (en->verify_only || en->state >= JWTKIT_KEY_RETIRED) return "none";
+  return pg ? "sealed" : "file";
+}
+
+static int print_list(const cli_args *a, const char *where, const jwtkit_keyring *kr, int json) {
   jk_buf b;
   jk_buf_init(&b);
-  if (json)
+  int pg = jwtkit_keyring_location_is_postgres(where);
+  const char *token = jwtkit_keyring_pkcs11(kr);
+  if (json) {
     jk_buf_putc(&b, '[');
-  else
-    jk_buf_printf(&b, "%-44s %-6s %-9s %s\n", "KID", "ALG", "STATE", "SINCE");
+  } else {
+    char loc[512];
+    jwtkit_keyring_location_redact(where, loc, sizeof loc);
+    if (token != NULL)
+      jk_buf_printf(&b, "private keys: in the PKCS#11 token %s (metadata: %s)\n", token, pg ? "PostgreSQL" : loc);
+    else if (pg)
+      jk_buf_printf(&b, "private keys: sealed rows in PostgreSQL (AES-256-GCM under the KEK)\n");
+    else
+      jk_buf_printf(&b, "private keys: files in %s/keys\n", loc);
+    jk_buf_printf(&b, "%-44s %-6s %-9s %-20s %s\n", "KID", "ALG", "STATE", "SINCE", "PRIVATE");
+  }
   for (size_t i = 0; i < jwtkit_keyring_count(kr); i++) {
     jwtkit_keyring_entry en;
     if (jwtkit_keyring_get(kr, i, &en) != JWTKIT_OK) break;
@@ -256,12 +280,13 @@ static int print_list(const cli_args *a, const jwtkit_keyring *kr, int json) {
     if (json) {
       jk_buf_puts(&b, i ? ",{\"kid\":" : "{\"kid\":");
       jk_buf_json_str(&b, en.kid, strlen(en.kid));
-      jk_buf_printf(&b, ",\"alg\":\"%s\",\"state\":\"%s\",\"since\":%lld}", jwtkit_alg_name(en.alg),
-                    jwtkit_key_state_name(en.state), (long long)since);
+      jk_buf_printf(&b, ",\"alg\":\"%s\",\"state\":\"%s\",\"since\":%lld,\"private\":\"%s\"}", jwtkit_alg_name(en.alg),
+                    jwtkit_key_state_name(en.state), (long long)since, private_of(&en, pg));
     } else {
       char ts[40];
       jk_format_rfc3339(since, ts, sizeof ts);
-      jk_buf_printf(&b, "%-44s %-6s %-9s %s\n", en.kid, jwtkit_alg_name(en.alg), jwtkit_key_state_name(en.state), ts);
+      jk_buf_printf(&b, "%-44s %-6s %-9s %-20s %s\n", en.kid, jwtkit_alg_name(en.alg), jwtkit_key_state_name(en.state), ts,
+                    private_of(&en, pg));
     }
   }
   if (json) jk_buf_puts(&b, "]\n");
@@ -295,11 +320,31 @@ static int open_public(cli_args *a, const char *dir, jwtkit_keyring **kr, int *d
   return CLI_OK;
 }
 
+/* list, plan, jwks of a keyring whose keys live in a PKCS#11 token: its
+ * authenticated document alone (the public keys were read from the token
+ * when the keys were made), so they work while the token is away.  Other
+ * keyrings are opened in full, their private keys checked. */
+static int open_token_public(cli_args *a, const char *dir, jwtkit_keyring **kr) {
+  ring_secrets r;
+  int rc = secrets_read(a, dir, &r);
+  if (rc != CLI_OK) return rc;
+  jwtkit_errinfo ei = {0};
+  jwtkit_err e = jwtkit_keyring_open_public(kr, dir, &r.sec, &ei);
+  secrets_free(&r);
+  if (e != JWTKIT_OK) return lib_fail(a, e, &ei);
+  if (jwtkit_keyring_pkcs11(*kr) == NULL) {
+    jwtkit_keyring_free(*kr);
+    *kr = NULL;
+  }
+  return CLI_OK;
+}
+
 static int kr_show(cli_args *a, const char *what, const char *dir, int64_t now) {
   jwtkit_keyring *kr = NULL;
   int rc = CLI_OK, public_only = 0;
   if (strcmp(what, "list") == 0 && (rc = open_public(a, dir, &kr, &public_only)) != CLI_OK) return rc;
-  if (!public_only && (rc = open_ring(a, dir, &kr)) != CLI_OK) return rc;
+  if (!public_only && (rc = open_token_public(a, dir, &kr)) != CLI_OK) return rc;
+  if (!public_only && kr == NULL && (rc = open_ring(a, dir, &kr)) != CLI_OK) return rc;
   char *text = NULL;
   size_t len = 0;
   jwtkit_err e = JWTKIT_OK;
@@ -308,7 +353,7 @@ static int kr_show(cli_args *a, const char *what, const char *dir, int64_t now) 
   } else if (strcmp(what, "jwks") == 0) {
     e = jwtkit_keyring_jwks(kr, &text, &len);
   } else { /* list */
-    rc = print_list(a, kr, cli_opt_flag(a, "json"));
+    rc = print_list(a, dir, kr, cli_opt_flag(a, "json"));
   }
   if (e != JWTKIT_OK) rc = lib_fail(a, e, NULL);
   if (text != NULL) {
@@ -349,7 +394,7 @@ static int kr_trust(cli_args *a, const char *where) {
     char buf[300];
     printf("NOT AUTHENTIC: %s\n\n", cli_errtext(verdict.code, &verdict, buf, sizeof buf));
     fflush(stdout);
-    int prc = print_list(a, kr, 0);
+    int prc = print_list(a, where, kr, 0);
     if (prc != CLI_OK) {
       jwtkit_keyring_free(kr);
       return prc;
@@ -396,6 +441,8 @@ int cli_cmd_keyring(cli_args *a) {
   const char *dir = a->pos[1];
   if (!jwtkit_keyring_location_is_postgres(dir) && (cli_opt_str(a, "kek-file") != NULL || cli_opt_str(a, "kek-env") != NULL))
     return cli_usage(a, "KEKs apply to a PostgreSQL keyring; a directory keyring uses --passphrase-file");
+  if (cli_opt_str(a, "pkcs11") != NULL && strcmp(sub, "init") != 0)
+    return cli_usage(a, "--pkcs11 applies to init: the keyring records its token and uses it from then on");
   if (strcmp(sub, "rekey") == 0) return kr_rekey(a, dir);
   if (strcmp(sub, "trust-document") == 0) return kr_trust(a, dir);
   if (strcmp(sub, "init") == 0) return kr_init(a, dir, now);

@@ -140,6 +140,7 @@ static const cli_opt keyring_opts[] = {
     {"rotate-every", "DURATION", 0, "init: how long a key signs (default 30d)"},
     {"publish-ahead", "DURATION", 0, "init: publish the next key this long before\nthe rotation (default max(2 x max-age, period/30))"},
     {"bits", "N", 0, "init: RSA modulus of generated keys (default 2048)"},
+    {"pkcs11", "URI", 0, "init: make and keep the keys in this PKCS#11\ntoken (pkcs11:token=LABEL?module-path=...&\npin-source=FILE), never in files or rows"},
     {"kid", "KID", 0, "add: the kid of the imported key (default: its\nown, else its thumbprint)"},
     {"verify-only", NULL, 0, "add: publish public keys (a PEM, JWK or JWK Set;\nprivate keys give their public half) that another\nkeyring signs with: never activated here, held in\nthe JWKS until `release`"},
     {"force", NULL, 0, "rotate: treat active keys as due now (still waits\nfor max-age); init: write keys inside a git work\ntree that does not ignore DIR; trust-document:\nauthenticate the document shown"},
@@ -295,6 +296,9 @@ const cli_cmd cli_commands[] = {
      "keyring document (keys, states, times, public keys) is authenticated\n"
      "under the first KEK, or a directory keyring's passphrase: a document\n"
      "changed without it, or an older one put back, is refused (exit 1).\n"
+     "With init --pkcs11 URI the private keys are made and kept in a PKCS#11\n"
+     "token instead (docs/pkcs11.md): none is ever written to DIR or the\n"
+     "database, and a missing token is an error, never a fallback to files.\n"
      "\n"
      "  init DIR --alg ES256     create a keyring; its first keys sign at once\n"
      "  add DIR KEYFILE          import a private key as pending\n"

@@ -1,6 +1,6 @@
 /* Allocation failures (every allocation goes through the
  * jwtkit_set_allocator hook): JWK import (RSA, EC, OKP, oct; private and
- * public), JWK Set import and keyring load.  For N = 0, 1, 2, ... the Nth
+ * public), JWK Set import, keyring load and thumbprints.  For N = 0, 1, 2, ... the Nth
  * allocation through the hook fails, until the operation completes
  * without reaching its Nth allocation.  Every run must end in
  * JWTKIT_ERR_NOMEM (or succeed completely: a JWK Set or keyring that loads
@@ -429,8 +429,30 @@ static void test_p11_uri(void **state) {
   }
 }
 
+/* A thumbprint whose buffer could not grow is NOMEM, never CRYPTO (a
+ * caller took CRYPTO for a broken key: a keyring adding a token key
+ * reported "thumbprint failed" for an out-of-memory). */
+static jwtkit_err op_thumbprint(void *ctx, jwtkit_errinfo *info) {
+  char tp[44];
+  jwtkit_err rc = jwtkit_key_thumbprint(ctx, tp);
+  info->code = rc;
+  if (rc == JWTKIT_OK && strlen(tp) != 43) fail_msg("thumbprint of %zu characters", strlen(tp));
+  return rc;
+}
+
+static void test_thumbprint(void **state) {
+  (void)state;
+  static const jwtkit_alg algs[] = {JWTKIT_ALG_RS256, JWTKIT_ALG_ES256, JWTKIT_ALG_EDDSA, JWTKIT_ALG_HS256};
+  for (size_t i = 0; i < sizeof algs / sizeof *algs; i++) {
+    long n = fail_each_allocation(jwtkit_alg_name(algs[i]), op_thumbprint, tu_key(algs[i]));
+    print_message("thumbprint (%s): %ld allocation(s), each failed in turn\n", jwtkit_alg_name(algs[i]), n);
+    assert_true(n >= 1);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_thumbprint),
       cmocka_unit_test(test_jwk_import),
       cmocka_unit_test(test_jwks_import),
       cmocka_unit_test(test_keyring_open),

@@ -123,6 +123,11 @@ static void hook_wait_for(int *field, int n, const char *what) {
 static int hook_off(void **state) {
   (void)state;
   jk_p11_test_hook = NULL;
+  jk_p11_reinit_ms = 1000;
+  char away[300], here[300];
+  snprintf(away, sizeof away, "%s/tokens.away", g_dir);
+  snprintf(here, sizeof here, "%s/tokens", g_dir);
+  if (access(away, F_OK) == 0) (void)rename(away, here); /* a failed test_token_away_and_back */
   hook_release();
   pthread_mutex_lock(&g_hmu);
   memset(&H, 0, sizeof H);
@@ -404,6 +409,47 @@ static void test_refused_pin_is_sticky(void **state) {
   jwtkit_key_free(k);
 }
 
+/* A PIN the token refused is not tried again by any key of the process
+ * while the module stays loaded (here by a key that logged in fine): an
+ * issuer opening its keyring again and again cannot lock the token. */
+static void test_refused_pin_is_remembered(void **state) {
+  (void)state;
+  jwtkit_key *g = generate("remember", JWTKIT_ALG_ES256, 0);
+  jwtkit_key_free(g);
+  jwtkit_key *holder = load("remember", JWTKIT_ALG_ES256, NULL);
+  char bad[320], u[1024];
+  snprintf(bad, sizeof bad, "%s/remember.pin", g_dir);
+  FILE *f = fopen(bad, "w");
+  fputs("4321\n", f);
+  fclose(f);
+  chmod(bad, 0600);
+  snprintf(u, sizeof u, "pkcs11:token=jwtkit;object=remember?pin-source=%s&module-path=%s", bad, g_module);
+  /* the session the holder has keeps the token logged in: close them all,
+   * so that the next keys have to log in */
+  CK_SLOT_ID slot;
+  CK_FUNCTION_LIST *fl = module_of(holder, &slot);
+  assert_int_equal(fl->C_CloseAllSessions(slot), CKR_OK);
+  hook_reset();
+  jwtkit_errinfo e;
+  expect_fail(u, JWTKIT_ERR_PASSPHRASE, "refused the PIN (CKR_PIN_INCORRECT)", &e);
+  assert_int_equal(hook_logins(), 1);
+  for (int i = 0; i < 3; i++) {
+    expect_fail(u, JWTKIT_ERR_PASSPHRASE, "refused this PIN before (CKR_PIN_INCORRECT); not tried again", &e);
+    assert_string_equal(e.field, "pin");
+  }
+  assert_int_equal(hook_logins(), 1);
+  /* another PIN (the file fixed) is tried */
+  f = fopen(bad, "w");
+  fputs("1234\n", f);
+  fclose(f);
+  jwtkit_key *k = NULL;
+  if (jwtkit_key_from_pkcs11(&k, JWTKIT_ALG_ES256, u, &e) != JWTKIT_OK) fail_msg("fixed PIN: %s", e.msg);
+  assert_int_equal(hook_logins(), 2);
+  jwtkit_key_free(k);
+  jk_p11_test_hook = NULL;
+  jwtkit_key_free(holder);
+}
+
 static void test_not_found_faults(void **state) {
   (void)state;
   jwtkit_key *k = generate("there", JWTKIT_ALG_ES256, 0);
@@ -675,6 +721,68 @@ static void test_lost_sessions(void **state) {
   jwtkit_key_free(k);
 }
 
+/* The token goes away and comes back (SoftHSM: its token directory moved
+ * away and back).  SoftHSM marks a token whose directory vanished invalid
+ * for the life of its C_Initialize; the module is re-initialised (at most
+ * once per jk_p11_reinit_ms; 0 here, so each step below is one call) and
+ * every key on it recovers by itself: sessions re-opened, logged in. */
+static void move_tokens(const char *from, const char *to) {
+  char a[512], b[512];
+  snprintf(a, sizeof a, "%s/%s", g_dir, from);
+  snprintf(b, sizeof b, "%s/%s", g_dir, to);
+  if (rename(a, b) != 0) fail_msg("rename %s %s: %s", a, b, strerror(errno));
+}
+
+static void test_token_away_and_back(void **state) {
+  (void)state;
+  jwtkit_key *g = generate("away-es", JWTKIT_ALG_ES256, 0);
+  jwtkit_key_free(g);
+  g = generate("away-ed", JWTKIT_ALG_EDDSA, 0);
+  jwtkit_key_free(g);
+  jwtkit_key *k = load("away-es", JWTKIT_ALG_ES256, NULL);
+  jwtkit_key *k2 = load("away-ed", JWTKIT_ALG_EDDSA, NULL); /* a second key on the same module */
+  sign_and_verify(k, "before");
+  sign_and_verify(k2, "before");
+  long saved = jk_p11_reinit_ms;
+  jk_p11_reinit_ms = 0;
+  jk_p11_stats st0, st;
+  assert_int_equal(jk_p11_get_stats(k, &st0), 0);
+  move_tokens("tokens", "tokens.away");
+  char *tok = NULL;
+  jwtkit_errinfo e = {0};
+  /* the first signature finds the object gone, or the token failing */
+  jwtkit_err r = jwtkit_sign(k, NULL, "{}", 2, &tok, NULL, &e);
+  if (r != JWTKIT_ERR_IO && r != JWTKIT_ERR_NOT_FOUND) fail_msg("token away, first signature: %s %s", jwtkit_errname(r), e.msg);
+  assert_null(tok);
+  /* the next re-initialises the module, which finds no token now */
+  memset(&e, 0, sizeof e);
+  assert_int_equal(jwtkit_sign(k, NULL, "{}", 2, &tok, NULL, &e), JWTKIT_ERR_IO);
+  if (strstr(e.msg, "token \"jwtkit\" is not present") == NULL || strstr(e.msg, "signing resumes") == NULL)
+    fail_msg("token away: %s", e.msg);
+  assert_string_equal(e.field, "token");
+  /* loading a key meanwhile says which token is missing */
+  jwtkit_key *x = NULL;
+  char u[1024];
+  memset(&e, 0, sizeof e);
+  assert_int_equal(jwtkit_key_from_pkcs11(&x, JWTKIT_ALG_ES256, uri_of(u, sizeof u, "away-es"), &e), JWTKIT_ERR_NOT_FOUND);
+  assert_null(x);
+  assert_string_equal(e.field, "token");
+  move_tokens("tokens.away", "tokens");
+  /* back: both keys sign again, each after a fresh session and login */
+  sign_and_verify(k, "after the token came back");
+  sign_and_verify(k2, "after the token came back (second key)");
+  assert_int_equal(jk_p11_get_stats(k, &st), 0);
+  assert_true(st.logins > st0.logins);
+  assert_true(st.opens > st0.opens);
+  /* and a key loaded now works as well */
+  x = load("away-es", JWTKIT_ALG_ES256, NULL);
+  sign_and_verify(x, "loaded after the token came back");
+  jwtkit_key_free(x);
+  jk_p11_reinit_ms = saved;
+  jwtkit_key_free(k2);
+  jwtkit_key_free(k);
+}
+
 #define THREADS 8
 #define ITERS 40
 
@@ -857,9 +965,9 @@ int main(void) {
 #define T(f) cmocka_unit_test_teardown(f, hook_off)
   const struct CMUnitTest tests[] = {
       T(test_roundtrip_every_alg), T(test_private_key_stays_in_token), T(test_pin_faults),
-      T(test_refused_pin_is_sticky), T(test_not_found_faults), T(test_destroy), T(test_public_object_missing),
+      T(test_refused_pin_is_sticky), T(test_refused_pin_is_remembered), T(test_not_found_faults), T(test_destroy), T(test_public_object_missing),
       T(test_pool_bound_waits), T(test_pool_wait_is_bounded), T(test_token_session_limit),
-      T(test_lost_sessions), T(test_threads), T(test_allocation_failures),
+      T(test_lost_sessions), T(test_token_away_and_back), T(test_threads), T(test_allocation_failures),
   };
 #undef T
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -140,7 +140,32 @@ typedef struct jwtkit_keyring_secrets {
   const char *passphrase;          /* PKCS#8 passphrase of the private keys, or NULL */
   const unsigned char (*keks)[32]; /* KEKs: required for PostgreSQL, ignored for a directory */
   size_t nkeks;                    /* 0..16 */
+  const char *pkcs11;              /* init only: make and keep the private keys in this
+                                      PKCS#11 token (below); NULL: files or sealed rows */
 } jwtkit_keyring_secrets;
+
+/* Keys in a PKCS#11 token (jwtkit/pkcs11.h, docs/pkcs11.md).  Given to
+ * init, `pkcs11` is a URI naming the token and how to reach it, never a key
+ * and never a PIN:
+ *
+ *   pkcs11:token=jwtkit?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=/etc/jwtkit/pin
+ *
+ * (object=, id=, type= and pin-value= are refused).  The keyring document
+ * records it, authenticated like the rest of the document, and every key
+ * of the keyring is then made in that token (jwtkit_pkcs11_generate):
+ * CKA_LABEL the kid, CKA_ID its 32 bytes, sensitive and not extractable.
+ * The metadata stays where it was (the directory, or PostgreSQL) and holds
+ * no private key material for them: no key file, no sealed row.  Each
+ * key's public JWK is read from the token when the key is made and kept in
+ * the document, so jwtkit_keyring_jwks never needs the token.  Opening the
+ * keyring loads its pending and active keys from the token
+ * (jwtkit_key_from_pkcs11; the PIN from pin-source= or $JWTKIT_PKCS11_PIN):
+ * a token that is missing fails the open with an error naming it, never a
+ * fallback to key files.  Retired keys are destroyed in the token when
+ * they leave the JWKS (a token that refuses keeps them published until a
+ * later rotation), revoked ones as soon as the revocation is stored.
+ * Private keys cannot be imported into a token keyring
+ * (jwtkit_keyring_add: JWTKIT_ERR_UNSUPPORTED). */
 
 /* 1 when location names a PostgreSQL keyring. */
 int jwtkit_keyring_location_is_postgres(const char *location);
@@ -168,6 +193,15 @@ JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_open_ex(jwtkit_keyring **out, const c
 JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_open_seen(jwtkit_keyring **out, const char *location,
                                                      const jwtkit_keyring_secrets *secrets, uint64_t seen,
                                                      jwtkit_errinfo *info);
+
+/* The keyring's document, authenticated and checked as by
+ * jwtkit_keyring_open_ex, with its public keys validated, but no private
+ * key loaded (no key file, sealed row or token is read): for listing and
+ * publishing the JWKS where the private keys are not at hand (a token
+ * keyring's token away).  jwtkit_keyring_signing_key finds no key in it;
+ * mutations refuse it (JWTKIT_ERR_STATE). */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_open_public(jwtkit_keyring **out, const char *location,
+                                                       const jwtkit_keyring_secrets *secrets, jwtkit_errinfo *info);
 
 /* For an operator, never for serving: open the stored keyring whether or
  * not its document is authentic (one written by a jwtkit that did not
@@ -248,6 +282,18 @@ JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_add_verify_only(jwtkit_keyring *kr, j
                                                            jwtkit_keyring_report_fn report, void *ctx,
                                                            jwtkit_errinfo *info);
 
+/* A fresh key for alg, made where the keyring keeps its keys (a file,
+ * a sealed row, or its PKCS#11 token), added as pending: for an algorithm
+ * the keyring has no key for yet. */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_add_generated(jwtkit_keyring *kr, jwtkit_alg alg, int64_t now,
+                                                         jwtkit_keyring_report_fn report, void *ctx,
+                                                         jwtkit_errinfo *info);
+
+/* The PKCS#11 token a token keyring keeps its keys in (the URI recorded at
+ * init: token attributes, module, PIN source), or NULL for a keyring whose
+ * private keys are files or sealed rows.  Valid while kr lives. */
+const char *jwtkit_keyring_pkcs11(const jwtkit_keyring *kr);
+
 /* Release every held verify-only key: it stops being held and leaves the
  * JWKS at now + token_ttl + leeway + max_age, at a rotation after that
  * (tokens signed by the other keyring until now stay valid that long). */
@@ -303,6 +349,8 @@ typedef struct jwtkit_keyring_entry {
   int64_t planned_retirement; /* earliest time it may leave the JWKS (0 once retired, or held) */
   int verify_only;            /* a public key of another keyring: never signs here */
   int held;                   /* verify-only and held: stays published until released */
+  int in_token;               /* its private key is in the keyring's PKCS#11 token (retired or
+                                 revoked: not destroyed there yet) */
 } jwtkit_keyring_entry;
 
 size_t jwtkit_keyring_count(const jwtkit_keyring *kr);

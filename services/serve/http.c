@@ -327,8 +327,12 @@ static enum MHD_Result handle_healthz(struct MHD_Connection *c, sv_req *rq) {
     int have = 0;
     for (size_t k = 0; k < ks->nsig; k++)
       if (ks->sig[k].alg == alg && ks->sig[k].signer != NULL) have = 1;
+    char why[180];
     if (!have || jwtkit_keyring_signing_key(ks->kr, alg, now, &key, &max_exp) != JWTKIT_OK) {
       snprintf(msg, sizeof msg, "no signing key for %s\n", jwtkit_alg_name(alg));
+      ok = 0;
+    } else if (sv_keyhealth_down(alg, key, why, sizeof why)) { /* its token is away, or failing */
+      snprintf(msg, sizeof msg, "signing key for %s unavailable: %s\n", jwtkit_alg_name(alg), why);
       ok = 0;
     }
   }

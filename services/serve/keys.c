@@ -302,11 +302,8 @@ static int prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t 
         have = 1;
     }
     if (have) continue;
-    jwtkit_key *key = NULL;
-    unsigned bits = jwtkit_alg_kty(kc->algs[a]) == JWTKIT_KTY_RSA ? (t.rsa_bits ? t.rsa_bits : 2048) : 0;
-    rc = jwtkit_key_generate(&key, kc->algs[a], bits, &ei);
-    if (rc == JWTKIT_OK) rc = jwtkit_keyring_add(kr, key, now, report, NULL, &ei);
-    jwtkit_key_free(key);
+    /* made where the keyring keeps its keys: a file, a sealed row, its token */
+    rc = jwtkit_keyring_add_generated(kr, kc->algs[a], now, report, NULL, &ei);
     if (rc != JWTKIT_OK) {
       if (lib) *lib = ei;
       snprintf(err, cap, "adding a %s key to the keyring: %s", jwtkit_alg_name(kc->algs[a]),
@@ -484,6 +481,7 @@ int sv_rotation_start(const sv_keycfg *kc, jwtkit_keyring *kr) {
     return -1;
   }
   g_rot.running = 1;
+  sv_keyhealth_start();
   return 0;
 }
 
@@ -508,6 +506,7 @@ void sv_rotation_reload(sv_keycfg *kc) {
 }
 
 void sv_rotation_stop(void) {
+  sv_keyhealth_stop();
   if (g_rot.running) {
     pthread_mutex_lock(&g_rot.mu);
     g_rot.stop = 1;

@@ -194,6 +194,7 @@ char *sv_metrics_render(const sv_keysnap *ks, const sv_conn_metrics *conn, int64
     jk_prom_family(&b, "jwtkit_jwks_max_age_seconds", "gauge", "Cache-Control max-age of the JWKS.");
     jk_prom_i64(&b, "jwtkit_jwks_max_age_seconds", NULL, ks->timing.max_age);
   }
+  sv_keyhealth_render(&b, ks);
   jk_prom_family(&b, "jwtkit_process_start_time_seconds", "gauge", "Start time of the issuer (Unix seconds).");
   jk_prom_i64(&b, "jwtkit_process_start_time_seconds", NULL, g_m.started);
   if (conn != NULL) {

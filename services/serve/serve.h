@@ -22,6 +22,7 @@
  *   token.c          POST /token: the client credentials grant
  *   http.c           libmicrohttpd: the server, the guard, prepared responses
  *   reqlog.c         request log lines, bounded: summaries of refused requests
+ *   keyhealth.c      health of token (PKCS#11) signing keys: states, probe, metrics
  */
 #ifndef JWTKIT_SERVE_INTERNAL_H
 #define JWTKIT_SERVE_INTERNAL_H
@@ -32,6 +33,7 @@
 #include <stdint.h>
 
 #include "common/attr.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/snapshot.h"
 #include "jwtkit/jwtkit.h"
@@ -387,6 +389,21 @@ int sv_rotation_start(const sv_keycfg *kc, jwtkit_keyring *kr);
  * keyring and swaps a fresh snapshot in. */
 void sv_rotation_reload(sv_keycfg *kc);
 void sv_rotation_stop(void);
+
+/* ------------------------------------------------------- keyhealth.c */
+
+/* A signature's outcome with key (the active key of alg): recorded when
+ * key is a PKCS#11 token key.  Returns 1 when it is a token key that
+ * failed (answer 503 with Retry-After: the token may come back). */
+int sv_keyhealth_signed(jwtkit_alg alg, const jwtkit_key *key, jwtkit_err rc, const jwtkit_errinfo *ei);
+/* 1 when key is a token key known down (why: "reason: message"). */
+int sv_keyhealth_down(jwtkit_alg alg, const jwtkit_key *key, char *why, size_t cap);
+/* jwtkit_serve_signing_key_up and jwtkit_serve_sign_failures_total. */
+void sv_keyhealth_render(jk_buf *b, const sv_keysnap *ks);
+/* The probe thread (started with the rotation thread). */
+void sv_keyhealth_start(void);
+void sv_keyhealth_stop(void);
+#define SV_TOKEN_RETRY_AFTER 2 /* seconds, for a token key that failed */
 
 /* ------------------------------------------------------- ratelimit.c */
 

@@ -108,8 +108,17 @@ static void mint(const sv_confsnap *cs, const sv_keysnap *ks, const sv_client *c
   if (e == JWTKIT_OK && scope->len > 0) e = jwtkit_claimset_set_string(claims, "scope", scope->p);
   char *tok = NULL;
   size_t tl = 0;
-  jwtkit_errinfo ei;
-  if (e == JWTKIT_OK) e = jwtkit_signer_sign_claimset(sig->signer, claims, &tok, &tl, &ei);
+  jwtkit_errinfo ei = {0};
+  if (e == JWTKIT_OK) {
+    e = jwtkit_signer_sign_claimset(sig->signer, claims, &tok, &tl, &ei);
+    if (sv_keyhealth_signed(alg, key, e, &ei)) { /* a token key failed: it may come back */
+      jwtkit_claimset_free(claims);
+      sv_answer_token_error(a, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "the signing key's token is unavailable; retry later",
+                            NULL);
+      a->retry_after = SV_TOKEN_RETRY_AFTER;
+      return;
+    }
+  }
   jwtkit_claimset_free(claims);
   if (e != JWTKIT_OK) {
     jk_log(JK_LOG_ERROR, "signing_failed", "signing failed: %s", jwtkit_strerror(e));

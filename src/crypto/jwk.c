@@ -610,8 +610,9 @@ jwtkit_err jwtkit_key_thumbprint(const jwtkit_key *key, char out[44]) {
   int bad = put_members(&b, key, 1, 0);
   jk_buf_putc(&b, '}');
   if (bad || b.oom) {
+    int oom = b.oom;
     jk_buf_free_wipe(&b);
-    return JWTKIT_ERR_CRYPTO;
+    return oom ? JWTKIT_ERR_NOMEM : JWTKIT_ERR_CRYPTO; /* out of memory is said so, not taken for a bad key */
   }
   unsigned char dg[32];
   unsigned dl = 0;

@@ -44,7 +44,7 @@ struct jwtkit_key {
   size_t sig_len;             /* exact signature length in bytes */
   unsigned char order[66];    /* EC group order, big-endian, ec_bytes long */
   struct jk_slot *slots;
-  struct jk_p11key *p11;      /* private key in a PKCS#11 token (p11.c): it signs; pkey is the public half */
+  struct jk_p11key *p11;      /* private key in a PKCS#11 token (p11_*.c): it signs; pkey is the public half */
 };
 
 /* Compute a signature over data.  sig must hold key->sig_len bytes (or 512

@@ -1,4 +1,4 @@
-/* Internal: keys in PKCS#11 tokens (src/crypto/p11.c) and the RFC 7512
+/* Internal: keys in PKCS#11 tokens (src/crypto/p11*.c, p11_internal.h) and the RFC 7512
  * "pkcs11:" URI parser (src/crypto/p11_uri.c, which needs no PKCS#11
  * headers and is built with or without p11-kit). */
 #ifndef JK_P11_H
@@ -80,12 +80,19 @@ struct jk_p11key;
 jwtkit_err jk_p11_sign(const jwtkit_key *key, const unsigned char *data, size_t len, unsigned char *sig,
                        size_t cap, size_t *sig_len, jwtkit_errinfo *info);
 
+/* A key pair made in the token the URI names (no object=, id= or type=),
+ * labelled with its kid: CKA_LABEL is the RFC 7638 thumbprint, CKA_ID its
+ * 32 bytes (jwtkit_pkcs11_generate otherwise).  For keyrings, whose token
+ * objects are named by their kids. */
+jwtkit_err jk_p11_generate_kid(jwtkit_key **out, jwtkit_alg alg, unsigned bits, const char *token_uri,
+                               jwtkit_errinfo *info);
+
 /* Close the sessions and release the module (the key's last reference). */
 void jk_p11_key_free(struct jk_p11key *p);
 
 /* ------------------------------------------------------- test hooks */
 
-/* Events at which p11.c calls jk_p11_test_hook (when set).  The hook
+/* Events at which the token code calls jk_p11_test_hook (when set).  The hook
  * returns 0 to go on, or a PKCS#11 return value (CKR_*) that the call
  * about to be made is taken to have returned, so tests can make a token
  * fail on purpose.  Not part of the public API. */
@@ -96,6 +103,12 @@ enum {
   JK_P11_EV_WAIT      /* a signer starts waiting for a session (return ignored) */
 };
 extern unsigned long (*volatile jk_p11_test_hook)(int event, const jwtkit_key *key);
+
+/* A module that lost its token (a call failed in a way a fresh C_Initialize
+ * may cure: the token not found, a session or login the module failed) is
+ * re-initialised before its next use, at most once per this many
+ * milliseconds (1000; tests lower it). */
+extern volatile long jk_p11_reinit_ms;
 
 /* Counters of one token key, for tests. */
 typedef struct jk_p11_stats {

@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/error_internal.h"
 #include "jwtkit/jwks.h"
+#include "jwtkit/pkcs11.h"
 #include "keyring_internal.h"
 
 static const char *const k_state_names[] = {NULL, "pending", "active", "retiring", "retired", "revoked"};
@@ -83,6 +84,7 @@ void jwtkit_keyring_free(jwtkit_keyring *kr) {
   if (kr == NULL) return;
   jk_kr_keys_clear(kr);
   jk_free(kr->meta);
+  jk_free(kr->pkcs11);
   if (kr->store) kr->store->ops->close(kr->store);
   if (kr->passphrase) jk_free_secret(kr->passphrase, strlen(kr->passphrase));
   jk_docauth_wipe(&kr->auth);
@@ -129,6 +131,7 @@ void jk_kr_entry_of(const jwtkit_keyring *kr, const kr_key *k, jwtkit_keyring_en
   e->retired = k->retired;
   e->verify_only = k->verify_only;
   e->held = k->held;
+  e->in_token = k->token;
   switch (k->state) {
     case JWTKIT_KEY_PENDING: {
       int64_t at = k->published + kr->t.max_age;
@@ -170,8 +173,41 @@ jwtkit_err jwtkit_keyring_add(jwtkit_keyring *kr, jwtkit_key *private_key, int64
   jwtkit_kty kty = jwtkit_key_kty(private_key);
   if (!jwtkit_key_can_sign(private_key) || kty == JWTKIT_KTY_OCT)
     return jk_fail(info, JWTKIT_ERR_INVALID_KEY, NULL, "a keyring takes RSA, EC or OKP private keys");
+  if (kr->pkcs11 != NULL)
+    return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, "pkcs11",
+                   "this keyring makes its keys in its PKCS#11 token and takes no private key from elsewhere "
+                   "(add --verify-only publishes a public key; rotate makes the next key)");
+  if (jwtkit_key_is_pkcs11(private_key))
+    return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, "pkcs11",
+                   "a token key joins a keyring only by being made there: keyring init --pkcs11");
   return jk_kr_mutate(kr, do_add, private_key, now, report, ctx, info);
 }
+
+/* A fresh key, made where the keyring keeps its keys, as pending. */
+static jwtkit_err do_add_generated(jwtkit_keyring *kr, jk_kr_txn *x, void *arg, int64_t now, jwtkit_errinfo *info) {
+  jwtkit_alg alg = *(jwtkit_alg *)arg;
+  kr_key *k = NULL;
+  jwtkit_err rc = jk_kr_new_key(kr, x, alg, NULL, JWTKIT_KEY_PENDING, now, &k, info);
+  if (rc != JWTKIT_OK) return rc;
+  char when[32];
+  jwtkit_keyring_entry e;
+  jk_kr_entry_of(kr, k, &e);
+  jk_kr_fmt_time(e.planned_activation, when);
+  jk_kr_say(x, "added pending key %s (%s)%s: published now, can sign from %s", k->kid, jwtkit_alg_name(k->alg),
+            k->token ? ", made in the token" : "", when);
+  return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_keyring_add_generated(jwtkit_keyring *kr, jwtkit_alg alg, int64_t now,
+                                        jwtkit_keyring_report_fn report, void *ctx, jwtkit_errinfo *info) {
+  if (kr == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  jwtkit_kty kty = jwtkit_alg_kty(alg);
+  if (kty == 0 || kty == JWTKIT_KTY_OCT)
+    return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "a keyring holds RS*, PS*, ES* and EdDSA keys only");
+  return jk_kr_mutate(kr, do_add_generated, &alg, now, report, ctx, info);
+}
+
+const char *jwtkit_keyring_pkcs11(const jwtkit_keyring *kr) { return kr != NULL ? kr->pkcs11 : NULL; }
 
 /* A public key of another keyring, published and held. */
 static jwtkit_err do_add_verify_only(jwtkit_keyring *kr, jk_kr_txn *x, void *arg, int64_t now, jwtkit_errinfo *info) {
@@ -295,6 +331,18 @@ static jwtkit_err do_rotate(jwtkit_keyring *kr, jk_kr_txn *x, void *arg, int64_t
   for (size_t i = 0; i < kr->n; i++) {
     kr_key *k = &kr->keys[i];
     if (k->state == JWTKIT_KEY_RETIRING && !k->held && now >= retire_after(kr, k->retiring)) {
+      if (k->token) {
+        /* a retiring key is never loaded: destroyed before the change is
+         * stored, so a retired token key is never left in the token; a
+         * token that refuses keeps it retiring (published) until it agrees */
+        jwtkit_errinfo e = {0};
+        if (jk_kr_token_destroy(kr, k->kid, &e) != JWTKIT_OK) {
+          jk_kr_note(x, "key %s (%s) stays published: its private key could not be destroyed in the token now (%s)",
+                     k->kid, jwtkit_alg_name(k->alg), e.msg);
+          continue;
+        }
+        k->token = 0;
+      }
       jk_kr_retire(x, k, JWTKIT_KEY_RETIRED, now);
       jk_kr_fmt_time(k->retiring, when);
       jk_kr_say(x, "retired key %s (%s): no token it signed (last at %s) can still be valid; private key destroyed", k->kid,
@@ -347,10 +395,23 @@ static jwtkit_err do_revoke(jwtkit_keyring *kr, jk_kr_txn *x, void *arg, int64_t
   return JWTKIT_OK;
 }
 
+static jwtkit_err do_nothing(jwtkit_keyring *kr, jk_kr_txn *x, void *arg, int64_t now, jwtkit_errinfo *info) {
+  (void)kr, (void)x, (void)arg, (void)now, (void)info;
+  return JWTKIT_OK;
+}
+
 jwtkit_err jwtkit_keyring_revoke(jwtkit_keyring *kr, const char *kid, int64_t now, jwtkit_keyring_report_fn report,
                                  void *ctx, jwtkit_errinfo *info) {
   if (kr == NULL || kid == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
-  return jk_kr_mutate(kr, do_revoke, (void *)kid, now, report, ctx, info);
+  jwtkit_err rc = jk_kr_mutate(kr, do_revoke, (void *)kid, now, report, ctx, info);
+  /* a revoked token key is destroyed once the revocation is stored (it may
+   * have been pending or active: loaded, and needed if the change were not
+   * stored), by the sweep at the start of a change: this one, or later */
+  if (rc == JWTKIT_OK && kr->pkcs11 != NULL) {
+    jwtkit_errinfo ignore;
+    (void)jk_kr_mutate(kr, do_nothing, NULL, now, report, ctx, &ignore);
+  }
+  return rc;
 }
 
 jwtkit_err jwtkit_keyring_jwks(const jwtkit_keyring *kr, char **json, size_t *len) {

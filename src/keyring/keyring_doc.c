@@ -33,6 +33,10 @@ jwtkit_err jk_kr_meta_json(jwtkit_keyring *kr, char **json, size_t *len) {
   put_i(&b, "version", jk_docauth_version(&kr->auth), 1);
   put_i(&b, "generation", (int64_t)kr->generation, 1);
   jk_buf_puts(&b, kr->encrypted ? ",\"encrypted\":true" : ",\"encrypted\":false");
+  if (kr->pkcs11 != NULL) { /* the keys' token (covered by the MAC like the rest) */
+    jk_buf_puts(&b, ",\"pkcs11\":");
+    jk_buf_json_str(&b, kr->pkcs11, strlen(kr->pkcs11));
+  }
   jk_buf_puts(&b, ",\"timing\":{");
   put_i(&b, "max_age", kr->t.max_age, 0);
   put_i(&b, "token_ttl", kr->t.token_ttl, 1);
@@ -53,6 +57,7 @@ jwtkit_err jk_kr_meta_json(jwtkit_keyring *kr, char **json, size_t *len) {
     jk_buf_puts(&b, "\",\"file\":\"");
     jk_buf_puts(&b, k->file);
     jk_buf_putc(&b, '"');
+    if (k->token) jk_buf_puts(&b, ",\"token\":true");
     put_i(&b, "created", k->created, 1);
     put_i(&b, "published", k->published, 1);
     put_i(&b, "activated", k->activated, 1);
@@ -157,6 +162,28 @@ static jwtkit_err meta_parse(jwtkit_keyring *kr, const char *json, size_t len, j
   kr->generation = (uint64_t)v;
   int enc = jk_json_get(&d, 0, "encrypted", 9);
   kr->encrypted = enc >= 0 && d.nodes[enc].type == JK_J_TRUE;
+  /* a token keyring: where its keys are */
+  jk_free(kr->pkcs11);
+  kr->pkcs11 = NULL;
+  int p11 = jk_json_get(&d, 0, "pkcs11", 6);
+  if (p11 >= 0) {
+    char *text = d.nodes[p11].type == JK_J_STRING ? jk_json_strdup(&d, (uint32_t)p11, NULL) : NULL;
+    if (text == NULL && d.nodes[p11].type == JK_J_STRING) {
+      rc = jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
+      goto out;
+    }
+    jwtkit_errinfo why;
+    rc = text != NULL ? jk_kr_token_canon(text, &kr->pkcs11, &why) : JWTKIT_ERR_MALFORMED;
+    jk_free(text);
+    if (rc == JWTKIT_ERR_NOMEM) {
+      rc = jk_fail(info, rc, NULL, NULL);
+      goto out;
+    }
+    if (rc != JWTKIT_OK) {
+      rc = corrupt(info, "bad pkcs11 token URI");
+      goto out;
+    }
+  }
   int t = jk_json_get(&d, 0, "timing", 6);
   int64_t bits = 0;
   if (t < 0 || get_int(&d, (uint32_t)t, "max_age", &kr->t.max_age) || get_int(&d, (uint32_t)t, "token_ttl", &kr->t.token_ttl) ||
@@ -223,6 +250,14 @@ static jwtkit_err meta_parse(jwtkit_keyring *kr, const char *json, size_t len, j
     }
     k->verify_only = vo >= 0;
     k->held = held >= 0;
+    /* a key whose private part is in the keyring's token: no file, not verify-only */
+    int tok = jk_json_get(&d, i, "token", 5);
+    if ((tok >= 0 && (d.nodes[tok].type != JK_J_TRUE || kr->pkcs11 == NULL || k->file[0] != '\0' || vo >= 0)) ||
+        (tok < 0 && vo < 0 && k->state <= JWTKIT_KEY_ACTIVE && !jk_store_name_ok(k->file))) {
+      rc = corrupt(info, "bad token key entry");
+      goto out;
+    }
+    k->token = tok >= 0;
     /* times are Unix seconds before the year 5000: the planning sums below
      * (time + ttl + leeway + max-age, time + rotation period) cannot overflow */
     const int64_t tmax = 95617584000LL;
@@ -248,6 +283,7 @@ out:
 }
 
 jwtkit_err jk_kr_load_private(jwtkit_keyring *kr, kr_key *k, jwtkit_errinfo *info) {
+  if (k->token) return jk_kr_token_load(kr, k, info); /* never from a file: the token or nothing */
   char *pem = NULL;
   size_t len = 0;
   jwtkit_err rc = kr->store->ops->get_key(kr->store, k->file, &pem, &len, info);
@@ -288,8 +324,12 @@ jwtkit_err jk_kr_reload(jwtkit_keyring *kr, jwtkit_errinfo *info) {
   }
   if (rc == JWTKIT_OK && kr->encrypted && kr->passphrase == NULL)
     rc = jk_fail(info, JWTKIT_ERR_PASSPHRASE, NULL, "the keyring's private keys are encrypted; a passphrase is needed");
+  /* a review of a document that is not authentic does not load the module
+   * its token URI names (whoever wrote the document chose it) */
+  int untrusted = kr->review && kr->verdict.code != JWTKIT_OK;
   for (size_t i = 0; rc == JWTKIT_OK && !kr->public_only && i < kr->n; i++)
-    if (kr->keys[i].state == JWTKIT_KEY_PENDING || kr->keys[i].state == JWTKIT_KEY_ACTIVE)
+    if ((kr->keys[i].state == JWTKIT_KEY_PENDING || kr->keys[i].state == JWTKIT_KEY_ACTIVE) &&
+        !(kr->keys[i].token && untrusted))
       rc = jk_kr_load_private(kr, &kr->keys[i], info);
   if (rc != JWTKIT_OK) {
     jk_kr_keys_clear(kr);

@@ -5,7 +5,8 @@
  *   keyring_doc.c  the stored document: writing it, reading and checking it,
  *                  loading the private keys
  *   keyring_txn.c  changes: lock, reload, apply, commit, unlock, report
- *   keyring_open.c locations, opening and creating keyrings, trust, rekey */
+ *   keyring_open.c locations, opening and creating keyrings, trust, rekey
+ *   keyring_token.c keys that live in a PKCS#11 token */
 #ifndef JK_KEYRING_INTERNAL_H
 #define JK_KEYRING_INTERNAL_H
 
@@ -33,6 +34,8 @@ typedef struct kr_key {
   jwtkit_key *priv; /* pending and active keys only */
   int verify_only;  /* a public key of another keyring: no private part, never signs */
   int held;         /* verify-only, retiring, published until released */
+  int token;        /* the private part is in the keyring's PKCS#11 token (object = kid); on a
+                       retired or revoked key: not destroyed there yet */
 } kr_key;
 
 struct jwtkit_keyring {
@@ -49,7 +52,9 @@ struct jwtkit_keyring {
   jk_docauth auth; /* how its document is authenticated */
   uint64_t seen;   /* newest generation loaded or committed: older documents are refused */
   int review;      /* opened by jwtkit_keyring_open_review: read and trust only */
-  int public_only; /* review of a PostgreSQL keyring without a KEK: no private key is loaded */
+  int public_only; /* no private key is loaded: a review of a PostgreSQL keyring without a KEK, or
+                      jwtkit_keyring_open_public */
+  char *pkcs11;    /* keys live in this PKCS#11 token (canonical URI, no object, no PIN value), or NULL */
   jwtkit_errinfo verdict; /* review: why the document is not authentic (code OK: it is) */
 };
 
@@ -68,6 +73,8 @@ typedef struct jk_kr_txn {
   size_t ndoomed;
   char created[KR_MAX_KEYS][48]; /* private files written by this change: removed if it fails */
   size_t ncreated;
+  char created_token[KR_MAX_KEYS][48]; /* token keys made by this change: destroyed if it is not stored */
+  size_t ncreated_token;
 } jk_kr_txn;
 
 /* keyring.c */
@@ -88,6 +95,24 @@ jwtkit_err jk_kr_load_private(jwtkit_keyring *kr, kr_key *k, jwtkit_errinfo *inf
 /* (Re)load the whole keyring from the store, unless the stored document is
  * exactly what kr was loaded from. */
 jwtkit_err jk_kr_reload(jwtkit_keyring *kr, jwtkit_errinfo *info);
+
+/* keyring_token.c */
+/* The token URI given to init, checked (a pkcs11: URI naming a token, no
+ * object=, id=, type=), as canonical text (jk_malloc). */
+jwtkit_err jk_kr_token_canon(const char *uri, char **out, jwtkit_errinfo *info);
+/* UNSUPPORTED (said so) when this build has no PKCS#11 support. */
+jwtkit_err jk_kr_token_available(jwtkit_errinfo *info);
+/* A new key pair for alg in the keyring's token, labelled with its kid. */
+jwtkit_err jk_kr_token_generate(jwtkit_keyring *kr, jwtkit_alg alg, unsigned bits, jwtkit_key **out,
+                                jwtkit_errinfo *info);
+/* k->priv from the token (k->token set). */
+jwtkit_err jk_kr_token_load(jwtkit_keyring *kr, kr_key *k, jwtkit_errinfo *info);
+/* Destroy the key pair of kid in the token; one that is not there counts
+ * as destroyed. */
+jwtkit_err jk_kr_token_destroy(const jwtkit_keyring *kr, const char *kid, jwtkit_errinfo *info);
+/* Retired and revoked keys whose private part may still be in the token:
+ * destroyed now (marked changed), or a note when the token refuses. */
+void jk_kr_token_sweep(jwtkit_keyring *kr, jk_kr_txn *x);
 
 /* keyring_txn.c */
 /* A line to report, once the change is stored, that changes nothing. */

@@ -141,15 +141,26 @@ jwtkit_err jwtkit_keyring_init_ex(const char *dir, const jwtkit_alg *algs, size_
   if (t.rsa_bits == 0) t.rsa_bits = 2048;
   jwtkit_err rc = jk_kr_check_timing(&t, info);
   if (rc != JWTKIT_OK) return rc;
+  char *token = NULL; /* keys in a PKCS#11 token: checked before anything is created */
+  if (sec != NULL && sec->pkcs11 != NULL &&
+      ((rc = jk_kr_token_available(info)) != JWTKIT_OK || (rc = jk_kr_token_canon(sec->pkcs11, &token, info)) != JWTKIT_OK))
+    return rc;
   for (size_t i = 0; i < nalgs; i++) {
     jwtkit_kty kty = jwtkit_alg_kty(algs[i]);
-    if (kty == 0 || kty == JWTKIT_KTY_OCT)
-      return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "a keyring holds RS*, PS*, ES* and EdDSA keys only");
-    for (size_t j = 0; j < i; j++)
-      if (algs[j] == algs[i]) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "algorithm named twice");
+    if (kty == 0 || kty == JWTKIT_KTY_OCT) rc = jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "a keyring holds RS*, PS*, ES* and EdDSA keys only");
+    for (size_t j = 0; rc == JWTKIT_OK && j < i; j++)
+      if (algs[j] == algs[i]) rc = jk_fail(info, JWTKIT_ERR_INVALID_ARG, "alg", "algorithm named twice");
+    if (rc != JWTKIT_OK) {
+      jk_free(token);
+      return rc;
+    }
   }
   jwtkit_keyring *kr = NULL;
-  if ((rc = open_store(&kr, dir, sec, 1, 0, info)) != JWTKIT_OK) return rc;
+  if ((rc = open_store(&kr, dir, sec, 1, 0, info)) != JWTKIT_OK) {
+    jk_free(token);
+    return rc;
+  }
+  kr->pkcs11 = token;
   if ((rc = kr->store->ops->lock(kr->store, 1, info)) != JWTKIT_OK) {
     jwtkit_keyring_free(kr);
     return rc;
@@ -168,7 +179,7 @@ jwtkit_err jwtkit_keyring_init_ex(const char *dir, const jwtkit_alg *algs, size_
                            : jk_fail(info, rc, NULL, "%s", probe.msg);
   }
   kr->t = t;
-  kr->encrypted = passphrase != NULL;
+  kr->encrypted = passphrase != NULL && kr->pkcs11 == NULL; /* token keyrings have no key files to encrypt */
   jk_kr_txn *x = jk_kr_txn_new(report, ctx);
   if (x == NULL) {
     (void)kr->store->ops->unlock(kr->store, 0, info);
@@ -191,16 +202,16 @@ jwtkit_err jwtkit_keyring_open_ex(jwtkit_keyring **out, const char *dir, const j
   return jwtkit_keyring_open_seen(out, dir, sec, 0, info);
 }
 
-/* open_seen and open_review */
+/* open_seen, open_review (review 1) and open_public (review 0, public 1) */
 static jwtkit_err open_as(jwtkit_keyring **out, const char *dir, const jwtkit_keyring_secrets *sec, uint64_t seen,
-                          int review, jwtkit_errinfo *info) {
+                          int review, int public, jwtkit_errinfo *info) {
   if (out == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
   int public_only = review && jwtkit_keyring_location_is_postgres(dir) && (sec == NULL || sec->nkeks == 0);
   jwtkit_err rc = open_store(out, dir, sec, 0, public_only ? 2 : 0, info);
   if (rc != JWTKIT_OK) return rc;
   (*out)->seen = seen;
   (*out)->review = review;
-  (*out)->public_only = public_only;
+  (*out)->public_only = public_only || public;
   /* a shared lock: a concurrent rotation never shows half its files */
   if ((rc = (*out)->store->ops->lock((*out)->store, 0, info)) == JWTKIT_OK) {
     rc = jk_kr_reload(*out, info);
@@ -216,13 +227,18 @@ static jwtkit_err open_as(jwtkit_keyring **out, const char *dir, const jwtkit_ke
 
 jwtkit_err jwtkit_keyring_open_seen(jwtkit_keyring **out, const char *location, const jwtkit_keyring_secrets *secrets,
                                     uint64_t seen, jwtkit_errinfo *info) {
-  return open_as(out, location, secrets, seen, 0, info);
+  return open_as(out, location, secrets, seen, 0, 0, info);
+}
+
+jwtkit_err jwtkit_keyring_open_public(jwtkit_keyring **out, const char *location, const jwtkit_keyring_secrets *secrets,
+                                      jwtkit_errinfo *info) {
+  return open_as(out, location, secrets, 0, 0, 1, info);
 }
 
 jwtkit_err jwtkit_keyring_open_review(jwtkit_keyring **out, const char *location,
                                       const jwtkit_keyring_secrets *secrets, jwtkit_errinfo *verdict,
                                       jwtkit_errinfo *info) {
-  jwtkit_err rc = open_as(out, location, secrets, 0, 1, info);
+  jwtkit_err rc = open_as(out, location, secrets, 0, 1, 0, info);
   if (rc == JWTKIT_OK && verdict != NULL) *verdict = (*out)->verdict;
   return rc;
 }
@@ -255,7 +271,7 @@ jwtkit_err jwtkit_keyring_trust(jwtkit_keyring *kr, jwtkit_keyring_report_fn rep
                    "a directory keyring without a passphrase has no key to authenticate its document with; its "
                    "file permissions protect it");
   if (kr->meta == NULL) return jk_fail(info, JWTKIT_ERR_STATE, NULL, "no keyring document loaded");
-  if (kr->public_only)
+  if (kr->public_only && kr->review)
     return jk_fail(info, JWTKIT_ERR_KEK, NULL, "authenticating the keyring document needs its KEK (--kek-file, --kek-env)");
   char line[200];
   if (!kr->review || kr->verdict.code == JWTKIT_OK) {
@@ -311,8 +327,8 @@ jwtkit_err jwtkit_keyring_rekey(jwtkit_keyring *kr, jwtkit_keyring_report_fn rep
   if (kr->store->ops->rekey == NULL || kr->auth.mode != JK_DOCAUTH_KEK)
     return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, NULL,
                    "rekey applies to a PostgreSQL keyring (KEKs); a directory keyring's keys use its passphrase");
-  if (kr->review)
-    return jk_fail(info, JWTKIT_ERR_STATE, NULL, "a keyring opened for review can only be listed and trusted");
+  if (kr->review || kr->public_only)
+    return jk_fail(info, JWTKIT_ERR_STATE, NULL, "a keyring opened for review or without its private keys cannot be re-sealed");
   jwtkit_err rc = kr->store->ops->lock(kr->store, 1, info);
   if (rc != JWTKIT_OK) return rc;
   /* the document as stored, authenticated by one of the KEKs */

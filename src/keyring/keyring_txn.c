@@ -43,9 +43,65 @@ void jk_kr_fmt_time(int64_t t, char out[32]) {
   if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) snprintf(out, 32, "%lld", (long long)t);
 }
 
+/* A fresh key pair made in the keyring's token, appended. */
+static jwtkit_err new_token_key(jwtkit_keyring *kr, jk_kr_txn *x, jwtkit_alg alg, jwtkit_key_state st, int64_t now,
+                                kr_key **out, jwtkit_errinfo *info) {
+  if (kr->n >= KR_MAX_KEYS) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, NULL, "a keyring holds at most %u keys", KR_MAX_KEYS);
+  unsigned bits = jwtkit_alg_kty(alg) == JWTKIT_KTY_RSA ? kr->t.rsa_bits : 0;
+  jwtkit_key *key = NULL, *pub = NULL;
+  jwtkit_err rc = jk_kr_token_generate(kr, alg, bits, &key, info);
+  if (rc != JWTKIT_OK) return rc;
+  /* from here on the token holds a key this change made: destroyed again
+   * unless the change is stored */
+  const char *kid = jwtkit_key_kid(key); /* its thumbprint: the token's label */
+  if (x->ncreated_token < KR_MAX_KEYS)
+    snprintf(x->created_token[x->ncreated_token++], sizeof x->created_token[0], "%s", kid);
+  char *jwk = NULL;
+  size_t jl = 0;
+  kr_key *k = NULL;
+  for (size_t i = 0; i < kr->n; i++)
+    if (strcmp(kr->keys[i].kid, kid) == 0) {
+      rc = jk_fail(info, JWTKIT_ERR_INVALID_ARG, "kid", "the keyring already holds key %s", kid);
+      goto fail;
+    }
+  /* the public half read from the token once, kept in the document */
+  if ((rc = jwtkit_key_to_jwk(key, 0, &jwk, &jl)) != JWTKIT_OK || (rc = jwtkit_key_from_jwk(&pub, alg, jwk, jl, info)) != JWTKIT_OK)
+    goto fail;
+  jk_free(jwk);
+  jwk = NULL;
+  if ((rc = jwtkit_key_set_kid(pub, kid, strlen(kid))) != JWTKIT_OK || (rc = jwtkit_key_to_jwk(pub, 0, &jwk, &jl)) != JWTKIT_OK)
+    goto fail;
+  if ((k = jk_kr_push_key(kr)) == NULL || (k->kid = jk_strdup(kid)) == NULL) {
+    if (k) kr->n--;
+    rc = JWTKIT_ERR_NOMEM;
+    goto fail;
+  }
+  k->file[0] = '\0';
+  k->token = 1;
+  k->alg = alg;
+  k->state = st;
+  k->created = k->published = now;
+  k->activated = st == JWTKIT_KEY_ACTIVE ? now : 0;
+  k->jwk = jwk;
+  k->pub = pub;
+  k->priv = key;
+  *out = k;
+  return JWTKIT_OK;
+fail:
+  jk_free(jwk);
+  jwtkit_key_free(pub);
+  jwtkit_key_free(key);
+  return rc == JWTKIT_ERR_NOMEM || info == NULL || info->code != rc ? jk_fail(info, rc, NULL, NULL) : rc;
+}
+
 /* Create a fresh key for alg, store its private part, append it. */
 jwtkit_err jk_kr_new_key(jwtkit_keyring *kr, jk_kr_txn *x, jwtkit_alg alg, jwtkit_key *given, jwtkit_key_state st,
                           int64_t now, kr_key **out, jwtkit_errinfo *info) {
+  if (kr->pkcs11 != NULL) {
+    if (given != NULL)
+      return jk_fail(info, JWTKIT_ERR_UNSUPPORTED, "pkcs11", "this keyring makes its keys in its PKCS#11 token");
+    return new_token_key(kr, x, alg, st, now, out, info);
+  }
   jwtkit_key *key = given ? jwtkit_key_ref(given) : NULL;
   jwtkit_err rc = JWTKIT_OK;
   if (key == NULL) {
@@ -130,9 +186,12 @@ static void prune(jwtkit_keyring *kr) {
     if (kr->keys[i].state >= JWTKIT_KEY_RETIRED) retired++;
   while (retired > KR_KEEP_RETIRED) {
     size_t oldest = kr->n;
+    /* an entry whose private key is still to be destroyed in the token stays */
     for (size_t i = 0; i < kr->n; i++)
-      if (kr->keys[i].state >= JWTKIT_KEY_RETIRED && (oldest == kr->n || kr->keys[i].retired < kr->keys[oldest].retired))
+      if (kr->keys[i].state >= JWTKIT_KEY_RETIRED && !kr->keys[i].token &&
+          (oldest == kr->n || kr->keys[i].retired < kr->keys[oldest].retired))
         oldest = i;
+    if (oldest == kr->n) break;
     jk_kr_key_clear(&kr->keys[oldest]);
     memmove(&kr->keys[oldest], &kr->keys[oldest + 1], (kr->n - oldest - 1) * sizeof(kr_key));
     kr->n--;
@@ -204,8 +263,16 @@ jk_kr_txn *jk_kr_txn_new(jwtkit_keyring_report_fn report, void *ctx) {
  * final outcome.  Frees x. */
 jwtkit_err jk_kr_txn_end(jwtkit_keyring *kr, jk_kr_txn *x, jwtkit_err rc, jwtkit_errinfo *info) {
   if (rc == JWTKIT_OK) rc = commit(kr, x, info);
-  if (rc != JWTKIT_OK)
+  if (rc != JWTKIT_OK) {
     for (size_t i = 0; i < x->ncreated; i++) (void)kr->store->ops->del_key(kr->store, x->created[i]);
+    /* token keys of a change that was certainly not stored; a failing
+     * COMMIT below may yet have stored it, so those stay (never published
+     * unless stored, and harmless in the token) */
+    for (size_t i = 0; i < x->ncreated_token; i++) {
+      jwtkit_errinfo ignore;
+      (void)jk_kr_token_destroy(kr, x->created_token[i], &ignore);
+    }
+  }
   /* a database backend commits here: only now is the change stored */
   jwtkit_err urc = kr->store->ops->unlock(kr->store, rc == JWTKIT_OK, info);
   if (rc == JWTKIT_OK) rc = urc;
@@ -225,6 +292,8 @@ jwtkit_err jk_kr_mutate(jwtkit_keyring *kr, jk_kr_mutation_fn fn, void *arg, int
   if (!jk_kr_time_ok(now)) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, "clock out of range");
   if (kr->review)
     return jk_fail(info, JWTKIT_ERR_STATE, NULL, "a keyring opened for review can only be listed and trusted");
+  if (kr->public_only)
+    return jk_fail(info, JWTKIT_ERR_STATE, NULL, "a keyring opened without its private keys can only be listed and published");
   jwtkit_err rc = kr->store->ops->lock(kr->store, 1, info);
   if (rc != JWTKIT_OK) return rc;
   jk_kr_txn *x = jk_kr_txn_new(report, ctx);
@@ -233,6 +302,7 @@ jwtkit_err jk_kr_mutate(jwtkit_keyring *kr, jk_kr_mutation_fn fn, void *arg, int
     return jk_fail(info, JWTKIT_ERR_NOMEM, NULL, NULL);
   }
   rc = jk_kr_reload(kr, info);
+  if (rc == JWTKIT_OK && kr->pkcs11 != NULL) jk_kr_token_sweep(kr, x);
   if (rc == JWTKIT_OK) rc = fn(kr, x, arg, now, info);
   rc = jk_kr_txn_end(kr, x, rc, info);
   if (rc != JWTKIT_OK) {

@@ -9,7 +9,12 @@
 #   - faults: wrong PIN (exactly one C_Login, counted by OpenSC's
 #     pkcs11-spy), PIN file with mode 0644, pin-value=, a missing module, a
 #     token or object that is not there, a mechanism the token does not
-#     offer, an existing label, options that do not go together.
+#     offer, an existing label, options that do not go together;
+#   - keyrings whose keys live in the token (keyring init --pkcs11): the
+#     objects pkcs11-tool lists are the keyring's kids, retired keys leave
+#     the token at rotation (--at), no key file exists; with the token away
+#     list and jwks still work and rotate, sign and open fail naming it;
+#     a wrong PIN is one C_Login; URIs naming a key are refused.
 # Skipped (exit 77) without SoftHSM2 or OpenSC's tools; a failure under CI=true.
 #
 #   tests/pkcs11/cli_pkcs11.sh /path/to/jwtkit
@@ -62,6 +67,10 @@ assert_out_contains "sensitive, always sensitive, never extractable"
 assert_out_contains "label:      issuer-2026-12"
 assert_true "the docs' token, jwks.json and token2 exist" test -s "$TMP/docs/token" -a -s "$TMP/docs/jwks.json" \
   -a -s "$TMP/docs/token2"
+# the keyring blocks: the private keys are in the token, none in ring/keys
+assert_out_contains "private keys: in the PKCS#11 token pkcs11:token=jwtkit?pin-source=$TMP/docs/jwtkit.pin&module-path="
+assert_out_contains '"sub":"carol"'
+assert_true "ring/keys holds no file" test -z "$(ls -A "$TMP/docs/ring/keys")"
 # what the blocks made is right: the kid printed is the thumbprint and the JWKS's kid
 kid=$(sed -n 's/^kid: //p' "$TMP/.err")
 check
@@ -298,5 +307,87 @@ assert_rc 2
 assert_err_contains "exists (use --force"
 run jwk "pkcs11:token=jwtkit;object=with-jwk2?module-path=$MODULE"
 assert_rc 2 # checked before anything was generated
+
+# ----------------------------------------------- keyrings in the token
+cd "$TMP/docs"
+listed_kid() { "$JWTKIT" keyring list "$1" --json | sed -n 's/.*"kid":"\([^"]*\)","alg":"ES256","state":"'"$2"'".*/\1/p'; }
+token_labels() { pkcs11-tool --module "$MODULE" --login --pin 1234 --list-objects --type privkey 2>/dev/null | sed -n 's/^ *label: *//p'; }
+# the docs' keyring: its active key is an object of the token named by its kid
+kid=$(listed_kid ring active)
+check
+[ -n "$kid" ] || fail "no active key in the docs' keyring"
+token_labels | grep -qx -- "$kid" || fail "the token has no object labelled $kid"
+grep -q '"token":true' ring/keyring.json || fail "keyring.json does not say the key is in the token"
+! grep -q 'pin-value\|"d":' ring/keyring.json || fail "keyring.json holds a PIN or private key member"
+# rotation with a clock: a new key made in the token, the old one gone from it
+T0=2026-11-28T12:00:00Z
+RURI="pkcs11:token=jwtkit?module-path=$MODULE&pin-source=$PIN"
+run keyring init rot --alg ES256 --pkcs11 "$RURI" --at $T0 --rotate-every 1h --max-age 5m --token-ttl 10m --publish-ahead 15m
+assert_rc 0
+first=$(listed_kid rot active)
+run keyring rotate rot --at 2026-11-28T12:45:00Z
+assert_out_contains "published pending key"
+second=$(listed_kid rot pending)
+check
+token_labels | grep -qx -- "$second" || fail "the pending key $second is not in the token"
+run keyring rotate rot --at 2026-11-28T13:00:00Z
+assert_out_contains "activated key $second"
+check
+token_labels | grep -qx -- "$first" || fail "the retiring key $first left the token before its retirement"
+run keyring rotate rot --at 2026-11-28T13:16:00Z
+assert_out_contains "retired key $first"
+check
+! token_labels | grep -qx -- "$first" || fail "the retired key $first is still in the token"
+run keyring list rot
+assert_out_contains "$first  ES256  retired"
+assert_out_contains "none"
+assert_true "rot/keys holds no file" test -z "$(ls -A rot/keys)"
+# the token away: the document alone lists and publishes; what needs the key says which token
+mv softhsm/tokens softhsm/tokens.away
+run keyring list ring
+assert_rc 0
+assert_out_contains "$kid"
+run keyring jwks ring
+assert_rc 0
+assert_out_contains "\"kid\":\"$kid\""
+run keyring rotate ring --force
+check
+[ "$RC" -ne 0 ] || fail "rotate without the token succeeded"
+assert_err_contains 'token "jwtkit"'
+assert_err_contains "this keyring's keys are only in that token"
+run sign --keyring ring --alg ES256 --sub x
+check
+[ "$RC" -ne 0 ] || fail "sign --keyring without the token succeeded"
+assert_err_contains "this keyring's keys are only in that token"
+assert_out_empty
+mv softhsm/tokens.away softhsm/tokens
+run keyring rotate ring --force
+assert_rc 0
+# a wrong PIN: one login, one clear error, nothing made
+(umask 077 && echo 9999 >"$TMP/wrong.pin")
+spy "$TMP/spy5.log" keyring init spyring --alg ES256 --pkcs11 "pkcs11:token=jwtkit?module-path=$SPY&pin-source=$TMP/wrong.pin"
+assert_rc 2
+assert_err_contains "refused the PIN (CKR_PIN_INCORRECT); not retried"
+check
+n=$(grep -c ' C_Login$' "$TMP/spy5.log" || true)
+[ "$n" = 1 ] || fail "keyring init with a wrong PIN: $n C_Login calls (one expected)"
+# URIs that name a key or carry a PIN, --pkcs11 elsewhere than init, imports
+run keyring init bad1 --alg ES256 --pkcs11 "pkcs11:token=jwtkit;object=mine?module-path=$MODULE"
+assert_rc 2
+assert_err_contains "names the token only"
+run keyring init bad2 --alg ES256 --pkcs11 "pkcs11:token=jwtkit?pin-value=24680&module-path=$MODULE"
+assert_rc 2
+assert_err_not_contains "24680"
+run keyring init bad3 --alg ES256 --pkcs11 /etc/key.pem
+assert_rc 2
+assert_err_contains "wants a pkcs11: URI"
+run keyring rotate ring --pkcs11 "$RURI"
+assert_rc 2
+assert_err_contains "--pkcs11 applies to init"
+"$JWTKIT" keygen --alg ES256 --out "$TMP/plain.pem" >/dev/null 2>&1
+run keyring add ring "$TMP/plain.pem"
+assert_rc 2
+assert_err_contains "makes its keys in its PKCS#11 token"
+cd "$TMP"
 
 finish
