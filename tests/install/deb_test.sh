@@ -252,7 +252,7 @@ expect "pkg-config --static --libs jwtkit has what a static link needs" \
   "-ljwtkit -lpthread -lpq -lp11-kit $(pkg-config --static --libs libcrypto | xargs)" "$(pkg-config --static --libs jwtkit | xargs)"
 expect "pkg-config --modversion jwtkit" "$upstream" "$(pkg-config --modversion jwtkit)"
 mkdir -p "$tmp/c" "$tmp/cm"
-awk '/^<!-- example: sign_verify -->$/ { f = 1; next } f == 1 && /^```c$/ { f = 2; next }
+awk '/^<!-- snippet: by tests\/CMakeLists.txt "example: sign_verify" -->$/ { f = 1; next } f == 1 && /^```c$/ { f = 2; next }
      f == 2 && /^```$/ { exit } f == 2 { print }' "$src/README.md" >"$tmp/c/example.c"
 check "README.md has the example" test -s "$tmp/c/example.c"
 cp "$tmp/c/example.c" "$tmp/cm/example.c"
