@@ -192,7 +192,7 @@ static enum MHD_Result handle_auth(gate_app *a, struct MHD_Connection *c, const 
   gw_fields f = {conn_get, conn_each, c};
   gw_request rq;
   gw_request_read(&rq, st, &f);
-  rq.method = method;
+  if (rq.method == NULL) rq.method = method; /* nginx keeps the method; forward_auth sends X-Forwarded-Method */
   gw_decision d;
   gw_decide(st, &rq, jk_now(), jk_mono_ms(), &d);
   enum MHD_Result ret = MHD_YES; /* parked: decided again when resumed */

@@ -73,6 +73,17 @@ int gw_value_whole(const char *key, const char *v, uint64_t lo, uint64_t hi, uin
   return 0;
 }
 
+int gw_value_proxy_headers(const char *key, const char *v, gw_proxy_headers *out, char *err, size_t cap) {
+  if (strcmp(v, "original") == 0) *out = GW_PROXY_ORIGINAL;
+  else if (strcmp(v, "forwarded") == 0) *out = GW_PROXY_FORWARDED;
+  else
+    return ferr(err, cap,
+                "'%s': expected original (nginx: X-Original-URI, X-Original-Host) or forwarded (Caddy, Traefik: "
+                "X-Forwarded-Uri, -Host, -Method), got \"%s\"",
+                key, v);
+  return 0;
+}
+
 /* jwks_timeout: a duration (1..60 s) or N ms (100..60000). */
 static int timeout_ms(const char *v, int64_t *out, char *err, size_t cap) {
   size_t n = strlen(v);
@@ -137,7 +148,7 @@ void gw_config_free(gw_config *c) {
 static const char *const k_global[] = {"token_cache",   "max_token",       "header_max",         "jwks_timeout",
                                        "jwks_max_bytes", "jwks_min_ttl",    "jwks_max_ttl",       "jwks_default_ttl",
                                        "jwks_refresh_ahead", "jwks_cooldown", "jwks_stale_max",    "jwks_ca_file",
-                                       NULL};
+                                       "proxy_headers",  NULL};
 
 int gw_config_set(gw_config *c, const char *k, const char *v, char *err, size_t cap) {
   int idx = -1;
@@ -179,6 +190,8 @@ int gw_config_set(gw_config *c, const char *k, const char *v, char *err, size_t 
       return gw_value_duration(k, v, 1, 86400, &j->cooldown, err, cap);
     case 10:
       return gw_value_duration(k, v, 0, 30 * 86400, &j->stale_max, err, cap);
+    case 12:
+      return gw_value_proxy_headers(k, v, &c->proxy_headers, err, cap);
     default: {
       char *p = NULL;
       if (set_str(&p, k, v, err, cap) != 0) return -1;

@@ -107,11 +107,21 @@ typedef struct gw_jwks_opts {
   const char *ca_file;   /* NULL: the system's */
 } gw_jwks_opts;
 
+/* Which proxy convention names the original request (proxy_headers): a
+ * listener trusts one, and the other's header fields are ignored there,
+ * since a proxy passes on whatever a client sent of the convention it
+ * does not use itself. */
+typedef enum gw_proxy_headers {
+  GW_PROXY_ORIGINAL = 0, /* nginx auth_request: X-Original-URI, X-Original-Host (else Host) */
+  GW_PROXY_FORWARDED     /* Caddy forward_auth, Traefik forwardAuth: X-Forwarded-Uri, -Host, -Method */
+} gw_proxy_headers;
+
 typedef struct gw_config {
   size_t token_cache; /* entries, 0 = off (10000) */
   size_t max_token;   /* bytes (8192) */
   size_t header_max;  /* bytes of one emitted claim header (1024) */
   gw_jwks_opts jwks;  /* ca_file owned */
+  gw_proxy_headers proxy_headers; /* the front end's listener (original) */
   gw_route_cfg *routes;
   size_t nroutes;
   unsigned seen; /* keys given (gw_config_set) */
@@ -122,7 +132,8 @@ gw_config *gw_config_new(void);
 void gw_config_free(gw_config *c);
 /* A global setting: token_cache, max_token, header_max, jwks_timeout (also
  * "500ms"), jwks_max_bytes, jwks_min_ttl, jwks_max_ttl, jwks_default_ttl,
- * jwks_refresh_ahead, jwks_cooldown, jwks_stale_max, jwks_ca_file.
+ * jwks_refresh_ahead, jwks_cooldown, jwks_stale_max, jwks_ca_file,
+ * proxy_headers (original | forwarded: the listener's convention).
  * Returns 0, 1 when key is not one of them (the front end's own, or
  * unknown), or -1 with a sentence in err (the front end adds FILE:LINE). */
 int gw_config_set(gw_config *c, const char *key, const char *value, char *err, size_t cap);
@@ -143,6 +154,9 @@ jwtkit_alg gw_route_rsa_default(const gw_route_cfg *rc);
  * with "'KEY': ..." in err. */
 int gw_value_duration(const char *key, const char *v, int64_t lo, int64_t hi, int64_t *out, char *err, size_t cap);
 int gw_value_whole(const char *key, const char *v, uint64_t lo, uint64_t hi, uint64_t *out, char *err, size_t cap);
+/* "original" or "forwarded" (a front end with several listeners sets one
+ * per listener and passes it to gw_request_read_as).  0, or -1 with err. */
+int gw_value_proxy_headers(const char *key, const char *v, gw_proxy_headers *out, char *err, size_t cap);
 
 /* ============================================================ JWK Sets */
 
@@ -419,7 +433,7 @@ typedef struct gw_token {
 #define GW_NO_ROUTE ((size_t)-1)
 
 typedef struct gw_request {
-  const char *method;          /* for the log line; may be NULL */
+  const char *method;          /* for the log line; may be NULL (forwarded: X-Forwarded-Method) */
   const char *host;            /* normalised (gw_normalize_host); NULL: none */
   const char *path;            /* normalised (gw_normalize_path); NULL: none */
   size_t path_len;
@@ -430,10 +444,18 @@ typedef struct gw_request {
   char pathbuf[GW_MAX_URI + 2];
 } gw_request;
 
-/* An auth_request subrequest: X-Original-Host (else Host), X-Original-URI,
+/* An authorization subrequest, by the configuration's proxy_headers:
+ *   original   X-Original-Host (else Host), X-Original-URI (nginx);
+ *              X-Forwarded-* ignored
+ *   forwarded  X-Forwarded-Host, X-Forwarded-Uri, X-Forwarded-Method
+ *              (Caddy, Traefik); X-Original-* and Host ignored (Host names
+ *              the gate there, not the site)
  * then the route's token sources: Authorization: Bearer, token_header,
- * token_cookie. */
+ * token_cookie.  The proxy must set (replace) the fields of its
+ * convention: the first of a name is taken. */
 void gw_request_read(gw_request *rq, const gw_state *st, const gw_fields *f);
+/* The same with the listener's convention given. */
+void gw_request_read_as(gw_request *rq, const gw_state *st, const gw_fields *f, gw_proxy_headers conv);
 /* The first route (file order) whose matchers all match; GW_NO_ROUTE. */
 size_t gw_route_select(const gw_config *c, const char *host, const char *path, size_t path_len);
 /* Offer one header field to the token scan of route rc (start with a

@@ -515,6 +515,72 @@ static void test_decisions(void) {
   CHECK(f.closes == 1);
 }
 
+/* proxy_headers: the listener's convention is read, the other one (and,
+ * behind Caddy / Traefik, Host) is never taken from the client */
+static void read_as(gw_state *st, const char *const *kv, gw_proxy_headers conv, gw_request *rq) {
+  gw_fields f = {get, each, (void *)kv};
+  gw_request_read_as(rq, st, &f, conv);
+}
+
+static void test_proxy_headers(void) {
+  char err[512] = "";
+  gw_config *c = gw_config_new();
+  CHECK(c != NULL && c->proxy_headers == GW_PROXY_ORIGINAL); /* the default: nginx */
+  gw_proxy_headers ph = GW_PROXY_ORIGINAL;
+  CHECK(gw_value_proxy_headers("proxy_headers", "traefik", &ph, err, sizeof err) == -1 && ph == GW_PROXY_ORIGINAL);
+  CHECK(strstr(err, "'proxy_headers'") && strstr(err, "\"traefik\"") && strstr(err, "forwarded"));
+  CHECK(gw_config_set(c, "proxy_headers", "forwarded", err, sizeof err) == 0 && c->proxy_headers == GW_PROXY_FORWARDED);
+  CHECK(gw_config_set(c, "proxy_headers", "original", err, sizeof err) == -1 && strstr(err, "given twice"));
+  gw_route_cfg *r = gw_config_add_route(c, "api", 1, err, sizeof err);
+  CHECK(r != NULL);
+  if (r == NULL) {
+    gw_config_free(c);
+    return;
+  }
+  static const char *const kv[][2] = {{"match_host", "api.test"}, {"match_path_prefix", "/api/"},
+                                      {"jwks_url", "https://issuer.test/jwks.json"}, {"algs", "ES256"}};
+  for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) CHECK(gw_route_set(r, kv[i][0], kv[i][1], err, sizeof err) == 0);
+  gw_build b = {.generation = 1};
+  gw_state *st = NULL;
+  CHECK(gw_state_build(c, &b, &st, err, sizeof err) == 0);
+  if (st == NULL) {
+    gw_config_free(c);
+    return;
+  }
+  gw_request rq;
+  /* forwarded (the configuration's): X-Forwarded-* are the request */
+  const char *const fwd[] = {"Host", "127.0.0.1:8081", "X-Forwarded-Method", "DELETE", "X-Forwarded-Proto", "https",
+                             "X-Forwarded-Host", "API.test:443", "X-Forwarded-Uri", "/api/../api/x?q=1",
+                             "Authorization", "Bearer a.b.c", NULL, NULL};
+  gw_fields f = {get, each, (void *)fwd};
+  gw_request_read(&rq, st, &f);
+  CHECK(rq.route == 0 && rq.host && strcmp(rq.host, "api.test") == 0 && rq.path && strcmp(rq.path, "/api/x") == 0);
+  CHECK(rq.method && strcmp(rq.method, "DELETE") == 0);
+  CHECK(rq.token.p && rq.token.len == 5 && memcmp(rq.token.p, "a.b.c", 5) == 0);
+  /* ... and X-Original-* sent by a client beside them change nothing */
+  const char *const mixed[] = {"X-Original-URI", "/other", "X-Original-Host", "evil.test", "X-Forwarded-Host",
+                               "api.test", "X-Forwarded-Uri", "/api/x", NULL, NULL};
+  read_as(st, mixed, GW_PROXY_FORWARDED, &rq);
+  CHECK(rq.route == 0 && strcmp(rq.host, "api.test") == 0 && strcmp(rq.path, "/api/x") == 0);
+  /* the original convention on the same fields: X-Forwarded-* ignored */
+  read_as(st, mixed, GW_PROXY_ORIGINAL, &rq);
+  CHECK(rq.route == GW_NO_ROUTE && strcmp(rq.host, "evil.test") == 0 && strcmp(rq.path, "/other") == 0);
+  CHECK(rq.method == NULL);
+  const char *const only_fwd[] = {"Host", "api.test", "X-Forwarded-Uri", "/other", "X-Forwarded-Host", "evil.test",
+                                  "X-Original-URI", "/api/x", NULL, NULL};
+  read_as(st, only_fwd, GW_PROXY_ORIGINAL, &rq);
+  CHECK(rq.route == 0 && strcmp(rq.host, "api.test") == 0 && strcmp(rq.path, "/api/x") == 0);
+  /* forwarded: Host is the gate's address there, never the site's */
+  const char *const host_only[] = {"Host", "api.test", "X-Forwarded-Uri", "/api/x", NULL, NULL};
+  read_as(st, host_only, GW_PROXY_FORWARDED, &rq);
+  CHECK(rq.route == GW_NO_ROUTE && rq.host == NULL && strcmp(rq.path, "/api/x") == 0);
+  /* a bad forwarded URI is a bad URI */
+  const char *const bad[] = {"X-Forwarded-Host", "api.test", "X-Forwarded-Uri", "/api/%zz", NULL, NULL};
+  read_as(st, bad, GW_PROXY_FORWARDED, &rq);
+  CHECK(rq.bad_uri == 1 && rq.route == GW_NO_ROUTE);
+  gw_state_release(st);
+}
+
 int main(void) {
   g_logfd = mkstemp(g_logpath);
   if (g_logfd < 0) return 1;
@@ -529,6 +595,7 @@ int main(void) {
   test_stale();
   test_max_age();
   test_decisions();
+  test_proxy_headers();
   jwtkit_key_free(g_k1);
   jwtkit_key_free(g_k2);
   close(g_logfd);
