@@ -8,9 +8,11 @@
 # (authResponseHeaders) come back; a denial carries the challenge.  Also
 # checks the forwardAuth block of docs/gateway.md against what this test
 # relies on (the address's /auth, trustForwardHeader false, the claim
-# headers listed).
+# headers listed), and docs/install.md's Traefik and Caddy blocks against
+# the shipped debian/conf/gate.conf (every claim header of its route listed).
 source "$(dirname "$0")/lib.sh"
-DOC=$GATE_TESTS_DIR/../../docs/gateway.md
+SRC=$GATE_TESTS_DIR/../..
+DOC=$SRC/docs/gateway.md
 
 start_issuer --cache-control max-age=300
 write_gate_conf <<'EOF'
@@ -38,6 +40,22 @@ check "docs: forwardAuth address is the gate's /auth" grep -q 'address: "http://
 check "docs: trustForwardHeader: false" grep -q 'trustForwardHeader: false' <<<"$yaml"
 check "docs: authResponseHeaders lists X-User and X-Scope" \
   bash -c "grep -q -- '- X-User' <<<'$yaml' && grep -q -- '- X-Scope' <<<'$yaml'"
+
+# docs/install.md: the proxies' blocks list exactly the shipped route's claim headers
+shipped=$(sed -n 's/^\(optional_\)\{0,1\}header \([A-Za-z0-9_-]*\) = .*/\2/p' "$SRC/debian/conf/gate.conf" | sort | tr '\n' ' ')
+iyaml=$(awk '/^```yaml/{f=1;next} /^```/{f=0} f' "$SRC/docs/install.md")
+listed=$(awk '/authResponseHeaders:/{f=1;next} f && /^ *- /{print $2; next} {f=0}' <<<"$iyaml" | sort | tr '\n' ' ')
+check "docs/install.md: authResponseHeaders ($listed) = the shipped claim headers ($shipped)" \
+  test -n "$shipped" -a "$listed" = "$shipped"
+check "docs/install.md: the same address and trustForwardHeader: false" \
+  bash -c "grep -q 'address: \"http://127.0.0.1:8081/auth\"' <<<'$iyaml' && grep -q 'trustForwardHeader: false' <<<'$iyaml'"
+copied=$(awk '/^```caddyfile/{f=1;next} /^```/{f=0} f' "$SRC/docs/install.md" | sed -n 's/^[[:space:]]*copy_headers //p' |
+  tr ' ' '\n' | sort | tr '\n' ' ')
+check "docs/install.md: copy_headers ($copied) = the shipped claim headers" test "$copied" = "$shipped"
+check "docs/install.md's gate.conf block is the shipped one plus proxy_headers = forwarded" \
+  bash -c "diff <(grep -v '^#' '$SRC/debian/conf/gate.conf' | grep -v '^\$') \
+    <(python3 '$SRC/tests/lib/doc_block.py' '$SRC/docs/install.md' 'section of \`/etc/jwtkit/gate.conf\`, which then reads' |
+      grep -v '^proxy_headers = forwarded\$' | grep -v '^\$')"
 
 traefik() { # traefik METHOD HOST URI [curl options]: what forwardAuth sends the gate
   local method=$1 host=$2 uri=$3
