@@ -183,6 +183,7 @@ static void log_routes(gw_state *st) {
     jk_log_str(&L, "jwks_url", rc->jwks_url);
     jk_log_uint(&L, "static_keys", ri.static_keys);
     if (rc->nheaders > 0) jk_log_str(&L, "claim_header_failure", rc->claim_header_allow ? "allow" : "deny");
+    jk_log_bool(&L, "strip_authorization", rc->strip_authorization);
     char algs[160] = "";
     for (size_t k = 0; k < rc->nalgs; k++) {
       size_t n = strlen(algs);

@@ -253,7 +253,8 @@ static int valid_header_name(const char *s) {
 static int reserved_header(const char *s) {
   static const char *const r[] = {"connection", "content-length", "content-type", "transfer-encoding",
                                   "keep-alive", "www-authenticate", "date", "server", "set-cookie",
-                                  "upgrade", "trailer", "te", "proxy-authenticate", "location", NULL};
+                                  "upgrade", "trailer", "te", "proxy-authenticate", "location",
+                                  GW_STRIP_AUTHORIZATION_HEADER, NULL};
   for (size_t i = 0; r[i]; i++)
     if (strcasecmp(s, r[i]) == 0) return 1;
   return 0;
@@ -322,7 +323,8 @@ static int host_key(gw_route_cfg *r, const char *k, const char *v, char *err, si
 static const char *const k_single[] = {"issuer",          "jwks_url",        "typ",
                                        "leeway",          "max_age",         "token_cookie",
                                        "token_header",    "allow_http_jwks", "legacy_hs256_secret_file",
-                                       "legacy_deadline", "claim_header_failure", NULL};
+                                       "legacy_deadline", "claim_header_failure", "strip_authorization",
+                                       NULL};
 
 int gw_route_set(gw_route_cfg *r, const char *k, const char *v, char *err, size_t cap) {
   for (int i = 0; k_single[i]; i++)
@@ -369,6 +371,11 @@ int gw_route_set(gw_route_cfg *r, const char *k, const char *v, char *err, size_
       return ferr(err, cap, "'token_header' cannot be %s", v);
     if (strcasecmp(v, "Authorization") == 0) return 0; /* always read */
     return set_str(&r->token_header, k, v, err, cap);
+  }
+  if (strcmp(k, "strip_authorization") == 0) {
+    if (jk_parse_bool(v, &r->strip_authorization) != 0)
+      return ferr(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
+    return 0;
   }
   if (strcmp(k, "allow_http_jwks") == 0) {
     if (jk_parse_bool(v, &r->allow_http_jwks) != 0)

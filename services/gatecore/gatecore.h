@@ -55,6 +55,11 @@
 #define GW_MAX_CACHE_ENTRIES 10000000u
 #define GW_MAX_KEYFILE (1u << 20)
 
+/* The allow answer's header of a route with strip_authorization: the proxy
+ * drops Authorization from the upstream request when it is "true" (a claim
+ * header cannot take this name). */
+#define GW_STRIP_AUTHORIZATION_HEADER "X-Strip-Authorization"
+
 /* =============================================================== policy */
 
 typedef struct gw_strlist {
@@ -86,6 +91,7 @@ typedef struct gw_route_cfg {
   gw_header_map headers[GW_MAX_HEADERS];
   size_t nheaders;
   int claim_header_allow; /* claim_header_failure = allow (default deny) */
+  int strip_authorization; /* an allow asks the proxy not to pass Authorization on (default: it does) */
   char *token_cookie;
   char *token_header;
   int allow_http_jwks;

@@ -48,6 +48,7 @@ check "healthz ready once the JWKS is fetched" gate_ready
 
 # --- Caddy: the Caddyfile of docs/gateway.md, on loopback ports
 CADDY_PORT=$(free_port)
+CADDY_PORT2=$(free_port)
 mkdir -p "$TMP/caddy"
 cat >"$TMP/Caddyfile" <<EOF
 {
@@ -62,6 +63,17 @@ http://127.0.0.1:$CADDY_PORT, http://admin.test:$CADDY_PORT {
 		uri /auth
 		copy_headers X-User X-Roles
 	}
+	reverse_proxy 127.0.0.1:$UPSTREAM_PORT
+}
+
+# an API that must not see the token (docs/gateway.md, "The token at the upstream")
+http://127.0.0.1:$CADDY_PORT2 {
+	bind 127.0.0.1
+	forward_auth 127.0.0.1:$GATE_PORT {
+		uri /auth
+		copy_headers X-User X-Roles
+	}
+	request_header -Authorization
 	reverse_proxy 127.0.0.1:$UPSTREAM_PORT
 }
 EOF
@@ -87,6 +99,13 @@ via /api/hello -H "$(bearer "$tok")"
 check "good token: 200 from the upstream (got $STATUS)" test "$STATUS" = 200
 check "good token: X-User reaches the upstream" body_has "X-User: alice"
 check "good token: X-Roles (array joined) reaches the upstream" body_has "X-Roles: dev,ops"
+check "by default the upstream gets the client's Authorization" body_has "Authorization: Bearer $tok"
+_req "http://127.0.0.1:$CADDY_PORT2/api/hello" -H "$(bearer "$tok")"
+check "request_header -Authorization after forward_auth: 200 with X-User (got $STATUS)" body_has "X-User: alice"
+check "request_header -Authorization after forward_auth: no Authorization upstream" \
+  bash -c "! grep -qi '^Authorization:' <<<'$BODY'"
+_req "http://127.0.0.1:$CADDY_PORT2/api/hello"
+check "request_header -Authorization runs after the check: no token is still 401 (got $STATUS)" test "$STATUS" = 401
 check "the decision came from the gate (verified, route api)" test "$(decisions allow verified)" -ge 1
 
 # the request's method reaches the gate as X-Forwarded-Method (Caddy asks with GET)
