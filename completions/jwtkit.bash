@@ -15,6 +15,7 @@ _jwtkit_opts() {
     scan) echo "--staged --worktree --max-size --allow-skipped --verbose --help" ;;
     pem) echo "check --pair --json --passphrase-file --passphrase-env --help" ;;
     ui) echo "--listen --keyring --open --log-level --help" ;;
+    gate) echo "--config --listen --log-level --check --fetch --help" ;;
     keyring) echo "--alg --max-age --token-ttl --leeway --rotate-every --publish-ahead --bits --pkcs11 --kid --verify-only --force --at --json --kek-file --kek-env --passphrase-file --passphrase-env --help" ;;
     *) echo "--help" ;;
   esac

@@ -27,7 +27,7 @@ typedef struct fetcher {
   atomic_int abort;
 } fetcher;
 
-static gw_fetch_result map(jk_fetch_result r) {
+gw_fetch_result gate_fetch_result(jk_fetch_result r) {
   switch (r) {
     case JK_FETCH_OK:
       return GW_FETCH_OK;
@@ -46,15 +46,20 @@ static gw_fetch_result map(jk_fetch_result r) {
   }
 }
 
+void gate_fetch_opts(const gw_fetch_req *req, jk_fetch_opts *o) {
+  *o = (jk_fetch_opts){.http = req->allow_http ? JK_FETCH_HTTP_ANY : JK_FETCH_HTTPS_ONLY,
+                       .timeout_ms = req->timeout_ms,
+                       .max_bytes = req->max_bytes,
+                       .ca_file = req->ca_file,
+                       .agent = "jwtkit-gate",
+                       .accept = "application/jwk-set+json, application/json",
+                       .if_none_match = req->if_none_match};
+}
+
 static void fetch_once(fetcher *f, const gw_fetch_req *req) {
-  jk_fetch_opts o = {.http = req->allow_http ? JK_FETCH_HTTP_ANY : JK_FETCH_HTTPS_ONLY,
-                     .timeout_ms = req->timeout_ms,
-                     .max_bytes = req->max_bytes,
-                     .ca_file = req->ca_file,
-                     .agent = "jwtkit-gate",
-                     .accept = "application/jwk-set+json, application/json",
-                     .if_none_match = req->if_none_match,
-                     .abort = &f->abort};
+  jk_fetch_opts o;
+  gate_fetch_opts(req, &o);
+  o.abort = &f->abort;
   jk_fetch_resp r;
   if (f->http == NULL) f->http = jk_fetcher_new();
   if (f->http != NULL) {
@@ -64,7 +69,7 @@ static void fetch_once(fetcher *f, const gw_fetch_req *req) {
     r.result = JK_FETCH_NOMEM;
     strcpy(r.detail, "cannot initialise libcurl");
   }
-  gw_fetch_resp gr = {map(r.result), r.status, r.body, r.len, r.cache_control, r.etag, r.age, r.detail};
+  gw_fetch_resp gr = {gate_fetch_result(r.result), r.status, r.body, r.len, r.cache_control, r.etag, r.age, r.detail};
   gw_source_fetch_done(f->src, jk_mono_ms(), &gr);
   jk_fetch_resp_free(&r);
 }

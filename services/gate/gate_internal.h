@@ -22,9 +22,11 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/log.h"
 #include "common/parse.h"
+#include "fetch.h"
 #include "gatecore.h"
 
 #define GATE_MAX_CONFIG (1u << 20) /* configuration file bytes */
@@ -57,6 +59,18 @@ void gate_config_free(gate_config *c);
 /* The transport's open, start, cancel and close (park and resume are
  * http.c's). */
 void gate_fetcher_transport(gw_transport *t);
+/* The fetch options of a request (no abort flag), and the core's name of
+ * the client's result. */
+void gate_fetch_opts(const gw_fetch_req *req, jk_fetch_opts *o);
+gw_fetch_result gate_fetch_result(jk_fetch_result r);
+
+/* ---------------------------------------------------------- check.c */
+
+/* --check --fetch: fetch every JWK Set of st once (no cache, no retry) and
+ * report per route on out: reachable, keys, kids, the keys for the route's
+ * algs.  Returns the number of routes whose set failed (unreachable, not a
+ * set, or no key for the route's algs). */
+size_t gate_check_fetch(gw_state *st, FILE *out);
 
 /* ------------------------------------------------------------ http.c */
 
