@@ -1,7 +1,8 @@
 /*
  * jwtkit gate --check --fetch: besides loading the configuration, fetch
  * every JWK Set once, with the settings the running gate would use
- * (jwks_timeout, jwks_max_bytes, jwks_ca_file, allow_http_jwks), read it as
+ * (jwks_timeout, jwks_max_bytes, jwks_ca_file, allow_http_jwks; the
+ * issuer's metadata first with issuer_discovery), read it as
  * the gate would (gw_fetch_evaluate), and report per route: reachable, the
  * keys and their kids, and which of them serve the route's pinned algs.  A
  * route whose set cannot be fetched or read, or has no key for its algs,
@@ -17,6 +18,7 @@
 typedef struct fetched {
   gw_fetch_outcome o;
   int done;
+  char uri[GW_MAX_URL + 1]; /* a discovery source's jwks_uri ("" when not found) */
 } fetched;
 
 /* A value from the network for a terminal: printable ASCII, at most n bytes shown. */
@@ -44,20 +46,23 @@ static void fetch_source(gw_source *src, fetched *f) {
                       .allow_http = d->allow_http,
                       .timeout_ms = d->o.timeout_ms,
                       .max_bytes = d->o.max_bytes,
-                      .ca_file = d->o.ca_file};
-  jk_fetch_opts o;
-  gate_fetch_opts(&req, &o);
-  jk_fetch_resp r;
-  jk_fetch_get(d->url, &o, &r);
-  gw_fetch_resp gr = {gate_fetch_result(r.result), r.status, r.body, r.len, r.cache_control, r.etag, r.age, r.detail};
-  if (r.result == JK_FETCH_REFUSED) gr.result = GW_FETCH_CONNECT; /* the detail says why */
-  gw_fetch_evaluate(d, 0, &gr, &f->o);
-  jk_fetch_resp_free(&r);
+                      .ca_file = d->o.ca_file,
+                      .discovery = d->discovery};
+  gate_fetched g;
+  gate_fetch(NULL, &req, NULL, NULL, &g);
+  gw_fetch_evaluate(d, 0, &g.gr, &f->o);
+  snprintf(f->uri, sizeof f->uri, "%s", g.uri);
+  gate_fetched_free(&g);
   f->done = 1;
 }
 
 static size_t report_route(FILE *out, const gw_route_cfg *rc, const fetched *f) {
-  fprintf(out, "route %s: %s: ", rc->name, rc->jwks_url);
+  fprintf(out, "route %s: %s: ", rc->name, gw_route_source_url(rc));
+  if (rc->issuer_discovery && f->uri[0]) {
+    fputs("jwks_uri ", out);
+    put_safe(out, f->uri, 256);
+    fputs(": ", out);
+  }
   if (f->o.r != GW_FETCH_OK) {
     fprintf(out, "FAILED (%s", gw_fetch_result_name(f->o.r));
     if (f->o.status) fprintf(out, ", HTTP %ld", f->o.status);
@@ -114,17 +119,19 @@ size_t gate_check_fetch(gw_state *st, FILE *out) {
   }
   for (size_t i = 0; i < c->nroutes; i++) {
     const gw_route_cfg *rc = &c->routes[i];
-    if (rc->jwks_url == NULL) {
+    const char *url = gw_route_source_url(rc);
+    if (url == NULL) {
       fprintf(out, "route %s: no jwks_url (key files only)\n", rc->name);
       continue;
     }
     size_t s = 0;
     for (; s < ns; s++) {
       const gw_jwks_def *d = gw_source_def(gw_state_source(st, s));
-      if (strcmp(d->url, rc->jwks_url) == 0 && d->rsa_default == gw_route_rsa_default(rc)) break;
+      if (strcmp(d->url, url) == 0 && d->discovery == rc->issuer_discovery && d->rsa_default == gw_route_rsa_default(rc))
+        break;
     }
     if (s == ns) { /* cannot happen: every jwks_url has its source */
-      fprintf(out, "route %s: %s: FAILED (no source)\n", rc->name, rc->jwks_url);
+      fprintf(out, "route %s: %s: FAILED (no source)\n", rc->name, url);
       failed++;
       continue;
     }

@@ -192,6 +192,7 @@ static void log_routes(gw_state *st) {
     for (size_t k = 0; k < rc->hosts.n && k < 4; k++) jk_log_str(&L, "match_host", rc->hosts.v[k]);
     for (size_t k = 0; k < rc->prefixes.n && k < 4; k++) jk_log_str(&L, "match_path_prefix", rc->prefixes.v[k]);
     jk_log_str(&L, "jwks_url", rc->jwks_url);
+    if (rc->issuer_discovery) jk_log_bool(&L, "issuer_discovery", 1);
     jk_log_uint(&L, "static_keys", ri.static_keys);
     if (rc->nheaders > 0) jk_log_str(&L, "claim_header_failure", rc->claim_header_allow ? "allow" : "deny");
     jk_log_bool(&L, "strip_authorization", rc->strip_authorization);

@@ -63,6 +63,22 @@ void gate_fetcher_transport(gw_transport *t);
  * the client's result. */
 void gate_fetch_opts(const gw_fetch_req *req, jk_fetch_opts *o);
 gw_fetch_result gate_fetch_result(jk_fetch_result r);
+/* One fetch of req as the transport makes it: for a discovery source the
+ * issuer's metadata first (OpenID Connect, then RFC 8414 after a 404), then
+ * the jwks_uri it names.  http NULL: a one-off connection.  last_uri
+ * (GW_MAX_URL + 1 bytes, or NULL): the jwks_uri of the previous fetch; an
+ * If-None-Match goes only to the same one, a change is logged
+ * (jwks_discovered).  g->gr is the answer for the core (gate_fetched_free
+ * after it is used). */
+typedef struct gate_fetched {
+  gw_fetch_resp gr;
+  jk_fetch_resp raw;
+  int have_raw;
+  char uri[GW_MAX_URL + 1];
+  char detail[640];
+} gate_fetched;
+void gate_fetch(jk_fetcher *http, const gw_fetch_req *req, atomic_int *abort, char *last_uri, gate_fetched *g);
+void gate_fetched_free(gate_fetched *g);
 
 /* ---------------------------------------------------------- check.c */
 

@@ -324,7 +324,7 @@ static const char *const k_single[] = {"issuer",          "jwks_url",        "ty
                                        "leeway",          "max_age",         "token_cookie",
                                        "token_header",    "allow_http_jwks", "legacy_hs256_secret_file",
                                        "legacy_deadline", "claim_header_failure", "strip_authorization",
-                                       NULL};
+                                       "issuer_discovery", NULL};
 
 int gw_route_set(gw_route_cfg *r, const char *k, const char *v, char *err, size_t cap) {
   for (int i = 0; k_single[i]; i++)
@@ -372,6 +372,11 @@ int gw_route_set(gw_route_cfg *r, const char *k, const char *v, char *err, size_
     if (strcasecmp(v, "Authorization") == 0) return 0; /* always read */
     return set_str(&r->token_header, k, v, err, cap);
   }
+  if (strcmp(k, "issuer_discovery") == 0) {
+    if (jk_parse_bool(v, &r->issuer_discovery) != 0)
+      return ferr(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
+    return 0;
+  }
   if (strcmp(k, "strip_authorization") == 0) {
     if (jk_parse_bool(v, &r->strip_authorization) != 0)
       return ferr(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
@@ -402,8 +407,25 @@ int gw_route_set(gw_route_cfg *r, const char *k, const char *v, char *err, size_
 
 static int route_check(const gw_route_cfg *r, char *err, size_t cap) {
   if (r->nalgs == 0) return ferr(err, cap, "[route %s]: 'algs' is required (there is no default algorithm)", r->name);
-  if (r->jwks_url == NULL && r->key_files.n == 0)
-    return ferr(err, cap, "[route %s]: needs 'jwks_url' or 'key_file'", r->name);
+  if (r->issuer_discovery) {
+    if (r->jwks_url != NULL)
+      return ferr(err, cap, "[route %s]: 'jwks_url' and 'issuer_discovery' both name the JWK Set; keep one", r->name);
+    if (r->issuer == NULL)
+      return ferr(err, cap, "[route %s]: 'issuer_discovery' needs 'issuer' (its metadata is read from there)", r->name);
+    if (strncasecmp(r->issuer, "https://", 8) != 0 && (strncasecmp(r->issuer, "http://", 7) != 0 || !r->allow_http_jwks))
+      return ferr(err, cap,
+                  "[route %s]: 'issuer_discovery' needs an https:// issuer (\"%s\"; http:// only with "
+                  "allow_http_jwks = true, to a loopback address)",
+                  r->name, r->issuer);
+    for (const char *q = r->issuer; *q; q++)
+      if ((unsigned char)*q <= 0x20 || *q == 0x7F || *q == '?' || *q == '#')
+        return ferr(err, cap, "[route %s]: 'issuer_discovery': the issuer \"%s\" is not a plain URL", r->name,
+                    r->issuer);
+    if (strlen(r->issuer) > GW_MAX_URL - 64)
+      return ferr(err, cap, "[route %s]: 'issuer_discovery': the issuer is too long", r->name);
+  }
+  if (r->jwks_url == NULL && r->key_files.n == 0 && !r->issuer_discovery)
+    return ferr(err, cap, "[route %s]: needs 'jwks_url', 'issuer_discovery' or 'key_file'", r->name);
   if (r->jwks_url != NULL && strncasecmp(r->jwks_url, "http://", 7) == 0 && !r->allow_http_jwks)
     return ferr(err, cap, "[route %s]: jwks_url is plain http://; use https:// or set allow_http_jwks = true",
                 r->name);
@@ -423,6 +445,10 @@ int gw_config_check(const gw_config *c, int *line, char *err, size_t cap) {
       return -1;
     }
   return 0;
+}
+
+const char *gw_route_source_url(const gw_route_cfg *rc) {
+  return rc->jwks_url != NULL ? rc->jwks_url : rc->issuer_discovery ? rc->issuer : NULL;
 }
 
 jwtkit_alg gw_route_rsa_default(const gw_route_cfg *rc) {

@@ -92,6 +92,7 @@ typedef struct gw_route_cfg {
   size_t nheaders;
   int claim_header_allow; /* claim_header_failure = allow (default deny) */
   int strip_authorization; /* an allow asks the proxy not to pass Authorization on (default: it does) */
+  int issuer_discovery;    /* the JWK Set's URL from the issuer's metadata document (no jwks_url) */
   char *token_cookie;
   char *token_header;
   int allow_http_jwks;
@@ -155,6 +156,9 @@ int gw_route_set(gw_route_cfg *r, const char *key, const char *value, char *err,
 int gw_config_check(const gw_config *c, int *line, char *err, size_t cap);
 /* The single RS / PS algorithm among a route's algs, else UNSPEC. */
 jwtkit_alg gw_route_rsa_default(const gw_route_cfg *rc);
+/* What names a route's JWK Set source: jwks_url, or the issuer with
+ * issuer_discovery; NULL for a route with key files only. */
+const char *gw_route_source_url(const gw_route_cfg *rc);
 /* A front end's own values, checked and worded like the core's: a duration
  * (common/parse.h) in lo..hi seconds, a whole number in lo..hi.  0, or -1
  * with "'KEY': ..." in err. */
@@ -190,6 +194,7 @@ typedef struct gw_jwks_def {
   int allow_http;
   jwtkit_alg rsa_default; /* for RSA keys without "alg" (gw_route_rsa_default) */
   gw_jwks_opts o;
+  int discovery; /* url is an issuer: the set's URL is its metadata's jwks_uri (gw_discovery_read) */
 } gw_jwks_def;
 
 /* A fetch the core asks the transport for. */
@@ -200,7 +205,21 @@ typedef struct gw_fetch_req {
   size_t max_bytes;
   const char *ca_file;
   char if_none_match[GW_MAX_ETAG]; /* "" : none */
+  int discovery;                   /* url is an issuer: read its metadata first (below) */
 } gw_fetch_req;
+
+/* issuer_discovery.  The metadata document's URLs in the order to try
+ * (the second when the first answers 404): which 0, OpenID Connect
+ * Discovery (ISSUER/.well-known/openid-configuration); 1, RFC 8414
+ * (https://HOST/.well-known/oauth-authorization-server/PATH).  0, or -1
+ * when it does not fit in cap. */
+int gw_discovery_url(const char *issuer, int which, char *out, size_t cap);
+/* The jwks_uri of a metadata document: its "issuer" must equal `issuer`
+ * exactly; jwks_uri must be https://, or http:// to a loopback address
+ * with allow_http (at most GW_MAX_URL bytes, no spaces or controls).  0,
+ * or -1 with a sentence naming both values in err. */
+int gw_discovery_read(const char *body, size_t len, const char *issuer, int allow_http, char *jwks_uri, size_t cap,
+                      char *err, size_t errcap);
 
 /* The transport's answer.  result GW_FETCH_OK: an HTTP answer came whole
  * (status, body and headers as received, no redirect followed); else one of
@@ -225,7 +244,7 @@ typedef struct gw_fetch_outcome {
   char etag[GW_MAX_ETAG];
   long status;
   size_t bytes, skipped;
-  char detail[256];
+  char detail[640];
 } gw_fetch_outcome;
 
 /* The source state machine: plain data without pointers or locks, so it

@@ -120,7 +120,7 @@ static gw_fetch_resp answer(long status, const char *body, const char *cc, const
  * cooldown) with a stale bound of 100 s. */
 static gw_jwks_def def(void) {
   gw_config *c = gw_config_new();
-  gw_jwks_def d = {"https://issuer.test/jwks.json", 0, JWTKIT_ALG_UNSPEC, c->jwks};
+  gw_jwks_def d = {"https://issuer.test/jwks.json", 0, JWTKIT_ALG_UNSPEC, c->jwks, 0};
   gw_config_free(c);
   d.o.stale_max = 100;
   return d;
@@ -153,7 +153,7 @@ static gw_fetch_result result_of(int sent_etag, gw_fetch_resp r, char *detail, s
   gw_jwks_def d = def();
   gw_fetch_outcome o;
   gw_fetch_evaluate(&d, sent_etag, &r, &o);
-  if (detail) snprintf(detail, cap, "%s", o.detail);
+  if (detail) snprintf(detail, cap, "%.*s", (int)(cap > 0 ? cap - 1 : 0), o.detail);
   gw_fetch_outcome_clear(&o);
   return o.r;
 }
@@ -581,6 +581,78 @@ static void test_proxy_headers(void) {
   gw_state_release(st);
 }
 
+/* issuer_discovery: the metadata URLs, what is taken from a document, the
+ * configuration checks */
+static int disc(const char *doc, const char *issuer, int allow_http, char *uri, char *err) {
+  return gw_discovery_read(doc, strlen(doc), issuer, allow_http, uri, GW_MAX_URL + 1, err, 512);
+}
+
+static void test_discovery(void) {
+  char u[GW_MAX_URL + 1], err[512];
+  CHECK(gw_discovery_url("https://id.test", 0, u, sizeof u) == 0 &&
+        strcmp(u, "https://id.test/.well-known/openid-configuration") == 0);
+  CHECK(gw_discovery_url("https://id.test/", 0, u, sizeof u) == 0 &&
+        strcmp(u, "https://id.test/.well-known/openid-configuration") == 0);
+  CHECK(gw_discovery_url("https://id.test/tenant/a", 0, u, sizeof u) == 0 &&
+        strcmp(u, "https://id.test/tenant/a/.well-known/openid-configuration") == 0);
+  CHECK(gw_discovery_url("https://id.test", 1, u, sizeof u) == 0 &&
+        strcmp(u, "https://id.test/.well-known/oauth-authorization-server") == 0);
+  CHECK(gw_discovery_url("https://id.test/tenant/a", 1, u, sizeof u) == 0 &&
+        strcmp(u, "https://id.test/.well-known/oauth-authorization-server/tenant/a") == 0);
+  CHECK(gw_discovery_url("https://id.test", 0, u, 20) == -1);
+
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"https://keys.test/jwks\"}", "https://id.test", 0, u, err) == 0 &&
+        strcmp(u, "https://keys.test/jwks") == 0);
+  /* escapes are read as the JSON says */
+  CHECK(disc("{\"issuer\":\"https:\\/\\/id.test\",\"jwks_uri\":\"https:\\/\\/id.test\\/k\"}", "https://id.test", 0, u, err) == 0 &&
+        strcmp(u, "https://id.test/k") == 0);
+  /* the issuer must match exactly: both named */
+  CHECK(disc("{\"issuer\":\"https://evil.test\",\"jwks_uri\":\"https://evil.test/k\"}", "https://id.test", 0, u, err) == -1 &&
+        strstr(err, "\"https://evil.test\"") && strstr(err, "\"https://id.test\""));
+  CHECK(disc("{\"issuer\":\"https://id.test/\",\"jwks_uri\":\"https://id.test/k\"}", "https://id.test", 0, u, err) == -1);
+  CHECK(disc("{\"jwks_uri\":\"https://id.test/k\"}", "https://id.test", 0, u, err) == -1 && strstr(err, "\"issuer\""));
+  CHECK(disc("{\"issuer\":7,\"jwks_uri\":\"https://id.test/k\"}", "https://id.test", 0, u, err) == -1);
+  CHECK(disc("{\"issuer\":\"https://id.test\"}", "https://id.test", 0, u, err) == -1 && strstr(err, "jwks_uri"));
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":[\"https://id.test/k\"]}", "https://id.test", 0, u, err) == -1);
+  /* https only; http:// to loopback with allow_http */
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://id.test/k\"}", "https://id.test", 1, u, err) == -1 &&
+        strstr(err, "\"http://id.test/k\"") && strstr(err, "https://"));
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://127.0.0.1:8080/k\"}", "https://id.test", 0, u, err) == -1);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://127.0.0.1:8080/k\"}", "https://id.test", 1, u, err) == 0);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://[::1]:8080/k\"}", "https://id.test", 1, u, err) == 0);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://localhost/k\"}", "https://id.test", 1, u, err) == 0);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://127.0.0.1.evil.test/k\"}", "https://id.test", 1, u, err) == -1);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://127.0.0.1@evil.test/k\"}", "https://id.test", 1, u, err) == -1);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"ftp://id.test/k\"}", "https://id.test", 1, u, err) == -1);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"https://id.test/a b\"}", "https://id.test", 0, u, err) == -1);
+  /* not a document */
+  CHECK(disc("<html>", "https://id.test", 0, u, err) == -1 && strstr(err, "not a JSON object"));
+  CHECK(disc("[]", "https://id.test", 0, u, err) == -1);
+  CHECK(gw_discovery_read("", 0, "https://id.test", 0, u, sizeof u, err, sizeof err) == -1 && strstr(err, "empty"));
+
+  /* configuration */
+  gw_config *c = gw_config_new();
+  gw_route_cfg *r = c ? gw_config_add_route(c, "d", 3, err, sizeof err) : NULL;
+  CHECK(r != NULL);
+  if (r == NULL) {
+    gw_config_free(c);
+    return;
+  }
+  int line = 0;
+  CHECK(gw_route_set(r, "issuer_discovery", "maybe", err, sizeof err) == -1);
+  CHECK(gw_route_set(r, "algs", "ES256", err, sizeof err) == 0);
+  r->issuer_discovery = 1;
+  CHECK(gw_config_check(c, &line, err, sizeof err) == -1 && line == 3 && strstr(err, "needs 'issuer'"));
+  CHECK(gw_route_set(r, "issuer", "http://127.0.0.1:8080", err, sizeof err) == 0);
+  CHECK(gw_config_check(c, &line, err, sizeof err) == -1 && strstr(err, "https://"));
+  CHECK(gw_route_set(r, "allow_http_jwks", "true", err, sizeof err) == 0);
+  CHECK(gw_config_check(c, &line, err, sizeof err) == 0);
+  CHECK(strcmp(gw_route_source_url(r), "http://127.0.0.1:8080") == 0);
+  CHECK(gw_route_set(r, "jwks_url", "http://127.0.0.1:8080/jwks.json", err, sizeof err) == 0);
+  CHECK(gw_config_check(c, &line, err, sizeof err) == -1 && strstr(err, "both"));
+  gw_config_free(c);
+}
+
 int main(void) {
   g_logfd = mkstemp(g_logpath);
   if (g_logfd < 0) return 1;
@@ -596,6 +668,7 @@ int main(void) {
   test_max_age();
   test_decisions();
   test_proxy_headers();
+  test_discovery();
   jwtkit_key_free(g_k1);
   jwtkit_key_free(g_k2);
   close(g_logfd);
