@@ -53,6 +53,8 @@ int gate_config_load(const char *path, gate_config **out, char *err, size_t cap)
 /* The same from text; `name` is used in messages. */
 int gate_config_parse(const char *name, const char *text, size_t len, gate_config **out, char *err, size_t cap);
 void gate_config_free(gate_config *c);
+/* The [gate] keys the server reads itself (NULL-terminated). */
+const char *const *gate_server_keys(void);
 
 /* --------------------------------------------------------- fetcher.c */
 

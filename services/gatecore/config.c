@@ -447,6 +447,26 @@ int gw_config_check(const gw_config *c, int *line, char *err, size_t cap) {
   return 0;
 }
 
+static const char *const k_repeatable[] = {"match_host", "match_path_prefix", "key_file", "algs", "audience",
+                                           "require", "header", "optional_header", NULL};
+
+const char *const *gw_global_keys(void) { return k_global; }
+
+static const char *g_route_keys[sizeof k_single / sizeof k_single[0] + sizeof k_repeatable / sizeof k_repeatable[0]];
+static pthread_once_t g_route_keys_once = PTHREAD_ONCE_INIT;
+
+static void route_keys_init(void) {
+  size_t n = 0;
+  for (size_t i = 0; k_repeatable[i]; i++) g_route_keys[n++] = k_repeatable[i];
+  for (size_t i = 0; k_single[i]; i++) g_route_keys[n++] = k_single[i];
+  g_route_keys[n] = NULL;
+}
+
+const char *const *gw_route_keys(void) {
+  pthread_once(&g_route_keys_once, route_keys_init);
+  return g_route_keys;
+}
+
 const char *gw_route_source_url(const gw_route_cfg *rc) {
   return rc->jwks_url != NULL ? rc->jwks_url : rc->issuer_discovery ? rc->issuer : NULL;
 }

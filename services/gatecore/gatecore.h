@@ -154,6 +154,11 @@ int gw_route_set(gw_route_cfg *r, const char *key, const char *value, char *err,
  * and a key source, min_ttl <= max_ttl, migration settings paired.  0, or
  * -1 with err and *line = the failing route's line (0: the file). */
 int gw_config_check(const gw_config *c, int *line, char *err, size_t cap);
+/* The vocabulary, for docs and their tests: every key gw_config_set takes,
+ * then every key gw_route_set takes ("header NAME" and "optional_header
+ * NAME" as "header" and "optional_header"); NULL-terminated. */
+const char *const *gw_global_keys(void);
+const char *const *gw_route_keys(void);
 /* The single RS / PS algorithm among a route's algs, else UNSPEC. */
 jwtkit_alg gw_route_rsa_default(const gw_route_cfg *rc);
 /* What names a route's JWK Set source: jwks_url, or the issuer with
