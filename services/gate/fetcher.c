@@ -86,7 +86,7 @@ static int discover(jk_fetcher *http, const gw_fetch_req *req, atomic_int *abort
     }
     int ok = -1;
     if (fr != JK_FETCH_OK) {
-      g->gr.result = fr == JK_FETCH_REFUSED ? GW_FETCH_CONNECT : gate_fetch_result(fr);
+      g->gr.result = gate_fetch_result(fr);
       snprintf(g->detail, sizeof g->detail, "issuer_discovery: %.300s: %.250s", url, m.detail);
     } else if (m.status == 404) {
       g->gr.result = GW_FETCH_HTTP_ERROR;
@@ -142,7 +142,6 @@ void gate_fetch(jk_fetcher *http, const gw_fetch_req *req, atomic_int *abort, ch
   jk_fetch_resp *r = &g->raw;
   g->gr = (gw_fetch_resp){gate_fetch_result(r->result), r->status, r->body, r->len, r->cache_control, r->etag, r->age,
                           r->detail};
-  if (r->result == JK_FETCH_REFUSED) g->gr.result = GW_FETCH_CONNECT; /* the detail says why */
 }
 
 void gate_fetched_free(gate_fetched *g) {
