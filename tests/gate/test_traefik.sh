@@ -2,7 +2,7 @@
 # The gate behind Traefik's forwardAuth (Traefik is not in Debian): the
 # requests Traefik sends (GET to the middleware's address, Host = the
 # gate's address, X-Forwarded-Method, -Proto, -Host, -Uri, -For set by
-# Traefik, the client's Authorization), sent to a gate with
+# Traefik, and -Port, -Server, X-Real-Ip, the client's Authorization), sent to a gate with
 # proxy_headers = forwarded.  The forwarded fields decide the route; Host
 # and a client's X-Original-* never do; the claim headers Traefik copies
 # (authResponseHeaders) come back; a denial carries the challenge.  Also
@@ -62,7 +62,8 @@ traefik() { # traefik METHOD HOST URI [curl options]: what forwardAuth sends the
   shift 3
   _req "http://127.0.0.1:$GATE_PORT/auth" -H "User-Agent: Go-http-client/1.1" -H "Accept-Encoding: gzip" \
     -H "X-Forwarded-Method: $method" -H "X-Forwarded-Proto: https" -H "X-Forwarded-Host: $host" \
-    -H "X-Forwarded-Uri: $uri" -H "X-Forwarded-For: 203.0.113.7" "$@"
+    -H "X-Forwarded-Uri: $uri" -H "X-Forwarded-For: 203.0.113.7" -H "X-Forwarded-Port: 443" \
+    -H "X-Forwarded-Server: traefik-1" -H "X-Real-Ip: 203.0.113.7" "$@"
 }
 
 tok=$(mint ES256 --iss https://issuer.test --aud api --sub alice --claim 'scope="read write"')
