@@ -13,8 +13,9 @@ _jwtkit_opts() {
     jwks) echo "--alg --passphrase-file --passphrase-env --help" ;;
     thumbprint) echo "--uri --passphrase-file --passphrase-env --help" ;;
     scan) echo "--staged --worktree --max-size --allow-skipped --verbose --help" ;;
-    pem) echo "check --pair --json --passphrase-file --passphrase-env --help" ;;
+    pem) echo "--pair --json --passphrase-file --passphrase-env --help" ;;
     ui) echo "--listen --keyring --open --log-level --help" ;;
+    gate) echo "--config --listen --log-level --check --fetch --help" ;;
     keyring) echo "--alg --max-age --token-ttl --leeway --rotate-every --publish-ahead --bits --pkcs11 --kid --verify-only --force --at --json --kek-file --kek-env --passphrase-file --passphrase-env --help" ;;
     *) echo "--help" ;;
   esac
@@ -58,7 +59,7 @@ _jwtkit() {
       COMPREPLY=($(compgen -d -- "$cur"))
       return 0
       ;;
-    --key | --secret-file | --passphrase-file | --kek-file | --out | --pub | --jwks)
+    --key | --secret-file | --passphrase-file | --kek-file | --out | --pub | --jwks | --config)
       COMPREPLY=($(compgen -f -- "$cur"))
       return 0
       ;;
@@ -80,7 +81,14 @@ _jwtkit() {
     return 0
   fi
   case $cmd in
-    jwk | jwks | thumbprint | scan | pem) COMPREPLY=($(compgen -f -- "$cur")) ;;
+    jwk | jwks | thumbprint | scan) COMPREPLY=($(compgen -f -- "$cur")) ;;
+    pem)
+      if [ "$COMP_CWORD" -eq 2 ]; then
+        COMPREPLY=($(compgen -W "check" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -f -- "$cur"))
+      fi
+      ;;
     keyring)
       if [ "$COMP_CWORD" -eq 2 ]; then
         COMPREPLY=($(compgen -W "init add rotate plan revoke release list jwks rekey trust-document kek-new" -- "$cur"))

@@ -34,13 +34,16 @@
  * route; the same request decided
  * again (now from the token cache when it was allowed) gets the same
  * status, the same allow/deny class and reason, and the same headers; the
- * log line of every decision is one strict JSON object.
+ * log line of every decision is one strict JSON object; under either
+ * proxy_headers convention, removing the other convention's fields (and
+ * Host under forwarded) changes nothing the request reading finds.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -317,11 +320,62 @@ static void same(const gw_decision *a, const gw_decision *b) {
   JKF_CHECK(a->kid_len == b->kid_len && (a->kid_len == 0 || memcmp(a->kid, b->kid, a->kid_len) == 0), "kid");
 }
 
+/* The fields without those of the convention a listener does not trust
+ * (proxy_headers): X-Forwarded-* under original, X-Original-* and Host
+ * under forwarded. */
+typedef struct hide_ctx {
+  const jkf_fields *f;
+  gw_proxy_headers conv;
+  int (*fn)(void *cls, const char *name, const char *value);
+  void *cls;
+} hide_ctx;
+
+static int hidden(const hide_ctx *h, const char *name) {
+  if (h->conv == GW_PROXY_ORIGINAL) return strncasecmp(name, "X-Forwarded-", 12) == 0;
+  return strncasecmp(name, "X-Original-", 11) == 0 || strcasecmp(name, "Host") == 0;
+}
+static const char *hide_get(void *ctx, const char *name) {
+  hide_ctx *h = ctx;
+  return hidden(h, name) ? NULL : jkf_fields_get((void *)h->f, name);
+}
+static int hide_one(void *cls, const char *name, const char *value) {
+  hide_ctx *h = cls;
+  return hidden(h, name) ? 1 : h->fn(h->cls, name, value);
+}
+static void hide_each(void *ctx, int (*fn)(void *cls, const char *name, const char *value), void *cls) {
+  hide_ctx *h = ctx;
+  h->fn = fn;
+  h->cls = cls;
+  jkf_fields_each((void *)h->f, hide_one, h);
+}
+
+static int same_str(const char *a, const char *b) { return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0); }
+
+/* Under either convention, the other's fields change nothing the request
+ * reading finds (a client sends them, the proxy passes them on). */
+static void conventions(const jkf_fields *f) {
+  for (int c = 0; c < 2; c++) {
+    gw_proxy_headers conv = c ? GW_PROXY_FORWARDED : GW_PROXY_ORIGINAL;
+    gw_fields all = {jkf_fields_get, jkf_fields_each, (void *)f};
+    hide_ctx h = {.f = f, .conv = conv};
+    gw_fields some = {hide_get, hide_each, &h};
+    gw_request a, b;
+    gw_request_read_as(&a, g.st, &all, conv);
+    gw_request_read_as(&b, g.st, &some, conv);
+    JKF_CHECK(a.bad_uri == b.bad_uri && a.route == b.route && a.path_len == b.path_len && same_str(a.host, b.host) &&
+                  same_str(a.path, b.path) && same_str(a.method, b.method),
+              "proxy_headers %s: the other convention's fields changed the request read", c ? "forwarded" : "original");
+    JKF_CHECK(a.token.len == b.token.len && a.token.ambiguous == b.token.ambiguous && a.token.bad == b.token.bad,
+              "proxy_headers %s: the other convention's fields changed the token", c ? "forwarded" : "original");
+  }
+}
+
 /* Decide; a refetch the decision asks for is tried (no transport: the
  * source answers at once, so nothing parks). */
 static void decide(const jkf_fields *f, gw_decision *d) {
   gw_fields fl = {jkf_fields_get, jkf_fields_each, JK_UNCONST(f)};
   gw_request rq;
+  conventions(f);
   gw_request_read(&rq, g.st, &fl);
   gw_decide(g.st, &rq, NOW, 0, d);
   if (d->refetch != NULL) JKF_CHECK(gw_source_refetch(d->refetch, 0, d) == 0, "parked without a transport");

@@ -41,6 +41,8 @@ void gate_config_free(gate_config *c) {
 static const char *const k_server[] = {"listen", "log_level", "threads", "connection_limit", "idle_timeout",
                                        "header_timeout", NULL};
 
+const char *const *gate_server_keys(void) { return k_server; }
+
 /* A [gate] key: the server's own, else the core's. */
 static int gate_key(gate_config *c, const char *k, const char *v, char *err, size_t cap) {
   int idx = -1;

@@ -20,12 +20,12 @@
 
 typedef struct gate_opts {
   const char *prog, *config, *listen, *level;
-  int check;
+  int check, fetch;
 } gate_opts;
 
 static void usage(FILE *f, const char *prog) {
   fprintf(f,
-          "Usage: %s --config FILE [--listen ADDR:PORT] [--log-level LEVEL] [--check]\n"
+          "Usage: %s --config FILE [--listen ADDR:PORT] [--log-level LEVEL] [--check [--fetch]]\n"
           "\n"
           "Token verifier for nginx auth_request: GET /auth answers 204 with the\n"
           "configured claim headers, or 401 (WWW-Authenticate: Bearer ...).\n"
@@ -38,12 +38,15 @@ static void usage(FILE *f, const char *prog) {
           "                       [::1]:PORT for IPv6, localhost:PORT); overrides the config\n"
           "  --log-level LEVEL    debug, info (default), warn or error\n"
           "  --check              load the configuration and its keys, then exit\n"
+          "  --fetch              with --check: also fetch every JWK Set once and report\n"
+          "                       per route (reachable, keys, kids for its algs)\n"
           "  -h, --help           show this help\n"
           "\n"
           "Signals: SIGHUP reloads the configuration (routes, policies, keys;\n"
           "not the listen address or thread count), SIGTERM/SIGINT stop gracefully.\n"
-          "Logs: JSON lines on stderr.  Exit status: 0 after a clean stop, 2 usage\n"
-          "or configuration error, 3 runtime error.\n",
+          "Logs: JSON lines on stderr.  Exit status: 0 after a clean stop, 1 a JWK\n"
+          "Set failed (--check --fetch), 2 usage or configuration error, 3 runtime\n"
+          "error.\n",
           prog);
 }
 
@@ -66,6 +69,10 @@ static int parse_args(int argc, char **argv, gate_opts *o) {
     }
     if (strcmp(a, "--check") == 0) {
       o->check = 1;
+      continue;
+    }
+    if (strcmp(a, "--fetch") == 0) {
+      o->fetch = 1;
       continue;
     }
     if (strncmp(a, "--config", 8) == 0) dst = &o->config, name = "--config";
@@ -92,6 +99,10 @@ static int parse_args(int argc, char **argv, gate_opts *o) {
   }
   if (o->config == NULL) {
     fprintf(stderr, "%s: --config FILE is required\nTry '%s --help'.\n", o->prog, o->prog);
+    return 2;
+  }
+  if (o->fetch && !o->check) {
+    fprintf(stderr, "%s: --fetch goes with --check (the running gate fetches by itself)\n", o->prog);
     return 2;
   }
   jk_log_level lvl = JK_LOG_INFO;
@@ -181,8 +192,10 @@ static void log_routes(gw_state *st) {
     for (size_t k = 0; k < rc->hosts.n && k < 4; k++) jk_log_str(&L, "match_host", rc->hosts.v[k]);
     for (size_t k = 0; k < rc->prefixes.n && k < 4; k++) jk_log_str(&L, "match_path_prefix", rc->prefixes.v[k]);
     jk_log_str(&L, "jwks_url", rc->jwks_url);
+    if (rc->issuer_discovery) jk_log_bool(&L, "issuer_discovery", 1);
     jk_log_uint(&L, "static_keys", ri.static_keys);
     if (rc->nheaders > 0) jk_log_str(&L, "claim_header_failure", rc->claim_header_allow ? "allow" : "deny");
+    jk_log_bool(&L, "strip_authorization", rc->strip_authorization);
     char algs[160] = "";
     for (size_t k = 0; k < rc->nalgs; k++) {
       size_t n = strlen(algs);
@@ -340,6 +353,18 @@ static int serve(gate_run *g, gw_state *st) {
   return 0;
 }
 
+/* Distinct JWK Set URLs (two routes may read one set as two sources). */
+static size_t count_urls(gw_state *st) {
+  size_t ns = gw_state_nsources(st), n = 0;
+  for (size_t i = 0; i < ns; i++) {
+    const char *u = gw_source_def(gw_state_source(st, i))->url;
+    size_t j = 0;
+    while (j < i && strcmp(gw_source_def(gw_state_source(st, j))->url, u) != 0) j++;
+    n += j == i;
+  }
+  return n;
+}
+
 /* Load, check or serve; the exit status. */
 static int run(gate_run *g) {
   char err[1024];
@@ -354,10 +379,24 @@ static int run(gate_run *g) {
     return 2;
   }
   if (g->o->check) {
-    size_t n = gw_state_config(st)->nroutes;
+    size_t n = gw_state_config(st)->nroutes, ns = count_urls(st);
     printf("%s: configuration OK (%zu route%s)\n", g->o->config, n, n == 1 ? "" : "s");
+    int rc = 0;
+    if (!g->o->fetch && ns > 0) {
+      printf("%s: %zu remote JWK Set%s not fetched (--check --fetch fetches them)\n", g->o->config, ns,
+             ns == 1 ? "" : "s");
+    } else if (g->o->fetch) {
+      size_t failed = gate_check_fetch(st, stdout);
+      if (failed > 0) {
+        printf("%s: %zu route%s failed: its JWK Set cannot be used\n", g->o->config, failed, failed == 1 ? "" : "s");
+        rc = 1;
+      } else {
+        printf("%s: every JWK Set fetched (%zu)\n", g->o->config, ns);
+      }
+    }
+    fflush(stdout);
     gw_state_destroy(st);
-    return 0;
+    return rc;
   }
   return serve(g, st);
 }

@@ -22,9 +22,11 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/log.h"
 #include "common/parse.h"
+#include "fetch.h"
 #include "gatecore.h"
 
 #define GATE_MAX_CONFIG (1u << 20) /* configuration file bytes */
@@ -51,12 +53,42 @@ int gate_config_load(const char *path, gate_config **out, char *err, size_t cap)
 /* The same from text; `name` is used in messages. */
 int gate_config_parse(const char *name, const char *text, size_t len, gate_config **out, char *err, size_t cap);
 void gate_config_free(gate_config *c);
+/* The [gate] keys the server reads itself (NULL-terminated). */
+const char *const *gate_server_keys(void);
 
 /* --------------------------------------------------------- fetcher.c */
 
 /* The transport's open, start, cancel and close (park and resume are
  * http.c's). */
 void gate_fetcher_transport(gw_transport *t);
+/* The fetch options of a request (no abort flag), and the core's name of
+ * the client's result. */
+void gate_fetch_opts(const gw_fetch_req *req, jk_fetch_opts *o);
+gw_fetch_result gate_fetch_result(jk_fetch_result r);
+/* One fetch of req as the transport makes it: for a discovery source the
+ * issuer's metadata first (OpenID Connect, then RFC 8414 after a 404), then
+ * the jwks_uri it names.  http NULL: a one-off connection.  last_uri
+ * (GW_MAX_URL + 1 bytes, or NULL): the jwks_uri of the previous fetch; an
+ * If-None-Match goes only to the same one, a change is logged
+ * (jwks_discovered).  g->gr is the answer for the core (gate_fetched_free
+ * after it is used). */
+typedef struct gate_fetched {
+  gw_fetch_resp gr;
+  jk_fetch_resp raw;
+  int have_raw;
+  char uri[GW_MAX_URL + 1];
+  char detail[640];
+} gate_fetched;
+void gate_fetch(jk_fetcher *http, const gw_fetch_req *req, atomic_int *abort, char *last_uri, gate_fetched *g);
+void gate_fetched_free(gate_fetched *g);
+
+/* ---------------------------------------------------------- check.c */
+
+/* --check --fetch: fetch every JWK Set of st once (no cache, no retry) and
+ * report per route on out: reachable, keys, kids, the keys for the route's
+ * algs.  Returns the number of routes whose set failed (unreachable, not a
+ * set, or no key for the route's algs). */
+size_t gate_check_fetch(gw_state *st, FILE *out);
 
 /* ------------------------------------------------------------ http.c */
 

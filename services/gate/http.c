@@ -163,6 +163,9 @@ static enum MHD_Result respond(gate_app *a, struct MHD_Connection *c, const gw_d
     val[d->hv[i].len] = '\0';
     MHD_add_response_header(r, d->hv[i].name, val);
   }
+  /* the gate cannot remove a header from the proxy's upstream request: it
+   * says so, and the proxy's configuration acts on it (docs/gateway.md) */
+  if (d->rc != NULL && d->rc->strip_authorization) MHD_add_response_header(r, GW_STRIP_AUTHORIZATION_HEADER, "true");
   enum MHD_Result rc = MHD_queue_response(c, d->status, r);
   MHD_destroy_response(r);
   return rc;
@@ -193,7 +196,7 @@ static enum MHD_Result handle_auth(gate_app *a, struct MHD_Connection *c, const 
   gw_fields f = {conn_get, conn_each, c};
   gw_request rq;
   gw_request_read(&rq, st, &f);
-  rq.method = method;
+  if (rq.method == NULL) rq.method = method; /* nginx keeps the method; forward_auth sends X-Forwarded-Method */
   gw_decision d;
   gw_decide(st, &rq, jk_now(), jk_mono_ms(), &d);
   enum MHD_Result ret = MHD_YES; /* parked: decided again when resumed */

@@ -73,6 +73,17 @@ int gw_value_whole(const char *key, const char *v, uint64_t lo, uint64_t hi, uin
   return 0;
 }
 
+int gw_value_proxy_headers(const char *key, const char *v, gw_proxy_headers *out, char *err, size_t cap) {
+  if (strcmp(v, "original") == 0) *out = GW_PROXY_ORIGINAL;
+  else if (strcmp(v, "forwarded") == 0) *out = GW_PROXY_FORWARDED;
+  else
+    return ferr(err, cap,
+                "'%s': expected original (nginx: X-Original-URI, X-Original-Host) or forwarded (Caddy, Traefik: "
+                "X-Forwarded-Uri, -Host, -Method), got \"%s\"",
+                key, v);
+  return 0;
+}
+
 /* jwks_timeout: a duration (1..60 s) or N ms (100..60000). */
 static int timeout_ms(const char *v, int64_t *out, char *err, size_t cap) {
   size_t n = strlen(v);
@@ -137,7 +148,7 @@ void gw_config_free(gw_config *c) {
 static const char *const k_global[] = {"token_cache",   "max_token",       "header_max",         "jwks_timeout",
                                        "jwks_max_bytes", "jwks_min_ttl",    "jwks_max_ttl",       "jwks_default_ttl",
                                        "jwks_refresh_ahead", "jwks_cooldown", "jwks_stale_max",    "jwks_ca_file",
-                                       NULL};
+                                       "proxy_headers",  NULL};
 
 int gw_config_set(gw_config *c, const char *k, const char *v, char *err, size_t cap) {
   int idx = -1;
@@ -179,6 +190,8 @@ int gw_config_set(gw_config *c, const char *k, const char *v, char *err, size_t 
       return gw_value_duration(k, v, 1, 86400, &j->cooldown, err, cap);
     case 10:
       return gw_value_duration(k, v, 0, 30 * 86400, &j->stale_max, err, cap);
+    case 12:
+      return gw_value_proxy_headers(k, v, &c->proxy_headers, err, cap);
     default: {
       char *p = NULL;
       if (set_str(&p, k, v, err, cap) != 0) return -1;
@@ -240,7 +253,8 @@ static int valid_header_name(const char *s) {
 static int reserved_header(const char *s) {
   static const char *const r[] = {"connection", "content-length", "content-type", "transfer-encoding",
                                   "keep-alive", "www-authenticate", "date", "server", "set-cookie",
-                                  "upgrade", "trailer", "te", "proxy-authenticate", "location", NULL};
+                                  "upgrade", "trailer", "te", "proxy-authenticate", "location",
+                                  GW_STRIP_AUTHORIZATION_HEADER, NULL};
   for (size_t i = 0; r[i]; i++)
     if (strcasecmp(s, r[i]) == 0) return 1;
   return 0;
@@ -309,7 +323,8 @@ static int host_key(gw_route_cfg *r, const char *k, const char *v, char *err, si
 static const char *const k_single[] = {"issuer",          "jwks_url",        "typ",
                                        "leeway",          "max_age",         "token_cookie",
                                        "token_header",    "allow_http_jwks", "legacy_hs256_secret_file",
-                                       "legacy_deadline", "claim_header_failure", NULL};
+                                       "legacy_deadline", "claim_header_failure", "strip_authorization",
+                                       "issuer_discovery", NULL};
 
 int gw_route_set(gw_route_cfg *r, const char *k, const char *v, char *err, size_t cap) {
   for (int i = 0; k_single[i]; i++)
@@ -357,6 +372,16 @@ int gw_route_set(gw_route_cfg *r, const char *k, const char *v, char *err, size_
     if (strcasecmp(v, "Authorization") == 0) return 0; /* always read */
     return set_str(&r->token_header, k, v, err, cap);
   }
+  if (strcmp(k, "issuer_discovery") == 0) {
+    if (jk_parse_bool(v, &r->issuer_discovery) != 0)
+      return ferr(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
+    return 0;
+  }
+  if (strcmp(k, "strip_authorization") == 0) {
+    if (jk_parse_bool(v, &r->strip_authorization) != 0)
+      return ferr(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
+    return 0;
+  }
   if (strcmp(k, "allow_http_jwks") == 0) {
     if (jk_parse_bool(v, &r->allow_http_jwks) != 0)
       return ferr(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
@@ -382,8 +407,25 @@ int gw_route_set(gw_route_cfg *r, const char *k, const char *v, char *err, size_
 
 static int route_check(const gw_route_cfg *r, char *err, size_t cap) {
   if (r->nalgs == 0) return ferr(err, cap, "[route %s]: 'algs' is required (there is no default algorithm)", r->name);
-  if (r->jwks_url == NULL && r->key_files.n == 0)
-    return ferr(err, cap, "[route %s]: needs 'jwks_url' or 'key_file'", r->name);
+  if (r->issuer_discovery) {
+    if (r->jwks_url != NULL)
+      return ferr(err, cap, "[route %s]: 'jwks_url' and 'issuer_discovery' both name the JWK Set; keep one", r->name);
+    if (r->issuer == NULL)
+      return ferr(err, cap, "[route %s]: 'issuer_discovery' needs 'issuer' (its metadata is read from there)", r->name);
+    if (strncasecmp(r->issuer, "https://", 8) != 0 && (strncasecmp(r->issuer, "http://", 7) != 0 || !r->allow_http_jwks))
+      return ferr(err, cap,
+                  "[route %s]: 'issuer_discovery' needs an https:// issuer (\"%s\"; http:// only with "
+                  "allow_http_jwks = true, to a loopback address)",
+                  r->name, r->issuer);
+    for (const char *q = r->issuer; *q; q++)
+      if ((unsigned char)*q <= 0x20 || *q == 0x7F || *q == '?' || *q == '#')
+        return ferr(err, cap, "[route %s]: 'issuer_discovery': the issuer \"%s\" is not a plain URL", r->name,
+                    r->issuer);
+    if (strlen(r->issuer) > GW_MAX_URL - 64)
+      return ferr(err, cap, "[route %s]: 'issuer_discovery': the issuer is too long", r->name);
+  }
+  if (r->jwks_url == NULL && r->key_files.n == 0 && !r->issuer_discovery)
+    return ferr(err, cap, "[route %s]: needs 'jwks_url', 'issuer_discovery' or 'key_file'", r->name);
   if (r->jwks_url != NULL && strncasecmp(r->jwks_url, "http://", 7) == 0 && !r->allow_http_jwks)
     return ferr(err, cap, "[route %s]: jwks_url is plain http://; use https:// or set allow_http_jwks = true",
                 r->name);
@@ -403,6 +445,30 @@ int gw_config_check(const gw_config *c, int *line, char *err, size_t cap) {
       return -1;
     }
   return 0;
+}
+
+static const char *const k_repeatable[] = {"match_host", "match_path_prefix", "key_file", "algs", "audience",
+                                           "require", "header", "optional_header", NULL};
+
+const char *const *gw_global_keys(void) { return k_global; }
+
+static const char *g_route_keys[sizeof k_single / sizeof k_single[0] + sizeof k_repeatable / sizeof k_repeatable[0]];
+static pthread_once_t g_route_keys_once = PTHREAD_ONCE_INIT;
+
+static void route_keys_init(void) {
+  size_t n = 0;
+  for (size_t i = 0; k_repeatable[i]; i++) g_route_keys[n++] = k_repeatable[i];
+  for (size_t i = 0; k_single[i]; i++) g_route_keys[n++] = k_single[i];
+  g_route_keys[n] = NULL;
+}
+
+const char *const *gw_route_keys(void) {
+  pthread_once(&g_route_keys_once, route_keys_init);
+  return g_route_keys;
+}
+
+const char *gw_route_source_url(const gw_route_cfg *rc) {
+  return rc->jwks_url != NULL ? rc->jwks_url : rc->issuer_discovery ? rc->issuer : NULL;
 }
 
 jwtkit_alg gw_route_rsa_default(const gw_route_cfg *rc) {

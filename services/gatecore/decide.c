@@ -151,7 +151,7 @@ static int verify(gw_route *r, const gw_route_snap *rs, const gw_token *t, int64
   if (not_ready) {
     memset(&d->info, 0, sizeof d->info);
     snprintf(d->info.msg, sizeof d->info.msg, "no JWK Set fetched yet for %s",
-             r->cfg->jwks_url ? r->cfg->jwks_url : "-");
+             gw_route_source_url(r->cfg) ? gw_route_source_url(r->cfg) : "-");
     return GW_R_JWKS_NOT_READY;
   }
   return e == JWTKIT_OK ? -1 : gw_reason_for_err(e);

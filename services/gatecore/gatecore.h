@@ -55,6 +55,11 @@
 #define GW_MAX_CACHE_ENTRIES 10000000u
 #define GW_MAX_KEYFILE (1u << 20)
 
+/* The allow answer's header of a route with strip_authorization: the proxy
+ * drops Authorization from the upstream request when it is "true" (a claim
+ * header cannot take this name). */
+#define GW_STRIP_AUTHORIZATION_HEADER "X-Strip-Authorization"
+
 /* =============================================================== policy */
 
 typedef struct gw_strlist {
@@ -86,6 +91,8 @@ typedef struct gw_route_cfg {
   gw_header_map headers[GW_MAX_HEADERS];
   size_t nheaders;
   int claim_header_allow; /* claim_header_failure = allow (default deny) */
+  int strip_authorization; /* an allow asks the proxy not to pass Authorization on (default: it does) */
+  int issuer_discovery;    /* the JWK Set's URL from the issuer's metadata document (no jwks_url) */
   char *token_cookie;
   char *token_header;
   int allow_http_jwks;
@@ -107,11 +114,21 @@ typedef struct gw_jwks_opts {
   const char *ca_file;   /* NULL: the system's */
 } gw_jwks_opts;
 
+/* Which proxy convention names the original request (proxy_headers): a
+ * listener trusts one, and the other's header fields are ignored there,
+ * since a proxy passes on whatever a client sent of the convention it
+ * does not use itself. */
+typedef enum gw_proxy_headers {
+  GW_PROXY_ORIGINAL = 0, /* nginx auth_request: X-Original-URI, X-Original-Host (else Host) */
+  GW_PROXY_FORWARDED     /* Caddy forward_auth, Traefik forwardAuth: X-Forwarded-Uri, -Host, -Method */
+} gw_proxy_headers;
+
 typedef struct gw_config {
   size_t token_cache; /* entries, 0 = off (10000) */
   size_t max_token;   /* bytes (8192) */
   size_t header_max;  /* bytes of one emitted claim header (1024) */
   gw_jwks_opts jwks;  /* ca_file owned */
+  gw_proxy_headers proxy_headers; /* the front end's listener (original) */
   gw_route_cfg *routes;
   size_t nroutes;
   unsigned seen; /* keys given (gw_config_set) */
@@ -122,7 +139,8 @@ gw_config *gw_config_new(void);
 void gw_config_free(gw_config *c);
 /* A global setting: token_cache, max_token, header_max, jwks_timeout (also
  * "500ms"), jwks_max_bytes, jwks_min_ttl, jwks_max_ttl, jwks_default_ttl,
- * jwks_refresh_ahead, jwks_cooldown, jwks_stale_max, jwks_ca_file.
+ * jwks_refresh_ahead, jwks_cooldown, jwks_stale_max, jwks_ca_file,
+ * proxy_headers (original | forwarded: the listener's convention).
  * Returns 0, 1 when key is not one of them (the front end's own, or
  * unknown), or -1 with a sentence in err (the front end adds FILE:LINE). */
 int gw_config_set(gw_config *c, const char *key, const char *value, char *err, size_t cap);
@@ -136,13 +154,24 @@ int gw_route_set(gw_route_cfg *r, const char *key, const char *value, char *err,
  * and a key source, min_ttl <= max_ttl, migration settings paired.  0, or
  * -1 with err and *line = the failing route's line (0: the file). */
 int gw_config_check(const gw_config *c, int *line, char *err, size_t cap);
+/* The vocabulary, for docs and their tests: every key gw_config_set takes,
+ * then every key gw_route_set takes ("header NAME" and "optional_header
+ * NAME" as "header" and "optional_header"); NULL-terminated. */
+const char *const *gw_global_keys(void);
+const char *const *gw_route_keys(void);
 /* The single RS / PS algorithm among a route's algs, else UNSPEC. */
 jwtkit_alg gw_route_rsa_default(const gw_route_cfg *rc);
+/* What names a route's JWK Set source: jwks_url, or the issuer with
+ * issuer_discovery; NULL for a route with key files only. */
+const char *gw_route_source_url(const gw_route_cfg *rc);
 /* A front end's own values, checked and worded like the core's: a duration
  * (common/parse.h) in lo..hi seconds, a whole number in lo..hi.  0, or -1
  * with "'KEY': ..." in err. */
 int gw_value_duration(const char *key, const char *v, int64_t lo, int64_t hi, int64_t *out, char *err, size_t cap);
 int gw_value_whole(const char *key, const char *v, uint64_t lo, uint64_t hi, uint64_t *out, char *err, size_t cap);
+/* "original" or "forwarded" (a front end with several listeners sets one
+ * per listener and passes it to gw_request_read_as).  0, or -1 with err. */
+int gw_value_proxy_headers(const char *key, const char *v, gw_proxy_headers *out, char *err, size_t cap);
 
 /* ============================================================ JWK Sets */
 
@@ -170,6 +199,7 @@ typedef struct gw_jwks_def {
   int allow_http;
   jwtkit_alg rsa_default; /* for RSA keys without "alg" (gw_route_rsa_default) */
   gw_jwks_opts o;
+  int discovery; /* url is an issuer: the set's URL is its metadata's jwks_uri (gw_discovery_read) */
 } gw_jwks_def;
 
 /* A fetch the core asks the transport for. */
@@ -180,7 +210,21 @@ typedef struct gw_fetch_req {
   size_t max_bytes;
   const char *ca_file;
   char if_none_match[GW_MAX_ETAG]; /* "" : none */
+  int discovery;                   /* url is an issuer: read its metadata first (below) */
 } gw_fetch_req;
+
+/* issuer_discovery.  The metadata document's URLs in the order to try
+ * (the second when the first answers 404): which 0, OpenID Connect
+ * Discovery (ISSUER/.well-known/openid-configuration); 1, RFC 8414
+ * (https://HOST/.well-known/oauth-authorization-server/PATH).  0, or -1
+ * when it does not fit in cap. */
+int gw_discovery_url(const char *issuer, int which, char *out, size_t cap);
+/* The jwks_uri of a metadata document: its "issuer" must equal `issuer`
+ * exactly; jwks_uri must be https://, or http:// to a loopback address
+ * with allow_http (at most GW_MAX_URL bytes, no spaces or controls).  0,
+ * or -1 with a sentence naming both values in err. */
+int gw_discovery_read(const char *body, size_t len, const char *issuer, int allow_http, char *jwks_uri, size_t cap,
+                      char *err, size_t errcap);
 
 /* The transport's answer.  result GW_FETCH_OK: an HTTP answer came whole
  * (status, body and headers as received, no redirect followed); else one of
@@ -205,7 +249,7 @@ typedef struct gw_fetch_outcome {
   char etag[GW_MAX_ETAG];
   long status;
   size_t bytes, skipped;
-  char detail[256];
+  char detail[640];
 } gw_fetch_outcome;
 
 /* The source state machine: plain data without pointers or locks, so it
@@ -419,7 +463,7 @@ typedef struct gw_token {
 #define GW_NO_ROUTE ((size_t)-1)
 
 typedef struct gw_request {
-  const char *method;          /* for the log line; may be NULL */
+  const char *method;          /* for the log line; may be NULL (forwarded: X-Forwarded-Method) */
   const char *host;            /* normalised (gw_normalize_host); NULL: none */
   const char *path;            /* normalised (gw_normalize_path); NULL: none */
   size_t path_len;
@@ -430,10 +474,18 @@ typedef struct gw_request {
   char pathbuf[GW_MAX_URI + 2];
 } gw_request;
 
-/* An auth_request subrequest: X-Original-Host (else Host), X-Original-URI,
+/* An authorization subrequest, by the configuration's proxy_headers:
+ *   original   X-Original-Host (else Host), X-Original-URI (nginx);
+ *              X-Forwarded-* ignored
+ *   forwarded  X-Forwarded-Host, X-Forwarded-Uri, X-Forwarded-Method
+ *              (Caddy, Traefik); X-Original-* and Host ignored (Host names
+ *              the gate there, not the site)
  * then the route's token sources: Authorization: Bearer, token_header,
- * token_cookie. */
+ * token_cookie.  The proxy must set (replace) the fields of its
+ * convention: the first of a name is taken. */
 void gw_request_read(gw_request *rq, const gw_state *st, const gw_fields *f);
+/* The same with the listener's convention given. */
+void gw_request_read_as(gw_request *rq, const gw_state *st, const gw_fields *f, gw_proxy_headers conv);
 /* The first route (file order) whose matchers all match; GW_NO_ROUTE. */
 size_t gw_route_select(const gw_config *c, const char *host, const char *path, size_t path_len);
 /* Offer one header field to the token scan of route rc (start with a

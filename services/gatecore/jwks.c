@@ -81,7 +81,8 @@ int gw_sm_poll(gw_jwks_sm *s, const gw_jwks_def *d, int64_t now, gw_fetch_req *r
                           .allow_http = d->allow_http,
                           .timeout_ms = d->o.timeout_ms,
                           .max_bytes = d->o.max_bytes,
-                          .ca_file = d->o.ca_file};
+                          .ca_file = d->o.ca_file,
+                          .discovery = d->discovery};
     snprintf(req->if_none_match, sizeof req->if_none_match, "%s", s->sent_etag ? s->etag : "");
     if (s->have_set) *wake = drop_at(s, d);
     return r | GW_SM_FETCH;

@@ -250,16 +250,24 @@ static int scan_field(void *cls, const char *name, const char *value) {
   return 1;
 }
 
-void gw_request_read(gw_request *rq, const gw_state *st, const gw_fields *f) {
+void gw_request_read_as(gw_request *rq, const gw_state *st, const gw_fields *f, gw_proxy_headers conv) {
   rq->method = NULL;
   rq->host = rq->path = NULL;
   rq->path_len = 0;
   rq->bad_uri = 0;
   rq->route = GW_NO_ROUTE;
   rq->token = (gw_token){0};
-  const char *uri = f->get(f->ctx, "X-Original-URI");
-  const char *host = f->get(f->ctx, "X-Original-Host");
-  if (host == NULL) host = f->get(f->ctx, "Host");
+  const char *uri, *host;
+  if (conv == GW_PROXY_FORWARDED) {
+    /* Host is the gate's own address behind Traefik: never the site's */
+    uri = f->get(f->ctx, "X-Forwarded-Uri");
+    host = f->get(f->ctx, "X-Forwarded-Host");
+    rq->method = f->get(f->ctx, "X-Forwarded-Method");
+  } else {
+    uri = f->get(f->ctx, "X-Original-URI");
+    host = f->get(f->ctx, "X-Original-Host");
+    if (host == NULL) host = f->get(f->ctx, "Host");
+  }
   if (host != NULL && gw_normalize_host(host, strlen(host), rq->hostbuf, sizeof rq->hostbuf) == 0)
     rq->host = rq->hostbuf;
   if (uri != NULL) {
@@ -275,4 +283,8 @@ void gw_request_read(gw_request *rq, const gw_state *st, const gw_fields *f) {
   if (rq->route == GW_NO_ROUTE) return;
   scan s = {&rq->token, &c->routes[rq->route]};
   f->each(f->ctx, scan_field, &s);
+}
+
+void gw_request_read(gw_request *rq, const gw_state *st, const gw_fields *f) {
+  gw_request_read_as(rq, st, f, gw_state_config(st)->proxy_headers);
 }

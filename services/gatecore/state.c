@@ -185,7 +185,9 @@ void gw_state_route_info(gw_state *st, size_t i, gw_route_info *out) {
 
 static int same_def(const gw_jwks_def *a, const gw_jwks_def *b) {
   const gw_jwks_opts *x = &a->o, *y = &b->o;
-  if (strcmp(a->url, b->url) != 0 || a->allow_http != b->allow_http || a->rsa_default != b->rsa_default) return 0;
+  if (strcmp(a->url, b->url) != 0 || a->allow_http != b->allow_http || a->rsa_default != b->rsa_default ||
+      a->discovery != b->discovery)
+    return 0;
   if ((x->ca_file == NULL) != (y->ca_file == NULL) || (x->ca_file && strcmp(x->ca_file, y->ca_file) != 0)) return 0;
   return x->timeout_ms == y->timeout_ms && x->max_bytes == y->max_bytes && x->min_ttl == y->min_ttl &&
          x->max_ttl == y->max_ttl && x->default_ttl == y->default_ttl && x->refresh_ahead == y->refresh_ahead &&
@@ -217,7 +219,8 @@ static int load_key_files(gw_route *r, char *err, size_t cap) {
 
 /* The route's source: one of this state's, the previous state's, or new. */
 static int attach_source(gw_state *st, gw_route *r, const gw_build *b) {
-  gw_jwks_def d = {r->cfg->jwks_url, r->cfg->allow_http_jwks, gw_route_rsa_default(r->cfg), st->cfg->jwks};
+  gw_jwks_def d = {gw_route_source_url(r->cfg), r->cfg->allow_http_jwks, gw_route_rsa_default(r->cfg), st->cfg->jwks,
+                   r->cfg->jwks_url == NULL};
   gw_source *src = find_source(st->sources, st->nsources, &d);
   if (src == NULL) {
     gw_source *old = b->prev ? find_source(b->prev->sources, b->prev->nsources, &d) : NULL;
@@ -232,7 +235,7 @@ static int attach_source(gw_state *st, gw_route *r, const gw_build *b) {
 static int build_route(gw_state *st, gw_route *r, const gw_build *b, char *err, size_t cap) {
   if (load_key_files(r, err, cap) != 0) return -1;
   if (r->cfg->legacy_secret_file != NULL && gw_build_legacy(r, err, cap) != 0) return -1;
-  if (r->cfg->jwks_url != NULL && attach_source(st, r, b) != 0) {
+  if (gw_route_source_url(r->cfg) != NULL && attach_source(st, r, b) != 0) {
     snprintf(err, cap, "out of memory (or the JWK Set fetcher cannot start)");
     return -1;
   }

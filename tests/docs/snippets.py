@@ -24,7 +24,9 @@ MODE says what is done with the block:
   check KIND     a configuration checked by the program that reads it:
                  gate (jwtkit gate --check), serve (jwtkit serve --check),
                  nginx (nginx -t, the block placed in http{} or server{} as
-                 where=http|server|main says), c (compiled and linked with
+                 where=http|server|main says), caddy (caddy validate
+                 --adapter caddyfile; skipped without caddy, a failure
+                 under CI=true), c (compiled and linked with
                  the library), json (each line one JSON object; "..." may
                  stand for a value).
   usage CMD      a synopsis: every --option in it exists in `jwtkit CMD
@@ -371,6 +373,17 @@ def check_config(d, b):
         open(path, "w").write(conf)
         rc, out = d.run("%s -t -p %s -c %s" % (nginx, shlex.quote(cwd), shlex.quote(path)), b)
         return [] if rc == 0 else ["nginx -t refused it (exit %d):\n%s" % (rc, out)]
+    if kind == "caddy":
+        caddy = shutil.which("caddy") or "/usr/bin/caddy"
+        if not os.path.exists(caddy):
+            raise Skip("caddy is not installed (apt-get install caddy)")
+        path = os.path.join(cwd, "Caddyfile-%d" % b.line)
+        open(path, "w").write(text)
+        # its state stays in the scratch directory (HOME is there too)
+        rc, out = d.run("XDG_CONFIG_HOME=%s XDG_DATA_HOME=%s %s validate --adapter caddyfile --config %s" % (
+            shlex.quote(os.path.join(d.root, "caddy-config")), shlex.quote(os.path.join(d.root, "caddy-data")),
+            shlex.quote(caddy), shlex.quote(path)), b)
+        return [] if rc == 0 else ["caddy validate refused it (exit %d):\n%s" % (rc, out)]
     if kind == "c":
         src = os.path.join(cwd, "snippet-%d.c" % b.line)
         open(src, "w").write(text)

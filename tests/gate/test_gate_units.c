@@ -302,7 +302,7 @@ static void test_config(void) {
   CHECK(cfg_err("[routes a]\n", "t.conf:1: unknown section [routes]"));
   CHECK(cfg_err("[gate]\nnope = 1\n", "t.conf:2: unknown key 'nope' in [gate]"));
   CHECK(cfg_err("[route a]\nalgs = ES256\nkey_file = /k\n\n[route b]\nalgs = ES256\n",
-                "t.conf:5: [route b]: needs 'jwks_url' or 'key_file'"));
+                "t.conf:5: [route b]: needs 'jwks_url', 'issuer_discovery' or 'key_file'"));
 
   CHECK(cfg_err("[gate]\nheader_timeout = 0\n[route a]\njwks_url = https://x/j\nalgs = RS256\n",
                 "t.conf:2: 'header_timeout': bad duration \"0\""));
@@ -312,7 +312,7 @@ static void test_config(void) {
   CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = none\n", "never accepted"));
   CHECK(cfg_err("[route a]\njwks_url = http://x/j\nalgs = RS256\n", "allow_http_jwks"));
   CHECK(cfg_err("[route a]\njwks_url = ftp://x/j\nalgs = RS256\n", "https://"));
-  CHECK(cfg_err("[route a]\nalgs = RS256\n", "needs 'jwks_url' or 'key_file'"));
+  CHECK(cfg_err("[route a]\nalgs = RS256\n", "needs 'jwks_url', 'issuer_discovery' or 'key_file'"));
   CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\nfoo = 1\n", "t.conf:4: unknown key 'foo'"));
   CHECK(cfg_err("[route a]\njwks_url = https://x/j\njwks_url = https://y/j\nalgs = RS256\n", "given twice"));
   CHECK(cfg_err("[route a]\njwks_url = https://x/j\nalgs = RS256\nleeway = 301\n", "'leeway'"));
@@ -656,6 +656,78 @@ static void test_legacy_window(void) {
   CHECK(gw_metrics_legacy_last_minute(1060) == 2);
 }
 
+/* Every configuration key (the server's and the core's vocabulary) is in
+ * the man page (an entry of its own) and in docs/gateway.md (`key`); every
+ * key is one gw_route_set / gw_config_set / the server takes. */
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return NULL;
+  char *buf = malloc(1u << 20);
+  size_t n = buf ? fread(buf, 1, (1u << 20) - 1, f) : 0;
+  fclose(f);
+  if (buf) buf[n] = '\0';
+  return buf;
+}
+
+static int man_has(const char *man, const char *key) {
+  char a[160], b[160];
+  snprintf(a, sizeof a, "\n.B %s\n", key);
+  snprintf(b, sizeof b, "\n.BI \"%s ", key);
+  return strstr(man, a) != NULL || strstr(man, b) != NULL;
+}
+
+static int md_has(const char *md, const char *key) {
+  char a[160];
+  snprintf(a, sizeof a, "| `%s", key);
+  if (strstr(md, a)) return 1;
+  snprintf(a, sizeof a, ", `%s`", key); /* a second key in one row */
+  return strstr(md, a) != NULL;
+}
+
+static void test_vocabulary_documented(void) {
+  char *man = slurp(GATE_SRC_DIR "/docs/man/jwtkit-gate.1"), *md = slurp(GATE_SRC_DIR "/docs/gateway.md");
+  CHECK(man != NULL && md != NULL);
+  if (man == NULL || md == NULL) {
+    free(man);
+    free(md);
+    return;
+  }
+  const char *const *lists[] = {gate_server_keys(), gw_global_keys(), gw_route_keys()};
+  size_t total = 0;
+  for (size_t l = 0; l < 3; l++)
+    for (const char *const *k = lists[l]; *k; k++) {
+      total++;
+      if (!man_has(man, *k)) {
+        fprintf(stderr, "  docs/man/jwtkit-gate.1 has no entry for '%s'\n", *k);
+        CHECK(0);
+      }
+      if (!md_has(md, *k)) {
+        fprintf(stderr, "  docs/gateway.md has no table row for '%s'\n", *k);
+        CHECK(0);
+      }
+    }
+  CHECK(total >= 40);
+  /* the lists are what the parsers take: a route key is not "unknown" */
+  gw_config *c = gw_config_new();
+  char err[256];
+  gw_route_cfg *r = c ? gw_config_add_route(c, "v", 1, err, sizeof err) : NULL;
+  for (const char *const *k = gw_route_keys(); r && *k; k++) {
+    char key[96];
+    int named = strcmp(*k, "header") == 0 || strcmp(*k, "optional_header") == 0;
+    snprintf(key, sizeof key, "%s%s", *k, named ? " X-Vocab" : "");
+    err[0] = '\0';
+    gw_route_set(r, key, "x", err, sizeof err);
+    if (strstr(err, "unknown key")) {
+      fprintf(stderr, "  gw_route_set does not take '%s'\n", *k);
+      CHECK(0);
+    }
+  }
+  for (const char *const *k = gw_global_keys(); c && *k; k++) CHECK(gw_config_set(c, *k, "x", err, sizeof err) != 1);
+  gw_config_free(c);
+  free(man);
+  free(md);
+}
+
 int main(void) {
   jk_log_set_level(JK_LOG_ERROR);
   test_paths();
@@ -666,6 +738,7 @@ int main(void) {
   test_keys();
   test_cache();
   test_legacy_window();
+  test_vocabulary_documented();
   printf("%d checks, %d failed\n", checks, fails);
   return fails ? 1 : 0;
 }

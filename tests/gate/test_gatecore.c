@@ -120,7 +120,7 @@ static gw_fetch_resp answer(long status, const char *body, const char *cc, const
  * cooldown) with a stale bound of 100 s. */
 static gw_jwks_def def(void) {
   gw_config *c = gw_config_new();
-  gw_jwks_def d = {"https://issuer.test/jwks.json", 0, JWTKIT_ALG_UNSPEC, c->jwks};
+  gw_jwks_def d = {"https://issuer.test/jwks.json", 0, JWTKIT_ALG_UNSPEC, c->jwks, 0};
   gw_config_free(c);
   d.o.stale_max = 100;
   return d;
@@ -153,7 +153,7 @@ static gw_fetch_result result_of(int sent_etag, gw_fetch_resp r, char *detail, s
   gw_jwks_def d = def();
   gw_fetch_outcome o;
   gw_fetch_evaluate(&d, sent_etag, &r, &o);
-  if (detail) snprintf(detail, cap, "%s", o.detail);
+  if (detail) snprintf(detail, cap, "%.*s", (int)(cap > 0 ? cap - 1 : 0), o.detail);
   gw_fetch_outcome_clear(&o);
   return o.r;
 }
@@ -515,6 +515,144 @@ static void test_decisions(void) {
   CHECK(f.closes == 1);
 }
 
+/* proxy_headers: the listener's convention is read, the other one (and,
+ * behind Caddy / Traefik, Host) is never taken from the client */
+static void read_as(gw_state *st, const char *const *kv, gw_proxy_headers conv, gw_request *rq) {
+  gw_fields f = {get, each, (void *)kv};
+  gw_request_read_as(rq, st, &f, conv);
+}
+
+static void test_proxy_headers(void) {
+  char err[512] = "";
+  gw_config *c = gw_config_new();
+  CHECK(c != NULL && c->proxy_headers == GW_PROXY_ORIGINAL); /* the default: nginx */
+  gw_proxy_headers ph = GW_PROXY_ORIGINAL;
+  CHECK(gw_value_proxy_headers("proxy_headers", "traefik", &ph, err, sizeof err) == -1 && ph == GW_PROXY_ORIGINAL);
+  CHECK(strstr(err, "'proxy_headers'") && strstr(err, "\"traefik\"") && strstr(err, "forwarded"));
+  CHECK(gw_config_set(c, "proxy_headers", "forwarded", err, sizeof err) == 0 && c->proxy_headers == GW_PROXY_FORWARDED);
+  CHECK(gw_config_set(c, "proxy_headers", "original", err, sizeof err) == -1 && strstr(err, "given twice"));
+  gw_route_cfg *r = gw_config_add_route(c, "api", 1, err, sizeof err);
+  CHECK(r != NULL);
+  if (r == NULL) {
+    gw_config_free(c);
+    return;
+  }
+  static const char *const kv[][2] = {{"match_host", "api.test"}, {"match_path_prefix", "/api/"},
+                                      {"jwks_url", "https://issuer.test/jwks.json"}, {"algs", "ES256"}};
+  for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) CHECK(gw_route_set(r, kv[i][0], kv[i][1], err, sizeof err) == 0);
+  gw_build b = {.generation = 1};
+  gw_state *st = NULL;
+  CHECK(gw_state_build(c, &b, &st, err, sizeof err) == 0);
+  if (st == NULL) {
+    gw_config_free(c);
+    return;
+  }
+  gw_request rq;
+  /* forwarded (the configuration's): X-Forwarded-* are the request */
+  const char *const fwd[] = {"Host", "127.0.0.1:8081", "X-Forwarded-Method", "DELETE", "X-Forwarded-Proto", "https",
+                             "X-Forwarded-Host", "API.test:443", "X-Forwarded-Uri", "/api/../api/x?q=1",
+                             "Authorization", "Bearer a.b.c", NULL, NULL};
+  gw_fields f = {get, each, (void *)fwd};
+  gw_request_read(&rq, st, &f);
+  CHECK(rq.route == 0 && rq.host && strcmp(rq.host, "api.test") == 0 && rq.path && strcmp(rq.path, "/api/x") == 0);
+  CHECK(rq.method && strcmp(rq.method, "DELETE") == 0);
+  CHECK(rq.token.p && rq.token.len == 5 && memcmp(rq.token.p, "a.b.c", 5) == 0);
+  /* ... and X-Original-* sent by a client beside them change nothing */
+  const char *const mixed[] = {"X-Original-URI", "/other", "X-Original-Host", "evil.test", "X-Forwarded-Host",
+                               "api.test", "X-Forwarded-Uri", "/api/x", NULL, NULL};
+  read_as(st, mixed, GW_PROXY_FORWARDED, &rq);
+  CHECK(rq.route == 0 && strcmp(rq.host, "api.test") == 0 && strcmp(rq.path, "/api/x") == 0);
+  /* the original convention on the same fields: X-Forwarded-* ignored */
+  read_as(st, mixed, GW_PROXY_ORIGINAL, &rq);
+  CHECK(rq.route == GW_NO_ROUTE && strcmp(rq.host, "evil.test") == 0 && strcmp(rq.path, "/other") == 0);
+  CHECK(rq.method == NULL);
+  const char *const only_fwd[] = {"Host", "api.test", "X-Forwarded-Uri", "/other", "X-Forwarded-Host", "evil.test",
+                                  "X-Original-URI", "/api/x", NULL, NULL};
+  read_as(st, only_fwd, GW_PROXY_ORIGINAL, &rq);
+  CHECK(rq.route == 0 && strcmp(rq.host, "api.test") == 0 && strcmp(rq.path, "/api/x") == 0);
+  /* forwarded: Host is the gate's address there, never the site's */
+  const char *const host_only[] = {"Host", "api.test", "X-Forwarded-Uri", "/api/x", NULL, NULL};
+  read_as(st, host_only, GW_PROXY_FORWARDED, &rq);
+  CHECK(rq.route == GW_NO_ROUTE && rq.host == NULL && strcmp(rq.path, "/api/x") == 0);
+  /* a bad forwarded URI is a bad URI */
+  const char *const bad[] = {"X-Forwarded-Host", "api.test", "X-Forwarded-Uri", "/api/%zz", NULL, NULL};
+  read_as(st, bad, GW_PROXY_FORWARDED, &rq);
+  CHECK(rq.bad_uri == 1 && rq.route == GW_NO_ROUTE);
+  gw_state_release(st);
+}
+
+/* issuer_discovery: the metadata URLs, what is taken from a document, the
+ * configuration checks */
+static int disc(const char *doc, const char *issuer, int allow_http, char *uri, char *err) {
+  return gw_discovery_read(doc, strlen(doc), issuer, allow_http, uri, GW_MAX_URL + 1, err, 512);
+}
+
+static void test_discovery(void) {
+  char u[GW_MAX_URL + 1], err[512];
+  CHECK(gw_discovery_url("https://id.test", 0, u, sizeof u) == 0 &&
+        strcmp(u, "https://id.test/.well-known/openid-configuration") == 0);
+  CHECK(gw_discovery_url("https://id.test/", 0, u, sizeof u) == 0 &&
+        strcmp(u, "https://id.test/.well-known/openid-configuration") == 0);
+  CHECK(gw_discovery_url("https://id.test/tenant/a", 0, u, sizeof u) == 0 &&
+        strcmp(u, "https://id.test/tenant/a/.well-known/openid-configuration") == 0);
+  CHECK(gw_discovery_url("https://id.test", 1, u, sizeof u) == 0 &&
+        strcmp(u, "https://id.test/.well-known/oauth-authorization-server") == 0);
+  CHECK(gw_discovery_url("https://id.test/tenant/a", 1, u, sizeof u) == 0 &&
+        strcmp(u, "https://id.test/.well-known/oauth-authorization-server/tenant/a") == 0);
+  CHECK(gw_discovery_url("https://id.test", 0, u, 20) == -1);
+
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"https://keys.test/jwks\"}", "https://id.test", 0, u, err) == 0 &&
+        strcmp(u, "https://keys.test/jwks") == 0);
+  /* escapes are read as the JSON says */
+  CHECK(disc("{\"issuer\":\"https:\\/\\/id.test\",\"jwks_uri\":\"https:\\/\\/id.test\\/k\"}", "https://id.test", 0, u, err) == 0 &&
+        strcmp(u, "https://id.test/k") == 0);
+  /* the issuer must match exactly: both named */
+  CHECK(disc("{\"issuer\":\"https://evil.test\",\"jwks_uri\":\"https://evil.test/k\"}", "https://id.test", 0, u, err) == -1 &&
+        strstr(err, "\"https://evil.test\"") && strstr(err, "\"https://id.test\""));
+  CHECK(disc("{\"issuer\":\"https://id.test/\",\"jwks_uri\":\"https://id.test/k\"}", "https://id.test", 0, u, err) == -1);
+  CHECK(disc("{\"jwks_uri\":\"https://id.test/k\"}", "https://id.test", 0, u, err) == -1 && strstr(err, "\"issuer\""));
+  CHECK(disc("{\"issuer\":7,\"jwks_uri\":\"https://id.test/k\"}", "https://id.test", 0, u, err) == -1);
+  CHECK(disc("{\"issuer\":\"https://id.test\"}", "https://id.test", 0, u, err) == -1 && strstr(err, "jwks_uri"));
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":[\"https://id.test/k\"]}", "https://id.test", 0, u, err) == -1);
+  /* https only; http:// to loopback with allow_http */
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://id.test/k\"}", "https://id.test", 1, u, err) == -1 &&
+        strstr(err, "\"http://id.test/k\"") && strstr(err, "https://"));
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://127.0.0.1:8080/k\"}", "https://id.test", 0, u, err) == -1);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://127.0.0.1:8080/k\"}", "https://id.test", 1, u, err) == 0);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://[::1]:8080/k\"}", "https://id.test", 1, u, err) == 0);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://localhost/k\"}", "https://id.test", 1, u, err) == 0);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://127.0.0.1.evil.test/k\"}", "https://id.test", 1, u, err) == -1);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"http://127.0.0.1@evil.test/k\"}", "https://id.test", 1, u, err) == -1);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"ftp://id.test/k\"}", "https://id.test", 1, u, err) == -1);
+  CHECK(disc("{\"issuer\":\"https://id.test\",\"jwks_uri\":\"https://id.test/a b\"}", "https://id.test", 0, u, err) == -1);
+  /* not a document */
+  CHECK(disc("<html>", "https://id.test", 0, u, err) == -1 && strstr(err, "not a JSON object"));
+  CHECK(disc("[]", "https://id.test", 0, u, err) == -1);
+  CHECK(gw_discovery_read("", 0, "https://id.test", 0, u, sizeof u, err, sizeof err) == -1 && strstr(err, "empty"));
+
+  /* configuration */
+  gw_config *c = gw_config_new();
+  gw_route_cfg *r = c ? gw_config_add_route(c, "d", 3, err, sizeof err) : NULL;
+  CHECK(r != NULL);
+  if (r == NULL) {
+    gw_config_free(c);
+    return;
+  }
+  int line = 0;
+  CHECK(gw_route_set(r, "issuer_discovery", "maybe", err, sizeof err) == -1);
+  CHECK(gw_route_set(r, "algs", "ES256", err, sizeof err) == 0);
+  r->issuer_discovery = 1;
+  CHECK(gw_config_check(c, &line, err, sizeof err) == -1 && line == 3 && strstr(err, "needs 'issuer'"));
+  CHECK(gw_route_set(r, "issuer", "http://127.0.0.1:8080", err, sizeof err) == 0);
+  CHECK(gw_config_check(c, &line, err, sizeof err) == -1 && strstr(err, "https://"));
+  CHECK(gw_route_set(r, "allow_http_jwks", "true", err, sizeof err) == 0);
+  CHECK(gw_config_check(c, &line, err, sizeof err) == 0);
+  CHECK(strcmp(gw_route_source_url(r), "http://127.0.0.1:8080") == 0);
+  CHECK(gw_route_set(r, "jwks_url", "http://127.0.0.1:8080/jwks.json", err, sizeof err) == 0);
+  CHECK(gw_config_check(c, &line, err, sizeof err) == -1 && strstr(err, "both"));
+  gw_config_free(c);
+}
+
 int main(void) {
   g_logfd = mkstemp(g_logpath);
   if (g_logfd < 0) return 1;
@@ -529,6 +667,8 @@ int main(void) {
   test_stale();
   test_max_age();
   test_decisions();
+  test_proxy_headers();
+  test_discovery();
   jwtkit_key_free(g_k1);
   jwtkit_key_free(g_k2);
   close(g_logfd);

@@ -101,4 +101,13 @@ check "saying why" grep -q 'the secret is a PEM block: a key is never an HMAC se
 printf 'short' >"$TMP/legacy.key"
 "$GATE_BIN" --config "$TMP/past.conf" --check >"$TMP/check.out" 2>&1
 check "a secret shorter than 32 bytes is refused" test $? = 2
+
+# --- the route of docs/gateway.md's migration steps, with this test's secret
+cp "$TMP/legacy.raw" "$TMP/legacy.key"
+python3 "$GATE_TESTS_DIR/../lib/doc_block.py" "$GATE_TESTS_DIR/../../docs/gateway.md" \
+  'minting plus its longest token lifetime — and configure it:' >"$TMP/doc.conf" || exit 1
+check "docs/gateway.md's migration route names the secret file" grep -q '^legacy_hs256_secret_file = /etc/jwtkit/legacy-hs256.key$' "$TMP/doc.conf"
+sed -i "s#^legacy_hs256_secret_file = .*#legacy_hs256_secret_file = $TMP/legacy.key#" "$TMP/doc.conf"
+"$GATE_BIN" --config "$TMP/doc.conf" --check >"$TMP/check.out" 2>&1
+check "docs/gateway.md's migration route passes --check" test $? = 0
 finish

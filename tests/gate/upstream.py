@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tiny upstream for the gate tests: answers every request 200 with the
-X-* request headers it received, one "Name: value" per line, so a test
-can see which claim headers nginx passed on.  Usage: upstream.py PORT"""
+X-* request headers and Authorization it received, one "Name: value" per
+line, so a test can see which claim headers (and whether the token) the
+proxy passed on.  Usage: upstream.py PORT"""
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,7 +14,7 @@ class Echo(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         if n:
             self.rfile.read(n)  # keep the connection usable
-        lines = [f"{k}: {v}" for k, v in self.headers.items() if k.lower().startswith("x-")]
+        lines = [f"{k}: {v}" for k, v in self.headers.items() if k.lower().startswith("x-") or k.lower() == "authorization"]
         body = ("upstream ok\n" + "\n".join(sorted(lines)) + "\n").encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
