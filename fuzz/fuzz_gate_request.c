@@ -336,7 +336,7 @@ static int hidden(const hide_ctx *h, const char *name) {
 }
 static const char *hide_get(void *ctx, const char *name) {
   hide_ctx *h = ctx;
-  return hidden(h, name) ? NULL : jkf_fields_get((void *)h->f, name);
+  return hidden(h, name) ? NULL : jkf_fields_get(JK_UNCONST(h->f), name);
 }
 static int hide_one(void *cls, const char *name, const char *value) {
   hide_ctx *h = cls;
@@ -346,7 +346,7 @@ static void hide_each(void *ctx, int (*fn)(void *cls, const char *name, const ch
   hide_ctx *h = ctx;
   h->fn = fn;
   h->cls = cls;
-  jkf_fields_each((void *)h->f, hide_one, h);
+  jkf_fields_each(JK_UNCONST(h->f), hide_one, h);
 }
 
 static int same_str(const char *a, const char *b) { return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0); }
@@ -356,7 +356,7 @@ static int same_str(const char *a, const char *b) { return a == b || (a != NULL 
 static void conventions(const jkf_fields *f) {
   for (int c = 0; c < 2; c++) {
     gw_proxy_headers conv = c ? GW_PROXY_FORWARDED : GW_PROXY_ORIGINAL;
-    gw_fields all = {jkf_fields_get, jkf_fields_each, (void *)f};
+    gw_fields all = {jkf_fields_get, jkf_fields_each, JK_UNCONST(f)};
     hide_ctx h = {.f = f, .conv = conv};
     gw_fields some = {hide_get, hide_each, &h};
     gw_request a, b;

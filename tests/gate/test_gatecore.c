@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/attr.h"
 #include "common/log.h"
 #include "gatecore.h"
 
@@ -417,7 +418,7 @@ static void each(void *ctx, int (*fn)(void *cls, const char *name, const char *v
 
 static void decide(gw_state *st, const char *uri, const char *auth, gw_decision *d) {
   const char *kv[] = {"X-Original-URI", uri, auth ? "Authorization" : NULL, auth, NULL, NULL};
-  gw_fields f = {get, each, (void *)kv};
+  gw_fields f = {get, each, JK_UNCONST(kv)};
   gw_request rq;
   gw_request_read(&rq, st, &f);
   gw_decide(st, &rq, NOW, 0, d);
@@ -518,7 +519,7 @@ static void test_decisions(void) {
 /* proxy_headers: the listener's convention is read, the other one (and,
  * behind Caddy / Traefik, Host) is never taken from the client */
 static void read_as(gw_state *st, const char *const *kv, gw_proxy_headers conv, gw_request *rq) {
-  gw_fields f = {get, each, (void *)kv};
+  gw_fields f = {get, each, JK_UNCONST(kv)};
   gw_request_read_as(rq, st, &f, conv);
 }
 
@@ -552,7 +553,7 @@ static void test_proxy_headers(void) {
   const char *const fwd[] = {"Host", "127.0.0.1:8081", "X-Forwarded-Method", "DELETE", "X-Forwarded-Proto", "https",
                              "X-Forwarded-Host", "API.test:443", "X-Forwarded-Uri", "/api/../api/x?q=1",
                              "Authorization", "Bearer a.b.c", NULL, NULL};
-  gw_fields f = {get, each, (void *)fwd};
+  gw_fields f = {get, each, JK_UNCONST(fwd)};
   gw_request_read(&rq, st, &f);
   CHECK(rq.route == 0 && rq.host && strcmp(rq.host, "api.test") == 0 && rq.path && strcmp(rq.path, "/api/x") == 0);
   CHECK(rq.method && strcmp(rq.method, "DELETE") == 0);
