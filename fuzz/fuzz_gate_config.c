@@ -10,7 +10,8 @@
  * Properties: a refused file gives no configuration and a NUL-terminated
  * message naming the file ("gate.conf:LINE: ..." or "gate.conf: ...");
  * an accepted one has 1..256 routes with valid, unique names, each with an
- * asymmetric algorithm (never HS*), a jwks_url or a key_file, an https://
+ * asymmetric algorithm (never HS*), a jwks_url, a key_file or
+ * issuer_discovery (then no jwks_url and an https:// issuer), an https://
  * jwks_url unless allow_http_jwks, both or neither of the migration
  * settings, valid and unreserved claim-header names (unique ignoring case),
  * lowercase hosts and '/'-prefixed paths, jwks_min_ttl <= jwks_max_ttl;
@@ -143,6 +144,8 @@ static char *write_back(const gate_config *gc, size_t *len) {
     if (r->token_cookie) kv(&t, "token_cookie", r->token_cookie);
     if (r->token_header) kv(&t, "token_header", r->token_header);
     jkf_text_printf(&t, "allow_http_jwks=%s\n", r->allow_http_jwks ? "true" : "false");
+    if (r->issuer_discovery) jkf_text_printf(&t, "issuer_discovery=true\n");
+    if (r->strip_authorization) jkf_text_printf(&t, "strip_authorization=true\n");
     if (r->legacy_secret_file) kv(&t, "legacy_hs256_secret_file", r->legacy_secret_file);
     if (r->has_legacy_deadline) {
       char when[40];
@@ -203,6 +206,8 @@ static void same(const gate_config *ga, const gate_config *gb) {
     same_str(x->token_cookie, y->token_cookie, "token_cookie", n);
     same_str(x->token_header, y->token_header, "token_header", n);
     JKF_CHECK(x->allow_http_jwks == y->allow_http_jwks, "%s allow_http_jwks", n);
+    JKF_CHECK(x->issuer_discovery == y->issuer_discovery, "%s issuer_discovery", n);
+    JKF_CHECK(x->strip_authorization == y->strip_authorization, "%s strip_authorization", n);
     same_str(x->legacy_secret_file, y->legacy_secret_file, "legacy_hs256_secret_file", n);
     JKF_CHECK(x->has_legacy_deadline == y->has_legacy_deadline &&
                   (!x->has_legacy_deadline || x->legacy_deadline == y->legacy_deadline),
@@ -235,7 +240,12 @@ static void check(const gate_config *gc) {
     for (size_t k = 0; k < r->nalgs; k++)
       JKF_CHECK(r->algs[k] != JWTKIT_ALG_UNSPEC && jwtkit_alg_kty(r->algs[k]) != JWTKIT_KTY_OCT, "%s: alg %s",
                 r->name, jwtkit_alg_name(r->algs[k]));
-    JKF_CHECK(r->jwks_url != NULL || r->key_files.n > 0, "%s: no key source", r->name);
+    JKF_CHECK(r->jwks_url != NULL || r->key_files.n > 0 || r->issuer_discovery, "%s: no key source", r->name);
+    if (r->issuer_discovery) /* the set's URL comes from the issuer's metadata: never both */
+      JKF_CHECK(r->jwks_url == NULL && r->issuer != NULL &&
+                    (strncasecmp(r->issuer, "https://", 8) == 0 ||
+                     (r->allow_http_jwks && strncasecmp(r->issuer, "http://", 7) == 0)),
+                "%s: issuer_discovery with jwks_url or without an https issuer", r->name);
     if (r->jwks_url != NULL)
       JKF_CHECK(strncasecmp(r->jwks_url, "https://", 8) == 0 || (r->allow_http_jwks && strncasecmp(r->jwks_url,
                                                                                                  "http://", 7) == 0),
