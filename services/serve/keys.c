@@ -281,13 +281,17 @@ static int prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t 
   jwtkit_keyring_get_timing(kr, &t);
   if (((kc->timing_set & SV_SET_MAX_AGE) && t.max_age != kc->timing.max_age) ||
       ((kc->timing_set & SV_SET_TOKEN_TTL) && t.token_ttl != kc->timing.token_ttl) ||
-      ((kc->timing_set & SV_SET_ROTATE_EVERY) && t.rotate_every != kc->timing.rotate_every)) {
+      ((kc->timing_set & SV_SET_ROTATE_EVERY) && t.rotate_every != kc->timing.rotate_every) ||
+      ((kc->timing_set & SV_SET_LEEWAY) && t.leeway != kc->timing.leeway) ||
+      ((kc->timing_set & SV_SET_PUBLISH_AHEAD) && t.publish_ahead != kc->timing.publish_ahead)) {
     jk_logline L;
     if (jk_log_begin(&L, JK_LOG_WARN, "keyring_timing_kept")) {
       jk_log_str(&L, "msg", "timing options apply when a keyring is created; the existing keyring keeps its own");
       jk_log_int(&L, "max_age", t.max_age);
       jk_log_int(&L, "token_ttl", t.token_ttl);
       jk_log_int(&L, "rotate_every", t.rotate_every);
+      jk_log_int(&L, "leeway", t.leeway);
+      jk_log_int(&L, "publish_ahead", t.publish_ahead);
       jk_log_end(&L);
     }
   }

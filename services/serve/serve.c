@@ -43,9 +43,13 @@ static const char k_usage[] =
     "  --kek-file FILE             PostgreSQL keyring: key-encryption keys, one per line, the first seals\n"
     "  --kek-env NAME              ... or from the environment variable NAME (default JWTKIT_KEK)\n"
     "  --rotate-check DURATION     how often the rotation runs (default 30s)\n"
-    "  --max-age DURATION          JWKS Cache-Control max-age     } used when the keyring\n"
-    "  --token-ttl DURATION        longest token lifetime         } is created\n"
-    "  --rotate-every DURATION     active period of a signing key } (defaults 5m, 15m, 30d)\n"
+    "  --max-age DURATION          JWKS Cache-Control max-age (default 5m)\n"
+    "  --token-ttl DURATION        longest token lifetime (default 15m)\n"
+    "  --rotate-every DURATION     active period of a signing key (default 30d)\n"
+    "  --leeway DURATION           verifiers' clock leeway, 0..300s (default 60s)\n"
+    "  --publish-ahead DURATION    publish the next key this long before the rotation\n"
+    "                              (default max(2 x max-age, rotate-every/30)); these five are\n"
+    "                              the keyring's timing, used when it is created and checked by its rules\n"
     "  --transition-ttl DURATION   cap the lifetime of minted tokens during a migration\n"
     "  --legacy-hs256-secret-file FILE  the HS256 secret being migrated away from: checked,\n"
     "                              never published, never used to mint\n"
@@ -266,7 +270,9 @@ static int make_keycfg(const sv_settings *s, sv_keycfg *kc, char *err, size_t ca
   kc->timing.max_age = s->max_age;
   kc->timing.token_ttl = s->token_ttl;
   kc->timing.rotate_every = s->rotate_every;
-  kc->timing_set = s->set & (SV_SET_MAX_AGE | SV_SET_TOKEN_TTL | SV_SET_ROTATE_EVERY);
+  kc->timing.leeway = s->leeway;
+  kc->timing.publish_ahead = s->publish_ahead;
+  kc->timing_set = s->set & (SV_SET_MAX_AGE | SV_SET_TOKEN_TTL | SV_SET_ROTATE_EVERY | SV_SET_LEEWAY | SV_SET_PUBLISH_AHEAD);
   if (read_keks(s, kc, err, cap) != 0) return -1;
   if (read_passphrase(s, &kc->passphrase, err, cap) != 0) {
     sv_keycfg_free(kc);

@@ -180,9 +180,11 @@ enum {
   SV_SET_BURST_IP = 1u << 23,
   SV_SET_RATE_CLIENT = 1u << 24,
   SV_SET_BURST_CLIENT = 1u << 25,
-  SV_SET_FAIL_COST = 1u << 26
+  SV_SET_FAIL_COST = 1u << 26,
+  SV_SET_LEEWAY = 1u << 27,
+  SV_SET_PUBLISH_AHEAD = 1u << 28
 };
-#define SV_SET_BITS 27
+#define SV_SET_BITS 29
 
 /* A rate: `count` per `per` seconds (1, 60 or 3600); count 0 is off. */
 typedef struct sv_rate {
@@ -208,6 +210,7 @@ typedef struct sv_settings {
   jwtkit_alg algs[SV_MAX_ALGS];
   size_t nalgs;
   int64_t rotate_check, max_age, token_ttl, rotate_every, transition_ttl;
+  int64_t leeway, publish_ahead; /* keyring timing (publish_ahead 0: the keyring's default rule) */
   long long threads, max_connections;
   int64_t header_timeout;       /* seconds: a request's line, headers and body */
   long long max_connections_ip; /* per source address, 0: off */
@@ -232,9 +235,10 @@ int sv_settings_parse(sv_settings *s, const char *text, size_t len, const char *
 /* dst = dst overridden by every field set in src. */
 void sv_settings_overlay(sv_settings *dst, const sv_settings *src);
 /* Check what no single option can (two passphrase sources, KEKs for a
- * keyring that is not PostgreSQL) and complete the settings (the default
- * issuer from listen).  An error names where the option was given
- * ("serve.conf:LINE" or "--option").  Returns 0 or -1. */
+ * keyring that is not PostgreSQL, the keyring's timing rules across
+ * max_age, token_ttl, leeway, rotate_every and publish_ahead) and complete
+ * the settings (the default issuer from listen).  An error names where the
+ * option was given ("serve.conf:LINE" or "--option").  Returns 0 or -1. */
 int sv_settings_finish(sv_settings *s, char *err, size_t cap);
 /* Where the option `name` (its SV_SET_* bit) was given: "FILE:LINE" of the
  * config file, "--name-with-dashes" for the command line, "" when it keeps

@@ -226,6 +226,62 @@ static void test_settings(void) {
   CHECK(s.nalgs == 1 && s.algs[0] == JWTKIT_ALG_EDDSA && strcmp(s.issuer, "https://a.example") == 0);
 }
 
+/* leeway and publish_ahead are settable, and the timing is checked by the
+ * keyring's rules, the error naming the rule, the values and where each
+ * value was given */
+static void test_timing_settings(void) {
+  char path[64], err[800];
+  sv_settings s;
+  sv_settings_defaults(&s);
+  CHECK(s.leeway == 60 && s.publish_ahead == 0);
+  CHECK(write_tmp(path, "leeway = 90s\npublish_ahead = 2h\nrotate_every = 1d\n") == 0);
+  CHECK(sv_settings_load(&s, path, err, sizeof err) == 0);
+  CHECK(s.leeway == 90 && s.publish_ahead == 7200 && s.rotate_every == 86400);
+  CHECK(sv_settings_finish(&s, err, sizeof err) == 0);
+  unlink(path);
+  /* publish_ahead below max_age: the keyring's rule, with values and lines */
+  sv_settings_defaults(&s);
+  CHECK(write_tmp(path, "# timing\nmax_age = 10m\npublish_ahead = 5m\n") == 0);
+  CHECK(sv_settings_load(&s, path, err, sizeof err) == 0);
+  CHECK(sv_settings_finish(&s, err, sizeof err) != 0);
+  char want[400];
+  snprintf(want, sizeof want,
+           "%s:3: timing: publish_ahead (300s) must be at least max_age (600s): a key is published max_age before it "
+           "signs (the keyring's rule; given: publish_ahead at %s:3, max_age at %s:2)",
+           path, path, path);
+  CHECK(strcmp(err, want) == 0);
+  if (strcmp(err, want) != 0) fprintf(stderr, "  got: %s\n", err);
+  unlink(path);
+  /* publish_ahead not below rotate_every, given on the command line */
+  sv_settings_defaults(&s);
+  CHECK(sv_settings_set(&s, "rotate_every", "1h", 0, err, sizeof err) == 0);
+  CHECK(sv_settings_set(&s, "publish_ahead", "2h", 0, err, sizeof err) == 0);
+  CHECK(sv_settings_finish(&s, err, sizeof err) != 0);
+  CHECK(strstr(err, "--publish-ahead: timing: rotate_every (3600s) must be more than publish_ahead (7200s)") == err);
+  CHECK(strstr(err, "given: publish_ahead at --publish-ahead, rotate_every at --rotate-every") != NULL);
+  /* the default publish-ahead rule against a short period */
+  sv_settings_defaults(&s);
+  CHECK(sv_settings_set(&s, "max_age", "1h", 0, err, sizeof err) == 0);
+  CHECK(sv_settings_set(&s, "rotate_every", "90m", 0, err, sizeof err) == 0);
+  CHECK(sv_settings_finish(&s, err, sizeof err) != 0);
+  CHECK(strstr(err, "rotate_every (5400s) must be more than max(2 x max_age, rotate_every/30) (7200s)") != NULL);
+  /* each value's own range */
+  sv_settings_defaults(&s);
+  CHECK(sv_settings_set(&s, "leeway", "301", 0, err, sizeof err) != 0 && strstr(err, "leeway: '301' is not a duration from 0s to 300s") == err);
+  CHECK(sv_settings_set(&s, "publish_ahead", "0", 0, err, sizeof err) != 0 && strstr(err, "publish_ahead:") == err);
+  /* overlay: the command line's leeway wins */
+  sv_settings file, cli;
+  sv_settings_defaults(&file);
+  sv_settings_defaults(&cli);
+  CHECK(sv_settings_set(&file, "leeway", "10s", 1, err, sizeof err) == 0);
+  CHECK(sv_settings_set(&file, "publish_ahead", "3d", 2, err, sizeof err) == 0);
+  CHECK(sv_settings_set(&cli, "leeway", "20s", 0, err, sizeof err) == 0);
+  sv_settings_defaults(&s);
+  sv_settings_overlay(&s, &file);
+  sv_settings_overlay(&s, &cli);
+  CHECK(s.leeway == 20 && s.publish_ahead == 3 * 86400);
+}
+
 static void test_clients(void) {
   char secret[SV_SECRET_CHARS + 1], hash[128], text[2048], err[600];
   sv_secret_generate(secret);
@@ -456,6 +512,7 @@ int main(void) {
   test_etag();
   test_secret();
   test_settings();
+  test_timing_settings();
   test_clients();
   test_scope_tokens();
   test_rates();

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `jwtkit serve` for operators: settable timing, client administration,
+# warnings about client TTLs, `serve --check`.  The real binary on a free
+# loopback port with curl; see tests/serve/lib.sh for the environment.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+SRC=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+CLIENTS=$WORK/clients.conf
+add_client() { # NAME ARGS... -> prints the secret
+  "$SERVE_BIN" client add "$@" --clients "$CLIENTS" 2>>"$WORK/client-add.log"
+}
+tok() { # NAME CURL-ARGS... -> status; body in $WORK/NAME.json
+  local name=$1
+  shift
+  "$CURL" -s -D "$WORK/$name.h" -o "$WORK/$name.json" "$@" "$BASE/token"
+  status_of "$WORK/$name.h"
+}
+# ring_timing DIR KEY : a timing value of a directory keyring
+ring_timing() { jget "$1/keyring.json" "d['timing']['$2']"; }
+
+ALICE=$(add_client alice --audience https://api.example --scopes read)
+
+# ------------------------------------------------------------ 1. timing
+# leeway and publish_ahead are given to the keyring the issuer creates
+RING=$WORK/ring
+check "start with --leeway 90s --publish-ahead 20m --rotate-every 1h" \
+  start_server "$WORK/timing.log" --keyring "$RING" --clients "$CLIENTS" --leeway 90s --publish-ahead 20m --rotate-every 1h
+expect "the keyring created holds leeway 90" 90 "$(ring_timing "$RING" leeway)"
+expect "... and publish_ahead 1200" 1200 "$(ring_timing "$RING" publish_ahead)"
+expect "... and rotate_every 3600" 3600 "$(ring_timing "$RING" rotate_every)"
+stop_server TERM
+check "clean exit" test "$SEXIT" -eq 0
+# an existing keyring keeps its timing, and the issuer says so with the values
+check "restart with another leeway" start_server "$WORK/timing2.log" --keyring "$RING" --clients "$CLIENTS" --leeway 30s
+check "... warns that the keyring keeps its own (leeway 90, publish_ahead 1200)" \
+  grep -q '"event":"keyring_timing_kept".*"leeway":90,"publish_ahead":1200' "$WORK/timing2.log"
+expect "... and the keyring is unchanged" 90 "$(ring_timing "$RING" leeway)"
+stop_server TERM
+# the keyring's rules, checked before anything is created
+printf '# timing\nmax_age = 10m\npublish_ahead = 5m\n' >"$WORK/timing.conf"
+"$SERVE_BIN" --config "$WORK/timing.conf" --keyring "$WORK/never" --clients "$CLIENTS" 2>"$WORK/timing-bad.log"
+check "publish_ahead below max_age: exit 2" test $? -eq 2
+check "... naming the rule, the values and the lines" grep -q \
+  "timing.conf:3: timing: publish_ahead (300s) must be at least max_age (600s): a key is published max_age before it signs (the keyring's rule; given: publish_ahead at .*timing.conf:3, max_age at .*timing.conf:2)" \
+  "$WORK/timing-bad.log"
+check "... and no keyring was created" test ! -e "$WORK/never"
+"$SERVE_BIN" --rotate-every 1h --publish-ahead 1h --keyring "$WORK/never" --clients "$CLIENTS" 2>"$WORK/timing-bad2.log"
+check "publish_ahead not below rotate_every: exit 2" test $? -eq 2
+check "... with the values and the options" grep -q \
+  "rotate_every (3600s) must be more than publish_ahead (3600s), so the next key is published within the period" \
+  "$WORK/timing-bad2.log"
+"$SERVE_BIN" --leeway 301 2>"$WORK/timing-bad3.log"
+check "--leeway over 300 s: exit 2" test $? -eq 2
+check "... with the range" grep -q "leeway: '301' is not a duration from 0s to 300s" "$WORK/timing-bad3.log"
+
+echo "serve ops tests: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
