@@ -86,7 +86,7 @@ static void init(void) {
   JKF_CHECK(rc == JWTKIT_OK, "keyring_open: %s", ei.msg);
   jwtkit_alg algs[3] = {JWTKIT_ALG_ES256, JWTKIT_ALG_EDDSA, JWTKIT_ALG_ES384};
   sv_keysnap *ks = NULL;
-  JKF_CHECK(sv_keysnap_build(&ks, kr, algs, 3) == 0, "keysnap");
+  JKF_CHECK(sv_keysnap_build(&ks, kr, algs, 3, g.now) == 0, "keysnap");
   sv_keysnap_install(ks);
 
   sv_settings s;

@@ -46,13 +46,16 @@ SV_SNAP_HOLDER(sv_keysnap)
 static void keysnap_destroy(jk_snap_obj *o) {
   sv_keysnap *ks = (sv_keysnap *)o;
   sv_attachment_drop(&ks->attached);
-  for (size_t i = 0; i < ks->nsig; i++) jwtkit_signer_free(ks->sig[i].signer);
+  for (size_t i = 0; i < ks->nsig; i++) {
+    jwtkit_signer_free(ks->sig[i].signer);
+    sv_metrics_mint_release(ks->sig[i].minted);
+  }
   jwtkit_free(ks->jwks);
   jwtkit_keyring_free(ks->kr);
   free(ks);
 }
 
-int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *algs, size_t nalgs) {
+int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *algs, size_t nalgs, int64_t now) {
   *out = NULL;
   sv_keysnap *ks = calloc(1, sizeof *ks);
   if (ks == NULL) {
@@ -69,7 +72,6 @@ int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *alg
     return -1;
   }
   sv_etag(ks->jwks, ks->jwks_len, ks->etag);
-  int64_t now = jk_now();
   jwtkit_sign_opts opts = {.typ = "at+jwt", .kid = NULL, .extra_header = NULL};
   for (size_t i = 0; i < nalgs && i < SV_MAX_ALGS; i++) {
     sv_sig *s = &ks->sig[ks->nsig++];
@@ -341,7 +343,7 @@ int sv_keysnap_reload(const sv_keycfg *kc, uint64_t *served_gen) {
     return -1;
   }
   sv_keysnap *ks = NULL;
-  if (sv_keysnap_build(&ks, kr, kc->algs, kc->nalgs) != 0) {
+  if (sv_keysnap_build(&ks, kr, kc->algs, kc->nalgs, jk_now()) != 0) {
     jk_log(JK_LOG_ERROR, "snapshot_failed", "cannot build a keyring snapshot; still serving the previous one");
     return -1;
   }
@@ -360,6 +362,7 @@ int sv_keysnap_reload(const sv_keycfg *kc, uint64_t *served_gen) {
     jk_log_end(&L);
   }
   sv_keysnap_install(ks);
+  sv_metrics_mint_prune(ks); /* the series of keys that left the JWKS go with them */
   return 0;
 }
 

@@ -309,8 +309,16 @@ typedef struct sv_mint_counter sv_mint_counter;
 void sv_metrics_init(void);
 void sv_metrics_request(enum sv_route r, unsigned status);
 void sv_metrics_token_error(enum sv_token_error e);
-/* Counter slot for tokens minted with kid (looked up once per snapshot). */
+/* Counter slot for tokens minted with kid, taken by a snapshot that signs
+ * with that key (looked up once per snapshot) and given back when the
+ * snapshot goes (sv_metrics_mint_release).  A slot no snapshot holds lives
+ * on while its kid is published, then it is freed with its series
+ * (sv_metrics_mint_prune with the snapshot being served; the exposition
+ * prunes too): /metrics holds series for published keys only. */
 sv_mint_counter *sv_metrics_mint_slot(const char *kid, jwtkit_alg alg);
+void sv_metrics_mint_release(sv_mint_counter *slot);
+struct sv_keysnap;
+void sv_metrics_mint_prune(const struct sv_keysnap *ks);
 void sv_metrics_minted(sv_mint_counter *slot);
 /* A keyring report line ("activated key ...") -> action counter. */
 void sv_metrics_rotation_line(const char *line);
@@ -357,8 +365,9 @@ typedef struct sv_keysnap {
   _Atomic(sv_attachment *) attached; /* the HTTP layer's prepared responses */
 } sv_keysnap;
 
-/* Build a snapshot from a freshly opened keyring (takes ownership of kr). */
-int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *algs, size_t nalgs);
+/* Build a snapshot from a freshly opened keyring (takes ownership of kr);
+ * its signers are the keys active at `now`. */
+int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *algs, size_t nalgs, int64_t now);
 /* Its holder (SV_SNAP_HOLDER). */
 sv_keysnap *sv_keysnap_acquire(void);
 void sv_keysnap_release(sv_keysnap *ks);

@@ -497,6 +497,132 @@ static void test_framing(void) {
   CHECK(framing(0, 100, (const char *const[]){"X-Weird_Name.~!", "1", NULL}, NULL, NULL) == 0);
 }
 
+/* Lines of the exposition text that are series of `family` ("name{" or
+ * "name "), and whether each one's kid label is in jwks. */
+static size_t series_of(const char *text, const char *family, const char *jwks, int *foreign_kid) {
+  size_t n = 0, fl = strlen(family);
+  for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+    if (strncmp(p, family, fl) != 0 || (p[fl] != '{' && p[fl] != ' ')) continue;
+    n++;
+    const char *k = strstr(p, "kid=\"");
+    const char *eol = strchr(p, '\n');
+    if (k != NULL && (eol == NULL || k < eol)) {
+      char kid[160];
+      size_t kl = strcspn(k + 5, "\"");
+      if (kl >= sizeof kid) kl = sizeof kid - 1;
+      memcpy(kid, k + 5, kl);
+      kid[kl] = '\0';
+      char want[200];
+      snprintf(want, sizeof want, "\"kid\":\"%s\"", kid);
+      if (strstr(jwks, want) == NULL) *foreign_kid = 1;
+    }
+  }
+  return n;
+}
+
+static size_t count_str(const char *s, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
+/* Many rotations with the clock passed in: the JWKS holds a bounded number
+ * of keys, and /metrics a bounded number of series, for any run length.
+ * The timing: max_age 60 s, token_ttl 300 s, leeway 60 s, rotation every
+ * 600 s, rotate_check (the step) 97 s.  Per algorithm the JWKS holds at
+ * most one pending key, the active one, and the keys retired within
+ * token_ttl + leeway + max_age + one step of their last token:
+ * 2 + ceil((300 + 60 + 60 + 97) / 600) = 3 keys; with two algorithms 6.
+ * Each jwtkit_tokens_issued_total and jwtkit_key_age_seconds series names
+ * a published key, so each family has at most 6 series, and the number of
+ * lines of the exposition does not grow. */
+static void test_bounded_keys_and_series(void) {
+  char dir[64];
+  snprintf(dir, sizeof dir, "/tmp/serve-units-ring-XXXXXX");
+  CHECK(mkdtemp(dir) != NULL);
+  char ring[128];
+  snprintf(ring, sizeof ring, "%s/ring", dir);
+  jwtkit_keyring_timing t;
+  jwtkit_keyring_timing_default(&t);
+  t.max_age = 60;
+  t.token_ttl = 300;
+  t.leeway = 60;
+  t.rotate_every = 600;
+  const jwtkit_alg algs[2] = {JWTKIT_ALG_ES256, JWTKIT_ALG_EDDSA};
+  const int64_t t0 = 1800000000, step = 97;
+  const size_t bound = 6;
+  jwtkit_errinfo ei;
+  CHECK(jwtkit_keyring_init(ring, algs, 2, &t, NULL, t0, NULL, NULL, &ei) == JWTKIT_OK);
+  jwtkit_keyring *kr = NULL;
+  CHECK(jwtkit_keyring_open(&kr, ring, NULL, &ei) == JWTKIT_OK);
+  if (kr == NULL) return;
+  sv_metrics_init();
+  uint64_t served = 0;
+  size_t max_keys = 0, max_tokens = 0, max_ages = 0, first_lines = 0, max_lines = 0, rotations = 0;
+  int foreign = 0, failed = 0;
+  for (int i = 0; i < 2000 && !failed; i++) { /* 2000 steps of 97 s: 54 hours, 320 rotations */
+    int64_t now = t0 + (int64_t)i * step;
+    if (jwtkit_keyring_rotate(kr, now, 0, NULL, NULL, &ei) != JWTKIT_OK) {
+      fprintf(stderr, "  rotate: %s\n", ei.msg);
+      failed = 1;
+      break;
+    }
+    if (jwtkit_keyring_generation(kr) != served) {
+      /* what the rotation thread does: a fresh read-only handle, a
+       * snapshot, installed */
+      jwtkit_keyring *ro = NULL;
+      sv_keysnap *ks = NULL;
+      if (jwtkit_keyring_open(&ro, ring, NULL, &ei) != JWTKIT_OK || sv_keysnap_build(&ks, ro, algs, 2, now) != 0) {
+        failed = 1;
+        break;
+      }
+      served = ks->generation;
+      rotations++;
+      sv_keysnap_install(ks);
+      sv_metrics_mint_prune(ks);
+    }
+    /* a token per algorithm at every step, by the served snapshot */
+    sv_keysnap *ks = sv_keysnap_acquire();
+    for (size_t a = 0; a < ks->nsig; a++) {
+      if (ks->sig[a].signer == NULL) failed = 1;
+      sv_metrics_minted(ks->sig[a].minted);
+    }
+    size_t len = 0;
+    char *text = sv_metrics_render(ks, NULL, now, &len);
+    if (text == NULL) {
+      failed = 1;
+      sv_keysnap_release(ks);
+      break;
+    }
+    size_t keys = count_str(ks->jwks, "\"kid\":");
+    size_t toks = series_of(text, "jwtkit_tokens_issued_total", ks->jwks, &foreign);
+    size_t ages = series_of(text, "jwtkit_key_age_seconds", ks->jwks, &foreign);
+    size_t lines = count_str(text, "\n");
+    if (keys > max_keys) max_keys = keys;
+    if (toks > max_tokens) max_tokens = toks;
+    if (ages > max_ages) max_ages = ages;
+    if (i == 0) first_lines = lines - toks - ages;
+    if (lines - toks - ages > max_lines) max_lines = lines - toks - ages;
+    free(text);
+    sv_keysnap_release(ks);
+  }
+  CHECK(!failed);
+  CHECK(rotations > 300); /* the clock really went through hundreds of rotations */
+  CHECK(max_keys >= 4 && max_keys <= bound); /* pending and retiring keys were seen, never more than the bound */
+  CHECK(max_tokens <= bound && max_ages <= bound);
+  CHECK(!foreign); /* every per-kid series names a key of the JWKS being served */
+  CHECK(max_lines == first_lines); /* the other families do not grow */
+  CHECK(jwtkit_keyring_count(kr) <= 32 + bound); /* the document keeps at most 32 retired entries */
+  if (max_keys > bound || max_tokens > bound || max_ages > bound || foreign)
+    fprintf(stderr, "  keys %zu, tokens_issued series %zu, key_age series %zu, foreign kid %d (bound %zu)\n", max_keys,
+            max_tokens, max_ages, foreign, bound);
+  sv_keysnap_install(NULL);
+  jwtkit_keyring_free(kr);
+  char cmd[200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
+}
+
 static void test_scope_tokens(void) {
   CHECK(sv_scope_token_ok("read", 4));
   CHECK(sv_scope_token_ok("api:read/x", 10));
@@ -518,6 +644,7 @@ int main(void) {
   test_rates();
   test_limiter();
   test_framing();
+  test_bounded_keys_and_series();
   printf("serve units: %d checks, %d failed\n", g_checks, g_fail);
   return g_fail ? 1 : 0;
 }
