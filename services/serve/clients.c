@@ -270,3 +270,42 @@ const sv_client *sv_clients_find(const sv_clients *c, const char *name, size_t l
   }
   return NULL;
 }
+
+void sv_fmt_duration(int64_t v, char *out, size_t cap) {
+  if (v > 0 && v % 86400 == 0) snprintf(out, cap, "%lldd", (long long)(v / 86400));
+  else if (v > 0 && v % 3600 == 0) snprintf(out, cap, "%lldh", (long long)(v / 3600));
+  else if (v > 0 && v % 60 == 0) snprintf(out, cap, "%lldm", (long long)(v / 60));
+  else snprintf(out, cap, "%llds", (long long)v);
+}
+
+int sv_client_ttl_warning(const sv_client *c, int64_t token_ttl, const char *whose, const char *where, char *out,
+                          size_t cap) {
+  if (c->ttl <= 0 || token_ttl <= 0 || c->ttl <= token_ttl) return 0;
+  char ttl[32], max[32];
+  sv_fmt_duration(c->ttl, ttl, sizeof ttl);
+  sv_fmt_duration(token_ttl, max, sizeof max);
+  snprintf(out, cap,
+           "client %s%s%s%s: ttl %s exceeds %s token_ttl %s, so its tokens are cut to %s (expires_in says %lld); "
+           "give it a ttl of %s or less, or use a keyring created with a longer token_ttl",
+           c->name, where && *where ? " (" : "", where ? where : "", where && *where ? ")" : "", ttl, whose, max, max,
+           (long long)token_ttl, max);
+  return 1;
+}
+
+void sv_clients_warn_ttl(const sv_clients *cs, int64_t token_ttl, const char *path) {
+  for (size_t i = 0; i < cs->n; i++) {
+    const sv_client *c = &cs->v[i];
+    char where[SV_PATH_MAX + 32], msg[SV_PATH_MAX + 600];
+    if (c->line > 0) snprintf(where, sizeof where, "%.1000s:%d", path, c->line);
+    else snprintf(where, sizeof where, "%.1000s", path);
+    if (!sv_client_ttl_warning(c, token_ttl, "the keyring's", where, msg, sizeof msg)) continue;
+    jk_logline L;
+    if (jk_log_begin(&L, JK_LOG_WARN, "client_ttl_cut")) {
+      jk_log_str(&L, "msg", msg);
+      jk_log_str(&L, "client_id", c->name);
+      jk_log_int(&L, "ttl", c->ttl);
+      jk_log_int(&L, "token_ttl", token_ttl);
+      jk_log_end(&L);
+    }
+  }
+}

@@ -84,13 +84,11 @@ static int put_line(jk_buf *b, const char *key, const char *value) {
   return 0;
 }
 
-/* The clients file named by --clients, or by --config's `clients`. */
-static int clients_path(const add_opts *o, char *path, size_t cap) {
-  if (o->clients != NULL) {
-    snprintf(path, cap, "%s", o->clients);
-    return 0;
-  }
+/* The settings of --config (defaults without it); --clients names the
+ * clients file.  *out is malloc'd. */
+static int load_settings(const add_opts *o, sv_settings **out) {
   sv_settings *s = malloc(sizeof *s);
+  *out = NULL;
   if (s == NULL) return SV_EXIT_RUNTIME;
   sv_settings_defaults(s);
   char err[1024];
@@ -99,8 +97,11 @@ static int clients_path(const add_opts *o, char *path, size_t cap) {
     fprintf(stderr, "jwtkit serve: %s\n", err);
     return SV_EXIT_USAGE;
   }
-  snprintf(path, cap, "%s", s->clients);
-  free(s);
+  if (o->clients != NULL && sv_settings_set(s, "clients", o->clients, 0, err, sizeof err) != 0) {
+    free(s);
+    return sv_usage_error("--clients: %s", err);
+  }
+  *out = s;
   return 0;
 }
 
@@ -179,8 +180,9 @@ static int client_add(int argc, char **argv) {
     fputs(k_client_usage, stdout);
     return SV_EXIT_OK;
   }
-  char path[SV_PATH_MAX];
-  if ((rc = clients_path(&o, path, sizeof path)) != 0) return rc;
+  sv_settings *s = NULL;
+  if ((rc = load_settings(&o, &s)) != 0) return rc;
+  const char *path = s->clients;
 
   /* the entry, checked by the issuer's parser */
   char secret[SV_SECRET_CHARS + 1], hash[128];
@@ -212,6 +214,15 @@ static int client_add(int argc, char **argv) {
     fprintf(stderr, "jwtkit serve: %s\n", err);
     rc = SV_EXIT_USAGE;
   } else {
+    /* a ttl the keyring cuts: said now, and again when the issuer loads it */
+    int from_keyring = 0;
+    int64_t token_ttl = sv_keyring_token_ttl(s, &from_keyring);
+    char warn[1200];
+    char where[SV_PATH_MAX + 64];
+    snprintf(where, sizeof where, "%s%s", path, from_keyring ? "" : "; no keyring to read yet");
+    if (sv_client_ttl_warning(&check.v[0], token_ttl, from_keyring ? "the keyring's" : "the configured", where, warn,
+                              sizeof warn))
+      fprintf(stderr, "jwtkit serve: warning: %s\n", warn);
     sv_clients_free(&check);
     rc = append_locked(path, o.name, &sec);
   }
@@ -225,6 +236,7 @@ static int client_add(int argc, char **argv) {
   }
   jk_wipe(secret, sizeof secret);
   jk_buf_free(&sec);
+  free(s);
   return rc;
 }
 

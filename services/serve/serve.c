@@ -259,7 +259,7 @@ static int read_keks(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap)
   return 0;
 }
 
-static int make_keycfg(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap) {
+int sv_keycfg_make(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap) {
   memset(kc, 0, sizeof *kc);
   snprintf(kc->dir, sizeof kc->dir, "%s", s->keyring);
   jwtkit_keyring_location_redact(s->keyring, kc->where, sizeof kc->where);
@@ -279,6 +279,28 @@ static int make_keycfg(const sv_settings *s, sv_keycfg *kc, char *err, size_t ca
     return -1;
   }
   return 0;
+}
+
+int64_t sv_keyring_token_ttl(const sv_settings *s, int *from_keyring) {
+  *from_keyring = 0;
+  sv_keycfg kc;
+  char err[1024];
+  if (sv_keycfg_make(s, &kc, err, sizeof err) != 0) return s->token_ttl;
+  jwtkit_keyring_secrets sec = {.passphrase = kc.passphrase, .keks = (const unsigned char(*)[32])kc.keks, .nkeks = kc.nkeks};
+  jwtkit_keyring *kr = NULL;
+  jwtkit_errinfo verdict, ei;
+  memset(&verdict, 0, sizeof verdict);
+  memset(&ei, 0, sizeof ei);
+  int64_t ttl = s->token_ttl;
+  if (jwtkit_keyring_open_review(&kr, kc.dir, &sec, &verdict, &ei) == JWTKIT_OK) {
+    jwtkit_keyring_timing t;
+    jwtkit_keyring_get_timing(kr, &t);
+    ttl = t.token_ttl;
+    *from_keyring = 1;
+  }
+  jwtkit_keyring_free(kr);
+  sv_keycfg_free(&kc);
+  return ttl;
 }
 
 /* The directory part of path ("." when none). */
@@ -381,7 +403,7 @@ static int load_conf(const sv_settings *cli, sv_settings *s, sv_confsnap **cs, s
     sv_clients_free(&clients);
     return SV_EXIT_USAGE;
   }
-  if (make_keycfg(s, kc, err, cap) != 0) {
+  if (sv_keycfg_make(s, kc, err, cap) != 0) {
     sv_confsnap_release(*cs);
     *cs = NULL;
     return SV_EXIT_USAGE;
@@ -408,6 +430,10 @@ static void log_config(const sv_settings *s, const sv_confsnap *cs) {
     if (s->transition_ttl > 0) jk_log_int(&L, "transition_ttl", s->transition_ttl);
     jk_log_end(&L);
   }
+  /* clients whose ttl the keyring's token_ttl cuts */
+  sv_keysnap *ks = sv_keysnap_acquire();
+  if (ks != NULL) sv_clients_warn_ttl(&cs->clients, ks->timing.token_ttl, s->clients);
+  sv_keysnap_release(ks);
   if (cs->legacy_loaded && s->transition_ttl == 0)
     jk_log(JK_LOG_WARN, "legacy_without_transition_ttl",
            "a legacy HS256 secret is configured without transition_ttl: set transition_ttl (e.g. 5m) to keep tokens "

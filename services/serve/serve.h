@@ -275,6 +275,16 @@ void sv_clients_free(sv_clients *c);
 const sv_client *sv_clients_find(const sv_clients *c, const char *name, size_t len);
 /* Client names: [A-Za-z0-9._~-]{1,128}. */
 int sv_client_name_ok(const char *s);
+/* "15m", "2h", "7d", "90s": the largest unit that divides v. */
+void sv_fmt_duration(int64_t v, char *out, size_t cap);
+/* A client whose ttl exceeds the keyring's token_ttl gets tokens cut to
+ * token_ttl: the warning naming the client, where it is defined, both
+ * values (whose: "the keyring's") and the fix (1), or nothing (0). */
+int sv_client_ttl_warning(const sv_client *c, int64_t token_ttl, const char *whose, const char *where, char *out,
+                          size_t cap);
+/* That warning logged (event client_ttl_cut) for every such client;
+ * `path` names where they come from (FILE:LINE is added per client). */
+void sv_clients_warn_ttl(const sv_clients *cs, int64_t token_ttl, const char *path);
 
 /* --------------------------------------------------------- metrics.c */
 
@@ -388,6 +398,12 @@ typedef struct sv_keycfg {
 } sv_keycfg;
 
 void sv_keycfg_free(sv_keycfg *k);
+/* The keyring side of settings s: location, algorithms, timing, and the
+ * passphrase and KEKs read from where s names them (serve.c).  0 or -1. */
+int sv_keycfg_make(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap);
+/* The token_ttl tokens are cut to: the keyring's (*from_keyring 1) when
+ * the keyring s names can be read, else s's own (serve.c). */
+int64_t sv_keyring_token_ttl(const sv_settings *s, int *from_keyring);
 /* Create the keyring when missing, open it, add keys for configured
  * algorithms that have none.  Returns 0, or the exit code to use. */
 int sv_keyring_prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t cap);

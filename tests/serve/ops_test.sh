@@ -54,5 +54,40 @@ check "... with the values and the options" grep -q \
 check "--leeway over 300 s: exit 2" test $? -eq 2
 check "... with the range" grep -q "leeway: '301' is not a duration from 0s to 300s" "$WORK/timing-bad3.log"
 
+# ------------------------------------------- 3. a client's ttl over token_ttl
+# RING was created with the default token_ttl (15m): a client asking for 2h
+# is warned about at `client add` and at load, and its tokens are cut
+printf 'keyring = %s\nclients = %s\nlog_level = info\ntoken_rate_ip = off\n' "$RING" "$CLIENTS" >"$WORK/ttl.conf"
+LONG=$("$SERVE_BIN" client add long --audience https://api.example --ttl 2h --config "$WORK/ttl.conf" 2>"$WORK/long.err")
+check "client add with a ttl over the keyring's token_ttl succeeds" test ${#LONG} -eq 43
+check "... and warns, naming the client, both values and the fix" grep -q -F \
+  "warning: client long ($CLIENTS): ttl 2h exceeds the keyring's token_ttl 15m, so its tokens are cut to 15m (expires_in says 900); give it a ttl of 15m or less" \
+  "$WORK/long.err"
+"$SERVE_BIN" client add short --audience https://api.example --ttl 10m --config "$WORK/ttl.conf" >/dev/null 2>"$WORK/short.err"
+check "a ttl within token_ttl: no warning" bash -c "! grep -q warning '$WORK/short.err'"
+"$SERVE_BIN" client add early --audience x --ttl 1h --clients "$WORK/other-clients.conf" >/dev/null 2>"$WORK/early.err"
+check "without a keyring yet, the warning names the configured token_ttl" grep -q \
+  "client early (.*other-clients.conf; no keyring to read yet): ttl 1h exceeds the configured token_ttl 15m" "$WORK/early.err"
+LONG_LINE=$(grep -n '^\[client long\]' "$CLIENTS" | cut -d: -f1)
+check "the issuer loads it" start_server "$WORK/ttl.log" --config "$WORK/ttl.conf"
+check "... and warns at load with FILE:LINE (client_ttl_cut)" grep -q -F \
+  "\"event\":\"client_ttl_cut\",\"msg\":\"client long ($CLIENTS:$LONG_LINE): ttl 2h exceeds the keyring's token_ttl 15m" "$WORK/ttl.log"
+check "... with the values as fields" grep -q '"client_id":"long","ttl":7200,"token_ttl":900' "$WORK/ttl.log"
+expect "... for that client only" 1 "$(grep -c '"event":"client_ttl_cut"' "$WORK/ttl.log")"
+s=$(tok long -u "long:$LONG" -d grant_type=client_credentials)
+check "its token is issued ($s)" test "$s" = 200
+check "... cut to token_ttl: expires_in 900, exp - iat 900" "$PY" - "$WORK/long.json" <<'EOF'
+import base64, json, sys
+d = json.load(open(sys.argv[1]))
+assert d["expires_in"] == 900, d
+p = d["access_token"].split(".")[1]
+c = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+assert c["exp"] - c["iat"] == 900, c
+EOF
+kill -HUP "$SPID"
+for i in $(seq 1 50); do grep -q '"event":"reloaded"' "$WORK/ttl.log" && break; sleep 0.1; done
+expect "SIGHUP: the warning again with the reloaded clients" 2 "$(grep -c '"event":"client_ttl_cut"' "$WORK/ttl.log")"
+stop_server TERM
+
 echo "serve ops tests: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
