@@ -427,6 +427,18 @@ static int check_timing(const sv_settings *s, char *err, size_t cap) {
 }
 
 int sv_settings_finish(sv_settings *s, char *err, size_t cap) {
+  if (!(s->set & SV_SET_ISSUER) && jwtkit_keyring_location_is_postgres(s->keyring)) {
+    /* replicas of one keyring would each mint the iss of their own listen
+     * address: verifiers pinning one issuer would refuse the others' */
+    char w[SV_PATH_MAX + 16];
+    sv_settings_origin(s, SV_SET_KEYRING, "keyring", w, sizeof w);
+    snprintf(err, cap,
+             "%s%sissuer: required with a PostgreSQL keyring, which replicas share: without it each replica would "
+             "mint the iss of its own listen address; set the one URL every replica answers for, e.g. "
+             "`issuer = https://auth.example` (or --issuer https://auth.example)",
+             w, w[0] ? ": " : "");
+    return -1;
+  }
   if (!(s->set & SV_SET_ISSUER)) {
     snprintf(s->issuer, sizeof s->issuer, "http://%s", s->listen);
     char e2[256], w[SV_PATH_MAX + 16];

@@ -38,13 +38,22 @@ check "... warns that the keyring keeps its own (leeway 90, publish_ahead 1200)"
 expect "... and the keyring is unchanged" 90 "$(ring_timing "$RING" leeway)"
 stop_server TERM
 # the keyring's rules, checked before anything is created
-printf '# timing\nmax_age = 10m\npublish_ahead = 5m\n' >"$WORK/timing.conf"
-"$SERVE_BIN" --config "$WORK/timing.conf" --keyring "$WORK/never" --clients "$CLIENTS" 2>"$WORK/timing-bad.log"
+mkdir -p "$WORK/badtiming"
+printf '# timing\nmax_age = 10m\npublish_ahead = 5m\n' >"$WORK/badtiming/serve.conf"
+(cd "$WORK/badtiming" && exec "$SERVE_BIN" --config serve.conf --keyring "$WORK/never" --clients "$CLIENTS" 2>serve.err)
 check "publish_ahead below max_age: exit 2" test $? -eq 2
-check "... naming the rule, the values and the lines" grep -q \
-  "timing.conf:3: timing: publish_ahead (300s) must be at least max_age (600s): a key is published max_age before it signs (the keyring's rule; given: publish_ahead at .*timing.conf:3, max_age at .*timing.conf:2)" \
-  "$WORK/timing-bad.log"
+check "... naming the rule, the values and the lines" grep -q -F \
+  "serve.conf:3: timing: publish_ahead (300s) must be at least max_age (600s): a key is published max_age before it signs (the keyring's rule; given: publish_ahead at serve.conf:3, max_age at serve.conf:2)" \
+  "$WORK/badtiming/serve.err"
 check "... and no keyring was created" test ! -e "$WORK/never"
+"$PY" "$SRC/tests/lib/doc_block.py" "$SRC/docs/serve.md" 'tests/serve/ops_test.sh "publish_ahead below max_age' >"$WORK/badtiming/doc.block"
+check "... the line docs/serve.md shows, but for the time" "$PY" - "$WORK/badtiming/doc.block" "$WORK/badtiming/serve.err" <<'EOF'
+import json, sys
+want = json.loads(open(sys.argv[1]).read())
+got = json.loads(open(sys.argv[2]).read())
+del want["ts"], got["ts"]
+assert got == want, (got, want)
+EOF
 "$SERVE_BIN" --rotate-every 1h --publish-ahead 1h --keyring "$WORK/never" --clients "$CLIENTS" 2>"$WORK/timing-bad2.log"
 check "publish_ahead not below rotate_every: exit 2" test $? -eq 2
 check "... with the values and the options" grep -q \

@@ -208,6 +208,16 @@ static void test_settings(void) {
   CHECK(strcmp(err, want) == 0);
   if (strcmp(err, want) != 0) fprintf(stderr, "  got: %s\n", err);
   unlink(path);
+  /* a PostgreSQL keyring is shared by replicas: one issuer, required */
+  sv_settings_defaults(&s);
+  CHECK(write_tmp(path, "# replicas\nkeyring = postgresql://db.example/keys\n") == 0);
+  CHECK(sv_settings_load(&s, path, err, sizeof err) == 0);
+  CHECK(sv_settings_finish(&s, err, sizeof err) != 0);
+  snprintf(want, sizeof want, "%s:2: issuer: required with a PostgreSQL keyring", path);
+  CHECK(strstr(err, want) == err && strstr(err, "e.g. `issuer = https://auth.example`") != NULL);
+  CHECK(sv_settings_set(&s, "issuer", "https://auth.example", 0, err, sizeof err) == 0);
+  CHECK(sv_settings_finish(&s, err, sizeof err) == 0 && strcmp(s.issuer, "https://auth.example") == 0);
+  unlink(path);
   CHECK(sv_issuer_ok("https://issuer.example/tenant1", err, sizeof err) == 0);
   CHECK(sv_issuer_ok("https://issuer.example/?q=1", err, sizeof err) != 0);
   CHECK(sv_issuer_ok("https://user@issuer.example", err, sizeof err) != 0);
