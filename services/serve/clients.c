@@ -246,6 +246,13 @@ int sv_clients_load(sv_clients *out, const char *path, char *err, size_t cap) {
   memset(&ei, 0, sizeof ei);
   memset(out, 0, sizeof *out);
   jwtkit_err rc = jk_read_secret_file(path, SV_MAX_CLIENTS_FILE, &text, &len, &ei);
+  if (rc == JWTKIT_ERR_NOT_FOUND) {
+    snprintf(err, cap,
+             "clients file: %.1000s does not exist; register a client with `jwtkit serve client add NAME --audience "
+             "AUD --clients %.1000s` (or start with --demo for a demo client)",
+             path, path);
+    return -1;
+  }
   if (rc != JWTKIT_OK) {
     snprintf(err, cap, "clients file: %s", ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
     return -1;

@@ -98,5 +98,82 @@ for i in $(seq 1 50); do grep -q '"event":"reloaded"' "$WORK/ttl.log" && break; 
 expect "SIGHUP: the warning again with the reloaded clients" 2 "$(grep -c '"event":"client_ttl_cut"' "$WORK/ttl.log")"
 stop_server TERM
 
+# ------------------------------------------------ 5. client administration
+ADM=$WORK/adm
+mkdir -p "$ADM"
+C5=$ADM/clients.conf
+"$SERVE_BIN" client add --help >"$ADM/help.out" 2>&1
+check "client add --help works without --audience (exit 0)" test $? -eq 0
+check "... and shows every subcommand" bash -c "grep -q 'client add NAME' '$ADM/help.out' && grep -q 'client list' '$ADM/help.out' && grep -q 'client remove NAME' '$ADM/help.out' && grep -q 'client rotate-secret NAME' '$ADM/help.out'"
+"$SERVE_BIN" client rotate-secret --help >/dev/null 2>&1
+check "client rotate-secret --help: exit 0" test $? -eq 0
+"$SERVE_BIN" client add zed --clients "$C5" >/dev/null 2>"$ADM/noaud.err"
+check "client add without --audience: exit 2" test $? -eq 2
+check "... saying it is required" grep -q 'client add: --audience is required' "$ADM/noaud.err"
+"$SERVE_BIN" client list --clients "$C5" >/dev/null 2>"$ADM/nofile.err"
+check "client list without a clients file: exit 2" test $? -eq 2
+check "... pointing to client add" grep -q "clients file: $C5 does not exist; register a client with \`jwtkit serve client add NAME --audience AUD --clients $C5\`" "$ADM/nofile.err"
+"$SERVE_BIN" --clients "$C5" --keyring "$ADM/ring" --listen 127.0.0.1:1 2>"$ADM/nofile-serve.err"
+check "the issuer without its clients file: exit 2" test $? -eq 2
+check "... pointing to client add" grep -q "clients file: $C5 does not exist; register a client with \`jwtkit serve client add NAME --audience AUD --clients $C5\`" "$ADM/nofile-serve.err"
+S1=$("$SERVE_BIN" client add one --audience https://api.example --scopes "read write" --ttl 10m --clients "$C5" 2>/dev/null)
+S2=$("$SERVE_BIN" client add two --audience https://api.example --audience urn:other --clients "$C5" 2>/dev/null)
+printf '# the third one: kept when two goes\n' >>"$C5"
+S3=$("$SERVE_BIN" client add three --audience https://api.example --alg ES256 --clients "$C5" 2>/dev/null)
+check "clients file mode 0600" test "$(stat -c %a "$C5")" = 600
+"$SERVE_BIN" client list --clients "$C5" >"$ADM/list.out" 2>&1
+check "client list: exit 0" test $? -eq 0
+check "... a header and one line per client" test "$(wc -l <"$ADM/list.out")" -eq 4
+check "... with name, state, ttl, alg, audiences, scopes" grep -Eq '^one +enabled +10m +- +https://api.example +read write$' "$ADM/list.out"
+check "... several audiences comma separated" grep -Eq '^two +enabled +- +- +https://api.example,urn:other +-$' "$ADM/list.out"
+check "... never a secret or its hash" bash -c "! grep -q -e '$S1' -e '$S2' -e '$S3' -e 'sha256\\$' -e 'pbkdf2' '$ADM/list.out'"
+# a running issuer sees each change on SIGHUP
+RING5=$ADM/ring
+check "the issuer starts" start_server "$ADM/serve.log" --keyring "$RING5" --clients "$C5" --token-rate-ip off --token-rate-client off
+reload() {
+  local n
+  n=$(grep -c '"event":"reloaded"' "$ADM/serve.log")
+  kill -HUP "$SPID"
+  for i in $(seq 1 50); do [ "$(grep -c '"event":"reloaded"' "$ADM/serve.log")" -gt "$n" ] && return 0; sleep 0.1; done
+  return 1
+}
+expect "client one gets a token" 200 "$(tok a1 -u "one:$S1" -d grant_type=client_credentials)"
+NEW1=$("$SERVE_BIN" client rotate-secret one --clients "$C5" 2>"$ADM/rot.err")
+check "rotate-secret prints a new 43-character secret once" test ${#NEW1} -eq 43 -a "$NEW1" != "$S1"
+check "... says it is shown once" grep -q "client one has a new secret in $C5; its secret (above) is shown once and stored only hashed" "$ADM/rot.err"
+check "... the file holds neither secret" bash -c "! grep -q -e '$S1' -e '$NEW1' '$C5'"
+check "... keeps mode 0600" test "$(stat -c %a "$C5")" = 600
+check "... and the client's other settings" grep -Eq '^one +enabled +10m +- +https://api.example +read write$' <("$SERVE_BIN" client list --clients "$C5" 2>/dev/null)
+check "SIGHUP" reload
+expect "after rotate-secret the old secret is refused" 401 "$(tok a2 -u "one:$S1" -d grant_type=client_credentials)"
+expect "... and the new one works" 200 "$(tok a3 -u "one:$NEW1" -d grant_type=client_credentials)"
+cp "$C5" "$ADM/before-remove"
+"$SERVE_BIN" client remove two --clients "$C5" 2>"$ADM/rm.err"
+check "client remove: exit 0" test $? -eq 0
+check "... two is gone from the list" bash -c "! '$SERVE_BIN' client list --clients '$C5' 2>/dev/null | grep -q '^two '"
+check "... the others stay, byte for byte, with the comment before three" "$PY" - "$ADM/before-remove" "$C5" <<'EOF'
+import sys
+before, after = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+start = before.index("\n[client two]")
+end = before.index("# the third one")
+assert after == before[:start] + before[end:], (before, after)
+EOF
+check "SIGHUP" reload
+expect "a removed client is refused" 401 "$(tok a4 -u "two:$S2" -d grant_type=client_credentials)"
+expect "the others still get tokens" 200 "$(tok a5 -u "three:$S3" -d grant_type=client_credentials)"
+stop_server TERM
+"$SERVE_BIN" client remove two --clients "$C5" 2>"$ADM/rm2.err"
+check "removing a client that is not there: exit 2" test $? -eq 2
+check "... saying so" grep -q "no client two in $C5" "$ADM/rm2.err"
+"$SERVE_BIN" client rotate-secret nobody --clients "$C5" >"$ADM/rot2.out" 2>/dev/null
+check "rotate-secret of an unknown client: exit 2, no secret printed" test $? -eq 2 -a ! -s "$ADM/rot2.out"
+"$SERVE_BIN" client list extra --clients "$C5" >/dev/null 2>&1
+check "client list takes no NAME: exit 2" test $? -eq 2
+# concurrent administrators never lose each other's change (the lock)
+for i in $(seq 1 8); do "$SERVE_BIN" client add "par$i" --audience x --clients "$C5" >/dev/null 2>&1 & done
+wait
+expect "eight concurrent client add: all eight are there" 8 "$("$SERVE_BIN" client list --clients "$C5" 2>/dev/null | grep -c '^par')"
+check "no temporary file is left beside the clients file" bash -c "! ls -A '$ADM' | grep -q '^\\.clients.conf.tmp'"
+
 echo "serve ops tests: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
