@@ -168,7 +168,9 @@ static int client_item(void *ctx, const jk_ini_item *it, char *err, size_t cap) 
   switch (once) {
     case K_HASH:
       if (sv_secret_hash_parse(v, &c->hash) != 0) {
-        snprintf(err, cap, "secret_hash: expected sha256$<salt>$<hash> (base64url); plaintext secrets are not accepted");
+        snprintf(err, cap,
+                 "secret_hash: expected pbkdf2-sha256$<iterations>$<salt>$<hash> (or the earlier sha256$<salt>$<hash>), "
+                 "base64url, as `jwtkit serve client add` writes it; plaintext secrets are not accepted");
         return -1;
       }
       return 0;

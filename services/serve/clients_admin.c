@@ -356,7 +356,7 @@ static void print_secret(const char *secret, const char *what, const char *name,
 
 static int client_add(const admin_opts *o, const sv_settings *s) {
   const char *path = s->clients;
-  char secret[SV_SECRET_CHARS + 1], hash[128];
+  char secret[SV_SECRET_CHARS + 1], hash[SV_SECRET_HASH_MAX];
   int rc = new_secret(secret, hash, sizeof hash);
   if (rc != 0) return rc;
   /* the entry, checked by the issuer's parser */
@@ -411,7 +411,7 @@ static int client_remove(const admin_opts *o, const sv_settings *s) {
 }
 
 static int client_rotate(const admin_opts *o, const sv_settings *s) {
-  char secret[SV_SECRET_CHARS + 1], hash[128];
+  char secret[SV_SECRET_CHARS + 1], hash[SV_SECRET_HASH_MAX];
   int rc = new_secret(secret, hash, sizeof hash);
   if (rc != 0) return rc;
   edit e = {EDIT_SECRET, o->name, NULL, hash};

@@ -329,7 +329,7 @@ static int demo_prepare(const sv_settings *s, char *err, size_t cap) {
     snprintf(err, cap, "cannot create the directory of %.512s: %s", s->clients, strerror(errno));
     return -1;
   }
-  char secret[SV_SECRET_CHARS + 1], hash[128], path[SV_PATH_MAX + 32];
+  char secret[SV_SECRET_CHARS + 1], hash[SV_SECRET_HASH_MAX], path[SV_PATH_MAX + 32];
   if (sv_secret_generate(secret) != 0 || sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash) != 0) {
     snprintf(err, cap, "cannot generate the demo client secret");
     return -1;
@@ -349,7 +349,7 @@ static int demo_prepare(const sv_settings *s, char *err, size_t cap) {
   char text[1024];
   snprintf(text, sizeof text,
            "# Clients of jwtkit serve, created by --demo.  Secrets are stored hashed:\n"
-           "# sha256$<salt>$<HMAC-SHA256(salt, secret)>.  Add clients with\n"
+           "# pbkdf2-sha256$<iterations>$<salt>$<hash>.  Add clients with\n"
            "#   jwtkit serve client add NAME --audience AUD [--scopes \"a b\"] [--ttl 15m]\n"
            "# and send SIGHUP to the issuer to load them.\n"
            "\n"

@@ -11,7 +11,7 @@
  *   clients_admin.c  `jwtkit serve client add`: the clients file, under its lock
  *   config.c         settings: defaults, one key at a time, the config file, layers, checks
  *   clients.c        the clients file: [client NAME] sections, lookup
- *   secret.c         client secrets: generation, sha256$salt$hash, constant-time check
+ *   secret.c         client secrets: generation, PBKDF2 hashes, constant-time check, verification cache
  *   form.c           application/x-www-form-urlencoded, Basic credentials, scope tokens
  *   etag.c           ETags and If-None-Match (RFC 9110)
  *   keys.c           keyring snapshots and the rotation thread (nothing of HTTP)
@@ -87,24 +87,44 @@ static inline void sv_attachment_drop(_Atomic(sv_attachment *) *slot) {
 /* ---------------------------------------------------------- secret.c */
 
 #define SV_SECRET_CHARS 43u /* 32 bytes in base64url */
+#define SV_PBKDF2_ITER 50000u /* PBKDF2-HMAC-SHA-256 iterations of new secret hashes */
+#define SV_PBKDF2_ITER_MAX 10000000u
+#define SV_SECRET_HASH_MAX 160u /* the longest stored form, with its NUL */
 
 typedef struct sv_secret_hash {
   unsigned char salt[64];
   size_t salt_len;
   unsigned char mac[32];
+  unsigned iter; /* PBKDF2 iterations; 0: the earlier HMAC form */
 } sv_secret_hash;
 
 /* 32 random bytes as base64url: out[44]. */
 int sv_secret_generate(char out[SV_SECRET_CHARS + 1]);
-/* "sha256$<salt b64url>$<HMAC-SHA256(salt, secret) b64url>" with a fresh
- * 16-byte salt. out needs 128 bytes. */
+/* "pbkdf2-sha256$<iterations>$<salt b64url>$<PBKDF2-HMAC-SHA-256 b64url>"
+ * with a fresh 16-byte salt and SV_PBKDF2_ITER iterations (_iter: given,
+ * 1..SV_PBKDF2_ITER_MAX).  out needs SV_SECRET_HASH_MAX bytes. */
 int sv_secret_hash_new(const char *secret, size_t len, char *out, size_t cap);
-/* Parse the stored form. */
+int sv_secret_hash_new_iter(const char *secret, size_t len, unsigned iter, char *out, size_t cap);
+/* Parse the stored form: the PBKDF2 one, or the earlier
+ * "sha256$<salt>$<HMAC-SHA256(salt, secret)>". */
 int sv_secret_hash_parse(const char *s, sv_secret_hash *h);
-/* 1 when secret matches (constant time in the MAC comparison).  Secrets
- * outside SV_MIN_SECRET_LEN..SV_MAX_SECRET_LEN never match.  h may be NULL
- * (unknown client): a dummy MAC is still computed and 0 returned. */
+/* 1 when secret matches (constant time in the comparison), always with
+ * the full hash.  Secrets outside SV_MIN_SECRET_LEN..SV_MAX_SECRET_LEN
+ * never match.  h may be NULL (unknown client): a dummy hash as slow as a
+ * real one is still computed and 0 returned. */
 int sv_secret_check(const sv_secret_hash *h, const char *secret, size_t len);
+/* sv_secret_check for the client `name` through the verification cache:
+ * a (name, stored hash, secret) that matched before matches again without
+ * the slow hash; the stored hash is part of the key, so a rotated secret
+ * or a re-added client never matches an old entry.  Thread-safe. */
+int sv_secret_verify(const char *name, const sv_secret_hash *h, const char *secret, size_t len);
+/* The iterations of the dummy hash computed for unknown clients
+ * (default SV_PBKDF2_ITER, as new secrets); the fuzz harness, whose
+ * clients use 1 iteration, lowers it to stay fast. */
+void sv_secret_set_dummy_iter(unsigned iter);
+/* Forget every cached verification (tests); counters of the cache. */
+void sv_secret_cache_clear(void);
+void sv_secret_cache_stats(uint64_t *hits, uint64_t *misses);
 
 /* ------------------------------------------------------------ form.c */
 

@@ -221,7 +221,7 @@ static void token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_
     throttled_answer(a, by, wait);
     goto out;
   }
-  if (!sv_secret_check(cl ? &cl->hash : NULL, secret, secret_len) || cl == NULL) {
+  if (!sv_secret_verify(cl ? cl->name : NULL, cl ? &cl->hash : NULL, secret, secret_len) || cl == NULL) {
     sv_answer_token_error(a, 401, SV_TE_INVALID_CLIENT, "client authentication failed", NULL);
     goto out;
   }

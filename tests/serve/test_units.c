@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "codec/b64url.h"
 #include "common/ini.h"
+#include "crypto/seal.h"
 #include "connguard.h"
 #include "serve.h"
 
@@ -95,13 +97,32 @@ static void test_etag(void) {
   CHECK(sv_if_none_match("\"a b\"", "\"a b\"") == 0); /* space is not an etagc */
 }
 
+/* The stored form of a secret, in the earlier fast form (still read). */
+static void legacy_hash(const char *secret, char *out, size_t cap) {
+  unsigned char salt[16], mac[32];
+  for (size_t i = 0; i < sizeof salt; i++) salt[i] = (unsigned char)(i * 7 + 1);
+  jk_hmac_sha256_2(salt, sizeof salt, secret, strlen(secret), NULL, 0, mac);
+  char s64[32], m64[48];
+  s64[jk_b64url_encode(s64, salt, sizeof salt)] = '\0';
+  m64[jk_b64url_encode(m64, mac, sizeof mac)] = '\0';
+  snprintf(out, cap, "sha256$%s$%s", s64, m64);
+}
+
 static void test_secret(void) {
-  char secret[SV_SECRET_CHARS + 1], hash[128];
+  char secret[SV_SECRET_CHARS + 1], hash[SV_SECRET_HASH_MAX], hash2[SV_SECRET_HASH_MAX];
   CHECK(sv_secret_generate(secret) == 0 && strlen(secret) == 43);
+  /* new secrets: PBKDF2-HMAC-SHA-256, SV_PBKDF2_ITER iterations, a salt of their own */
   CHECK(sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash) == 0);
-  CHECK(strncmp(hash, "sha256$", 7) == 0 && strstr(hash, secret) == NULL);
+  char want[64];
+  snprintf(want, sizeof want, "pbkdf2-sha256$%u$", SV_PBKDF2_ITER);
+  CHECK(strncmp(hash, want, strlen(want)) == 0 && strstr(hash, secret) == NULL);
+  CHECK(sv_secret_hash_new(secret, strlen(secret), hash2, sizeof hash2) == 0 && strcmp(hash, hash2) != 0);
   sv_secret_hash h;
-  CHECK(sv_secret_hash_parse(hash, &h) == 0 && h.salt_len == 16);
+  CHECK(sv_secret_hash_parse(hash, &h) == 0 && h.salt_len == 16 && h.iter == SV_PBKDF2_ITER);
+  /* the stored hash is PBKDF2 exactly, not something else of the secret */
+  unsigned char d[32];
+  CHECK(jk_pbkdf2_sha256(secret, strlen(secret), h.salt, h.salt_len, SV_PBKDF2_ITER, d) == 0 &&
+        memcmp(d, h.mac, 32) == 0);
   CHECK(sv_secret_check(&h, secret, strlen(secret)) == 1);
   secret[5] ^= 1;
   CHECK(sv_secret_check(&h, secret, strlen(secret)) == 0);
@@ -109,9 +130,49 @@ static void test_secret(void) {
   CHECK(sv_secret_check(&h, secret, 31) == 0);
   CHECK(sv_secret_check(NULL, secret, strlen(secret)) == 0);
   CHECK(sv_secret_hash_new("short", 5, hash, sizeof hash) != 0);
+  CHECK(sv_secret_hash_new(secret, strlen(secret), hash, 100) != 0); /* too small a buffer */
+  /* the earlier fast form is still read */
+  char old[SV_SECRET_HASH_MAX];
+  legacy_hash(secret, old, sizeof old);
+  CHECK(sv_secret_hash_parse(old, &h) == 0 && h.iter == 0 && sv_secret_check(&h, secret, strlen(secret)) == 1);
   CHECK(sv_secret_hash_parse("sha256$AAAA$AAAA", &h) != 0);
   CHECK(sv_secret_hash_parse("plaintext", &h) != 0);
   CHECK(sv_secret_hash_parse("sha256$AAAAAAAAAAAAAAAAAAAAAA", &h) != 0);
+  CHECK(sv_secret_hash_parse("pbkdf2-sha256$0$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &h) != 0);
+  CHECK(sv_secret_hash_parse("pbkdf2-sha256$99999999$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &h) != 0);
+  CHECK(sv_secret_hash_parse("pbkdf2-sha256$x$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &h) != 0);
+  CHECK(sv_secret_hash_parse("pbkdf2-sha256$1000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &h) == 0 &&
+        h.iter == 1000);
+}
+
+/* The verification cache: a secret that matched is not hashed again; a
+ * rotated secret (another stored hash) never matches an old entry, nor
+ * does another client's name or a wrong secret. */
+static void test_secret_cache(void) {
+  char secret[SV_SECRET_CHARS + 1], other[SV_SECRET_CHARS + 1], hash[SV_SECRET_HASH_MAX], hash2[SV_SECRET_HASH_MAX];
+  sv_secret_generate(secret);
+  sv_secret_generate(other);
+  sv_secret_hash h, h2;
+  CHECK(sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash) == 0 && sv_secret_hash_parse(hash, &h) == 0);
+  sv_secret_cache_clear();
+  uint64_t hits, misses;
+  CHECK(sv_secret_verify("a", &h, secret, strlen(secret)) == 1);
+  sv_secret_cache_stats(&hits, &misses);
+  CHECK(hits == 0 && misses == 1);
+  for (int i = 0; i < 100; i++) CHECK(sv_secret_verify("a", &h, secret, strlen(secret)) == 1);
+  sv_secret_cache_stats(&hits, &misses);
+  CHECK(hits == 100 && misses == 1); /* 100 checks, one slow hash */
+  CHECK(sv_secret_verify("a", &h, other, strlen(other)) == 0); /* a wrong secret: never from the cache */
+  CHECK(sv_secret_verify("b", &h, secret, strlen(secret)) == 1); /* another name: its own entry */
+  sv_secret_cache_stats(&hits, &misses);
+  CHECK(hits == 100 && misses == 3);
+  /* rotate-secret: a new stored hash for "a"; the old secret fails against it */
+  CHECK(sv_secret_hash_new(other, strlen(other), hash2, sizeof hash2) == 0 && sv_secret_hash_parse(hash2, &h2) == 0);
+  CHECK(sv_secret_verify("a", &h2, secret, strlen(secret)) == 0);
+  CHECK(sv_secret_verify("a", &h2, other, strlen(other)) == 1);
+  CHECK(sv_secret_verify("a", &h2, secret, strlen(secret)) == 0); /* still not, after the new one was cached */
+  CHECK(sv_secret_verify(NULL, NULL, secret, strlen(secret)) == 0); /* unknown client */
+  sv_secret_cache_clear();
 }
 
 static int write_tmp(char *path, const char *text) {
@@ -293,7 +354,7 @@ static void test_timing_settings(void) {
 }
 
 static void test_clients(void) {
-  char secret[SV_SECRET_CHARS + 1], hash[128], text[2048], err[600];
+  char secret[SV_SECRET_CHARS + 1], hash[SV_SECRET_HASH_MAX], text[2048], err[600];
   sv_secret_generate(secret);
   sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash);
   snprintf(text, sizeof text,
@@ -320,7 +381,7 @@ static void test_clients(void) {
       {"[clients a]\n", "clients.conf:1: expected [client NAME]"},
       {"[client a]\nttl = 2 w\n", "clients.conf:2: ttl: '2 w' is not a duration"},
       {"[client a]\ndisabled = maybe\n", "clients.conf:2: disabled: 'maybe' is not true, false"},
-      {"[client a]\nsecret_hash = hunter2hunter2hunter2hunter2hunter2\n", "clients.conf:2: secret_hash: expected sha256$"},
+      {"[client a]\nsecret_hash = hunter2hunter2hunter2hunter2hunter2\n", "clients.conf:2: secret_hash: expected pbkdf2-sha256$"},
       {"[client a]\naudience = x\n", "clients.conf:1: client a has no secret_hash"},
       {"# two\n[client b]\nsecret_hash = sha256$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
        "clients.conf:2: client b has no audience"},
@@ -647,6 +708,7 @@ int main(void) {
   test_basic();
   test_etag();
   test_secret();
+  test_secret_cache();
   test_settings();
   test_timing_settings();
   test_clients();
