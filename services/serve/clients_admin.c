@@ -13,7 +13,13 @@
  * Comments and the other entries are kept as they are: a new entry is
  * appended, a removed one's lines are taken out, a rotated secret replaces
  * its secret_hash line.  What is written is parsed again by the issuer's
- * own parser before the file is touched. */
+ * own parser before the file is touched.
+ *
+ * With a PostgreSQL keyring and no `clients` file named, the clients live
+ * in the keyring's database (clients_pg.c): each subcommand is one
+ * transaction under the keyring's lock, the set authenticated under the
+ * first KEK, and the running issuers load the change when they hear it
+ * (no SIGHUP). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -36,7 +42,8 @@ static const char k_client_usage[] =
     "       jwtkit serve client rotate-secret NAME [--clients FILE | --config FILE]\n"
     "\n"
     "The clients of the issuer, in the clients file (default ./var/clients.conf, or the `clients` of\n"
-    "--config FILE).\n"
+    "--config FILE), or, when --config names a PostgreSQL keyring and no `clients` file, in the\n"
+    "keyring's database (the issuers load a change by themselves; the keyring's KEKs are needed).\n"
     "  add            registers a client: its secret is generated, printed once on stdout and\n"
     "                 stored only hashed\n"
     "  list           prints every client (name, audiences, scopes, ttl, alg, state), never a secret\n"
@@ -53,6 +60,8 @@ static const char k_client_usage[] =
     "  -h, --help        this text\n"
     "Send SIGHUP to a running issuer to load a change of the file.\n"
     "Exit status: 0 done, 2 usage error or no such client, 3 I/O error.\n";
+
+static const char k_pg_where[] = "PostgreSQL clients table";
 
 /* The options of a `client` subcommand. */
 typedef struct admin_opts {
@@ -147,6 +156,30 @@ static int load_settings(const admin_opts *o, sv_settings **out) {
   }
   *out = s;
   return 0;
+}
+
+/* ------------------------------------------------ PostgreSQL clients */
+
+/* The keyring side of s, for the clients in its database; 0 or the exit
+ * status. */
+static int pg_keycfg(const sv_settings *s, sv_keycfg *kc) {
+  char err[1400];
+  if (sv_keycfg_make(s, kc, err, sizeof err) != 0) {
+    fprintf(stderr, "jwtkit serve: %s\n", err);
+    return SV_EXIT_USAGE;
+  }
+  return 0;
+}
+
+static int pg_change(const sv_settings *s, const sv_pg_change *ch) {
+  sv_keycfg kc;
+  int rc = pg_keycfg(s, &kc);
+  if (rc != 0) return rc;
+  char err[1400];
+  rc = sv_clients_pg_change(&kc, ch, err, sizeof err);
+  if (rc != SV_EXIT_OK) fprintf(stderr, "jwtkit serve: %s\n", err);
+  sv_keycfg_free(&kc);
+  return rc;
 }
 
 /* -------------------------------------------------------- the file */
@@ -350,8 +383,10 @@ static void print_secret(const char *secret, const char *what, const char *name,
   fflush(stdout);
   fprintf(stderr,
           "jwtkit serve: client %s %s %s; its secret (above) is shown once and stored only hashed.\n"
-          "Send SIGHUP to a running issuer to load it.\n",
-          name, what, where);
+          "%s\n",
+          name, what, where,
+          where == k_pg_where ? "The running issuers load the change by themselves."
+                              : "Send SIGHUP to a running issuer to load it.");
 }
 
 static int client_add(const admin_opts *o, const sv_settings *s) {
@@ -392,8 +427,17 @@ static int client_add(const admin_opts *o, const sv_settings *s) {
                               sizeof warn))
       fprintf(stderr, "jwtkit serve: warning: %s\n", warn);
     sv_clients_free(&check);
-    edit e = {EDIT_ADD, o->name, &sec, NULL};
-    rc = file_edit(path, &e);
+    if (sv_settings_clients_in_pg(s)) {
+      /* the entry's lines after its header and secret_hash line */
+      const char *settings = strchr(sec.p + 1, '\n') + 1;
+      settings = strchr(settings, '\n') + 1;
+      sv_pg_change ch = {SV_PG_ADD, o->name, hash, settings};
+      rc = pg_change(s, &ch);
+      path = k_pg_where;
+    } else {
+      edit e = {EDIT_ADD, o->name, &sec, NULL};
+      rc = file_edit(path, &e);
+    }
   }
   if (rc == SV_EXIT_OK) print_secret(secret, "added to", o->name, path);
   jk_wipe(secret, sizeof secret);
@@ -402,6 +446,14 @@ static int client_add(const admin_opts *o, const sv_settings *s) {
 }
 
 static int client_remove(const admin_opts *o, const sv_settings *s) {
+  if (sv_settings_clients_in_pg(s)) {
+    sv_pg_change ch = {SV_PG_REMOVE, o->name, NULL, NULL};
+    int rc = pg_change(s, &ch);
+    if (rc == SV_EXIT_OK)
+      fprintf(stderr, "jwtkit serve: client %s removed from the %s; the running issuers load the change.\n", o->name,
+              k_pg_where);
+    return rc;
+  }
   edit e = {EDIT_REMOVE, o->name, NULL, NULL};
   int rc = file_edit(s->clients, &e);
   if (rc == SV_EXIT_OK)
@@ -414,9 +466,15 @@ static int client_rotate(const admin_opts *o, const sv_settings *s) {
   char secret[SV_SECRET_CHARS + 1], hash[SV_SECRET_HASH_MAX];
   int rc = new_secret(secret, hash, sizeof hash);
   if (rc != 0) return rc;
-  edit e = {EDIT_SECRET, o->name, NULL, hash};
-  rc = file_edit(s->clients, &e);
-  if (rc == SV_EXIT_OK) print_secret(secret, "has a new secret in", o->name, s->clients);
+  int pg = sv_settings_clients_in_pg(s);
+  if (pg) {
+    sv_pg_change ch = {SV_PG_SECRET, o->name, hash, NULL};
+    rc = pg_change(s, &ch);
+  } else {
+    edit e = {EDIT_SECRET, o->name, NULL, hash};
+    rc = file_edit(s->clients, &e);
+  }
+  if (rc == SV_EXIT_OK) print_secret(secret, "has a new secret in", o->name, pg ? k_pg_where : s->clients);
   jk_wipe(secret, sizeof secret);
   return rc;
 }
@@ -444,7 +502,19 @@ static void print_clients(const sv_clients *cs) {
 static int client_list(const sv_settings *s) {
   sv_clients cs;
   char err[1400];
-  if (sv_clients_load(&cs, s->clients, err, sizeof err) != 0) {
+  if (sv_settings_clients_in_pg(s)) {
+    sv_keycfg kc;
+    int rc = pg_keycfg(s, &kc);
+    if (rc != 0) return rc;
+    uint64_t rev = 0;
+    const char *reason = NULL;
+    if (sv_clients_pg_load(&kc, 0, &cs, &rev, &reason, err, sizeof err) != 0) {
+      fprintf(stderr, "jwtkit serve: %s\n", err);
+      sv_keycfg_free(&kc);
+      return reason != NULL ? SV_EXIT_USAGE : SV_EXIT_RUNTIME;
+    }
+    sv_keycfg_free(&kc);
+  } else if (sv_clients_load(&cs, s->clients, err, sizeof err) != 0) {
     fprintf(stderr, "jwtkit serve: %s\n", err);
     return SV_EXIT_USAGE;
   }

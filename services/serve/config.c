@@ -463,3 +463,8 @@ int sv_settings_finish(sv_settings *s, char *err, size_t cap) {
   }
   return 0;
 }
+
+int sv_settings_clients_in_pg(const sv_settings *s) {
+  /* --demo writes and reads its clients file wherever its keyring is */
+  return jwtkit_keyring_location_is_postgres(s->keyring) && !(s->set & SV_SET_CLIENTS) && !s->demo;
+}

@@ -3,6 +3,7 @@
  * Connect Discovery and RFC 8414 authorization server metadata, each with
  * its ETag.  A request takes a reference on the snapshot; SIGHUP installs
  * a new one and the old one goes with its last request. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,27 @@
 
 /* sv_confsnap_acquire, _release, _install */
 SV_SNAP_HOLDER(sv_confsnap)
+
+/* Installs by serving threads: one at a time, so that a reload and a
+ * refresh of the PostgreSQL clients are never interleaved. */
+static pthread_mutex_t g_install_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void sv_confsnap_replace(sv_confsnap *cs) {
+  pthread_mutex_lock(&g_install_mu);
+  sv_confsnap_install(cs);
+  pthread_mutex_unlock(&g_install_mu);
+}
+
+int sv_confsnap_install_if(sv_confsnap *cs, const sv_confsnap *expected) {
+  pthread_mutex_lock(&g_install_mu);
+  sv_confsnap *cur = sv_confsnap_acquire();
+  int ok = cur == expected;
+  sv_confsnap_release(cur);
+  if (ok) sv_confsnap_install(cs);
+  pthread_mutex_unlock(&g_install_mu);
+  if (!ok) sv_confsnap_release(cs);
+  return ok ? 0 : -1;
+}
 
 static void confsnap_destroy(jk_snap_obj *o) {
   sv_confsnap *cs = (sv_confsnap *)o;
@@ -73,8 +95,12 @@ int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clien
     int ok = 0;
     for (size_t a = 0; a < s->nalgs; a++) ok |= s->algs[a] == c->alg;
     if (!ok) {
-      snprintf(err, cap, "%s:%d: client %s asks for alg %s, which is not among the configured algorithms",
-               s->clients, c->line, c->name, jwtkit_alg_name(c->alg));
+      if (c->line > 0)
+        snprintf(err, cap, "%s:%d: client %s asks for alg %s, which is not among the configured algorithms",
+                 s->clients, c->line, c->name, jwtkit_alg_name(c->alg));
+      else
+        snprintf(err, cap, "PostgreSQL clients table: client %s asks for alg %s, which is not among the configured "
+                           "algorithms", c->name, jwtkit_alg_name(c->alg));
       return -1;
     }
   }
@@ -109,5 +135,13 @@ int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clien
   sv_etag(cs->openid, cs->openid_len, cs->openid_etag);
   sv_etag(cs->oauth, cs->oauth_len, cs->oauth_etag);
   *out = cs;
+  return 0;
+}
+
+int sv_confsnap_rebuild_clients(const sv_confsnap *cur, sv_clients *clients, uint64_t revision, sv_confsnap **out,
+                                char *err, size_t cap) {
+  if (sv_confsnap_build(out, &cur->settings, clients, cur->legacy_loaded, err, cap) != 0) return -1;
+  (*out)->clients_pg = 1;
+  (*out)->clients_revision = revision;
   return 0;
 }

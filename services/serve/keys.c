@@ -465,6 +465,9 @@ static void *rotation_main(void *arg) {
         if (actions == 0 && !force) sv_metrics_rotation_action("reloaded");
         if (sv_keysnap_reload(&g_rot.cfg, &served) != 0) served = 0; /* retry next time */
       }
+      /* clients in the keyring's database follow the same notification
+       * and the same periodic check */
+      if (g_rot.cfg.clients_pg) sv_clients_pg_refresh(&g_rot.cfg);
       (void)jwtkit_keyring_watch_poll(watch); /* our own change */
       if (now >= next_check) next_check = now + g_rot.cfg.rotate_check;
     }

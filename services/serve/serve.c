@@ -273,6 +273,7 @@ int sv_keycfg_make(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap) {
   kc->timing.leeway = s->leeway;
   kc->timing.publish_ahead = s->publish_ahead;
   kc->timing_set = s->set & (SV_SET_MAX_AGE | SV_SET_TOKEN_TTL | SV_SET_ROTATE_EVERY | SV_SET_LEEWAY | SV_SET_PUBLISH_AHEAD);
+  kc->clients_pg = sv_settings_clients_in_pg(s);
   if (read_keks(s, kc, err, cap) != 0) return -1;
   if (read_passphrase(s, &kc->passphrase, err, cap) != 0) {
     sv_keycfg_free(kc);
@@ -396,18 +397,29 @@ static void demo_print(const sv_settings *s, const sv_confsnap *cs) {
 static int load_conf(const sv_settings *cli, sv_settings *s, sv_confsnap **cs, sv_keycfg *kc, char *err, size_t cap) {
   sv_clients clients;
   int legacy = 0;
+  uint64_t revision = 0;
   if (load_settings(cli, s, err, cap) != 0) return SV_EXIT_USAGE;
   if (check_legacy(s, &legacy, err, cap) != 0) return SV_EXIT_USAGE;
-  if (sv_clients_load(&clients, s->clients, err, cap) != 0) return SV_EXIT_USAGE;
-  if (sv_confsnap_build(cs, s, &clients, legacy, err, cap) != 0) {
+  if (sv_keycfg_make(s, kc, err, cap) != 0) return SV_EXIT_USAGE;
+  int rc = 0;
+  if (kc->clients_pg) {
+    const char *reason = NULL;
+    if (sv_clients_pg_load(kc, sv_clients_pg_seen(), &clients, &revision, &reason, err, cap) != 0) {
+      rc = reason != NULL ? SV_EXIT_USAGE : SV_EXIT_RUNTIME;
+    }
+  } else if (sv_clients_load(&clients, s->clients, err, cap) != 0) {
+    rc = SV_EXIT_USAGE;
+  }
+  if (rc == 0 && sv_confsnap_build(cs, s, &clients, legacy, err, cap) != 0) {
     sv_clients_free(&clients);
-    return SV_EXIT_USAGE;
+    rc = SV_EXIT_USAGE;
   }
-  if (sv_keycfg_make(s, kc, err, cap) != 0) {
-    sv_confsnap_release(*cs);
-    *cs = NULL;
-    return SV_EXIT_USAGE;
+  if (rc != 0) {
+    sv_keycfg_free(kc);
+    return rc;
   }
+  (*cs)->clients_pg = kc->clients_pg;
+  (*cs)->clients_revision = revision;
   return 0;
 }
 
@@ -418,7 +430,8 @@ static void log_config(const sv_settings *s, const sv_confsnap *cs) {
     char where[SV_PATH_MAX];
     jwtkit_keyring_location_redact(s->keyring, where, sizeof where);
     jk_log_str(&L, "keyring", where);
-    jk_log_str(&L, "clients", s->clients);
+    jk_log_str(&L, "clients", cs->clients_pg ? "PostgreSQL clients table" : s->clients);
+    if (cs->clients_pg) jk_log_int(&L, "clients_revision", (int64_t)cs->clients_revision);
     jk_log_uint(&L, "clients_loaded", cs->clients.n);
     char algs[128] = "";
     for (size_t i = 0; i < s->nalgs; i++) {
@@ -432,7 +445,7 @@ static void log_config(const sv_settings *s, const sv_confsnap *cs) {
   }
   /* clients whose ttl the keyring's token_ttl cuts */
   sv_keysnap *ks = sv_keysnap_acquire();
-  if (ks != NULL) sv_clients_warn_ttl(&cs->clients, ks->timing.token_ttl, s->clients);
+  if (ks != NULL) sv_clients_warn_ttl(&cs->clients, ks->timing.token_ttl, cs->clients_pg ? "PostgreSQL clients table" : s->clients);
   sv_keysnap_release(ks);
   if (cs->legacy_loaded && s->transition_ttl == 0)
     jk_log(JK_LOG_WARN, "legacy_without_transition_ttl",
@@ -459,7 +472,8 @@ static void reload(const sv_settings *cli, const sv_settings *running) {
     jk_log(JK_LOG_WARN, "restart_needed",
            "listen, thread_pool, max_connections, max_connections_per_ip and header_timeout change only on restart");
   jk_log_set_level(s->log_level);
-  sv_confsnap_install(cs);
+  if (cs->clients_pg) sv_clients_pg_served(cs->clients_revision);
+  sv_confsnap_replace(cs);
   sv_rotation_reload(&kc);
   jk_log(JK_LOG_INFO, "reloaded", "reloaded configuration and clients; re-opening the keyring");
   log_config(s, cs);
@@ -509,7 +523,8 @@ static int serve(const sv_settings *cli) {
     free(s);
     return SV_EXIT_RUNTIME;
   }
-  sv_confsnap_install(cs);
+  if (cs->clients_pg) sv_clients_pg_served(cs->clients_revision);
+  sv_confsnap_replace(cs);
   log_config(s, cs);
   if (s->demo) demo_print(s, cs);
 

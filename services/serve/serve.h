@@ -415,6 +415,7 @@ typedef struct sv_keycfg {
   int64_t rotate_check;
   jwtkit_keyring_timing timing; /* used at creation */
   uint32_t timing_set;          /* SV_SET_MAX_AGE | ... given explicitly */
+  int clients_pg;               /* the clients live in the keyring's database: refreshed with the keyring */
 } sv_keycfg;
 
 void sv_keycfg_free(sv_keycfg *k);
@@ -470,16 +471,61 @@ typedef struct sv_confsnap {
   size_t openid_len, oauth_len;
   char openid_etag[48], oauth_etag[48];
   int legacy_loaded;          /* a legacy HS256 secret is configured (never published) */
+  int clients_pg;             /* the clients come from the PostgreSQL clients table */
+  uint64_t clients_revision;  /* ... at this revision */
   _Atomic(sv_attachment *) attached; /* the HTTP layer's prepared responses */
 } sv_confsnap;
 
 /* Build the snapshot of settings and clients (takes the clients). */
 int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clients, int legacy_loaded,
                       char *err, size_t cap);
-/* Its holder (SV_SNAP_HOLDER). */
+/* Its holder (SV_SNAP_HOLDER).  Serving threads install with
+ * sv_confsnap_replace or sv_confsnap_install_if, which take one lock, so a
+ * reload (SIGHUP) and a refresh of the PostgreSQL clients never undo each
+ * other. */
 sv_confsnap *sv_confsnap_acquire(void);
 void sv_confsnap_release(sv_confsnap *cs);
 void sv_confsnap_install(sv_confsnap *cs);
+void sv_confsnap_replace(sv_confsnap *cs);
+/* Install cs when the served snapshot is still `expected` (the caller
+ * holds a reference on it); otherwise cs is released.  0 or -1. */
+int sv_confsnap_install_if(sv_confsnap *cs, const sv_confsnap *expected);
+/* A snapshot with cur's settings and other clients (taken), from the
+ * PostgreSQL clients table at `revision`. */
+int sv_confsnap_rebuild_clients(const sv_confsnap *cur, sv_clients *clients, uint64_t revision, sv_confsnap **out,
+                                char *err, size_t cap);
+
+/* ------------------------------------------------------- clients_pg.c */
+
+/* Clients in the PostgreSQL keyring's database (kc->dir the URL, kc->keks
+ * its KEKs): the tables, their MAC and revisions are described in
+ * clients_pg.c and docs/serve.md. */
+/* Load every client, authenticated, at a revision not older than `seen`.
+ * 0, or -1 with err (and *reason "unauthenticated" or "rollback" when the
+ * stored set itself is refused). */
+int sv_clients_pg_load(const sv_keycfg *kc, uint64_t seen, sv_clients *out, uint64_t *revision, const char **reason,
+                       char *err, size_t cap);
+enum { SV_PG_ADD, SV_PG_REMOVE, SV_PG_SECRET };
+typedef struct sv_pg_change {
+  int kind;                /* SV_PG_* */
+  const char *name;
+  const char *secret_hash; /* ADD, SECRET */
+  const char *settings;    /* ADD: the client's other lines in the clients file's dialect */
+} sv_pg_change;
+/* One change in one transaction under the keyring's lock (migrating the
+ * tables first), the set re-authenticated under the first KEK at the next
+ * revision, NOTIFY sent.  The exit status (SV_EXIT_*), with err. */
+int sv_clients_pg_change(const sv_keycfg *kc, const sv_pg_change *ch, char *err, size_t cap);
+/* The issuer: the newest revision served; note one served. */
+uint64_t sv_clients_pg_seen(void);
+void sv_clients_pg_served(uint64_t revision);
+/* From the rotation thread, after a change notification or at each check:
+ * read and authenticate the clients; serve them when their revision moved
+ * (a refused set is logged once, clients_rejected, and the served one kept). */
+void sv_clients_pg_refresh(const sv_keycfg *kc);
+/* 1 when the clients of settings s live in the PostgreSQL keyring's
+ * database: a PostgreSQL keyring and no `clients` file named. */
+int sv_settings_clients_in_pg(const sv_settings *s);
 
 /* ----------------------------------------------------------- route.c */
 

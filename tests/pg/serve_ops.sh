@@ -4,6 +4,13 @@
 #
 #   issuer   two replicas without `issuer` are refused (each would mint the
 #            iss of its own listen address); with it, both mint one iss
+#   clients  without a `clients` file the clients live in the keyring's
+#            database: `serve client add|rotate-secret|remove` there, two
+#            running replicas (periodic check 10 minutes away, so only the
+#            change notification can tell them) follow each change without a
+#            restart; only PBKDF2 hashes are stored; a row changed or a state
+#            put back by a writer without the KEK is refused and the replicas
+#            keep serving what they had
 #
 # Prints ok/FAIL per check; exits 1 on a failure, 77 when no PostgreSQL
 # server is installed (1 under CI=true) or the CLI was not built.  Every
@@ -135,6 +142,87 @@ done
 for n in a b; do
   stop "$n"
   expect "issuer: replica $n stops cleanly" 0 "$STOPPED"
+done
+
+# ------------------------------------------------------ clients in PostgreSQL
+printf 'keyring = %s\nissuer = %s\nkek_file = kek\n' "$URL" "$ISS" >pgc.conf
+# the keyring made above, as a jwtkit of schema version 1 left it
+pg_psql -c "DROP TABLE jwtkit_clients, jwtkit_client_set" -c "UPDATE jwtkit_schema SET version = 1" >/dev/null
+out=$("$JWTKIT" serve client list --config pgc.conf 2>pgc.err)
+expect "clients: list on a database without clients exits 0" 0 "$?"
+expect "... and lists none" 1 "$(printf '%s\n' "$out" | grep -c .)"
+S1=$("$JWTKIT" serve client add pgapp --audience api --scopes "read" --config pgc.conf 2>pgc.err)
+expect "clients: add into the keyring's database exits 0" 0 "$?"
+check "... printing the secret once" test "${#S1}" -ge 32
+check "... saying the issuers load it by themselves" grep -q 'added to PostgreSQL clients table' pgc.err
+expect "clients: the first change migrated the schema to version 2" 2 "$(pg_psql -c "SELECT version FROM jwtkit_schema")"
+"$JWTKIT" serve client add pgapp --audience api --config pgc.conf >/dev/null 2>pgc.err
+expect "clients: adding pgapp again exits 2" 2 "$?"
+check "... saying it exists and what to do" grep -q 'client pgapp already exists in the PostgreSQL clients table (rotate its secret' pgc.err
+expect "clients: stored only as a PBKDF2 hash" 1 \
+  "$(pg_psql -c "SELECT count(*) FROM jwtkit_clients WHERE name = 'pgapp' AND secret_hash LIKE 'pbkdf2-sha256\$%'")"
+check "... the secret appears nowhere in the tables" bash -c \
+  "! { '$PG_PSQL' '$URL' -X -A -t -c 'SELECT * FROM jwtkit_clients' -c 'SELECT * FROM jwtkit_client_set'; } | grep -qF -- '$S1'"
+# replicas whose periodic check is far away: only NOTIFY can tell them
+cstart() {
+  RPORT[$1]=$(free_port)
+  "$JWTKIT" serve --config pgc.conf --listen "127.0.0.1:${RPORT[$1]}" --rotate-check 10m --thread-pool 2 \
+    --token-rate-ip off 2>>"$1.log" &
+  RPID[$1]=$!
+}
+code() { # NAME CLIENT SECRET -> the HTTP status of POST /token
+  curl -s -o /dev/null -w '%{http_code}' -u "$2:$3" -d grant_type=client_credentials "http://127.0.0.1:${RPORT[$1]}/token"
+}
+for n in c d; do cstart "$n"; done
+for n in c d; do check "clients: replica $n starts on the database's clients" wait_for 30 healthy "$n"; done
+for n in c d; do expect "clients: replica $n gives pgapp a token" 200 "$(code "$n" pgapp "$S1")"; done
+check "... and logs where its clients come from" grep -q '"clients":"PostgreSQL clients table","clients_revision":1' c.log
+S2=$("$JWTKIT" serve client add second --audience api --config pgc.conf 2>pgc.err)
+expect "clients: a second client added while they run" 0 "$?"
+for n in c d; do check "clients: replica $n serves it within 10 s, without restart or SIGHUP" wait_for 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -u 'second:$S2' -d grant_type=client_credentials http://127.0.0.1:${RPORT[$n]}/token)\" = 200 ]"; done
+S3=$("$JWTKIT" serve client rotate-secret pgapp --config pgc.conf 2>pgc.err)
+expect "clients: rotate-secret exits 0" 0 "$?"
+check "... with a new secret" test "${#S3}" -ge 32 -a "$S3" != "$S1"
+for n in c d; do
+  check "clients: replica $n refuses the old secret within 10 s" wait_for 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -u 'pgapp:$S1' -d grant_type=client_credentials http://127.0.0.1:${RPORT[$n]}/token)\" = 401 ]"
+  expect "... and takes the new one" 200 "$(code "$n" pgapp "$S3")"
+done
+out=$("$JWTKIT" serve client list --config pgc.conf 2>pgc.err)
+check "clients: list shows both, without secrets" bash -c "printf '%s\n' '$out' | grep -q '^pgapp ' && printf '%s\n' '$out' | grep -q '^second ' && ! printf '%s\n' '$out' | grep -qF -- '$S3'"
+"$JWTKIT" serve client remove second --config pgc.conf 2>pgc.err
+expect "clients: remove exits 0" 0 "$?"
+for n in c d; do check "clients: replica $n refuses the removed client within 10 s" wait_for 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -u 'second:$S2' -d grant_type=client_credentials http://127.0.0.1:${RPORT[$n]}/token)\" = 401 ]"; done
+"$JWTKIT" serve client remove second --config pgc.conf 2>pgc.err
+expect "clients: removing it again exits 2" 2 "$?"
+check "... saying there is no such client" grep -q 'no client second in the PostgreSQL clients table' pgc.err
+
+# a writer without the KEK: a client's scopes widened, with a notification
+pg_psql -c "CREATE TABLE saved_clients AS SELECT * FROM jwtkit_clients" \
+  -c "CREATE TABLE saved_set AS SELECT * FROM jwtkit_client_set" >/dev/null
+pg_psql -c "UPDATE jwtkit_clients SET settings = replace(settings, 'scopes = read', 'scopes = read admin') WHERE name = 'pgapp'" \
+  -c "NOTIFY jwtkit_keyring" >/dev/null
+for n in c d; do check "tamper: replica $n refuses the changed set" wait_for 10 grep -q '"event":"clients_rejected".*"reason":"unauthenticated"' "$n.log"; done
+adm=$(curl -s -u "pgapp:$S3" -d grant_type=client_credentials -d scope=admin "http://127.0.0.1:${RPORT[c]}/token")
+check "... and keeps the clients it had (scope admin still refused): $adm" bash -c "printf '%s' '$adm' | grep -q invalid_scope"
+expect "... still serving pgapp" 200 "$(code d pgapp "$S3")"
+"$JWTKIT" serve client list --config pgc.conf >/dev/null 2>pgc.err
+expect "tamper: client list refuses it too (exit 2)" 2 "$?"
+check "... saying why" grep -q 'does not match its MAC under KEK' pgc.err
+"$JWTKIT" serve client add third --audience api --config pgc.conf >/dev/null 2>pgc.err
+expect "tamper: and no change is authenticated on top of it (exit 2)" 2 "$?"
+# the state before the last change put back: authentic, but older
+pg_psql -c "UPDATE jwtkit_clients SET settings = replace(settings, 'scopes = read admin', 'scopes = read') WHERE name = 'pgapp'" >/dev/null
+S4=$("$JWTKIT" serve client add fourth --audience api --config pgc.conf 2>pgc.err)
+expect "tamper: the set restored, changes work again" 0 "$?"
+for n in c d; do check "... replica $n accepts it again and serves the new client" wait_for 10 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -u 'fourth:$S4' -d grant_type=client_credentials http://127.0.0.1:${RPORT[$n]}/token)\" = 200 ]"; done
+pg_psql -c "BEGIN" -c "DELETE FROM jwtkit_clients" -c "INSERT INTO jwtkit_clients SELECT * FROM saved_clients" \
+  -c "DELETE FROM jwtkit_client_set" -c "INSERT INTO jwtkit_client_set SELECT * FROM saved_set" -c "COMMIT" \
+  -c "NOTIFY jwtkit_keyring" >/dev/null
+for n in c d; do check "rollback: replica $n refuses an older revision" wait_for 10 grep -q '"event":"clients_rejected".*"reason":"rollback"' "$n.log"; done
+expect "... and keeps serving the newer clients" 200 "$(code c fourth "$S4")"
+for n in c d; do
+  stop "$n"
+  expect "clients: replica $n stops cleanly" 0 "$STOPPED"
 done
 
 check "no sanitizer report in the replicas' logs" bash -c "! grep -q 'Sanitizer\|runtime error' ./*.log"
