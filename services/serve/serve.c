@@ -64,6 +64,8 @@ static const char k_usage[] =
     "  --token-fail-cost N         tokens a refused request takes from both buckets (default 10; a token: 1)\n"
     "  --log-level LEVEL           debug, info, warn or error (default info)\n"
     "  --demo                      quick start: create ./var with an ES256 keyring and a demo client\n"
+    "  --check                     load the configuration, clients and keyring (read only), report a\n"
+    "                              problem with where it is (FILE:LINE), then exit 0 (OK) or 2\n"
     "  -h, --help                  this text\n"
     "\n"
     "Durations: 90s, 15m, 1h, 7d, 2w or plain seconds.\n"
@@ -81,9 +83,10 @@ int sv_usage_error(const char *fmt, ...) {
 }
 
 /* --name value / --name=value -> config key (dashes to underscores). */
-static int parse_cli(int argc, char **argv, sv_settings *cli, int *help) {
+static int parse_cli(int argc, char **argv, sv_settings *cli, int *help, int *check) {
   sv_settings_defaults(cli);
   *help = 0;
+  *check = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -104,6 +107,11 @@ static int parse_cli(int argc, char **argv, sv_settings *cli, int *help) {
     for (char *p = key; *p; p++)
       if (*p == '-') *p = '_';
     if (strcmp(key, "threads") == 0) snprintf(key, sizeof key, "thread_pool");
+    if (strcmp(key, "check") == 0) { /* not a config key: what this run does */
+      if (eq) return sv_usage_error("--check takes no value (%s)", a);
+      *check = 1;
+      continue;
+    }
     if (strcmp(key, "demo") == 0) {
       if (eq) return sv_usage_error("--demo takes no value (%s)", a);
       cli->demo = 1;
@@ -584,15 +592,70 @@ done:
   return exit_code;
 }
 
+/* --check: everything a start loads, read only (no keyring is created,
+ * no demo files written, nothing listens).  A problem is reported as at
+ * start, with where it is; 0 or 2 (3: out of memory). */
+static int check_only(const sv_settings *cli) {
+  if (cli->set & SV_SET_DEMO)
+    return sv_usage_error("--check reads only, and --demo writes its files: check without --demo");
+  sv_settings *s = malloc(sizeof *s);
+  if (s == NULL) return SV_EXIT_RUNTIME;
+  char err[1600];
+  sv_confsnap *cs = NULL;
+  sv_keycfg kc;
+  memset(&kc, 0, sizeof kc);
+  if (load_conf(cli, s, &cs, &kc, err, sizeof err) != 0) {
+    fprintf(stderr, "jwtkit serve: %s\n", err);
+    free(s);
+    return SV_EXIT_USAGE;
+  }
+  const char *what = cli->set & SV_SET_CONFIG ? cli->config : "the command line";
+  char from[SV_PATH_MAX + 40];
+  snprintf(from, sizeof from, "%s", cs->clients_pg ? "the PostgreSQL clients table" : s->clients);
+  /* the keyring, opened as it is: never created or changed here */
+  jwtkit_keyring_secrets sec = {
+      .passphrase = kc.passphrase, .keks = (const unsigned char(*)[32])kc.keks, .nkeks = kc.nkeks};
+  jwtkit_keyring *kr = NULL;
+  jwtkit_errinfo ei;
+  memset(&ei, 0, sizeof ei);
+  jwtkit_err rc = jwtkit_keyring_open_ex(&kr, kc.dir, &sec, &ei);
+  int status = SV_EXIT_OK;
+  if (rc == JWTKIT_OK) {
+    jwtkit_keyring_timing t;
+    jwtkit_keyring_get_timing(kr, &t);
+    sv_clients_warn_ttl(&cs->clients, t.token_ttl, from);
+    printf("%s: configuration OK (%zu client%s from %s; keyring %s: generation %llu, %zu key%s)\n", what,
+           cs->clients.n, cs->clients.n == 1 ? "" : "s", from, kc.where,
+           (unsigned long long)jwtkit_keyring_generation(kr), jwtkit_keyring_count(kr),
+           jwtkit_keyring_count(kr) == 1 ? "" : "s");
+    jwtkit_keyring_free(kr);
+  } else if (rc == JWTKIT_ERR_NOT_FOUND) {
+    sv_clients_warn_ttl(&cs->clients, s->token_ttl, from);
+    printf("%s: configuration OK (%zu client%s from %s; keyring %s: none yet, the first start creates it)\n", what,
+           cs->clients.n, cs->clients.n == 1 ? "" : "s", from, kc.where);
+  } else {
+    char o[SV_PATH_MAX + 16];
+    sv_settings_origin(s, SV_SET_KEYRING, "keyring", o, sizeof o);
+    fprintf(stderr, "jwtkit serve: %s%skeyring: opening %s: %s\n", o, o[0] ? ": " : "", kc.where,
+            ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+    status = rc == JWTKIT_ERR_NOMEM ? SV_EXIT_RUNTIME : SV_EXIT_USAGE;
+  }
+  sv_keycfg_free(&kc);
+  sv_confsnap_release(cs);
+  free(s);
+  return status;
+}
+
 /* ------------------------------------------------------------ entry */
 
 int jwtkit_serve_main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "client") == 0) return sv_client_admin_main(argc, argv);
   sv_settings *cli = malloc(sizeof *cli);
   if (cli == NULL) return SV_EXIT_RUNTIME;
-  int help = 0;
-  int rc = parse_cli(argc, argv, cli, &help);
+  int help = 0, check = 0;
+  int rc = parse_cli(argc, argv, cli, &help, &check);
   if (rc == 0 && help) fputs(k_usage, stdout);
+  else if (rc == 0 && check) rc = check_only(cli);
   else if (rc == 0) rc = serve(cli);
   free(cli);
   return rc;

@@ -175,5 +175,50 @@ wait
 expect "eight concurrent client add: all eight are there" 8 "$("$SERVE_BIN" client list --clients "$C5" 2>/dev/null | grep -c '^par')"
 check "no temporary file is left beside the clients file" bash -c "! ls -A '$ADM' | grep -q '^\\.clients.conf.tmp'"
 
+# ---------------------------------------------------------- 8. serve --check
+# everything a start loads, read only: exit 0 with a summary, or 2 with the
+# problem and where it is
+CHK=$WORK/check
+mkdir -p "$CHK"
+printf '# issuer\nkeyring = %s\nclients = %s\n' "$RING" "$C5" >"$CHK/ok.conf"
+out=$("$SERVE_BIN" --check --config "$CHK/ok.conf" 2>"$CHK/ok.err")
+expect "--check of a good configuration and an existing keyring: exit 0" 0 "$?"
+NCL=$("$SERVE_BIN" client list --clients "$C5" 2>/dev/null | tail -n +2 | wc -l)
+check "... summing up clients ($NCL, as client list counts) and keyring: $out" bash -c "printf '%s' '$out' | grep -q -F '$CHK/ok.conf: configuration OK ($NCL clients from $C5; keyring $RING: generation '"
+check "... nothing on stderr" test ! -s "$CHK/ok.err"
+printf 'keyring = %s\nclients = %s\n' "$CHK/ring-to-be" "$C5" >"$CHK/new.conf"
+out=$("$SERVE_BIN" --check --config "$CHK/new.conf" 2>&1)
+expect "--check before the first start: exit 0" 0 "$?"
+check "... saying the first start creates the keyring" bash -c "printf '%s' '$out' | grep -q 'keyring $CHK/ring-to-be: none yet, the first start creates it'"
+check "... and creating nothing" test ! -e "$CHK/ring-to-be"
+printf 'keyring = %s\nclients = %s\n\ntoken_ttl = 15 min\n' "$RING" "$C5" >"$CHK/bad.conf"
+"$SERVE_BIN" --check --config "$CHK/bad.conf" >"$CHK/bad.out" 2>"$CHK/bad.err"
+expect "--check of a bad value: exit 2" 2 "$?"
+check "... with FILE:LINE and the key" grep -q -F "$CHK/bad.conf:4: token_ttl: '15 min' is not a duration" "$CHK/bad.err"
+check "... and nothing on stdout" test ! -s "$CHK/bad.out"
+printf 'keyring = %s\nclients = %s\nlisten = 127.0.0.1:8080\nlistn = 127.0.0.1:8081\n' "$RING" "$C5" >"$CHK/typo.conf"
+"$SERVE_BIN" --check --config "$CHK/typo.conf" >/dev/null 2>"$CHK/typo.err"
+expect "--check of an unknown key: exit 2" 2 "$?"
+check "... with FILE:LINE: $(head -c 300 "$CHK/typo.err")" grep -q -F "$CHK/typo.conf:4:" "$CHK/typo.err"
+cp "$C5" "$CHK/clients.conf"
+printf '\n[client plain]\nsecret = hunter2hunter2\naudience = x\n' >>"$CHK/clients.conf"
+BADLINE=$(grep -n '^secret = hunter2' "$CHK/clients.conf" | cut -d: -f1)
+printf 'keyring = %s\nclients = %s\n' "$RING" "$CHK/clients.conf" >"$CHK/cl.conf"
+"$SERVE_BIN" --check --config "$CHK/cl.conf" >/dev/null 2>"$CHK/cl.err"
+expect "--check of a bad clients file: exit 2" 2 "$?"
+check "... with the clients file's FILE:LINE" grep -q -F "$CHK/clients.conf:$BADLINE:" "$CHK/cl.err"
+printf 'keyring = %s\nclients = %s\n' "$RING" "$CHK/none.conf" >"$CHK/nocl.conf"
+"$SERVE_BIN" --check --config "$CHK/nocl.conf" >/dev/null 2>"$CHK/nocl.err"
+expect "--check without the clients file: exit 2" 2 "$?"
+check "... pointing to client add" grep -q 'does not exist; register a client with `jwtkit serve client add' "$CHK/nocl.err"
+mkdir -p "$CHK/notring"
+printf 'not json\n' >"$CHK/notring/keyring.json"
+chmod 600 "$CHK/notring/keyring.json"
+printf 'clients = %s\n# the keyring\nkeyring = %s\n' "$C5" "$CHK/notring" >"$CHK/kr.conf"
+"$SERVE_BIN" --check --config "$CHK/kr.conf" >/dev/null 2>"$CHK/kr.err"
+expect "--check of a keyring that does not open: exit 2" 2 "$?"
+check "... naming where keyring was given: $(head -c 300 "$CHK/kr.err")" grep -q -F "$CHK/kr.conf:3: keyring: opening $CHK/notring:" "$CHK/kr.err"
+check "... and leaving it as it was" bash -c "[ \"\$(cat '$CHK/notring/keyring.json')\" = 'not json' ]"
+
 echo "serve ops tests: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
