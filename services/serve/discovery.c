@@ -65,7 +65,27 @@ static char *discovery(const sv_confsnap *cs, int openid, size_t *len) {
   member(&b, "jwks_uri", cs->jwks_uri);
   member(&b, "token_endpoint", cs->token_endpoint);
   jk_buf_puts(&b, ",\"grant_types_supported\":[\"client_credentials\"]");
-  jk_buf_puts(&b, ",\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"]");
+  /* private_key_jwt (RFC 7523 §2.2) is named once a client uses it, with
+   * the algorithms the clients' assertions may use */
+  jwtkit_alg aalgs[SV_MAX_ASSERTION_ALGS * 4];
+  size_t naalgs = 0;
+  for (size_t i = 0; i < cs->clients.n; i++)
+    for (size_t k = 0; k < cs->clients.v[i].nassertion_algs; k++) {
+      int dup = 0;
+      for (size_t j = 0; j < naalgs; j++) dup |= aalgs[j] == cs->clients.v[i].assertion_algs[k];
+      if (!dup && naalgs < sizeof aalgs / sizeof aalgs[0]) aalgs[naalgs++] = cs->clients.v[i].assertion_algs[k];
+    }
+  jk_buf_puts(&b, ",\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\",\"client_secret_post\"");
+  jk_buf_puts(&b, naalgs ? ",\"private_key_jwt\"]" : "]");
+  if (naalgs) {
+    jk_buf_puts(&b, ",\"token_endpoint_auth_signing_alg_values_supported\":[");
+    for (size_t i = 0; i < naalgs; i++) {
+      if (i) jk_buf_putc(&b, ',');
+      const char *n = jwtkit_alg_name(aalgs[i]);
+      jk_buf_json_str(&b, n, strlen(n));
+    }
+    jk_buf_putc(&b, ']');
+  }
   /* REQUIRED in both RFC 8414 §2 and OpenID Connect Discovery §3; there is
    * no authorization endpoint, so no response type is supported */
   jk_buf_puts(&b, ",\"response_types_supported\":[]");
@@ -104,6 +124,20 @@ int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clien
       return -1;
     }
   }
+  for (size_t i = 0; i < clients->n; i++) {
+    const sv_client *c = &clients->v[i];
+    if (c->jwks != NULL && jwtkit_keyring_location_is_postgres(s->keyring)) {
+      char where[SV_PATH_MAX + 32];
+      if (c->line > 0) snprintf(where, sizeof where, "%s:%d", s->clients, c->line);
+      else snprintf(where, sizeof where, "PostgreSQL clients table");
+      snprintf(err, cap,
+               "%s: client %s uses private_key_jwt (jwks), which is not available with a PostgreSQL keyring yet: "
+               "its replicas would not share the assertion ids that stop a replay; give the client a secret "
+               "(`jwtkit serve client add`) or use a directory keyring",
+               where, c->name);
+      return -1;
+    }
+  }
   sv_confsnap *cs = calloc(1, sizeof *cs);
   if (cs == NULL) {
     snprintf(err, cap, "out of memory");
@@ -125,6 +159,34 @@ int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clien
   const char *hostp = strstr(base, "://");
   const char *path = hostp ? strchr(hostp + 3, '/') : NULL;
   cs->issuer_path = jk_strdup(path ? path : "");
+  /* private_key_jwt: each such client's verifier; aud is the token
+   * endpoint or the issuer (RFC 7523 §3 item 3), iss and sub the client */
+  for (size_t i = 0; i < cs->clients.n; i++) {
+    sv_client *c = &cs->clients.v[i];
+    if (c->jwks == NULL) continue;
+    jwtkit_policy *p = jwtkit_policy_new();
+    jwtkit_errinfo ei;
+    memset(&ei, 0, sizeof ei);
+    jwtkit_err rc = p ? JWTKIT_OK : JWTKIT_ERR_NOMEM;
+    for (size_t k = 0; rc == JWTKIT_OK && k < c->nassertion_algs; k++) rc = jwtkit_policy_allow_alg(p, c->assertion_algs[k]);
+    if (rc == JWTKIT_OK) rc = jwtkit_policy_add_jwks(p, c->jwks);
+    if (rc == JWTKIT_OK) rc = jwtkit_policy_add_audience(p, cs->token_endpoint);
+    if (rc == JWTKIT_OK) rc = jwtkit_policy_add_audience(p, s->issuer);
+    if (rc == JWTKIT_OK) rc = jwtkit_policy_add_issuer(p, c->name);
+    if (rc == JWTKIT_OK) rc = jwtkit_policy_set_subject(p, c->name);
+    if (rc == JWTKIT_OK) rc = jwtkit_policy_require_claim(p, "jti");
+    if (rc == JWTKIT_OK) rc = jwtkit_policy_set_require_exp(p, 1);
+    if (rc == JWTKIT_OK) rc = jwtkit_policy_set_leeway(p, SV_ASSERTION_LEEWAY);
+    if (rc == JWTKIT_OK) rc = jwtkit_policy_set_max_token(p, SV_MAX_ASSERTION);
+    if (rc == JWTKIT_OK) rc = jwtkit_verifier_new(&c->assertion, p, &ei);
+    jwtkit_policy_free(p);
+    if (rc != JWTKIT_OK) {
+      snprintf(err, cap, "client %s: its jwks cannot verify assertions: %.300s", c->name,
+               ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+      confsnap_destroy(&cs->obj);
+      return -1;
+    }
+  }
   cs->openid = discovery(cs, 1, &cs->openid_len);
   cs->oauth = discovery(cs, 0, &cs->oauth_len);
   if (cs->issuer_path == NULL || cs->openid == NULL || cs->oauth == NULL) {

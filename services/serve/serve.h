@@ -55,6 +55,14 @@ enum { SV_EXIT_OK = 0, SV_EXIT_USAGE = 2, SV_EXIT_RUNTIME = 3 };
 #define SV_MIN_SECRET_LEN 32u
 #define SV_MAX_PASSPHRASE 1024u
 #define SV_MAX_FORM_PARAMS 32u
+/* private_key_jwt (RFC 7523 §2.2): a client assertion */
+#define SV_ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#define SV_MAX_ASSERTION_ALGS 8u
+#define SV_ASSERTION_MAX_LIFETIME 300 /* exp at most this far ahead of now (s) */
+#define SV_ASSERTION_LEEWAY 60        /* clock leeway of its exp, nbf, iat (s) */
+#define SV_MAX_ASSERTION (8u * 1024u) /* bytes of the compact JWT */
+#define SV_MAX_JTI 256u               /* bytes of its jti */
+#define SV_JTI_SLOTS 65536u           /* assertion ids remembered (replay) */
 
 /* Something another module hangs on a snapshot (the HTTP layer's prepared
  * responses), made on first use and freed with the snapshot: the snapshot
@@ -280,6 +288,13 @@ typedef struct sv_client {
   jwtkit_alg alg;  /* UNSPEC: the first configured algorithm */
   int disabled;    /* 1: unauthorized_client */
   int line;        /* where its section starts */
+  /* private_key_jwt instead of a secret: its public keys and the
+   * algorithms its assertions may use; the verifier is built with the
+   * configuration snapshot (audience: the token endpoint or the issuer) */
+  jwtkit_jwks *jwks;
+  jwtkit_alg assertion_algs[SV_MAX_ASSERTION_ALGS];
+  size_t nassertion_algs;
+  jwtkit_verifier *assertion;
 } sv_client;
 
 typedef struct sv_clients {
@@ -494,6 +509,17 @@ int sv_confsnap_install_if(sv_confsnap *cs, const sv_confsnap *expected);
  * PostgreSQL clients table at `revision`. */
 int sv_confsnap_rebuild_clients(const sv_confsnap *cur, sv_clients *clients, uint64_t revision, sv_confsnap **out,
                                 char *err, size_t cap);
+
+/* --------------------------------------------------------- assertion.c */
+
+/* Remember the assertion id jti of client until `until` (Unix seconds):
+ * 0 when it was new, 1 when it is remembered (a replay), -1 when the table
+ * has no room for it (SV_JTI_SLOTS ids not yet expired near its slot).
+ * Thread-safe; at most SV_JTI_SLOTS ids, each kept until its exp plus the
+ * leeway. */
+int sv_jti_remember(const char *client, const char *jti, size_t jti_len, int64_t until, int64_t now);
+/* Forget every id (tests). */
+void sv_jti_reset(void);
 
 /* ------------------------------------------------------- clients_pg.c */
 
