@@ -7,6 +7,8 @@
  *                      (the client's other lines in the clients file's
  *                      dialect: audience, scopes, ttl, alg, disabled)
  *   jwtkit_client_set  one row: revision, kek_id, mac
+ *   jwtkit_client_jti  the private_key_jwt assertion ids the replicas have
+ *                      taken (client, jti, expires_at), each until its exp
  *
  * The clients decide who gets tokens, so a database writer without the
  * KEK must not be able to add one, change one or bring back one that was
@@ -398,6 +400,124 @@ out:
   return status;
 }
 
+/* ------------------------------------------- client assertion ids */
+
+/* Each HTTP worker thread keeps one connection for the ids (made on its
+ * first private_key_jwt request, closed when the thread ends or after an
+ * error, made again on the next request). */
+typedef struct jti_conn {
+  PGconn *conn;
+  char url[SV_PATH_MAX];
+} jti_conn;
+
+static pthread_key_t g_jti_key;
+static pthread_once_t g_jti_once = PTHREAD_ONCE_INIT;
+
+static void jti_conn_free(void *p) {
+  jti_conn *c = p;
+  if (c == NULL) return;
+  if (c->conn) PQfinish(c->conn);
+  free(c);
+}
+
+static void jti_key_make(void) { (void)pthread_key_create(&g_jti_key, jti_conn_free); }
+
+static PGconn *jti_conn_get(const char *url) {
+  pthread_once(&g_jti_once, jti_key_make);
+  jti_conn *c = pthread_getspecific(g_jti_key);
+  if (c == NULL) {
+    c = calloc(1, sizeof *c);
+    if (c == NULL || pthread_setspecific(g_jti_key, c) != 0) {
+      free(c);
+      return NULL;
+    }
+  }
+  if (c->conn != NULL && (strcmp(c->url, url) != 0 || PQstatus(c->conn) != CONNECTION_OK)) {
+    PQfinish(c->conn);
+    c->conn = NULL;
+  }
+  if (c->conn == NULL) {
+    char m[300];
+    c->conn = jk_pg_connect(url, m, sizeof m);
+    if (c->conn == NULL) {
+      jk_log(JK_LOG_ERROR, "assertion_ids_unavailable", "cannot reach the keyring's database for client assertion ids: %s",
+             m);
+      return NULL;
+    }
+    snprintf(c->url, sizeof c->url, "%s", url);
+  }
+  return c->conn;
+}
+
+static void jti_conn_drop(void) {
+  jti_conn *c = pthread_getspecific(g_jti_key);
+  if (c != NULL && c->conn != NULL) {
+    PQfinish(c->conn);
+    c->conn = NULL;
+  }
+}
+
+int sv_pg_jti_remember(const char *url, const char *client, const char *jti, size_t jti_len, int64_t until,
+                       int64_t now) {
+  PGconn *c = jti_conn_get(url);
+  if (c == NULL) return -1;
+  char us[24], ns[24];
+  snprintf(us, sizeof us, "%lld", (long long)until);
+  snprintf(ns, sizeof ns, "%lld", (long long)now);
+  const char *params[4] = {client, jti, us, ns};
+  int lens[4] = {0, (int)jti_len, 0, 0};
+  int formats[4] = {0, 1, 0, 0};
+  /* new: inserted; seen and not expired: nothing (a replay); seen but
+   * expired (not yet cleaned up): taken over */
+  PGresult *r = PQexecParams(c,
+                             "INSERT INTO jwtkit_client_jti (client, jti, expires_at) VALUES ($1, $2, $3)"
+                             " ON CONFLICT (client, jti) DO UPDATE SET expires_at = EXCLUDED.expires_at"
+                             " WHERE jwtkit_client_jti.expires_at <= $4::bigint",
+                             4, NULL, params, lens, formats, 0);
+  int rc;
+  if (r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK) {
+    rc = atoi(PQcmdTuples(r)) == 1 ? 0 : 1;
+  } else {
+    char m[300];
+    jk_log(JK_LOG_ERROR, "assertion_ids_unavailable", "recording a client assertion id failed: %s",
+           pg_msg(c, m, sizeof m));
+    jti_conn_drop();
+    rc = -1;
+  }
+  PQclear(r);
+  return rc;
+}
+
+void sv_pg_jti_cleanup(const sv_keycfg *kc, int64_t now) {
+  char err[1400];
+  PGconn *c = connect_db(kc, err, sizeof err);
+  if (c == NULL) return; /* the keyring's own checks log an unreachable database */
+  char ns[24];
+  snprintf(ns, sizeof ns, "%lld", (long long)now);
+  const char *params[1] = {ns};
+  PGresult *r = PQexecParams(c,
+                             "DELETE FROM jwtkit_client_jti WHERE expires_at <= $1::bigint",
+                             1, NULL, params, NULL, NULL, 0);
+  PQclear(r); /* a missing table (no migration yet): nothing to clean */
+  PQfinish(c);
+}
+
+int sv_pg_migrate(const sv_keycfg *kc, char *err, size_t cap) {
+  PGconn *c = connect_db(kc, err, cap);
+  if (c == NULL) return -1;
+  jwtkit_errinfo ei;
+  memset(&ei, 0, sizeof ei);
+  int rc = exec0(c, "BEGIN", PGRES_COMMAND_OK, "beginning", err, cap);
+  if (rc == 0 && jk_pg_lock_migrate(c, &ei) != JWTKIT_OK) {
+    snprintf(err, cap, "PostgreSQL keyring tables: %s", ei.msg[0] ? ei.msg : jwtkit_strerror(ei.code));
+    rc = -1;
+  }
+  if (rc == 0) rc = exec0(c, "COMMIT", PGRES_COMMAND_OK, "committing the migration", err, cap);
+  else PQclear(PQexec(c, "ROLLBACK"));
+  PQfinish(c);
+  return rc;
+}
+
 /* ------------------------------------------------------- the issuer */
 
 static struct {
@@ -512,6 +632,25 @@ int sv_clients_pg_change(const sv_keycfg *kc, const sv_pg_change *ch, char *err,
   return SV_EXIT_USAGE;
 }
 uint64_t sv_clients_pg_seen(void) { return 0; }
+int sv_pg_jti_remember(const char *url, const char *client, const char *jti, size_t jti_len, int64_t until,
+                       int64_t now) {
+  (void)url;
+  (void)client;
+  (void)jti;
+  (void)jti_len;
+  (void)until;
+  (void)now;
+  return -1;
+}
+void sv_pg_jti_cleanup(const sv_keycfg *kc, int64_t now) {
+  (void)kc;
+  (void)now;
+}
+int sv_pg_migrate(const sv_keycfg *kc, char *err, size_t cap) {
+  (void)kc;
+  snprintf(err, cap, "%s", k_no_pg);
+  return -1;
+}
 void sv_clients_pg_served(uint64_t revision) { (void)revision; }
 void sv_clients_pg_refresh(const sv_keycfg *kc) { (void)kc; }
 #endif

@@ -124,20 +124,6 @@ int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clien
       return -1;
     }
   }
-  for (size_t i = 0; i < clients->n; i++) {
-    const sv_client *c = &clients->v[i];
-    if (c->jwks != NULL && jwtkit_keyring_location_is_postgres(s->keyring)) {
-      char where[SV_PATH_MAX + 32];
-      if (c->line > 0) snprintf(where, sizeof where, "%s:%d", s->clients, c->line);
-      else snprintf(where, sizeof where, "PostgreSQL clients table");
-      snprintf(err, cap,
-               "%s: client %s uses private_key_jwt (jwks), which is not available with a PostgreSQL keyring yet: "
-               "its replicas would not share the assertion ids that stop a replay; give the client a secret "
-               "(`jwtkit serve client add`) or use a directory keyring",
-               where, c->name);
-      return -1;
-    }
-  }
   sv_confsnap *cs = calloc(1, sizeof *cs);
   if (cs == NULL) {
     snprintf(err, cap, "out of memory");

@@ -469,6 +469,8 @@ static void *rotation_main(void *arg) {
        * and the same periodic check */
       if (g_rot.cfg.clients_pg) sv_clients_pg_refresh(&g_rot.cfg);
       (void)jwtkit_keyring_watch_poll(watch); /* our own change */
+      /* expired client assertion ids leave the shared table */
+      if (now >= next_check && jwtkit_keyring_location_is_postgres(g_rot.cfg.dir)) sv_pg_jti_cleanup(&g_rot.cfg, now);
       if (now >= next_check) next_check = now + g_rot.cfg.rotate_check;
     }
     /* sleep one second, or until stop / reload */

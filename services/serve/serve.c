@@ -401,6 +401,16 @@ static void demo_print(const sv_settings *s, const sv_confsnap *cs) {
   fflush(stderr);
 }
 
+/* With a PostgreSQL keyring, private_key_jwt clients need the table of
+ * assertion ids (schema version 2): made sure of before they are served
+ * (a replica on a database no mutation has migrated yet).  0 or -1. */
+static int prepare_jti_table(const sv_confsnap *cs, const sv_keycfg *kc, char *err, size_t cap) {
+  if (!jwtkit_keyring_location_is_postgres(kc->dir)) return 0;
+  for (size_t i = 0; i < cs->clients.n; i++)
+    if (cs->clients.v[i].jwks != NULL) return sv_pg_migrate(kc, err, cap);
+  return 0;
+}
+
 /* Everything a SIGHUP reloads; nothing is applied unless all of it loads. */
 static int load_conf(const sv_settings *cli, sv_settings *s, sv_confsnap **cs, sv_keycfg *kc, char *err, size_t cap) {
   sv_clients clients;
@@ -474,6 +484,13 @@ static void reload(const sv_settings *cli, const sv_settings *running) {
     free(s);
     return;
   }
+  if (prepare_jti_table(cs, &kc, err, sizeof err) != 0) {
+    jk_log(JK_LOG_ERROR, "reload_failed", "reload failed; the running configuration stays: %s", err);
+    sv_confsnap_release(cs);
+    sv_keycfg_free(&kc);
+    free(s);
+    return;
+  }
   if (strcmp(s->listen, running->listen) != 0 || s->threads != running->threads ||
       s->max_connections != running->max_connections || s->max_connections_ip != running->max_connections_ip ||
       s->header_timeout != running->header_timeout)
@@ -516,6 +533,10 @@ static int serve(const sv_settings *cli) {
   }
   jwtkit_keyring *kr = NULL;
   rc = sv_keyring_prepare(&kc, &kr, err, sizeof err);
+  if (rc == 0 && prepare_jti_table(cs, &kc, err, sizeof err) != 0) {
+    jwtkit_keyring_free(kr);
+    rc = SV_EXIT_RUNTIME;
+  }
   if (rc != 0) {
     jk_log(JK_LOG_ERROR, "keyring_error", "%s", err);
     sv_keycfg_free(&kc);

@@ -520,6 +520,18 @@ int sv_confsnap_rebuild_clients(const sv_confsnap *cur, sv_clients *clients, uin
 int sv_jti_remember(const char *client, const char *jti, size_t jti_len, int64_t until, int64_t now);
 /* Forget every id (tests). */
 void sv_jti_reset(void);
+/* The same for the replicas of a PostgreSQL keyring at `url`: one row per
+ * id in jwtkit_client_jti (a unique insert; an expired row is taken over),
+ * on a connection of the calling thread's own.  0 new, 1 replay, -1 the
+ * database cannot tell (refuse: fail closed). */
+int sv_pg_jti_remember(const char *url, const char *client, const char *jti, size_t jti_len, int64_t until,
+                       int64_t now);
+/* Delete the expired ids (the rotation thread, at each check). */
+void sv_pg_jti_cleanup(const sv_keycfg *kc, int64_t now);
+/* Create or upgrade the tables (jk_pg_lock_migrate) in a transaction of
+ * its own: an issuer whose clients need jwtkit_client_jti makes sure it is
+ * there.  0, or -1 with err. */
+int sv_pg_migrate(const sv_keycfg *kc, char *err, size_t cap);
 
 /* ------------------------------------------------------- clients_pg.c */
 

@@ -189,7 +189,7 @@ static void assertion_refused(sv_answer *a, const char *client, const char *reas
  * = the client, aud the token endpoint or the issuer, exp present and at
  * most SV_ASSERTION_MAX_LIFETIME ahead, jti present and not seen before.
  * 1 when it authenticates the client, else the answer is set. */
-static int assertion_ok(const sv_client *cl, const char *assertion, int64_t now, sv_answer *a) {
+static int assertion_ok(const sv_confsnap *cs, const sv_client *cl, const char *assertion, int64_t now, sv_answer *a) {
   if (cl == NULL || cl->assertion == NULL) {
     assertion_refused(a, cl ? cl->name : NULL, cl ? "client has no jwks (it authenticates with a secret)" : "unknown client",
                       NULL);
@@ -218,12 +218,17 @@ static int assertion_ok(const sv_client *cl, const char *assertion, int64_t now,
              jti_len > SV_MAX_JTI) {
     assertion_refused(a, cl->name, "jti is missing or not a string of 1..256 bytes", NULL);
   } else {
-    int seen = sv_jti_remember(cl->name, jti, jti_len, exp_ceil + SV_ASSERTION_LEEWAY, now);
+    /* replicas of a PostgreSQL keyring share the ids in its database */
+    int64_t until = exp_ceil + SV_ASSERTION_LEEWAY;
+    int seen = jwtkit_keyring_location_is_postgres(cs->settings.keyring)
+                   ? sv_pg_jti_remember(cs->settings.keyring, cl->name, jti, jti_len, until, now)
+                   : sv_jti_remember(cl->name, jti, jti_len, until, now);
     if (seen == 1) {
       assertion_refused(a, cl->name, "jti replayed", NULL);
     } else if (seen < 0) {
-      jk_log(JK_LOG_WARN, "assertion_ids_full", "no room to remember a client assertion id; refusing it");
-      sv_answer_token_error(a, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "too many client assertions right now", NULL);
+      jk_log(JK_LOG_WARN, "assertion_ids_full", "a client assertion id cannot be remembered (no room, or the database "
+                                                "is unreachable); refusing it");
+      sv_answer_token_error(a, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "client assertions cannot be checked right now", NULL);
     } else {
       ok = 1;
     }
@@ -340,7 +345,7 @@ static void token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_
     goto out;
   }
   if (assertion != NULL) {
-    if (!assertion_ok(cl, assertion, now, a)) goto out;
+    if (!assertion_ok(cs, cl, assertion, now, a)) goto out;
   } else if (cl != NULL && cl->jwks != NULL) {
     /* a private_key_jwt client has no secret: the dummy hash keeps the
      * time of the answer the same as for a wrong secret */

@@ -5,10 +5,11 @@
  *   jwtkit_schema        one row: the schema version
  *   jwtkit_keyring       one row: the metadata document and a revision
  *   jwtkit_private_keys  one row per private key, sealed (below)
- * and, since version 2, beside them for `jwtkit serve` (its clients;
- * services/serve/clients_pg.c):
+ * and, since version 2, beside them for `jwtkit serve` (its clients and
+ * the client assertions its replicas have seen; services/serve/clients_pg.c):
  *   jwtkit_clients       one row per client: name, secret hash, settings
  *   jwtkit_client_set    one row: the clients' revision and MAC
+ *   jwtkit_client_jti    one row per client assertion id until it expires
  * jk_pg_lock_migrate (pg.h) takes the lock and migrates for them too.
  *
  * Locking: an exclusive lock is a transaction holding
@@ -166,8 +167,8 @@ static const char *const k_migrations[PG_SCHEMA_VERSION] = {
     " nonce bytea NOT NULL CHECK (length(nonce) = 12),"
     " sealed bytea NOT NULL,"
     " updated_at timestamptz NOT NULL DEFAULT now());",
-    /* 2: the issuer's clients (secret hashes only, never secrets) and
-     * their MAC under the KEK */
+    /* 2: the issuer's clients (secret hashes only, never secrets), their
+     * MAC under the KEK, and the client assertion ids seen (replay) */
     "CREATE TABLE IF NOT EXISTS jwtkit_clients ("
     " name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9._~-]{1,128}$'),"
     " secret_hash text,"
@@ -178,7 +179,13 @@ static const char *const k_migrations[PG_SCHEMA_VERSION] = {
     " revision bigint NOT NULL,"
     " kek_id text NOT NULL,"
     " mac text NOT NULL,"
-    " updated_at timestamptz NOT NULL DEFAULT now());",
+    " updated_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE IF NOT EXISTS jwtkit_client_jti ("
+    " client text NOT NULL,"
+    " jti bytea NOT NULL,"
+    " expires_at bigint NOT NULL,"
+    " PRIMARY KEY (client, jti));"
+    "CREATE INDEX IF NOT EXISTS jwtkit_client_jti_expires ON jwtkit_client_jti (expires_at);",
 };
 
 /* Called under the exclusive lock: create or upgrade the tables. */

@@ -11,6 +11,9 @@
 #            restart; only PBKDF2 hashes are stored; a row changed or a state
 #            put back by a writer without the KEK is refused and the replicas
 #            keep serving what they had
+#   pkjwt    a private_key_jwt assertion (PyJWT) accepted by one replica is
+#            a replay at the other (the ids are shared in the database);
+#            expired ids are cleaned up
 #
 # Prints ok/FAIL per check; exits 1 on a failure, 77 when no PostgreSQL
 # server is installed (1 under CI=true) or the CLI was not built.  Every
@@ -147,7 +150,7 @@ done
 # ------------------------------------------------------ clients in PostgreSQL
 printf 'keyring = %s\nissuer = %s\nkek_file = kek\n' "$URL" "$ISS" >pgc.conf
 # the keyring made above, as a jwtkit of schema version 1 left it
-pg_psql -c "DROP TABLE jwtkit_clients, jwtkit_client_set" -c "UPDATE jwtkit_schema SET version = 1" >/dev/null
+pg_psql -c "DROP TABLE jwtkit_clients, jwtkit_client_set, jwtkit_client_jti" -c "UPDATE jwtkit_schema SET version = 1" >/dev/null
 out=$("$JWTKIT" serve client list --config pgc.conf 2>pgc.err)
 expect "clients: list on a database without clients exits 0" 0 "$?"
 expect "... and lists none" 1 "$(printf '%s\n' "$out" | grep -c .)"
@@ -224,6 +227,52 @@ for n in c d; do
   stop "$n"
   expect "clients: replica $n stops cleanly" 0 "$STOPPED"
 done
+
+# ------------------------------------------- private_key_jwt across replicas
+if "$PY" -c 'import jwt, cryptography' 2>/dev/null; then
+  "$PY" - "$WORK" <<'EOF'
+import json, sys
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
+from jwt.algorithms import ECAlgorithm
+w = sys.argv[1]
+k = ec.generate_private_key(ec.SECP256R1())
+open(w + "/svc.pem", "wb").write(k.private_bytes(serialization.Encoding.PEM,
+    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+jwk = json.loads(ECAlgorithm.to_jwk(k.public_key()))
+jwk.update(kid="svc-1", alg="ES256")
+open(w + "/pk.conf", "w").write("[client svc]\njwks = %s\nassertion_algs = ES256\naudience = api\n"
+                                % json.dumps({"keys": [jwk]}, separators=(",", ":")))
+EOF
+  chmod 600 pk.conf
+  assertion() { # AUD -> a fresh assertion of svc for AUD
+    "$PY" -c 'import sys,time,uuid,jwt; n=int(time.time()); print(jwt.encode({"iss":"svc","sub":"svc","aud":sys.argv[2],"exp":n+60,"jti":uuid.uuid4().hex}, open(sys.argv[1]).read(), algorithm="ES256", headers={"kid":"svc-1"}))' svc.pem "$1"
+  }
+  pk() { # NAME ASSERTION -> HTTP status of POST /token at replica NAME
+    curl -s -o "pk-$1.json" -w '%{http_code}' -d grant_type=client_credentials \
+      --data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer \
+      --data-urlencode "client_assertion=$2" "http://127.0.0.1:${RPORT[$1]}/token"
+  }
+  for n in e f; do replica "$n" --clients pk.conf --issuer "$ISS"; done
+  for n in e f; do check "pkjwt: replica $n starts with a private_key_jwt client" wait_for 30 healthy "$n"; done
+  A=$(assertion "$ISS/token")
+  expect "pkjwt: replica e takes the assertion" 200 "$(pk e "$A")"
+  expect "pkjwt: replica f refuses it: a replay across replicas" 401 "$(pk f "$A")"
+  check "... logged there as a replay" grep -q '"event":"client_assertion_refused","client_id":"svc","reason":"jti replayed"' f.log
+  expect "... and replica e too" 401 "$(pk e "$A")"
+  expect "pkjwt: a fresh assertion at replica f: 200" 200 "$(pk f "$(assertion "$ISS")")"
+  expect "pkjwt: both ids are in the shared table" 2 "$(pg_psql -c "SELECT count(*) FROM jwtkit_client_jti WHERE client = 'svc'")"
+  pg_psql -c "INSERT INTO jwtkit_client_jti VALUES ('svc', 'old'::bytea, 1)" >/dev/null
+  check "pkjwt: an expired id is cleaned up by the periodic check" wait_for 10 bash -c \
+    "[ \"\$('$PG_PSQL' '$URL' -X -A -t -c \"SELECT count(*) FROM jwtkit_client_jti WHERE jti = 'old'::bytea\")\" = 0 ]"
+  expect "... the live ones stay" 2 "$(pg_psql -c "SELECT count(*) FROM jwtkit_client_jti WHERE client = 'svc'")"
+  for n in e f; do
+    stop "$n"
+    expect "pkjwt: replica $n stops cleanly" 0 "$STOPPED"
+  done
+else
+  echo "SKIP: private_key_jwt across replicas (python3-jwt and python3-cryptography are needed)"
+fi
 
 check "no sanitizer report in the replicas' logs" bash -c "! grep -q 'Sanitizer\|runtime error' ./*.log"
 echo "serve_ops (pg): $PASS passed, $FAIL failed"

@@ -6,6 +6,7 @@
 # client, a keyed client by secret, two methods at once) answered
 # invalid_client (or invalid_request) with the reason in the log; the
 # client entry's errors at load (serve --check, FILE:LINE); discovery.
+# Replicas of a PostgreSQL keyring sharing the ids: tests/pg/serve_ops.sh.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -168,10 +169,5 @@ check "... named: $(cat "$W/e-oct.err")" grep -q 'e-oct.conf:2: jwks: key 0 cann
 entry good "jwks = $J" "assertion_algs = ES256" "audience = api"
 chk good
 expect "the same entries done right: exit 0" 0 "$?"
-JWTKIT_KEK=$("$PY" -c 'import os,base64;print(base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode())') \
-"$SERVE_BIN" --check --clients "$W/clients.conf" --keyring postgresql://nobody@127.0.0.1:1/none --issuer https://auth.example >/dev/null 2>"$W/pg.err"
-expect "with a PostgreSQL keyring, private_key_jwt clients are refused (exit 2)" 2 "$?"
-check "... saying why: $(head -c 300 "$W/pg.err")" grep -q "client svc uses private_key_jwt (jwks), which is not available with a PostgreSQL keyring yet" "$W/pg.err"
-
 echo "serve private_key_jwt tests: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
