@@ -15,7 +15,7 @@ _jwtkit_opts() {
     scan) echo "--staged --worktree --max-size --allow-skipped --verbose --help" ;;
     pem) echo "check --pair --json --passphrase-file --passphrase-env --help" ;;
     serve) echo "--config --listen --issuer --keyring --clients --alg --passphrase-file --passphrase-env --kek-file --kek-env --rotate-check --max-age --token-ttl --rotate-every --leeway --publish-ahead --transition-ttl --legacy-hs256-secret-file --thread-pool --max-connections --max-connections-per-ip --header-timeout --token-rate-ip --token-burst-ip --token-rate-client --token-burst-client --token-fail-cost --log-level --demo --check --help" ;;
-    serve-client) echo "--audience --scopes --ttl --alg --clients --config --help" ;;
+    serve-client) echo "--audience --scopes --ttl --alg --jwks --assertion-alg --clients --config --help" ;;
     keyring) echo "--alg --max-age --token-ttl --leeway --rotate-every --publish-ahead --bits --kid --verify-only --force --at --json --kek-file --kek-env --passphrase-file --passphrase-env --help" ;;
     *) echo "--help" ;;
   esac
@@ -72,8 +72,12 @@ _jwtkit() {
   # compares both lists with --help)
   if [ "$cmd" = serve ] && [ "${COMP_WORDS[2]-}" = client ]; then
     case $prev in
-      --clients | --config)
+      --clients | --config | --jwks)
         COMPREPLY=($(compgen -f -- "$cur"))
+        return 0
+        ;;
+      --assertion-alg)
+        COMPREPLY=($(compgen -W "RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA" -- "$cur"))
         return 0
         ;;
       --audience | --scopes | --ttl) return 0 ;;

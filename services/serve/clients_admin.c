@@ -36,7 +36,8 @@
 
 static const char k_client_usage[] =
     "Usage: jwtkit serve client add NAME --audience AUD [--audience AUD2 ...] [--scopes \"S1 S2\"]\n"
-    "                               [--ttl DURATION] [--alg ALG] [--clients FILE | --config FILE]\n"
+    "                               [--ttl DURATION] [--alg ALG] [--jwks FILE [--assertion-alg ALG ...]]\n"
+    "                               [--clients FILE | --config FILE]\n"
     "       jwtkit serve client list [--clients FILE | --config FILE]\n"
     "       jwtkit serve client remove NAME [--clients FILE | --config FILE]\n"
     "       jwtkit serve client rotate-secret NAME [--clients FILE | --config FILE]\n"
@@ -45,7 +46,8 @@ static const char k_client_usage[] =
     "--config FILE), or, when --config names a PostgreSQL keyring and no `clients` file, in the\n"
     "keyring's database (the issuers load a change by themselves; the keyring's KEKs are needed).\n"
     "  add            registers a client: its secret is generated, printed once on stdout and\n"
-    "                 stored only hashed\n"
+    "                 stored only hashed; with --jwks it has no secret and signs its own JWTs\n"
+    "                 (private_key_jwt)\n"
     "  list           prints every client (name, audiences, scopes, ttl, alg, state), never a secret\n"
     "  remove         deletes a client\n"
     "  rotate-secret  gives a client a new secret, printed once on stdout; the old one stops\n"
@@ -55,6 +57,10 @@ static const char k_client_usage[] =
     "  --scopes \"S1 S2\"  add: the scopes the client may ask for\n"
     "  --ttl DURATION    add: its token lifetime (default: the keyring's token_ttl, which also caps it)\n"
     "  --alg ALG         add: one of the issuer's algorithms (default: the first)\n"
+    "  --jwks FILE       add: the client's public JWK Set: it authenticates with JWTs signed by\n"
+    "                    these keys (private_key_jwt) instead of a secret\n"
+    "  --assertion-alg ALG  add, with --jwks: an algorithm its JWTs may use (repeatable; default:\n"
+    "                    the keys' own; never HS* or none)\n"
     "  --clients FILE    the clients file\n"
     "  --config FILE     the issuer's configuration, for its `clients` (and keyring)\n"
     "  -h, --help        this text\n"
@@ -69,7 +75,9 @@ typedef struct admin_opts {
   const char *name; /* NULL for list */
   const char *aud[SV_MAX_AUDIENCES];
   size_t naud;
-  const char *scopes, *ttl, *alg, *clients, *config;
+  const char *scopes, *ttl, *alg, *clients, *config, *jwks;
+  const char *aalg[SV_MAX_ASSERTION_ALGS];
+  size_t naalg;
 } admin_opts;
 
 static int parse_opts(int argc, char **argv, admin_opts *o, int *help) {
@@ -112,6 +120,11 @@ static int parse_opts(int argc, char **argv, admin_opts *o, int *help) {
       o->ttl = v;
     } else if (is_add && strcmp(a, "--alg") == 0) {
       o->alg = v;
+    } else if (is_add && strcmp(a, "--jwks") == 0) {
+      o->jwks = v;
+    } else if (is_add && strcmp(a, "--assertion-alg") == 0) {
+      if (o->naalg >= SV_MAX_ASSERTION_ALGS) return sv_usage_error("at most %u --assertion-alg", SV_MAX_ASSERTION_ALGS);
+      o->aalg[o->naalg++] = v;
     } else {
       return sv_usage_error("client %s: unknown option '%s'", o->cmd, a);
     }
@@ -123,6 +136,7 @@ static int parse_opts(int argc, char **argv, admin_opts *o, int *help) {
                             o->name);
   }
   if (is_add && o->naud == 0) return sv_usage_error("client add: --audience is required");
+  if (o->naalg > 0 && o->jwks == NULL) return sv_usage_error("client add: --assertion-alg goes with --jwks FILE");
   if (o->clients != NULL && o->config != NULL)
     return sv_usage_error("give --clients FILE or --config FILE (whose `clients` names the file), not both");
   return 0;
@@ -299,6 +313,13 @@ static int apply_edit(const char *path, const char *text, size_t len, const edit
     return 0;
   }
   /* EDIT_SECRET: its secret_hash line replaced */
+  if (x.found.secret_line == 0) {
+    fprintf(stderr,
+            "jwtkit serve: client %s has no secret: it authenticates with private_key_jwt (to change its keys, "
+            "remove it and add it again with --jwks)\n",
+            e->name);
+    return SV_EXIT_USAGE;
+  }
   size_t from = line_start(text, len, x.found.secret_line);
   size_t to = line_start(text, len, x.found.secret_line + 1);
   jk_buf_put(out, text, from);
@@ -389,10 +410,63 @@ static void print_secret(const char *secret, const char *what, const char *name,
                               : "Send SIGHUP to a running issuer to load it.");
 }
 
+/* --jwks FILE as the entry's lines: the set on one line, public members
+ * only (jwtkit_jwks_to_json), and its assertion_algs.  0 or the status. */
+static int jwks_lines(const admin_opts *o, jk_buf *sec) {
+  char *text = NULL, *json = NULL;
+  size_t len = 0, jl = 0;
+  jwtkit_errinfo ei;
+  memset(&ei, 0, sizeof ei);
+  jwtkit_jwks *set = NULL;
+  int rc = SV_EXIT_USAGE;
+  jwtkit_err e = jk_read_file(o->jwks, JWTKIT_MAX_JWKS_BYTES, &text, &len, &ei);
+  if (e != JWTKIT_OK) {
+    fprintf(stderr, "jwtkit serve: --jwks %s: %s\n", o->jwks, ei.msg[0] ? ei.msg : jwtkit_strerror(e));
+    return e == JWTKIT_ERR_IO || e == JWTKIT_ERR_NOMEM ? SV_EXIT_RUNTIME : SV_EXIT_USAGE;
+  }
+  if (jwtkit_jwks_parse(&set, text, len, JWTKIT_ALG_UNSPEC, NULL, NULL, &ei) != JWTKIT_OK ||
+      jwtkit_jwks_to_json(set, &json, &jl) != JWTKIT_OK) {
+    fprintf(stderr, "jwtkit serve: --jwks %s: not a JWK Set: %s\n", o->jwks, ei.msg[0] ? ei.msg : "malformed");
+    goto out;
+  }
+  if (jl > 3800) {
+    fprintf(stderr,
+            "jwtkit serve: --jwks %s: the set is %zu bytes on one line; a clients file line holds at most 4096: "
+            "register fewer or smaller keys\n",
+            o->jwks, jl);
+    goto out;
+  }
+  put_line(sec, "jwks", json);
+  jk_buf_puts(sec, "assertion_algs =");
+  if (o->naalg > 0) {
+    for (size_t i = 0; i < o->naalg; i++) {
+      jk_buf_putc(sec, ' ');
+      jk_buf_puts(sec, o->aalg[i]);
+    }
+  } else { /* the keys' own algorithms */
+    for (size_t i = 0; i < jwtkit_jwks_count(set); i++) {
+      jwtkit_alg a = jwtkit_key_alg(jwtkit_jwks_get(set, i));
+      int dup = 0;
+      for (size_t j = 0; j < i; j++) dup |= jwtkit_key_alg(jwtkit_jwks_get(set, j)) == a;
+      if (!dup) {
+        jk_buf_putc(sec, ' ');
+        jk_buf_puts(sec, jwtkit_alg_name(a));
+      }
+    }
+  }
+  jk_buf_putc(sec, '\n');
+  rc = 0; /* the issuer's parser checks the rest (every key usable, algorithms) */
+out:
+  jwtkit_free(json);
+  jwtkit_jwks_free(set);
+  jk_free_secret(text, len + 1);
+  return rc;
+}
+
 static int client_add(const admin_opts *o, const sv_settings *s) {
   const char *path = s->clients;
-  char secret[SV_SECRET_CHARS + 1], hash[SV_SECRET_HASH_MAX];
-  int rc = new_secret(secret, hash, sizeof hash);
+  char secret[SV_SECRET_CHARS + 1] = "", hash[SV_SECRET_HASH_MAX] = "";
+  int rc = o->jwks != NULL ? 0 : new_secret(secret, hash, sizeof hash);
   if (rc != 0) return rc;
   /* the entry, checked by the issuer's parser */
   jk_buf sec;
@@ -400,7 +474,12 @@ static int client_add(const admin_opts *o, const sv_settings *s) {
   jk_buf_puts(&sec, "\n[client ");
   jk_buf_puts(&sec, o->name);
   jk_buf_puts(&sec, "]\n");
-  put_line(&sec, "secret_hash", hash);
+  if (o->jwks != NULL) rc = jwks_lines(o, &sec);
+  else put_line(&sec, "secret_hash", hash);
+  if (rc != 0) {
+    jk_buf_free(&sec);
+    return rc;
+  }
   const char *bad = NULL;
   for (size_t i = 0; i < o->naud && bad == NULL; i++)
     if (put_line(&sec, "audience", o->aud[i]) != 0) bad = o->aud[i];
@@ -428,10 +507,10 @@ static int client_add(const admin_opts *o, const sv_settings *s) {
       fprintf(stderr, "jwtkit serve: warning: %s\n", warn);
     sv_clients_free(&check);
     if (sv_settings_clients_in_pg(s)) {
-      /* the entry's lines after its header and secret_hash line */
+      /* the entry's lines after its header (and its secret_hash line) */
       const char *settings = strchr(sec.p + 1, '\n') + 1;
-      settings = strchr(settings, '\n') + 1;
-      sv_pg_change ch = {SV_PG_ADD, o->name, hash, settings};
+      if (o->jwks == NULL) settings = strchr(settings, '\n') + 1;
+      sv_pg_change ch = {SV_PG_ADD, o->name, o->jwks == NULL ? hash : NULL, settings};
       rc = pg_change(s, &ch);
       path = k_pg_where;
     } else {
@@ -439,7 +518,15 @@ static int client_add(const admin_opts *o, const sv_settings *s) {
       rc = file_edit(path, &e);
     }
   }
-  if (rc == SV_EXIT_OK) print_secret(secret, "added to", o->name, path);
+  if (rc == SV_EXIT_OK && o->jwks != NULL)
+    fprintf(stderr,
+            "jwtkit serve: client %s added to %s; it has no secret and authenticates with JWTs signed by the keys of "
+            "%s (private_key_jwt).\n%s\n",
+            o->name, path, o->jwks,
+            path == k_pg_where ? "The running issuers load the change by themselves."
+                               : "Send SIGHUP to a running issuer to load it.");
+  else if (rc == SV_EXIT_OK)
+    print_secret(secret, "added to", o->name, path);
   jk_wipe(secret, sizeof secret);
   jk_buf_free(&sec);
   return rc;

@@ -353,9 +353,26 @@ int sv_clients_pg_change(const sv_keycfg *kc, const sv_pg_change *ch, char *err,
       goto out;
   } else {
     const char *p[2] = {name, ch->secret_hash};
-    if (exec_params(c, "UPDATE jwtkit_clients SET secret_hash = $2, updated_at = now() WHERE name = $1", 2, p,
-                    "replacing the secret", err, cap, &affected) != 0)
+    if (exec_params(c,
+                    "UPDATE jwtkit_clients SET secret_hash = $2, updated_at = now() WHERE name = $1"
+                    " AND secret_hash IS NOT NULL",
+                    2, p, "replacing the secret", err, cap, &affected) != 0)
       goto out;
+    if (affected == 0) { /* no such client, or one without a secret */
+      int keyed = 0;
+      const char *q[1] = {name};
+      PGresult *r = PQexecParams(c, "SELECT 1 FROM jwtkit_clients WHERE name = $1", 1, NULL, q, NULL, NULL, 0);
+      keyed = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+      PQclear(r);
+      if (keyed) {
+        snprintf(err, cap,
+                 "client %s has no secret: it authenticates with private_key_jwt (to change its keys, remove it and "
+                 "add it again with --jwks)",
+                 name);
+        status = SV_EXIT_USAGE;
+        goto out;
+      }
+    }
   }
   if (ch->kind != SV_PG_ADD && affected != 1) {
     snprintf(err, cap, "no client %s in the PostgreSQL clients table (`jwtkit serve client list` shows them)", name);

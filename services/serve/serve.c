@@ -23,7 +23,8 @@
 static const char k_usage[] =
     "Usage: jwtkit serve [OPTIONS]\n"
     "       jwtkit serve client add NAME --audience AUD [--audience AUD2 ...] [--scopes \"S1 S2\"]\n"
-    "                               [--ttl DURATION] [--alg ALG] [--clients FILE | --config FILE]\n"
+    "                               [--ttl DURATION] [--alg ALG] [--jwks FILE [--assertion-alg ALG ...]]\n"
+    "                               [--clients FILE | --config FILE]\n"
     "\n"
     "The token issuer: OAuth 2.0 client credentials grant (RFC 6749 §4.4) minting RFC 9068\n"
     "access tokens signed by a rotating keyring, its JWKS and discovery documents.\n"

@@ -199,6 +199,36 @@ for n in c d; do check "clients: replica $n refuses the removed client within 10
 expect "clients: removing it again exits 2" 2 "$?"
 check "... saying there is no such client" grep -q 'no client second in the PostgreSQL clients table' pgc.err
 
+# a keyed client (private_key_jwt) in the database: no secret, served by
+# the replicas like any other, and no secret to rotate
+if "$PY" -c 'import jwt, cryptography' 2>/dev/null; then
+  "$PY" - "$WORK" <<'EOF'
+import json, sys
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
+from jwt.algorithms import ECAlgorithm
+w = sys.argv[1]
+k = ec.generate_private_key(ec.SECP256R1())
+open(w + "/keyed.pem", "wb").write(k.private_bytes(serialization.Encoding.PEM,
+    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+jwk = json.loads(ECAlgorithm.to_jwk(k.public_key()))
+jwk.update(kid="keyed-1", alg="ES256")
+open(w + "/keyed.jwks", "w").write(json.dumps({"keys": [jwk]}))
+EOF
+  out=$("$JWTKIT" serve client add keyed --audience api --jwks keyed.jwks --config pgc.conf 2>pgc.err)
+  expect "clients: client add --jwks into the database: exit 0, nothing on stdout" "0:" "$?:$out"
+  expect "... stored without a secret hash" 1 \
+    "$(pg_psql -c "SELECT count(*) FROM jwtkit_clients WHERE name = 'keyed' AND secret_hash IS NULL")"
+  KA=$("$PY" -c 'import sys,time,uuid,jwt; n=int(time.time()); print(jwt.encode({"iss":"keyed","sub":"keyed","aud":sys.argv[2],"exp":n+60,"jti":uuid.uuid4().hex}, open(sys.argv[1]).read(), algorithm="ES256", headers={"kid":"keyed-1"}))' keyed.pem "$ISS/token")
+  check "clients: replica c serves it within 10 s (a token for its assertion)" wait_for 10 bash -c \
+    "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -d grant_type=client_credentials --data-urlencode client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer --data-urlencode 'client_assertion=$KA' http://127.0.0.1:${RPORT[c]}/token)\" = 200 ]"
+  "$JWTKIT" serve client rotate-secret keyed --config pgc.conf >/dev/null 2>pgc.err
+  expect "clients: rotate-secret of the keyed client: exit 2" 2 "$?"
+  check "... saying it has no secret" grep -q 'client keyed has no secret: it authenticates with private_key_jwt' pgc.err
+  expect "... and its row unchanged (no secret hash)" 1 \
+    "$(pg_psql -c "SELECT count(*) FROM jwtkit_clients WHERE name = 'keyed' AND secret_hash IS NULL")"
+fi
+
 # a writer without the KEK: a client's scopes widened, with a notification
 pg_psql -c "CREATE TABLE saved_clients AS SELECT * FROM jwtkit_clients" \
   -c "CREATE TABLE saved_set AS SELECT * FROM jwtkit_client_set" >/dev/null

@@ -30,15 +30,32 @@ jwk.update(kid="svc-1", alg="ES256", use="sig")
 open(w + "/jwks.json", "w").write(json.dumps({"keys": [jwk]}, separators=(",", ":")))
 EOF
 SECRET=$("$SERVE_BIN" client add sec --audience api --clients "$W/clients.conf" 2>/dev/null)
-cat >>"$W/clients.conf" <<EOF
-
-[client svc]
-jwks = $(cat "$W/jwks.json")
-assertion_algs = ES256
-audience = api
-scopes = read
+# the keyed client, by `client add --jwks FILE`: no secret
+out=$("$SERVE_BIN" client add svc --audience api --scopes read --jwks "$W/jwks.json" --clients "$W/clients.conf" 2>"$W/add.err")
+expect "client add --jwks: exit 0" 0 "$?"
+expect "... prints no secret" "" "$out"
+check "... says how it authenticates: $(head -1 "$W/add.err")" grep -q 'client svc added to .*; it has no secret and authenticates with JWTs signed by the keys of' "$W/add.err"
+check "... its entry: the keys on one line and their algorithm, no secret_hash" "$PY" - "$W/clients.conf" "$W/jwks.json" <<'EOF'
+import json, sys
+text = open(sys.argv[1]).read()
+entry = text[text.index("[client svc]"):]
+lines = dict(l.split(" = ", 1) for l in entry.splitlines()[1:] if " = " in l)
+assert "secret_hash" not in lines, lines
+assert lines["assertion_algs"] == "ES256", lines
+want = json.load(open(sys.argv[2]))["keys"][0]
+got = json.loads(lines["jwks"])["keys"][0]
+assert all(got[k] == want[k] for k in ("kty", "crv", "x", "y", "kid", "alg")), (got, want)
+assert "d" not in got
 EOF
-chmod 600 "$W/clients.conf"
+"$SERVE_BIN" client add svc3 --audience api --jwks "$W/jwks.json" --assertion-alg HS256 --clients "$W/clients.conf" >/dev/null 2>"$W/add-hs.err"
+expect "client add --jwks --assertion-alg HS256: exit 2" 2 "$?"
+check "... saying why" grep -q "assertion_algs: 'HS256' is not an asymmetric algorithm" "$W/add-hs.err"
+"$SERVE_BIN" client add svc3 --audience api --assertion-alg ES256 --clients "$W/clients.conf" >/dev/null 2>"$W/add-na.err"
+expect "--assertion-alg without --jwks: exit 2" 2 "$?"
+"$SERVE_BIN" client rotate-secret svc --clients "$W/clients.conf" >"$W/rot.out" 2>"$W/rot.err"
+expect "rotate-secret of a keyed client: exit 2" 2 "$?"
+check "... saying it has no secret" grep -q "client svc has no secret: it authenticates with private_key_jwt" "$W/rot.err"
+check "... printing none" test ! -s "$W/rot.out"
 check "start with a private_key_jwt client" start_server "$W/serve.log" --clients "$W/clients.conf" --keyring "$W/ring" --token-rate-ip off --token-rate-client off
 TOKEN_URL=$BASE/token
 
