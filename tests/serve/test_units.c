@@ -694,6 +694,44 @@ static void test_bounded_keys_and_series(void) {
   CHECK(system(cmd) == 0);
 }
 
+/* The replay table of private_key_jwt assertion ids (assertion.c), at
+ * chosen instants: new, replayed, per client, forgotten only after its
+ * time, and when full it refuses new ids without ever forgetting a live
+ * one (fail closed). */
+static void test_jti(void) {
+  const int64_t t0 = 1800000000;
+  sv_jti_reset();
+  CHECK(sv_jti_remember("a", "j1", 2, t0 + 100, t0) == 0);
+  CHECK(sv_jti_remember("a", "j1", 2, t0 + 100, t0 + 1) == 1);   /* replay */
+  CHECK(sv_jti_remember("a", "j1", 2, t0 + 100, t0 + 99) == 1);  /* still remembered */
+  CHECK(sv_jti_remember("b", "j1", 2, t0 + 100, t0 + 1) == 0);   /* another client's id */
+  CHECK(sv_jti_remember("a", "j1x", 3, t0 + 100, t0 + 1) == 0);  /* another id */
+  CHECK(sv_jti_remember("a", "j1", 2, t0 + 300, t0 + 100) == 0); /* past its time: new again */
+  CHECK(sv_jti_remember("a", "j1", 2, t0 + 300, t0 + 101) == 1); /* ... and remembered anew */
+  /* fill the table with live ids until one finds no room */
+  sv_jti_reset();
+  char id[32];
+  size_t stored = 0;
+  int rc = 0;
+  while (stored <= SV_JTI_SLOTS) {
+    int n = snprintf(id, sizeof id, "id-%zu", stored);
+    rc = sv_jti_remember("c", id, (size_t)n, t0 + 600, t0);
+    if (rc != 0) break;
+    stored++;
+  }
+  CHECK(rc == -1);
+  CHECK(stored >= SV_JTI_SLOTS / 2 && stored <= SV_JTI_SLOTS); /* most of the table is usable */
+  int replays = 0;
+  for (size_t i = 0; i < stored; i++) {
+    int n = snprintf(id, sizeof id, "id-%zu", i);
+    replays += sv_jti_remember("c", id, (size_t)n, t0 + 600, t0 + 1) == 1;
+  }
+  CHECK(replays == (int)stored); /* no live id was dropped to make room */
+  int n = snprintf(id, sizeof id, "id-%zu", stored);
+  CHECK(sv_jti_remember("c", id, (size_t)n, t0 + 1200, t0 + 600) == 0); /* room again once they expire */
+  sv_jti_reset();
+}
+
 static void test_scope_tokens(void) {
   CHECK(sv_scope_token_ok("read", 4));
   CHECK(sv_scope_token_ok("api:read/x", 10));
@@ -717,6 +755,7 @@ int main(void) {
   test_limiter();
   test_framing();
   test_bounded_keys_and_series();
+  test_jti();
   printf("serve units: %d checks, %d failed\n", g_checks, g_fail);
   return g_fail ? 1 : 0;
 }
