@@ -16,6 +16,8 @@ _jwtkit_opts() {
     pem) echo "--pair --json --passphrase-file --passphrase-env --help" ;;
     ui) echo "--listen --keyring --open --log-level --help" ;;
     gate) echo "--config --listen --log-level --check --fetch --help" ;;
+    serve) echo "--config --listen --issuer --keyring --clients --alg --passphrase-file --passphrase-env --kek-file --kek-env --rotate-check --max-age --token-ttl --rotate-every --leeway --publish-ahead --transition-ttl --legacy-hs256-secret-file --thread-pool --max-connections --max-connections-per-ip --header-timeout --token-rate-ip --token-burst-ip --token-rate-client --token-burst-client --token-fail-cost --log-level --demo --check --help" ;;
+    serve-client) echo "--audience --scopes --ttl --alg --jwks --assertion-alg --clients --config --help" ;;
     keyring) echo "--alg --max-age --token-ttl --leeway --rotate-every --publish-ahead --bits --pkcs11 --kid --verify-only --force --at --json --kek-file --kek-env --passphrase-file --passphrase-env --help" ;;
     *) echo "--help" ;;
   esac
@@ -75,6 +77,48 @@ _jwtkit() {
   if [ "$cmd" = help ]; then
     COMPREPLY=($(compgen -W "$commands" -- "$cur"))
     return 0
+  fi
+  # jwtkit serve client SUBCOMMAND: its own options (tests/serve/help_test.sh
+  # compares both lists with --help)
+  if [ "$cmd" = serve ] && [ "${COMP_WORDS[2]-}" = client ]; then
+    case $prev in
+      --clients | --config | --jwks)
+        COMPREPLY=($(compgen -f -- "$cur"))
+        return 0
+        ;;
+      --assertion-alg)
+        COMPREPLY=($(compgen -W "RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA" -- "$cur"))
+        return 0
+        ;;
+      --audience | --scopes | --ttl) return 0 ;;
+    esac
+    if [ "$COMP_CWORD" -eq 3 ]; then
+      COMPREPLY=($(compgen -W "add list remove rotate-secret" -- "$cur"))
+    elif [[ $cur == -* ]]; then
+      COMPREPLY=($(compgen -W "$(_jwtkit_opts serve-client)" -- "$cur"))
+    fi
+    return 0
+  fi
+  if [ "$cmd" = serve ]; then
+    case $prev in
+      --config | --keyring | --clients | --legacy-hs256-secret-file)
+        COMPREPLY=($(compgen -f -- "$cur"))
+        return 0
+        ;;
+      --log-level)
+        COMPREPLY=($(compgen -W "debug info warn error" -- "$cur"))
+        return 0
+        ;;
+      --listen | --issuer | --rotate-check | --token-ttl | --rotate-every | --publish-ahead | --transition-ttl | \
+        --thread-pool | --max-connections | --max-connections-per-ip | --header-timeout | --token-rate-ip | \
+        --token-burst-ip | --token-rate-client | --token-burst-client | --token-fail-cost)
+        return 0
+        ;;
+    esac
+    if [ "$COMP_CWORD" -eq 2 ] && [[ $cur != -* ]]; then
+      COMPREPLY=($(compgen -W "client" -- "$cur"))
+      return 0
+    fi
   fi
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$(_jwtkit_opts "$cmd")" -- "$cur"))

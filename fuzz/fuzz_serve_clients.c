@@ -8,9 +8,11 @@
  * sv_clients_find (and a longer or shorter name is not), each with a valid
  * name, 1..16 distinct audiences (UTF-8, no control characters), distinct
  * RFC 6749 scope tokens, a ttl of 0 or 1 s..366 d and an asymmetric
- * algorithm or none; written back as a clients file (secret_hash
- * re-encoded from the parsed salt and MAC, values written by
- * jk_ini_put_value) it parses to the same clients.
+ * algorithm or none, and either a secret hash or (private_key_jwt) a
+ * non-empty JWK Set whose every key's algorithm is among its 1..8
+ * asymmetric assertion_algs; written back as a clients file (secret_hash
+ * re-encoded from the parsed salt and MAC, jwks from jwtkit_jwks_to_json,
+ * values written by jk_ini_put_value) it parses to the same clients.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,11 +34,24 @@ static char *write_back(const sv_clients *cs, size_t *len) {
   for (size_t i = 0; i < cs->n; i++) {
     const sv_client *c = &cs->v[i];
     JKF_CHECK(c->hash.salt_len <= 64, "salt of %zu bytes", c->hash.salt_len);
-    jk_buf_printf(&b, "[client %s]\nsecret_hash = sha256$", c->name);
-    jk_buf_b64url(&b, c->hash.salt, c->hash.salt_len);
-    jk_buf_putc(&b, '$');
-    jk_buf_b64url(&b, c->hash.mac, sizeof c->hash.mac);
-    jk_buf_putc(&b, '\n');
+    jk_buf_printf(&b, "[client %s]\n", c->name);
+    if (c->jwks == NULL) {
+      jk_buf_puts(&b, "secret_hash = sha256$");
+      jk_buf_b64url(&b, c->hash.salt, c->hash.salt_len);
+      jk_buf_putc(&b, '$');
+      jk_buf_b64url(&b, c->hash.mac, sizeof c->hash.mac);
+      jk_buf_putc(&b, '\n');
+    } else {
+      char *j = NULL;
+      size_t jl = 0;
+      JKF_CHECK(jwtkit_jwks_to_json(c->jwks, &j, &jl) == JWTKIT_OK, "jwks to JSON");
+      jk_buf_puts(&b, "jwks=");
+      JKF_CHECK(jk_ini_put_value(&b, j) == 0, "jwks with a newline");
+      jk_buf_puts(&b, "\nassertion_algs =");
+      for (size_t k = 0; k < c->nassertion_algs; k++) jk_buf_printf(&b, " %s", jwtkit_alg_name(c->assertion_algs[k]));
+      jk_buf_putc(&b, '\n');
+      jwtkit_free(j);
+    }
     /* the shortest spelling: a line of the input at the length limit
      * must still fit (a value that needs quotes came quoted) */
     for (size_t k = 0; k < c->naud; k++) {
@@ -79,7 +94,24 @@ static void check_client(const sv_clients *cs, size_t i) {
     f = sv_clients_find(cs, c->name, nl - 1);
     JKF_CHECK(f == NULL || (strlen(f->name) == nl - 1 && memcmp(f->name, c->name, nl - 1) == 0), "find prefix");
   }
-  JKF_CHECK(c->hash.salt_len >= 16 && c->hash.salt_len <= sizeof c->hash.salt, "salt of %zu bytes", c->hash.salt_len);
+  if (c->jwks != NULL) {
+    JKF_CHECK(c->hash.salt_len == 0, "%s: a secret hash and a jwks", c->name);
+    JKF_CHECK(jwtkit_jwks_count(c->jwks) >= 1, "%s: an empty jwks", c->name);
+    JKF_CHECK(c->nassertion_algs >= 1 && c->nassertion_algs <= SV_MAX_ASSERTION_ALGS, "%s: %zu assertion_algs", c->name,
+              c->nassertion_algs);
+    for (size_t k = 0; k < c->nassertion_algs; k++)
+      JKF_CHECK(c->assertion_algs[k] != JWTKIT_ALG_UNSPEC && jwtkit_alg_kty(c->assertion_algs[k]) != JWTKIT_KTY_OCT,
+                "%s: assertion alg", c->name);
+    for (size_t k = 0; k < jwtkit_jwks_count(c->jwks); k++) {
+      jwtkit_alg a = jwtkit_key_alg(jwtkit_jwks_get(c->jwks, k));
+      int ok = 0;
+      for (size_t j = 0; j < c->nassertion_algs; j++) ok |= c->assertion_algs[j] == a;
+      JKF_CHECK(ok, "%s: jwks key %zu outside assertion_algs", c->name, k);
+    }
+  } else {
+    JKF_CHECK(c->nassertion_algs == 0, "%s: assertion_algs without jwks", c->name);
+    JKF_CHECK(c->hash.salt_len >= 16 && c->hash.salt_len <= sizeof c->hash.salt, "salt of %zu bytes", c->hash.salt_len);
+  }
   JKF_CHECK(c->naud >= 1 && c->naud <= SV_MAX_AUDIENCES, "%s: %zu audiences", c->name, c->naud);
   for (size_t k = 0; k < c->naud; k++) {
     size_t al = strlen(c->aud[k]);
@@ -113,6 +145,20 @@ static void same(const sv_clients *a, const sv_clients *b) {
     for (size_t k = 0; k < x->nscopes; k++)
       JKF_CHECK(strcmp(x->scopes[k], y->scopes[k]) == 0, "%s: scope %zu", x->name, k);
     JKF_CHECK(x->ttl == y->ttl && x->alg == y->alg && x->disabled == y->disabled, "%s: ttl/alg/disabled", x->name);
+    JKF_CHECK((x->jwks == NULL) == (y->jwks == NULL), "%s: jwks came or went", x->name);
+    JKF_CHECK(x->nassertion_algs == y->nassertion_algs &&
+                  memcmp(x->assertion_algs, y->assertion_algs, x->nassertion_algs * sizeof x->assertion_algs[0]) == 0,
+              "%s: assertion_algs", x->name);
+    if (x->jwks != NULL) {
+      JKF_CHECK(jwtkit_jwks_count(x->jwks) == jwtkit_jwks_count(y->jwks), "%s: jwks keys", x->name);
+      for (size_t k = 0; k < jwtkit_jwks_count(x->jwks); k++) {
+        const jwtkit_key *kx = jwtkit_jwks_get(x->jwks, k), *ky = jwtkit_jwks_get(y->jwks, k);
+        const char *ix = jwtkit_key_kid(kx), *iy = jwtkit_key_kid(ky);
+        JKF_CHECK(jwtkit_key_alg(kx) == jwtkit_key_alg(ky) && ((ix == NULL && iy == NULL) ||
+                                                               (ix != NULL && iy != NULL && strcmp(ix, iy) == 0)),
+                  "%s: jwks key %zu", x->name, k);
+      }
+    }
   }
 }
 

@@ -545,7 +545,7 @@ static void test_schema_versions(void **state) {
   make_ring(algs, 1);
   PGconn *c = db();
   PGresult *r = PQexec(c, "SELECT version FROM jwtkit_schema");
-  assert_string_equal(PQgetvalue(r, 0, 0), "1");
+  assert_string_equal(PQgetvalue(r, 0, 0), "2"); /* 2: with the issuer's clients tables */
   PQclear(r);
   PQfinish(c);
   /* a database migrated by a newer jwtkit is refused, not misread */
@@ -555,11 +555,11 @@ static void test_schema_versions(void **state) {
   jwtkit_errinfo ei;
   assert_int_equal(jwtkit_keyring_open_ex(&kr, g_schema_url, &s, &ei), JWTKIT_ERR_UNSUPPORTED);
   assert_non_null(strstr(ei.msg, "newer"));
-  sql("UPDATE jwtkit_schema SET version = 1");
+  sql("UPDATE jwtkit_schema SET version = 2");
   kr = open_with((const unsigned char(*)[32])g_k1, 1, JWTKIT_OK);
   sql("UPDATE jwtkit_schema SET version = 99");
   assert_int_equal(jwtkit_keyring_rotate(kr, T0 + 1, 1, NULL, NULL, &ei), JWTKIT_ERR_UNSUPPORTED);
-  sql("UPDATE jwtkit_schema SET version = 1");
+  sql("UPDATE jwtkit_schema SET version = 2");
   jwtkit_keyring_free(kr);
 }
 
@@ -717,7 +717,7 @@ static void test_watch_sees_commits(void **state) {
   /* a failed mutation (rolled back) does not notify either */
   sql("UPDATE jwtkit_schema SET version = 99");
   assert_int_equal(jwtkit_keyring_rotate(kr, T0 + 3, 1, NULL, NULL, &ei), JWTKIT_ERR_UNSUPPORTED);
-  sql("UPDATE jwtkit_schema SET version = 1");
+  sql("UPDATE jwtkit_schema SET version = 2");
   sleep_ms(200000 / 1000);
   assert_int_equal(jwtkit_keyring_watch_poll(w), 0);
   /* the listening session is killed: the watch reconnects and reports a

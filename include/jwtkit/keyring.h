@@ -99,6 +99,12 @@ typedef struct jwtkit_keyring_timing {
 
 /* Defaults as documented above. */
 void jwtkit_keyring_timing_default(jwtkit_keyring_timing *t);
+/* The rules a keyring's timing must keep (the ranges of each value,
+ * publish_ahead >= max_age, publish_ahead < rotate_every), checked as
+ * jwtkit_keyring_init_ex checks them: JWTKIT_ERR_INVALID_ARG with a message
+ * naming the rule and the values.  For programs that take timings from
+ * their users and want to refuse them before any keyring is touched. */
+JWTKIT_NODISCARD jwtkit_err jwtkit_keyring_timing_check(const jwtkit_keyring_timing *t, jwtkit_errinfo *info);
 
 typedef struct jwtkit_keyring jwtkit_keyring;
 

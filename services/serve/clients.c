@@ -29,6 +29,8 @@ static void client_clear(sv_client *c) {
   jk_free(c->name);
   for (size_t i = 0; i < c->naud; i++) jk_free(c->aud[i]);
   for (size_t i = 0; i < c->nscopes; i++) jk_free(c->scopes[i]);
+  jwtkit_jwks_free(c->jwks);
+  jwtkit_verifier_free(c->assertion);
   memset(c, 0, sizeof *c);
 }
 
@@ -41,7 +43,7 @@ void sv_clients_free(sv_clients *c) {
 }
 
 /* The keys of a client; each may be given once, but audience. */
-enum { K_HASH = 1, K_SCOPES = 2, K_TTL = 4, K_ALG = 8, K_DISABLED = 16 };
+enum { K_HASH = 1, K_SCOPES = 2, K_TTL = 4, K_ALG = 8, K_DISABLED = 16, K_JWKS = 32, K_AALGS = 64 };
 
 typedef struct clients_ctx {
   sv_clients *out;
@@ -145,6 +147,79 @@ static int add_scopes(sv_client *c, const char *v, char *err, size_t cap) {
   return 0;
 }
 
+/* A key the JWK Set skipped: the first reason is kept for the error. */
+typedef struct skip_ctx {
+  size_t n;
+  size_t index;
+  char why[200];
+} skip_ctx;
+
+static void on_skip(void *ctx, size_t index, const jwtkit_errinfo *why) {
+  skip_ctx *s = ctx;
+  if (s->n++ == 0) {
+    s->index = index;
+    snprintf(s->why, sizeof s->why, "%s", why && why->msg[0] ? why->msg : "not usable");
+  }
+}
+
+/* jwks = {"keys":[...]}: the client's public keys for private_key_jwt.
+ * Every key must be usable (a skipped one is an error, not a surprise at
+ * the first assertion); RSA keys must name their alg. */
+static int parse_jwks(sv_client *c, const char *v, char *err, size_t cap) {
+  skip_ctx sk;
+  memset(&sk, 0, sizeof sk);
+  jwtkit_errinfo ei;
+  memset(&ei, 0, sizeof ei);
+  if (jwtkit_jwks_parse(&c->jwks, v, strlen(v), JWTKIT_ALG_UNSPEC, on_skip, &sk, &ei) != JWTKIT_OK) {
+    snprintf(err, cap, "jwks: not a JWK Set of public keys: %.300s", ei.msg[0] ? ei.msg : "malformed");
+    return -1;
+  }
+  if (sk.n > 0) {
+    snprintf(err, cap, "jwks: key %zu cannot verify client assertions: %.200s (public RSA, EC or OKP signing keys; an "
+                       "RSA key names its alg)", sk.index, sk.why);
+    return -1;
+  }
+  if (jwtkit_jwks_count(c->jwks) == 0) {
+    snprintf(err, cap, "jwks: the set holds no key");
+    return -1;
+  }
+  return 0;
+}
+
+/* assertion_algs = ES256 EdDSA: what the client's assertions may be
+ * signed with (never HS*, never none). */
+static int parse_assertion_algs(sv_client *c, const char *v, char *err, size_t cap) {
+  const char *p = v;
+  while (*p) {
+    while (*p == ' ' || *p == ',') p++;
+    if (!*p) break;
+    const char *e = p;
+    while (*e && *e != ' ' && *e != ',') e++;
+    size_t n = (size_t)(e - p);
+    jwtkit_alg a = jwtkit_alg_from_name(p, n);
+    if (a == JWTKIT_ALG_UNSPEC || jwtkit_alg_kty(a) == JWTKIT_KTY_OCT) {
+      snprintf(err, cap, "assertion_algs: '%.*s' is not an asymmetric algorithm (RS*, PS*, ES*, EdDSA; never HS* or none)",
+               (int)(n > 32 ? 32 : n), p);
+      return -1;
+    }
+    int dup = 0;
+    for (size_t i = 0; i < c->nassertion_algs; i++) dup |= c->assertion_algs[i] == a;
+    if (!dup) {
+      if (c->nassertion_algs >= SV_MAX_ASSERTION_ALGS) {
+        snprintf(err, cap, "assertion_algs: more than %u", SV_MAX_ASSERTION_ALGS);
+        return -1;
+      }
+      c->assertion_algs[c->nassertion_algs++] = a;
+    }
+    p = e;
+  }
+  if (c->nassertion_algs == 0) {
+    snprintf(err, cap, "assertion_algs: empty");
+    return -1;
+  }
+  return 0;
+}
+
 static int client_item(void *ctx, const jk_ini_item *it, char *err, size_t cap) {
   clients_ctx *x = ctx;
   if (it->key == NULL) return new_client(x, it, err, cap);
@@ -159,6 +234,8 @@ static int client_item(void *ctx, const jk_ini_item *it, char *err, size_t cap) 
                   : strcmp(k, "ttl") == 0                                 ? K_TTL
                   : strcmp(k, "alg") == 0                                 ? K_ALG
                   : strcmp(k, "disabled") == 0                            ? K_DISABLED
+                  : strcmp(k, "jwks") == 0                                ? K_JWKS
+                  : strcmp(k, "assertion_algs") == 0                      ? K_AALGS
                                                                           : 0;
   if (once != 0 && (x->seen & once)) {
     snprintf(err, cap, "%s given twice for client %s", k, c->name);
@@ -168,7 +245,9 @@ static int client_item(void *ctx, const jk_ini_item *it, char *err, size_t cap) 
   switch (once) {
     case K_HASH:
       if (sv_secret_hash_parse(v, &c->hash) != 0) {
-        snprintf(err, cap, "secret_hash: expected sha256$<salt>$<hash> (base64url); plaintext secrets are not accepted");
+        snprintf(err, cap,
+                 "secret_hash: expected pbkdf2-sha256$<iterations>$<salt>$<hash> (or the earlier sha256$<salt>$<hash>), "
+                 "base64url, as `jwtkit serve client add` writes it; plaintext secrets are not accepted");
         return -1;
       }
       return 0;
@@ -194,11 +273,16 @@ static int client_item(void *ctx, const jk_ini_item *it, char *err, size_t cap) 
         return -1;
       }
       return 0;
+    case K_JWKS:
+      return parse_jwks(c, v, err, cap);
+    case K_AALGS:
+      return parse_assertion_algs(c, v, err, cap);
     default:
       break;
   }
   if (strcmp(k, "audience") == 0) return add_audience(c, v, err, cap);
-  snprintf(err, cap, "unknown client setting '%.64s' (secret_hash, audience, scopes, ttl, alg, disabled)", k);
+  snprintf(err, cap,
+           "unknown client setting '%.64s' (secret_hash, audience, scopes, ttl, alg, disabled, jwks, assertion_algs)", k);
   return -1;
 }
 
@@ -210,10 +294,32 @@ static int cmp_client(const void *a, const void *b) {
 static int check_clients(const sv_clients *cs, const char *path, char *err, size_t cap) {
   for (size_t i = 0; i < cs->n; i++) {
     const sv_client *c = &cs->v[i];
-    const char *missing = c->hash.salt_len == 0 ? "secret_hash" : c->naud == 0 ? "audience" : NULL;
+    const char *missing = c->hash.salt_len == 0 && c->jwks == NULL ? "secret_hash (or jwks, for private_key_jwt)"
+                          : c->naud == 0                            ? "audience"
+                          : c->jwks != NULL && c->nassertion_algs == 0 ? "assertion_algs (the algorithms of its jwks)"
+                          : c->jwks == NULL && c->nassertion_algs > 0  ? "jwks (assertion_algs without keys)"
+                                                                       : NULL;
     if (missing != NULL) {
       snprintf(err, cap, "%s:%d: client %s has no %s", path, c->line, c->name, missing);
       return -1;
+    }
+    if (c->hash.salt_len != 0 && c->jwks != NULL) {
+      snprintf(err, cap,
+               "%s:%d: client %s has both secret_hash and jwks: a client authenticates one way (remove the "
+               "secret_hash to use private_key_jwt)",
+               path, c->line, c->name);
+      return -1;
+    }
+    for (size_t k = 0; c->jwks != NULL && k < jwtkit_jwks_count(c->jwks); k++) {
+      const jwtkit_key *key = jwtkit_jwks_get(c->jwks, k);
+      jwtkit_alg a = jwtkit_key_alg(key);
+      int ok = 0;
+      for (size_t j = 0; j < c->nassertion_algs; j++) ok |= c->assertion_algs[j] == a;
+      if (!ok) {
+        snprintf(err, cap, "%s:%d: client %s: jwks key %s is for %s, which is not in its assertion_algs", path, c->line,
+                 c->name, jwtkit_key_kid(key) ? jwtkit_key_kid(key) : "(no kid)", jwtkit_alg_name(a));
+        return -1;
+      }
     }
   }
   return 0;
@@ -246,6 +352,13 @@ int sv_clients_load(sv_clients *out, const char *path, char *err, size_t cap) {
   memset(&ei, 0, sizeof ei);
   memset(out, 0, sizeof *out);
   jwtkit_err rc = jk_read_secret_file(path, SV_MAX_CLIENTS_FILE, &text, &len, &ei);
+  if (rc == JWTKIT_ERR_NOT_FOUND) {
+    snprintf(err, cap,
+             "clients file: %.1000s does not exist; register a client with `jwtkit serve client add NAME --audience "
+             "AUD --clients %.1000s` (or start with --demo for a demo client)",
+             path, path);
+    return -1;
+  }
   if (rc != JWTKIT_OK) {
     snprintf(err, cap, "clients file: %s", ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
     return -1;
@@ -269,4 +382,43 @@ const sv_client *sv_clients_find(const sv_clients *c, const char *name, size_t l
     else lo = mid + 1;
   }
   return NULL;
+}
+
+void sv_fmt_duration(int64_t v, char *out, size_t cap) {
+  if (v > 0 && v % 86400 == 0) snprintf(out, cap, "%lldd", (long long)(v / 86400));
+  else if (v > 0 && v % 3600 == 0) snprintf(out, cap, "%lldh", (long long)(v / 3600));
+  else if (v > 0 && v % 60 == 0) snprintf(out, cap, "%lldm", (long long)(v / 60));
+  else snprintf(out, cap, "%llds", (long long)v);
+}
+
+int sv_client_ttl_warning(const sv_client *c, int64_t token_ttl, const char *whose, const char *where, char *out,
+                          size_t cap) {
+  if (c->ttl <= 0 || token_ttl <= 0 || c->ttl <= token_ttl) return 0;
+  char ttl[32], max[32];
+  sv_fmt_duration(c->ttl, ttl, sizeof ttl);
+  sv_fmt_duration(token_ttl, max, sizeof max);
+  snprintf(out, cap,
+           "client %s%s%s%s: ttl %s exceeds %s token_ttl %s, so its tokens are cut to %s (expires_in says %lld); "
+           "give it a ttl of %s or less, or use a keyring created with a longer token_ttl",
+           c->name, where && *where ? " (" : "", where ? where : "", where && *where ? ")" : "", ttl, whose, max, max,
+           (long long)token_ttl, max);
+  return 1;
+}
+
+void sv_clients_warn_ttl(const sv_clients *cs, int64_t token_ttl, const char *path) {
+  for (size_t i = 0; i < cs->n; i++) {
+    const sv_client *c = &cs->v[i];
+    char where[SV_PATH_MAX + 32], msg[SV_PATH_MAX + 600];
+    if (c->line > 0) snprintf(where, sizeof where, "%.1000s:%d", path, c->line);
+    else snprintf(where, sizeof where, "%.1000s", path);
+    if (!sv_client_ttl_warning(c, token_ttl, "the keyring's", where, msg, sizeof msg)) continue;
+    jk_logline L;
+    if (jk_log_begin(&L, JK_LOG_WARN, "client_ttl_cut")) {
+      jk_log_str(&L, "msg", msg);
+      jk_log_str(&L, "client_id", c->name);
+      jk_log_int(&L, "ttl", c->ttl);
+      jk_log_int(&L, "token_ttl", token_ttl);
+      jk_log_end(&L);
+    }
+  }
 }

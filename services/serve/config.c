@@ -27,6 +27,8 @@ void sv_settings_defaults(sv_settings *s) {
   s->max_age = t.max_age;
   s->token_ttl = t.token_ttl;
   s->rotate_every = t.rotate_every;
+  s->leeway = t.leeway;
+  s->publish_ahead = t.publish_ahead;
   s->transition_ttl = 0;
   s->threads = 0; /* number of cores */
   s->max_connections = 1024;
@@ -123,6 +125,8 @@ static const opt_def k_opts[] = {
     {"max_age", K_DUR, F(max_age), SV_SET_MAX_AGE, 0, 86400},
     {"token_ttl", K_DUR, F(token_ttl), SV_SET_TOKEN_TTL, 1, 366 * 86400LL},
     {"rotate_every", K_DUR, F(rotate_every), SV_SET_ROTATE_EVERY, 1, 10 * 366 * 86400LL},
+    {"leeway", K_DUR, F(leeway), SV_SET_LEEWAY, 0, 300},
+    {"publish_ahead", K_DUR, F(publish_ahead), SV_SET_PUBLISH_AHEAD, 1, 10 * 366 * 86400LL},
     {"transition_ttl", K_DUR, F(transition_ttl), SV_SET_TRANSITION, 0, 86400},
     {"thread_pool", K_INT, F(threads), SV_SET_THREADS, 1, 256},
     {"max_connections", K_INT, F(max_connections), SV_SET_MAXCONN, 1, 100000},
@@ -340,6 +344,8 @@ void sv_settings_overlay(sv_settings *dst, const sv_settings *src) {
   OV(SV_SET_MAX_AGE, max_age);
   OV(SV_SET_TOKEN_TTL, token_ttl);
   OV(SV_SET_ROTATE_EVERY, rotate_every);
+  OV(SV_SET_LEEWAY, leeway);
+  OV(SV_SET_PUBLISH_AHEAD, publish_ahead);
   OV(SV_SET_TRANSITION, transition_ttl);
   OV(SV_SET_THREADS, threads);
   OV(SV_SET_MAXCONN, max_connections);
@@ -386,7 +392,53 @@ static int one_of(const sv_settings *s, uint32_t a, const char *an, uint32_t b, 
   return -1;
 }
 
+/* The timing options, as the keyring will hold them, checked by the
+ * keyring's own rules (its message names the rule and the values); the
+ * error starts where the options involved were given. */
+static int check_timing(const sv_settings *s, char *err, size_t cap) {
+  jwtkit_keyring_timing t;
+  jwtkit_keyring_timing_default(&t);
+  t.max_age = s->max_age;
+  t.token_ttl = s->token_ttl;
+  t.leeway = s->leeway;
+  t.rotate_every = s->rotate_every;
+  t.publish_ahead = s->publish_ahead;
+  jwtkit_errinfo ei;
+  memset(&ei, 0, sizeof ei);
+  if (jwtkit_keyring_timing_check(&t, &ei) == JWTKIT_OK) return 0;
+  static const struct {
+    uint32_t bit;
+    const char *name;
+  } k_timing[] = {{SV_SET_PUBLISH_AHEAD, "publish_ahead"}, {SV_SET_ROTATE_EVERY, "rotate_every"},
+                  {SV_SET_MAX_AGE, "max_age"},             {SV_SET_LEEWAY, "leeway"},
+                  {SV_SET_TOKEN_TTL, "token_ttl"}};
+  char where[1200] = "", first[SV_PATH_MAX + 16] = "";
+  for (size_t i = 0; i < sizeof k_timing / sizeof k_timing[0]; i++) {
+    if (!(s->set & k_timing[i].bit)) continue;
+    char o[SV_PATH_MAX + 16];
+    sv_settings_origin(s, k_timing[i].bit, k_timing[i].name, o, sizeof o);
+    if (first[0] == '\0') snprintf(first, sizeof first, "%s", o);
+    size_t l = strlen(where);
+    snprintf(where + l, sizeof where - l, "%s%s at %s", l ? ", " : "", k_timing[i].name, o);
+  }
+  snprintf(err, cap, "%.300s%stiming: %.400s (the keyring's rule; %s%.400s)", first, first[0] ? ": " : "", ei.msg,
+           where[0] ? "given: " : "every value is its default", where);
+  return -1;
+}
+
 int sv_settings_finish(sv_settings *s, char *err, size_t cap) {
+  if (!(s->set & SV_SET_ISSUER) && jwtkit_keyring_location_is_postgres(s->keyring)) {
+    /* replicas of one keyring would each mint the iss of their own listen
+     * address: verifiers pinning one issuer would refuse the others' */
+    char w[SV_PATH_MAX + 16];
+    sv_settings_origin(s, SV_SET_KEYRING, "keyring", w, sizeof w);
+    snprintf(err, cap,
+             "%s%sissuer: required with a PostgreSQL keyring, which replicas share: without it each replica would "
+             "mint the iss of its own listen address; set the one URL every replica answers for, e.g. "
+             "`issuer = https://auth.example` (or --issuer https://auth.example)",
+             w, w[0] ? ": " : "");
+    return -1;
+  }
   if (!(s->set & SV_SET_ISSUER)) {
     snprintf(s->issuer, sizeof s->issuer, "http://%s", s->listen);
     char e2[256], w[SV_PATH_MAX + 16];
@@ -399,6 +451,7 @@ int sv_settings_finish(sv_settings *s, char *err, size_t cap) {
   if (one_of(s, SV_SET_PASSFILE, "passphrase_file", SV_SET_PASSENV, "passphrase_env", err, cap) != 0 ||
       one_of(s, SV_SET_KEKFILE, "kek_file", SV_SET_KEKENV, "kek_env", err, cap) != 0)
     return -1;
+  if (check_timing(s, err, cap) != 0) return -1;
   uint32_t kek = s->set & (SV_SET_KEKFILE | SV_SET_KEKENV);
   if (kek && !jwtkit_keyring_location_is_postgres(s->keyring)) {
     char w[SV_PATH_MAX + 16];
@@ -409,4 +462,9 @@ int sv_settings_finish(sv_settings *s, char *err, size_t cap) {
     return -1;
   }
   return 0;
+}
+
+int sv_settings_clients_in_pg(const sv_settings *s) {
+  /* --demo writes and reads its clients file wherever its keyring is */
+  return jwtkit_keyring_location_is_postgres(s->keyring) && !(s->set & SV_SET_CLIENTS) && !s->demo;
 }

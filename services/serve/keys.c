@@ -46,13 +46,16 @@ SV_SNAP_HOLDER(sv_keysnap)
 static void keysnap_destroy(jk_snap_obj *o) {
   sv_keysnap *ks = (sv_keysnap *)o;
   sv_attachment_drop(&ks->attached);
-  for (size_t i = 0; i < ks->nsig; i++) jwtkit_signer_free(ks->sig[i].signer);
+  for (size_t i = 0; i < ks->nsig; i++) {
+    jwtkit_signer_free(ks->sig[i].signer);
+    sv_metrics_mint_release(ks->sig[i].minted);
+  }
   jwtkit_free(ks->jwks);
   jwtkit_keyring_free(ks->kr);
   free(ks);
 }
 
-int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *algs, size_t nalgs) {
+int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *algs, size_t nalgs, int64_t now) {
   *out = NULL;
   sv_keysnap *ks = calloc(1, sizeof *ks);
   if (ks == NULL) {
@@ -69,7 +72,6 @@ int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *alg
     return -1;
   }
   sv_etag(ks->jwks, ks->jwks_len, ks->etag);
-  int64_t now = jk_now();
   jwtkit_sign_opts opts = {.typ = "at+jwt", .kid = NULL, .extra_header = NULL};
   for (size_t i = 0; i < nalgs && i < SV_MAX_ALGS; i++) {
     sv_sig *s = &ks->sig[ks->nsig++];
@@ -281,13 +283,17 @@ static int prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t 
   jwtkit_keyring_get_timing(kr, &t);
   if (((kc->timing_set & SV_SET_MAX_AGE) && t.max_age != kc->timing.max_age) ||
       ((kc->timing_set & SV_SET_TOKEN_TTL) && t.token_ttl != kc->timing.token_ttl) ||
-      ((kc->timing_set & SV_SET_ROTATE_EVERY) && t.rotate_every != kc->timing.rotate_every)) {
+      ((kc->timing_set & SV_SET_ROTATE_EVERY) && t.rotate_every != kc->timing.rotate_every) ||
+      ((kc->timing_set & SV_SET_LEEWAY) && t.leeway != kc->timing.leeway) ||
+      ((kc->timing_set & SV_SET_PUBLISH_AHEAD) && t.publish_ahead != kc->timing.publish_ahead)) {
     jk_logline L;
     if (jk_log_begin(&L, JK_LOG_WARN, "keyring_timing_kept")) {
       jk_log_str(&L, "msg", "timing options apply when a keyring is created; the existing keyring keeps its own");
       jk_log_int(&L, "max_age", t.max_age);
       jk_log_int(&L, "token_ttl", t.token_ttl);
       jk_log_int(&L, "rotate_every", t.rotate_every);
+      jk_log_int(&L, "leeway", t.leeway);
+      jk_log_int(&L, "publish_ahead", t.publish_ahead);
       jk_log_end(&L);
     }
   }
@@ -334,7 +340,7 @@ int sv_keysnap_reload(const sv_keycfg *kc, uint64_t *served_gen) {
     return -1;
   }
   sv_keysnap *ks = NULL;
-  if (sv_keysnap_build(&ks, kr, kc->algs, kc->nalgs) != 0) {
+  if (sv_keysnap_build(&ks, kr, kc->algs, kc->nalgs, jk_now()) != 0) {
     jk_log(JK_LOG_ERROR, "snapshot_failed", "cannot build a keyring snapshot; still serving the previous one");
     return -1;
   }
@@ -353,6 +359,7 @@ int sv_keysnap_reload(const sv_keycfg *kc, uint64_t *served_gen) {
     jk_log_end(&L);
   }
   sv_keysnap_install(ks);
+  sv_metrics_mint_prune(ks); /* the series of keys that left the JWKS go with them */
   return 0;
 }
 
@@ -455,7 +462,12 @@ static void *rotation_main(void *arg) {
         if (actions == 0 && !force) sv_metrics_rotation_action("reloaded");
         if (sv_keysnap_reload(&g_rot.cfg, &served) != 0) served = 0; /* retry next time */
       }
+      /* clients in the keyring's database follow the same notification
+       * and the same periodic check */
+      if (g_rot.cfg.clients_pg) sv_clients_pg_refresh(&g_rot.cfg);
       (void)jwtkit_keyring_watch_poll(watch); /* our own change */
+      /* expired client assertion ids leave the shared table */
+      if (now >= next_check && jwtkit_keyring_location_is_postgres(g_rot.cfg.dir)) sv_pg_jti_cleanup(&g_rot.cfg, now);
       if (now >= next_check) next_check = now + g_rot.cfg.rotate_check;
     }
     /* sleep one second, or until stop / reload */

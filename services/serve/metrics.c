@@ -1,6 +1,13 @@
 /* Counters and the Prometheus text exposition format (version 0.0.4).
  * Request threads only touch atomics; the per-kid mint counters are slots
- * looked up once per keyring snapshot. */
+ * looked up once per keyring snapshot.
+ *
+ * The per-kid series are bounded by the keyring, not by the run: a mint
+ * slot is held by every snapshot that signs with its key (a reference
+ * count) and lives on while its kid is published; once neither holds, it
+ * is freed (sv_metrics_mint_prune, after each snapshot and at each
+ * exposition), so jwtkit_tokens_issued_total{kid} leaves /metrics with its
+ * key, as jwtkit_key_age_seconds{kid} does. */
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +42,8 @@ struct sv_mint_counter {
   char kid[128];
   jwtkit_alg alg;
   atomic_ullong n;
+  unsigned refs; /* snapshots holding it (under mint_mu) */
+  int used;      /* 0: free */
 };
 
 static struct {
@@ -45,7 +54,6 @@ static struct {
   atomic_uint rejecting; /* 1 while the stored document is refused */
   pthread_mutex_t mint_mu;
   struct sv_mint_counter mint[MAX_MINT_SLOTS + 1]; /* last: kid "other" */
-  size_t nmint;
   int64_t started;
 } g_m = {.mint_mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -62,10 +70,11 @@ void sv_metrics_init(void) {
   pthread_mutex_lock(&g_m.mint_mu);
   for (size_t i = 0; i <= MAX_MINT_SLOTS; i++) {
     g_m.mint[i].kid[0] = '\0';
+    g_m.mint[i].refs = 0;
+    g_m.mint[i].used = 0;
     atomic_store(&g_m.mint[i].n, 0);
   }
   snprintf(g_m.mint[MAX_MINT_SLOTS].kid, sizeof g_m.mint[0].kid, "other");
-  g_m.nmint = 0;
   pthread_mutex_unlock(&g_m.mint_mu);
   g_m.started = jk_now();
 }
@@ -84,17 +93,60 @@ void sv_metrics_token_error(enum sv_token_error e) {
 
 sv_mint_counter *sv_metrics_mint_slot(const char *kid, jwtkit_alg alg) {
   pthread_mutex_lock(&g_m.mint_mu);
-  sv_mint_counter *slot = NULL;
-  for (size_t i = 0; i < g_m.nmint; i++)
-    if (g_m.mint[i].alg == alg && strcmp(g_m.mint[i].kid, kid) == 0) slot = &g_m.mint[i];
-  if (slot == NULL && g_m.nmint < MAX_MINT_SLOTS && strlen(kid) < sizeof g_m.mint[0].kid) {
-    slot = &g_m.mint[g_m.nmint++];
+  sv_mint_counter *slot = NULL, *free_slot = NULL;
+  for (size_t i = 0; i < MAX_MINT_SLOTS; i++) {
+    sv_mint_counter *m = &g_m.mint[i];
+    if (m->used && m->alg == alg && strcmp(m->kid, kid) == 0) slot = m;
+    if (!m->used && free_slot == NULL) free_slot = m;
+  }
+  if (slot == NULL && free_slot != NULL && strlen(kid) < sizeof free_slot->kid) {
+    slot = free_slot;
     snprintf(slot->kid, sizeof slot->kid, "%s", kid);
     slot->alg = alg;
+    slot->used = 1;
+    slot->refs = 0;
+    atomic_store(&slot->n, 0);
   }
-  if (slot == NULL) slot = &g_m.mint[MAX_MINT_SLOTS];
+  if (slot == NULL) slot = &g_m.mint[MAX_MINT_SLOTS]; /* "other": never freed */
+  else slot->refs++;
   pthread_mutex_unlock(&g_m.mint_mu);
   return slot;
+}
+
+void sv_metrics_mint_release(sv_mint_counter *slot) {
+  if (slot == NULL || slot == &g_m.mint[MAX_MINT_SLOTS]) return;
+  pthread_mutex_lock(&g_m.mint_mu);
+  if (slot->refs > 0) slot->refs--;
+  pthread_mutex_unlock(&g_m.mint_mu);
+}
+
+/* 1 when kid is published (pending, active or retiring) in ks. */
+static int published(const sv_keysnap *ks, const char *kid) {
+  for (size_t i = 0; i < jwtkit_keyring_count(ks->kr); i++) {
+    jwtkit_keyring_entry e;
+    if (jwtkit_keyring_get(ks->kr, i, &e) == JWTKIT_OK && e.state <= JWTKIT_KEY_RETIRING && strcmp(e.kid, kid) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* Free the slots no snapshot signs with whose key ks does not publish. */
+static void prune_locked(const sv_keysnap *ks) {
+  for (size_t i = 0; i < MAX_MINT_SLOTS; i++) {
+    sv_mint_counter *m = &g_m.mint[i];
+    if (m->used && m->refs == 0 && !published(ks, m->kid)) {
+      m->used = 0;
+      m->kid[0] = '\0';
+      atomic_store(&m->n, 0);
+    }
+  }
+}
+
+void sv_metrics_mint_prune(const sv_keysnap *ks) {
+  if (ks == NULL) return;
+  pthread_mutex_lock(&g_m.mint_mu);
+  prune_locked(ks);
+  pthread_mutex_unlock(&g_m.mint_mu);
 }
 
 void sv_metrics_minted(sv_mint_counter *slot) {
@@ -150,8 +202,9 @@ char *sv_metrics_render(const sv_keysnap *ks, const sv_conn_metrics *conn, int64
     }
   jk_prom_family(&b, "jwtkit_tokens_issued_total", "counter", "Access tokens minted, by signing key.");
   pthread_mutex_lock(&g_m.mint_mu);
+  if (ks != NULL) prune_locked(ks);
   for (size_t i = 0; i <= MAX_MINT_SLOTS; i++) {
-    if (i >= g_m.nmint && i != MAX_MINT_SLOTS) continue;
+    if (i != MAX_MINT_SLOTS && !g_m.mint[i].used) continue;
     unsigned long long v = atomic_load_explicit(&g_m.mint[i].n, memory_order_relaxed);
     if (i == MAX_MINT_SLOTS && v == 0) continue;
     const char *an = jwtkit_alg_name(g_m.mint[i].alg);

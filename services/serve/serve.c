@@ -23,7 +23,8 @@
 static const char k_usage[] =
     "Usage: jwtkit serve [OPTIONS]\n"
     "       jwtkit serve client add NAME --audience AUD [--audience AUD2 ...] [--scopes \"S1 S2\"]\n"
-    "                               [--ttl DURATION] [--alg ALG] [--clients FILE | --config FILE]\n"
+    "                               [--ttl DURATION] [--alg ALG] [--jwks FILE [--assertion-alg ALG ...]]\n"
+    "                               [--clients FILE | --config FILE]\n"
     "\n"
     "The token issuer: OAuth 2.0 client credentials grant (RFC 6749 §4.4) minting RFC 9068\n"
     "access tokens signed by a rotating keyring, its JWKS and discovery documents.\n"
@@ -43,9 +44,13 @@ static const char k_usage[] =
     "  --kek-file FILE             PostgreSQL keyring: key-encryption keys, one per line, the first seals\n"
     "  --kek-env NAME              ... or from the environment variable NAME (default JWTKIT_KEK)\n"
     "  --rotate-check DURATION     how often the rotation runs (default 30s)\n"
-    "  --max-age DURATION          JWKS Cache-Control max-age     } used when the keyring\n"
-    "  --token-ttl DURATION        longest token lifetime         } is created\n"
-    "  --rotate-every DURATION     active period of a signing key } (defaults 5m, 15m, 30d)\n"
+    "  --max-age DURATION          JWKS Cache-Control max-age (default 5m)\n"
+    "  --token-ttl DURATION        longest token lifetime (default 15m)\n"
+    "  --rotate-every DURATION     active period of a signing key (default 30d)\n"
+    "  --leeway DURATION           verifiers' clock leeway, 0..300s (default 60s)\n"
+    "  --publish-ahead DURATION    publish the next key this long before the rotation\n"
+    "                              (default max(2 x max-age, rotate-every/30)); these five are\n"
+    "                              the keyring's timing, used when it is created and checked by its rules\n"
     "  --transition-ttl DURATION   cap the lifetime of minted tokens during a migration\n"
     "  --legacy-hs256-secret-file FILE  the HS256 secret being migrated away from: checked,\n"
     "                              never published, never used to mint\n"
@@ -60,6 +65,8 @@ static const char k_usage[] =
     "  --token-fail-cost N         tokens a refused request takes from both buckets (default 10; a token: 1)\n"
     "  --log-level LEVEL           debug, info, warn or error (default info)\n"
     "  --demo                      quick start: create ./var with an ES256 keyring and a demo client\n"
+    "  --check                     load the configuration, clients and keyring (read only), report a\n"
+    "                              problem with where it is (FILE:LINE), then exit 0 (OK) or 2\n"
     "  -h, --help                  this text\n"
     "\n"
     "Durations: 90s, 15m, 1h, 7d, 2w or plain seconds.\n"
@@ -77,9 +84,10 @@ int sv_usage_error(const char *fmt, ...) {
 }
 
 /* --name value / --name=value -> config key (dashes to underscores). */
-static int parse_cli(int argc, char **argv, sv_settings *cli, int *help) {
+static int parse_cli(int argc, char **argv, sv_settings *cli, int *help, int *check) {
   sv_settings_defaults(cli);
   *help = 0;
+  *check = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -100,6 +108,11 @@ static int parse_cli(int argc, char **argv, sv_settings *cli, int *help) {
     for (char *p = key; *p; p++)
       if (*p == '-') *p = '_';
     if (strcmp(key, "threads") == 0) snprintf(key, sizeof key, "thread_pool");
+    if (strcmp(key, "check") == 0) { /* not a config key: what this run does */
+      if (eq) return sv_usage_error("--check takes no value (%s)", a);
+      *check = 1;
+      continue;
+    }
     if (strcmp(key, "demo") == 0) {
       if (eq) return sv_usage_error("--demo takes no value (%s)", a);
       cli->demo = 1;
@@ -255,7 +268,7 @@ static int read_keks(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap)
   return 0;
 }
 
-static int make_keycfg(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap) {
+int sv_keycfg_make(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap) {
   memset(kc, 0, sizeof *kc);
   snprintf(kc->dir, sizeof kc->dir, "%s", s->keyring);
   jwtkit_keyring_location_redact(s->keyring, kc->where, sizeof kc->where);
@@ -266,13 +279,38 @@ static int make_keycfg(const sv_settings *s, sv_keycfg *kc, char *err, size_t ca
   kc->timing.max_age = s->max_age;
   kc->timing.token_ttl = s->token_ttl;
   kc->timing.rotate_every = s->rotate_every;
-  kc->timing_set = s->set & (SV_SET_MAX_AGE | SV_SET_TOKEN_TTL | SV_SET_ROTATE_EVERY);
+  kc->timing.leeway = s->leeway;
+  kc->timing.publish_ahead = s->publish_ahead;
+  kc->timing_set = s->set & (SV_SET_MAX_AGE | SV_SET_TOKEN_TTL | SV_SET_ROTATE_EVERY | SV_SET_LEEWAY | SV_SET_PUBLISH_AHEAD);
+  kc->clients_pg = sv_settings_clients_in_pg(s);
   if (read_keks(s, kc, err, cap) != 0) return -1;
   if (read_passphrase(s, &kc->passphrase, err, cap) != 0) {
     sv_keycfg_free(kc);
     return -1;
   }
   return 0;
+}
+
+int64_t sv_keyring_token_ttl(const sv_settings *s, int *from_keyring) {
+  *from_keyring = 0;
+  sv_keycfg kc;
+  char err[1024];
+  if (sv_keycfg_make(s, &kc, err, sizeof err) != 0) return s->token_ttl;
+  jwtkit_keyring_secrets sec = {.passphrase = kc.passphrase, .keks = (const unsigned char(*)[32])kc.keks, .nkeks = kc.nkeks};
+  jwtkit_keyring *kr = NULL;
+  jwtkit_errinfo verdict, ei;
+  memset(&verdict, 0, sizeof verdict);
+  memset(&ei, 0, sizeof ei);
+  int64_t ttl = s->token_ttl;
+  if (jwtkit_keyring_open_review(&kr, kc.dir, &sec, &verdict, &ei) == JWTKIT_OK) {
+    jwtkit_keyring_timing t;
+    jwtkit_keyring_get_timing(kr, &t);
+    ttl = t.token_ttl;
+    *from_keyring = 1;
+  }
+  jwtkit_keyring_free(kr);
+  sv_keycfg_free(&kc);
+  return ttl;
 }
 
 /* The directory part of path ("." when none). */
@@ -301,7 +339,7 @@ static int demo_prepare(const sv_settings *s, char *err, size_t cap) {
     snprintf(err, cap, "cannot create the directory of %.512s: %s", s->clients, strerror(errno));
     return -1;
   }
-  char secret[SV_SECRET_CHARS + 1], hash[128], path[SV_PATH_MAX + 32];
+  char secret[SV_SECRET_CHARS + 1], hash[SV_SECRET_HASH_MAX], path[SV_PATH_MAX + 32];
   if (sv_secret_generate(secret) != 0 || sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash) != 0) {
     snprintf(err, cap, "cannot generate the demo client secret");
     return -1;
@@ -321,7 +359,7 @@ static int demo_prepare(const sv_settings *s, char *err, size_t cap) {
   char text[1024];
   snprintf(text, sizeof text,
            "# Clients of jwtkit serve, created by --demo.  Secrets are stored hashed:\n"
-           "# sha256$<salt>$<HMAC-SHA256(salt, secret)>.  Add clients with\n"
+           "# pbkdf2-sha256$<iterations>$<salt>$<hash>.  Add clients with\n"
            "#   jwtkit serve client add NAME --audience AUD [--scopes \"a b\"] [--ttl 15m]\n"
            "# and send SIGHUP to the issuer to load them.\n"
            "\n"
@@ -364,22 +402,43 @@ static void demo_print(const sv_settings *s, const sv_confsnap *cs) {
   fflush(stderr);
 }
 
+/* With a PostgreSQL keyring, private_key_jwt clients need the table of
+ * assertion ids (schema version 2): made sure of before they are served
+ * (a replica on a database no mutation has migrated yet).  0 or -1. */
+static int prepare_jti_table(const sv_confsnap *cs, const sv_keycfg *kc, char *err, size_t cap) {
+  if (!jwtkit_keyring_location_is_postgres(kc->dir)) return 0;
+  for (size_t i = 0; i < cs->clients.n; i++)
+    if (cs->clients.v[i].jwks != NULL) return sv_pg_migrate(kc, err, cap);
+  return 0;
+}
+
 /* Everything a SIGHUP reloads; nothing is applied unless all of it loads. */
 static int load_conf(const sv_settings *cli, sv_settings *s, sv_confsnap **cs, sv_keycfg *kc, char *err, size_t cap) {
   sv_clients clients;
   int legacy = 0;
+  uint64_t revision = 0;
   if (load_settings(cli, s, err, cap) != 0) return SV_EXIT_USAGE;
   if (check_legacy(s, &legacy, err, cap) != 0) return SV_EXIT_USAGE;
-  if (sv_clients_load(&clients, s->clients, err, cap) != 0) return SV_EXIT_USAGE;
-  if (sv_confsnap_build(cs, s, &clients, legacy, err, cap) != 0) {
+  if (sv_keycfg_make(s, kc, err, cap) != 0) return SV_EXIT_USAGE;
+  int rc = 0;
+  if (kc->clients_pg) {
+    const char *reason = NULL;
+    if (sv_clients_pg_load(kc, sv_clients_pg_seen(), &clients, &revision, &reason, err, cap) != 0) {
+      rc = reason != NULL ? SV_EXIT_USAGE : SV_EXIT_RUNTIME;
+    }
+  } else if (sv_clients_load(&clients, s->clients, err, cap) != 0) {
+    rc = SV_EXIT_USAGE;
+  }
+  if (rc == 0 && sv_confsnap_build(cs, s, &clients, legacy, err, cap) != 0) {
     sv_clients_free(&clients);
-    return SV_EXIT_USAGE;
+    rc = SV_EXIT_USAGE;
   }
-  if (make_keycfg(s, kc, err, cap) != 0) {
-    sv_confsnap_release(*cs);
-    *cs = NULL;
-    return SV_EXIT_USAGE;
+  if (rc != 0) {
+    sv_keycfg_free(kc);
+    return rc;
   }
+  (*cs)->clients_pg = kc->clients_pg;
+  (*cs)->clients_revision = revision;
   return 0;
 }
 
@@ -390,7 +449,8 @@ static void log_config(const sv_settings *s, const sv_confsnap *cs) {
     char where[SV_PATH_MAX];
     jwtkit_keyring_location_redact(s->keyring, where, sizeof where);
     jk_log_str(&L, "keyring", where);
-    jk_log_str(&L, "clients", s->clients);
+    jk_log_str(&L, "clients", cs->clients_pg ? "PostgreSQL clients table" : s->clients);
+    if (cs->clients_pg) jk_log_int(&L, "clients_revision", (int64_t)cs->clients_revision);
     jk_log_uint(&L, "clients_loaded", cs->clients.n);
     char algs[128] = "";
     for (size_t i = 0; i < s->nalgs; i++) {
@@ -402,6 +462,10 @@ static void log_config(const sv_settings *s, const sv_confsnap *cs) {
     if (s->transition_ttl > 0) jk_log_int(&L, "transition_ttl", s->transition_ttl);
     jk_log_end(&L);
   }
+  /* clients whose ttl the keyring's token_ttl cuts */
+  sv_keysnap *ks = sv_keysnap_acquire();
+  if (ks != NULL) sv_clients_warn_ttl(&cs->clients, ks->timing.token_ttl, cs->clients_pg ? "PostgreSQL clients table" : s->clients);
+  sv_keysnap_release(ks);
   if (cs->legacy_loaded && s->transition_ttl == 0)
     jk_log(JK_LOG_WARN, "legacy_without_transition_ttl",
            "a legacy HS256 secret is configured without transition_ttl: set transition_ttl (e.g. 5m) to keep tokens "
@@ -421,13 +485,21 @@ static void reload(const sv_settings *cli, const sv_settings *running) {
     free(s);
     return;
   }
+  if (prepare_jti_table(cs, &kc, err, sizeof err) != 0) {
+    jk_log(JK_LOG_ERROR, "reload_failed", "reload failed; the running configuration stays: %s", err);
+    sv_confsnap_release(cs);
+    sv_keycfg_free(&kc);
+    free(s);
+    return;
+  }
   if (strcmp(s->listen, running->listen) != 0 || s->threads != running->threads ||
       s->max_connections != running->max_connections || s->max_connections_ip != running->max_connections_ip ||
       s->header_timeout != running->header_timeout)
     jk_log(JK_LOG_WARN, "restart_needed",
            "listen, thread_pool, max_connections, max_connections_per_ip and header_timeout change only on restart");
   jk_log_set_level(s->log_level);
-  sv_confsnap_install(cs);
+  if (cs->clients_pg) sv_clients_pg_served(cs->clients_revision);
+  sv_confsnap_replace(cs);
   sv_rotation_reload(&kc);
   jk_log(JK_LOG_INFO, "reloaded", "reloaded configuration and clients; re-opening the keyring");
   log_config(s, cs);
@@ -462,6 +534,10 @@ static int serve(const sv_settings *cli) {
   }
   jwtkit_keyring *kr = NULL;
   rc = sv_keyring_prepare(&kc, &kr, err, sizeof err);
+  if (rc == 0 && prepare_jti_table(cs, &kc, err, sizeof err) != 0) {
+    jwtkit_keyring_free(kr);
+    rc = SV_EXIT_RUNTIME;
+  }
   if (rc != 0) {
     jk_log(JK_LOG_ERROR, "keyring_error", "%s", err);
     sv_keycfg_free(&kc);
@@ -477,7 +553,8 @@ static int serve(const sv_settings *cli) {
     free(s);
     return SV_EXIT_RUNTIME;
   }
-  sv_confsnap_install(cs);
+  if (cs->clients_pg) sv_clients_pg_served(cs->clients_revision);
+  sv_confsnap_replace(cs);
   log_config(s, cs);
   if (s->demo) demo_print(s, cs);
 
@@ -537,15 +614,70 @@ done:
   return exit_code;
 }
 
+/* --check: everything a start loads, read only (no keyring is created,
+ * no demo files written, nothing listens).  A problem is reported as at
+ * start, with where it is; 0 or 2 (3: out of memory). */
+static int check_only(const sv_settings *cli) {
+  if (cli->set & SV_SET_DEMO)
+    return sv_usage_error("--check reads only, and --demo writes its files: check without --demo");
+  sv_settings *s = malloc(sizeof *s);
+  if (s == NULL) return SV_EXIT_RUNTIME;
+  char err[1600];
+  sv_confsnap *cs = NULL;
+  sv_keycfg kc;
+  memset(&kc, 0, sizeof kc);
+  if (load_conf(cli, s, &cs, &kc, err, sizeof err) != 0) {
+    fprintf(stderr, "jwtkit serve: %s\n", err);
+    free(s);
+    return SV_EXIT_USAGE;
+  }
+  const char *what = cli->set & SV_SET_CONFIG ? cli->config : "the command line";
+  char from[SV_PATH_MAX + 40];
+  snprintf(from, sizeof from, "%s", cs->clients_pg ? "the PostgreSQL clients table" : s->clients);
+  /* the keyring, opened as it is: never created or changed here */
+  jwtkit_keyring_secrets sec = {
+      .passphrase = kc.passphrase, .keks = (const unsigned char(*)[32])kc.keks, .nkeks = kc.nkeks};
+  jwtkit_keyring *kr = NULL;
+  jwtkit_errinfo ei;
+  memset(&ei, 0, sizeof ei);
+  jwtkit_err rc = jwtkit_keyring_open_ex(&kr, kc.dir, &sec, &ei);
+  int status = SV_EXIT_OK;
+  if (rc == JWTKIT_OK) {
+    jwtkit_keyring_timing t;
+    jwtkit_keyring_get_timing(kr, &t);
+    sv_clients_warn_ttl(&cs->clients, t.token_ttl, from);
+    printf("%s: configuration OK (%zu client%s from %s; keyring %s: generation %llu, %zu key%s)\n", what,
+           cs->clients.n, cs->clients.n == 1 ? "" : "s", from, kc.where,
+           (unsigned long long)jwtkit_keyring_generation(kr), jwtkit_keyring_count(kr),
+           jwtkit_keyring_count(kr) == 1 ? "" : "s");
+    jwtkit_keyring_free(kr);
+  } else if (rc == JWTKIT_ERR_NOT_FOUND) {
+    sv_clients_warn_ttl(&cs->clients, s->token_ttl, from);
+    printf("%s: configuration OK (%zu client%s from %s; keyring %s: none yet, the first start creates it)\n", what,
+           cs->clients.n, cs->clients.n == 1 ? "" : "s", from, kc.where);
+  } else {
+    char o[SV_PATH_MAX + 16];
+    sv_settings_origin(s, SV_SET_KEYRING, "keyring", o, sizeof o);
+    fprintf(stderr, "jwtkit serve: %s%skeyring: opening %s: %s\n", o, o[0] ? ": " : "", kc.where,
+            ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+    status = rc == JWTKIT_ERR_NOMEM ? SV_EXIT_RUNTIME : SV_EXIT_USAGE;
+  }
+  sv_keycfg_free(&kc);
+  sv_confsnap_release(cs);
+  free(s);
+  return status;
+}
+
 /* ------------------------------------------------------------ entry */
 
 int jwtkit_serve_main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "client") == 0) return sv_client_admin_main(argc, argv);
   sv_settings *cli = malloc(sizeof *cli);
   if (cli == NULL) return SV_EXIT_RUNTIME;
-  int help = 0;
-  int rc = parse_cli(argc, argv, cli, &help);
+  int help = 0, check = 0;
+  int rc = parse_cli(argc, argv, cli, &help, &check);
   if (rc == 0 && help) fputs(k_usage, stdout);
+  else if (rc == 0 && check) rc = check_only(cli);
   else if (rc == 0) rc = serve(cli);
   free(cli);
   return rc;

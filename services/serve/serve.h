@@ -11,7 +11,7 @@
  *   clients_admin.c  `jwtkit serve client add`: the clients file, under its lock
  *   config.c         settings: defaults, one key at a time, the config file, layers, checks
  *   clients.c        the clients file: [client NAME] sections, lookup
- *   secret.c         client secrets: generation, sha256$salt$hash, constant-time check
+ *   secret.c         client secrets: generation, PBKDF2 hashes, constant-time check, verification cache
  *   form.c           application/x-www-form-urlencoded, Basic credentials, scope tokens
  *   etag.c           ETags and If-None-Match (RFC 9110)
  *   keys.c           keyring snapshots and the rotation thread (nothing of HTTP)
@@ -57,6 +57,14 @@ enum { SV_EXIT_OK = 0, SV_EXIT_USAGE = 2, SV_EXIT_RUNTIME = 3 };
 #define SV_MIN_SECRET_LEN 32u
 #define SV_MAX_PASSPHRASE 1024u
 #define SV_MAX_FORM_PARAMS 32u
+/* private_key_jwt (RFC 7523 §2.2): a client assertion */
+#define SV_ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#define SV_MAX_ASSERTION_ALGS 8u
+#define SV_ASSERTION_MAX_LIFETIME 300 /* exp at most this far ahead of now (s) */
+#define SV_ASSERTION_LEEWAY 60        /* clock leeway of its exp, nbf, iat (s) */
+#define SV_MAX_ASSERTION (8u * 1024u) /* bytes of the compact JWT */
+#define SV_MAX_JTI 256u               /* bytes of its jti */
+#define SV_JTI_SLOTS 65536u           /* assertion ids remembered (replay) */
 
 /* Something another module hangs on a snapshot (the HTTP layer's prepared
  * responses), made on first use and freed with the snapshot: the snapshot
@@ -89,24 +97,44 @@ static inline void sv_attachment_drop(_Atomic(sv_attachment *) *slot) {
 /* ---------------------------------------------------------- secret.c */
 
 #define SV_SECRET_CHARS 43u /* 32 bytes in base64url */
+#define SV_PBKDF2_ITER 50000u /* PBKDF2-HMAC-SHA-256 iterations of new secret hashes */
+#define SV_PBKDF2_ITER_MAX 10000000u
+#define SV_SECRET_HASH_MAX 160u /* the longest stored form, with its NUL */
 
 typedef struct sv_secret_hash {
   unsigned char salt[64];
   size_t salt_len;
   unsigned char mac[32];
+  unsigned iter; /* PBKDF2 iterations; 0: the earlier HMAC form */
 } sv_secret_hash;
 
 /* 32 random bytes as base64url: out[44]. */
 int sv_secret_generate(char out[SV_SECRET_CHARS + 1]);
-/* "sha256$<salt b64url>$<HMAC-SHA256(salt, secret) b64url>" with a fresh
- * 16-byte salt. out needs 128 bytes. */
+/* "pbkdf2-sha256$<iterations>$<salt b64url>$<PBKDF2-HMAC-SHA-256 b64url>"
+ * with a fresh 16-byte salt and SV_PBKDF2_ITER iterations (_iter: given,
+ * 1..SV_PBKDF2_ITER_MAX).  out needs SV_SECRET_HASH_MAX bytes. */
 int sv_secret_hash_new(const char *secret, size_t len, char *out, size_t cap);
-/* Parse the stored form. */
+int sv_secret_hash_new_iter(const char *secret, size_t len, unsigned iter, char *out, size_t cap);
+/* Parse the stored form: the PBKDF2 one, or the earlier
+ * "sha256$<salt>$<HMAC-SHA256(salt, secret)>". */
 int sv_secret_hash_parse(const char *s, sv_secret_hash *h);
-/* 1 when secret matches (constant time in the MAC comparison).  Secrets
- * outside SV_MIN_SECRET_LEN..SV_MAX_SECRET_LEN never match.  h may be NULL
- * (unknown client): a dummy MAC is still computed and 0 returned. */
+/* 1 when secret matches (constant time in the comparison), always with
+ * the full hash.  Secrets outside SV_MIN_SECRET_LEN..SV_MAX_SECRET_LEN
+ * never match.  h may be NULL (unknown client): a dummy hash as slow as a
+ * real one is still computed and 0 returned. */
 int sv_secret_check(const sv_secret_hash *h, const char *secret, size_t len);
+/* sv_secret_check for the client `name` through the verification cache:
+ * a (name, stored hash, secret) that matched before matches again without
+ * the slow hash; the stored hash is part of the key, so a rotated secret
+ * or a re-added client never matches an old entry.  Thread-safe. */
+int sv_secret_verify(const char *name, const sv_secret_hash *h, const char *secret, size_t len);
+/* The iterations of the dummy hash computed for unknown clients
+ * (default SV_PBKDF2_ITER, as new secrets); the fuzz harness, whose
+ * clients use 1 iteration, lowers it to stay fast. */
+void sv_secret_set_dummy_iter(unsigned iter);
+/* Forget every cached verification (tests); counters of the cache. */
+void sv_secret_cache_clear(void);
+void sv_secret_cache_stats(uint64_t *hits, uint64_t *misses);
 
 /* ------------------------------------------------------------ form.c */
 
@@ -182,9 +210,11 @@ enum {
   SV_SET_BURST_IP = 1u << 23,
   SV_SET_RATE_CLIENT = 1u << 24,
   SV_SET_BURST_CLIENT = 1u << 25,
-  SV_SET_FAIL_COST = 1u << 26
+  SV_SET_FAIL_COST = 1u << 26,
+  SV_SET_LEEWAY = 1u << 27,
+  SV_SET_PUBLISH_AHEAD = 1u << 28
 };
-#define SV_SET_BITS 27
+#define SV_SET_BITS 29
 
 /* A rate: `count` per `per` seconds (1, 60 or 3600); count 0 is off. */
 typedef struct sv_rate {
@@ -210,6 +240,7 @@ typedef struct sv_settings {
   jwtkit_alg algs[SV_MAX_ALGS];
   size_t nalgs;
   int64_t rotate_check, max_age, token_ttl, rotate_every, transition_ttl;
+  int64_t leeway, publish_ahead; /* keyring timing (publish_ahead 0: the keyring's default rule) */
   long long threads, max_connections;
   int64_t header_timeout;       /* seconds: a request's line, headers and body */
   long long max_connections_ip; /* per source address, 0: off */
@@ -234,9 +265,10 @@ int sv_settings_parse(sv_settings *s, const char *text, size_t len, const char *
 /* dst = dst overridden by every field set in src. */
 void sv_settings_overlay(sv_settings *dst, const sv_settings *src);
 /* Check what no single option can (two passphrase sources, KEKs for a
- * keyring that is not PostgreSQL) and complete the settings (the default
- * issuer from listen).  An error names where the option was given
- * ("serve.conf:LINE" or "--option").  Returns 0 or -1. */
+ * keyring that is not PostgreSQL, the keyring's timing rules across
+ * max_age, token_ttl, leeway, rotate_every and publish_ahead) and complete
+ * the settings (the default issuer from listen).  An error names where the
+ * option was given ("serve.conf:LINE" or "--option").  Returns 0 or -1. */
 int sv_settings_finish(sv_settings *s, char *err, size_t cap);
 /* Where the option `name` (its SV_SET_* bit) was given: "FILE:LINE" of the
  * config file, "--name-with-dashes" for the command line, "" when it keeps
@@ -258,6 +290,13 @@ typedef struct sv_client {
   jwtkit_alg alg;  /* UNSPEC: the first configured algorithm */
   int disabled;    /* 1: unauthorized_client */
   int line;        /* where its section starts */
+  /* private_key_jwt instead of a secret: its public keys and the
+   * algorithms its assertions may use; the verifier is built with the
+   * configuration snapshot (audience: the token endpoint or the issuer) */
+  jwtkit_jwks *jwks;
+  jwtkit_alg assertion_algs[SV_MAX_ASSERTION_ALGS];
+  size_t nassertion_algs;
+  jwtkit_verifier *assertion;
 } sv_client;
 
 typedef struct sv_clients {
@@ -273,6 +312,16 @@ void sv_clients_free(sv_clients *c);
 const sv_client *sv_clients_find(const sv_clients *c, const char *name, size_t len);
 /* Client names: [A-Za-z0-9._~-]{1,128}. */
 int sv_client_name_ok(const char *s);
+/* "15m", "2h", "7d", "90s": the largest unit that divides v. */
+void sv_fmt_duration(int64_t v, char *out, size_t cap);
+/* A client whose ttl exceeds the keyring's token_ttl gets tokens cut to
+ * token_ttl: the warning naming the client, where it is defined, both
+ * values (whose: "the keyring's") and the fix (1), or nothing (0). */
+int sv_client_ttl_warning(const sv_client *c, int64_t token_ttl, const char *whose, const char *where, char *out,
+                          size_t cap);
+/* That warning logged (event client_ttl_cut) for every such client;
+ * `path` names where they come from (FILE:LINE is added per client). */
+void sv_clients_warn_ttl(const sv_clients *cs, int64_t token_ttl, const char *path);
 
 /* --------------------------------------------------------- metrics.c */
 
@@ -307,8 +356,16 @@ typedef struct sv_mint_counter sv_mint_counter;
 void sv_metrics_init(void);
 void sv_metrics_request(enum sv_route r, unsigned status);
 void sv_metrics_token_error(enum sv_token_error e);
-/* Counter slot for tokens minted with kid (looked up once per snapshot). */
+/* Counter slot for tokens minted with kid, taken by a snapshot that signs
+ * with that key (looked up once per snapshot) and given back when the
+ * snapshot goes (sv_metrics_mint_release).  A slot no snapshot holds lives
+ * on while its kid is published, then it is freed with its series
+ * (sv_metrics_mint_prune with the snapshot being served; the exposition
+ * prunes too): /metrics holds series for published keys only. */
 sv_mint_counter *sv_metrics_mint_slot(const char *kid, jwtkit_alg alg);
+void sv_metrics_mint_release(sv_mint_counter *slot);
+struct sv_keysnap;
+void sv_metrics_mint_prune(const struct sv_keysnap *ks);
 void sv_metrics_minted(sv_mint_counter *slot);
 /* A keyring report line ("activated key ...") -> action counter. */
 void sv_metrics_rotation_line(const char *line);
@@ -355,8 +412,9 @@ typedef struct sv_keysnap {
   _Atomic(sv_attachment *) attached; /* the HTTP layer's prepared responses */
 } sv_keysnap;
 
-/* Build a snapshot from a freshly opened keyring (takes ownership of kr). */
-int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *algs, size_t nalgs);
+/* Build a snapshot from a freshly opened keyring (takes ownership of kr);
+ * its signers are the keys active at `now`. */
+int sv_keysnap_build(sv_keysnap **out, jwtkit_keyring *kr, const jwtkit_alg *algs, size_t nalgs, int64_t now);
 /* Its holder (SV_SNAP_HOLDER). */
 sv_keysnap *sv_keysnap_acquire(void);
 void sv_keysnap_release(sv_keysnap *ks);
@@ -374,9 +432,16 @@ typedef struct sv_keycfg {
   int64_t rotate_check;
   jwtkit_keyring_timing timing; /* used at creation */
   uint32_t timing_set;          /* SV_SET_MAX_AGE | ... given explicitly */
+  int clients_pg;               /* the clients live in the keyring's database: refreshed with the keyring */
 } sv_keycfg;
 
 void sv_keycfg_free(sv_keycfg *k);
+/* The keyring side of settings s: location, algorithms, timing, and the
+ * passphrase and KEKs read from where s names them (serve.c).  0 or -1. */
+int sv_keycfg_make(const sv_settings *s, sv_keycfg *kc, char *err, size_t cap);
+/* The token_ttl tokens are cut to: the keyring's (*from_keyring 1) when
+ * the keyring s names can be read, else s's own (serve.c). */
+int64_t sv_keyring_token_ttl(const sv_settings *s, int *from_keyring);
 /* Create the keyring when missing, open it, add keys for configured
  * algorithms that have none.  Returns 0, or the exit code to use. */
 int sv_keyring_prepare(const sv_keycfg *kc, jwtkit_keyring **out, char *err, size_t cap);
@@ -438,16 +503,84 @@ typedef struct sv_confsnap {
   size_t openid_len, oauth_len;
   char openid_etag[48], oauth_etag[48];
   int legacy_loaded;          /* a legacy HS256 secret is configured (never published) */
+  int clients_pg;             /* the clients come from the PostgreSQL clients table */
+  uint64_t clients_revision;  /* ... at this revision */
   _Atomic(sv_attachment *) attached; /* the HTTP layer's prepared responses */
 } sv_confsnap;
 
 /* Build the snapshot of settings and clients (takes the clients). */
 int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clients, int legacy_loaded,
                       char *err, size_t cap);
-/* Its holder (SV_SNAP_HOLDER). */
+/* Its holder (SV_SNAP_HOLDER).  Serving threads install with
+ * sv_confsnap_replace or sv_confsnap_install_if, which take one lock, so a
+ * reload (SIGHUP) and a refresh of the PostgreSQL clients never undo each
+ * other. */
 sv_confsnap *sv_confsnap_acquire(void);
 void sv_confsnap_release(sv_confsnap *cs);
 void sv_confsnap_install(sv_confsnap *cs);
+void sv_confsnap_replace(sv_confsnap *cs);
+/* Install cs when the served snapshot is still `expected` (the caller
+ * holds a reference on it); otherwise cs is released.  0 or -1. */
+int sv_confsnap_install_if(sv_confsnap *cs, const sv_confsnap *expected);
+/* A snapshot with cur's settings and other clients (taken), from the
+ * PostgreSQL clients table at `revision`. */
+int sv_confsnap_rebuild_clients(const sv_confsnap *cur, sv_clients *clients, uint64_t revision, sv_confsnap **out,
+                                char *err, size_t cap);
+
+/* --------------------------------------------------------- assertion.c */
+
+/* Remember the assertion id jti of client until `until` (Unix seconds):
+ * 0 when it was new, 1 when it is remembered (a replay), -1 when the table
+ * has no room for it (SV_JTI_SLOTS ids not yet expired near its slot).
+ * Thread-safe; at most SV_JTI_SLOTS ids, each kept until its exp plus the
+ * leeway. */
+int sv_jti_remember(const char *client, const char *jti, size_t jti_len, int64_t until, int64_t now);
+/* Forget every id (tests). */
+void sv_jti_reset(void);
+/* The same for the replicas of a PostgreSQL keyring at `url`: one row per
+ * id in jwtkit_client_jti (a unique insert; an expired row is taken over),
+ * on a connection of the calling thread's own.  0 new, 1 replay, -1 the
+ * database cannot tell (refuse: fail closed). */
+int sv_pg_jti_remember(const char *url, const char *client, const char *jti, size_t jti_len, int64_t until,
+                       int64_t now);
+/* Delete the expired ids (the rotation thread, at each check). */
+void sv_pg_jti_cleanup(const sv_keycfg *kc, int64_t now);
+/* Create or upgrade the tables (jk_pg_lock_migrate) in a transaction of
+ * its own: an issuer whose clients need jwtkit_client_jti makes sure it is
+ * there.  0, or -1 with err. */
+int sv_pg_migrate(const sv_keycfg *kc, char *err, size_t cap);
+
+/* ------------------------------------------------------- clients_pg.c */
+
+/* Clients in the PostgreSQL keyring's database (kc->dir the URL, kc->keks
+ * its KEKs): the tables, their MAC and revisions are described in
+ * clients_pg.c and docs/serve.md. */
+/* Load every client, authenticated, at a revision not older than `seen`.
+ * 0, or -1 with err (and *reason "unauthenticated" or "rollback" when the
+ * stored set itself is refused). */
+int sv_clients_pg_load(const sv_keycfg *kc, uint64_t seen, sv_clients *out, uint64_t *revision, const char **reason,
+                       char *err, size_t cap);
+enum { SV_PG_ADD, SV_PG_REMOVE, SV_PG_SECRET };
+typedef struct sv_pg_change {
+  int kind;                /* SV_PG_* */
+  const char *name;
+  const char *secret_hash; /* ADD, SECRET */
+  const char *settings;    /* ADD: the client's other lines in the clients file's dialect */
+} sv_pg_change;
+/* One change in one transaction under the keyring's lock (migrating the
+ * tables first), the set re-authenticated under the first KEK at the next
+ * revision, NOTIFY sent.  The exit status (SV_EXIT_*), with err. */
+int sv_clients_pg_change(const sv_keycfg *kc, const sv_pg_change *ch, char *err, size_t cap);
+/* The issuer: the newest revision served; note one served. */
+uint64_t sv_clients_pg_seen(void);
+void sv_clients_pg_served(uint64_t revision);
+/* From the rotation thread, after a change notification or at each check:
+ * read and authenticate the clients; serve them when their revision moved
+ * (a refused set is logged once, clients_rejected, and the served one kept). */
+void sv_clients_pg_refresh(const sv_keycfg *kc);
+/* 1 when the clients of settings s live in the PostgreSQL keyring's
+ * database: a PostgreSQL keyring and no `clients` file named. */
+int sv_settings_clients_in_pg(const sv_settings *s);
 
 /* ----------------------------------------------------------- route.c */
 

@@ -3,13 +3,16 @@
  * fields (sv_headers) and the urlencoded body, the decision is an
  * sv_answer.  The order: the source address's token bucket, one
  * Authorization field at most, the form body, client authentication (Basic
- * or client_secret_post, never both), grant type, the client's bucket, its
- * secret, scope, then a token from the snapshot's signer. */
+ * or client_secret_post or private_key_jwt, never two), grant type, the
+ * client's bucket, its secret or assertion, scope, then a token from the
+ * snapshot's signer. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "codec/json.h"
 #include "common/buf.h"
+#include "common/log.h"
 #include "core/alloc.h"
 #include "serve.h"
 
@@ -147,6 +150,102 @@ static void mint(const sv_confsnap *cs, const sv_keysnap *ks, const sv_client *c
   a->status = 200;
 }
 
+/* ------------------------------------------------------ private_key_jwt */
+
+/* The client an assertion names: client_id when given, else its sub (read
+ * before verification only to find whose keys verify it).  0 or -1. */
+static int assertion_client(const char *assertion, const char *post_id, char *out, size_t cap) {
+  if (post_id != NULL) {
+    snprintf(out, cap, "%s", post_id);
+    return strlen(post_id) < cap ? 0 : -1;
+  }
+  char *header = NULL, *payload = NULL;
+  size_t hl = 0, pl = 0;
+  jwtkit_errinfo ei;
+  int rc = -1;
+  if (jwtkit_decode_unverified(assertion, strlen(assertion), &header, &hl, &payload, &pl, &ei) == JWTKIT_OK) {
+    jk_jnode nodes[256];
+    jk_jdoc doc;
+    uint32_t needed = 0;
+    if (jk_json_parse(&doc, payload, pl, nodes, 256, 1, &needed, &ei) == JWTKIT_OK) {
+      int i = jk_json_get(&doc, 0, "sub", 3);
+      if (i >= 0 && doc.nodes[i].type == JK_J_STRING && doc.nodes[i].len < cap) {
+        jk_json_unescape(&doc, (uint32_t)i, out); /* out holds len + 1 bytes; unescaping never lengthens */
+        rc = 0;
+      }
+    }
+  }
+  jwtkit_free(header);
+  jwtkit_free(payload);
+  return rc;
+}
+
+/* A refused assertion: logged with the reason, answered invalid_client
+ * (RFC 6749 §5.2) without it. */
+static void assertion_refused(sv_answer *a, const char *client, const char *reason, const char *detail) {
+  jk_logline L;
+  if (jk_log_begin(&L, JK_LOG_INFO, "client_assertion_refused")) {
+    if (client != NULL) jk_log_str(&L, "client_id", client);
+    jk_log_str(&L, "reason", reason);
+    if (detail != NULL && detail[0]) jk_log_str(&L, "detail", detail);
+    jk_log_end(&L);
+  }
+  sv_answer_token_error(a, 401, SV_TE_INVALID_CLIENT, "client authentication failed", NULL);
+}
+
+/* RFC 7523 §3 / RFC 7521 §5.2 on the assertion of client cl (NULL: no
+ * such client): signature under its keys and pinned algorithms, iss = sub
+ * = the client, aud the token endpoint or the issuer, exp present and at
+ * most SV_ASSERTION_MAX_LIFETIME ahead, jti present and not seen before.
+ * 1 when it authenticates the client, else the answer is set. */
+static int assertion_ok(const sv_confsnap *cs, const sv_client *cl, const char *assertion, int64_t now, sv_answer *a) {
+  if (cl == NULL || cl->assertion == NULL) {
+    assertion_refused(a, cl ? cl->name : NULL, cl ? "client has no jwks (it authenticates with a secret)" : "unknown client",
+                      NULL);
+    return 0;
+  }
+  jwtkit_claims *claims = NULL;
+  jwtkit_errinfo ei;
+  memset(&ei, 0, sizeof ei);
+  jwtkit_err rc = jwtkit_verify_at(cl->assertion, assertion, strlen(assertion), now, &claims, &ei);
+  if (rc != JWTKIT_OK) {
+    assertion_refused(a, cl->name, "verification failed", ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+    return 0;
+  }
+  int ok = 0;
+  int64_t exp_floor = 0, exp_ceil = 0;
+  const char *jti = NULL;
+  size_t jti_len = 0;
+  char detail[160];
+  if (jwtkit_claims_get_numericdate(claims, "exp", &exp_floor, &exp_ceil) != JWTKIT_OK) {
+    assertion_refused(a, cl->name, "exp is missing or not a number", NULL);
+  } else if (exp_ceil > now + SV_ASSERTION_MAX_LIFETIME) {
+    snprintf(detail, sizeof detail, "exp is %lld s ahead; at most %d s", (long long)(exp_ceil - now),
+             SV_ASSERTION_MAX_LIFETIME);
+    assertion_refused(a, cl->name, "exp too far ahead", detail);
+  } else if (jwtkit_claims_get_string(claims, "jti", &jti, &jti_len) != JWTKIT_OK || jti_len == 0 ||
+             jti_len > SV_MAX_JTI) {
+    assertion_refused(a, cl->name, "jti is missing or not a string of 1..256 bytes", NULL);
+  } else {
+    /* replicas of a PostgreSQL keyring share the ids in its database */
+    int64_t until = exp_ceil + SV_ASSERTION_LEEWAY;
+    int seen = jwtkit_keyring_location_is_postgres(cs->settings.keyring)
+                   ? sv_pg_jti_remember(cs->settings.keyring, cl->name, jti, jti_len, until, now)
+                   : sv_jti_remember(cl->name, jti, jti_len, until, now);
+    if (seen == 1) {
+      assertion_refused(a, cl->name, "jti replayed", NULL);
+    } else if (seen < 0) {
+      jk_log(JK_LOG_WARN, "assertion_ids_full", "a client assertion id cannot be remembered (no room, or the database "
+                                                "is unreachable); refusing it");
+      sv_answer_token_error(a, 503, SV_TE_TEMPORARILY_UNAVAILABLE, "client assertions cannot be checked right now", NULL);
+    } else {
+      ok = 1;
+    }
+  }
+  jwtkit_claims_free(claims);
+  return ok;
+}
+
 /* sv_token_respond behind the token buckets (rl NULL: none). */
 static void token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
                           int64_t now, sv_limiter *rl, const unsigned char *addr, int64_t now_ms, sv_answer *a) {
@@ -188,7 +287,31 @@ static void token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_
   char cred[1024];
   const char *id = NULL, *secret = NULL;
   size_t secret_len = 0;
-  if (authz != NULL) {
+  const char *atype = sv_form_get(&f, "client_assertion_type");
+  const char *assertion = sv_form_get(&f, "client_assertion");
+  char aname[SV_MAX_CLIENT_NAME + 1];
+  cred[0] = '\0';
+  if (atype != NULL || assertion != NULL) {
+    if (authz != NULL || post_secret != NULL) {
+      sv_answer_token_error(a, 400, SV_TE_INVALID_REQUEST,
+                            "more than one client authentication method (a client assertion and a secret)", NULL);
+      goto out;
+    }
+    if (atype == NULL || assertion == NULL) {
+      sv_answer_token_error(a, 400, SV_TE_INVALID_REQUEST, "client_assertion and client_assertion_type go together",
+                            NULL);
+      goto out;
+    }
+    if (strcmp(atype, SV_ASSERTION_TYPE) != 0) {
+      assertion_refused(a, NULL, "unsupported client_assertion_type", NULL);
+      goto out;
+    }
+    if (assertion_client(assertion, post_id, aname, sizeof aname) != 0) {
+      assertion_refused(a, NULL, "the assertion names no client (no client_id, no sub)", NULL);
+      goto out;
+    }
+    id = aname;
+  } else if (authz != NULL) {
     if (post_secret != NULL) {
       sv_answer_token_error(a, 400, SV_TE_INVALID_REQUEST,
                             "more than one client authentication method (Authorization and client_secret)", NULL);
@@ -230,7 +353,15 @@ static void token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_
     throttled_answer(a, by, wait);
     goto out;
   }
-  if (!sv_secret_check(cl ? &cl->hash : NULL, secret, secret_len) || cl == NULL) {
+  if (assertion != NULL) {
+    if (!assertion_ok(cs, cl, assertion, now, a)) goto out;
+  } else if (cl != NULL && cl->jwks != NULL) {
+    /* a private_key_jwt client has no secret: the dummy hash keeps the
+     * time of the answer the same as for a wrong secret */
+    (void)sv_secret_verify(NULL, NULL, secret, secret_len);
+    sv_answer_token_error(a, 401, SV_TE_INVALID_CLIENT, "client authentication failed", NULL);
+    goto out;
+  } else if (!sv_secret_verify(cl ? cl->name : NULL, cl ? &cl->hash : NULL, secret, secret_len) || cl == NULL) {
     sv_answer_token_error(a, 401, SV_TE_INVALID_CLIENT, "client authentication failed", NULL);
     goto out;
   }

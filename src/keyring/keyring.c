@@ -44,11 +44,12 @@ static int64_t publish_ahead(const jwtkit_keyring_timing *t) {
 jwtkit_err jk_kr_check_timing(const jwtkit_keyring_timing *t, jwtkit_errinfo *info) {
   const int64_t year = 366 * 86400LL;
   if (t->max_age < 0 || t->max_age > 86400 || t->token_ttl <= 0 || t->token_ttl > year || t->leeway < 0 ||
-      t->leeway > 300 || t->rotate_every <= 0 || t->rotate_every > 10 * year || t->publish_ahead < 0 ||
-      t->publish_ahead >= t->rotate_every)
+      t->leeway > 300 || t->rotate_every <= 0 || t->rotate_every > 10 * year || t->publish_ahead < 0)
     return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "timing",
-                   "timing out of range (max_age 0..86400, ttl 1..1y, leeway 0..300, rotation 1s..10y, "
-                   "publish_ahead < rotation)");
+                   "timing out of range (max_age %llds of 0..86400, token_ttl %llds of 1s..366d, leeway %llds of "
+                   "0..300, rotate_every %llds of 1s..3660d, publish_ahead %llds not negative)",
+                   (long long)t->max_age, (long long)t->token_ttl, (long long)t->leeway, (long long)t->rotate_every,
+                   (long long)t->publish_ahead);
   int64_t ahead = publish_ahead(t);
   if (ahead < t->max_age || ahead >= t->rotate_every)
     return ahead < t->max_age
@@ -62,6 +63,11 @@ jwtkit_err jk_kr_check_timing(const jwtkit_keyring_timing *t, jwtkit_errinfo *in
   if (t->rsa_bits != 0 && (t->rsa_bits < 2048 || t->rsa_bits > 16384))
     return jk_fail(info, JWTKIT_ERR_INVALID_ARG, "rsa_bits", "RSA size 2048..16384");
   return JWTKIT_OK;
+}
+
+jwtkit_err jwtkit_keyring_timing_check(const jwtkit_keyring_timing *t, jwtkit_errinfo *info) {
+  if (t == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
+  return jk_kr_check_timing(t, info);
 }
 
 /* ------------------------------------------------------------ memory */

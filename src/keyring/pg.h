@@ -10,4 +10,15 @@
  * with libpq's first message line in err on failure. */
 PGconn *jk_pg_connect(const char *url, char *err, size_t cap);
 
+/* Inside a transaction the caller began on conn: take the keyring's
+ * advisory lock (what every keyring mutation holds; lock_timeout 30 s)
+ * and create or upgrade the tables to this build's schema, as a keyring
+ * mutation does.  For the tables that live beside the keyring's (the
+ * issuer's clients, services/serve/clients_pg.c).  A schema newer than
+ * the build is JWTKIT_ERR_UNSUPPORTED.  The caller commits or rolls back. */
+#include "jwtkit/error.h"
+jwtkit_err jk_pg_lock_migrate(PGconn *conn, jwtkit_errinfo *info);
+/* The schema version this build creates (store_pg.c). */
+int jk_pg_schema_version(void);
+
 #endif

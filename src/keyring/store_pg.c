@@ -1,10 +1,16 @@
 /* PostgreSQL keyring backend.
  *
- * Tables (schema version 1, created and migrated by jwtkit under the
+ * Tables (schema version 2, created and migrated by jwtkit under the
  * keyring's advisory lock, in the connection's current schema):
  *   jwtkit_schema        one row: the schema version
  *   jwtkit_keyring       one row: the metadata document and a revision
  *   jwtkit_private_keys  one row per private key, sealed (below)
+ * and, since version 2, beside them for `jwtkit serve` (its clients and
+ * the client assertions its replicas have seen; services/serve/clients_pg.c):
+ *   jwtkit_clients       one row per client: name, secret hash, settings
+ *   jwtkit_client_set    one row: the clients' revision and MAC
+ *   jwtkit_client_jti    one row per client assertion id until it expires
+ * jk_pg_lock_migrate (pg.h) takes the lock and migrates for them too.
  *
  * Locking: an exclusive lock is a transaction holding
  * pg_advisory_xact_lock(hashtext('jwtkit-keyring:' || schema)), so every
@@ -38,7 +44,7 @@
 #include "pg.h"
 #include "store.h"
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 #define PG_MAX_KEKS 16u
 #define PG_NONCE JK_GCM_NONCE
 #define PG_TAG JK_GCM_TAG
@@ -57,6 +63,7 @@ typedef struct pg_store {
   PGcancel *cancel; /* of conn; under cancel_mu */
   int interrupted;  /* sticky; under cancel_mu */
   int no_schema; /* shared lock found no jwtkit tables */
+  int borrowed;  /* conn is a caller's (jk_pg_lock_migrate): never closed here */
 } pg_store;
 
 /* ------------------------------------------------------------ helpers */
@@ -77,7 +84,7 @@ static void drop_conn(pg_store *p) {
   if (p->cancel) PQfreeCancel(p->cancel);
   p->cancel = NULL;
   pthread_mutex_unlock(&p->cancel_mu);
-  if (p->conn) PQfinish(p->conn);
+  if (p->conn && !p->borrowed) PQfinish(p->conn);
   p->conn = NULL;
   p->in_txn = 0;
 }
@@ -160,6 +167,25 @@ static const char *const k_migrations[PG_SCHEMA_VERSION] = {
     " nonce bytea NOT NULL CHECK (length(nonce) = 12),"
     " sealed bytea NOT NULL,"
     " updated_at timestamptz NOT NULL DEFAULT now());",
+    /* 2: the issuer's clients (secret hashes only, never secrets), their
+     * MAC under the KEK, and the client assertion ids seen (replay) */
+    "CREATE TABLE IF NOT EXISTS jwtkit_clients ("
+    " name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9._~-]{1,128}$'),"
+    " secret_hash text,"
+    " settings text NOT NULL,"
+    " updated_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE IF NOT EXISTS jwtkit_client_set ("
+    " id smallint PRIMARY KEY CHECK (id = 1),"
+    " revision bigint NOT NULL,"
+    " kek_id text NOT NULL,"
+    " mac text NOT NULL,"
+    " updated_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE IF NOT EXISTS jwtkit_client_jti ("
+    " client text NOT NULL,"
+    " jti bytea NOT NULL,"
+    " expires_at bigint NOT NULL,"
+    " PRIMARY KEY (client, jti));"
+    "CREATE INDEX IF NOT EXISTS jwtkit_client_jti_expires ON jwtkit_client_jti (expires_at);",
 };
 
 /* Called under the exclusive lock: create or upgrade the tables. */
@@ -192,6 +218,32 @@ static jwtkit_err migrate(pg_store *p, jwtkit_errinfo *info) {
              PG_SCHEMA_VERSION, PG_SCHEMA_VERSION);
     rc = exec0(p, sql, PGRES_COMMAND_OK, info, "recording the schema version");
   }
+  return rc;
+}
+
+/* In a transaction: the keyring's advisory lock (at most 30 s of waiting
+ * for it), then the tables created or upgraded. */
+static jwtkit_err lock_and_migrate(pg_store *p, jwtkit_errinfo *info) {
+  jwtkit_err rc = exec0(p, "SET LOCAL lock_timeout = '30s'", PGRES_COMMAND_OK, info, "setting lock_timeout");
+  if (rc == JWTKIT_OK)
+    rc = exec0(p, "SELECT pg_advisory_xact_lock(hashtext('jwtkit-keyring:' || coalesce(current_schema(), '')))",
+               PGRES_TUPLES_OK, info, "taking the keyring lock");
+  if (rc == JWTKIT_OK) rc = migrate(p, info);
+  return rc;
+}
+
+int jk_pg_schema_version(void) { return PG_SCHEMA_VERSION; }
+
+jwtkit_err jk_pg_lock_migrate(PGconn *conn, jwtkit_errinfo *info) {
+  /* a store of its own for the helpers above; the connection is the
+   * caller's and stays open */
+  pg_store p;
+  memset(&p, 0, sizeof p);
+  pthread_mutex_init(&p.cancel_mu, NULL);
+  p.conn = conn;
+  p.borrowed = 1;
+  jwtkit_err rc = lock_and_migrate(&p, info);
+  pthread_mutex_destroy(&p.cancel_mu);
   return rc;
 }
 
@@ -254,11 +306,7 @@ static jwtkit_err pg_lock(jk_store *s, int exclusive, jwtkit_errinfo *info) {
     /* a replica stuck while holding the lock (stopped, not dead: a dead
      * one's transaction ends with its connection) delays the others for
      * at most lock_timeout; their rotation fails and is retried */
-    rc = exec0(p, "SET LOCAL lock_timeout = '30s'", PGRES_COMMAND_OK, info, "setting lock_timeout");
-    if (rc == JWTKIT_OK)
-      rc = exec0(p, "SELECT pg_advisory_xact_lock(hashtext('jwtkit-keyring:' || coalesce(current_schema(), '')))",
-                 PGRES_TUPLES_OK, info, "taking the keyring lock");
-    if (rc == JWTKIT_OK) rc = migrate(p, info);
+    rc = lock_and_migrate(p, info);
     p->no_schema = 0;
   } else {
     rc = check_schema(p, info);

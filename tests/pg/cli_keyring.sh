@@ -61,7 +61,7 @@ assert_err_contains "kek-open has mode 0644"
 assert_err_contains "chmod 600 kek-open"
 run serve client add demo --audience api --clients clients.conf
 assert_rc 0
-run serve --keyring "$URL" --kek-file kek-open --listen 127.0.0.1:1 --clients clients.conf
+run serve --keyring "$URL" --kek-file kek-open --listen 127.0.0.1:1 --issuer https://auth.example --clients clients.conf
 assert_rc 2
 assert_err_contains "kek-open has mode 0644"
 

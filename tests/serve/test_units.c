@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "codec/b64url.h"
 #include "common/ini.h"
+#include "crypto/seal.h"
 #include "connguard.h"
 #include "serve.h"
 
@@ -95,13 +97,32 @@ static void test_etag(void) {
   CHECK(sv_if_none_match("\"a b\"", "\"a b\"") == 0); /* space is not an etagc */
 }
 
+/* The stored form of a secret, in the earlier fast form (still read). */
+static void legacy_hash(const char *secret, char *out, size_t cap) {
+  unsigned char salt[16], mac[32];
+  for (size_t i = 0; i < sizeof salt; i++) salt[i] = (unsigned char)(i * 7 + 1);
+  jk_hmac_sha256_2(salt, sizeof salt, secret, strlen(secret), NULL, 0, mac);
+  char s64[32], m64[48];
+  s64[jk_b64url_encode(s64, salt, sizeof salt)] = '\0';
+  m64[jk_b64url_encode(m64, mac, sizeof mac)] = '\0';
+  snprintf(out, cap, "sha256$%s$%s", s64, m64);
+}
+
 static void test_secret(void) {
-  char secret[SV_SECRET_CHARS + 1], hash[128];
+  char secret[SV_SECRET_CHARS + 1], hash[SV_SECRET_HASH_MAX], hash2[SV_SECRET_HASH_MAX];
   CHECK(sv_secret_generate(secret) == 0 && strlen(secret) == 43);
+  /* new secrets: PBKDF2-HMAC-SHA-256, SV_PBKDF2_ITER iterations, a salt of their own */
   CHECK(sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash) == 0);
-  CHECK(strncmp(hash, "sha256$", 7) == 0 && strstr(hash, secret) == NULL);
+  char want[64];
+  snprintf(want, sizeof want, "pbkdf2-sha256$%u$", SV_PBKDF2_ITER);
+  CHECK(strncmp(hash, want, strlen(want)) == 0 && strstr(hash, secret) == NULL);
+  CHECK(sv_secret_hash_new(secret, strlen(secret), hash2, sizeof hash2) == 0 && strcmp(hash, hash2) != 0);
   sv_secret_hash h;
-  CHECK(sv_secret_hash_parse(hash, &h) == 0 && h.salt_len == 16);
+  CHECK(sv_secret_hash_parse(hash, &h) == 0 && h.salt_len == 16 && h.iter == SV_PBKDF2_ITER);
+  /* the stored hash is PBKDF2 exactly, not something else of the secret */
+  unsigned char d[32];
+  CHECK(jk_pbkdf2_sha256(secret, strlen(secret), h.salt, h.salt_len, SV_PBKDF2_ITER, d) == 0 &&
+        memcmp(d, h.mac, 32) == 0);
   CHECK(sv_secret_check(&h, secret, strlen(secret)) == 1);
   secret[5] ^= 1;
   CHECK(sv_secret_check(&h, secret, strlen(secret)) == 0);
@@ -109,9 +130,49 @@ static void test_secret(void) {
   CHECK(sv_secret_check(&h, secret, 31) == 0);
   CHECK(sv_secret_check(NULL, secret, strlen(secret)) == 0);
   CHECK(sv_secret_hash_new("short", 5, hash, sizeof hash) != 0);
+  CHECK(sv_secret_hash_new(secret, strlen(secret), hash, 100) != 0); /* too small a buffer */
+  /* the earlier fast form is still read */
+  char old[SV_SECRET_HASH_MAX];
+  legacy_hash(secret, old, sizeof old);
+  CHECK(sv_secret_hash_parse(old, &h) == 0 && h.iter == 0 && sv_secret_check(&h, secret, strlen(secret)) == 1);
   CHECK(sv_secret_hash_parse("sha256$AAAA$AAAA", &h) != 0);
   CHECK(sv_secret_hash_parse("plaintext", &h) != 0);
   CHECK(sv_secret_hash_parse("sha256$AAAAAAAAAAAAAAAAAAAAAA", &h) != 0);
+  CHECK(sv_secret_hash_parse("pbkdf2-sha256$0$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &h) != 0);
+  CHECK(sv_secret_hash_parse("pbkdf2-sha256$99999999$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &h) != 0);
+  CHECK(sv_secret_hash_parse("pbkdf2-sha256$x$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &h) != 0);
+  CHECK(sv_secret_hash_parse("pbkdf2-sha256$1000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &h) == 0 &&
+        h.iter == 1000);
+}
+
+/* The verification cache: a secret that matched is not hashed again; a
+ * rotated secret (another stored hash) never matches an old entry, nor
+ * does another client's name or a wrong secret. */
+static void test_secret_cache(void) {
+  char secret[SV_SECRET_CHARS + 1], other[SV_SECRET_CHARS + 1], hash[SV_SECRET_HASH_MAX], hash2[SV_SECRET_HASH_MAX];
+  sv_secret_generate(secret);
+  sv_secret_generate(other);
+  sv_secret_hash h, h2;
+  CHECK(sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash) == 0 && sv_secret_hash_parse(hash, &h) == 0);
+  sv_secret_cache_clear();
+  uint64_t hits, misses;
+  CHECK(sv_secret_verify("a", &h, secret, strlen(secret)) == 1);
+  sv_secret_cache_stats(&hits, &misses);
+  CHECK(hits == 0 && misses == 1);
+  for (int i = 0; i < 100; i++) CHECK(sv_secret_verify("a", &h, secret, strlen(secret)) == 1);
+  sv_secret_cache_stats(&hits, &misses);
+  CHECK(hits == 100 && misses == 1); /* 100 checks, one slow hash */
+  CHECK(sv_secret_verify("a", &h, other, strlen(other)) == 0); /* a wrong secret: never from the cache */
+  CHECK(sv_secret_verify("b", &h, secret, strlen(secret)) == 1); /* another name: its own entry */
+  sv_secret_cache_stats(&hits, &misses);
+  CHECK(hits == 100 && misses == 3);
+  /* rotate-secret: a new stored hash for "a"; the old secret fails against it */
+  CHECK(sv_secret_hash_new(other, strlen(other), hash2, sizeof hash2) == 0 && sv_secret_hash_parse(hash2, &h2) == 0);
+  CHECK(sv_secret_verify("a", &h2, secret, strlen(secret)) == 0);
+  CHECK(sv_secret_verify("a", &h2, other, strlen(other)) == 1);
+  CHECK(sv_secret_verify("a", &h2, secret, strlen(secret)) == 0); /* still not, after the new one was cached */
+  CHECK(sv_secret_verify(NULL, NULL, secret, strlen(secret)) == 0); /* unknown client */
+  sv_secret_cache_clear();
 }
 
 static int write_tmp(char *path, const char *text) {
@@ -208,6 +269,16 @@ static void test_settings(void) {
   CHECK(strcmp(err, want) == 0);
   if (strcmp(err, want) != 0) fprintf(stderr, "  got: %s\n", err);
   unlink(path);
+  /* a PostgreSQL keyring is shared by replicas: one issuer, required */
+  sv_settings_defaults(&s);
+  CHECK(write_tmp(path, "# replicas\nkeyring = postgresql://db.example/keys\n") == 0);
+  CHECK(sv_settings_load(&s, path, err, sizeof err) == 0);
+  CHECK(sv_settings_finish(&s, err, sizeof err) != 0);
+  snprintf(want, sizeof want, "%s:2: issuer: required with a PostgreSQL keyring", path);
+  CHECK(strstr(err, want) == err && strstr(err, "e.g. `issuer = https://auth.example`") != NULL);
+  CHECK(sv_settings_set(&s, "issuer", "https://auth.example", 0, err, sizeof err) == 0);
+  CHECK(sv_settings_finish(&s, err, sizeof err) == 0 && strcmp(s.issuer, "https://auth.example") == 0);
+  unlink(path);
   CHECK(sv_issuer_ok("https://issuer.example/tenant1", err, sizeof err) == 0);
   CHECK(sv_issuer_ok("https://issuer.example/?q=1", err, sizeof err) != 0);
   CHECK(sv_issuer_ok("https://user@issuer.example", err, sizeof err) != 0);
@@ -226,8 +297,64 @@ static void test_settings(void) {
   CHECK(s.nalgs == 1 && s.algs[0] == JWTKIT_ALG_EDDSA && strcmp(s.issuer, "https://a.example") == 0);
 }
 
+/* leeway and publish_ahead are settable, and the timing is checked by the
+ * keyring's rules, the error naming the rule, the values and where each
+ * value was given */
+static void test_timing_settings(void) {
+  char path[64], err[800];
+  sv_settings s;
+  sv_settings_defaults(&s);
+  CHECK(s.leeway == 60 && s.publish_ahead == 0);
+  CHECK(write_tmp(path, "leeway = 90s\npublish_ahead = 2h\nrotate_every = 1d\n") == 0);
+  CHECK(sv_settings_load(&s, path, err, sizeof err) == 0);
+  CHECK(s.leeway == 90 && s.publish_ahead == 7200 && s.rotate_every == 86400);
+  CHECK(sv_settings_finish(&s, err, sizeof err) == 0);
+  unlink(path);
+  /* publish_ahead below max_age: the keyring's rule, with values and lines */
+  sv_settings_defaults(&s);
+  CHECK(write_tmp(path, "# timing\nmax_age = 10m\npublish_ahead = 5m\n") == 0);
+  CHECK(sv_settings_load(&s, path, err, sizeof err) == 0);
+  CHECK(sv_settings_finish(&s, err, sizeof err) != 0);
+  char want[400];
+  snprintf(want, sizeof want,
+           "%s:3: timing: publish_ahead (300s) must be at least max_age (600s): a key is published max_age before it "
+           "signs (the keyring's rule; given: publish_ahead at %s:3, max_age at %s:2)",
+           path, path, path);
+  CHECK(strcmp(err, want) == 0);
+  if (strcmp(err, want) != 0) fprintf(stderr, "  got: %s\n", err);
+  unlink(path);
+  /* publish_ahead not below rotate_every, given on the command line */
+  sv_settings_defaults(&s);
+  CHECK(sv_settings_set(&s, "rotate_every", "1h", 0, err, sizeof err) == 0);
+  CHECK(sv_settings_set(&s, "publish_ahead", "2h", 0, err, sizeof err) == 0);
+  CHECK(sv_settings_finish(&s, err, sizeof err) != 0);
+  CHECK(strstr(err, "--publish-ahead: timing: rotate_every (3600s) must be more than publish_ahead (7200s)") == err);
+  CHECK(strstr(err, "given: publish_ahead at --publish-ahead, rotate_every at --rotate-every") != NULL);
+  /* the default publish-ahead rule against a short period */
+  sv_settings_defaults(&s);
+  CHECK(sv_settings_set(&s, "max_age", "1h", 0, err, sizeof err) == 0);
+  CHECK(sv_settings_set(&s, "rotate_every", "90m", 0, err, sizeof err) == 0);
+  CHECK(sv_settings_finish(&s, err, sizeof err) != 0);
+  CHECK(strstr(err, "rotate_every (5400s) must be more than max(2 x max_age, rotate_every/30) (7200s)") != NULL);
+  /* each value's own range */
+  sv_settings_defaults(&s);
+  CHECK(sv_settings_set(&s, "leeway", "301", 0, err, sizeof err) != 0 && strstr(err, "leeway: '301' is not a duration from 0s to 300s") == err);
+  CHECK(sv_settings_set(&s, "publish_ahead", "0", 0, err, sizeof err) != 0 && strstr(err, "publish_ahead:") == err);
+  /* overlay: the command line's leeway wins */
+  sv_settings file, cli;
+  sv_settings_defaults(&file);
+  sv_settings_defaults(&cli);
+  CHECK(sv_settings_set(&file, "leeway", "10s", 1, err, sizeof err) == 0);
+  CHECK(sv_settings_set(&file, "publish_ahead", "3d", 2, err, sizeof err) == 0);
+  CHECK(sv_settings_set(&cli, "leeway", "20s", 0, err, sizeof err) == 0);
+  sv_settings_defaults(&s);
+  sv_settings_overlay(&s, &file);
+  sv_settings_overlay(&s, &cli);
+  CHECK(s.leeway == 20 && s.publish_ahead == 3 * 86400);
+}
+
 static void test_clients(void) {
-  char secret[SV_SECRET_CHARS + 1], hash[128], text[2048], err[600];
+  char secret[SV_SECRET_CHARS + 1], hash[SV_SECRET_HASH_MAX], text[2048], err[600];
   sv_secret_generate(secret);
   sv_secret_hash_new(secret, strlen(secret), hash, sizeof hash);
   snprintf(text, sizeof text,
@@ -254,7 +381,7 @@ static void test_clients(void) {
       {"[clients a]\n", "clients.conf:1: expected [client NAME]"},
       {"[client a]\nttl = 2 w\n", "clients.conf:2: ttl: '2 w' is not a duration"},
       {"[client a]\ndisabled = maybe\n", "clients.conf:2: disabled: 'maybe' is not true, false"},
-      {"[client a]\nsecret_hash = hunter2hunter2hunter2hunter2hunter2\n", "clients.conf:2: secret_hash: expected sha256$"},
+      {"[client a]\nsecret_hash = hunter2hunter2hunter2hunter2hunter2\n", "clients.conf:2: secret_hash: expected pbkdf2-sha256$"},
       {"[client a]\naudience = x\n", "clients.conf:1: client a has no secret_hash"},
       {"# two\n[client b]\nsecret_hash = sha256$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
        "clients.conf:2: client b has no audience"},
@@ -441,6 +568,170 @@ static void test_framing(void) {
   CHECK(framing(0, 100, (const char *const[]){"X-Weird_Name.~!", "1", NULL}, NULL, NULL) == 0);
 }
 
+/* Lines of the exposition text that are series of `family` ("name{" or
+ * "name "), and whether each one's kid label is in jwks. */
+static size_t series_of(const char *text, const char *family, const char *jwks, int *foreign_kid) {
+  size_t n = 0, fl = strlen(family);
+  for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+    if (strncmp(p, family, fl) != 0 || (p[fl] != '{' && p[fl] != ' ')) continue;
+    n++;
+    const char *k = strstr(p, "kid=\"");
+    const char *eol = strchr(p, '\n');
+    if (k != NULL && (eol == NULL || k < eol)) {
+      char kid[160];
+      size_t kl = strcspn(k + 5, "\"");
+      if (kl >= sizeof kid) kl = sizeof kid - 1;
+      memcpy(kid, k + 5, kl);
+      kid[kl] = '\0';
+      char want[200];
+      snprintf(want, sizeof want, "\"kid\":\"%s\"", kid);
+      if (strstr(jwks, want) == NULL) *foreign_kid = 1;
+    }
+  }
+  return n;
+}
+
+static size_t count_str(const char *s, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
+/* Many rotations with the clock passed in: the JWKS holds a bounded number
+ * of keys, and /metrics a bounded number of series, for any run length.
+ * The timing: max_age 60 s, token_ttl 300 s, leeway 60 s, rotation every
+ * 600 s, rotate_check (the step) 97 s.  Per algorithm the JWKS holds at
+ * most one pending key, the active one, and the keys retired within
+ * token_ttl + leeway + max_age + one step of their last token:
+ * 2 + ceil((300 + 60 + 60 + 97) / 600) = 3 keys; with two algorithms 6.
+ * Each jwtkit_tokens_issued_total and jwtkit_key_age_seconds series names
+ * a published key, so each family has at most 6 series, and the number of
+ * lines of the exposition does not grow. */
+static void test_bounded_keys_and_series(void) {
+  char dir[64];
+  snprintf(dir, sizeof dir, "/tmp/serve-units-ring-XXXXXX");
+  CHECK(mkdtemp(dir) != NULL);
+  char ring[128];
+  snprintf(ring, sizeof ring, "%s/ring", dir);
+  jwtkit_keyring_timing t;
+  jwtkit_keyring_timing_default(&t);
+  t.max_age = 60;
+  t.token_ttl = 300;
+  t.leeway = 60;
+  t.rotate_every = 600;
+  const jwtkit_alg algs[2] = {JWTKIT_ALG_ES256, JWTKIT_ALG_EDDSA};
+  const int64_t t0 = 1800000000, step = 97;
+  const size_t bound = 6;
+  jwtkit_errinfo ei;
+  CHECK(jwtkit_keyring_init(ring, algs, 2, &t, NULL, t0, NULL, NULL, &ei) == JWTKIT_OK);
+  jwtkit_keyring *kr = NULL;
+  CHECK(jwtkit_keyring_open(&kr, ring, NULL, &ei) == JWTKIT_OK);
+  if (kr == NULL) return;
+  sv_metrics_init();
+  uint64_t served = 0;
+  size_t max_keys = 0, max_tokens = 0, max_ages = 0, first_lines = 0, max_lines = 0, rotations = 0;
+  int foreign = 0, failed = 0;
+  for (int i = 0; i < 2000 && !failed; i++) { /* 2000 steps of 97 s: 54 hours, 320 rotations */
+    int64_t now = t0 + (int64_t)i * step;
+    if (jwtkit_keyring_rotate(kr, now, 0, NULL, NULL, &ei) != JWTKIT_OK) {
+      fprintf(stderr, "  rotate: %s\n", ei.msg);
+      failed = 1;
+      break;
+    }
+    if (jwtkit_keyring_generation(kr) != served) {
+      /* what the rotation thread does: a fresh read-only handle, a
+       * snapshot, installed */
+      jwtkit_keyring *ro = NULL;
+      sv_keysnap *ks = NULL;
+      if (jwtkit_keyring_open(&ro, ring, NULL, &ei) != JWTKIT_OK || sv_keysnap_build(&ks, ro, algs, 2, now) != 0) {
+        failed = 1;
+        break;
+      }
+      served = ks->generation;
+      rotations++;
+      sv_keysnap_install(ks);
+      sv_metrics_mint_prune(ks);
+    }
+    /* a token per algorithm at every step, by the served snapshot */
+    sv_keysnap *ks = sv_keysnap_acquire();
+    for (size_t a = 0; a < ks->nsig; a++) {
+      if (ks->sig[a].signer == NULL) failed = 1;
+      sv_metrics_minted(ks->sig[a].minted);
+    }
+    size_t len = 0;
+    char *text = sv_metrics_render(ks, NULL, now, &len);
+    if (text == NULL) {
+      failed = 1;
+      sv_keysnap_release(ks);
+      break;
+    }
+    size_t keys = count_str(ks->jwks, "\"kid\":");
+    size_t toks = series_of(text, "jwtkit_tokens_issued_total", ks->jwks, &foreign);
+    size_t ages = series_of(text, "jwtkit_key_age_seconds", ks->jwks, &foreign);
+    size_t lines = count_str(text, "\n");
+    if (keys > max_keys) max_keys = keys;
+    if (toks > max_tokens) max_tokens = toks;
+    if (ages > max_ages) max_ages = ages;
+    if (i == 0) first_lines = lines - toks - ages;
+    if (lines - toks - ages > max_lines) max_lines = lines - toks - ages;
+    free(text);
+    sv_keysnap_release(ks);
+  }
+  CHECK(!failed);
+  CHECK(rotations > 300); /* the clock really went through hundreds of rotations */
+  CHECK(max_keys >= 4 && max_keys <= bound); /* pending and retiring keys were seen, never more than the bound */
+  CHECK(max_tokens <= bound && max_ages <= bound);
+  CHECK(!foreign); /* every per-kid series names a key of the JWKS being served */
+  CHECK(max_lines == first_lines); /* the other families do not grow */
+  CHECK(jwtkit_keyring_count(kr) <= 32 + bound); /* the document keeps at most 32 retired entries */
+  if (max_keys > bound || max_tokens > bound || max_ages > bound || foreign)
+    fprintf(stderr, "  keys %zu, tokens_issued series %zu, key_age series %zu, foreign kid %d (bound %zu)\n", max_keys,
+            max_tokens, max_ages, foreign, bound);
+  sv_keysnap_install(NULL);
+  jwtkit_keyring_free(kr);
+  char cmd[200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
+}
+
+/* The replay table of private_key_jwt assertion ids (assertion.c), at
+ * chosen instants: new, replayed, per client, forgotten only after its
+ * time, and when full it refuses new ids without ever forgetting a live
+ * one (fail closed). */
+static void test_jti(void) {
+  const int64_t t0 = 1800000000;
+  sv_jti_reset();
+  CHECK(sv_jti_remember("a", "j1", 2, t0 + 100, t0) == 0);
+  CHECK(sv_jti_remember("a", "j1", 2, t0 + 100, t0 + 1) == 1);   /* replay */
+  CHECK(sv_jti_remember("a", "j1", 2, t0 + 100, t0 + 99) == 1);  /* still remembered */
+  CHECK(sv_jti_remember("b", "j1", 2, t0 + 100, t0 + 1) == 0);   /* another client's id */
+  CHECK(sv_jti_remember("a", "j1x", 3, t0 + 100, t0 + 1) == 0);  /* another id */
+  CHECK(sv_jti_remember("a", "j1", 2, t0 + 300, t0 + 100) == 0); /* past its time: new again */
+  CHECK(sv_jti_remember("a", "j1", 2, t0 + 300, t0 + 101) == 1); /* ... and remembered anew */
+  /* fill the table with live ids until one finds no room */
+  sv_jti_reset();
+  char id[32];
+  size_t stored = 0;
+  int rc = 0;
+  while (stored <= SV_JTI_SLOTS) {
+    int n = snprintf(id, sizeof id, "id-%zu", stored);
+    rc = sv_jti_remember("c", id, (size_t)n, t0 + 600, t0);
+    if (rc != 0) break;
+    stored++;
+  }
+  CHECK(rc == -1);
+  CHECK(stored >= SV_JTI_SLOTS / 2 && stored <= SV_JTI_SLOTS); /* most of the table is usable */
+  int replays = 0;
+  for (size_t i = 0; i < stored; i++) {
+    int n = snprintf(id, sizeof id, "id-%zu", i);
+    replays += sv_jti_remember("c", id, (size_t)n, t0 + 600, t0 + 1) == 1;
+  }
+  CHECK(replays == (int)stored); /* no live id was dropped to make room */
+  int n = snprintf(id, sizeof id, "id-%zu", stored);
+  CHECK(sv_jti_remember("c", id, (size_t)n, t0 + 1200, t0 + 600) == 0); /* room again once they expire */
+  sv_jti_reset();
+}
+
 static void test_scope_tokens(void) {
   CHECK(sv_scope_token_ok("read", 4));
   CHECK(sv_scope_token_ok("api:read/x", 10));
@@ -455,12 +746,16 @@ int main(void) {
   test_basic();
   test_etag();
   test_secret();
+  test_secret_cache();
   test_settings();
+  test_timing_settings();
   test_clients();
   test_scope_tokens();
   test_rates();
   test_limiter();
   test_framing();
+  test_bounded_keys_and_series();
+  test_jti();
   printf("serve units: %d checks, %d failed\n", g_checks, g_fail);
   return g_fail ? 1 : 0;
 }
