@@ -20,10 +20,6 @@
  * refused (a rollback), and so is a set that does not match its MAC; the
  * issuer then keeps serving the clients it has.
  *
- * A change takes revision max(stored + 1, the time in milliseconds), so
- * a change made on top of an older authentic state (put back, or a backup
- * restored) is newer than anything served, and heals the refusal.
- *
  * A change raises the revision and sends NOTIFY jwtkit_keyring in its
  * transaction: the issuers' keyring watch (LISTEN) wakes their rotation
  * thread, which reads and authenticates the set and serves it when its
@@ -35,7 +31,6 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "common/clock.h"
 #include "common/log.h"
 #include "core/alloc.h"
 #include "crypto/seal.h"
@@ -332,13 +327,7 @@ int sv_clients_pg_change(const sv_keycfg *kc, const sv_pg_change *ch, char *err,
     status = SV_EXIT_USAGE;
     goto out;
   }
-  /* the next revision: the time in milliseconds, or one more than the
-   * stored one when that is later.  So a change made after an older state
-   * was put back (a rollback the replicas refuse, or a restored backup)
-   * is newer than anything they served, and they take it */
   uint64_t rev = st.have_set ? st.revision + 1 : 1;
-  int64_t now_ms = jk_now_ms();
-  if (now_ms > 0 && (uint64_t)now_ms > rev) rev = (uint64_t)now_ms;
   stored_free(&st);
   int affected = 0;
   const char *name = ch->name;
