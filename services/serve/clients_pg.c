@@ -46,19 +46,9 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static const char *pg_msg(PGconn *c, char *buf, size_t cap) {
-  const char *m = c ? PQerrorMessage(c) : "no connection";
-  size_t n = strcspn(m, "\n");
-  if (n >= cap) n = cap - 1;
-  memcpy(buf, m, n);
-  buf[n] = '\0';
-  if (strncmp(buf, "ERROR:  ", 8) == 0) memmove(buf, buf + 8, strlen(buf + 8) + 1);
-  return buf[0] ? buf : "connection lost";
-}
-
 static int fail_db(PGconn *c, const char *what, char *err, size_t cap) {
   char m[300];
-  snprintf(err, cap, "PostgreSQL clients: %s: %s", what, pg_msg(c, m, sizeof m));
+  snprintf(err, cap, "PostgreSQL clients: %s: %s", what, jk_pg_msg(c, m, sizeof m));
   return -1;
 }
 
@@ -502,7 +492,7 @@ int sv_pg_jti_remember(const char *url, const char *client, const char *jti, siz
   } else {
     char m[300];
     jk_log(JK_LOG_ERROR, "assertion_ids_unavailable", "recording a client assertion id failed: %s",
-           pg_msg(c, m, sizeof m));
+           jk_pg_msg(c, m, sizeof m));
     jti_conn_drop();
     rc = -1;
   }

@@ -82,15 +82,7 @@ static jwtkit_err generate(jwtkit_key **out, jwtkit_alg alg, unsigned bits, cons
   char *pin = NULL;
   size_t pin_len = 0;
   p11_token t;
-  if ((rc = jk_p11_pin_read(&u, &pin, &pin_len, info)) != JWTKIT_OK) {
-    jk_p11_uri_free(&u);
-    return rc;
-  }
-  if ((rc = jk_p11_token_open(&u, &t, info)) != JWTKIT_OK) {
-    jk_free_secret(pin, pin_len + 1);
-    jk_p11_uri_free(&u);
-    return rc;
-  }
+  if ((rc = jk_p11_open_uri(&u, &t, &pin, &pin_len, info)) != JWTKIT_OK) return rc;
   p11_mech sm = jk_p11_mech_for(ai);
   CK_MECHANISM_TYPE gm = ai->kty == JWTKIT_KTY_RSA ? CKM_RSA_PKCS_KEY_PAIR_GEN
                          : ai->kty == JWTKIT_KTY_EC ? CKM_EC_KEY_PAIR_GEN
@@ -257,15 +249,7 @@ jwtkit_err jwtkit_pkcs11_destroy(const char *uri, jwtkit_errinfo *info) {
   char *pin = NULL;
   size_t pin_len = 0;
   p11_token t;
-  if ((rc = jk_p11_pin_read(&u, &pin, &pin_len, info)) != JWTKIT_OK) {
-    jk_p11_uri_free(&u);
-    return rc;
-  }
-  if ((rc = jk_p11_token_open(&u, &t, info)) != JWTKIT_OK) {
-    jk_free_secret(pin, pin_len + 1);
-    jk_p11_uri_free(&u);
-    return rc;
-  }
+  if ((rc = jk_p11_open_uri(&u, &t, &pin, &pin_len, info)) != JWTKIT_OK) return rc;
   CK_SESSION_HANDLE h = CK_INVALID_HANDLE;
   CK_OBJECT_HANDLE pf[2], kf[2];
   CK_ULONG pn = 0, kn = 0;

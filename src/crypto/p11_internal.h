@@ -123,6 +123,10 @@ void jk_p11_token_again(const p11_token *t, p11_token *kt);
 /* The PIN for a login: pin-source= (first line of the file, secret-file
  * rule) or $JWTKIT_PKCS11_PIN.  *pin NULL when neither is given. */
 jwtkit_err jk_p11_pin_read(const jk_p11_uri *u, char **pin, size_t *pin_len, jwtkit_errinfo *info);
+/* The PIN (jk_p11_pin_read), then the token (jk_p11_token_open): what every
+ * entry point that names a key by URI does first.  On failure u is freed
+ * (jk_p11_uri_free) and so is the PIN. */
+jwtkit_err jk_p11_open_uri(jk_p11_uri *u, p11_token *t, char **pin, size_t *pin_len, jwtkit_errinfo *info);
 
 /* ------------------------------------------------------------- sessions */
 

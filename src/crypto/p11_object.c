@@ -331,15 +331,7 @@ jwtkit_err jwtkit_key_from_pkcs11_opts(jwtkit_key **out, jwtkit_alg alg, const c
   char *pin = NULL;
   size_t pin_len = 0;
   p11_token t;
-  if ((rc = jk_p11_pin_read(&u, &pin, &pin_len, info)) != JWTKIT_OK) {
-    jk_p11_uri_free(&u);
-    return rc;
-  }
-  if ((rc = jk_p11_token_open(&u, &t, info)) != JWTKIT_OK) {
-    jk_free_secret(pin, pin_len + 1);
-    jk_p11_uri_free(&u);
-    return rc;
-  }
+  if ((rc = jk_p11_open_uri(&u, &t, &pin, &pin_len, info)) != JWTKIT_OK) return rc;
   return jk_p11_load_key(&t, &u, &pin, pin_len, alg, opts, out, info);
 }
 

@@ -10,6 +10,10 @@
  * with libpq's first message line in err on failure. */
 PGconn *jk_pg_connect(const char *url, char *err, size_t cap);
 
+/* The first line of libpq's last message on c, without libpq's "ERROR:  "
+ * prefix ("no connection" for NULL); buf holds it. */
+const char *jk_pg_msg(PGconn *c, char *buf, size_t cap);
+
 /* Inside a transaction the caller began on conn: take the keyring's
  * advisory lock (what every keyring mutation holds; lock_timeout 30 s)
  * and create or upgrade the tables to this build's schema, as a keyring

@@ -68,8 +68,7 @@ typedef struct pg_store {
 
 /* ------------------------------------------------------------ helpers */
 
-/* First line of libpq's message, without the trailing newline. */
-static const char *pg_msg(PGconn *c, char *buf, size_t cap) {
+const char *jk_pg_msg(PGconn *c, char *buf, size_t cap) {
   const char *m = c ? PQerrorMessage(c) : "no connection";
   size_t n = strcspn(m, "\n");
   if (n >= cap) n = cap - 1;
@@ -108,7 +107,8 @@ static jwtkit_err open_conn(pg_store *p, jwtkit_errinfo *info) {
 
 static jwtkit_err db_fail(pg_store *p, jwtkit_errinfo *info, const char *what) {
   char m[200];
-  jwtkit_err rc = jk_fail(info, JWTKIT_ERR_IO, NULL, "PostgreSQL keyring: %s: %s", what, pg_msg(p->conn, m, sizeof m));
+  jwtkit_err rc =
+      jk_fail(info, JWTKIT_ERR_IO, NULL, "PostgreSQL keyring: %s: %s", what, jk_pg_msg(p->conn, m, sizeof m));
   /* a broken connection (server restarted, network) is opened afresh by
    * the next lock; a failed statement leaves the transaction aborted,
    * which unlock rolls back */
@@ -127,7 +127,7 @@ PGconn *jk_pg_connect(const char *url, char *err, size_t cap) {
   const char *const vals[] = {"5", "jwtkit", url, NULL};
   PGconn *c = PQconnectdbParams(keys, vals, 1);
   if (c == NULL || PQstatus(c) != CONNECTION_OK) {
-    pg_msg(c, err, cap);
+    jk_pg_msg(c, err, cap);
     if (c) PQfinish(c);
     return NULL;
   }
