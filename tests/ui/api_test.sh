@@ -344,7 +344,7 @@ expect "... the second was published a day before it signed" 86400 "$(jb '.keys[
 check "... no temporary keyring is left behind" test -z "$(ls -A tmp)"
 api plan '{"source":"params","rotate_every":"1h","publish_ahead":"2h"}'
 expect "plan: a timing the rules refuse is 422" 422 "$STATUS"
-check "... with the library's reason" grep -q 'publish_ahead < rotation' body
+check "... with the library's reason" grep -q 'rotate_every (3600s) must be more than publish_ahead (7200s)' body
 api plan '{"source":"keyring"}'
 expect "plan: the --keyring" keyring "$(jb .source)"
 expect "... its keys are the keyring's" "$("$J" keyring list "$RING" --json | jq -r '[.[].kid] | sort | join(" ")')" \
