@@ -1,0 +1,129 @@
+/*
+ * nginx/jwtkit_args.c - the module's own argument parsing and claim
+ * requirements (jwtkit_args.h), without nginx types.
+ */
+#include "jwtkit_args.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int ferr(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int ferr(char *err, size_t cap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, cap, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static int printable(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e) return 0;
+  return 1;
+}
+
+int jka_claim_req_parse(const char *const *args, const size_t *lens, size_t nargs, jka_claim_req *out, char *err,
+                        size_t cap) {
+  memset(out, 0, sizeof *out);
+  if (nargs != 1 && nargs != 3)
+    return ferr(err, cap, "expected NAME, NAME equals VALUE or NAME contains VALUE (%zu arguments given)", nargs);
+  const char *name = args[0];
+  size_t nl = lens[0];
+  if (nl == 0 || nl > JKA_MAX_CLAIM_NAME)
+    return ferr(err, cap, "claim name of %zu bytes: 1..%u expected", nl, JKA_MAX_CLAIM_NAME);
+  for (size_t i = 0; i < nl; i++)
+    if ((unsigned char)name[i] <= 0x20 || (unsigned char)name[i] > 0x7e)
+      return ferr(err, cap, "claim name: printable ASCII without spaces only (byte %zu is 0x%02x)", i,
+                  (unsigned)(unsigned char)name[i]);
+  out->name = name;
+  out->name_len = nl;
+  out->op = JKA_PRESENT;
+  if (nargs == 1) return 0;
+  if (lens[1] == 6 && memcmp(args[1], "equals", 6) == 0) out->op = JKA_EQUALS;
+  else if (lens[1] == 8 && memcmp(args[1], "contains", 8) == 0) out->op = JKA_CONTAINS;
+  else {
+    char shown[40];
+    jka_log_safe(shown, sizeof shown, args[1], lens[1]);
+    return ferr(err, cap, "unknown check \"%s\" for claim %.*s: expected equals or contains", shown, (int)nl, name);
+  }
+  size_t vl = lens[2];
+  if (vl == 0 || vl > JKA_MAX_VALUE) return ferr(err, cap, "value of %zu bytes: 1..%u expected", vl, JKA_MAX_VALUE);
+  if (memchr(args[2], '\0', vl) != NULL) return ferr(err, cap, "value holds a NUL byte");
+  if (out->op == JKA_CONTAINS && memchr(args[2], ' ', vl) != NULL)
+    return ferr(err, cap, "contains: one word (\"%.*s\" holds a space); give one directive per word",
+                (int)(vl > 200 ? 200 : vl), args[2]);
+  out->value = args[2];
+  out->value_len = vl;
+  return 0;
+}
+
+static int has_word(const char *s, size_t n, const char *w, size_t wl) {
+  size_t i = 0;
+  while (i < n) {
+    while (i < n && s[i] == ' ') i++;
+    size_t j = i;
+    while (j < n && s[j] != ' ') j++;
+    if (j > i && j - i == wl && memcmp(s + i, w, wl) == 0) return 1;
+    i = j;
+  }
+  return 0;
+}
+
+int jka_claim_req_holds(const jka_claim_req *q, const jwtkit_claims *cl) {
+  char name[JKA_MAX_CLAIM_NAME + 1];
+  if (cl == NULL || q->name_len == 0 || q->name_len > JKA_MAX_CLAIM_NAME) return 0;
+  memcpy(name, q->name, q->name_len);
+  name[q->name_len] = '\0';
+  const char *json = NULL;
+  size_t jl = 0;
+  if (jwtkit_claims_get_json(cl, name, &json, &jl) != JWTKIT_OK || json == NULL) return 0;
+  if (jl == 4 && memcmp(json, "null", 4) == 0) return 0;
+  if (q->op == JKA_PRESENT) return 1;
+  const char *s = NULL;
+  size_t sl = 0;
+  int is_string = jwtkit_claims_get_string(cl, name, &s, &sl) == JWTKIT_OK;
+  if (q->op == JKA_EQUALS) {
+    if (is_string) return sl == q->value_len && memcmp(s, q->value, sl) == 0;
+    return jl == q->value_len && memcmp(json, q->value, jl) == 0;
+  }
+  /* contains */
+  if (is_string) return has_word(s, sl, q->value, q->value_len);
+  if (json[0] != '[') return 0;
+  size_t count = 0;
+  if (jwtkit_claims_get_string_list(cl, name, &count) != JWTKIT_OK) return 0; /* an item is not a string */
+  for (size_t i = 0; i < count; i++) {
+    const char *it = NULL;
+    size_t il = 0;
+    if (jwtkit_claims_get_string_item(cl, name, i, &it, &il) == JWTKIT_OK && il == q->value_len &&
+        memcmp(it, q->value, il) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+int jka_realm_check(const char *s, size_t n, char *err, size_t cap) {
+  if (n == 0 || n > JKA_MAX_REALM) return ferr(err, cap, "realm of %zu bytes: 1..%u expected", n, JKA_MAX_REALM);
+  if (!printable(s, n) || memchr(s, '"', n) != NULL || memchr(s, '\\', n) != NULL)
+    return ferr(err, cap, "realm: printable ASCII without '\"' or '\\' only (it is sent in WWW-Authenticate)");
+  return 0;
+}
+
+long jka_challenge(char *out, size_t cap, const char *realm, size_t realm_len, jka_challenge_kind k) {
+  static const char *const tail[] = {"", ", error=\"invalid_token\"", ", error=\"insufficient_scope\""};
+  if (realm_len > JKA_MAX_REALM || (unsigned)k > JKA_CH_SCOPE) return -1;
+  int n = snprintf(out, cap, "Bearer realm=\"%.*s\"%s", (int)realm_len, realm, tail[k]);
+  if (n < 0 || (size_t)n >= cap) return -1;
+  return n;
+}
+
+size_t jka_log_safe(char *out, size_t cap, const char *s, size_t n) {
+  if (cap == 0) return 0;
+  size_t o = 0;
+  for (size_t i = 0; i < n && o + 1 < cap; i++) {
+    unsigned char c = (unsigned char)s[i];
+    out[o++] = c >= 0x20 && c <= 0x7e ? (char)c : '?';
+  }
+  out[o] = '\0';
+  return o;
+}

@@ -1,0 +1,679 @@
+/*
+ * ngx_http_jwtkit_module: JWT verification inside nginx, on jwtkit's
+ * gateway core (services/gatecore) - the same route policy, verification
+ * and decision as `jwtkit gate`, without the auth_request round trip.
+ *
+ * Configuration: every directive's value is checked by the core's route
+ * vocabulary (gw_route_set, as the gate's INI keys) when it is read, with
+ * nginx's file:line in the message.  Each location where auth_jwt is on
+ * becomes one route of a gw_config (a location that only inherits shares
+ * its parent's route); postconfiguration builds the gw_state (key files
+ * loaded, verifiers built) once per configuration load, in the master, and
+ * the workers inherit it.  A reload builds a new state; the old one goes
+ * with the old cycle's pool.
+ *
+ * Requests: the access phase decides with gw_decide on the location's
+ * route; the $jwt_* variables decide lazily on their first lookup (so
+ * rewrite-phase `if`/`map` can use claims) and the access phase reuses the
+ * result.  Subrequests are not checked (nginx's access phase skips them).
+ *
+ * Not built yet: auth_jwt_jwks (remote JWK Sets), the token cache,
+ * migration mode, auth_jwt_status, $jwt_header_NAME (docs/nginx.md).
+ */
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/hex.h"
+#include "common/log.h"
+#include "crypto/seal.h"
+#include "gatecore.h"
+#include "jwtkit_args.h"
+
+#define JK_ERR 512
+#define JK_CLAIM_MAX 4096 /* bytes of one rendered $jwt_claim_NAME */
+
+/* A directive's value and where it was given (messages at merge time). */
+typedef struct {
+  ngx_str_t value;
+  u_char *file; /* NUL-terminated copy */
+  ngx_uint_t line;
+} jk_val;
+
+typedef struct {
+  ngx_flag_t enable; /* auth_jwt: NGX_CONF_UNSET, 0 off, 1 on */
+  ngx_str_t realm;
+  jk_val *enable_at;
+  jk_val *algs;           /* the names joined by ',' */
+  jk_val *issuer;
+  jk_val *leeway;
+  jk_val *type;
+  ngx_array_t *key_files; /* jk_val */
+  ngx_array_t *audiences; /* jk_val */
+  ngx_array_t *claims;    /* jka_claim_req */
+  ngx_flag_t own;         /* a jwt directive was given at this level */
+  ngx_int_t route;        /* in the main conf's gw_config; -1: off */
+  ngx_str_t ch_missing, ch_invalid, ch_scope;
+} jk_loc_conf;
+
+typedef struct {
+  gw_config *cfg;  /* until postconfiguration hands it to the state */
+  gw_state *state; /* NULL when no location uses auth_jwt */
+} jk_main_conf;
+
+/* The decision of one request, made once (access phase or first $jwt_*). */
+typedef struct {
+  ngx_int_t route;
+  ngx_uint_t status; /* 0 allowed, 401, 403 */
+  ngx_uint_t missing;
+  jwtkit_claims *claims; /* verified (also when a claim requirement failed) */
+  char reason[48];
+} jk_ctx;
+
+static ngx_int_t jk_preconf(ngx_conf_t *cf);
+static ngx_int_t jk_postconf(ngx_conf_t *cf);
+static void *jk_create_main(ngx_conf_t *cf);
+static void *jk_create_loc(ngx_conf_t *cf);
+static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child);
+static char *jk_set_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *jk_set_route_value(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *jk_set_route_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *jk_set_algs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *jk_set_claim(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+/* cmd->post: the core's key for a directive */
+static char k_issuer[] = "issuer", k_leeway[] = "leeway", k_typ[] = "typ", k_key_file[] = "key_file",
+            k_audience[] = "audience";
+
+static ngx_command_t jk_commands[] = {
+    {ngx_string("auth_jwt"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     jk_set_auth_jwt, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("auth_jwt_algs"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_1MORE,
+     jk_set_algs, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("auth_jwt_key_file"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     jk_set_route_list, NGX_HTTP_LOC_CONF_OFFSET, offsetof(jk_loc_conf, key_files), k_key_file},
+    {ngx_string("auth_jwt_issuer"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     jk_set_route_value, NGX_HTTP_LOC_CONF_OFFSET, offsetof(jk_loc_conf, issuer), k_issuer},
+    {ngx_string("auth_jwt_audience"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_1MORE,
+     jk_set_route_list, NGX_HTTP_LOC_CONF_OFFSET, offsetof(jk_loc_conf, audiences), k_audience},
+    {ngx_string("auth_jwt_leeway"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     jk_set_route_value, NGX_HTTP_LOC_CONF_OFFSET, offsetof(jk_loc_conf, leeway), k_leeway},
+    {ngx_string("auth_jwt_type"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     jk_set_route_value, NGX_HTTP_LOC_CONF_OFFSET, offsetof(jk_loc_conf, type), k_typ},
+    {ngx_string("auth_jwt_require_claim"),
+     NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE13, jk_set_claim,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    ngx_null_command};
+
+static ngx_http_module_t jk_module_ctx = {
+    jk_preconf,  jk_postconf, /* pre/postconfiguration */
+    jk_create_main, NULL,     /* main */
+    NULL,        NULL,        /* server */
+    jk_create_loc, jk_merge_loc /* location */
+};
+
+ngx_module_t ngx_http_jwtkit_module = {NGX_MODULE_V1,
+                                       &jk_module_ctx,
+                                       jk_commands,
+                                       NGX_HTTP_MODULE,
+                                       NULL,
+                                       NULL,
+                                       NULL,
+                                       NULL,
+                                       NULL,
+                                       NULL,
+                                       NULL,
+                                       NGX_MODULE_V1_PADDING};
+
+/* ================================================================ config */
+
+static char *jk_cstr(ngx_pool_t *p, const u_char *s, size_t n) {
+  char *c = ngx_pnalloc(p, n + 1);
+  if (c != NULL) {
+    ngx_memcpy(c, s, n);
+    c[n] = '\0';
+  }
+  return c;
+}
+
+static jk_val *jk_val_here(ngx_conf_t *cf, ngx_str_t *v) {
+  jk_val *x = ngx_pcalloc(cf->pool, sizeof *x);
+  if (x == NULL) return NULL;
+  x->value = *v; /* the parser's copies live in the cycle's pool, NUL-terminated */
+  x->file = (u_char *)jk_cstr(cf->pool, cf->conf_file->file.name.data, cf->conf_file->file.name.len);
+  x->line = cf->conf_file->line;
+  return x->file ? x : NULL;
+}
+
+/* An error at a recorded place (merge time: cf points at the end of the block). */
+static char *jk_error_at(ngx_conf_t *cf, const jk_val *at, const char *msg) {
+  if (at == NULL) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", msg);
+    return NGX_CONF_ERROR;
+  }
+  ngx_conf_file_t *saved = cf->conf_file, here = *saved;
+  here.file.name.data = at->file;
+  here.file.name.len = ngx_strlen(at->file);
+  here.line = at->line;
+  cf->conf_file = &here;
+  ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", msg);
+  cf->conf_file = saved;
+  return NGX_CONF_ERROR;
+}
+
+/* A route key's value checked by the core's vocabulary on a scratch route. */
+static int jk_check_value(const char *key, const char *value, char *err, size_t cap) {
+  gw_config *c = gw_config_new();
+  if (c == NULL) {
+    snprintf(err, cap, "out of memory");
+    return -1;
+  }
+  gw_route_cfg *r = gw_config_add_route(c, "check", 0, err, cap);
+  int rc = r ? gw_route_set(r, key, value, err, cap) : -1;
+  gw_config_free(c);
+  return rc;
+}
+
+static void jk_state_cleanup(void *data);
+
+static void *jk_create_main(ngx_conf_t *cf) {
+  jk_main_conf *m = ngx_pcalloc(cf->pool, sizeof *m);
+  ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(cf->pool, 0);
+  if (m == NULL || cln == NULL) return NULL;
+  /* the configuration's policy and state go with its pool (reload, nginx -t) */
+  cln->handler = jk_state_cleanup;
+  cln->data = m;
+  return m;
+}
+
+static void *jk_create_loc(ngx_conf_t *cf) {
+  jk_loc_conf *c = ngx_pcalloc(cf->pool, sizeof *c);
+  if (c == NULL) return NULL;
+  c->enable = NGX_CONF_UNSET;
+  c->enable_at = NGX_CONF_UNSET_PTR;
+  c->algs = NGX_CONF_UNSET_PTR;
+  c->issuer = NGX_CONF_UNSET_PTR;
+  c->leeway = NGX_CONF_UNSET_PTR;
+  c->type = NGX_CONF_UNSET_PTR;
+  c->key_files = NGX_CONF_UNSET_PTR;
+  c->audiences = NGX_CONF_UNSET_PTR;
+  c->claims = NGX_CONF_UNSET_PTR;
+  c->route = -1;
+  return c;
+}
+
+static char *jk_set_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
+  jk_loc_conf *c = conf;
+  ngx_str_t *a = cf->args->elts;
+  char err[JK_ERR];
+  (void)cmd;
+  if (c->enable != NGX_CONF_UNSET) return "is duplicate";
+  c->own = 1;
+  if (a[1].len == 3 && ngx_strncmp(a[1].data, "off", 3) == 0) {
+    c->enable = 0;
+    return NGX_CONF_OK;
+  }
+  if (jka_realm_check((const char *)a[1].data, a[1].len, err, sizeof err) != 0) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt: %s", err);
+    return NGX_CONF_ERROR;
+  }
+  c->enable = 1;
+  c->realm = a[1];
+  if ((c->enable_at = jk_val_here(cf, &a[1])) == NULL) return NGX_CONF_ERROR;
+  return NGX_CONF_OK;
+}
+
+static char *jk_set_route_value(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
+  jk_val **slot = (jk_val **)((char *)conf + cmd->offset);
+  ngx_str_t *a = cf->args->elts;
+  char err[JK_ERR];
+  if (*slot != NGX_CONF_UNSET_PTR) return "is duplicate";
+  if (jk_check_value(cmd->post, (const char *)a[1].data, err, sizeof err) != 0) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V: %s", &cmd->name, err);
+    return NGX_CONF_ERROR;
+  }
+  ((jk_loc_conf *)conf)->own = 1;
+  return (*slot = jk_val_here(cf, &a[1])) ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+/* Repeatable keys (each argument one value): key_file, audience. */
+static char *jk_set_route_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
+  ngx_array_t **slot = (ngx_array_t **)((char *)conf + cmd->offset);
+  ngx_str_t *a = cf->args->elts;
+  char err[JK_ERR];
+  if (*slot == NGX_CONF_UNSET_PTR && (*slot = ngx_array_create(cf->pool, 2, sizeof(jk_val))) == NULL)
+    return NGX_CONF_ERROR;
+  for (ngx_uint_t i = 1; i < cf->args->nelts; i++) {
+    if (a[i].len == 0 || jk_check_value(cmd->post, (const char *)a[i].data, err, sizeof err) != 0) {
+      ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V: %s", &cmd->name, a[i].len ? err : "an empty value");
+      return NGX_CONF_ERROR;
+    }
+    if ((*slot)->nelts >= GW_MAX_LIST) {
+      ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V: at most %ui values", &cmd->name, (ngx_uint_t)GW_MAX_LIST);
+      return NGX_CONF_ERROR;
+    }
+    /* a relative key file is relative to the configuration's prefix, as nginx's own files */
+    if (cmd->post == k_key_file && ngx_conf_full_name(cf->cycle, &a[i], 1) != NGX_OK) return NGX_CONF_ERROR;
+    jk_val *v = ngx_array_push(*slot), *h = jk_val_here(cf, &a[i]);
+    if (v == NULL || h == NULL) return NGX_CONF_ERROR;
+    *v = *h;
+  }
+  ((jk_loc_conf *)conf)->own = 1;
+  return NGX_CONF_OK;
+}
+
+/* auth_jwt_algs ES256 RS256;  ->  algs = ES256,RS256 (the core refuses none and HS*) */
+static char *jk_set_algs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
+  jk_loc_conf *c = conf;
+  ngx_str_t *a = cf->args->elts, joined;
+  char err[JK_ERR];
+  (void)cmd;
+  if (c->algs != NGX_CONF_UNSET_PTR) return "is duplicate";
+  size_t n = 0;
+  for (ngx_uint_t i = 1; i < cf->args->nelts; i++) n += a[i].len + 1;
+  if ((joined.data = ngx_pnalloc(cf->pool, n + 1)) == NULL) return NGX_CONF_ERROR;
+  u_char *p = joined.data;
+  for (ngx_uint_t i = 1; i < cf->args->nelts; i++) {
+    if (a[i].len == 0 || ngx_strlchr(a[i].data, a[i].data + a[i].len, ',') != NULL) {
+      ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_algs: one algorithm per argument, separated by spaces");
+      return NGX_CONF_ERROR;
+    }
+    if (i > 1) *p++ = ',';
+    p = ngx_cpymem(p, a[i].data, a[i].len);
+  }
+  *p = '\0';
+  joined.len = (size_t)(p - joined.data);
+  if (jk_check_value("algs", (const char *)joined.data, err, sizeof err) != 0) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_algs: %s", err);
+    return NGX_CONF_ERROR;
+  }
+  c->own = 1;
+  return (c->algs = jk_val_here(cf, &joined)) ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+static char *jk_set_claim(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
+  jk_loc_conf *c = conf;
+  ngx_str_t *a = cf->args->elts;
+  const char *args[3];
+  size_t lens[3];
+  char err[JK_ERR];
+  (void)cmd;
+  size_t n = cf->args->nelts - 1;
+  for (size_t i = 0; i < n && i < 3; i++) {
+    args[i] = (const char *)a[i + 1].data;
+    lens[i] = a[i + 1].len;
+  }
+  if (c->claims == NGX_CONF_UNSET_PTR && (c->claims = ngx_array_create(cf->pool, 2, sizeof(jka_claim_req))) == NULL)
+    return NGX_CONF_ERROR;
+  if (c->claims->nelts >= GW_MAX_LIST) return "is given too often (at most 64 per level)";
+  jka_claim_req *q = ngx_array_push(c->claims);
+  if (q == NULL) return NGX_CONF_ERROR;
+  if (jka_claim_req_parse(args, lens, n, q, err, sizeof err) != 0) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_require_claim: %s", err);
+    return NGX_CONF_ERROR;
+  }
+  c->own = 1;
+  return NGX_CONF_OK;
+}
+
+static char *jk_challenge_str(ngx_conf_t *cf, ngx_str_t *out, const ngx_str_t *realm, jka_challenge_kind k) {
+  char buf[JKA_MAX_REALM + 64];
+  long n = jka_challenge(buf, sizeof buf, (const char *)realm->data, realm->len, k);
+  if (n < 0 || (out->data = ngx_pnalloc(cf->pool, (size_t)n)) == NULL) return NGX_CONF_ERROR;
+  ngx_memcpy(out->data, buf, (size_t)n);
+  out->len = (size_t)n;
+  return NGX_CONF_OK;
+}
+
+/* Each key file on its own, with the route's algorithms: an unreadable
+ * file or a private key is reported where auth_jwt_key_file names it. */
+static char *jk_check_key_files(ngx_conf_t *cf, const gw_route_cfg *rc, ngx_array_t *files) {
+  jk_val *f = files->elts;
+  char err[JK_ERR];
+  for (ngx_uint_t i = 0; i < files->nelts; i++) {
+    gw_config *c = gw_config_new();
+    gw_route_cfg *r = c ? gw_config_add_route(c, rc->name, 0, err, sizeof err) : NULL;
+    if (r == NULL) {
+      gw_config_free(c);
+      return NGX_CONF_ERROR;
+    }
+    r->nalgs = rc->nalgs;
+    memcpy(r->algs, rc->algs, sizeof r->algs);
+    gw_state *st = NULL;
+    gw_build b = {.generation = 1};
+    if (gw_config_set(c, "token_cache", "0", err, sizeof err) != 0 ||
+        gw_route_set(r, "key_file", (const char *)f[i].value.data, err, sizeof err) != 0 ||
+        gw_state_build(c, &b, &st, err, sizeof err) != 0) {
+      gw_config_free(c);
+      char msg[JK_ERR + 32];
+      snprintf(msg, sizeof msg, "auth_jwt_key_file: %s", err);
+      return jk_error_at(cf, &f[i], msg);
+    }
+    gw_state_release(st); /* frees c */
+  }
+  return NGX_CONF_OK;
+}
+
+#define JK_MERGE(f) ngx_conf_merge_ptr_value(conf->f, prev->f, NULL)
+
+static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child) {
+  jk_loc_conf *prev = parent, *conf = child;
+  jk_main_conf *m = ngx_http_conf_get_module_main_conf(cf, ngx_http_jwtkit_module);
+  char err[JK_ERR];
+
+  if (conf->enable == NGX_CONF_UNSET) {
+    conf->enable = prev->enable == NGX_CONF_UNSET ? 0 : prev->enable;
+    conf->realm = prev->realm;
+    conf->enable_at = prev->enable_at;
+  }
+  ngx_conf_merge_ptr_value(conf->enable_at, prev->enable_at, NULL);
+  JK_MERGE(algs);
+  JK_MERGE(issuer);
+  JK_MERGE(leeway);
+  JK_MERGE(type);
+  JK_MERGE(key_files);
+  JK_MERGE(audiences);
+  JK_MERGE(claims);
+  if (!conf->enable) return NGX_CONF_OK;
+
+  if (!conf->own && prev->route >= 0) { /* everything inherited: the parent's route */
+    conf->route = prev->route;
+    conf->ch_missing = prev->ch_missing;
+    conf->ch_invalid = prev->ch_invalid;
+    conf->ch_scope = prev->ch_scope;
+    return NGX_CONF_OK;
+  }
+  if (conf->algs == NULL)
+    return jk_error_at(cf, conf->enable_at,
+                       "auth_jwt_algs is required where auth_jwt is on (there is no default algorithm; "
+                       "e.g. auth_jwt_algs ES256;)");
+  if (conf->key_files == NULL)
+    return jk_error_at(cf, conf->enable_at,
+                       "auth_jwt needs auth_jwt_key_file (a PEM public key, JWK or JWK Set file); "
+                       "auth_jwt_jwks is not built yet");
+  if (m->cfg == NULL) {
+    if ((m->cfg = gw_config_new()) == NULL || gw_config_set(m->cfg, "token_cache", "0", err, sizeof err) != 0)
+      return NGX_CONF_ERROR;
+  }
+  /* the route's name in the core's messages: where auth_jwt turned it on */
+  char name[48];
+  snprintf(name, sizeof name, "line%lu", (unsigned long)conf->enable_at->line);
+  for (size_t i = 0; i < m->cfg->nroutes; i++)
+    if (strcmp(m->cfg->routes[i].name, name) == 0) {
+      snprintf(name, sizeof name, "line%lu.%zu", (unsigned long)conf->enable_at->line, m->cfg->nroutes);
+      break;
+    }
+  gw_route_cfg *rc = gw_config_add_route(m->cfg, name, (int)conf->enable_at->line, err, sizeof err);
+  if (rc == NULL) return jk_error_at(cf, conf->enable_at, err);
+  conf->route = (ngx_int_t)m->cfg->nroutes - 1;
+
+  int bad = gw_route_set(rc, "algs", (const char *)conf->algs->value.data, err, sizeof err);
+  if (!bad && conf->issuer) bad = gw_route_set(rc, "issuer", (const char *)conf->issuer->value.data, err, sizeof err);
+  if (!bad && conf->leeway) bad = gw_route_set(rc, "leeway", (const char *)conf->leeway->value.data, err, sizeof err);
+  if (!bad && conf->type) bad = gw_route_set(rc, "typ", (const char *)conf->type->value.data, err, sizeof err);
+  jk_val *v = conf->audiences ? conf->audiences->elts : NULL;
+  for (ngx_uint_t i = 0; !bad && conf->audiences && i < conf->audiences->nelts; i++)
+    bad = gw_route_set(rc, "audience", (const char *)v[i].value.data, err, sizeof err);
+  v = conf->key_files->elts;
+  for (ngx_uint_t i = 0; !bad && i < conf->key_files->nelts; i++)
+    bad = gw_route_set(rc, "key_file", (const char *)v[i].value.data, err, sizeof err);
+  if (bad) return jk_error_at(cf, conf->enable_at, err);
+  if (jk_check_key_files(cf, rc, conf->key_files) != NGX_CONF_OK) return NGX_CONF_ERROR;
+
+  if (jk_challenge_str(cf, &conf->ch_missing, &conf->realm, JKA_CH_MISSING) != NGX_CONF_OK ||
+      jk_challenge_str(cf, &conf->ch_invalid, &conf->realm, JKA_CH_INVALID) != NGX_CONF_OK ||
+      jk_challenge_str(cf, &conf->ch_scope, &conf->realm, JKA_CH_SCOPE) != NGX_CONF_OK)
+    return NGX_CONF_ERROR;
+  return NGX_CONF_OK;
+}
+
+static void jk_state_cleanup(void *data) {
+  jk_main_conf *m = data;
+  if (m->state != NULL) gw_state_release(m->state);
+  else gw_config_free(m->cfg);
+  m->state = NULL;
+  m->cfg = NULL;
+}
+
+/* ============================================================= requests */
+
+static void jk_ctx_cleanup(void *data) {
+  jk_ctx *ctx = data;
+  jwtkit_claims_free(ctx->claims);
+  ctx->claims = NULL;
+}
+
+static void jk_copy(char *dst, size_t cap, const u_char *s, size_t n) {
+  if (n >= cap) n = cap - 1;
+  if (n > 0) ngx_memcpy(dst, s, n);
+  dst[n] = '\0';
+}
+
+static void jk_log_denial(ngx_http_request_t *r, const jk_ctx *ctx, const gw_decision *d, const gw_request *rq) {
+  if (r->connection->log->log_level < NGX_LOG_INFO) return;
+  char detail[160], field[40], hash[17] = "-";
+  jka_log_safe(detail, sizeof detail, d->info.msg, strnlen(d->info.msg, sizeof d->info.msg));
+  jka_log_safe(field, sizeof field, d->info.field, strnlen(d->info.field, sizeof d->info.field));
+  if (rq->token.p != NULL) {
+    unsigned char dg[32];
+    if (jk_sha256_2(rq->token.p, rq->token.len, NULL, 0, dg) == 0) jk_hex_encode(dg, 8, hash);
+  }
+  ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                "auth_jwt: denied %ui %s%s%s%s%s, token_sha256 %s", ctx->status, ctx->reason,
+                field[0] ? " field " : "", field, detail[0] ? ": " : "", detail, hash);
+}
+
+/* The request's decision for the location's route (computed once). */
+static jk_ctx *jk_decide(ngx_http_request_t *r, const jk_loc_conf *lc) {
+  jk_main_conf *m = ngx_http_get_module_main_conf(r, ngx_http_jwtkit_module);
+  jk_ctx *ctx = ngx_http_get_module_ctx(r, ngx_http_jwtkit_module);
+  if (ctx != NULL && ctx->route == lc->route) return ctx;
+  if (ctx == NULL) {
+    ngx_pool_cleanup_t *cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL || (ctx = ngx_pcalloc(r->pool, sizeof *ctx)) == NULL) return NULL;
+    cln->handler = jk_ctx_cleanup;
+    cln->data = ctx;
+    ngx_http_set_ctx(r, ctx, ngx_http_jwtkit_module);
+  }
+  jwtkit_claims_free(ctx->claims);
+  ngx_memzero(ctx, sizeof *ctx);
+  ctx->route = lc->route;
+  if (m->state == NULL) return NULL;
+
+  gw_request *rq = ngx_palloc(r->pool, sizeof *rq);
+  if (rq == NULL) return NULL;
+  ngx_memzero(rq, offsetof(gw_request, hostbuf));
+  char method[16];
+  jk_copy(method, sizeof method, r->method_name.data, r->method_name.len);
+  jk_copy(rq->hostbuf, sizeof rq->hostbuf, r->headers_in.server.data, r->headers_in.server.len);
+  jk_copy(rq->pathbuf, sizeof rq->pathbuf, r->uri.data, r->uri.len);
+  rq->method = method;
+  rq->host = rq->hostbuf;
+  rq->path = rq->pathbuf;
+  rq->path_len = strlen(rq->pathbuf);
+  rq->route = (size_t)lc->route;
+  const gw_route_cfg *rc = &gw_state_config(m->state)->routes[lc->route];
+  ngx_list_part_t *part = &r->headers_in.headers.part;
+  ngx_table_elt_t *h = part->elts;
+  for (ngx_uint_t i = 0;; i++) {
+    if (i >= part->nelts) {
+      if ((part = part->next) == NULL) break;
+      h = part->elts;
+      i = 0;
+      if (part->nelts == 0) continue;
+    }
+    /* nginx NUL-terminates header names and values */
+    gw_token_field(&rq->token, rc, (const char *)h[i].key.data, (const char *)h[i].value.data);
+  }
+
+  gw_decision d;
+  gw_decide(m->state, rq, (int64_t)ngx_time(), jk_mono_ms(), &d);
+  gw_decision_count(&d);
+  char lb[48];
+  snprintf(ctx->reason, sizeof ctx->reason, "%s", gw_reason_label(d.reason, lb, sizeof lb));
+  if (d.reason < GW_R_ALLOW_COUNT) {
+    ctx->claims = d.claims;
+    d.claims = NULL;
+    jka_claim_req *q = lc->claims ? lc->claims->elts : NULL;
+    for (ngx_uint_t i = 0; lc->claims && i < lc->claims->nelts; i++)
+      if (!jka_claim_req_holds(&q[i], ctx->claims)) {
+        ctx->status = NGX_HTTP_FORBIDDEN;
+        snprintf(ctx->reason, sizeof ctx->reason, "insufficient_scope");
+        snprintf(d.info.msg, sizeof d.info.msg, "auth_jwt_require_claim %.*s %s%.*s not met", (int)q[i].name_len,
+                 q[i].name, q[i].op == JKA_PRESENT ? "" : q[i].op == JKA_EQUALS ? "equals " : "contains ",
+                 q[i].op == JKA_PRESENT ? 0 : (int)(q[i].value_len > 60 ? 60 : q[i].value_len),
+                 q[i].value ? q[i].value : "");
+        jk_log_denial(r, ctx, &d, rq);
+        break;
+      }
+  } else {
+    ctx->status = d.status;
+    ctx->missing = d.reason == GW_R_MISSING_TOKEN;
+    jk_log_denial(r, ctx, &d, rq);
+  }
+  gw_decision_free(&d);
+  return ctx;
+}
+
+static ngx_int_t jk_has_error_page(ngx_http_request_t *r, ngx_uint_t status) {
+  ngx_http_core_loc_conf_t *clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+  if (clcf->error_pages == NULL || r->uri_changes == 0) return 0;
+  ngx_http_err_page_t *ep = clcf->error_pages->elts;
+  for (ngx_uint_t i = 0; i < clcf->error_pages->nelts; i++)
+    if (ep[i].status == (ngx_int_t)status) return 1;
+  return 0;
+}
+
+static ngx_int_t jk_access(ngx_http_request_t *r) {
+  jk_loc_conf *lc = ngx_http_get_module_loc_conf(r, ngx_http_jwtkit_module);
+  if (lc->route < 0) return NGX_DECLINED;
+  jk_ctx *ctx = jk_decide(r, lc);
+  if (ctx == NULL) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  if (ctx->status == 0) return NGX_OK;
+
+  ngx_table_elt_t *h = ngx_list_push(&r->headers_out.headers);
+  if (h == NULL) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  h->hash = 1;
+  ngx_str_set(&h->key, "WWW-Authenticate");
+  h->value = ctx->status == NGX_HTTP_FORBIDDEN ? lc->ch_scope : ctx->missing ? lc->ch_missing : lc->ch_invalid;
+  r->headers_out.www_authenticate = h;
+
+  ngx_http_core_loc_conf_t *clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+  if (clcf->satisfy != NGX_HTTP_SATISFY_ALL || jk_has_error_page(r, ctx->status))
+    return (ngx_int_t)ctx->status; /* satisfy any may still allow; error_page answers */
+
+  /* the answer itself: the status and the challenge, an empty body */
+  ngx_int_t rc = ngx_http_discard_request_body(r);
+  if (rc != NGX_OK) return rc;
+  r->headers_out.status = ctx->status;
+  r->headers_out.content_length_n = 0;
+  rc = ngx_http_send_header(r);
+  if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+    ngx_http_finalize_request(r, rc);
+    return NGX_DONE;
+  }
+  ngx_http_finalize_request(r, ngx_http_send_special(r, NGX_HTTP_LAST));
+  return NGX_DONE;
+}
+
+/* ============================================================ variables */
+
+static jk_ctx *jk_var_ctx(ngx_http_request_t *r) {
+  jk_loc_conf *lc = ngx_http_get_module_loc_conf(r, ngx_http_jwtkit_module);
+  if (lc->route < 0) return NULL;
+  return jk_decide(r, lc);
+}
+
+static ngx_int_t jk_var_set(ngx_http_variable_value_t *v, u_char *p, size_t n) {
+  v->data = p;
+  v->len = n;
+  v->valid = 1;
+  v->no_cacheable = 0;
+  v->not_found = 0;
+  return NGX_OK;
+}
+
+/* $jwt_claim_NAME: as the gate renders a claim header (strings as they
+ * are, arrays of strings joined with ',', others as compact JSON; bytes
+ * outside printable ASCII and '%' percent-encoded, so it is safe in a
+ * header). */
+static ngx_int_t jk_var_claim(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data) {
+  ngx_str_t *name = (ngx_str_t *)data;
+  static const size_t pre = sizeof "jwt_claim_" - 1;
+  jk_ctx *ctx = jk_var_ctx(r);
+  char cname[JKA_MAX_CLAIM_NAME + 1];
+  v->not_found = 1;
+  if (ctx == NULL || ctx->claims == NULL || name->len <= pre || name->len - pre > JKA_MAX_CLAIM_NAME) return NGX_OK;
+  jk_copy(cname, sizeof cname, name->data + pre, name->len - pre);
+  u_char *buf = ngx_pnalloc(r->pool, JK_CLAIM_MAX);
+  if (buf == NULL) return NGX_ERROR;
+  long n = gw_render_claim(ctx->claims, cname, (char *)buf, JK_CLAIM_MAX);
+  if (n < 0) return NGX_OK;
+  return jk_var_set(v, buf, (size_t)n);
+}
+
+/* $jwt_payload: the verified payload JSON without raw CR, LF and tab (in
+ * valid JSON they can only be whitespace between tokens). */
+static ngx_int_t jk_var_payload(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data) {
+  jk_ctx *ctx = jk_var_ctx(r);
+  size_t len = 0;
+  (void)data;
+  v->not_found = 1;
+  if (ctx == NULL || ctx->claims == NULL) return NGX_OK;
+  const char *j = jwtkit_claims_json(ctx->claims, &len);
+  u_char *p = ngx_pnalloc(r->pool, len ? len : 1), *o = p;
+  if (p == NULL) return NGX_ERROR;
+  for (size_t i = 0; i < len; i++)
+    if (j[i] != '\r' && j[i] != '\n' && j[i] != '\t') *o++ = (u_char)j[i];
+  return jk_var_set(v, p, (size_t)(o - p));
+}
+
+/* $jwt_error: why the token was refused (the core's reason label), empty
+ * when it was accepted. */
+static ngx_int_t jk_var_error(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data) {
+  jk_ctx *ctx = jk_var_ctx(r);
+  (void)data;
+  v->not_found = 1;
+  if (ctx == NULL) return NGX_OK;
+  if (ctx->status == 0) return jk_var_set(v, (u_char *)"", 0);
+  return jk_var_set(v, (u_char *)ctx->reason, strlen(ctx->reason));
+}
+
+static ngx_http_variable_t jk_vars[] = {
+    {ngx_string("jwt_claim_"), NULL, jk_var_claim, 0, NGX_HTTP_VAR_PREFIX | NGX_HTTP_VAR_NOCACHEABLE, 0},
+    {ngx_string("jwt_payload"), NULL, jk_var_payload, 0, NGX_HTTP_VAR_NOCACHEABLE, 0},
+    {ngx_string("jwt_error"), NULL, jk_var_error, 0, NGX_HTTP_VAR_NOCACHEABLE, 0},
+    ngx_http_null_variable};
+
+static ngx_int_t jk_preconf(ngx_conf_t *cf) {
+  for (ngx_http_variable_t *v = jk_vars; v->name.len; v++) {
+    ngx_http_variable_t *var = ngx_http_add_variable(cf, &v->name, v->flags);
+    if (var == NULL) return NGX_ERROR;
+    var->get_handler = v->get_handler;
+    var->data = v->data;
+  }
+  return NGX_OK;
+}
+
+static ngx_int_t jk_postconf(ngx_conf_t *cf) {
+  jk_main_conf *m = ngx_http_conf_get_module_main_conf(cf, ngx_http_jwtkit_module);
+  char err[JK_ERR];
+  int line = 0;
+  jk_log_set_level(JK_LOG_ERROR); /* the module logs through nginx */
+  if (m->cfg == NULL) return NGX_OK; /* auth_jwt is not used */
+  gw_build b = {.generation = 1};
+  if (gw_config_check(m->cfg, &line, err, sizeof err) != 0 || gw_state_build(m->cfg, &b, &m->state, err, sizeof err) != 0) {
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "auth_jwt: %s", err);
+    return NGX_ERROR;
+  }
+  m->cfg = NULL; /* the state owns it */
+  ngx_http_core_main_conf_t *cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+  ngx_http_handler_pt *h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+  if (h == NULL) return NGX_ERROR;
+  *h = jk_access;
+  return NGX_OK;
+}

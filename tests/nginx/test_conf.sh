@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# nginx -t with ngx_http_jwtkit_module: every refused configuration is
+# reported with the file and line of the directive at fault (the auth_jwt
+# line for what is missing), and says what is wrong; a good one passes.
+source "$(dirname "$0")/lib.sh"
+
+D=$TMP/conf
+mkdir -p "$D"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$D/ec.key" 2>/dev/null
+openssl pkey -in "$D/ec.key" -pubout -out "$D/ec.pub" 2>/dev/null
+chmod 644 "$D/ec.key" "$D/ec.pub"
+
+n=0
+# try "what" EXPECTED-REGEX [MARK] <<< server lines: nginx -t must fail with
+# the message, at the line holding MARK (a comment "# <-" on the line at fault)
+try() {
+  local what=$1 want=$2 conf line
+  n=$((n + 1))
+  conf=$D/t$n.conf
+  {
+    nginx_head "$D"
+    echo "http {"
+    nginx_http_head "$D"
+    echo "  server {"
+    echo "    listen 127.0.0.1:$(free_port);"
+    sed -e "s#@D@#$D#g"
+    echo "  }"
+    echo "}"
+  } >"$conf"
+  if [ "$want" = ok ]; then
+    nginx_t "$conf"
+    check "$what: nginx -t passes" test $? = 0
+    [ $? = 0 ] || echo "$NGINX_T_OUT"
+    return
+  fi
+  line=$(grep -n '# <-' "$conf" | head -1 | cut -d: -f1)
+  nginx_t "$conf" && { check "$what: nginx -t fails" false; return; }
+  check "$what: says \"$want\"" grep -qE -- "$want" <<<"$NGINX_T_OUT"
+  check "$what: at $conf:$line" grep -qF -- "in $conf:$line" <<<"$NGINX_T_OUT"
+  grep -qF -- "in $conf:$line" <<<"$NGINX_T_OUT" && grep -qE -- "$want" <<<"$NGINX_T_OUT" || echo "$NGINX_T_OUT"
+}
+
+try "a good configuration" ok <<'EOC'
+    auth_jwt_algs ES256;
+    location / {
+      auth_jwt "api";
+      auth_jwt_key_file @D@/ec.pub;
+      auth_jwt_issuer https://issuer.test;
+      auth_jwt_audience api other;
+      auth_jwt_leeway 30s;
+      auth_jwt_type at+jwt;
+      auth_jwt_require_claim scope contains read;
+      auth_jwt_require_claim sub;
+    }
+    location /open/ { auth_jwt off; }
+EOC
+try "a key file relative to the configuration's directory" ok <<'EOC'
+    location / { auth_jwt "api"; auth_jwt_algs ES256; auth_jwt_key_file ec.pub; }
+EOC
+try "auth_jwt_algs missing" "auth_jwt_algs is required where auth_jwt is on" <<'EOC'
+    auth_jwt_key_file @D@/ec.pub;
+    location / {
+      auth_jwt "api"; # <-
+    }
+EOC
+try "auth_jwt on at server level without algs, algs only in a location" "auth_jwt_algs is required" <<'EOC'
+    auth_jwt "api"; # <-
+    auth_jwt_key_file @D@/ec.pub;
+    location / { auth_jwt_algs ES256; }
+EOC
+try "none in auth_jwt_algs" '"none" is never accepted' <<'EOC'
+    location / {
+      auth_jwt "api";
+      auth_jwt_algs ES256 none; # <-
+      auth_jwt_key_file @D@/ec.pub;
+    }
+EOC
+try "HS256 in auth_jwt_algs" "HS256 is not accepted" <<'EOC'
+    location / {
+      auth_jwt "api";
+      auth_jwt_algs HS256; # <-
+      auth_jwt_key_file @D@/ec.pub;
+    }
+EOC
+try "an unknown algorithm" 'unknown algorithm "ES257"' <<'EOC'
+    auth_jwt_algs ES257; # <-
+EOC
+try "a key file that cannot be read" "auth_jwt_key_file: key_file $D/missing.pem: " <<'EOC'
+    location / {
+      auth_jwt "api";
+      auth_jwt_algs ES256;
+      auth_jwt_key_file @D@/ec.pub;
+      auth_jwt_key_file @D@/missing.pem; # <-
+    }
+EOC
+if [ "$(id -u)" != 0 ]; then
+  cp "$D/ec.pub" "$D/noread.pub" && chmod 000 "$D/noread.pub"
+  try "a key file without read permission" "auth_jwt_key_file: key_file $D/noread.pub" <<'EOC'
+    location / { auth_jwt "api"; auth_jwt_algs ES256;
+      auth_jwt_key_file @D@/noread.pub; # <-
+    }
+EOC
+fi
+try "a private key as key file" "holds a private key" <<'EOC'
+    location / {
+      auth_jwt "api";
+      auth_jwt_algs ES256;
+      auth_jwt_key_file @D@/ec.key; # <-
+    }
+EOC
+try "a key for an algorithm not in auth_jwt_algs" "is for ES256, which route .* does not allow" <<'EOC'
+    location / {
+      auth_jwt "api";
+      auth_jwt_algs RS256;
+      auth_jwt_key_file @D@/ec.pub; # <-
+    }
+EOC
+try "no key source" "auth_jwt needs auth_jwt_key_file" <<'EOC'
+    location / {
+      auth_jwt "api"; # <-
+      auth_jwt_algs ES256;
+    }
+EOC
+try "a realm with a quote" "realm: printable ASCII without" <<'EOC'
+    location / { auth_jwt 'a"b'; } # <-
+EOC
+try "a bad leeway" "'leeway': bad duration \"5parsecs\"" <<'EOC'
+    auth_jwt_leeway 5parsecs; # <-
+EOC
+try "an unknown claim check" 'unknown check "has" for claim scope' <<'EOC'
+    auth_jwt_require_claim scope has read; # <-
+EOC
+try "contains with two words" "contains: one word" <<'EOC'
+    auth_jwt_require_claim scope contains "read write"; # <-
+EOC
+try "auth_jwt_algs given twice" '"auth_jwt_algs" directive is duplicate' <<'EOC'
+    auth_jwt_algs ES256;
+    auth_jwt_algs RS256; # <-
+EOC
+try "algs separated by a comma" "one algorithm per argument" <<'EOC'
+    auth_jwt_algs ES256,RS256; # <-
+EOC
+try "auth_jwt_jwks is not built yet" 'unknown directive "auth_jwt_jwks"' <<'EOC'
+    auth_jwt_jwks https://id.example.com/jwks.json; # <-
+EOC
+finish
