@@ -1,5 +1,6 @@
 # tests/nginx/lib.sh - helpers of the ngx_http_jwtkit_module tests, on top
 # of tests/gate/lib.sh (issuer, mint, gate, upstream, check, finish).
+# nginx_head writes the load_module line of docs/nginx.md.
 #
 #   source "$(dirname "$0")/lib.sh"
 #   start_nginx_module <<'EOF' ... EOF   # server{} lines; @TMP@ replaced
