@@ -194,6 +194,31 @@ static uint64_t keys_in(gw_source *s, const char *kid) {
   return r;
 }
 
+/* A set held elsewhere (the nginx module's shared memory), published as
+ * the front end parsed it: generations, expiry, routes' verifiers. */
+static void test_publish(void) {
+  gw_jwks_def d = def();
+  gw_source *s = gw_source_new(&d, NULL);
+  CHECK(s != NULL && gw_source_gen(s) == 0 && keys_in(s, "k1") == 0);
+  gw_fetch_resp r = answer(200, g_set1, "max-age=60", NULL);
+  gw_fetch_outcome o;
+  gw_fetch_evaluate(&d, 0, &r, &o);
+  CHECK(o.r == GW_FETCH_OK && o.jwks != NULL);
+  gw_source_publish(s, o.jwks, 7, 5000);
+  o.jwks = NULL; /* taken */
+  gw_fetch_outcome_clear(&o);
+  CHECK(gw_source_gen(s) == 7 && keys_in(s, "k1") == 7 && keys_in(s, "k2") == 0);
+  CHECK(!gw_source_is_stale(s, 4999) && gw_source_is_stale(s, 5000));
+  gw_fetch_evaluate(&d, 0, &(gw_fetch_resp){GW_FETCH_OK, 200, g_set2, strlen(g_set2), NULL, NULL, 0, NULL}, &o);
+  gw_source_publish(s, o.jwks, 8, INT64_MAX);
+  o.jwks = NULL;
+  gw_fetch_outcome_clear(&o);
+  CHECK(gw_source_gen(s) == 8 && keys_in(s, "k2") == 8 && keys_in(s, "k1") == 0 && !gw_source_is_stale(s, INT64_MAX - 1));
+  gw_source_publish(s, NULL, 9, 1); /* dropped: no set, and no set is never stale */
+  CHECK(gw_source_gen(s) == 9 && keys_in(s, "k2") == 0 && !gw_source_is_stale(s, 10));
+  gw_source_release(s);
+}
+
 static void test_refresh(void) {
   fake f;
   gw_jwks_def d;
@@ -524,6 +549,7 @@ int main(void) {
   gw_metrics_init();
   keys_setup();
   test_answers();
+  test_publish();
   test_refresh();
   test_refetch();
   test_stale();
