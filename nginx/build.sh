@@ -1,8 +1,9 @@
 #!/bin/sh
 # nginx/build.sh SRC BUILD: build ngx_http_jwtkit_module.so against the
 # nginx-dev source copy (/usr/share/nginx/src, or $NGINX_SRC) into
-# BUILD/nginx/.  BUILD is the CMake build directory holding libjwtkit.a and
-# services/gatecore/libjwtkit_gatecore.a (position-independent).  nginx's
+# BUILD/nginx/.  BUILD is the CMake build directory holding libjwtkit.a,
+# services/gatecore/libjwtkit_gatecore.a and services/fetch/libjwtkit_fetch.a
+# (position-independent).  nginx's
 # tree is copied to BUILD/nginx/src and configured once, with Debian's own
 # configure flags (conf_flags) and --with-compat, so the module loads into
 # Debian's nginx; later runs only recompile the module (make modules).
@@ -16,12 +17,12 @@ if [ ! -x "$NGX_SRC/configure" ]; then
   echo "nginx/build.sh: $NGX_SRC/configure not found: install nginx-dev (scripts/install-deps)" >&2
   exit 77
 fi
-for lib in "$BUILD/libjwtkit.a" "$BUILD/services/gatecore/libjwtkit_gatecore.a"; do
-  [ -f "$lib" ] || { echo "nginx/build.sh: $lib missing: build jwtkit_static and jwtkit_gatecore first" >&2; exit 1; }
+for lib in "$BUILD/libjwtkit.a" "$BUILD/services/gatecore/libjwtkit_gatecore.a" "$BUILD/services/fetch/libjwtkit_fetch.a"; do
+  [ -f "$lib" ] || { echo "nginx/build.sh: $lib missing: build jwtkit_static, jwtkit_gatecore and jwtkit_fetch first" >&2; exit 1; }
 done
 # what libjwtkit.a was built with (PKCS#11 through p11-kit, PostgreSQL):
 # the objects the module pulls in may need them
-extra="-lcrypto -lpthread"
+extra="-lcurl -lcrypto -lpthread"
 if nm "$BUILD/libjwtkit.a" 2>/dev/null | grep -q ' U p11_kit_'; then extra="$extra -lp11-kit"; fi
 if nm "$BUILD/libjwtkit.a" 2>/dev/null | grep -q ' U PQ'; then extra="$extra -lpq"; fi
 mkdir -p "$OUT"
@@ -48,7 +49,7 @@ if [ ! -f "$stamp" ] || [ "$SRC/nginx/config" -nt "$stamp" ] || [ "$0" -nt "$sta
   touch "$stamp"
 fi
 # the module's objects depend on the static libraries: relink when they change
-for lib in "$BUILD/libjwtkit.a" "$BUILD/services/gatecore/libjwtkit_gatecore.a"; do
+for lib in "$BUILD/libjwtkit.a" "$BUILD/services/gatecore/libjwtkit_gatecore.a" "$BUILD/services/fetch/libjwtkit_fetch.a"; do
   if [ -f "$W/objs/ngx_http_jwtkit_module.so" ] && [ "$lib" -nt "$W/objs/ngx_http_jwtkit_module.so" ]; then
     rm -f "$W/objs/ngx_http_jwtkit_module.so"
   fi

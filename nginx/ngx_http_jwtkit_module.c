@@ -17,8 +17,18 @@
  * rewrite-phase `if`/`map` can use claims) and the access phase reuses the
  * result.  Subrequests are not checked (nginx's access phase skips them).
  *
- * Not built yet: auth_jwt_jwks (remote JWK Sets), the token cache,
- * migration mode, auth_jwt_status, $jwt_header_NAME (docs/nginx.md).
+ * JWK Sets (auth_jwt_jwks): one slot per URL in a shared memory zone
+ * holds the core's source state machine (gw_jwks_sm, under the slot's
+ * mutex), the last good set as received and its generation.  Any worker may
+ * run the fetch the machine asks for - one at a time, under a lease (the
+ * lease's number and expiry) - in nginx's thread pool with jwtkit_fetch;
+ * each worker parses the set again when the slot's generation changes and
+ * publishes it to its own gw_source (gw_source_publish), so all workers
+ * verify with the same set.  A token with an unknown kid waits (parked,
+ * the worker keeps running) for one rate-limited refetch.
+ *
+ * Not built yet: the token cache, migration mode, auth_jwt_status,
+ * $jwt_header_NAME (docs/nginx.md).
  */
 #include <ngx_config.h>
 #include <ngx_core.h>
@@ -31,6 +41,7 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "crypto/seal.h"
+#include "fetch.h"
 #include "gatecore.h"
 #include "jwtkit_args.h"
 
@@ -52,6 +63,8 @@ typedef struct {
   jk_val *issuer;
   jk_val *leeway;
   jk_val *type;
+  jk_val *jwks;           /* URL */
+  ngx_flag_t jwks_http;   /* allow_http */
   ngx_array_t *key_files; /* jk_val */
   ngx_array_t *audiences; /* jk_val */
   ngx_array_t *claims;    /* jka_claim_req */
@@ -60,10 +73,59 @@ typedef struct {
   ngx_str_t ch_missing, ch_invalid, ch_scope;
 } jk_loc_conf;
 
+/* One JWK Set URL in the shared zone. */
 typedef struct {
+  ngx_shmtx_sh_t lock_sh;
+  ngx_shmtx_t mtx;
+  gw_jwks_sm sm;           /* the core's state machine, under mtx */
+  uint64_t lease;          /* the running fetch's lease number (0: none) */
+  uint64_t leases;         /* leases given */
+  ngx_pid_t lease_pid;
+  int64_t lease_until_ms;  /* monotonic: past it, the fetch counts as failed */
+  uint64_t gen;            /* generation of the set below (sm.gen when published; 0: none) */
+  uint64_t done;           /* fetches ended */
+  size_t cap, len;
+  char url[GW_MAX_URL + 1];
+  u_char body[1];          /* cap bytes: the last good set as received */
+} jk_slot;
+
+#define JK_MAX_SLOTS GW_MAX_ROUTES
+typedef struct {
+  ngx_uint_t nslots;
+  jk_slot *slot[JK_MAX_SLOTS];
+} jk_shm;
+
+typedef struct jk_main_conf_s jk_main_conf;
+
+/* A source in this process: the state's gw_source, its slot, its fetch. */
+typedef struct {
+  jk_main_conf *m;
+  gw_source *src;
+  const gw_jwks_def *def;
+  jk_slot *slot;
+  uint64_t local_gen;   /* generation published to src */
+  ngx_thread_task_t *task;
+  ngx_uint_t fetching;  /* this worker's task runs */
+  uint64_t lease;       /* ... under this lease */
+  ngx_queue_t waiters;  /* parked requests (jk_ctx.q) */
+  ngx_uint_t nwaiters;
+} jk_src;
+
+typedef struct {
+  jk_src *js;
+  gw_fetch_req req;
+  jk_fetch_resp resp;
+} jk_task_ctx;
+
+struct jk_main_conf_s {
   gw_config *cfg;  /* until postconfiguration hands it to the state */
   gw_state *state; /* NULL when no location uses auth_jwt */
-} jk_main_conf;
+  jk_src *src;     /* one per JWK Set source of the state */
+  ngx_uint_t nsrc;
+  ngx_shm_zone_t *zone;
+  ngx_thread_pool_t *tp;
+  ngx_event_t timer;
+};
 
 /* The decision of one request, made once (access phase or first $jwt_*). */
 typedef struct {
@@ -72,6 +134,12 @@ typedef struct {
   ngx_uint_t missing;
   jwtkit_claims *claims; /* verified (also when a claim requirement failed) */
   char reason[48];
+  jk_src *refetch;       /* the decision asks for a refetch of this source */
+  ngx_uint_t waiting, waited;
+  uint64_t until_done;   /* parked until the slot's done count reaches this ... */
+  int64_t deadline_ms;   /* ... or this passes */
+  ngx_queue_t q;
+  ngx_http_request_t *r;
 } jk_ctx;
 
 static ngx_int_t jk_preconf(ngx_conf_t *cf);
@@ -84,6 +152,8 @@ static char *jk_set_route_value(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_route_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_algs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_claim(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *jk_set_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t jk_init_process(ngx_cycle_t *cycle);
 
 /* cmd->post: the core's key for a directive */
 static char k_issuer[] = "issuer", k_leeway[] = "leeway", k_typ[] = "typ", k_key_file[] = "key_file",
@@ -104,6 +174,8 @@ static ngx_command_t jk_commands[] = {
      jk_set_route_value, NGX_HTTP_LOC_CONF_OFFSET, offsetof(jk_loc_conf, leeway), k_leeway},
     {ngx_string("auth_jwt_type"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
      jk_set_route_value, NGX_HTTP_LOC_CONF_OFFSET, offsetof(jk_loc_conf, type), k_typ},
+    {ngx_string("auth_jwt_jwks"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE12,
+     jk_set_jwks, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("auth_jwt_require_claim"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE13, jk_set_claim,
      NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
@@ -122,7 +194,7 @@ ngx_module_t ngx_http_jwtkit_module = {NGX_MODULE_V1,
                                        NGX_HTTP_MODULE,
                                        NULL,
                                        NULL,
-                                       NULL,
+                                       jk_init_process,
                                        NULL,
                                        NULL,
                                        NULL,
@@ -199,6 +271,8 @@ static void *jk_create_loc(ngx_conf_t *cf) {
   c->issuer = NGX_CONF_UNSET_PTR;
   c->leeway = NGX_CONF_UNSET_PTR;
   c->type = NGX_CONF_UNSET_PTR;
+  c->jwks = NGX_CONF_UNSET_PTR;
+  c->jwks_http = NGX_CONF_UNSET;
   c->key_files = NGX_CONF_UNSET_PTR;
   c->audiences = NGX_CONF_UNSET_PTR;
   c->claims = NGX_CONF_UNSET_PTR;
@@ -320,6 +394,36 @@ static char *jk_set_claim(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
   return NGX_CONF_OK;
 }
 
+/* auth_jwt_jwks URL [allow_http]; */
+static char *jk_set_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
+  jk_loc_conf *c = conf;
+  ngx_str_t *a = cf->args->elts;
+  char err[JK_ERR];
+  (void)cmd;
+  if (c->jwks != NGX_CONF_UNSET_PTR) return "is duplicate";
+  c->jwks_http = 0;
+  if (cf->args->nelts == 3) {
+    if (!(a[2].len == 10 && ngx_strncmp(a[2].data, "allow_http", 10) == 0)) {
+      ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_jwks: unknown option \"%V\" (allow_http is the only one)",
+                         &a[2]);
+      return NGX_CONF_ERROR;
+    }
+    c->jwks_http = 1;
+  }
+  if (jk_check_value("jwks_url", (const char *)a[1].data, err, sizeof err) != 0) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_jwks: %s", err);
+    return NGX_CONF_ERROR;
+  }
+  if (!c->jwks_http && ngx_strncasecmp(a[1].data, (u_char *)"http://", 7) == 0) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "auth_jwt_jwks: %V is plain http://; use https:// or add allow_http (test set-ups only)",
+                       &a[1]);
+    return NGX_CONF_ERROR;
+  }
+  c->own = 1;
+  return (c->jwks = jk_val_here(cf, &a[1])) ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
 static char *jk_challenge_str(ngx_conf_t *cf, ngx_str_t *out, const ngx_str_t *realm, jka_challenge_kind k) {
   char buf[JKA_MAX_REALM + 64];
   long n = jka_challenge(buf, sizeof buf, (const char *)realm->data, realm->len, k);
@@ -375,6 +479,11 @@ static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child) {
   JK_MERGE(issuer);
   JK_MERGE(leeway);
   JK_MERGE(type);
+  if (conf->jwks == NGX_CONF_UNSET_PTR) {
+    conf->jwks = prev->jwks == NGX_CONF_UNSET_PTR ? NULL : prev->jwks;
+    conf->jwks_http = prev->jwks_http;
+  }
+  ngx_conf_merge_value(conf->jwks_http, prev->jwks_http, 0);
   JK_MERGE(key_files);
   JK_MERGE(audiences);
   JK_MERGE(claims);
@@ -391,10 +500,9 @@ static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child) {
     return jk_error_at(cf, conf->enable_at,
                        "auth_jwt_algs is required where auth_jwt is on (there is no default algorithm; "
                        "e.g. auth_jwt_algs ES256;)");
-  if (conf->key_files == NULL)
+  if (conf->key_files == NULL && conf->jwks == NULL)
     return jk_error_at(cf, conf->enable_at,
-                       "auth_jwt needs auth_jwt_key_file (a PEM public key, JWK or JWK Set file); "
-                       "auth_jwt_jwks is not built yet");
+                       "auth_jwt needs auth_jwt_key_file (a PEM public key, JWK or JWK Set file) or auth_jwt_jwks URL");
   if (m->cfg == NULL) {
     if ((m->cfg = gw_config_new()) == NULL || gw_config_set(m->cfg, "token_cache", "0", err, sizeof err) != 0)
       return NGX_CONF_ERROR;
@@ -415,14 +523,16 @@ static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child) {
   if (!bad && conf->issuer) bad = gw_route_set(rc, "issuer", (const char *)conf->issuer->value.data, err, sizeof err);
   if (!bad && conf->leeway) bad = gw_route_set(rc, "leeway", (const char *)conf->leeway->value.data, err, sizeof err);
   if (!bad && conf->type) bad = gw_route_set(rc, "typ", (const char *)conf->type->value.data, err, sizeof err);
+  if (!bad && conf->jwks) bad = gw_route_set(rc, "jwks_url", (const char *)conf->jwks->value.data, err, sizeof err);
+  if (!bad && conf->jwks && conf->jwks_http) bad = gw_route_set(rc, "allow_http_jwks", "true", err, sizeof err);
   jk_val *v = conf->audiences ? conf->audiences->elts : NULL;
   for (ngx_uint_t i = 0; !bad && conf->audiences && i < conf->audiences->nelts; i++)
     bad = gw_route_set(rc, "audience", (const char *)v[i].value.data, err, sizeof err);
-  v = conf->key_files->elts;
-  for (ngx_uint_t i = 0; !bad && i < conf->key_files->nelts; i++)
+  v = conf->key_files ? conf->key_files->elts : NULL;
+  for (ngx_uint_t i = 0; !bad && conf->key_files && i < conf->key_files->nelts; i++)
     bad = gw_route_set(rc, "key_file", (const char *)v[i].value.data, err, sizeof err);
   if (bad) return jk_error_at(cf, conf->enable_at, err);
-  if (jk_check_key_files(cf, rc, conf->key_files) != NGX_CONF_OK) return NGX_CONF_ERROR;
+  if (conf->key_files && jk_check_key_files(cf, rc, conf->key_files) != NGX_CONF_OK) return NGX_CONF_ERROR;
 
   if (jk_challenge_str(cf, &conf->ch_missing, &conf->realm, JKA_CH_MISSING) != NGX_CONF_OK ||
       jk_challenge_str(cf, &conf->ch_invalid, &conf->realm, JKA_CH_INVALID) != NGX_CONF_OK ||
@@ -439,10 +549,311 @@ static void jk_state_cleanup(void *data) {
   m->cfg = NULL;
 }
 
+
+/* ============================================================ JWK Sets */
+
+#define JK_LEASE_SLACK_MS 5000 /* a fetch's lease: its timeout and this */
+
+static size_t jk_slot_size(size_t cap) { return offsetof(jk_slot, body) + cap + 1; }
+
+/* The zone: a slot per URL, found again by URL when a reload keeps the
+ * zone, so a reload neither forgets the set nor refetches it. */
+static ngx_int_t jk_zone_init(ngx_shm_zone_t *zone, void *odata) {
+  jk_main_conf *m = zone->data;
+  ngx_slab_pool_t *sp = (ngx_slab_pool_t *)zone->shm.addr;
+  jk_shm *h = odata != NULL ? sp->data : NULL;
+  (void)odata;
+  if (h == NULL) {
+    if ((h = ngx_slab_calloc(sp, sizeof *h)) == NULL) return NGX_ERROR;
+    sp->data = h;
+  }
+  for (ngx_uint_t i = 0; i < m->nsrc; i++) {
+    jk_src *js = &m->src[i];
+    size_t cap = js->def->o.max_bytes;
+    jk_slot *sl = NULL;
+    for (ngx_uint_t k = 0; k < h->nslots; k++)
+      if (strcmp(h->slot[k]->url, js->def->url) == 0 && h->slot[k]->cap >= cap) sl = h->slot[k];
+    if (sl == NULL) {
+      if (h->nslots >= JK_MAX_SLOTS || (sl = ngx_slab_calloc(sp, jk_slot_size(cap))) == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0, "auth_jwt_jwks: the shared zone is full");
+        return NGX_ERROR;
+      }
+      sl->cap = cap;
+      ngx_cpystrn((u_char *)sl->url, (u_char *)js->def->url, sizeof sl->url);
+      gw_sm_init(&sl->sm);
+      h->slot[h->nslots++] = sl;
+    }
+    if (ngx_shmtx_create(&sl->mtx, &sl->lock_sh, NULL) != NGX_OK) return NGX_ERROR;
+    js->slot = sl;
+  }
+  return NGX_OK;
+}
+
+static gw_fetch_result jk_map_result(jk_fetch_result r) {
+  switch (r) {
+    case JK_FETCH_OK: return GW_FETCH_OK;
+    case JK_FETCH_TIMEOUT: return GW_FETCH_TIMEOUT;
+    case JK_FETCH_TOO_LARGE: return GW_FETCH_TOO_LARGE;
+    case JK_FETCH_TRUNCATED: return GW_FETCH_TRUNCATED;
+    case JK_FETCH_CONNECT: return GW_FETCH_CONNECT;
+    case JK_FETCH_TLS: return GW_FETCH_TLS;
+    default: return GW_FETCH_NETWORK;
+  }
+}
+
+/* In a thread of nginx's pool: the blocking fetch. */
+static void jk_fetch_thread(void *data, ngx_log_t *log) {
+  jk_task_ctx *t = data;
+  (void)log;
+  jk_fetch_opts o = {.http = t->req.allow_http ? JK_FETCH_HTTP_ANY : JK_FETCH_HTTPS_ONLY,
+                     .timeout_ms = t->req.timeout_ms,
+                     .max_bytes = t->req.max_bytes,
+                     .ca_file = t->req.ca_file,
+                     .agent = "jwtkit-nginx",
+                     .accept = "application/jwk-set+json, application/json",
+                     .if_none_match = t->req.if_none_match};
+  jk_fetch_get(t->req.url, &o, &t->resp);
+}
+
+/* Under the slot's lock: this worker runs the fetch in req. */
+static void jk_lease_take(jk_src *js, int64_t now) {
+  jk_slot *sl = js->slot;
+  sl->lease = ++sl->leases;
+  sl->lease_pid = ngx_pid;
+  sl->lease_until_ms = now + js->def->o.timeout_ms + JK_LEASE_SLACK_MS;
+  js->lease = sl->lease;
+}
+
+static void jk_fetch_post(jk_src *js, const gw_fetch_req *req) {
+  jk_task_ctx *t = js->task->ctx;
+  t->req = *req;
+  ngx_memzero(&t->resp, sizeof t->resp);
+  js->fetching = 1;
+  if (ngx_thread_task_post(js->m->tp, js->task) != NGX_OK) {
+    /* the queue is full: the fetch fails at once (retried by the machine) */
+    t->resp.result = JK_FETCH_NETWORK;
+    ngx_cpystrn((u_char *)t->resp.detail, (u_char *)"nginx's thread pool queue is full", sizeof t->resp.detail);
+    js->task->event.handler(&js->task->event);
+  }
+}
+
+/* A new generation in the slot: parse it here and publish it to this
+ * process's source (the routes rebuild their verifiers on it). */
+static void jk_sync(jk_src *js) {
+  jk_slot *sl = js->slot;
+  if (sl == NULL || __atomic_load_n(&sl->gen, __ATOMIC_ACQUIRE) == js->local_gen) return;
+  ngx_shmtx_lock(&sl->mtx);
+  uint64_t gen = sl->gen;
+  size_t len = sl->len;
+  char *body = len ? ngx_alloc(len + 1, ngx_cycle->log) : NULL;
+  if (body != NULL) ngx_memcpy(body, sl->body, len);
+  ngx_shmtx_unlock(&sl->mtx);
+  if (len != 0 && body == NULL) return; /* out of memory: try again later */
+  jwtkit_jwks *set = NULL;
+  if (body != NULL) {
+    gw_fetch_resp r = {GW_FETCH_OK, 200, body, len, NULL, NULL, 0, NULL};
+    gw_fetch_outcome o;
+    gw_fetch_evaluate(js->def, 0, &r, &o);
+    set = o.jwks;
+    o.jwks = NULL;
+    gw_fetch_outcome_clear(&o);
+    ngx_free(body);
+  }
+  gw_source_publish(js->src, set, gen, INT64_MAX);
+  js->local_gen = gen;
+}
+
+/* Resume the parked requests whose refetch ended (or whose bound passed). */
+static void jk_wake(jk_src *js, int64_t now) {
+  uint64_t done = __atomic_load_n(&js->slot->done, __ATOMIC_ACQUIRE);
+  ngx_queue_t *q = ngx_queue_head(&js->waiters);
+  while (q != ngx_queue_sentinel(&js->waiters)) {
+    jk_ctx *ctx = ngx_queue_data(q, jk_ctx, q);
+    q = ngx_queue_next(q);
+    if (done < ctx->until_done && now < ctx->deadline_ms) continue;
+    ngx_queue_remove(&ctx->q);
+    js->nwaiters--;
+    ctx->waiting = 0;
+    ctx->waited = 1;
+    ctx->route = -2; /* decide again */
+    ngx_http_request_t *r = ctx->r;
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_post_event(r->connection->write, &ngx_posted_events);
+  }
+}
+
+static void jk_log_fetch(jk_src *js, const gw_fetch_outcome *o) {
+  ngx_uint_t level = o->r == GW_FETCH_OK || o->r == GW_FETCH_NOT_MODIFIED ? NGX_LOG_INFO : NGX_LOG_WARN;
+  char detail[200];
+  jka_log_safe(detail, sizeof detail, o->detail, strnlen(o->detail, sizeof o->detail));
+  ngx_log_error(level, ngx_cycle->log, 0, "auth_jwt_jwks: %s: %s%s%s, generation %uL", js->def->url,
+                gw_fetch_result_name(o->r), detail[0] ? ": " : "", detail, (uint64_t)js->slot->sm.gen);
+}
+
+static void jk_fetch_done(ngx_event_t *ev) {
+  ngx_thread_task_t *task = ev->data;
+  jk_task_ctx *t = task->ctx;
+  jk_src *js = t->js;
+  jk_slot *sl = js->slot;
+  int64_t now = jk_mono_ms();
+  js->fetching = 0;
+  gw_fetch_resp gr = {jk_map_result(t->resp.result), t->resp.status, t->resp.body, t->resp.len,
+                      t->resp.cache_control, t->resp.etag, t->resp.age, t->resp.detail};
+  ngx_shmtx_lock(&sl->mtx);
+  int sent_etag = sl->sm.sent_etag;
+  ngx_shmtx_unlock(&sl->mtx);
+  gw_fetch_outcome o;
+  gw_fetch_evaluate(js->def, sent_etag, &gr, &o); /* parsing: outside the lock */
+  gw_fetch_req req;
+  int64_t wake;
+  int start = 0, mine;
+  ngx_shmtx_lock(&sl->mtx);
+  mine = sl->lease == js->lease && sl->sm.fetching;
+  if (mine) {
+    int rr = gw_sm_done(&sl->sm, js->def, now, &o);
+    sl->lease = 0;
+    sl->lease_pid = 0;
+    if (rr & GW_SM_PUBLISH) {
+      size_t n = gr.len <= sl->cap ? gr.len : 0;
+      if (n > 0) ngx_memcpy(sl->body, gr.body, n);
+      sl->len = n;
+      __atomic_store_n(&sl->gen, sl->sm.gen, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&sl->done, sl->done + 1, __ATOMIC_RELEASE);
+    if ((rr & GW_SM_AGAIN) && (gw_sm_poll(&sl->sm, js->def, now, &req, &wake) & GW_SM_FETCH)) {
+      jk_lease_take(js, now);
+      start = 1;
+    }
+  }
+  ngx_shmtx_unlock(&sl->mtx);
+  if (mine) jk_log_fetch(js, &o);
+  else
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "auth_jwt_jwks: %s: a fetch ended after its lease; its answer is dropped", js->def->url);
+  gw_fetch_outcome_clear(&o);
+  jk_fetch_resp_free(&t->resp);
+  if (start) jk_fetch_post(js, &req);
+  jk_sync(js);
+  jk_wake(js, now);
+}
+
+/* Timers of every source: a fetch due, a lease that ran out (its worker
+ * died), new generations, parked requests; again within a second. */
+static void jk_tick(ngx_event_t *ev) {
+  jk_main_conf *m = ev->data;
+  int64_t now = jk_mono_ms(), next = now + 1000;
+  for (ngx_uint_t i = 0; i < m->nsrc; i++) {
+    jk_src *js = &m->src[i];
+    jk_slot *sl = js->slot;
+    gw_fetch_req req;
+    int64_t wake = next;
+    int start = 0;
+    ngx_pid_t dead = 0;
+    ngx_shmtx_lock(&sl->mtx);
+    if (sl->sm.fetching && sl->lease != 0 && now >= sl->lease_until_ms) {
+      gw_fetch_outcome o;
+      ngx_memzero(&o, sizeof o);
+      o.r = GW_FETCH_NETWORK;
+      snprintf(o.detail, sizeof o.detail, "the fetch of worker %ld did not end within its lease", (long)sl->lease_pid);
+      dead = sl->lease_pid;
+      gw_sm_done(&sl->sm, js->def, now, &o);
+      sl->lease = 0;
+      sl->lease_pid = 0;
+      __atomic_store_n(&sl->done, sl->done + 1, __ATOMIC_RELEASE);
+    }
+    int rr = gw_sm_poll(&sl->sm, js->def, now, &req, &wake);
+    if (rr & GW_SM_DROPPED) {
+      sl->len = 0;
+      __atomic_store_n(&sl->gen, sl->sm.gen, __ATOMIC_RELEASE);
+    }
+    if ((rr & GW_SM_FETCH) && !js->fetching) {
+      jk_lease_take(js, now);
+      start = 1;
+    }
+    ngx_shmtx_unlock(&sl->mtx);
+    if (dead)
+      ngx_log_error(NGX_LOG_WARN, ev->log, 0, "auth_jwt_jwks: %s: the fetch of worker %P did not end within its lease",
+                    js->def->url, dead);
+    if (start) jk_fetch_post(js, &req);
+    jk_sync(js);
+    jk_wake(js, now);
+    if (wake < next) next = wake;
+    if (js->nwaiters > 0 && now + 20 < next) next = now + 20;
+  }
+  int64_t d = next - now;
+  if (d < 10) d = 10;
+  if (!ngx_exiting) ngx_add_timer(ev, (ngx_msec_t)d);
+}
+
+static ngx_int_t jk_init_process(ngx_cycle_t *cycle) {
+  jk_main_conf *m = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_jwtkit_module);
+  if (m == NULL || m->nsrc == 0) return NGX_OK;
+  if (jk_fetch_global_init() != 0) {
+    ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "auth_jwt_jwks: libcurl cannot be initialised");
+    return NGX_ERROR;
+  }
+  for (ngx_uint_t i = 0; i < m->nsrc; i++) {
+    jk_src *js = &m->src[i];
+    if ((js->task = ngx_thread_task_alloc(cycle->pool, sizeof(jk_task_ctx))) == NULL) return NGX_ERROR;
+    ((jk_task_ctx *)js->task->ctx)->js = js;
+    js->task->handler = jk_fetch_thread;
+    js->task->event.handler = jk_fetch_done;
+    js->task->event.data = js->task;
+    js->task->event.log = cycle->log;
+    ngx_queue_init(&js->waiters);
+  }
+  m->timer.handler = jk_tick;
+  m->timer.data = m;
+  m->timer.log = cycle->log;
+  m->timer.cancelable = 1;
+  ngx_add_timer(&m->timer, 1);
+  return NGX_OK;
+}
+
+/* The decision asks for a refetch (unknown kid, no set yet): ask the
+ * machine; park the request until that fetch ends.  1 when parked. */
+static ngx_int_t jk_park(ngx_http_request_t *r, jk_ctx *ctx) {
+  jk_src *js = ctx->refetch;
+  jk_slot *sl = js->slot;
+  int64_t now = jk_mono_ms(), wake;
+  gw_fetch_req req;
+  int start = 0;
+  if (js->nwaiters >= GW_MAX_WAITERS) return 0;
+  ngx_shmtx_lock(&sl->mtx);
+  int running = sl->sm.fetching;
+  uint64_t done = sl->done;
+  gw_refetch rr = gw_sm_refetch(&sl->sm, js->def, now);
+  if (rr == GW_REFETCH_KICKED && (gw_sm_poll(&sl->sm, js->def, now, &req, &wake) & GW_SM_FETCH) && !js->fetching) {
+    jk_lease_take(js, now);
+    start = 1;
+  }
+  ngx_shmtx_unlock(&sl->mtx);
+  if (start) jk_fetch_post(js, &req);
+  if (rr == GW_REFETCH_NO) {
+    atomic_fetch_add(&gw_stats.refetch_cooldown, 1);
+    return 0;
+  }
+  atomic_fetch_add(&gw_stats.refetch_waited, 1);
+  ctx->until_done = done + (running ? 2 : 1); /* the end of a fetch that starts after this request */
+  ctx->deadline_ms = now + 2 * js->def->o.timeout_ms + JK_LEASE_SLACK_MS;
+  ctx->waiting = 1;
+  ctx->r = r;
+  ngx_queue_insert_tail(&js->waiters, &ctx->q);
+  js->nwaiters++;
+  if (js->m->timer.timer_set) ngx_del_timer(&js->m->timer);
+  ngx_add_timer(&js->m->timer, 20);
+  return 1;
+}
+
 /* ============================================================= requests */
 
 static void jk_ctx_cleanup(void *data) {
   jk_ctx *ctx = data;
+  if (ctx->waiting) {
+    ngx_queue_remove(&ctx->q);
+    ctx->refetch->nwaiters--;
+    ctx->waiting = 0;
+  }
   jwtkit_claims_free(ctx->claims);
   ctx->claims = NULL;
 }
@@ -463,8 +874,9 @@ static void jk_log_denial(ngx_http_request_t *r, const jk_ctx *ctx, const gw_dec
     if (jk_sha256_2(rq->token.p, rq->token.len, NULL, 0, dg) == 0) jk_hex_encode(dg, 8, hash);
   }
   ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                "auth_jwt: denied %ui %s%s%s%s%s, token_sha256 %s", ctx->status, ctx->reason,
-                field[0] ? " field " : "", field, detail[0] ? ": " : "", detail, hash);
+                "auth_jwt: %s %ui %s%s%s%s%s, token_sha256 %s",
+                ctx->refetch != NULL && !ctx->waited ? "may refetch the JWK Set before answering" : "denied",
+                ctx->status, ctx->reason, field[0] ? " field " : "", field, detail[0] ? ": " : "", detail, hash);
 }
 
 /* The request's decision for the location's route (computed once). */
@@ -480,9 +892,12 @@ static jk_ctx *jk_decide(ngx_http_request_t *r, const jk_loc_conf *lc) {
     ngx_http_set_ctx(r, ctx, ngx_http_jwtkit_module);
   }
   jwtkit_claims_free(ctx->claims);
+  ngx_uint_t waited = ctx->waited;
   ngx_memzero(ctx, sizeof *ctx);
+  ctx->waited = waited;
   ctx->route = lc->route;
   if (m->state == NULL) return NULL;
+  for (ngx_uint_t i = 0; i < m->nsrc; i++) jk_sync(&m->src[i]);
 
   gw_request *rq = ngx_palloc(r->pool, sizeof *rq);
   if (rq == NULL) return NULL;
@@ -533,6 +948,10 @@ static jk_ctx *jk_decide(ngx_http_request_t *r, const jk_loc_conf *lc) {
   } else {
     ctx->status = d.status;
     ctx->missing = d.reason == GW_R_MISSING_TOKEN;
+    for (ngx_uint_t i = 0; d.refetch != NULL && i < m->nsrc; i++)
+      if (m->src[i].src == d.refetch && m->src[i].slot != NULL) ctx->refetch = &m->src[i];
+    /* keys that cannot be had are not the client's fault: 503 */
+    if (d.reason == GW_R_JWKS_NOT_READY) ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
     jk_log_denial(r, ctx, &d, rq);
   }
   gw_decision_free(&d);
@@ -548,12 +967,34 @@ static ngx_int_t jk_has_error_page(ngx_http_request_t *r, ngx_uint_t status) {
   return 0;
 }
 
+/* The answer itself: the status (and the challenge set before), an empty body. */
+static ngx_int_t jk_send_empty(ngx_http_request_t *r, ngx_uint_t status) {
+  ngx_int_t rc = ngx_http_discard_request_body(r);
+  if (rc != NGX_OK) return rc;
+  r->headers_out.status = status;
+  r->headers_out.content_length_n = 0;
+  rc = ngx_http_send_header(r);
+  if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+    ngx_http_finalize_request(r, rc);
+    return NGX_DONE;
+  }
+  ngx_http_finalize_request(r, ngx_http_send_special(r, NGX_HTTP_LAST));
+  return NGX_DONE;
+}
+
 static ngx_int_t jk_access(ngx_http_request_t *r) {
   jk_loc_conf *lc = ngx_http_get_module_loc_conf(r, ngx_http_jwtkit_module);
   if (lc->route < 0) return NGX_DECLINED;
-  jk_ctx *ctx = jk_decide(r, lc);
+  jk_ctx *ctx = ngx_http_get_module_ctx(r, ngx_http_jwtkit_module);
+  if (ctx != NULL && ctx->waiting) return NGX_AGAIN; /* a wake-up before the refetch ended */
+  ctx = jk_decide(r, lc);
   if (ctx == NULL) return NGX_HTTP_INTERNAL_SERVER_ERROR;
   if (ctx->status == 0) return NGX_OK;
+  if (ctx->refetch != NULL && !ctx->waited && jk_park(r, ctx)) return NGX_AGAIN;
+  if (ctx->status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+    if (jk_has_error_page(r, ctx->status)) return NGX_HTTP_SERVICE_UNAVAILABLE;
+    return jk_send_empty(r, ctx->status);
+  }
 
   ngx_table_elt_t *h = ngx_list_push(&r->headers_out.headers);
   if (h == NULL) return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -566,18 +1007,7 @@ static ngx_int_t jk_access(ngx_http_request_t *r) {
   if (clcf->satisfy != NGX_HTTP_SATISFY_ALL || jk_has_error_page(r, ctx->status))
     return (ngx_int_t)ctx->status; /* satisfy any may still allow; error_page answers */
 
-  /* the answer itself: the status and the challenge, an empty body */
-  ngx_int_t rc = ngx_http_discard_request_body(r);
-  if (rc != NGX_OK) return rc;
-  r->headers_out.status = ctx->status;
-  r->headers_out.content_length_n = 0;
-  rc = ngx_http_send_header(r);
-  if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-    ngx_http_finalize_request(r, rc);
-    return NGX_DONE;
-  }
-  ngx_http_finalize_request(r, ngx_http_send_special(r, NGX_HTTP_LAST));
-  return NGX_DONE;
+  return jk_send_empty(r, ctx->status);
 }
 
 /* ============================================================ variables */
@@ -671,6 +1101,23 @@ static ngx_int_t jk_postconf(ngx_conf_t *cf) {
     return NGX_ERROR;
   }
   m->cfg = NULL; /* the state owns it */
+  m->nsrc = gw_state_nsources(m->state);
+  if (m->nsrc > 0) {
+    size_t size = 8 * ngx_pagesize;
+    if ((m->src = ngx_pcalloc(cf->pool, m->nsrc * sizeof *m->src)) == NULL) return NGX_ERROR;
+    for (ngx_uint_t i = 0; i < m->nsrc; i++) {
+      m->src[i].m = m;
+      m->src[i].src = gw_state_source(m->state, i);
+      m->src[i].def = gw_source_def(m->src[i].src);
+      size += 2 * ngx_align(jk_slot_size(m->src[i].def->o.max_bytes), ngx_pagesize);
+    }
+    static ngx_str_t zone_name = ngx_string("jwtkit_jwks");
+    m->zone = ngx_shared_memory_add(cf, &zone_name, size, &ngx_http_jwtkit_module);
+    if (m->zone == NULL) return NGX_ERROR;
+    m->zone->init = jk_zone_init;
+    m->zone->data = m;
+    if ((m->tp = ngx_thread_pool_add(cf, NULL)) == NULL) return NGX_ERROR;
+  }
   ngx_http_core_main_conf_t *cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
   ngx_http_handler_pt *h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
   if (h == NULL) return NGX_ERROR;

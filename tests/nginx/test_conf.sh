@@ -115,7 +115,7 @@ try "a key for an algorithm not in auth_jwt_algs" "is for ES256, which route .* 
       auth_jwt_key_file @D@/ec.pub; # <-
     }
 EOC
-try "no key source" "auth_jwt needs auth_jwt_key_file" <<'EOC'
+try "no key source" "auth_jwt needs auth_jwt_key_file .* or auth_jwt_jwks URL" <<'EOC'
     location / {
       auth_jwt "api"; # <-
       auth_jwt_algs ES256;
@@ -140,7 +140,17 @@ EOC
 try "algs separated by a comma" "one algorithm per argument" <<'EOC'
     auth_jwt_algs ES256,RS256; # <-
 EOC
-try "auth_jwt_jwks is not built yet" 'unknown directive "auth_jwt_jwks"' <<'EOC'
-    auth_jwt_jwks https://id.example.com/jwks.json; # <-
+try "a JWK Set URL (nothing is fetched by nginx -t)" ok <<'EOC'
+    location / { auth_jwt "api"; auth_jwt_algs ES256; auth_jwt_jwks https://id.example.com/jwks.json; }
+    location /local/ { auth_jwt "api"; auth_jwt_algs ES256; auth_jwt_jwks http://127.0.0.1:1/jwks.json allow_http; }
+EOC
+try "a plain http:// JWK Set URL without allow_http" "is plain http://; use https:// or add allow_http" <<'EOC'
+    auth_jwt_jwks http://id.example.com/jwks.json; # <-
+EOC
+try "a JWK Set URL that is not http(s)" "'jwks_url' must be an https:// URL" <<'EOC'
+    auth_jwt_jwks ftp://id.example.com/jwks.json; # <-
+EOC
+try "an unknown auth_jwt_jwks option" 'unknown option "allow_ftp"' <<'EOC'
+    auth_jwt_jwks https://id.example.com/jwks.json allow_ftp; # <-
 EOC
 finish

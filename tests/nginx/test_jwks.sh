@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# auth_jwt_jwks: the module's JWK Set engine with two worker processes and
+# the test issuer (tests/gate/issuer.c).  One fetch serves both workers
+# (the set is in shared memory); a token signed with a rotated-in key waits
+# for one refetch and passes; a flood of unknown kids causes at most one
+# more fetch per cooldown; the set is kept while the issuer is down; a set
+# that was never fetched answers 503.
+source "$(dirname "$0")/lib.sh"
+
+start_issuer --cache-control max-age=300 --keep 2
+start_upstream
+DEAD_PORT=$(free_port)
+NGINX_WORKERS=2
+start_nginx_module <<EOC
+    auth_jwt_algs ES256 RS256;
+    auth_jwt_issuer https://issuer.test;
+    auth_jwt_audience api;
+    add_header X-Worker \$pid always;
+    add_header X-Jwt-Error \$jwt_error always;
+    location /mod/ {
+      auth_jwt "api";
+      auth_jwt_jwks $(JWKS_URL) allow_http;
+      proxy_set_header X-User \$jwt_claim_sub;
+      proxy_pass http://app;
+    }
+    location /dead/ {
+      auth_jwt "api";
+      auth_jwt_jwks http://127.0.0.1:$DEAD_PORT/jwks.json allow_http;
+      proxy_pass http://app;
+    }
+EOC
+# reuseport: the kernel spreads new connections over both workers
+sed -i "s#listen 127.0.0.1:$NGINX_PORT;#listen 127.0.0.1:$NGINX_PORT reuseport;#" "$NGINX_DIR/nginx.conf"
+kill -HUP "$(cat "$NGINX_DIR/nginx.pid")"
+sleep 1
+
+ok=(--iss https://issuer.test --aud api --sub alice)
+worker() { grep -i '^X-Worker:' <<<"$HEADERS" | sed 's/^[^:]*: *//'; }
+
+tok=$(mint ES256 "${ok[@]}")
+call /mod/x -H "Authorization: Bearer $tok"
+check "a good token passes (the set is fetched at start, or the request waits for it)" test "$STATUS" = 200
+declare -A seen=()
+for _ in $(seq 200); do
+  call /mod/x -H "Authorization: Bearer $tok"
+  [ "$STATUS" = 200 ] || break
+  seen[$(worker)]=1
+  [ "${#seen[@]}" -ge 2 ] && break
+done
+check "both workers answered 200 (got ${#seen[@]} worker(s), last status $STATUS)" test "${#seen[@]}" -ge 2 -a "$STATUS" = 200
+check "one fetch for both workers (the issuer counted $(issuer_count))" test "$(issuer_count)" = 1
+
+# rotation: the new key's kid is unknown until a refetch
+issuer_rotate
+new=$(mint ES256 "${ok[@]}")
+call /mod/x -H "Authorization: Bearer $new"
+check "after the issuer rotated: a token of the new key passes at once (one refetch)" test "$STATUS" = 200
+check "... after exactly one more fetch (issuer: $(issuer_count))" test "$(issuer_count)" = 2
+seen=()
+for _ in $(seq 200); do
+  call /mod/x -H "Authorization: Bearer $new"
+  [ "$STATUS" = 200 ] || break
+  seen[$(worker)]=1
+  [ "${#seen[@]}" -ge 2 ] && break
+done
+check "both workers accept the new key without fetching it again (${#seen[@]} workers, status $STATUS)" \
+  test "${#seen[@]}" -ge 2 -a "$STATUS" = 200
+check "... still 2 fetches (issuer: $(issuer_count))" test "$(issuer_count)" = 2
+call /mod/x -H "Authorization: Bearer $tok"
+check "the old key is still in the set (--keep 2): its token passes" test "$STATUS" = 200
+
+# unknown-kid flood: within the cooldown (30 s since the rotation's refetch) no fetch
+before=$(issuer_count)
+t0=$(now_ms)
+fails=0
+while read -r t; do
+  call /mod/x -H "Authorization: Bearer $t"
+  [ "$STATUS" = 401 ] || fails=$((fails + 1))
+done < <(mint ES256 "${ok[@]}" --kid 'flood-{n}' --count 40)
+t1=$(now_ms)
+check "40 random kids: each refused 401 ($fails not)" test "$fails" = 0
+check "... without waiting for a fetch (in $((t1 - t0)) ms, cooldown)" test $((t1 - t0)) -lt 20000
+check "... and without any fetch (issuer: $before -> $(issuer_count))" test "$(issuer_count)" -le $((before + 1))
+check "the reason is unknown_kid" grep -qix 'X-Jwt-Error: unknown_kid' <<<"$HEADERS"
+
+# the issuer goes away: the set in memory keeps serving
+stop_issuer
+call /mod/x -H "Authorization: Bearer $new"
+check "issuer down: the set held is still used (200)" test "$STATUS" = 200
+
+# a source that was never fetched: 503, not 401 and not 500
+call /dead/x -H "Authorization: Bearer $new"
+check "no set could be fetched: 503 (got $STATUS)" test "$STATUS" = 503
+check "... with \$jwt_error jwks_not_ready" grep -qix 'X-Jwt-Error: jwks_not_ready' <<<"$HEADERS"
+check "the failed fetches are in the error log" grep -q "auth_jwt_jwks: http://127.0.0.1:$DEAD_PORT/jwks.json: connect_error" "$NGINX_DIR/logs/error.log"
+check "no worker crashed" bash -c "! grep -qE 'exited on signal|segfault' '$NGINX_DIR/logs/error.log' '$TMP/nginx.log'"
+if [ "$FAILS" -ne 0 ]; then
+  echo "--- nginx error log (auth_jwt lines, last 30)"
+  grep auth_jwt "$NGINX_DIR/logs/error.log" | tail -30
+fi
+finish
