@@ -18,8 +18,8 @@
  * result.  Subrequests are not checked (nginx's access phase skips them).
  *
  * JWK Sets (auth_jwt_jwks): one slot per URL in a shared memory zone
- * holds the core's source state machine (gw_jwks_sm, under the slot's
- * mutex), the last good set as received and its generation.  Any worker may
+ * holds the core's source state machine (gw_jwks_sm, under the zone's
+ * mutex, which nginx's master releases when a worker dies holding it), the last good set as received and its generation.  Any worker may
  * run the fetch the machine asks for - one at a time, under a lease (the
  * lease's number and expiry) - in nginx's thread pool with jwtkit_fetch;
  * each worker parses the set again when the slot's generation changes and
@@ -75,9 +75,7 @@ typedef struct {
 
 /* One JWK Set URL in the shared zone. */
 typedef struct {
-  ngx_shmtx_sh_t lock_sh;
-  ngx_shmtx_t mtx;
-  gw_jwks_sm sm;           /* the core's state machine, under mtx */
+  gw_jwks_sm sm;           /* the core's state machine, under the zone's mutex */
   uint64_t lease;          /* the running fetch's lease number (0: none) */
   uint64_t leases;         /* leases given */
   ngx_pid_t lease_pid;
@@ -103,6 +101,7 @@ typedef struct {
   gw_source *src;
   const gw_jwks_def *def;
   jk_slot *slot;
+  ngx_shmtx_t *mtx;     /* the zone's (slab pool's) mutex: nginx frees it when its holder dies */
   uint64_t local_gen;   /* generation published to src */
   ngx_thread_task_t *task;
   ngx_uint_t fetching;  /* this worker's task runs */
@@ -583,8 +582,8 @@ static ngx_int_t jk_zone_init(ngx_shm_zone_t *zone, void *odata) {
       gw_sm_init(&sl->sm);
       h->slot[h->nslots++] = sl;
     }
-    if (ngx_shmtx_create(&sl->mtx, &sl->lock_sh, NULL) != NGX_OK) return NGX_ERROR;
     js->slot = sl;
+    js->mtx = &sp->mutex;
   }
   return NGX_OK;
 }
@@ -615,13 +614,17 @@ static void jk_fetch_thread(void *data, ngx_log_t *log) {
   jk_fetch_get(t->req.url, &o, &t->resp);
 }
 
-/* Under the slot's lock: this worker runs the fetch in req. */
-static void jk_lease_take(jk_src *js, int64_t now) {
+/* Under the slot's lock, when the machine asked for a fetch: this worker
+ * runs it (1), or - its fetch thread still busy with a fetch whose lease
+ * ran out - takes a lease that is already over, so the next tick counts it
+ * as failed and the machine retries (0). */
+static int jk_lease_take(jk_src *js, int64_t now) {
   jk_slot *sl = js->slot;
   sl->lease = ++sl->leases;
   sl->lease_pid = ngx_pid;
-  sl->lease_until_ms = now + js->def->o.timeout_ms + JK_LEASE_SLACK_MS;
+  sl->lease_until_ms = js->fetching ? now : now + js->def->o.timeout_ms + JK_LEASE_SLACK_MS;
   js->lease = sl->lease;
+  return !js->fetching;
 }
 
 static void jk_fetch_post(jk_src *js, const gw_fetch_req *req) {
@@ -642,12 +645,12 @@ static void jk_fetch_post(jk_src *js, const gw_fetch_req *req) {
 static void jk_sync(jk_src *js) {
   jk_slot *sl = js->slot;
   if (sl == NULL || __atomic_load_n(&sl->gen, __ATOMIC_ACQUIRE) == js->local_gen) return;
-  ngx_shmtx_lock(&sl->mtx);
+  ngx_shmtx_lock(js->mtx);
   uint64_t gen = sl->gen;
   size_t len = sl->len;
   char *body = len ? ngx_alloc(len + 1, ngx_cycle->log) : NULL;
   if (body != NULL) ngx_memcpy(body, sl->body, len);
-  ngx_shmtx_unlock(&sl->mtx);
+  ngx_shmtx_unlock(js->mtx);
   if (len != 0 && body == NULL) return; /* out of memory: try again later */
   jwtkit_jwks *set = NULL;
   if (body != NULL) {
@@ -677,8 +680,10 @@ static void jk_wake(jk_src *js, int64_t now) {
     ctx->waited = 1;
     ctx->route = -2; /* decide again */
     ngx_http_request_t *r = ctx->r;
+    ngx_connection_t *c = r->connection;
     r->write_event_handler = ngx_http_core_run_phases;
-    ngx_post_event(r->connection->write, &ngx_posted_events);
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
   }
 }
 
@@ -699,15 +704,15 @@ static void jk_fetch_done(ngx_event_t *ev) {
   js->fetching = 0;
   gw_fetch_resp gr = {jk_map_result(t->resp.result), t->resp.status, t->resp.body, t->resp.len,
                       t->resp.cache_control, t->resp.etag, t->resp.age, t->resp.detail};
-  ngx_shmtx_lock(&sl->mtx);
+  ngx_shmtx_lock(js->mtx);
   int sent_etag = sl->sm.sent_etag;
-  ngx_shmtx_unlock(&sl->mtx);
+  ngx_shmtx_unlock(js->mtx);
   gw_fetch_outcome o;
   gw_fetch_evaluate(js->def, sent_etag, &gr, &o); /* parsing: outside the lock */
   gw_fetch_req req;
   int64_t wake;
   int start = 0, mine;
-  ngx_shmtx_lock(&sl->mtx);
+  ngx_shmtx_lock(js->mtx);
   mine = sl->lease == js->lease && sl->sm.fetching;
   if (mine) {
     int rr = gw_sm_done(&sl->sm, js->def, now, &o);
@@ -720,12 +725,10 @@ static void jk_fetch_done(ngx_event_t *ev) {
       __atomic_store_n(&sl->gen, sl->sm.gen, __ATOMIC_RELEASE);
     }
     __atomic_store_n(&sl->done, sl->done + 1, __ATOMIC_RELEASE);
-    if ((rr & GW_SM_AGAIN) && (gw_sm_poll(&sl->sm, js->def, now, &req, &wake) & GW_SM_FETCH)) {
-      jk_lease_take(js, now);
-      start = 1;
-    }
+    if ((rr & GW_SM_AGAIN) && (gw_sm_poll(&sl->sm, js->def, now, &req, &wake) & GW_SM_FETCH))
+      start = jk_lease_take(js, now);
   }
-  ngx_shmtx_unlock(&sl->mtx);
+  ngx_shmtx_unlock(js->mtx);
   if (mine) jk_log_fetch(js, &o);
   else
     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
@@ -742,6 +745,7 @@ static void jk_fetch_done(ngx_event_t *ev) {
 static void jk_tick(ngx_event_t *ev) {
   jk_main_conf *m = ev->data;
   int64_t now = jk_mono_ms(), next = now + 1000;
+  ngx_uint_t waiting = 0;
   for (ngx_uint_t i = 0; i < m->nsrc; i++) {
     jk_src *js = &m->src[i];
     jk_slot *sl = js->slot;
@@ -749,8 +753,8 @@ static void jk_tick(ngx_event_t *ev) {
     int64_t wake = next;
     int start = 0;
     ngx_pid_t dead = 0;
-    ngx_shmtx_lock(&sl->mtx);
-    if (sl->sm.fetching && sl->lease != 0 && now >= sl->lease_until_ms) {
+    ngx_shmtx_lock(js->mtx);
+    if (sl->sm.fetching && (sl->lease == 0 || now >= sl->lease_until_ms)) {
       gw_fetch_outcome o;
       ngx_memzero(&o, sizeof o);
       o.r = GW_FETCH_NETWORK;
@@ -766,11 +770,8 @@ static void jk_tick(ngx_event_t *ev) {
       sl->len = 0;
       __atomic_store_n(&sl->gen, sl->sm.gen, __ATOMIC_RELEASE);
     }
-    if ((rr & GW_SM_FETCH) && !js->fetching) {
-      jk_lease_take(js, now);
-      start = 1;
-    }
-    ngx_shmtx_unlock(&sl->mtx);
+    if (rr & GW_SM_FETCH) start = jk_lease_take(js, now);
+    ngx_shmtx_unlock(js->mtx);
     if (dead)
       ngx_log_error(NGX_LOG_WARN, ev->log, 0, "auth_jwt_jwks: %s: the fetch of worker %P did not end within its lease",
                     js->def->url, dead);
@@ -779,10 +780,14 @@ static void jk_tick(ngx_event_t *ev) {
     jk_wake(js, now);
     if (wake < next) next = wake;
     if (js->nwaiters > 0 && now + 20 < next) next = now + 20;
+    waiting += js->nwaiters;
   }
   int64_t d = next - now;
   if (d < 10) d = 10;
-  if (!ngx_exiting) ngx_add_timer(ev, (ngx_msec_t)d);
+  /* parked requests have no timer of their own: while they wait, this one
+   * must not be cancelable, or a worker shutting down would drop them */
+  ev->cancelable = waiting == 0;
+  if (!ngx_exiting || waiting > 0) ngx_add_timer(ev, (ngx_msec_t)d);
 }
 
 static ngx_int_t jk_init_process(ngx_cycle_t *cycle) {
@@ -819,15 +824,13 @@ static ngx_int_t jk_park(ngx_http_request_t *r, jk_ctx *ctx) {
   gw_fetch_req req;
   int start = 0;
   if (js->nwaiters >= GW_MAX_WAITERS) return 0;
-  ngx_shmtx_lock(&sl->mtx);
+  ngx_shmtx_lock(js->mtx);
   int running = sl->sm.fetching;
   uint64_t done = sl->done;
   gw_refetch rr = gw_sm_refetch(&sl->sm, js->def, now);
-  if (rr == GW_REFETCH_KICKED && (gw_sm_poll(&sl->sm, js->def, now, &req, &wake) & GW_SM_FETCH) && !js->fetching) {
-    jk_lease_take(js, now);
-    start = 1;
-  }
-  ngx_shmtx_unlock(&sl->mtx);
+  if (rr == GW_REFETCH_KICKED && (gw_sm_poll(&sl->sm, js->def, now, &req, &wake) & GW_SM_FETCH))
+    start = jk_lease_take(js, now);
+  ngx_shmtx_unlock(js->mtx);
   if (start) jk_fetch_post(js, &req);
   if (rr == GW_REFETCH_NO) {
     atomic_fetch_add(&gw_stats.refetch_cooldown, 1);
@@ -841,6 +844,7 @@ static ngx_int_t jk_park(ngx_http_request_t *r, jk_ctx *ctx) {
   ngx_queue_insert_tail(&js->waiters, &ctx->q);
   js->nwaiters++;
   if (js->m->timer.timer_set) ngx_del_timer(&js->m->timer);
+  js->m->timer.cancelable = 0;
   ngx_add_timer(&js->m->timer, 20);
   return 1;
 }

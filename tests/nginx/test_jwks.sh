@@ -4,7 +4,8 @@
 # (the set is in shared memory); a token signed with a rotated-in key waits
 # for one refetch and passes; a flood of unknown kids causes at most one
 # more fetch per cooldown; the set is kept while the issuer is down; a set
-# that was never fetched answers 503.
+# that was never fetched answers 503; a worker killed with SIGKILL is
+# replaced by one that uses the set in shared memory without fetching.
 source "$(dirname "$0")/lib.sh"
 
 start_issuer --cache-control max-age=300 --keep 2
@@ -83,6 +84,23 @@ check "... without waiting for a fetch (in $((t1 - t0)) ms, cooldown)" test $((t
 check "... and without any fetch (issuer: $before -> $(issuer_count))" test "$(issuer_count)" -le $((before + 1))
 check "the reason is unknown_kid" grep -qix 'X-Jwt-Error: unknown_kid' <<<"$HEADERS"
 
+# a worker killed with SIGKILL: nginx starts another, which takes the set
+# from shared memory (no fetch)
+victim=$(worker)
+before=$(issuer_count)
+kill -KILL "$victim"
+seen=()
+for _ in $(seq 300); do
+  call /mod/x -H "Authorization: Bearer $new"
+  w=$(worker)
+  [ -n "$w" ] && [ "$w" != "$victim" ] && seen[$w]=1
+  [ "${#seen[@]}" -ge 2 ] && break
+  sleep 0.02
+done
+check "after SIGKILL of worker $victim: two workers answer again, the new one 200 (${#seen[@]} workers, status $STATUS)" \
+  test "${#seen[@]}" -ge 2 -a "$STATUS" = 200
+check "... with the set from shared memory: no fetch (issuer: $before -> $(issuer_count))" test "$(issuer_count)" = "$before"
+
 # the issuer goes away: the set in memory keeps serving
 stop_issuer
 call /mod/x -H "Authorization: Bearer $new"
@@ -93,7 +111,8 @@ call /dead/x -H "Authorization: Bearer $new"
 check "no set could be fetched: 503 (got $STATUS)" test "$STATUS" = 503
 check "... with \$jwt_error jwks_not_ready" grep -qix 'X-Jwt-Error: jwks_not_ready' <<<"$HEADERS"
 check "the failed fetches are in the error log" grep -q "auth_jwt_jwks: http://127.0.0.1:$DEAD_PORT/jwks.json: connect_error" "$NGINX_DIR/logs/error.log"
-check "no worker crashed" bash -c "! grep -qE 'exited on signal|segfault' '$NGINX_DIR/logs/error.log' '$TMP/nginx.log'"
+check "no worker crashed but the one killed" \
+  bash -c "! grep -E 'exited on signal|segfault' '$NGINX_DIR/logs/error.log' '$TMP/nginx.log' | grep -v 'signal 9'"
 if [ "$FAILS" -ne 0 ]; then
   echo "--- nginx error log (auth_jwt lines, last 30)"
   grep auth_jwt "$NGINX_DIR/logs/error.log" | tail -30
