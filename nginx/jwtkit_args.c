@@ -102,6 +102,33 @@ int jka_claim_req_holds(const jka_claim_req *q, const jwtkit_claims *cl) {
   return 0;
 }
 
+int jka_legacy_parse(const char *const *args, const size_t *lens, size_t nargs, const char **file, size_t *file_len,
+                     const char **deadline, size_t *deadline_len, char *err, size_t cap) {
+  *file = *deadline = NULL;
+  *file_len = *deadline_len = 0;
+  if (nargs != 2) return ferr(err, cap, "expected secret_file=PATH deadline=TIME (%zu arguments given)", nargs);
+  for (size_t i = 0; i < nargs; i++) {
+    const char *a = args[i];
+    size_t n = lens[i];
+    if (memchr(a, '\0', n) != NULL) return ferr(err, cap, "argument %zu holds a NUL byte", i + 1);
+    const char **dst = NULL;
+    size_t *dl = NULL, pre = 0;
+    if (n >= 12 && memcmp(a, "secret_file=", 12) == 0) dst = file, dl = file_len, pre = 12;
+    else if (n >= 9 && memcmp(a, "deadline=", 9) == 0) dst = deadline, dl = deadline_len, pre = 9;
+    else {
+      char shown[40];
+      jka_log_safe(shown, sizeof shown, a, n);
+      return ferr(err, cap, "unknown argument \"%s\": expected secret_file=PATH and deadline=TIME", shown);
+    }
+    if (*dst != NULL) return ferr(err, cap, "%.*s given twice", (int)(pre - 1), a);
+    if (n == pre) return ferr(err, cap, "%.*s needs a value", (int)(pre - 1), a);
+    *dst = a + pre;
+    *dl = n - pre;
+  }
+  if (*file == NULL || *deadline == NULL) return ferr(err, cap, "both secret_file=PATH and deadline=TIME are needed");
+  return 0;
+}
+
 int jka_realm_check(const char *s, size_t n, char *err, size_t cap) {
   if (n == 0 || n > JKA_MAX_REALM) return ferr(err, cap, "realm of %zu bytes: 1..%u expected", n, JKA_MAX_REALM);
   if (!printable(s, n) || memchr(s, '"', n) != NULL || memchr(s, '\\', n) != NULL)

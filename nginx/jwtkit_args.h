@@ -42,6 +42,12 @@ int jka_claim_req_parse(const char *const *args, const size_t *lens, size_t narg
  *             (an OAuth scope), or an array with a string item VALUE */
 int jka_claim_req_holds(const jka_claim_req *q, const jwtkit_claims *cl);
 
+/* auth_jwt_legacy_hs256 secret_file=PATH deadline=TIME (either order, each
+ * once): *file and *deadline point into args.  0, or -1 with err.  The
+ * values themselves are checked by the core (the secret-file rule, RFC 3339). */
+int jka_legacy_parse(const char *const *args, const size_t *lens, size_t nargs, const char **file, size_t *file_len,
+                     const char **deadline, size_t *deadline_len, char *err, size_t cap);
+
 /* The realm of auth_jwt: 1..JKA_MAX_REALM printable ASCII bytes without
  * '"' and '\' (it goes into a quoted-string unchanged).  0, or -1 with err. */
 int jka_realm_check(const char *s, size_t n, char *err, size_t cap);

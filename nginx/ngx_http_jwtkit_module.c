@@ -27,7 +27,10 @@
  * verify with the same set.  A token with an unknown kid waits (parked,
  * the worker keeps running) for one rate-limited refetch.
  *
- * Not built yet: the token cache, migration mode, auth_jwt_status,
+ * Migration mode (auth_jwt_legacy_hs256) is the core's: HS256 tokens with
+ * the legacy secret pass until the deadline, through a verifier of their own.
+ *
+ * Not built yet: the token cache, auth_jwt_status,
  * $jwt_header_NAME (docs/nginx.md).
  */
 #include <ngx_config.h>
@@ -64,6 +67,8 @@ typedef struct {
   jk_val *leeway;
   jk_val *type;
   jk_val *jwks;           /* URL */
+  jk_val *legacy_file;    /* auth_jwt_legacy_hs256 */
+  jk_val *legacy_deadline;
   ngx_flag_t jwks_http;   /* allow_http */
   ngx_array_t *key_files; /* jk_val */
   ngx_array_t *audiences; /* jk_val */
@@ -152,6 +157,7 @@ static char *jk_set_route_list(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_algs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_claim(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *jk_set_legacy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t jk_init_process(ngx_cycle_t *cycle);
 
 /* cmd->post: the core's key for a directive */
@@ -175,6 +181,8 @@ static ngx_command_t jk_commands[] = {
      jk_set_route_value, NGX_HTTP_LOC_CONF_OFFSET, offsetof(jk_loc_conf, type), k_typ},
     {ngx_string("auth_jwt_jwks"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE12,
      jk_set_jwks, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("auth_jwt_legacy_hs256"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE2,
+     jk_set_legacy, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("auth_jwt_require_claim"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE13, jk_set_claim,
      NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
@@ -271,6 +279,8 @@ static void *jk_create_loc(ngx_conf_t *cf) {
   c->leeway = NGX_CONF_UNSET_PTR;
   c->type = NGX_CONF_UNSET_PTR;
   c->jwks = NGX_CONF_UNSET_PTR;
+  c->legacy_file = NGX_CONF_UNSET_PTR;
+  c->legacy_deadline = NGX_CONF_UNSET_PTR;
   c->jwks_http = NGX_CONF_UNSET;
   c->key_files = NGX_CONF_UNSET_PTR;
   c->audiences = NGX_CONF_UNSET_PTR;
@@ -423,6 +433,45 @@ static char *jk_set_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
   return (c->jwks = jk_val_here(cf, &a[1])) ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
+/* auth_jwt_legacy_hs256 secret_file=PATH deadline=TIME; (migration mode) */
+static char *jk_set_legacy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
+  jk_loc_conf *c = conf;
+  ngx_str_t *a = cf->args->elts, file, dl;
+  const char *args[2] = {(const char *)a[1].data, (const char *)a[2].data}, *f, *d;
+  size_t lens[2] = {a[1].len, a[2].len}, fl, dll;
+  char err[JK_ERR];
+  (void)cmd;
+  if (c->legacy_file != NGX_CONF_UNSET_PTR) return "is duplicate";
+  if (jka_legacy_parse(args, lens, 2, &f, &fl, &d, &dll, err, sizeof err) != 0) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_legacy_hs256: %s", err);
+    return NGX_CONF_ERROR;
+  }
+  file.len = fl;
+  dl.len = dll;
+  if ((file.data = (u_char *)jk_cstr(cf->pool, (const u_char *)f, fl)) == NULL ||
+      (dl.data = (u_char *)jk_cstr(cf->pool, (const u_char *)d, dll)) == NULL ||
+      ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK)
+    return NGX_CONF_ERROR;
+  if (jk_check_value("legacy_deadline", (const char *)dl.data, err, sizeof err) != 0) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_legacy_hs256: %s", err);
+    return NGX_CONF_ERROR;
+  }
+  /* the library's secret-file rule, as the core applies it: owner-only mode
+   * on the opened file, never a PEM or JWK key taken as a secret */
+  jwtkit_key *k = NULL;
+  jwtkit_errinfo info = {0};
+  jwtkit_err e = jwtkit_key_from_secret_file(&k, JWTKIT_ALG_HS256, (const char *)file.data, &info);
+  jwtkit_key_free(k);
+  if (e != JWTKIT_OK) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_legacy_hs256: %s (%s)", info.msg, jwtkit_strerror(e));
+    return NGX_CONF_ERROR;
+  }
+  c->own = 1;
+  if ((c->legacy_file = jk_val_here(cf, &file)) == NULL || (c->legacy_deadline = jk_val_here(cf, &dl)) == NULL)
+    return NGX_CONF_ERROR;
+  return NGX_CONF_OK;
+}
+
 static char *jk_challenge_str(ngx_conf_t *cf, ngx_str_t *out, const ngx_str_t *realm, jka_challenge_kind k) {
   char buf[JKA_MAX_REALM + 64];
   long n = jka_challenge(buf, sizeof buf, (const char *)realm->data, realm->len, k);
@@ -484,6 +533,8 @@ static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child) {
   }
   ngx_conf_merge_value(conf->jwks_http, prev->jwks_http, 0);
   JK_MERGE(key_files);
+  JK_MERGE(legacy_file);
+  JK_MERGE(legacy_deadline);
   JK_MERGE(audiences);
   JK_MERGE(claims);
   if (!conf->enable) return NGX_CONF_OK;
@@ -524,6 +575,10 @@ static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child) {
   if (!bad && conf->type) bad = gw_route_set(rc, "typ", (const char *)conf->type->value.data, err, sizeof err);
   if (!bad && conf->jwks) bad = gw_route_set(rc, "jwks_url", (const char *)conf->jwks->value.data, err, sizeof err);
   if (!bad && conf->jwks && conf->jwks_http) bad = gw_route_set(rc, "allow_http_jwks", "true", err, sizeof err);
+  if (!bad && conf->legacy_file) {
+    bad = gw_route_set(rc, "legacy_hs256_secret_file", (const char *)conf->legacy_file->value.data, err, sizeof err);
+    if (!bad) bad = gw_route_set(rc, "legacy_deadline", (const char *)conf->legacy_deadline->value.data, err, sizeof err);
+  }
   jk_val *v = conf->audiences ? conf->audiences->elts : NULL;
   for (ngx_uint_t i = 0; !bad && conf->audiences && i < conf->audiences->nelts; i++)
     bad = gw_route_set(rc, "audience", (const char *)v[i].value.data, err, sizeof err);

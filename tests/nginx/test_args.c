@@ -107,6 +107,32 @@ int main(void) {
   CHECK(holds("{\"exp\":99999,\"t\":\"a\\u0062c\"}", "t", "equals", "abc") == 1);
   CHECK(jka_claim_req_holds(&q, NULL) == 0);
 
+  /* auth_jwt_legacy_hs256 */
+  {
+    const char *f, *d;
+    size_t fl, dl;
+    const char *a1[2] = {"secret_file=/etc/s", "deadline=2026-12-31T00:00:00Z"};
+    size_t l1[2] = {18, 29};
+    CHECK(jka_legacy_parse(a1, l1, 2, &f, &fl, &d, &dl, err, sizeof err) == 0 && fl == 6 && memcmp(f, "/etc/s", 6) == 0 &&
+          dl == 20 && memcmp(d, "2026-12-31T00:00:00Z", 20) == 0);
+    const char *a2[2] = {"deadline=x", "secret_file=y"};
+    size_t l2[2] = {10, 13};
+    CHECK(jka_legacy_parse(a2, l2, 2, &f, &fl, &d, &dl, err, sizeof err) == 0 && fl == 1 && *f == 'y' && *d == 'x');
+    const char *a3[2] = {"secret_file=a", "secret_file=b"};
+    size_t l3[2] = {13, 13};
+    CHECK(jka_legacy_parse(a3, l3, 2, &f, &fl, &d, &dl, err, sizeof err) == -1 && strstr(err, "secret_file given twice"));
+    const char *a4[2] = {"secret_file=", "deadline=x"};
+    size_t l4[2] = {12, 10};
+    CHECK(jka_legacy_parse(a4, l4, 2, &f, &fl, &d, &dl, err, sizeof err) == -1 && strstr(err, "secret_file needs a value"));
+    const char *a5[2] = {"secret=a", "deadline=x"};
+    size_t l5[2] = {8, 10};
+    CHECK(jka_legacy_parse(a5, l5, 2, &f, &fl, &d, &dl, err, sizeof err) == -1 && strstr(err, "unknown argument \"secret=a\""));
+    CHECK(jka_legacy_parse(a5, l5, 1, &f, &fl, &d, &dl, err, sizeof err) == -1 && strstr(err, "1 arguments"));
+    const char *a6[2] = {"secret_file=a\0b", "deadline=x"};
+    size_t l6[2] = {15, 10};
+    CHECK(jka_legacy_parse(a6, l6, 2, &f, &fl, &d, &dl, err, sizeof err) == -1 && strstr(err, "NUL"));
+  }
+
   /* realm */
   CHECK(jka_realm_check("api", 3, err, sizeof err) == 0);
   CHECK(jka_realm_check("my api", 6, err, sizeof err) == 0);

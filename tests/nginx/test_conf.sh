@@ -153,4 +153,25 @@ EOC
 try "an unknown auth_jwt_jwks option" 'unknown option "allow_ftp"' <<'EOC'
     auth_jwt_jwks https://id.example.com/jwks.json allow_ftp; # <-
 EOC
+# migration mode: the secret-file rule on the opened file, never a key as a secret
+head -c 32 /dev/urandom | base64 -w0 >"$D/legacy.secret"
+chmod 600 "$D/legacy.secret"
+cp "$D/legacy.secret" "$D/open.secret" && chmod 644 "$D/open.secret"
+cp "$D/ec.pub" "$D/pem.secret" && chmod 600 "$D/pem.secret"
+try "migration mode" ok <<'EOC'
+    location / { auth_jwt "api"; auth_jwt_algs ES256; auth_jwt_key_file ec.pub;
+      auth_jwt_legacy_hs256 secret_file=legacy.secret deadline=2030-01-01T00:00:00Z; }
+EOC
+try "a legacy secret readable by others" "auth_jwt_legacy_hs256: $D/open.secret has mode 0644" <<'EOC'
+    auth_jwt_legacy_hs256 secret_file=@D@/open.secret deadline=2030-01-01T00:00:00Z; # <-
+EOC
+try "a PEM key as the legacy secret" "auth_jwt_legacy_hs256: $D/pem.secret: the secret is a PEM block" <<'EOC'
+    auth_jwt_legacy_hs256 secret_file=@D@/pem.secret deadline=2030-01-01T00:00:00Z; # <-
+EOC
+try "a deadline that is not RFC 3339" "expected an RFC 3339 time" <<'EOC'
+    auth_jwt_legacy_hs256 secret_file=@D@/legacy.secret deadline=tomorrow; # <-
+EOC
+try "an unknown migration argument" 'unknown argument "secret=x"' <<'EOC'
+    auth_jwt_legacy_hs256 secret=x deadline=2030-01-01T00:00:00Z; # <-
+EOC
 finish
