@@ -5,12 +5,20 @@
 # for one refetch and passes; a flood of unknown kids causes at most one
 # more fetch per cooldown; the set is kept while the issuer is down; a set
 # that was never fetched answers 503; a worker killed with SIGKILL is
-# replaced by one that uses the set in shared memory without fetching.
+# replaced by one that uses the set in shared memory without fetching; an
+# issuer that hangs blocks no worker, one that answers garbage gives 503.
 source "$(dirname "$0")/lib.sh"
 
 start_issuer --cache-control max-age=300 --keep 2
 start_upstream
 DEAD_PORT=$(free_port)
+# a second issuer whose JWK Set answers hang, then garbage (its control file)
+SLOW_PORT=$(free_port)
+mkdir -p "$TMP/slow"
+echo "hang 30" >"$TMP/slow.control"
+"$ISSUER_BIN" --port "$SLOW_PORT" --state "$TMP/slow" --control "$TMP/slow.control" >>"$TMP/slow.log" 2>&1 &
+PIDS+=("$!")
+wait_for 20 test -f "$TMP/slow/ready" || { echo "the second issuer did not start"; exit 1; }
 NGINX_WORKERS=2
 start_nginx_module <<EOC
     auth_jwt_algs ES256 RS256;
@@ -22,6 +30,11 @@ start_nginx_module <<EOC
       auth_jwt "api";
       auth_jwt_jwks $(JWKS_URL) allow_http;
       proxy_set_header X-User \$jwt_claim_sub;
+      proxy_pass http://app;
+    }
+    location /slow/ {
+      auth_jwt "api";
+      auth_jwt_jwks http://127.0.0.1:$SLOW_PORT/jwks.json allow_http;
       proxy_pass http://app;
     }
     location /dead/ {
@@ -105,6 +118,36 @@ check "... with the set from shared memory: no fetch (issuer: $before -> $(issue
 stop_issuer
 call /mod/x -H "Authorization: Bearer $new"
 check "issuer down: the set held is still used (200)" test "$STATUS" = 200
+
+# an issuer that hangs: the fetch waits in a thread, the workers keep
+# serving; the request that needs that set waits for the end of a fetch
+# that started after it (so at least one fetch timeout, 5 s; at most its
+# bound, 2 x 5 s + 5 s) and gets 503
+slow_tok=$("$MINT_BIN" --alg ES256 --key "$TMP/slow/ES256.key.pem" --kid-file "$TMP/slow/ES256.kid" "${ok[@]}")
+t0=$(now_ms)
+curl -s -o /dev/null -w '%{http_code}' --max-time 30 -H "Authorization: Bearer $slow_tok" \
+  "http://127.0.0.1:$NGINX_PORT/slow/x" >"$TMP/slow.status" &
+SLOW_REQ=$!
+sleep 0.5
+fast=0
+for _ in $(seq 20); do
+  call /mod/x -H "Authorization: Bearer $new"
+  [ "$STATUS" = 200 ] && fast=$((fast + 1))
+done
+t1=$(now_ms)
+check "while the JWK Set fetch hangs, both workers serve: 20 of 20 other requests 200 ($fast)" test "$fast" = 20
+check "... within $((t1 - t0)) ms (the hanging fetch blocks no worker)" test $((t1 - t0)) -lt 4000
+wait "$SLOW_REQ"
+t2=$(now_ms)
+check "the request that needs the hanging set: 503 once a fetch after it timed out ($(cat "$TMP/slow.status") after $((t2 - t0)) ms)" \
+  test "$(cat "$TMP/slow.status")" = 503 -a $((t2 - t0)) -ge 4000 -a $((t2 - t0)) -lt 25000
+check "the timeout is in the error log" grep -q "auth_jwt_jwks: http://127.0.0.1:$SLOW_PORT/jwks.json: timeout" "$NGINX_DIR/logs/error.log"
+echo garbage >"$TMP/slow.control"
+wait_for 20 grep -q "auth_jwt_jwks: http://127.0.0.1:$SLOW_PORT/jwks.json: invalid" "$NGINX_DIR/logs/error.log"
+check "an issuer answering garbage: the fetch is 'invalid' in the error log" \
+  grep -q "auth_jwt_jwks: http://127.0.0.1:$SLOW_PORT/jwks.json: invalid" "$NGINX_DIR/logs/error.log"
+call /slow/x -H "Authorization: Bearer $slow_tok"
+check "... and the request is 503 (no set), not 401 or 500" test "$STATUS" = 503
 
 # a source that was never fetched: 503, not 401 and not 500
 call /dead/x -H "Authorization: Bearer $new"
