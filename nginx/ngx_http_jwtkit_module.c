@@ -43,6 +43,7 @@
 #include "common/clock.h"
 #include "common/hex.h"
 #include "common/log.h"
+#include "common/prom.h"
 #include "crypto/seal.h"
 #include "fetch.h"
 #include "gatecore.h"
@@ -93,9 +94,16 @@ typedef struct {
 } jk_slot;
 
 #define JK_MAX_SLOTS GW_MAX_ROUTES
+#define JK_R_SCOPE GW_R_COUNT /* the module's own reason: auth_jwt_require_claim not met */
+/* Counters of all workers (auth_jwt_status); kept across reloads with the zone. */
+typedef struct {
+  ngx_atomic_t decisions[GW_R_COUNT + 1];
+  ngx_atomic_t refetch_waited, refetch_cooldown;
+} jk_stats;
 typedef struct {
   ngx_uint_t nslots;
   jk_slot *slot[JK_MAX_SLOTS];
+  jk_stats stats;
 } jk_shm;
 
 typedef struct jk_main_conf_s jk_main_conf;
@@ -127,6 +135,8 @@ struct jk_main_conf_s {
   jk_src *src;     /* one per JWK Set source of the state */
   ngx_uint_t nsrc;
   ngx_shm_zone_t *zone;
+  jk_stats *stats;  /* in the zone; NULL without one */
+  ngx_uint_t status_used; /* auth_jwt_status appears */
   ngx_thread_pool_t *tp;
   ngx_event_t timer;
 };
@@ -139,6 +149,7 @@ typedef struct {
   jwtkit_claims *claims; /* verified (also when a claim requirement failed) */
   char reason[48];
   jk_src *refetch;       /* the decision asks for a refetch of this source */
+  int counted;           /* its reason (GW_R_*, JK_R_SCOPE) for auth_jwt_status */
   ngx_uint_t waiting, waited;
   uint64_t until_done;   /* parked until the slot's done count reaches this ... */
   int64_t deadline_ms;   /* ... or this passes */
@@ -158,6 +169,7 @@ static char *jk_set_algs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_claim(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_legacy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *jk_set_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t jk_init_process(ngx_cycle_t *cycle);
 
 /* cmd->post: the core's key for a directive */
@@ -183,6 +195,8 @@ static ngx_command_t jk_commands[] = {
      jk_set_jwks, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("auth_jwt_legacy_hs256"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE2,
      jk_set_legacy, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("auth_jwt_status"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, jk_set_status, NGX_HTTP_LOC_CONF_OFFSET, 0,
+     NULL},
     {ngx_string("auth_jwt_require_claim"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE13, jk_set_claim,
      NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
@@ -621,6 +635,7 @@ static ngx_int_t jk_zone_init(ngx_shm_zone_t *zone, void *odata) {
     if ((h = ngx_slab_calloc(sp, sizeof *h)) == NULL) return NGX_ERROR;
     sp->data = h;
   }
+  m->stats = &h->stats;
   for (ngx_uint_t i = 0; i < m->nsrc; i++) {
     jk_src *js = &m->src[i];
     size_t cap = js->def->o.max_bytes;
@@ -870,6 +885,12 @@ static ngx_int_t jk_init_process(ngx_cycle_t *cycle) {
   return NGX_OK;
 }
 
+/* Count a decision that jk_decide left uncounted (it was to be parked). */
+static void jk_count(jk_main_conf *m, const jk_ctx *ctx) {
+  if (m->stats != NULL && ctx->counted >= 0 && ctx->counted <= JK_R_SCOPE)
+    ngx_atomic_fetch_add(&m->stats->decisions[ctx->counted], 1);
+}
+
 /* The decision asks for a refetch (unknown kid, no set yet): ask the
  * machine; park the request until that fetch ends.  1 when parked. */
 static ngx_int_t jk_park(ngx_http_request_t *r, jk_ctx *ctx) {
@@ -878,7 +899,10 @@ static ngx_int_t jk_park(ngx_http_request_t *r, jk_ctx *ctx) {
   int64_t now = jk_mono_ms(), wake;
   gw_fetch_req req;
   int start = 0;
-  if (js->nwaiters >= GW_MAX_WAITERS) return 0;
+  if (js->nwaiters >= GW_MAX_WAITERS) {
+    jk_count(js->m, ctx); /* answered now */
+    return 0;
+  }
   ngx_shmtx_lock(js->mtx);
   int running = sl->sm.fetching;
   uint64_t done = sl->done;
@@ -887,11 +911,15 @@ static ngx_int_t jk_park(ngx_http_request_t *r, jk_ctx *ctx) {
     start = jk_lease_take(js, now);
   ngx_shmtx_unlock(js->mtx);
   if (start) jk_fetch_post(js, &req);
+  jk_stats *stats = js->m->stats;
   if (rr == GW_REFETCH_NO) {
     atomic_fetch_add(&gw_stats.refetch_cooldown, 1);
+    if (stats != NULL) ngx_atomic_fetch_add(&stats->refetch_cooldown, 1);
+    jk_count(js->m, ctx); /* answered now */
     return 0;
   }
   atomic_fetch_add(&gw_stats.refetch_waited, 1);
+  if (stats != NULL) ngx_atomic_fetch_add(&stats->refetch_waited, 1);
   ctx->until_done = done + (running ? 2 : 1); /* the end of a fetch that starts after this request */
   ctx->deadline_ms = now + 2 * js->def->o.timeout_ms + JK_LEASE_SLACK_MS;
   ctx->waiting = 1;
@@ -987,6 +1015,7 @@ static jk_ctx *jk_decide(ngx_http_request_t *r, const jk_loc_conf *lc) {
   gw_decision d;
   gw_decide(m->state, rq, (int64_t)ngx_time(), jk_mono_ms(), &d);
   gw_decision_count(&d);
+  int counted = d.reason;
   char lb[48];
   snprintf(ctx->reason, sizeof ctx->reason, "%s", gw_reason_label(d.reason, lb, sizeof lb));
   if (d.reason < GW_R_ALLOW_COUNT) {
@@ -997,6 +1026,7 @@ static jk_ctx *jk_decide(ngx_http_request_t *r, const jk_loc_conf *lc) {
       if (!jka_claim_req_holds(&q[i], ctx->claims)) {
         ctx->status = NGX_HTTP_FORBIDDEN;
         snprintf(ctx->reason, sizeof ctx->reason, "insufficient_scope");
+        counted = JK_R_SCOPE;
         snprintf(d.info.msg, sizeof d.info.msg, "auth_jwt_require_claim %.*s %s%.*s not met", (int)q[i].name_len,
                  q[i].name, q[i].op == JKA_PRESENT ? "" : q[i].op == JKA_EQUALS ? "equals " : "contains ",
                  q[i].op == JKA_PRESENT ? 0 : (int)(q[i].value_len > 60 ? 60 : q[i].value_len),
@@ -1013,6 +1043,10 @@ static jk_ctx *jk_decide(ngx_http_request_t *r, const jk_loc_conf *lc) {
     if (d.reason == GW_R_JWKS_NOT_READY) ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
     jk_log_denial(r, ctx, &d, rq);
   }
+  /* a request parked for a refetch is counted when it is decided again */
+  ctx->counted = counted;
+  if (m->stats != NULL && !(ctx->refetch != NULL && !ctx->waited) && counted >= 0 && counted <= JK_R_SCOPE)
+    ngx_atomic_fetch_add(&m->stats->decisions[counted], 1);
   gw_decision_free(&d);
   return ctx;
 }
@@ -1067,6 +1101,108 @@ static ngx_int_t jk_access(ngx_http_request_t *r) {
     return (ngx_int_t)ctx->status; /* satisfy any may still allow; error_page answers */
 
   return jk_send_empty(r, ctx->status);
+}
+
+
+/* ============================================================== status */
+
+static void jk_prom_source(jk_buf *b, jk_main_conf *m, int64_t now) {
+  static const char *const fam[][3] = {
+      {"jwtkit_nginx_jwks_fetches_total", "counter", "JWK Set fetches by result (all workers)"},
+      {"jwtkit_nginx_jwks_generation", "gauge", "generation of the set in shared memory (0: none)"},
+      {"jwtkit_nginx_jwks_keys", "gauge", "keys in the set this worker parsed"},
+      {"jwtkit_nginx_jwks_stale", "gauge", "1 while the set is used past its lifetime"},
+      {"jwtkit_nginx_jwks_age_seconds", "gauge", "since the last good fetch or 304 (-1: none)"}};
+  for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+    if (m->nsrc == 0) break;
+    jk_prom_family(b, fam[f][0], fam[f][1], fam[f][2]);
+    for (ngx_uint_t i = 0; i < m->nsrc; i++) {
+      jk_src *js = &m->src[i];
+      if (js->slot == NULL) continue;
+      gw_source_status st;
+      ngx_shmtx_lock(js->mtx);
+      gw_sm_status(&js->slot->sm, js->def, now, &st);
+      ngx_shmtx_unlock(js->mtx);
+      const char *lab[] = {"source", js->def->url, NULL, NULL, NULL};
+      if (f == 0) {
+        for (int r = 0; r < GW_FETCH_COUNT; r++) {
+          const char *l2[] = {"source", js->def->url, "result", gw_fetch_result_name((gw_fetch_result)r), NULL};
+          if (st.fetches[r] != 0 || r == GW_FETCH_OK) jk_prom_u64(b, fam[f][0], l2, st.fetches[r]);
+        }
+      } else if (f == 1) {
+        jk_prom_u64(b, fam[f][0], lab, st.have_set ? st.gen : 0);
+      } else if (f == 2) {
+        jk_sync(js);
+        gw_keyset *ks = gw_source_keyset(js->src);
+        jk_prom_u64(b, fam[f][0], lab, ks->jwks ? jwtkit_jwks_count(ks->jwks) : 0);
+        gw_keyset_release(ks);
+      } else if (f == 3) {
+        jk_prom_u64(b, fam[f][0], lab, (uint64_t)(st.have_set && st.stale));
+      } else {
+        jk_prom_i64(b, fam[f][0], lab, st.age_ms < 0 ? -1 : st.age_ms / 1000);
+      }
+    }
+  }
+}
+
+/* auth_jwt_status: the counters of all workers and the JWK Sets, in the
+ * Prometheus text format. */
+static ngx_int_t jk_status_handler(ngx_http_request_t *r) {
+  jk_main_conf *m = ngx_http_get_module_main_conf(r, ngx_http_jwtkit_module);
+  if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return NGX_HTTP_NOT_ALLOWED;
+  ngx_int_t rc = ngx_http_discard_request_body(r);
+  if (rc != NGX_OK) return rc;
+  jk_buf b;
+  jk_buf_init_max(&b, 1u << 20);
+  if (m->stats != NULL) {
+    char lb[48];
+    jk_prom_family(&b, "jwtkit_nginx_decisions_total", "counter",
+                   "requests decided by auth_jwt, by result and reason (all workers)");
+    for (int i = 0; i <= JK_R_SCOPE; i++) {
+      uint64_t v = m->stats->decisions[i];
+      if (v == 0 && i != GW_R_VERIFIED) continue;
+      const char *label = i == JK_R_SCOPE ? "insufficient_scope" : gw_reason_label(i, lb, sizeof lb);
+      const char *lab[] = {"result", i < GW_R_ALLOW_COUNT ? "allow" : "deny", "reason", label, NULL};
+      jk_prom_u64(&b, "jwtkit_nginx_decisions_total", lab, v);
+    }
+    jk_prom_family(&b, "jwtkit_nginx_refetch_total", "counter",
+                   "unknown-kid refetches asked for: waited (parked), cooldown (refused at once)");
+    const char *w[] = {"outcome", "waited", NULL}, *c[] = {"outcome", "cooldown", NULL};
+    jk_prom_u64(&b, "jwtkit_nginx_refetch_total", w, m->stats->refetch_waited);
+    jk_prom_u64(&b, "jwtkit_nginx_refetch_total", c, m->stats->refetch_cooldown);
+  }
+  jk_prom_source(&b, m, jk_mono_ms());
+  if (b.oom) {
+    jk_buf_free(&b);
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  ngx_buf_t *out = ngx_create_temp_buf(r->pool, b.len ? b.len : 1);
+  if (out == NULL) {
+    jk_buf_free(&b);
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  }
+  if (b.len) out->last = ngx_cpymem(out->pos, b.p, b.len);
+  jk_buf_free(&b);
+  out->last_buf = (r == r->main) ? 1 : 0;
+  out->last_in_chain = 1;
+  r->headers_out.status = NGX_HTTP_OK;
+  r->headers_out.content_length_n = (off_t)(out->last - out->pos);
+  ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
+  r->headers_out.content_type_len = r->headers_out.content_type.len;
+  rc = ngx_http_send_header(r);
+  if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) return rc;
+  ngx_chain_t cl = {out, NULL};
+  return ngx_http_output_filter(r, &cl);
+}
+
+static char *jk_set_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
+  ngx_http_core_loc_conf_t *clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+  jk_main_conf *m = ngx_http_conf_get_module_main_conf(cf, ngx_http_jwtkit_module);
+  (void)cmd;
+  (void)conf;
+  clcf->handler = jk_status_handler;
+  m->status_used = 1;
+  return NGX_CONF_OK;
 }
 
 /* ============================================================ variables */
@@ -1153,17 +1289,21 @@ static ngx_int_t jk_postconf(ngx_conf_t *cf) {
   char err[JK_ERR];
   int line = 0;
   jk_log_set_level(JK_LOG_ERROR); /* the module logs through nginx */
-  if (m->cfg == NULL) return NGX_OK; /* auth_jwt is not used */
+  if (m->cfg == NULL && !m->status_used) return NGX_OK; /* the module is not used */
   gw_build b = {.generation = 1};
-  if (gw_config_check(m->cfg, &line, err, sizeof err) != 0 || gw_state_build(m->cfg, &b, &m->state, err, sizeof err) != 0) {
-    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "auth_jwt: %s", err);
-    return NGX_ERROR;
+  if (m->cfg != NULL) {
+    if (gw_config_check(m->cfg, &line, err, sizeof err) != 0 ||
+        gw_state_build(m->cfg, &b, &m->state, err, sizeof err) != 0) {
+      ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "auth_jwt: %s", err);
+      return NGX_ERROR;
+    }
+    m->cfg = NULL; /* the state owns it */
+    m->nsrc = gw_state_nsources(m->state);
   }
-  m->cfg = NULL; /* the state owns it */
-  m->nsrc = gw_state_nsources(m->state);
-  if (m->nsrc > 0) {
+  /* the zone: the counters of all workers, and a slot per JWK Set URL */
+  {
     size_t size = 8 * ngx_pagesize;
-    if ((m->src = ngx_pcalloc(cf->pool, m->nsrc * sizeof *m->src)) == NULL) return NGX_ERROR;
+    if (m->nsrc > 0 && (m->src = ngx_pcalloc(cf->pool, m->nsrc * sizeof *m->src)) == NULL) return NGX_ERROR;
     for (ngx_uint_t i = 0; i < m->nsrc; i++) {
       m->src[i].m = m;
       m->src[i].src = gw_state_source(m->state, i);
@@ -1175,8 +1315,9 @@ static ngx_int_t jk_postconf(ngx_conf_t *cf) {
     if (m->zone == NULL) return NGX_ERROR;
     m->zone->init = jk_zone_init;
     m->zone->data = m;
-    if ((m->tp = ngx_thread_pool_add(cf, NULL)) == NULL) return NGX_ERROR;
+    if (m->nsrc > 0 && (m->tp = ngx_thread_pool_add(cf, NULL)) == NULL) return NGX_ERROR;
   }
+  if (m->state == NULL) return NGX_OK; /* auth_jwt_status only */
   ngx_http_core_main_conf_t *cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
   ngx_http_handler_pt *h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
   if (h == NULL) return NGX_ERROR;

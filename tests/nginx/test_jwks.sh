@@ -32,6 +32,7 @@ start_nginx_module <<EOC
       proxy_set_header X-User \$jwt_claim_sub;
       proxy_pass http://app;
     }
+    location = /status { auth_jwt_status; allow 127.0.0.1; deny all; }
     location /slow/ {
       auth_jwt "api";
       auth_jwt_jwks http://127.0.0.1:$SLOW_PORT/jwks.json allow_http;
@@ -96,6 +97,22 @@ check "40 random kids: each refused 401 ($fails not)" test "$fails" = 0
 check "... without waiting for a fetch (in $((t1 - t0)) ms, cooldown)" test $((t1 - t0)) -lt 20000
 check "... and without any fetch (issuer: $before -> $(issuer_count))" test "$(issuer_count)" -le $((before + 1))
 check "the reason is unknown_kid" grep -qix 'X-Jwt-Error: unknown_kid' <<<"$HEADERS"
+
+# auth_jwt_status: the counters of both workers (shared memory) and the set
+status() { curl -s --max-time 5 "http://127.0.0.1:$NGINX_PORT/status"; }
+metric_of() { status | awk -v m="$1" '$1 == m { v = $2 } END { print (v == "" ? 0 : v) }'; }
+src="source=\"$(JWKS_URL)\""
+check "status: the 40 unknown kids and more counted over both workers ($(metric_of 'jwtkit_nginx_decisions_total{result="deny",reason="unknown_kid"}'))" \
+  test "$(metric_of 'jwtkit_nginx_decisions_total{result="deny",reason="unknown_kid"}')" -ge 40
+check "status: allows counted ($(metric_of 'jwtkit_nginx_decisions_total{result="allow",reason="verified"}'))" \
+  test "$(metric_of 'jwtkit_nginx_decisions_total{result="allow",reason="verified"}')" -ge 5
+check "status: refetches refused in the cooldown counted" test "$(metric_of 'jwtkit_nginx_refetch_total{outcome="cooldown"}')" -ge 40
+check "status: the parked refetch counted" test "$(metric_of 'jwtkit_nginx_refetch_total{outcome="waited"}')" -ge 1
+check "status: 2 good fetches of the issuer's set" test "$(metric_of "jwtkit_nginx_jwks_fetches_total{$src,result=\"ok\"}")" = 2
+check "status: generation 2" test "$(metric_of "jwtkit_nginx_jwks_generation{$src}")" = 2
+check "status: the set's keys" test "$(metric_of "jwtkit_nginx_jwks_keys{$src}")" -ge 2
+check "status: not stale" test "$(metric_of "jwtkit_nginx_jwks_stale{$src}")" = 0
+check "status: Prometheus text" bash -c "curl -sI 'http://127.0.0.1:$NGINX_PORT/status' | grep -qi '^Content-Type: text/plain; version=0.0.4'"
 
 # a worker killed with SIGKILL: nginx starts another, which takes the set
 # from shared memory (no fetch)
