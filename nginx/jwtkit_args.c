@@ -129,6 +129,43 @@ int jka_legacy_parse(const char *const *args, const size_t *lens, size_t nargs, 
   return 0;
 }
 
+static const char *const k_settings[] = {"timeout", "max_bytes", "min_ttl",   "max_ttl",     "default_ttl",
+                                         "refresh_ahead", "cooldown", "stale_max", "ca_file", "unavailable", NULL};
+
+int jka_setting_split(const char *arg, size_t len, const char **key, size_t *key_len, const char **value,
+                      size_t *value_len, char *err, size_t cap) {
+  const char *eq = memchr(arg, '=', len);
+  char shown[40];
+  jka_log_safe(shown, sizeof shown, arg, len);
+  if (eq == NULL || eq == arg) return ferr(err, cap, "\"%s\": expected KEY=VALUE", shown);
+  if (memchr(arg, '\0', len) != NULL) return ferr(err, cap, "\"%s\" holds a NUL byte", shown);
+  size_t kl = (size_t)(eq - arg);
+  for (size_t i = 0; k_settings[i]; i++)
+    if (strlen(k_settings[i]) == kl && memcmp(k_settings[i], arg, kl) == 0) {
+      if (eq + 1 == arg + len) return ferr(err, cap, "%s needs a value", k_settings[i]);
+      *key = arg;
+      *key_len = kl;
+      *value = eq + 1;
+      *value_len = len - kl - 1;
+      return 0;
+    }
+  return ferr(err, cap,
+              "unknown setting \"%.*s\" (timeout, max_bytes, min_ttl, max_ttl, default_ttl, refresh_ahead, cooldown, "
+              "stale_max, ca_file, unavailable)",
+              (int)(kl > 40 ? 40 : kl), shown);
+}
+
+int jka_unavailable(const char *v, size_t n, unsigned *status, char *err, size_t cap) {
+  if (n == 3 && memcmp(v, "401", 3) == 0) *status = 401;
+  else if (n == 3 && memcmp(v, "503", 3) == 0) *status = 503;
+  else {
+    char shown[40];
+    jka_log_safe(shown, sizeof shown, v, n);
+    return ferr(err, cap, "unavailable: expected 401 or 503, got \"%s\"", shown);
+  }
+  return 0;
+}
+
 int jka_realm_check(const char *s, size_t n, char *err, size_t cap) {
   if (n == 0 || n > JKA_MAX_REALM) return ferr(err, cap, "realm of %zu bytes: 1..%u expected", n, JKA_MAX_REALM);
   if (!printable(s, n) || memchr(s, '"', n) != NULL || memchr(s, '\\', n) != NULL)

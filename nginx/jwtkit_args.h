@@ -48,6 +48,15 @@ int jka_claim_req_holds(const jka_claim_req *q, const jwtkit_claims *cl);
 int jka_legacy_parse(const char *const *args, const size_t *lens, size_t nargs, const char **file, size_t *file_len,
                      const char **deadline, size_t *deadline_len, char *err, size_t cap);
 
+/* auth_jwt_jwks_settings KEY=VALUE ...: one argument split at its first
+ * '='.  *key is one of the settings below; the value is checked by the
+ * core (gw_config_set "jwks_" KEY) or, for "unavailable", here (401 or
+ * 503: *status).  0, or -1 with err. */
+int jka_setting_split(const char *arg, size_t len, const char **key, size_t *key_len, const char **value,
+                      size_t *value_len, char *err, size_t cap);
+/* "unavailable=401|503": 0 with *status, or -1 with err. */
+int jka_unavailable(const char *v, size_t n, unsigned *status, char *err, size_t cap);
+
 /* The realm of auth_jwt: 1..JKA_MAX_REALM printable ASCII bytes without
  * '"' and '\' (it goes into a quoted-string unchanged).  0, or -1 with err. */
 int jka_realm_check(const char *s, size_t n, char *err, size_t cap);

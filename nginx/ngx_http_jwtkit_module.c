@@ -137,6 +137,7 @@ struct jk_main_conf_s {
   ngx_shm_zone_t *zone;
   jk_stats *stats;  /* in the zone; NULL without one */
   ngx_uint_t status_used; /* auth_jwt_status appears */
+  ngx_uint_t unavailable; /* the answer when no key set can be had: 503 (default) or 401 */
   ngx_thread_pool_t *tp;
   ngx_event_t timer;
 };
@@ -170,6 +171,7 @@ static char *jk_set_claim(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_legacy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *jk_set_settings(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t jk_init_process(ngx_cycle_t *cycle);
 
 /* cmd->post: the core's key for a directive */
@@ -195,6 +197,8 @@ static ngx_command_t jk_commands[] = {
      jk_set_jwks, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("auth_jwt_legacy_hs256"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE2,
      jk_set_legacy, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    {ngx_string("auth_jwt_jwks_settings"), NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE, jk_set_settings, NGX_HTTP_MAIN_CONF_OFFSET,
+     0, NULL},
     {ngx_string("auth_jwt_status"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, jk_set_status, NGX_HTTP_LOC_CONF_OFFSET, 0,
      NULL},
     {ngx_string("auth_jwt_require_claim"),
@@ -486,6 +490,56 @@ static char *jk_set_legacy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
   return NGX_CONF_OK;
 }
 
+/* The configuration of the core, made by the first directive that needs it. */
+static gw_config *jk_cfg(jk_main_conf *m) {
+  char err[64];
+  if (m->cfg == NULL && (m->cfg = gw_config_new()) != NULL && gw_config_set(m->cfg, "token_cache", "0", err, sizeof err) != 0) {
+    gw_config_free(m->cfg);
+    m->cfg = NULL;
+  }
+  return m->cfg;
+}
+
+/* auth_jwt_jwks_settings timeout=5s cooldown=30s ... unavailable=503; (http) */
+static char *jk_set_settings(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
+  jk_main_conf *m = conf;
+  ngx_str_t *a = cf->args->elts;
+  char err[JK_ERR], key[64];
+  (void)cmd;
+  if (jk_cfg(m) == NULL) return NGX_CONF_ERROR;
+  for (ngx_uint_t i = 1; i < cf->args->nelts; i++) {
+    const char *k, *v;
+    size_t kl, vl;
+    if (jka_setting_split((const char *)a[i].data, a[i].len, &k, &kl, &v, &vl, err, sizeof err) != 0) {
+      ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_jwks_settings: %s", err);
+      return NGX_CONF_ERROR;
+    }
+    if (kl == 11 && memcmp(k, "unavailable", 11) == 0) {
+      unsigned st;
+      if (jka_unavailable(v, vl, &st, err, sizeof err) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_jwks_settings: %s", err);
+        return NGX_CONF_ERROR;
+      }
+      m->unavailable = st;
+      continue;
+    }
+    snprintf(key, sizeof key, "jwks_%.*s", (int)kl, k); /* the core's key, its checks (given twice: refused) */
+    int rc = gw_config_set(m->cfg, key, v, err, sizeof err);
+    if (rc != 0) {
+      ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_jwks_settings: %s", rc > 0 ? "unknown setting" : err);
+      return NGX_CONF_ERROR;
+    }
+  }
+  char scratch[JK_ERR];
+  if (m->cfg->jwks.min_ttl > m->cfg->jwks.max_ttl) {
+    snprintf(scratch, sizeof scratch, "min_ttl (%lld s) is larger than max_ttl (%lld s)",
+             (long long)m->cfg->jwks.min_ttl, (long long)m->cfg->jwks.max_ttl);
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_jwks_settings: %s", scratch);
+    return NGX_CONF_ERROR;
+  }
+  return NGX_CONF_OK;
+}
+
 static char *jk_challenge_str(ngx_conf_t *cf, ngx_str_t *out, const ngx_str_t *realm, jka_challenge_kind k) {
   char buf[JKA_MAX_REALM + 64];
   long n = jka_challenge(buf, sizeof buf, (const char *)realm->data, realm->len, k);
@@ -567,10 +621,7 @@ static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child) {
   if (conf->key_files == NULL && conf->jwks == NULL)
     return jk_error_at(cf, conf->enable_at,
                        "auth_jwt needs auth_jwt_key_file (a PEM public key, JWK or JWK Set file) or auth_jwt_jwks URL");
-  if (m->cfg == NULL) {
-    if ((m->cfg = gw_config_new()) == NULL || gw_config_set(m->cfg, "token_cache", "0", err, sizeof err) != 0)
-      return NGX_CONF_ERROR;
-  }
+  if (jk_cfg(m) == NULL) return NGX_CONF_ERROR;
   /* the route's name in the core's messages: where auth_jwt turned it on */
   char name[48];
   snprintf(name, sizeof name, "line%lu", (unsigned long)conf->enable_at->line);
@@ -1039,8 +1090,8 @@ static jk_ctx *jk_decide(ngx_http_request_t *r, const jk_loc_conf *lc) {
     ctx->missing = d.reason == GW_R_MISSING_TOKEN;
     for (ngx_uint_t i = 0; d.refetch != NULL && i < m->nsrc; i++)
       if (m->src[i].src == d.refetch && m->src[i].slot != NULL) ctx->refetch = &m->src[i];
-    /* keys that cannot be had are not the client's fault: 503 */
-    if (d.reason == GW_R_JWKS_NOT_READY) ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    /* keys that cannot be had are not the client's fault: 503 (or 401 when configured) */
+    if (d.reason == GW_R_JWKS_NOT_READY && m->unavailable != 401) ctx->status = NGX_HTTP_SERVICE_UNAVAILABLE;
     jk_log_denial(r, ctx, &d, rq);
   }
   /* a request parked for a refetch is counted when it is decided again */
@@ -1291,6 +1342,11 @@ static ngx_int_t jk_postconf(ngx_conf_t *cf) {
   jk_log_set_level(JK_LOG_ERROR); /* the module logs through nginx */
   if (m->cfg == NULL && !m->status_used) return NGX_OK; /* the module is not used */
   gw_build b = {.generation = 1};
+  if (m->cfg != NULL && m->cfg->nroutes == 0) { /* settings, but auth_jwt is not on anywhere */
+    gw_config_free(m->cfg);
+    m->cfg = NULL;
+    if (!m->status_used) return NGX_OK;
+  }
   if (m->cfg != NULL) {
     if (gw_config_check(m->cfg, &line, err, sizeof err) != 0 ||
         gw_state_build(m->cfg, &b, &m->state, err, sizeof err) != 0) {

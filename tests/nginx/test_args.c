@@ -133,6 +133,23 @@ int main(void) {
     CHECK(jka_legacy_parse(a6, l6, 2, &f, &fl, &d, &dl, err, sizeof err) == -1 && strstr(err, "NUL"));
   }
 
+  /* auth_jwt_jwks_settings */
+  {
+    const char *k, *v;
+    size_t kl, vl;
+    unsigned st = 0;
+    CHECK(jka_setting_split("cooldown=2s", 11, &k, &kl, &v, &vl, err, sizeof err) == 0 && kl == 8 && vl == 2 &&
+          memcmp(v, "2s", 2) == 0);
+    CHECK(jka_setting_split("ca_file=/a=b", 12, &k, &kl, &v, &vl, err, sizeof err) == 0 && kl == 7 && vl == 4);
+    CHECK(jka_setting_split("cooldown", 8, &k, &kl, &v, &vl, err, sizeof err) == -1 && strstr(err, "KEY=VALUE"));
+    CHECK(jka_setting_split("=2s", 3, &k, &kl, &v, &vl, err, sizeof err) == -1);
+    CHECK(jka_setting_split("cooldown=", 9, &k, &kl, &v, &vl, err, sizeof err) == -1 && strstr(err, "needs a value"));
+    CHECK(jka_setting_split("speed=9", 7, &k, &kl, &v, &vl, err, sizeof err) == -1 && strstr(err, "unknown setting \"speed\""));
+    CHECK(jka_unavailable("401", 3, &st, err, sizeof err) == 0 && st == 401);
+    CHECK(jka_unavailable("503", 3, &st, err, sizeof err) == 0 && st == 503);
+    CHECK(jka_unavailable("500", 3, &st, err, sizeof err) == -1 && strstr(err, "401 or 503"));
+  }
+
   /* realm */
   CHECK(jka_realm_check("api", 3, err, sizeof err) == 0);
   CHECK(jka_realm_check("my api", 6, err, sizeof err) == 0);

@@ -153,6 +153,38 @@ EOC
 try "an unknown auth_jwt_jwks option" 'unknown option "allow_ftp"' <<'EOC'
     auth_jwt_jwks https://id.example.com/jwks.json allow_ftp; # <-
 EOC
+# auth_jwt_jwks_settings (http level): the core's jwks_* keys, unavailable=401|503
+try_settings() { # try_settings "what" EXPECTED "SETTINGS"
+  local what=$1 want=$2 conf
+  n=$((n + 1))
+  conf=$D/t$n.conf
+  {
+    nginx_head "$D"
+    echo "http {"
+    nginx_http_head "$D"
+    echo "  auth_jwt_jwks_settings $3;"
+    echo "  server { listen 127.0.0.1:$(free_port); location / { auth_jwt \"api\"; auth_jwt_algs ES256; auth_jwt_key_file ec.pub; } }"
+    echo "}"
+  } >"$conf"
+  local line
+  line=$(grep -n 'auth_jwt_jwks_settings' "$conf" | cut -d: -f1)
+  if [ "$want" = ok ]; then
+    nginx_t "$conf"
+    check "$what: nginx -t passes" test $? = 0
+    return
+  fi
+  nginx_t "$conf" && { check "$what: nginx -t fails" false; return; }
+  check "$what: says \"$want\"" grep -qE -- "$want" <<<"$NGINX_T_OUT"
+  check "$what: at $conf:$line" grep -qF -- "in $conf:$line" <<<"$NGINX_T_OUT"
+}
+try_settings "every JWK Set setting" ok \
+  "timeout=2s max_bytes=32768 min_ttl=10s max_ttl=2h default_ttl=10m refresh_ahead=1m cooldown=5s stale_max=12h unavailable=401"
+try_settings "a timeout in ms" ok "timeout=500ms"
+try_settings "a bad duration" "'jwks_cooldown': bad duration \"soon\"" "cooldown=soon"
+try_settings "an unknown setting" 'unknown setting "speed"' "speed=9"
+try_settings "unavailable=500" "unavailable: expected 401 or 503" "unavailable=500"
+try_settings "a setting given twice" "'jwks_cooldown' given twice" "cooldown=1s cooldown=2s"
+try_settings "min_ttl above max_ttl" "min_ttl \(600 s\) is larger than max_ttl \(60 s\)" "min_ttl=10m max_ttl=1m"
 # migration mode: the secret-file rule on the opened file, never a key as a secret
 head -c 32 /dev/urandom | base64 -w0 >"$D/legacy.secret"
 chmod 600 "$D/legacy.secret"
