@@ -1,7 +1,7 @@
 /*
  * nginx_args: what ngx_http_jwtkit_module parses itself (nginx/jwtkit_args.c):
- * auth_jwt_require_claim, auth_jwt_legacy_hs256, the realm of auth_jwt and
- * its challenges, log-safe copies.  The first byte picks the parser, the
+ * auth_jwt_require_claim, auth_jwt_legacy_hs256, auth_jwt_jwks_settings,
+ * the realm of auth_jwt and its challenges, log-safe copies.  The first byte picks the parser, the
  * rest is split at '\n' into the directive's arguments (at most 4).
  *
  * Properties: a refused argument list gives a non-empty message; an
@@ -12,7 +12,9 @@
  * sub; contains on scope and roles); an accepted auth_jwt_legacy_hs256
  * points both values into its arguments after their prefixes; an accepted
  * realm makes three challenges "Bearer realm="REALM"..." without control
- * characters; a log-safe copy is printable and bounded.
+ * characters; a log-safe copy is printable and bounded; an accepted
+ * setting splits its argument at the first '=' into a known key and a
+ * non-empty value, and unavailable takes 401 and 503 only.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +104,30 @@ static void legacy(const char *const *args, const size_t *lens, size_t n) {
             "deadline value");
 }
 
+static void settings(const char *const *args, const size_t *lens, size_t n) {
+  static const char *const known[] = {"timeout", "max_bytes", "min_ttl",  "max_ttl", "default_ttl",
+                                      "refresh_ahead", "cooldown", "stale_max", "ca_file", "unavailable"};
+  for (size_t i = 0; i < n; i++) {
+    const char *k, *v;
+    size_t kl, vl;
+    char err[256];
+    err[0] = '\0';
+    if (jka_setting_split(args[i], lens[i], &k, &kl, &v, &vl, err, sizeof err) != 0) {
+      JKF_CHECK(err[0] != '\0', "refused without a message");
+      continue;
+    }
+    JKF_CHECK(k == args[i] && kl >= 1 && k[kl] == '=' && memchr(k, '=', kl) == NULL && v == k + kl + 1 && vl >= 1 &&
+                  kl + 1 + vl == lens[i],
+              "split");
+    int ok = 0;
+    for (size_t j = 0; j < sizeof known / sizeof known[0]; j++) ok |= eq(k, kl, known[j]);
+    JKF_CHECK(ok, "accepted an unknown key %.*s", (int)kl, k);
+    unsigned st = 0;
+    if (jka_unavailable(v, vl, &st, err, sizeof err) == 0)
+      JKF_CHECK((st == 401 && eq(v, vl, "401")) || (st == 503 && eq(v, vl, "503")), "unavailable %u", st);
+  }
+}
+
 static void realm(const char *s, size_t n) {
   char err[256], out[512];
   err[0] = '\0';
@@ -121,7 +147,7 @@ static void realm(const char *s, size_t n) {
 int jkf_nginx_args(const uint8_t *data, size_t size) {
   init();
   if (size == 0) return 0;
-  int which = data[0] % 4;
+  int which = data[0] % 5;
   const char *in = (const char *)data + 1;
   size_t len = size - 1;
   /* the arguments, as nginx hands them over: copies, NUL-terminated */
@@ -148,6 +174,9 @@ int jkf_nginx_args(const uint8_t *data, size_t size) {
       break;
     case 2:
       realm(copy, lens[0]);
+      break;
+    case 3:
+      settings(args, lens, n);
       break;
     default: {
       char out[64];
