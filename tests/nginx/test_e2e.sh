@@ -6,7 +6,8 @@
 # what each front end answers (status and the challenge's error attribute)
 # and the reason (the gate's decision counter, the module's $jwt_error and
 # error log).  Then what only the module does: realm, empty 401 body, claim
-# variables (percent-encoded, lazily verified in the rewrite phase),
+# variables (percent-encoded, lazily verified in the rewrite and preaccess
+# phases: if, map, limit_req keyed by a claim),
 # auth_jwt_require_claim (403 insufficient_scope), satisfy any,
 # limit_except, auth_request and error_page next to it.
 source "$(dirname "$0")/lib.sh"
@@ -25,6 +26,9 @@ header X-User = sub
 EOC
 start_gate
 start_upstream
+# preaccess: limit_req keyed by a verified claim (one request a minute per sub)
+NGINX_HTTP_EXTRA='limit_req_zone $jwt_claim_sub zone=per_sub:1m rate=1r/m;
+  map $jwt_claim_sub $who { alice "the-alice"; default "someone"; }'
 start_nginx_module <<'EOC'
     # the policy once, for every location that turns auth_jwt on
     auth_jwt_algs RS256 ES256 EdDSA;
@@ -66,6 +70,12 @@ start_nginx_module <<'EOC'
       auth_jwt "api";
       # a claim in the rewrite phase: verified on this first lookup
       if ($jwt_claim_sub = "bob") { return 418; }
+      proxy_pass http://app;
+    }
+    location /limited/ {
+      auth_jwt "api";
+      limit_req zone=per_sub nodelay;
+      proxy_set_header X-Who $who;
       proxy_pass http://app;
     }
     location /any/ {
@@ -226,6 +236,19 @@ call /rewrite/x -H "Authorization: Bearer $(mint ES256 --iss https://evil.test -
 check "rewrite phase: an unverified token's sub is not seen (401 in the access phase)" test "$STATUS" = 401
 call /rewrite/x
 check "rewrite phase: no token -> 401" test "$STATUS" = 401
+
+# preaccess: limit_req keyed by $jwt_claim_sub (verified on that lookup,
+# before the access phase); map on a claim
+call /limited/x -H "Authorization: Bearer $(mint ES256 "${ok[@]}")"
+check "limit_req by sub: alice's first request passes" test "$STATUS" = 200
+check "map \$jwt_claim_sub: alice -> the-alice" body_has "X-Who: the-alice"
+call /limited/x -H "Authorization: Bearer $(mint ES256 "${ok[@]}")"
+check "limit_req by sub: alice's second request in the minute -> 503 (limited)" test "$STATUS" = 503
+call /limited/x -H "Authorization: Bearer $(mint ES256 --iss https://issuer.test --aud api --sub bob)"
+check "limit_req by sub: bob has his own budget -> 200" test "$STATUS" = 200
+check "map \$jwt_claim_sub: bob -> someone" body_has "X-Who: someone"
+call /limited/x -H "Authorization: Bearer $(mint ES256 --iss https://evil.test --aud api --sub alice)"
+check "limit_req by sub: a bad token claiming alice is not limited as alice but refused -> 401" test "$STATUS" = 401
 
 # satisfy any: either the address or the token
 call /any/x -H "Authorization: Bearer $good"
