@@ -138,6 +138,9 @@ struct jk_main_conf_s {
   jk_stats *stats;  /* in the zone; NULL without one */
   ngx_uint_t status_used; /* auth_jwt_status appears */
   ngx_uint_t unavailable; /* the answer when no key set can be had: 503 (default) or 401 */
+  ngx_uint_t cache_set, cache_on; /* auth_jwt_token_cache */
+  ngx_str_t claim_vars[GW_MAX_HEADERS]; /* with the cache: claims the configuration's $jwt_claim_* name */
+  ngx_uint_t nclaim_vars;
   ngx_thread_pool_t *tp;
   ngx_event_t timer;
 };
@@ -151,6 +154,10 @@ typedef struct {
   char reason[48];
   jk_src *refetch;       /* the decision asks for a refetch of this source */
   int counted;           /* its reason (GW_R_*, JK_R_SCOPE) for auth_jwt_status */
+  ngx_uint_t cached;     /* allowed from the token cache: no claims object, but ... */
+  ngx_str_t hv[GW_MAX_HEADERS]; /* ... the cached renderings of the claim variables (data NULL: none) */
+  const char *token;     /* ... and the token, byte for byte the one verified ($jwt_payload) */
+  size_t token_len;
   ngx_uint_t waiting, waited;
   uint64_t until_done;   /* parked until the slot's done count reaches this ... */
   int64_t deadline_ms;   /* ... or this passes */
@@ -172,6 +179,7 @@ static char *jk_set_jwks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_legacy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *jk_set_settings(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *jk_set_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t jk_init_process(ngx_cycle_t *cycle);
 
 /* cmd->post: the core's key for a directive */
@@ -199,6 +207,8 @@ static ngx_command_t jk_commands[] = {
      jk_set_legacy, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("auth_jwt_jwks_settings"), NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE, jk_set_settings, NGX_HTTP_MAIN_CONF_OFFSET,
      0, NULL},
+    {ngx_string("auth_jwt_token_cache"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, jk_set_cache, NGX_HTTP_MAIN_CONF_OFFSET, 0,
+     NULL},
     {ngx_string("auth_jwt_status"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, jk_set_status, NGX_HTTP_LOC_CONF_OFFSET, 0,
      NULL},
     {ngx_string("auth_jwt_require_claim"),
@@ -492,12 +502,28 @@ static char *jk_set_legacy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
 
 /* The configuration of the core, made by the first directive that needs it. */
 static gw_config *jk_cfg(jk_main_conf *m) {
-  char err[64];
-  if (m->cfg == NULL && (m->cfg = gw_config_new()) != NULL && gw_config_set(m->cfg, "token_cache", "0", err, sizeof err) != 0) {
-    gw_config_free(m->cfg);
-    m->cfg = NULL;
-  }
+  if (m->cfg == NULL) m->cfg = gw_config_new(); /* token_cache: set in postconfiguration */
   return m->cfg;
+}
+
+/* auth_jwt_token_cache on | off | ENTRIES; (http) */
+static char *jk_set_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
+  jk_main_conf *m = conf;
+  ngx_str_t *a = cf->args->elts;
+  char err[JK_ERR];
+  (void)cmd;
+  if (m->cache_set) return "is duplicate";
+  if (jk_cfg(m) == NULL) return NGX_CONF_ERROR;
+  const char *v = (const char *)a[1].data;
+  if (strcmp(v, "on") == 0) v = "10000";
+  else if (strcmp(v, "off") == 0) v = "0";
+  if (gw_config_set(m->cfg, "token_cache", v, err, sizeof err) != 0) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_token_cache: on, off or a number of entries: %s", err);
+    return NGX_CONF_ERROR;
+  }
+  m->cache_set = 1;
+  m->cache_on = m->cfg->token_cache > 0;
+  return NGX_CONF_OK;
 }
 
 /* auth_jwt_jwks_settings timeout=5s cooldown=30s ... unavailable=503; (http) */
@@ -621,6 +647,10 @@ static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child) {
   if (conf->key_files == NULL && conf->jwks == NULL)
     return jk_error_at(cf, conf->enable_at,
                        "auth_jwt needs auth_jwt_key_file (a PEM public key, JWK or JWK Set file) or auth_jwt_jwks URL");
+  if (m->cache_on && conf->claims != NULL)
+    return jk_error_at(cf, conf->enable_at,
+                       "auth_jwt_require_claim needs the claims of every request, which auth_jwt_token_cache does not "
+                       "keep: turn the cache off (the combination is not built yet)");
   if (jk_cfg(m) == NULL) return NGX_CONF_ERROR;
   /* the route's name in the core's messages: where auth_jwt turned it on */
   char name[48];
@@ -1072,6 +1102,18 @@ static jk_ctx *jk_decide(ngx_http_request_t *r, const jk_loc_conf *lc) {
   if (d.reason < GW_R_ALLOW_COUNT) {
     ctx->claims = d.claims;
     d.claims = NULL;
+    if (ctx->claims == NULL) { /* from the token cache */
+      ctx->cached = 1;
+      ctx->token = rq->token.p;
+      ctx->token_len = rq->token.len;
+      for (size_t i = 0; i < d.nhv; i++) {
+        u_char *p = ngx_pnalloc(r->pool, d.hv[i].len ? d.hv[i].len : 1);
+        if (p == NULL || d.hv[i].map >= GW_MAX_HEADERS) continue;
+        ngx_memcpy(p, d.hv[i].val, d.hv[i].len);
+        ctx->hv[d.hv[i].map].data = p;
+        ctx->hv[d.hv[i].map].len = d.hv[i].len;
+      }
+    }
     jka_claim_req *q = lc->claims ? lc->claims->elts : NULL;
     for (ngx_uint_t i = 0; lc->claims && i < lc->claims->nelts; i++)
       if (!jka_claim_req_holds(&q[i], ctx->claims)) {
@@ -1283,7 +1325,16 @@ static ngx_int_t jk_var_claim(ngx_http_request_t *r, ngx_http_variable_value_t *
   jk_ctx *ctx = jk_var_ctx(r);
   char cname[JKA_MAX_CLAIM_NAME + 1];
   v->not_found = 1;
-  if (ctx == NULL || ctx->claims == NULL || name->len <= pre || name->len - pre > JKA_MAX_CLAIM_NAME) return NGX_OK;
+  if (ctx == NULL || name->len <= pre || name->len - pre > JKA_MAX_CLAIM_NAME) return NGX_OK;
+  if (ctx->claims == NULL && ctx->cached) { /* the rendering the cache kept */
+    jk_main_conf *m = ngx_http_get_module_main_conf(r, ngx_http_jwtkit_module);
+    for (ngx_uint_t i = 0; i < m->nclaim_vars; i++)
+      if (m->claim_vars[i].len == name->len - pre &&
+          ngx_strncmp(m->claim_vars[i].data, name->data + pre, name->len - pre) == 0 && ctx->hv[i].data != NULL)
+        return jk_var_set(v, ctx->hv[i].data, ctx->hv[i].len);
+    return NGX_OK;
+  }
+  if (ctx->claims == NULL) return NGX_OK;
   jk_copy(cname, sizeof cname, name->data + pre, name->len - pre);
   u_char *buf = ngx_pnalloc(r->pool, JK_CLAIM_MAX);
   if (buf == NULL) return NGX_ERROR;
@@ -1299,12 +1350,29 @@ static ngx_int_t jk_var_payload(ngx_http_request_t *r, ngx_http_variable_value_t
   size_t len = 0;
   (void)data;
   v->not_found = 1;
-  if (ctx == NULL || ctx->claims == NULL) return NGX_OK;
-  const char *j = jwtkit_claims_json(ctx->claims, &len);
+  if (ctx == NULL || (ctx->claims == NULL && !ctx->cached)) return NGX_OK;
+  char *hdr = NULL, *pl = NULL;
+  size_t hl = 0;
+  const char *j;
+  if (ctx->claims != NULL) {
+    j = jwtkit_claims_json(ctx->claims, &len);
+  } else {
+    /* a cache hit: the token is byte for byte one that was verified (its
+     * SHA-256 is the cache key), so its payload is the verified payload */
+    if (jwtkit_decode_unverified(ctx->token, ctx->token_len, &hdr, &hl, &pl, &len, NULL) != JWTKIT_OK) {
+      jwtkit_free(hdr);
+      jwtkit_free(pl);
+      return NGX_OK;
+    }
+    j = pl;
+  }
   u_char *p = ngx_pnalloc(r->pool, len ? len : 1), *o = p;
+  if (p != NULL)
+    for (size_t i = 0; i < len; i++)
+      if (j[i] != '\r' && j[i] != '\n' && j[i] != '\t') *o++ = (u_char)j[i];
+  jwtkit_free(hdr);
+  jwtkit_free(pl);
   if (p == NULL) return NGX_ERROR;
-  for (size_t i = 0; i < len; i++)
-    if (j[i] != '\r' && j[i] != '\n' && j[i] != '\t') *o++ = (u_char)j[i];
   return jk_var_set(v, p, (size_t)(o - p));
 }
 
@@ -1335,6 +1403,44 @@ static ngx_int_t jk_preconf(ngx_conf_t *cf) {
   return NGX_OK;
 }
 
+/* With the token cache, a hit has no claims object: every claim that a
+ * $jwt_claim_* variable of the configuration names becomes an optional
+ * claim header of every route (the core renders it as for the gate and
+ * keeps the rendering in the cache entry; a value it cannot render is left
+ * out, as the variable would be). */
+static ngx_int_t jk_cache_claims(ngx_conf_t *cf, jk_main_conf *m) {
+  ngx_http_core_main_conf_t *cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+  ngx_http_variable_t *v = cmcf->variables.elts;
+  static const size_t pre = sizeof "jwt_claim_" - 1;
+  char err[JK_ERR], key[64], claim[JKA_MAX_CLAIM_NAME + 1];
+  for (ngx_uint_t i = 0; i < cmcf->variables.nelts; i++) {
+    if (v[i].name.len <= pre || ngx_strncmp(v[i].name.data, "jwt_claim_", pre) != 0) continue;
+    if (m->nclaim_vars >= GW_MAX_HEADERS || v[i].name.len - pre > JKA_MAX_CLAIM_NAME) {
+      ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                    "auth_jwt_token_cache: at most %ui $jwt_claim_* variables of at most %ui bytes (\"%V\")",
+                    (ngx_uint_t)GW_MAX_HEADERS, (ngx_uint_t)JKA_MAX_CLAIM_NAME, &v[i].name);
+      return NGX_ERROR;
+    }
+    m->claim_vars[m->nclaim_vars].data = v[i].name.data + pre;
+    m->claim_vars[m->nclaim_vars].len = v[i].name.len - pre;
+    m->nclaim_vars++;
+  }
+  if (m->nclaim_vars > 0 && gw_config_set(m->cfg, "header_max", "4096", err, sizeof err) != 0) goto fail;
+  for (size_t r = 0; r < m->cfg->nroutes; r++) {
+    gw_route_cfg *rc = &m->cfg->routes[r];
+    if (m->nclaim_vars > 0 && gw_route_set(rc, "claim_header_failure", "allow", err, sizeof err) != 0) goto fail;
+    for (ngx_uint_t i = 0; i < m->nclaim_vars; i++) {
+      snprintf(key, sizeof key, "optional_header X-Jwtkit-Claim-%lu", (unsigned long)i);
+      jk_copy(claim, sizeof claim, m->claim_vars[i].data, m->claim_vars[i].len);
+      if (gw_route_set(rc, key, claim, err, sizeof err) != 0) goto fail;
+    }
+  }
+  return NGX_OK;
+fail:
+  ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "auth_jwt_token_cache: %s", err);
+  return NGX_ERROR;
+}
+
 static ngx_int_t jk_postconf(ngx_conf_t *cf) {
   jk_main_conf *m = ngx_http_conf_get_module_main_conf(cf, ngx_http_jwtkit_module);
   char err[JK_ERR];
@@ -1347,6 +1453,11 @@ static ngx_int_t jk_postconf(ngx_conf_t *cf) {
     m->cfg = NULL;
     if (!m->status_used) return NGX_OK;
   }
+  if (m->cfg != NULL && !m->cache_set && gw_config_set(m->cfg, "token_cache", "0", err, sizeof err) != 0) {
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "auth_jwt: %s", err);
+    return NGX_ERROR;
+  }
+  if (m->cfg != NULL && m->cache_on && jk_cache_claims(cf, m) != NGX_OK) return NGX_ERROR;
   if (m->cfg != NULL) {
     if (gw_config_check(m->cfg, &line, err, sizeof err) != 0 ||
         gw_state_build(m->cfg, &b, &m->state, err, sizeof err) != 0) {
