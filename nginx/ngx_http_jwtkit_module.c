@@ -1067,8 +1067,8 @@ static jk_ctx *jk_decide(ngx_http_request_t *r, const jk_loc_conf *lc) {
   if (m->state == NULL) return NULL;
   for (ngx_uint_t i = 0; i < m->nsrc; i++) jk_sync(&m->src[i]);
 
-  gw_request *rq = ngx_palloc(r->pool, sizeof *rq);
-  if (rq == NULL) return NULL;
+  gw_request rqs; /* ~8.5 KiB, only for this call: on the stack, not a large pool block per request */
+  gw_request *rq = &rqs;
   ngx_memzero(rq, offsetof(gw_request, hostbuf));
   char method[16];
   jk_copy(method, sizeof method, r->method_name.data, r->method_name.len);

@@ -60,7 +60,7 @@ nginx_t() {
 NGINX_DIR=
 start_nginx_module() {
   NGINX_PORT=${NGINX_PORT:-$(free_port)}
-  NGINX_DIR=$TMP/nginx
+  NGINX_DIR=$TMP/${NGINX_NAME:-nginx} # NGINX_NAME: a second nginx of the same test
   local d=$NGINX_DIR
   mkdir -p "$d"
   {
