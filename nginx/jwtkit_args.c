@@ -6,7 +6,11 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "codec/json.h"
+#include "core/alloc.h"
 
 static int ferr(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int ferr(char *err, size_t cap, const char *fmt, ...) {
@@ -70,36 +74,48 @@ static int has_word(const char *s, size_t n, const char *w, size_t wl) {
   return 0;
 }
 
-int jka_claim_req_holds(const jka_claim_req *q, const jwtkit_claims *cl) {
-  char name[JKA_MAX_CLAIM_NAME + 1];
-  if (cl == NULL || q->name_len == 0 || q->name_len > JKA_MAX_CLAIM_NAME) return 0;
-  memcpy(name, q->name, q->name_len);
-  name[q->name_len] = '\0';
-  const char *json = NULL;
-  size_t jl = 0;
-  if (jwtkit_claims_get_json(cl, name, &json, &jl) != JWTKIT_OK || json == NULL) return 0;
-  if (jl == 4 && memcmp(json, "null", 4) == 0) return 0;
+/* The requirement on a parsed payload (doc, the object at node 0). */
+static int holds_doc(const jka_claim_req *q, const jk_jdoc *doc) {
+  int idx = jk_json_get(doc, 0, q->name, q->name_len);
+  if (idx < 0) return 0;
+  const jk_jnode *n = &doc->nodes[idx];
+  if (n->type == JK_J_NULL) return 0;
   if (q->op == JKA_PRESENT) return 1;
-  const char *s = NULL;
-  size_t sl = 0;
-  int is_string = jwtkit_claims_get_string(cl, name, &s, &sl) == JWTKIT_OK;
   if (q->op == JKA_EQUALS) {
-    if (is_string) return sl == q->value_len && memcmp(s, q->value, sl) == 0;
-    return jl == q->value_len && memcmp(json, q->value, jl) == 0;
+    if (n->type == JK_J_STRING) return jk_json_str_eq(doc, (uint32_t)idx, q->value, q->value_len);
+    return n->len == q->value_len && memcmp(doc->src + n->off, q->value, n->len) == 0; /* the JSON text */
   }
   /* contains */
-  if (is_string) return has_word(s, sl, q->value, q->value_len);
-  if (json[0] != '[') return 0;
-  size_t count = 0;
-  if (jwtkit_claims_get_string_list(cl, name, &count) != JWTKIT_OK) return 0; /* an item is not a string */
-  for (size_t i = 0; i < count; i++) {
-    const char *it = NULL;
-    size_t il = 0;
-    if (jwtkit_claims_get_string_item(cl, name, i, &it, &il) == JWTKIT_OK && il == q->value_len &&
-        memcmp(it, q->value, il) == 0)
-      return 1;
+  if (n->type == JK_J_STRING) {
+    char *s = malloc((size_t)n->len + 1);
+    if (s == NULL) return 0;
+    size_t sl = jk_json_unescape(doc, (uint32_t)idx, s);
+    int r = has_word(s, sl, q->value, q->value_len);
+    free(s);
+    return r;
   }
-  return 0;
+  if (n->type != JK_J_ARRAY) return 0;
+  int found = 0;
+  for (uint32_t c = jk_json_first(doc, (uint32_t)idx); c < n->end; c = jk_json_next(doc, c)) {
+    if (doc->nodes[c].type != JK_J_STRING) return 0; /* an array of strings only */
+    if (jk_json_str_eq(doc, c, q->value, q->value_len)) found = 1;
+  }
+  return found;
+}
+
+int jka_claim_req_holds_json(const jka_claim_req *q, const char *json, size_t len) {
+  jk_jdoc doc;
+  if (q->name_len == 0 || q->name_len > JKA_MAX_CLAIM_NAME || json == NULL) return 0;
+  if (jk_json_parse_alloc(&doc, json, len, 1, NULL) != JWTKIT_OK) return 0;
+  int r = holds_doc(q, &doc);
+  jk_free(doc.nodes);
+  return r;
+}
+
+int jka_claim_req_holds(const jka_claim_req *q, const jwtkit_claims *cl) {
+  size_t len = 0;
+  const char *json = cl != NULL ? jwtkit_claims_json(cl, &len) : NULL;
+  return json != NULL ? jka_claim_req_holds_json(q, json, len) : 0;
 }
 
 int jka_legacy_parse(const char *const *args, const size_t *lens, size_t nargs, const char **file, size_t *file_len,

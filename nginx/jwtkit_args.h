@@ -39,8 +39,12 @@ int jka_claim_req_parse(const char *const *args, const size_t *lens, size_t narg
  *   equals    a string claim equal to VALUE, or another claim whose JSON
  *             text is VALUE (true, 42)
  *   contains  a string claim whose space-separated words include VALUE
- *             (an OAuth scope), or an array with a string item VALUE */
+ *             (an OAuth scope), or an array of strings with an item VALUE */
 int jka_claim_req_holds(const jka_claim_req *q, const jwtkit_claims *cl);
+/* The same on a payload's JSON text: the verified claims' (jwtkit_claims_json),
+ * or a token cache hit's, decoded from the token that was verified.  0
+ * when the text is not a strict JSON object. */
+int jka_claim_req_holds_json(const jka_claim_req *q, const char *json, size_t len);
 
 /* auth_jwt_legacy_hs256 secret_file=PATH deadline=TIME (either order, each
  * once): *file and *deadline point into args.  0, or -1 with err.  The

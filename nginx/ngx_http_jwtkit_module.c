@@ -647,10 +647,6 @@ static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child) {
   if (conf->key_files == NULL && conf->jwks == NULL)
     return jk_error_at(cf, conf->enable_at,
                        "auth_jwt needs auth_jwt_key_file (a PEM public key, JWK or JWK Set file) or auth_jwt_jwks URL");
-  if (m->cache_on && conf->claims != NULL)
-    return jk_error_at(cf, conf->enable_at,
-                       "auth_jwt_require_claim needs the claims of every request, which auth_jwt_token_cache does not "
-                       "keep: turn the cache off (the combination is not built yet)");
   if (jk_cfg(m) == NULL) return NGX_CONF_ERROR;
   /* the route's name in the core's messages: where auth_jwt turned it on */
   char name[48];
@@ -1115,8 +1111,18 @@ static jk_ctx *jk_decide(ngx_http_request_t *r, const jk_loc_conf *lc) {
       }
     }
     jka_claim_req *q = lc->claims ? lc->claims->elts : NULL;
+    /* the requirements read the payload: the verified claims', or on a
+     * cache hit the token's own, byte for byte the one verified */
+    char *hdr = NULL, *pl = NULL;
+    size_t hl = 0, pll = 0;
+    const char *payload = NULL;
+    if (lc->claims != NULL && lc->claims->nelts > 0) {
+      if (ctx->claims != NULL) payload = jwtkit_claims_json(ctx->claims, &pll);
+      else if (jwtkit_decode_unverified(ctx->token, ctx->token_len, &hdr, &hl, &pl, &pll, NULL) == JWTKIT_OK)
+        payload = pl;
+    }
     for (ngx_uint_t i = 0; lc->claims && i < lc->claims->nelts; i++)
-      if (!jka_claim_req_holds(&q[i], ctx->claims)) {
+      if (payload == NULL || !jka_claim_req_holds_json(&q[i], payload, pll)) {
         ctx->status = NGX_HTTP_FORBIDDEN;
         snprintf(ctx->reason, sizeof ctx->reason, "insufficient_scope");
         counted = JK_R_SCOPE;
@@ -1127,6 +1133,8 @@ static jk_ctx *jk_decide(ngx_http_request_t *r, const jk_loc_conf *lc) {
         jk_log_denial(r, ctx, &d, rq);
         break;
       }
+    jwtkit_free(hdr);
+    jwtkit_free(pl);
   } else {
     ctx->status = d.status;
     ctx->missing = d.reason == GW_R_MISSING_TOKEN;

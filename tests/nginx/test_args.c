@@ -106,6 +106,23 @@ int main(void) {
   /* an escaped string compares unescaped */
   CHECK(holds("{\"exp\":99999,\"t\":\"a\\u0062c\"}", "t", "equals", "abc") == 1);
   CHECK(jka_claim_req_holds(&q, NULL) == 0);
+  /* the same checks on a payload's text (a token cache hit) */
+  {
+    static const char pl[] = "{ \"scope\" : \"read  wr\\u0069te\" ,\n \"roles\":[\"a\", \"b\"], \"mixed\":[\"a\",1],"
+                             " \"n\": 42, \"o\":{\"x\":1}, \"gone\": null }";
+    jka_claim_req r;
+    CHECK(parse("scope", "contains", "write", &r, err, sizeof err) == 0 && jka_claim_req_holds_json(&r, pl, strlen(pl)) == 1);
+    CHECK(parse("scope", "contains", "wr", &r, err, sizeof err) == 0 && jka_claim_req_holds_json(&r, pl, strlen(pl)) == 0);
+    CHECK(parse("roles", "contains", "b", &r, err, sizeof err) == 0 && jka_claim_req_holds_json(&r, pl, strlen(pl)) == 1);
+    CHECK(parse("mixed", "contains", "a", &r, err, sizeof err) == 0 && jka_claim_req_holds_json(&r, pl, strlen(pl)) == 0);
+    CHECK(parse("n", "equals", "42", &r, err, sizeof err) == 0 && jka_claim_req_holds_json(&r, pl, strlen(pl)) == 1);
+    CHECK(parse("o", "equals", "{\"x\":1}", &r, err, sizeof err) == 0 && jka_claim_req_holds_json(&r, pl, strlen(pl)) == 1);
+    CHECK(parse("gone", NULL, NULL, &r, err, sizeof err) == 0 && jka_claim_req_holds_json(&r, pl, strlen(pl)) == 0);
+    CHECK(parse("o", NULL, NULL, &r, err, sizeof err) == 0 && jka_claim_req_holds_json(&r, pl, strlen(pl)) == 1);
+    CHECK(jka_claim_req_holds_json(&r, "[1]", 3) == 0);                      /* not an object */
+    CHECK(jka_claim_req_holds_json(&r, "{\"o\":1,\"o\":2}", 13) == 0);       /* duplicate names: refused */
+    CHECK(jka_claim_req_holds_json(&r, "{\"o\":1", 6) == 0);                 /* not JSON */
+  }
 
   /* auth_jwt_legacy_hs256 */
   {

@@ -5,8 +5,8 @@
 # same $jwt_payload (decoded from the token, byte for byte the one
 # verified); a claim that cannot be rendered stays empty on a hit too; a
 # cached token whose key left the JWK Set is refused; an expired token is
-# never served from the cache; auth_jwt_require_claim with the cache is
-# refused by nginx -t (tests/nginx/test_conf.sh).
+# never served from the cache; auth_jwt_require_claim is checked on hits
+# too (on the token's payload), so a cached token never skips it.
 source "$(dirname "$0")/lib.sh"
 
 start_issuer --cache-control max-age=300 --keep 1 --algs ES256
@@ -18,6 +18,13 @@ start_nginx_module <<EOC
     auth_jwt_issuer https://issuer.test;
     auth_jwt_audience api;
     location = /status { auth_jwt_status; }
+    location /scope/ {
+      auth_jwt "api";
+      auth_jwt_jwks $(JWKS_URL) allow_http;
+      auth_jwt_require_claim scope contains write;
+      auth_jwt_require_claim level equals 3;
+      proxy_pass http://app;
+    }
     location /mod/ {
       auth_jwt "api";
       auth_jwt_jwks $(JWKS_URL) allow_http;
@@ -49,6 +56,24 @@ call /mod/x -H "Authorization: Bearer $crlf"
 call /mod/x -H "Authorization: Bearer $crlf"
 check "a sub with CR LF, from the cache: 200, no X-User, no X-Admin" \
   bash -c "[ '$STATUS' = 200 ] && ! grep -qiE '^(X-User|X-Admin)' <<<'$BODY'"
+
+# claim requirements on hits
+w=$(mint ES256 "${ok[@]}" --claim 'scope="read write"' --claim 'level=3')
+r=$(mint ES256 "${ok[@]}" --claim 'scope="read"' --claim 'level=3')
+c0=$(cached)
+call /scope/x -H "Authorization: Bearer $w"
+call /scope/x -H "Authorization: Bearer $w"
+check "require_claim met: 200 from the cache ($c0 -> $(cached))" test "$STATUS:$(cached)" = "200:$((c0 + 1))"
+# the core caches a verified token before the module checks its claims, so
+# the second request below is a cache hit (counted as insufficient_scope)
+call /scope/x -H "Authorization: Bearer $r"
+check "require_claim not met: 403" test "$STATUS" = 403
+s0=$(metric_of 'jwtkit_nginx_decisions_total{result="deny",reason="insufficient_scope"}')
+call /scope/x -H "Authorization: Bearer $r"
+check "... and 403 insufficient_scope again when the token comes from the cache" \
+  test "$STATUS:$(www_auth)" = '403:Bearer realm="api", error="insufficient_scope"'
+check "... counted as insufficient_scope ($s0 -> $(metric_of 'jwtkit_nginx_decisions_total{result="deny",reason="insufficient_scope"}'))" \
+  test "$(metric_of 'jwtkit_nginx_decisions_total{result="deny",reason="insufficient_scope"}')" = $((s0 + 1))
 
 # the key leaves the set (--keep 1): the cached token goes with it
 issuer_rotate

@@ -179,25 +179,6 @@ try_settings() { # try_settings "what" EXPECTED "SETTINGS"
 }
 try_settings "the token cache" ok "cooldown=5s; auth_jwt_token_cache 5000"
 try_settings "a bad token cache size" "auth_jwt_token_cache: on, off or a number of entries" "cooldown=5s; auth_jwt_token_cache lots"
-# the cache keeps no claims object, which auth_jwt_require_claim reads
-n=$((n + 1))
-conf=$D/t$n.conf
-{
-  nginx_head "$D"
-  echo "http {"
-  nginx_http_head "$D"
-  echo "  auth_jwt_token_cache on;"
-  echo "  server { listen 127.0.0.1:$(free_port);"
-  echo "    location / {"
-  echo "      auth_jwt \"api\";"
-  echo "      auth_jwt_algs ES256; auth_jwt_key_file ec.pub; auth_jwt_require_claim scope contains read; } }"
-  echo "}"
-} >"$conf"
-line=$(grep -n 'auth_jwt "api"' "$conf" | cut -d: -f1)
-nginx_t "$conf"
-check "auth_jwt_require_claim with the token cache: refused" test $? != 0
-check "... saying why" grep -q "auth_jwt_require_claim needs the claims of every request" <<<"$NGINX_T_OUT"
-check "... at $conf:$line" grep -qF "in $conf:$line" <<<"$NGINX_T_OUT"
 try_settings "every JWK Set setting" ok \
   "timeout=2s max_bytes=32768 min_ttl=10s max_ttl=2h default_ttl=10m refresh_ahead=1m cooldown=5s stale_max=12h unavailable=401"
 try_settings "a timeout in ms" ok "timeout=500ms"
