@@ -470,6 +470,11 @@ int gw_token_chars_ok(const char *t, size_t n);
  * at either end percent-encoded.  The length (0: empty), or GW_RENDER_*. */
 enum { GW_RENDER_BAD_BYTES = -1, GW_RENDER_TOO_LONG = -2, GW_RENDER_MISSING = -3 };
 long gw_render_claim(const jwtkit_claims *cl, const char *name, char *out, size_t cap);
+/* The same rendering for a member of a JSON object text that a verifier
+ * accepted (a verified token's protected header, jwtkit_claims_header_json;
+ * a front end's $jwt_header_NAME).  GW_RENDER_MISSING also when the text is
+ * not a strict JSON object. */
+long gw_render_json_member(const char *json, size_t len, const char *name, char *out, size_t cap);
 
 /* ============================================================= decision */
 
