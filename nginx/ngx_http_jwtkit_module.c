@@ -30,8 +30,8 @@
  * Migration mode (auth_jwt_legacy_hs256) is the core's: HS256 tokens with
  * the legacy secret pass until the deadline, through a verifier of their own.
  *
- * Not built yet: the token cache, auth_jwt_status,
- * $jwt_header_NAME (docs/nginx.md).
+ * Also: the core's token cache (auth_jwt_token_cache), the counters of all
+ * workers (auth_jwt_status), $jwt_header_NAME.
  */
 #include <ngx_config.h>
 #include <ngx_core.h>
@@ -1351,6 +1351,38 @@ static ngx_int_t jk_var_claim(ngx_http_request_t *r, ngx_http_variable_value_t *
   return jk_var_set(v, buf, (size_t)n);
 }
 
+/* $jwt_header_NAME: a member of the verified token's protected header,
+ * rendered as $jwt_claim_NAME (the core's gw_render_json_member). */
+static ngx_int_t jk_var_header(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data) {
+  ngx_str_t *name = (ngx_str_t *)data;
+  static const size_t pre = sizeof "jwt_header_" - 1;
+  jk_ctx *ctx = jk_var_ctx(r);
+  char hname[JKA_MAX_CLAIM_NAME + 1], *hdr = NULL, *pl = NULL;
+  size_t hl = 0, pll = 0;
+  const char *h;
+  v->not_found = 1;
+  if (ctx == NULL || (ctx->claims == NULL && !ctx->cached) || name->len <= pre || name->len - pre > JKA_MAX_CLAIM_NAME)
+    return NGX_OK;
+  if (ctx->claims != NULL) {
+    h = jwtkit_claims_header_json(ctx->claims, &hl);
+  } else { /* a cache hit: the token is the verified one, byte for byte */
+    if (jwtkit_decode_unverified(ctx->token, ctx->token_len, &hdr, &hl, &pl, &pll, NULL) != JWTKIT_OK) {
+      jwtkit_free(hdr);
+      jwtkit_free(pl);
+      return NGX_OK;
+    }
+    h = hdr;
+  }
+  jk_copy(hname, sizeof hname, name->data + pre, name->len - pre);
+  u_char *buf = ngx_pnalloc(r->pool, JK_CLAIM_MAX);
+  long n = buf != NULL ? gw_render_json_member(h, hl, hname, (char *)buf, JK_CLAIM_MAX) : -1;
+  jwtkit_free(hdr);
+  jwtkit_free(pl);
+  if (buf == NULL) return NGX_ERROR;
+  if (n < 0) return NGX_OK;
+  return jk_var_set(v, buf, (size_t)n);
+}
+
 /* $jwt_payload: the verified payload JSON without raw CR, LF and tab (in
  * valid JSON they can only be whitespace between tokens). */
 static ngx_int_t jk_var_payload(ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data) {
@@ -1397,6 +1429,7 @@ static ngx_int_t jk_var_error(ngx_http_request_t *r, ngx_http_variable_value_t *
 
 static ngx_http_variable_t jk_vars[] = {
     {ngx_string("jwt_claim_"), NULL, jk_var_claim, 0, NGX_HTTP_VAR_PREFIX | NGX_HTTP_VAR_NOCACHEABLE, 0},
+    {ngx_string("jwt_header_"), NULL, jk_var_header, 0, NGX_HTTP_VAR_PREFIX | NGX_HTTP_VAR_NOCACHEABLE, 0},
     {ngx_string("jwt_payload"), NULL, jk_var_payload, 0, NGX_HTTP_VAR_NOCACHEABLE, 0},
     {ngx_string("jwt_error"), NULL, jk_var_error, 0, NGX_HTTP_VAR_NOCACHEABLE, 0},
     ngx_http_null_variable};

@@ -2,8 +2,8 @@
 # auth_jwt_token_cache: the core's verified-token cache in the module.  A
 # token seen again is allowed from the cache (counted as "cached") with the
 # same $jwt_claim_* values (the core's rendering kept in the entry) and the
-# same $jwt_payload (decoded from the token, byte for byte the one
-# verified); a claim that cannot be rendered stays empty on a hit too; a
+# same $jwt_payload and $jwt_header_* (decoded from the token, byte for
+# byte the one verified); a claim that cannot be rendered stays empty on a hit too; a
 # cached token whose key left the JWK Set is refused; an expired token is
 # never served from the cache; auth_jwt_require_claim is checked on hits
 # too (on the token's payload), so a cached token never skips it.
@@ -32,6 +32,7 @@ start_nginx_module <<EOC
       proxy_set_header X-User \$jwt_claim_sub;
       proxy_set_header X-Roles \$jwt_claim_roles;
       proxy_set_header X-Payload \$jwt_payload;
+      proxy_set_header X-Hdr-Kid \$jwt_header_kid;
       proxy_pass http://app;
     }
 EOC
@@ -50,6 +51,8 @@ check "... from the cache ($c0 -> $(cached))" test "$(cached)" = $((c0 + 1))
 check "... with the same claim variables and payload at the upstream" test "$BODY" = "$first"
 check "... X-User: alice, X-Roles: admin,dev" bash -c "grep -q '^X-User: alice' <<<'$BODY' && grep -q '^X-Roles: admin,dev' <<<'$BODY'"
 check "... X-Payload holds the verified payload" body_has '"sub":"alice"'
+check "... X-Hdr-Kid holds the token's kid (\$jwt_header_kid, decoded from the token on a hit)" \
+  body_has "X-Hdr-Kid: $(cat "$ISSUER_DIR/ES256.kid")"
 
 crlf=$(mint ES256 --iss https://issuer.test --aud api --claim 'sub="eve\r\nX-Admin: 1"')
 call /mod/x -H "Authorization: Bearer $crlf"

@@ -56,6 +56,8 @@ start_nginx_module <<'EOC'
       proxy_set_header X-User $jwt_claim_sub;
       proxy_set_header X-Roles $jwt_claim_roles;
       proxy_set_header X-Payload $jwt_payload;
+      proxy_set_header X-Hdr-Alg $jwt_header_alg;
+      proxy_set_header X-Hdr-Kid $jwt_header_kid;
       proxy_pass http://app;
     }
     location /scope/ {
@@ -207,6 +209,8 @@ check "client-sent X-User is replaced by the verified claim" \
   test "$(grep -c '^X-User:' <<<"$BODY"):$(grep '^X-User:' <<<"$BODY")" = "1:X-User: alice"
 check "\$jwt_claim_roles: an array of strings joined with ','" body_has "X-Roles: admin,dev"
 check "\$jwt_payload: the verified payload" body_has '"sub":"alice"'
+check "\$jwt_header_alg: ES256" body_has "X-Hdr-Alg: ES256"
+check "\$jwt_header_kid: the issuer's ES256 kid" body_has "X-Hdr-Kid: $(cat "$ISSUER_DIR/ES256.kid")"
 call /mod/x -H "Authorization: Bearer $(mint ES256 "${ok[@]}" --claim 'sub=" Zo\u00eb 100% "')"
 check "\$jwt_claim_sub: non-ASCII, '%' and end spaces percent-encoded" body_has "X-User: %20Zo%C3%AB 100%25%20"
 
