@@ -197,6 +197,26 @@ long jka_challenge(char *out, size_t cap, const char *realm, size_t realm_len, j
   return n;
 }
 
+int jka_loglimit_allow(jka_loglimit *l, int64_t now_ms) {
+  if (l->window_ms == 0 || now_ms - l->window_ms >= l->interval_ms) {
+    l->window_ms = now_ms;
+    l->used = 0;
+  }
+  if (l->used < l->burst) {
+    l->used++;
+    return 1;
+  }
+  l->suppressed++;
+  return 0;
+}
+
+uint64_t jka_loglimit_take(jka_loglimit *l, int64_t now_ms) {
+  if (l->suppressed == 0 || now_ms - l->window_ms < l->interval_ms) return 0;
+  uint64_t n = l->suppressed;
+  l->suppressed = 0;
+  return n;
+}
+
 size_t jka_log_safe(char *out, size_t cap, const char *s, size_t n) {
   if (cap == 0) return 0;
   size_t o = 0;

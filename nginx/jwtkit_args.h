@@ -74,6 +74,21 @@ typedef enum jka_challenge_kind {
  * cap is too small. */
 long jka_challenge(char *out, size_t cap, const char *realm, size_t realm_len, jka_challenge_kind k);
 
+/* At most `burst` log lines per `interval_ms` (a window that starts with
+ * its first line); the rest are counted, to be summarised. */
+typedef struct jka_loglimit {
+  int64_t interval_ms;
+  uint32_t burst;
+  int64_t window_ms; /* start of the current window; 0: none yet */
+  uint32_t used;
+  uint64_t suppressed;
+} jka_loglimit;
+/* 1: write this line; 0: suppressed (counted). */
+int jka_loglimit_allow(jka_loglimit *l, int64_t now_ms);
+/* The lines suppressed in a window that is over (then counting starts
+ * again), or 0. */
+uint64_t jka_loglimit_take(jka_loglimit *l, int64_t now_ms);
+
 /* Printable-ASCII copy of s for a log line: other bytes become '?', at
  * most cap - 1 bytes, NUL-terminated.  The length written. */
 size_t jka_log_safe(char *out, size_t cap, const char *s, size_t n);

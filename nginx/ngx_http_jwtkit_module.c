@@ -1028,8 +1028,21 @@ static void jk_copy(char *dst, size_t cap, const u_char *s, size_t n) {
   dst[n] = '\0';
 }
 
+/* Denial lines, per worker: at most 100 per 10 s, as the gate; the rest are
+ * counted and summarised with the next line after the window (every
+ * decision is still counted for auth_jwt_status). */
+#define JK_DENY_LINES 100
+#define JK_DENY_WINDOW_MS 10000
+static jka_loglimit jk_deny_lines = {.interval_ms = JK_DENY_WINDOW_MS, .burst = JK_DENY_LINES};
+
 static void jk_log_denial(ngx_http_request_t *r, const jk_ctx *ctx, const gw_decision *d, const gw_request *rq) {
   if (r->connection->log->log_level < NGX_LOG_INFO) return;
+  int64_t now = jk_mono_ms();
+  uint64_t more = jka_loglimit_take(&jk_deny_lines, now);
+  if (more > 0)
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "auth_jwt: %uL more denials in the last %d s were not logged",
+                  more, JK_DENY_WINDOW_MS / 1000);
+  if (!jka_loglimit_allow(&jk_deny_lines, now)) return;
   char detail[160], field[40], hash[17] = "-";
   jka_log_safe(detail, sizeof detail, d->info.msg, strnlen(d->info.msg, sizeof d->info.msg));
   jka_log_safe(field, sizeof field, d->info.field, strnlen(d->info.field, sizeof d->info.field));

@@ -184,6 +184,19 @@ int main(void) {
         strcmp(ch, "Bearer realm=\"api\", error=\"insufficient_scope\"") == 0);
   CHECK(jka_challenge(ch, 10, "api", 3, JKA_CH_SCOPE) == -1);
 
+  /* the log limit: 3 lines per 1000 ms, the rest counted and taken once the window is over */
+  {
+    jka_loglimit l = {.interval_ms = 1000, .burst = 3};
+    int shown = 0;
+    for (int i = 0; i < 10; i++) shown += jka_loglimit_allow(&l, 5000 + i);
+    CHECK(shown == 3 && l.suppressed == 7);
+    CHECK(jka_loglimit_take(&l, 5999) == 0); /* the window is not over */
+    CHECK(jka_loglimit_take(&l, 6000) == 7 && jka_loglimit_take(&l, 6000) == 0);
+    CHECK(jka_loglimit_allow(&l, 6000) == 1 && l.used == 1); /* a new window */
+    CHECK(jka_loglimit_allow(&l, 6001) == 1 && jka_loglimit_allow(&l, 6002) == 1 && jka_loglimit_allow(&l, 6003) == 0);
+    CHECK(jka_loglimit_take(&l, 7003) == 1);
+  }
+
   /* log-safe copies */
   char ls[8];
   CHECK(jka_log_safe(ls, sizeof ls, "a\r\nb\xff", 5) == 5 && strcmp(ls, "a??b?") == 0);
