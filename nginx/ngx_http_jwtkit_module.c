@@ -67,6 +67,8 @@ typedef struct {
   jk_val *issuer;
   jk_val *leeway;
   jk_val *type;
+  jk_val *token_cookie;   /* more token sources (core keys token_cookie, token_header) */
+  jk_val *token_header;
   jk_val *jwks;           /* URL */
   jk_val *legacy_file;    /* auth_jwt_legacy_hs256 */
   jk_val *legacy_deadline;
@@ -184,7 +186,7 @@ static ngx_int_t jk_init_process(ngx_cycle_t *cycle);
 
 /* cmd->post: the core's key for a directive */
 static char k_issuer[] = "issuer", k_leeway[] = "leeway", k_typ[] = "typ", k_key_file[] = "key_file",
-            k_audience[] = "audience";
+            k_audience[] = "audience", k_token_cookie[] = "token_cookie", k_token_header[] = "token_header";
 
 static ngx_command_t jk_commands[] = {
     {ngx_string("auth_jwt"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
@@ -199,6 +201,10 @@ static ngx_command_t jk_commands[] = {
      jk_set_route_list, NGX_HTTP_LOC_CONF_OFFSET, offsetof(jk_loc_conf, audiences), k_audience},
     {ngx_string("auth_jwt_leeway"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
      jk_set_route_value, NGX_HTTP_LOC_CONF_OFFSET, offsetof(jk_loc_conf, leeway), k_leeway},
+    {ngx_string("auth_jwt_token_cookie"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     jk_set_route_value, NGX_HTTP_LOC_CONF_OFFSET, offsetof(jk_loc_conf, token_cookie), k_token_cookie},
+    {ngx_string("auth_jwt_token_header"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     jk_set_route_value, NGX_HTTP_LOC_CONF_OFFSET, offsetof(jk_loc_conf, token_header), k_token_header},
     {ngx_string("auth_jwt_type"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
      jk_set_route_value, NGX_HTTP_LOC_CONF_OFFSET, offsetof(jk_loc_conf, type), k_typ},
     {ngx_string("auth_jwt_jwks"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE12,
@@ -306,6 +312,8 @@ static void *jk_create_loc(ngx_conf_t *cf) {
   c->issuer = NGX_CONF_UNSET_PTR;
   c->leeway = NGX_CONF_UNSET_PTR;
   c->type = NGX_CONF_UNSET_PTR;
+  c->token_cookie = NGX_CONF_UNSET_PTR;
+  c->token_header = NGX_CONF_UNSET_PTR;
   c->jwks = NGX_CONF_UNSET_PTR;
   c->legacy_file = NGX_CONF_UNSET_PTR;
   c->legacy_deadline = NGX_CONF_UNSET_PTR;
@@ -621,6 +629,8 @@ static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child) {
   JK_MERGE(issuer);
   JK_MERGE(leeway);
   JK_MERGE(type);
+  JK_MERGE(token_cookie);
+  JK_MERGE(token_header);
   if (conf->jwks == NGX_CONF_UNSET_PTR) {
     conf->jwks = prev->jwks == NGX_CONF_UNSET_PTR ? NULL : prev->jwks;
     conf->jwks_http = prev->jwks_http;
@@ -664,6 +674,10 @@ static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child) {
   if (!bad && conf->issuer) bad = gw_route_set(rc, "issuer", (const char *)conf->issuer->value.data, err, sizeof err);
   if (!bad && conf->leeway) bad = gw_route_set(rc, "leeway", (const char *)conf->leeway->value.data, err, sizeof err);
   if (!bad && conf->type) bad = gw_route_set(rc, "typ", (const char *)conf->type->value.data, err, sizeof err);
+  if (!bad && conf->token_cookie)
+    bad = gw_route_set(rc, "token_cookie", (const char *)conf->token_cookie->value.data, err, sizeof err);
+  if (!bad && conf->token_header)
+    bad = gw_route_set(rc, "token_header", (const char *)conf->token_header->value.data, err, sizeof err);
   if (!bad && conf->jwks) bad = gw_route_set(rc, "jwks_url", (const char *)conf->jwks->value.data, err, sizeof err);
   if (!bad && conf->jwks && conf->jwks_http) bad = gw_route_set(rc, "allow_http_jwks", "true", err, sizeof err);
   if (!bad && conf->legacy_file) {

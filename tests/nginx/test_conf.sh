@@ -124,6 +124,12 @@ EOC
 try "a realm with a quote" "realm: printable ASCII without" <<'EOC'
     location / { auth_jwt 'a"b'; } # <-
 EOC
+try "a bad cookie name" "'token_cookie': bad cookie name" <<'EOC'
+    auth_jwt_token_cookie "a b"; # <-
+EOC
+try "Cookie as the token header" "'token_header' cannot be Cookie" <<'EOC'
+    auth_jwt_token_header Cookie; # <-
+EOC
 try "a bad leeway" "'leeway': bad duration \"5parsecs\"" <<'EOC'
     auth_jwt_leeway 5parsecs; # <-
 EOC

@@ -68,6 +68,13 @@ start_nginx_module <<'EOC'
       proxy_set_header X-User $jwt_claim_sub;
       proxy_pass http://app;
     }
+    location /cookie/ {
+      auth_jwt "api";
+      auth_jwt_token_cookie access_token;
+      auth_jwt_token_header X-Access-Token;
+      proxy_set_header X-User $jwt_claim_sub;
+      proxy_pass http://app;
+    }
     location /rewrite/ {
       auth_jwt "api";
       # a claim in the rewrite phase: verified on this first lookup
@@ -230,6 +237,19 @@ call /scope/x -H "Authorization: Bearer $(mint ES256 "${sc[@]}" --claim 'scope="
 check "require_claim: tenant acme2 -> 403" test "$STATUS" = 403
 call /scope/x -H "Authorization: Bearer $(mint ES256 "${sc[@]}" --claim 'scope="write"' --claim 'tenant="acme"' --ttl -600)"
 check "require_claim: an expired token is 401, not 403" test "$STATUS $(challenge)" = "401 invalid_token"
+
+# more token sources (the core's scan, as the gate's token_cookie and token_header)
+call /cookie/x -b "access_token=$good"
+check "token in the configured cookie passes" test "$STATUS" = 200
+call /cookie/x -H "X-Access-Token: $good"
+check "token in the configured header passes" test "$STATUS" = 200
+call /cookie/x -b "access_token=$good" -H "Authorization: Bearer $good"
+check "the same token in cookie and Authorization passes" test "$STATUS" = 200
+call /cookie/x -b "access_token=$good" -H "Authorization: Bearer $(mint ES256 "${ok[@]}")"
+check "cookie and Authorization disagree -> 401 ambiguous_token" test "$STATUS $(challenge)" = "401 invalid_token"
+check "... reason ambiguous_token in the log" grep -q "auth_jwt: denied 401 ambiguous_token" "$NGINX_DIR/logs/error.log"
+call /mod/x -b "access_token=$good"
+check "a location without auth_jwt_token_cookie ignores the cookie -> 401 (no token)" test "$STATUS $(challenge)" = "401 bearer"
 
 # rewrite phase: if ($jwt_claim_sub ...) sees the verified claim
 call /rewrite/x -H "Authorization: Bearer $(mint ES256 "${ok[@]}")"
