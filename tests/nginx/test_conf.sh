@@ -6,8 +6,9 @@ source "$(dirname "$0")/lib.sh"
 
 D=$TMP/conf
 mkdir -p "$D"
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$D/ec.key" 2>/dev/null
-openssl pkey -in "$D/ec.key" -pubout -out "$D/ec.pub" 2>/dev/null
+[ -x "${JWTKIT_CLI_BIN:-}" ] || skip_or_fail "the jwtkit command is not built (JWTKIT_CLI_BIN)"
+"$JWTKIT_CLI_BIN" keygen --alg ES256 --out "$D/ec.key" --pub "$D/ec.pub" >"$D/keygen.out" 2>&1 ||
+  { echo "jwtkit keygen failed"; cat "$D/keygen.out"; exit 1; }
 chmod 644 "$D/ec.key" "$D/ec.pub"
 
 n=0
