@@ -152,8 +152,11 @@ for _ in $(seq 20); do
   [ "$STATUS" = 200 ] && fast=$((fast + 1))
 done
 t1=$(now_ms)
+kill -0 "$SLOW_REQ" 2>/dev/null
+pending=$?
 check "while the JWK Set fetch hangs, both workers serve: 20 of 20 other requests 200 ($fast)" test "$fast" = 20
-check "... within $((t1 - t0)) ms (the hanging fetch blocks no worker)" test $((t1 - t0)) -lt 4000
+check "... all answered while the request that needs the set still waits (in $((t1 - t0)) ms: no worker blocked)" \
+  test "$pending" = 0
 wait "$SLOW_REQ"
 t2=$(now_ms)
 check "the request that needs the hanging set: 503 once a fetch after it timed out ($(cat "$TMP/slow.status") after $((t2 - t0)) ms)" \

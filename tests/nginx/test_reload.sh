@@ -26,7 +26,14 @@ for p in /file/x /jwks/x; do
   check "$p: 200 before the reloads" test "$STATUS" = 200
 done
 
-workers() { pgrep -P "$MASTER" | while read -r p; do grep -q '^Name:.*nginx' "/proc/$p/status" 2>/dev/null && echo "$p"; done; }
+# the master's children (from /proc: procps may not be installed)
+workers() {
+  local f pid ppid
+  for f in /proc/[0-9]*/stat; do
+    read -r pid _ _ ppid _ <"$f" 2>/dev/null || continue
+    [ "$ppid" = "$MASTER" ] && grep -q '^Name:.*nginx' "/proc/$pid/status" 2>/dev/null && echo "$pid"
+  done
+}
 # two workers of the current generation only (old ones gone)
 settled() { [ "$(workers | wc -l)" = 2 ] && ! grep -q 'shutting down' /proc/$(workers | head -1)/cmdline 2>/dev/null; }
 fds() { local n=0 p; for p in "$MASTER" $(workers); do n=$((n + $(ls "/proc/$p/fd" | wc -l))); done; echo "$n"; }
