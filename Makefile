@@ -7,7 +7,8 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test test-asan test-tsan fuzz bench run clean install deb
+# nginx-module: build/nginx/ngx_http_jwtkit_module.so (docs/nginx.md)
+.PHONY: all deps build nginx-module test test-asan test-tsan fuzz bench run clean install deb
 
 all: build
 
@@ -19,6 +20,9 @@ $(BUILD)/CMakeCache.txt:
 
 build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
+
+nginx-module: build
+	cmake --build $(BUILD) --target nginx_module
 
 test: deps
 	@$(MAKE) --no-print-directory build

@@ -80,6 +80,8 @@ int jkf_gate_config(const uint8_t *data, size_t size);
 int jkf_gate_request(const uint8_t *data, size_t size);
 /* jwtkit ui's request handling (services/ui), built with libmicrohttpd. */
 int jkf_ui_api(const uint8_t *data, size_t size);
+/* ngx_http_jwtkit_module's own argument parsing (nginx/jwtkit_args.c). */
+int jkf_nginx_args(const uint8_t *data, size_t size);
 
 #ifdef JKF_NO_FUZZER_ENTRY
 #define JKF_ENTRY(fn)

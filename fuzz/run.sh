@@ -6,7 +6,7 @@
 # SECONDS_PER_HARNESS defaults to 60; HARNESS names default to all of:
 # token json jwk jwks pem claims keyring b64url p11uri, and (when libmicrohttpd and
 # libcurl are installed) serve_config serve_clients serve_http gate_config
-# gate_request ui_api.
+# gate_request ui_api; nginx_args (the nginx module's argument parsing).
 # Environment: FUZZ_BUILD (build directory, default build-fuzz at the top of
 # the checkout), FUZZ_JOBS (harnesses run at the same time, default 1),
 # CC (default clang), JWTKIT_VECTORS (seed vectors, see make-corpus.sh).
@@ -26,7 +26,7 @@ if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -lt 1 ]; then
 fi
 shift || true
 all=(token json jwk jwks pem claims keyring b64url p11uri serve_config serve_clients serve_http gate_config gate_request
-     ui_api)
+     ui_api nginx_args)
 if [ $# -gt 0 ]; then harnesses=("$@"); else harnesses=("${all[@]}"); fi
 for h in "${harnesses[@]}"; do
   [[ " ${all[*]} " == *" $h "* ]] || { echo "fuzz/run.sh: unknown harness '$h' (have: ${all[*]})" >&2; exit 2; }
@@ -39,7 +39,7 @@ command -v "$cc" >/dev/null || { echo "fuzz/run.sh: $cc not found (libFuzzer nee
 
 declare -A maxlen=([token]=8192 [json]=4096 [jwk]=8192 [jwks]=16384 [pem]=8192 [claims]=4096 [keyring]=16384
                    [b64url]=1024 [p11uri]=4200 [serve_config]=8192 [serve_clients]=16384 [serve_http]=8192 [gate_config]=8192
-                   [gate_request]=8192 [ui_api]=16384)
+                   [gate_request]=8192 [ui_api]=16384 [nginx_args]=2048)
 # the service harnesses have their own dictionary (HTTP fields, config keys)
 dict_of() {
   case "$1" in

@@ -391,6 +391,13 @@ const gw_jwks_def *gw_source_def(const gw_source *s);
 uint64_t gw_source_gen(const gw_source *s);
 /* The published set with a reference (never NULL). */
 gw_keyset *gw_source_keyset(gw_source *s);
+/* For a front end that runs the state machine elsewhere (an nginx module:
+ * gw_sm_* on memory shared by its worker processes, under its own lock) and
+ * parses the set it holds in each process: publish jwks (taken; NULL: no
+ * set) as generation gen, past its lifetime at expires_ms (monotonic;
+ * INT64_MAX: never; gw_source_is_stale).  Routes rebuild their verifiers
+ * on the new generation as after a fetch. */
+void gw_source_publish(gw_source *s, jwtkit_jwks *jwks, uint64_t gen, int64_t expires_ms);
 /* 1 when the published set is past its lifetime (lock-free). */
 int gw_source_is_stale(const gw_source *s, int64_t now_ms);
 void gw_source_status_get(gw_source *s, int64_t now_ms, gw_source_status *st);
@@ -515,6 +522,11 @@ int gw_token_chars_ok(const char *t, size_t n);
  * at either end percent-encoded.  The length (0: empty), or GW_RENDER_*. */
 enum { GW_RENDER_BAD_BYTES = -1, GW_RENDER_TOO_LONG = -2, GW_RENDER_MISSING = -3 };
 long gw_render_claim(const jwtkit_claims *cl, const char *name, char *out, size_t cap);
+/* The same rendering for a member of a JSON object text that a verifier
+ * accepted (a verified token's protected header, jwtkit_claims_header_json;
+ * a front end's $jwt_header_NAME).  GW_RENDER_MISSING also when the text is
+ * not a strict JSON object. */
+long gw_render_json_member(const char *json, size_t len, const char *name, char *out, size_t cap);
 
 /* ============================================================= decision */
 

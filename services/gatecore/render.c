@@ -10,8 +10,11 @@
  * ASCII control characters in a string are never emitted (header
  * injection): GW_RENDER_BAD_BYTES.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "codec/json.h"
+#include "core/alloc.h"
 #include "gw_internal.h"
 
 static int is_control(unsigned char c) { return c < 0x20 || c == 0x7F; }
@@ -97,8 +100,8 @@ static int needs_pct(const unsigned char *p, size_t n, size_t i, size_t lead, si
   return c >= 0x80 || c == '%' || (c == ' ' && (i < lead || i >= n - trail));
 }
 
-long gw_render_claim(const jwtkit_claims *cl, const char *name, char *out, size_t cap) {
-  long r = raw_text(cl, name, out, cap);
+/* The text in out[0..r) percent-encoded in place: the length or GW_RENDER_*. */
+static long pct_encode(char *out, size_t cap, long r) {
   if (r < 0) return r;
   const unsigned char *p = (const unsigned char *)out;
   size_t n = (size_t)r, lead = 0, trail = 0, extra = 0;
@@ -120,4 +123,53 @@ long gw_render_claim(const jwtkit_claims *cl, const char *name, char *out, size_
     }
   }
   return (long)(n + extra);
+}
+
+long gw_render_claim(const jwtkit_claims *cl, const char *name, char *out, size_t cap) {
+  return pct_encode(out, cap, raw_text(cl, name, out, cap));
+}
+
+/* raw_text for a member of a parsed object (node 0). */
+static long raw_member(const jk_jdoc *doc, const char *name, char *out, size_t cap) {
+  int idx = jk_json_get(doc, 0, name, strlen(name));
+  if (idx < 0) return GW_RENDER_MISSING;
+  const jk_jnode *n = &doc->nodes[idx];
+  size_t o = 0;
+  if (n->type == JK_J_STRING) {
+    char *s = malloc((size_t)n->len + 1);
+    if (s == NULL) return GW_RENDER_TOO_LONG;
+    size_t sl = jk_json_unescape(doc, (uint32_t)idx, s);
+    int r = put_text(s, sl, out, cap, &o);
+    free(s);
+    return r != 0 ? r : (long)o;
+  }
+  if (n->type == JK_J_ARRAY) {
+    int joinable = 1;
+    for (uint32_t c = jk_json_first(doc, (uint32_t)idx); c < n->end && joinable; c = jk_json_next(doc, c)) {
+      const jk_jnode *it = &doc->nodes[c];
+      if (it->type != JK_J_STRING) {
+        joinable = 0;
+        break;
+      }
+      char *s = malloc((size_t)it->len + 1);
+      if (s == NULL) return GW_RENDER_TOO_LONG;
+      size_t sl = jk_json_unescape(doc, c, s);
+      int r = memchr(s, ',', sl) != NULL ? 1 : 0;
+      if (r == 0 && o > 0 && put_text(",", 1, out, cap, &o) != 0) r = GW_RENDER_TOO_LONG;
+      if (r == 0) r = put_text(s, sl, out, cap, &o);
+      free(s);
+      if (r == GW_RENDER_BAD_BYTES || r == 1) joinable = 0;
+      else if (r != 0) return r;
+    }
+    if (joinable) return (long)o;
+  }
+  return compact(doc->src + n->off, n->len, out, cap);
+}
+
+long gw_render_json_member(const char *json, size_t len, const char *name, char *out, size_t cap) {
+  jk_jdoc doc;
+  if (jk_json_parse_alloc(&doc, json, len, 1, NULL) != JWTKIT_OK) return GW_RENDER_MISSING;
+  long r = pct_encode(out, cap, raw_member(&doc, name, out, cap));
+  jk_free(doc.nodes);
+  return r;
 }

@@ -218,6 +218,14 @@ int gw_source_refetch(gw_source *s, int64_t now_ms, void *waiter) {
   return parked;
 }
 
+void gw_source_publish(gw_source *s, jwtkit_jwks *jwks, uint64_t gen, int64_t expires_ms) {
+  pthread_mutex_lock(&s->mu);
+  int have = jwks != NULL;
+  publish(s, jwks, gen);
+  atomic_store(&s->expires_pub, have ? expires_ms : INT64_MAX);
+  pthread_mutex_unlock(&s->mu);
+}
+
 void gw_source_status_get(gw_source *s, int64_t now_ms, gw_source_status *st) {
   pthread_mutex_lock(&s->mu);
   gw_sm_status(&s->sm, &s->def, now_ms, st);

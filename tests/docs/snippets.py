@@ -43,7 +43,10 @@ skipped when PostgreSQL is not installed, a failure under CI=true),
 before=SCRIPT (shell run first in the same bash: the state the document
 assumes at that point, written in the note for the reader to see), port=N (a free port replaces 127.0.0.1:N in the block and its
 output), cwd=checkout (run in a scratch directory that looks like a
-checkout: build/ points at the build tree, var/ is fresh), rc=N,
+checkout: build/ points at the build tree, var/ is fresh), module=jwtkit
+(check nginx: load the built ngx_http_jwtkit_module.so first; skipped when
+it is not built, a failure under CI=true; not run when JWTKIT_NO_NGINX_MODULE
+says why the build cannot make it), rc=N,
 timeout=SECONDS (default 60).
 
 The blocks of one document run in order in one scratch directory, as a
@@ -362,9 +365,19 @@ def check_config(d, b):
         if not os.path.exists(nginx):
             return ["nginx is not installed"]
         where = b.opts.get("where", "server")
-        conf = NGINX_MAIN % {"dir": cwd}
+        load = ""
+        if b.opts.get("module") == "jwtkit":  # the module built by `make nginx-module`
+            so = os.path.join(d.args.build, "nginx", "ngx_http_jwtkit_module.so")
+            why = os.environ.get("JWTKIT_NO_NGINX_MODULE")
+            if why:  # a build that cannot make the module (sanitizers): said in the summary
+                b.mode, b.args = "skip", ["the nginx module is not built here: %s" % why]
+                return []
+            if not os.path.exists(so):
+                raise Skip("%s is not built (nginx-dev missing?)" % so)
+            load = "load_module %s;\n" % so
+        conf = load + NGINX_MAIN % {"dir": cwd}
         if where == "main":
-            conf = "pid %s/nginx.pid;\nerror_log stderr;\n" % cwd + text
+            conf = load + "pid %s/nginx.pid;\nerror_log stderr;\n" % cwd + text
         elif where == "http":
             conf += "http {\n" + text + "\n}\n"
         else:

@@ -195,6 +195,68 @@ static uint64_t keys_in(gw_source *s, const char *kid) {
   return r;
 }
 
+/* A set held elsewhere (the nginx module's shared memory), published as
+ * the front end parsed it: generations, expiry, routes' verifiers. */
+static void test_publish(void) {
+  gw_jwks_def d = def();
+  gw_source *s = gw_source_new(&d, NULL);
+  CHECK(s != NULL && gw_source_gen(s) == 0 && keys_in(s, "k1") == 0);
+  gw_fetch_resp r = answer(200, g_set1, "max-age=60", NULL);
+  gw_fetch_outcome o;
+  gw_fetch_evaluate(&d, 0, &r, &o);
+  CHECK(o.r == GW_FETCH_OK && o.jwks != NULL);
+  gw_source_publish(s, o.jwks, 7, 5000);
+  o.jwks = NULL; /* taken */
+  gw_fetch_outcome_clear(&o);
+  CHECK(gw_source_gen(s) == 7 && keys_in(s, "k1") == 7 && keys_in(s, "k2") == 0);
+  CHECK(!gw_source_is_stale(s, 4999) && gw_source_is_stale(s, 5000));
+  gw_fetch_evaluate(&d, 0, &(gw_fetch_resp){GW_FETCH_OK, 200, g_set2, strlen(g_set2), NULL, NULL, 0, NULL}, &o);
+  gw_source_publish(s, o.jwks, 8, INT64_MAX);
+  o.jwks = NULL;
+  gw_fetch_outcome_clear(&o);
+  CHECK(gw_source_gen(s) == 8 && keys_in(s, "k2") == 8 && keys_in(s, "k1") == 0 && !gw_source_is_stale(s, INT64_MAX - 1));
+  gw_source_publish(s, NULL, 9, 1); /* dropped: no set, and no set is never stale */
+  CHECK(gw_source_gen(s) == 9 && keys_in(s, "k2") == 0 && !gw_source_is_stale(s, 10));
+  gw_source_release(s);
+}
+
+/* gw_render_json_member renders a member of a JSON object text exactly as
+ * gw_render_claim renders the same claim (the nginx module's
+ * $jwt_header_NAME and its $jwt_claim_NAME agree). */
+static void test_render_json(void) {
+  static const char pl[] = "{\"exp\":99999, \"s\":\" Zo\\u00eb 100% \",\"a\":[\"x\",\"y\"],\"c\":[\"x,y\",\"z\"],"
+                           "\"m\":[\"x\", 1],\"e\":[],\"n\": 42,\"o\":{ \"k\" : [1, 2] },\"t\":true,"
+                           "\"crlf\":\"a\\r\\nb\",\"ac\":[\"a\\nb\"]}";
+  jwtkit_policy *p = jwtkit_policy_new();
+  jwtkit_verifier *v = NULL;
+  jwtkit_claims *cl = NULL;
+  char *tok = NULL;
+  size_t tl = 0;
+  CHECK(p != NULL && jwtkit_policy_allow_alg(p, JWTKIT_ALG_ES256) == JWTKIT_OK &&
+        jwtkit_policy_add_key(p, g_k1) == JWTKIT_OK && jwtkit_policy_ignore_audience(p) == JWTKIT_OK &&
+        jwtkit_verifier_new(&v, p, NULL) == JWTKIT_OK);
+  CHECK(jwtkit_sign(g_k1, NULL, pl, strlen(pl), &tok, &tl, NULL) == JWTKIT_OK);
+  CHECK(jwtkit_verify_at(v, tok, tl, 1000, &cl, NULL) == JWTKIT_OK && cl != NULL);
+  static const char *const names[] = {"exp", "s", "a", "c", "m", "e", "n", "o", "t", "crlf", "ac", "missing"};
+  for (size_t i = 0; cl != NULL && i < sizeof names / sizeof names[0]; i++) {
+    char a[256], b[256];
+    long ra = gw_render_claim(cl, names[i], a, sizeof a);
+    long rb = gw_render_json_member(pl, strlen(pl), names[i], b, sizeof b);
+    CHECK(ra == rb && (ra <= 0 || memcmp(a, b, (size_t)ra) == 0));
+    if (ra != rb) fprintf(stderr, "render %s: claim %ld, member %ld\n", names[i], ra, rb);
+  }
+  char b[64];
+  CHECK(gw_render_json_member(pl, strlen(pl), "s", b, sizeof b) == 21 && memcmp(b, "%20Zo%C3%AB 100%25%20", 21) == 0);
+  CHECK(gw_render_json_member(pl, strlen(pl), "o", b, sizeof b) == 11 && memcmp(b, "{\"k\":[1,2]}", 11) == 0);
+  CHECK(gw_render_json_member(pl, strlen(pl), "s", b, 8) == GW_RENDER_TOO_LONG);
+  CHECK(gw_render_json_member("[1]", 3, "s", b, sizeof b) == GW_RENDER_MISSING);
+  CHECK(gw_render_json_member("{\"s\":", 5, "s", b, sizeof b) == GW_RENDER_MISSING);
+  jwtkit_claims_free(cl);
+  jwtkit_free(tok);
+  jwtkit_verifier_free(v);
+  jwtkit_policy_free(p);
+}
+
 static void test_refresh(void) {
   fake f;
   gw_jwks_def d;
@@ -663,6 +725,8 @@ int main(void) {
   gw_metrics_init();
   keys_setup();
   test_answers();
+  test_publish();
+  test_render_json();
   test_refresh();
   test_refetch();
   test_stale();

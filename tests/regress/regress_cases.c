@@ -9,7 +9,8 @@
  * Built with JKR_SERVE, JKR_GATE or JKR_UI (regress_serve, regress_gate,
  * regress_ui: see jwtkit_regress() in CMakeLists.txt) it runs the cases of
  * the service harnesses (serve_*, gate_*, ui_*) instead, linked with the
- * service's code.
+ * service's code; with JKR_NGINX (regress_nginx, nginx/CMakeLists.txt) the
+ * nginx module's argument parsing (nginx_args).
  *
  * tests/regress/pending/ holds inputs that still fail (library bugs not yet
  * fixed); ctest does not run them:
@@ -32,7 +33,7 @@ static const struct {
   const char *name;
   int (*fn)(const uint8_t *, size_t);
 } k_harness[] = {
-#if !defined(JKR_SERVE) && !defined(JKR_GATE) && !defined(JKR_UI)
+#if !defined(JKR_SERVE) && !defined(JKR_GATE) && !defined(JKR_UI) && !defined(JKR_NGINX)
     {"token", jkf_token}, {"json", jkf_json},       {"jwk", jkf_jwk},       {"jwks", jkf_jwks},
     {"pem", jkf_pem},     {"claims", jkf_claims},   {"keyring", jkf_keyring}, {"b64url", jkf_b64url},
     {"p11uri", jkf_p11uri},
@@ -45,6 +46,9 @@ static const struct {
 #endif
 #ifdef JKR_UI
     {"ui_api", jkf_ui_api},
+#endif
+#ifdef JKR_NGINX
+    {"nginx_args", jkf_nginx_args},
 #endif
 };
 
