@@ -26,6 +26,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,7 +334,7 @@ floor_ctx *floor_new(const bench_fixture *fx, const floor_ctx *share, char *err,
   }
   if ((f->mdctx = EVP_MD_CTX_new()) == NULL || (f->vmdctx = EVP_MD_CTX_new()) == NULL) goto fail;
   if (f->kind == F_HMAC) {
-    OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)md_name(alg), 0),
+    OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t)md_name(alg), 0),
                             OSSL_PARAM_construct_end()};
     what = "HMAC context";
     if ((f->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL || (f->mac_ctx = EVP_MAC_CTX_new(f->mac)) == NULL ||

@@ -14,6 +14,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,7 +164,7 @@ int main(int argc, char **argv) {
     CK_MECHANISM_TYPE mech = strcmp(alg, "ES256") == 0 ? CKM_ECDSA : strcmp(alg, "RS256") == 0 ? CKM_SHA256_RSA_PKCS : 0;
     if (mech == 0) return usage();
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, (void *)object, strlen(object)}};
+    CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, (void *)(uintptr_t)object, strlen(object)}};
     CK_OBJECT_HANDLE key;
     CK_ULONG n = 0;
     if (g_fl->C_FindObjectsInit(login, t, 2) != CKR_OK || g_fl->C_FindObjects(login, &key, 1, &n) != CKR_OK ||

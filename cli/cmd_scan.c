@@ -520,7 +520,10 @@ static int scan_index(scan *sc, const char *dir, const char *spec, const char *p
     goto done;
   }
   size_t npick = 0;
-  for (size_t i = 0; i < n; i++) npick += pick[i] = ents[i].size <= sc->max_size;
+  for (size_t i = 0; i < n; i++) {
+    pick[i] = ents[i].size <= sc->max_size;
+    npick += pick[i] ? 1u : 0u;
+  }
   if (npick > 0 && cat_file(&pr, dir, "--batch", ents, n, pick, &input) != 0) {
     free(r);
     rc = cli_fail(a, CLI_INTERNAL, "cannot run git cat-file");

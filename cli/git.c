@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/attr.h"
 
 int cli_run_capture(const char *const argv[], size_t limit, cli_buf *out) {
   memset(out, 0, sizeof *out);
@@ -27,7 +28,7 @@ int cli_run_capture(const char *const argv[], size_t limit, cli_buf *out) {
     close(fds[0]);
     close(fds[1]);
     if (null > STDERR_FILENO) close(null);
-    execvp(argv[0], (char *const *)argv);
+    execvp(argv[0], JK_UNCONST(argv));
     _exit(127);
   }
   close(fds[1]);
@@ -100,7 +101,7 @@ int cli_proc_start(cli_proc *p, const char *const argv[], const void *in, size_t
     close(op[0]);
     close(op[1]);
     if (null > STDERR_FILENO) close(null);
-    execvp(argv[0], (char *const *)argv);
+    execvp(argv[0], JK_UNCONST(argv));
     _exit(127);
   }
   /* the writer: a process of its own, so that neither side of the two

@@ -46,6 +46,7 @@
 #include "common.h"
 #include "gate_internal.h"
 #include "svc.h"
+#include "common/attr.h"
 
 #define NOW 1700000000LL
 
@@ -319,7 +320,7 @@ static void same(const gw_decision *a, const gw_decision *b) {
 /* Decide; a refetch the decision asks for is tried (no transport: the
  * source answers at once, so nothing parks). */
 static void decide(const jkf_fields *f, gw_decision *d) {
-  gw_fields fl = {jkf_fields_get, jkf_fields_each, (void *)f};
+  gw_fields fl = {jkf_fields_get, jkf_fields_each, JK_UNCONST(f)};
   gw_request rq;
   gw_request_read(&rq, g.st, &fl);
   gw_decide(g.st, &rq, NOW, 0, d);

@@ -42,6 +42,7 @@
 #include "core/alloc.h"
 #include "svc.h"
 #include "ui_internal.h"
+#include "common/attr.h"
 
 #define NOW 1700000000LL
 #define SECRET "k1u3Yx2Qv9bWn5Tz0aLm8Rc4Hd7Gf6Js2Pq1Ew3Ny5Q" /* 43 characters, as a real one */
@@ -121,8 +122,8 @@ static int status_known(unsigned s) {
 }
 
 static void check(const ui_req *rq, const ui_resp *r, const jkf_fields *f) {
-  const char *host = jkf_fields_get((void *)f, "Host"), *origin = jkf_fields_get((void *)f, "Origin");
-  const char *secret = jkf_fields_get((void *)f, UI_SECRET_HEADER);
+  const char *host = jkf_fields_get(JK_UNCONST(f), "Host"), *origin = jkf_fields_get(JK_UNCONST(f), "Origin");
+  const char *secret = jkf_fields_get(JK_UNCONST(f), UI_SECRET_HEADER);
   int api = strncmp(rq->path, "/api/", 5) == 0;
   JKF_CHECK(status_known(r->status), "status %u", r->status);
   int host_ok = host != NULL && (strcasecmp(host, HOST) == 0 || strcasecmp(host, "localhost:8080") == 0);

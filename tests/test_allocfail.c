@@ -22,6 +22,7 @@
 
 #include "crypto/p11.h"
 #include "testutil.h"
+#include "common/attr.h"
 
 /* ---- a counting allocator that fails the Nth allocation (0-based) */
 typedef struct hdr {
@@ -176,7 +177,7 @@ static void test_jwk_import(void **state) {
       {"OKP public", JWK(OKP_PUB_M, "EdDSA"), JWTKIT_ALG_EDDSA, 0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    long n = fail_each_allocation(cases[i].name, op_jwk, (void *)&cases[i]);
+    long n = fail_each_allocation(cases[i].name, op_jwk, JK_UNCONST(&cases[i]));
     print_message("jwtkit_key_from_jwk %-12s %3ld allocations, each failed in turn\n", cases[i].name, n);
     assert_true(n >= 1);
   }
@@ -423,7 +424,7 @@ static void test_p11_uri(void **state) {
       "pkcs11:object=issuer%201;type=private;library-version=2.6;slot-id=3?pin-source=file:///p",
   };
   for (size_t i = 0; i < sizeof uris / sizeof *uris; i++) {
-    long n = fail_each_allocation(uris[i], op_p11_uri, (void *)uris[i]);
+    long n = fail_each_allocation(uris[i], op_p11_uri, JK_UNCONST(uris[i]));
     print_message("PKCS#11 URI parse: %ld allocation(s), each failed in turn\n", n);
     assert_true(n >= 1);
   }

@@ -32,6 +32,7 @@
 
 #include "crypto/p11.h"
 #include "testutil.h"
+#include "common/attr.h"
 
 static char g_dir[256];
 static char g_pin[320];     /* the PIN file (1234, mode 0600) */
@@ -293,7 +294,7 @@ static void test_private_key_stays_in_token(void **state) {
     CK_SESSION_HANDLE h;
     assert_int_equal(fl->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &h), CKR_OK);
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, (void *)cases[i].name, strlen(cases[i].name)}};
+    CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, JK_UNCONST(cases[i].name), strlen(cases[i].name)}};
     CK_OBJECT_HANDLE o[2];
     CK_ULONG found = 0;
     assert_int_equal(fl->C_FindObjectsInit(h, t, 2), CKR_OK);
@@ -515,7 +516,7 @@ static void destroy_public(jwtkit_key *key, const char *label) {
   CK_SESSION_HANDLE h;
   assert_int_equal(fl->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h), CKR_OK);
   CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
-  CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, (void *)label, strlen(label)}};
+  CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, JK_UNCONST(label), strlen(label)}};
   CK_OBJECT_HANDLE o[2];
   CK_ULONG n = 0;
   assert_int_equal(fl->C_FindObjectsInit(h, t, 2), CKR_OK);

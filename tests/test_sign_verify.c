@@ -205,8 +205,8 @@ static void test_escaped_header_values(void **state) {
   static const char *const hdrs[] = {
       "{\"alg\":\"\\u0045S256\",\"typ\":\"at+jwt\"}",
       "{\"alg\":\"\\u0045\\u0053\\u0032\\u0035\\u0036\",\"typ\":\"at+jwt\"}",
-      "{\"alg\":\"ES256\",\"typ\":\"\\u0061\\u0070\\u0070\\u006c\\u0069\\u0063\\u0061\\u0074\\u0069\\u006f\\u006e"
-      "\\u002f\\u0061\\u0074\\u002b\\u006a\\u0077\\u0074\"}",
+      ("{\"alg\":\"ES256\",\"typ\":\"\\u0061\\u0070\\u0070\\u006c\\u0069\\u0063\\u0061\\u0074\\u0069\\u006f\\u006e"
+       "\\u002f\\u0061\\u0074\\u002b\\u006a\\u0077\\u0074\"}"),
   };
   for (size_t i = 0; i < sizeof hdrs / sizeof *hdrs; i++) {
     char *tok = tu_sign_raw(k, hdrs[i], "{\"exp\":1700000600}");

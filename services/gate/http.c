@@ -30,6 +30,7 @@
 #include "connguard.h"
 #include "core/alloc.h"
 #include "gate_internal.h"
+#include "common/attr.h"
 
 #define CONN_RESERVE 16u      /* connections beyond connection_limit for /healthz and /metrics */
 #define GATE_MAX_BODY 0u      /* /auth takes no body (nginx: proxy_pass_request_body off) */
@@ -277,7 +278,7 @@ static enum MHD_Result reject(gate_app *a, struct MHD_Connection *c, const svc_f
     jk_log_end(&L);
   }
   size_t n = strlen(fr->why);
-  struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)fr->why, MHD_RESPMEM_PERSISTENT);
+  struct MHD_Response *r = MHD_create_response_from_buffer(n, JK_UNCONST(fr->why), MHD_RESPMEM_PERSISTENT);
   if (r == NULL) return MHD_NO;
   MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
   MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -400,7 +401,7 @@ static int make_responses(gate_app *a) {
   a->r404 = fixed(NULL);
   a->r405 = fixed(NULL);
   static const char busy[] = "the gate is at its connection limit; retry shortly\n";
-  a->r503_busy = MHD_create_response_from_buffer(sizeof busy - 1, (void *)busy, MHD_RESPMEM_PERSISTENT);
+  a->r503_busy = MHD_create_response_from_buffer(sizeof busy - 1, JK_UNCONST(busy), MHD_RESPMEM_PERSISTENT);
   if (!a->r401_invalid || !a->r401_missing || !a->r403 || !a->r404 || !a->r405 || !a->r503_busy) return -1;
   MHD_add_response_header(a->r503_busy, MHD_HTTP_HEADER_CONNECTION, "close");
   MHD_add_response_header(a->r503_busy, MHD_HTTP_HEADER_RETRY_AFTER, "1");

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "gw_internal.h"
+#include "common/attr.h"
 
 typedef struct stripe {
   pthread_mutex_t mu;
@@ -96,7 +97,7 @@ void gw_tcache_free(gw_tcache *c) {
 
 size_t gw_tcache_capacity(const gw_tcache *c) { return c ? c->capacity : 0; }
 size_t gw_tcache_count(const gw_tcache *c) {
-  long n = c ? atomic_load(&((gw_tcache *)c)->count) : 0;
+  long n = c ? atomic_load(&((gw_tcache *)JK_UNCONST(c))->count) : 0;
   return n > 0 ? (size_t)n : 0;
 }
 

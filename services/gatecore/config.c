@@ -130,7 +130,7 @@ void gw_config_free(gw_config *c) {
   if (c == NULL) return;
   for (size_t i = 0; i < c->nroutes; i++) route_free(&c->routes[i]);
   free(c->routes);
-  free((char *)c->jwks.ca_file);
+  free(JK_UNCONST(c->jwks.ca_file));
   free(c);
 }
 

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "gw_internal.h"
+#include "common/attr.h"
 
 struct gw_source {
   atomic_uint refs;
@@ -142,12 +143,12 @@ void gw_source_release(gw_source *s) {
 
 const gw_jwks_def *gw_source_def(const gw_source *s) { return &s->def; }
 
-uint64_t gw_source_gen(const gw_source *s) { return atomic_load(&((gw_source *)s)->gen); }
+uint64_t gw_source_gen(const gw_source *s) { return atomic_load(&((gw_source *)JK_UNCONST(s))->gen); }
 
 gw_keyset *gw_source_keyset(gw_source *s) { return (gw_keyset *)jk_snap_acquire(&s->keyset); }
 
 int gw_source_is_stale(const gw_source *s, int64_t now_ms) {
-  long long e = atomic_load(&((gw_source *)s)->expires_pub);
+  long long e = atomic_load(&((gw_source *)JK_UNCONST(s))->expires_pub);
   return e != INT64_MAX && now_ms >= e;
 }
 

@@ -80,7 +80,7 @@ typedef struct sv_req {
 
 static struct MHD_Response *doc_response(const char *body, size_t len, const char *ctype, const char *etag,
                                          int64_t max_age) {
-  struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  struct MHD_Response *r = MHD_create_response_from_buffer(len, JK_UNCONST(body), MHD_RESPMEM_MUST_COPY);
   if (r == NULL) return NULL;
   char cc[64];
   snprintf(cc, sizeof cc, "public, max-age=%lld", (long long)max_age);
@@ -222,7 +222,7 @@ static enum MHD_Result send_body(struct MHD_Connection *c, sv_req *rq, unsigned 
 
 static enum MHD_Result send_text(struct MHD_Connection *c, sv_req *rq, unsigned status, const char *text,
                                  const char *allow) {
-  return send_body(c, rq, status, "text/plain; charset=utf-8", (char *)text, 1, MHD_HTTP_HEADER_CACHE_CONTROL,
+  return send_body(c, rq, status, "text/plain; charset=utf-8", JK_UNCONST(text), 1, MHD_HTTP_HEADER_CACHE_CONTROL,
                    "no-store", MHD_HTTP_HEADER_ALLOW, allow, NULL);
 }
 

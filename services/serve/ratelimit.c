@@ -22,6 +22,7 @@
 
 #include "crypto/seal.h"
 #include "serve.h"
+#include "common/attr.h"
 
 #define SV_RL_SETS 1024u
 #define SV_RL_WAYS 8u
@@ -91,7 +92,7 @@ void sv_limiter_free(sv_limiter *l) {
 }
 
 uint64_t sv_limiter_throttled(const sv_limiter *l, int which) {
-  return l ? atomic_load(&((sv_limiter *)l)->throttled[which ? 1 : 0]) : 0;
+  return l ? atomic_load(&((sv_limiter *)JK_UNCONST(l))->throttled[which ? 1 : 0]) : 0;
 }
 
 void sv_limiter_key_addr(const void *sockaddr, unsigned char key[16]) {

@@ -21,6 +21,7 @@
 #include "connguard.h"
 #include "core/alloc.h"
 #include "ui_internal.h"
+#include "common/attr.h"
 
 #define CONN_LIMIT 64u
 #define CONN_RESERVE 8u
@@ -70,10 +71,10 @@ static enum MHD_Result answer(struct MHD_Connection *c, creq *q, ui_resp *r, int
       return MHD_NO;
     }
     *keep = *r;
-    m = MHD_create_response_from_buffer_with_free_callback_cls(r->len, (void *)r->body, free_wiped, keep);
+    m = MHD_create_response_from_buffer_with_free_callback_cls(r->len, JK_UNCONST(r->body), free_wiped, keep);
     if (m == NULL) free_wiped(keep);
   } else {
-    m = MHD_create_response_from_buffer(r->len, (void *)r->body, MHD_RESPMEM_PERSISTENT);
+    m = MHD_create_response_from_buffer(r->len, JK_UNCONST(r->body), MHD_RESPMEM_PERSISTENT);
   }
   if (m == NULL) return MHD_NO;
   MHD_add_response_header(m, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);

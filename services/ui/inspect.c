@@ -11,6 +11,7 @@
 #include "codec/b64url.h"
 #include "core/alloc.h"
 #include "ui_internal.h"
+#include "common/attr.h"
 
 #define MAX_SET_VALUES 16384u /* JSON values of a pasted JWK Set */
 
@@ -263,7 +264,7 @@ int ui_api_jwks(ui_call *c) {
   size_t total = 0;
   for (uint32_t i = (uint32_t)keys + 1; i < d.nodes[keys].end; i = d.nodes[i].end) total++;
   ui_out_int(b, "total", (int64_t)total);
-  for (size_t i = 0; i < nk; i++) jk_free((void *)kids[i]);
+  for (size_t i = 0; i < nk; i++) jk_free(JK_UNCONST(kids[i]));
   library_view(c, text, len);
   jk_free(nodes);
   if (fetched != NULL) jk_free(fetched);

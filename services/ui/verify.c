@@ -21,6 +21,7 @@
 
 #include "core/alloc.h"
 #include "ui_internal.h"
+#include "common/attr.h"
 
 #define MAX_LIST 16
 
@@ -147,7 +148,7 @@ static int checks(vreq *v, const ui_times *t, jwtkit_key **signer) {
   int64_t at = time_ok(t, c->now, v->leeway);
   jwtkit_err rc = stage(v, 0, at, &cl, &info, &built);
   if (!built) return ui_fail_lib(c, "keys", "the verifier cannot be built", rc, &info);
-  if (cl != NULL) *signer = jwtkit_key_ref((jwtkit_key *)jwtkit_claims_key(cl)); /* the set's key, kept */
+  if (cl != NULL) *signer = jwtkit_key_ref(JK_UNCONST(jwtkit_claims_key(cl))); /* the set's key, kept */
   jwtkit_claims_free(cl);
   int step = sig_step(rc, &info);
   int at_ok = rc == JWTKIT_OK; /* the token's times pass at `at` */

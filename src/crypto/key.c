@@ -93,7 +93,7 @@ static int der_sequence_spans(const unsigned char *p, size_t len) {
 static jwtkit_err decode_pkey(EVP_PKEY **pkey, const char *type, const char *structure, const char *keytype,
                               const unsigned char *data, size_t len, const char *passphrase);
 
-const char *jk_secret_key_form(const void *secret, size_t len) {
+static const char *jk_secret_key_form(const void *secret, size_t len) {
   const unsigned char *p = secret;
   if (len >= 11 && memmem(p, len, "-----BEGIN ", 11) != NULL) return "a PEM block";
   size_t i = 0;

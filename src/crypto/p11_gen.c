@@ -1,6 +1,7 @@
 /* Key pairs made in the token and destroyed there (p11_internal.h lists
  * the parts). */
 #include "p11_internal.h"
+#include "common/attr.h"
 
 #ifdef JWTKIT_WITH_PKCS11
 
@@ -133,13 +134,13 @@ static jwtkit_err generate(jwtkit_key **out, jwtkit_alg alg, unsigned bits, cons
     pt[pn++] = (CK_ATTRIBUTE){CKA_VERIFY, &yes, sizeof yes};
     pt[pn++] = (CK_ATTRIBUTE){CKA_ENCRYPT, &no, sizeof no};
     pt[pn++] = (CK_ATTRIBUTE){CKA_WRAP, &no, sizeof no};
-    pt[pn++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)u.object, ll};
-    if (u.id != NULL) pt[pn++] = (CK_ATTRIBUTE){CKA_ID, (void *)u.id, u.id_len};
+    pt[pn++] = (CK_ATTRIBUTE){CKA_LABEL, JK_UNCONST(u.object), ll};
+    if (u.id != NULL) pt[pn++] = (CK_ATTRIBUTE){CKA_ID, JK_UNCONST(u.id), u.id_len};
     if (ai->kty == JWTKIT_KTY_RSA) {
       pt[pn++] = (CK_ATTRIBUTE){CKA_MODULUS_BITS, &mbits, sizeof mbits};
-      pt[pn++] = (CK_ATTRIBUTE){CKA_PUBLIC_EXPONENT, (void *)e65537, sizeof e65537};
+      pt[pn++] = (CK_ATTRIBUTE){CKA_PUBLIC_EXPONENT, JK_UNCONST(e65537), sizeof e65537};
     } else {
-      pt[pn++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)params, params_len};
+      pt[pn++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, JK_UNCONST(params), params_len};
     }
     kt[kn++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof yes};
     kt[kn++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, sizeof yes};
@@ -149,8 +150,8 @@ static jwtkit_err generate(jwtkit_key **out, jwtkit_alg alg, unsigned bits, cons
     kt[kn++] = (CK_ATTRIBUTE){CKA_DECRYPT, &no, sizeof no};
     kt[kn++] = (CK_ATTRIBUTE){CKA_UNWRAP, &no, sizeof no};
     kt[kn++] = (CK_ATTRIBUTE){CKA_DERIVE, &no, sizeof no};
-    kt[kn++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)u.object, ll};
-    if (u.id != NULL) kt[kn++] = (CK_ATTRIBUTE){CKA_ID, (void *)u.id, u.id_len};
+    kt[kn++] = (CK_ATTRIBUTE){CKA_LABEL, JK_UNCONST(u.object), ll};
+    if (u.id != NULL) kt[kn++] = (CK_ATTRIBUTE){CKA_ID, JK_UNCONST(u.id), u.id_len};
     CK_MECHANISM m = {gm, NULL, 0};
     char b[32];
     CK_RV rv = t.fl->C_GenerateKeyPair(h, &m, pt, pn, kt, kn, &pub, &priv);

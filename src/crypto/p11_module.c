@@ -2,6 +2,7 @@
  * module (module-path=, or p11-kit's configuration), finding the token a
  * URI names, the PIN (p11_internal.h lists the parts). */
 #include "p11_internal.h"
+#include "common/attr.h"
 
 #ifdef JWTKIT_WITH_PKCS11
 
@@ -136,7 +137,7 @@ int jk_p11_module_ready(const p11_module *m, CK_RV *rv) {
   return m->initialized;
 }
 
-unsigned long jk_p11_module_epoch(const p11_module *m) { return atomic_load(&((p11_module *)m)->epoch); }
+unsigned long jk_p11_module_epoch(const p11_module *m) { return atomic_load(&((p11_module *)JK_UNCONST(m))->epoch); }
 
 void jk_p11_module_suspect(p11_module *m) {
   if (m != NULL) atomic_store(&m->suspect, 1);

@@ -2,6 +2,7 @@
  * public half, loading a signing key or a public key by URI
  * (p11_internal.h lists the parts). */
 #include "p11_internal.h"
+#include "common/attr.h"
 
 #ifdef JWTKIT_WITH_PKCS11
 
@@ -15,8 +16,8 @@ jwtkit_err jk_p11_find_objects(const p11_token *t, CK_SESSION_HANDLE h, CK_OBJEC
   CK_ATTRIBUTE tmpl[3];
   CK_ULONG k = 0;
   tmpl[k++] = (CK_ATTRIBUTE){CKA_CLASS, &cls, sizeof cls};
-  if (label != NULL) tmpl[k++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, strlen(label)};
-  if (id != NULL) tmpl[k++] = (CK_ATTRIBUTE){CKA_ID, (void *)id, id_len};
+  if (label != NULL) tmpl[k++] = (CK_ATTRIBUTE){CKA_LABEL, JK_UNCONST(label), strlen(label)};
+  if (id != NULL) tmpl[k++] = (CK_ATTRIBUTE){CKA_ID, JK_UNCONST(id), id_len};
   char b[32];
   CK_RV rv = t->fl->C_FindObjectsInit(h, tmpl, k);
   *n = 0;
@@ -122,8 +123,8 @@ static EVP_PKEY *pkey_rsa(const unsigned char *n, size_t nl, const unsigned char
 static EVP_PKEY *pkey_ec(const char *group, const unsigned char *pt, size_t ptl) {
   EVP_PKEY *pkey = NULL;
   OSSL_PARAM params[3];
-  params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
-  params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, ptl);
+  params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, JK_UNCONST(group), 0);
+  params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, JK_UNCONST(pt), ptl);
   params[2] = OSSL_PARAM_construct_end();
   EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
   if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)

@@ -3,6 +3,7 @@
  * open, or waits for one at most wait_ms; lost sessions are dropped by
  * generation (p11_internal.h lists the parts). */
 #include "p11_internal.h"
+#include "common/attr.h"
 
 #ifdef JWTKIT_WITH_PKCS11
 
@@ -37,7 +38,7 @@ static jwtkit_err login(const p11_token *t, CK_SESSION_HANDLE h, const char *pin
   CK_RV rv = jk_p11_hook(JK_P11_EV_LOGIN, key);
   if (count != NULL) atomic_fetch_add(count, 1);
   if (rv == CKR_OK)
-    rv = t->fl->C_Login(h, CKU_USER, pin ? (CK_UTF8CHAR_PTR)pin : NULL_PTR, pin ? (CK_ULONG)pin_len : 0);
+    rv = t->fl->C_Login(h, CKU_USER, pin ? (CK_UTF8CHAR_PTR)JK_UNCONST(pin) : NULL_PTR, pin ? (CK_ULONG)pin_len : 0);
   if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) return JWTKIT_OK;
   if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_LOCKED ||
       rv == CKR_PIN_EXPIRED)

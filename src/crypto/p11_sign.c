@@ -2,6 +2,7 @@
  * token's offer checked, the session pool, one retry after a lost session
  * (p11_internal.h lists the parts). */
 #include "p11_internal.h"
+#include "common/attr.h"
 
 #ifdef JWTKIT_WITH_PKCS11
 
@@ -64,7 +65,7 @@ static CK_RV sign_once(struct jk_p11key *p, const jwtkit_key *key, const p11_ses
   rv = p->tok.fl->C_SignInit(s->h, &m, s->obj);
   if (rv != CKR_OK) return rv;
   CK_ULONG n = (CK_ULONG)cap;
-  rv = p->tok.fl->C_Sign(s->h, (CK_BYTE_PTR)in, (CK_ULONG)inl, sig, &n);
+  rv = p->tok.fl->C_Sign(s->h, (CK_BYTE_PTR)JK_UNCONST(in), (CK_ULONG)inl, sig, &n);
   if (rv == CKR_OK) *sig_len = n;
   return rv;
 }

@@ -21,6 +21,7 @@
 
 #include "key_openssl.h"
 #include "pem_internal.h"
+#include "common/attr.h"
 
 #define RSA_MIN_BITS 2048u
 #define RSA_MAX_BITS 16384u
@@ -442,7 +443,7 @@ void jk_pem_analyse_legacy(file_ctx *fc, int bi, dkind want, unsigned char *data
         "cannot decrypt: the DEK-Info header names no usable cipher and IV");
     return;
   }
-  if (PEM_do_header(&ci, data, &len, NULL, (void *)fc->pass) != 1 || len <= 0) {
+  if (PEM_do_header(&ci, data, &len, NULL, JK_UNCONST(fc->pass)) != 1 || len <= 0) {
     ERR_clear_error();
     jk_pem_add(fc, JWTKIT_PEM_PROB_WRONG_PASSPHRASE, bi, line, "the passphrase does not decrypt this private key");
     return;

@@ -1,5 +1,6 @@
 /* AES-256-GCM, SHA-256, HMAC-SHA-256 and PBKDF2 for data at rest. */
 #include "crypto/seal.h"
+#include "common/attr.h"
 
 #include <limits.h>
 
@@ -17,7 +18,7 @@ int jk_aes256gcm(int enc, const unsigned char key[32], const unsigned char nonce
   int l = 0, fl = 0;
   if (ok) ok = EVP_CipherUpdate(c, NULL, &l, aad, (int)aadlen) == 1;
   if (ok) ok = EVP_CipherUpdate(c, out, &l, in, (int)len) == 1;
-  if (ok && !enc) ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, JK_GCM_TAG, (void *)(in + len)) == 1;
+  if (ok && !enc) ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, JK_GCM_TAG, JK_UNCONST(in + len)) == 1;
   if (ok) ok = EVP_CipherFinal_ex(c, out + l, &fl) == 1; /* opening: the tag check */
   if (ok && enc) ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, JK_GCM_TAG, out + len) == 1;
   EVP_CIPHER_CTX_free(c);

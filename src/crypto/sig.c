@@ -13,6 +13,7 @@
 #include "core/error_internal.h"
 #include "key_internal.h"
 #include "p11.h"
+#include "common/attr.h"
 
 /* ------------------------------------------------------------- table */
 
@@ -149,7 +150,7 @@ static int hmac_compute(const jwtkit_key *key, jk_slot *s, const unsigned char *
     s->mac = EVP_MAC_CTX_new(mac);
     if (s->mac == NULL) return -1;
     OSSL_PARAM params[2];
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)key->ai->md, 0);
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, JK_UNCONST(key->ai->md), 0);
     params[1] = OSSL_PARAM_construct_end();
     if (EVP_MAC_init(s->mac, key->secret, key->secret_len, params) != 1) {
       EVP_MAC_CTX_free(s->mac);

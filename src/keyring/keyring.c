@@ -12,6 +12,7 @@
 #include "jwtkit/jwks.h"
 #include "jwtkit/pkcs11.h"
 #include "keyring_internal.h"
+#include "common/attr.h"
 
 static const char *const k_state_names[] = {NULL, "pending", "active", "retiring", "retired", "revoked"};
 
@@ -135,7 +136,7 @@ void jk_kr_entry_of(const jwtkit_keyring *kr, const kr_key *k, jwtkit_keyring_en
   switch (k->state) {
     case JWTKIT_KEY_PENDING: {
       int64_t at = k->published + kr->t.max_age;
-      const kr_key *a = jk_kr_find_state((jwtkit_keyring *)kr, k->alg, JWTKIT_KEY_ACTIVE);
+      const kr_key *a = jk_kr_find_state(JK_UNCONST(kr), k->alg, JWTKIT_KEY_ACTIVE);
       if (a != NULL && planned_end(kr, a) > at) at = planned_end(kr, a);
       e->planned_activation = at;
       e->planned_retiring = at + kr->t.rotate_every;
@@ -403,7 +404,7 @@ static jwtkit_err do_nothing(jwtkit_keyring *kr, jk_kr_txn *x, void *arg, int64_
 jwtkit_err jwtkit_keyring_revoke(jwtkit_keyring *kr, const char *kid, int64_t now, jwtkit_keyring_report_fn report,
                                  void *ctx, jwtkit_errinfo *info) {
   if (kr == NULL || kid == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
-  jwtkit_err rc = jk_kr_mutate(kr, do_revoke, (void *)kid, now, report, ctx, info);
+  jwtkit_err rc = jk_kr_mutate(kr, do_revoke, JK_UNCONST(kid), now, report, ctx, info);
   /* a revoked token key is destroyed once the revocation is stored (it may
    * have been pending or active: loaded, and needed if the change were not
    * stored), by the sweep at the start of a change: this one, or later */
@@ -448,7 +449,7 @@ jwtkit_err jwtkit_keyring_signing_key(const jwtkit_keyring *kr, jwtkit_alg alg, 
   if (kr == NULL || key == NULL) return JWTKIT_ERR_INVALID_ARG;
   *key = NULL;
   if (!jk_kr_time_ok(now)) return JWTKIT_ERR_INVALID_ARG;
-  kr_key *a = jk_kr_find_state((jwtkit_keyring *)kr, alg, JWTKIT_KEY_ACTIVE);
+  kr_key *a = jk_kr_find_state(JK_UNCONST(kr), alg, JWTKIT_KEY_ACTIVE);
   if (a == NULL || a->priv == NULL) return JWTKIT_ERR_NOT_FOUND;
   int64_t limit = planned_end(kr, a) + kr->t.token_ttl;
   int64_t exp = now + kr->t.token_ttl;
@@ -551,9 +552,9 @@ jwtkit_err jwtkit_keyring_plan(const jwtkit_keyring *kr, int64_t now, char **tex
   jk_buf_puts(&b, "\n~ planned: the earliest the rules allow; a late rotation moves them later,\n"
                   "  `rotate --force` and `revoke` sooner.\n");
   for (int a = 1; a < JWTKIT_ALG_COUNT; a++) {
-    kr_key *act = jk_kr_find_state((jwtkit_keyring *)kr, (jwtkit_alg)a, JWTKIT_KEY_ACTIVE);
+    kr_key *act = jk_kr_find_state(JK_UNCONST(kr), (jwtkit_alg)a, JWTKIT_KEY_ACTIVE);
     if (act == NULL) continue;
-    if (jk_kr_find_state((jwtkit_keyring *)kr, (jwtkit_alg)a, JWTKIT_KEY_PENDING) == NULL) {
+    if (jk_kr_find_state(JK_UNCONST(kr), (jwtkit_alg)a, JWTKIT_KEY_PENDING) == NULL) {
       jk_kr_fmt_time(planned_end(kr, act) - publish_ahead(&kr->t), t1);
       snprintf(line, sizeof line, "next: a new %s key will be published at %s\n", jwtkit_alg_name((jwtkit_alg)a), t1);
       jk_buf_puts(&b, line);

@@ -251,8 +251,12 @@ expect "pkg-config --cflags jwtkit adds nothing of its own (no -I/usr/include)" 
 expect "pkg-config --static --libs jwtkit has what a static link needs" \
   "-ljwtkit -lpthread -lpq -lp11-kit $(pkg-config --static --libs libcrypto | xargs)" "$(pkg-config --static --libs jwtkit | xargs)"
 expect "pkg-config --modversion jwtkit" "$upstream" "$(pkg-config --modversion jwtkit)"
+# PKCS#11 token keys are built into every package (debian/rules), not only
+# where the builder happened to have p11-kit
+check "the packaged library links p11-kit (keys in PKCS#11 tokens)" \
+  sh -c "ldd /usr/lib/$multiarch/libjwtkit.so.0 | grep -q libp11-kit"
 mkdir -p "$tmp/c" "$tmp/cm"
-awk '/^<!-- example: sign_verify -->$/ { f = 1; next } f == 1 && /^```c$/ { f = 2; next }
+awk '/^<!-- snippet: by tests\/CMakeLists.txt "example: sign_verify" -->$/ { f = 1; next } f == 1 && /^```c$/ { f = 2; next }
      f == 2 && /^```$/ { exit } f == 2 { print }' "$src/README.md" >"$tmp/c/example.c"
 check "README.md has the example" test -s "$tmp/c/example.c"
 cp "$tmp/c/example.c" "$tmp/cm/example.c"
