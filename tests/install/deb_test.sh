@@ -25,11 +25,11 @@ skip() {
 }
 [ "$(id -u)" = 0 ] || skip "installs packages: run as root"
 for tool in dpkg-buildpackage dpkg-parsechangelog dh lintian fakeroot apt-get systemd-analyze make cmake cc \
-  pkg-config curl python3 setpriv runuser flock; do
+  pkg-config curl python3 setpriv runuser flock nginx; do
   command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/install-deps installs what is needed)"
 done
 
-PKGS="jwtkit libjwtkit-dev libjwtkit0"
+PKGS="jwtkit libjwtkit-dev libjwtkit0 libnginx-mod-http-jwtkit"
 # (no `| grep -q` under pipefail: grep exiting early would fail the writer with SIGPIPE)
 status_of() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null; }
 installed() { [[ "$(status_of "$1")" == *" installed" ]]; }
@@ -38,7 +38,7 @@ t_start=$(now)
 
 exec 9>"${TMPDIR:-/tmp}/jwtkit-deb-test.lock"
 flock -w 1500 9 || { echo "FAIL: another deb_install run holds ${TMPDIR:-/tmp}/jwtkit-deb-test.lock"; exit 1; }
-for p in $PKGS jwtkit-dbgsym libjwtkit0-dbgsym; do
+for p in $PKGS jwtkit-dbgsym libjwtkit0-dbgsym libnginx-mod-http-jwtkit-dbgsym; do
   st=$(status_of "$p")
   if [ -n "$st" ] && [[ "$st" != *" not-installed" ]]; then
     echo "FAIL: $p is on this system already; the test installs and purges it, and compares the system" \
@@ -181,6 +181,10 @@ has libjwtkit-dev /usr/include/jwtkit/jwtkit.h "/usr/lib/$multiarch/libjwtkit.so
 has jwtkit /usr/bin/jwtkit /lib/systemd/system/jwtkit-serve.service /lib/systemd/system/jwtkit-gate.service \
   /etc/jwtkit/serve.conf /etc/jwtkit/gate.conf /usr/share/man/man1/jwtkit-serve.1.gz \
   /usr/share/bash-completion/completions/jwtkit /usr/share/doc/jwtkit/install.md.gz
+has libnginx-mod-http-jwtkit /usr/lib/nginx/modules/ngx_http_jwtkit_module.so \
+  /usr/share/nginx/modules-available/mod-http-jwtkit.conf
+check "the module package depends on the nginx ABI it was built for" \
+  sh -c "dpkg-deb -f '$deb/libnginx-mod-http-jwtkit_${version}_$arch.deb' Depends | grep -q 'nginx-abi-'"
 ctrl_files=$(dpkg-deb --ctrl-tarfile "$deb/libjwtkit0_${version}_$arch.deb" | tar -t)
 check "libjwtkit0 has a symbols file" grep -qx './symbols' <<<"$ctrl_files"
 mkdir "$tmp/ctrl"
@@ -238,6 +242,49 @@ expect "/etc/jwtkit/*.conf are conffiles" "/etc/jwtkit/gate.conf /etc/jwtkit/ser
   "$(dpkg-query -W -f='${Conffiles}\n' jwtkit | awk 'NF {print $1}' | sort | paste -sd' ')"
 expect "ldconfig knows libjwtkit.so.0" "/usr/lib/$multiarch/libjwtkit.so.$upstream" \
   "$(readlink -f "$(ldconfig -p | sed -n 's/^[[:space:]]*libjwtkit\.so\.0 (.*) => \(.*\)$/\1/p' | head -n1)")"
+
+# ------------------------------------------------------------------ nginx module
+echo "== the nginx module"
+expect "the module is enabled (modules-enabled link)" /usr/share/nginx/modules-available/mod-http-jwtkit.conf \
+  "$(readlink /etc/nginx/modules-enabled/50-mod-http-jwtkit.conf)"
+expect "the load file" "load_module modules/ngx_http_jwtkit_module.so;" \
+  "$(cat /usr/share/nginx/modules-available/mod-http-jwtkit.conf)"
+if run_block nginx-module "$tmp"; then ok "nginx -t with the module enabled"; else
+  bad "nginx -t failed with the module enabled:"
+  show "$tmp/nginx-module.out"
+fi
+# a configuration that uses the module: valid with the modules-enabled
+# include, "unknown directive" without it (so the directives are the module's)
+# (nginx's default prefix, as the load files name modules/ relative to it)
+/usr/bin/jwtkit keygen --alg ES256 --out "$tmp/ngx.pem" --pub "$tmp/ngx.pub.pem" >/dev/null 2>&1
+mkdir -p "$tmp/ngx/logs"
+ngx_conf() { # ngx_conf INCLUDE_LINE
+  cat <<NGX
+$1
+error_log $tmp/ngx/logs/error.log;
+pid $tmp/ngx/nginx.pid;
+events {}
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$(free_port);
+    location / {
+      auth_jwt "api";
+      auth_jwt_algs ES256;
+      auth_jwt_key_file $tmp/ngx.pub.pem;
+      auth_jwt_issuer https://issuer.example;
+      auth_jwt_audience api;
+      return 204;
+    }
+  }
+}
+NGX
+}
+ngx_conf "include /etc/nginx/modules-enabled/*.conf;" >"$tmp/ngx/with.conf"
+ngx_conf "" >"$tmp/ngx/without.conf"
+check "nginx -t: auth_jwt directives with the installed module" nginx -q -t -c "$tmp/ngx/with.conf"
+out=$(nginx -t -c "$tmp/ngx/without.conf" 2>&1)
+check "nginx -t: the same without it is an unknown directive" grep -q 'unknown directive "auth_jwt' <<<"$out"
 
 # ------------------------------------------------------------------ library
 echo "== the library from the package"
@@ -426,6 +473,7 @@ fi
 for p in $PKGS; do
   expect "$p is gone from dpkg's database" "" "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -v 'not-installed$')"
 done
+expect "the purge removed the module's modules-enabled link" "" "$(ls /etc/nginx/modules-enabled/ | grep jwtkit)"
 we_installed=0
 expect "the jwtkit user and group are as before the install" "$users_before" "$(user_state)"
 snapshot >"$tmp/after.list"
