@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "core/alloc.h"
+#include "fetch.h"
 #include "jwtkit_serve.h"
 #include "serve.h"
 
@@ -408,7 +409,7 @@ static void demo_print(const sv_settings *s, const sv_confsnap *cs) {
 static int prepare_jti_table(const sv_confsnap *cs, const sv_keycfg *kc, char *err, size_t cap) {
   if (!jwtkit_keyring_location_is_postgres(kc->dir)) return 0;
   for (size_t i = 0; i < cs->clients.n; i++)
-    if (cs->clients.v[i].jwks != NULL) return sv_pg_migrate(kc, err, cap);
+    if (cs->clients.v[i].jwks != NULL || cs->clients.v[i].jwks_uri != NULL) return sv_pg_migrate(kc, err, cap);
   return 0;
 }
 
@@ -523,6 +524,13 @@ static int serve(const sv_settings *cli) {
     free(s);
     return SV_EXIT_RUNTIME;
   }
+  /* clients with a jwks_uri fetch their keys (a thread each) */
+  if (jk_fetch_global_init() != 0) {
+    jk_log(JK_LOG_ERROR, "startup_failed", "cannot initialise libcurl");
+    free(s);
+    return SV_EXIT_RUNTIME;
+  }
+  sv_remote_set_live(1);
   sv_confsnap *cs = NULL;
   sv_keycfg kc;
   memset(&kc, 0, sizeof kc);

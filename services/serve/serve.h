@@ -294,9 +294,14 @@ typedef struct sv_client {
    * algorithms its assertions may use; the verifier is built with the
    * configuration snapshot (audience: the token endpoint or the issuer) */
   jwtkit_jwks *jwks;
+  /* ... or the URL they are fetched from (RFC 7591 jwks_uri; exclusive
+   * with jwks); http:// only with allow_http_jwks, to a loopback address */
+  char *jwks_uri;
+  int allow_http_jwks;
   jwtkit_alg assertion_algs[SV_MAX_ASSERTION_ALGS];
   size_t nassertion_algs;
   jwtkit_verifier *assertion;
+  struct sv_remote *remote; /* jwks_uri in a serving snapshot: its source (jwksuri.c) */
 } sv_client;
 
 typedef struct sv_clients {
@@ -322,6 +327,42 @@ int sv_client_ttl_warning(const sv_client *c, int64_t token_ttl, const char *who
 /* That warning logged (event client_ttl_cut) for every such client;
  * `path` names where they come from (FILE:LINE is added per client). */
 void sv_clients_warn_ttl(const sv_clients *cs, int64_t token_ttl, const char *path);
+
+/* --------------------------------------------------------- jwksuri.c */
+
+/* private_key_jwt keys from a jwks_uri: the gateway core's JWK Set source
+ * (services/gatecore: Cache-Control clamped, refresh ahead, one refetch per
+ * cooldown on an unknown kid, stale-if-error up to a bound) with a fetch
+ * thread of its own per client (services/fetch), so a request never
+ * fetches. */
+typedef struct sv_remote sv_remote;
+/* https://HOST[:PORT]/PATH, or http:// to 127.0.0.0/8, [::1] or localhost
+ * (the entry's allow_http_jwks decides), at most SV_MAX_JWKS_URI bytes, no
+ * spaces, controls, userinfo or fragment.  0, or -1 with err. */
+#define SV_MAX_JWKS_URI 512u
+int sv_jwks_uri_ok(const char *url, char *err, size_t cap);
+/* 1: client snapshots built from now on start their sources (a serving
+ * process); 0 (the default): --check and the client commands never fetch. */
+void sv_remote_set_live(int live);
+int sv_remote_live(void);
+/* The source of client c (its verifier policy from cs).  NULL when out of
+ * memory. */
+struct sv_confsnap;
+sv_remote *sv_remote_new(const struct sv_confsnap *cs, const sv_client *c);
+void sv_remote_free(sv_remote *r);
+/* The verifier of the set published now, with a reference (release it with
+ * sv_remote_verifier_release), or NULL with *why (no set yet, dropped past
+ * the stale bound, unusable).  Never fetches, never waits. */
+typedef struct sv_remote_verifier sv_remote_verifier;
+sv_remote_verifier *sv_remote_verifier_get(sv_remote *r, const jwtkit_verifier **v, const char **why);
+void sv_remote_verifier_release(sv_remote_verifier *h);
+/* An unknown kid or no set: ask for a refetch (rate-limited by the core);
+ * never waits. */
+void sv_remote_refetch(sv_remote *r);
+/* The assertion verifier of client c's policy over the keys `set`.  0, or
+ * -1 with err. */
+int sv_assertion_verifier(const struct sv_confsnap *cs, const sv_client *c, const jwtkit_jwks *set,
+                          jwtkit_verifier **out, char *err, size_t cap);
 
 /* --------------------------------------------------------- metrics.c */
 

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# private_key_jwt clients whose keys are a jwks_uri (RFC 7591 §2), fetched
+# from a loopback JWK Set server (tests/serve/jwks_server.py, which counts
+# the fetches): a PyJWT assertion verified through the fetched set; the
+# client's key rotated at its URL (a new kid) accepted after one refetch; a
+# flood of unknown kids fetching at most once per cooldown; the server down
+# with a set cached still verifying; a garbage set and a set over the size
+# cap refused with the reason logged; the entry's errors at load (serve
+# --check, FILE:LINE).
+set -u
+. "$(dirname "$0")/lib.sh"
+
+if ! "$PY" -c 'import jwt, cryptography' 2>/dev/null; then
+  echo "SKIP: python3-jwt (PyJWT) and python3-cryptography are needed"
+  exit 77
+fi
+W=$WORK
+J=$W/jwks
+mkdir -p "$J"
+JPID=""
+stop_jwks() {
+  if [ -n "$JPID" ]; then
+    kill "$JPID" 2>/dev/null
+    wait "$JPID" 2>/dev/null
+    JPID=""
+  fi
+}
+trap 'stop_jwks; cleanup' EXIT
+
+# two key pairs of the client (P-256): svc-1 published first, svc-2 later
+"$PY" - "$W" <<'PYEOF'
+import json, sys
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
+from jwt.algorithms import ECAlgorithm
+w = sys.argv[1]
+for kid in ("svc-1", "svc-2"):
+    k = ec.generate_private_key(ec.SECP256R1())
+    open(f"{w}/{kid}.pem", "wb").write(k.private_bytes(serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    jwk = json.loads(ECAlgorithm.to_jwk(k.public_key()))
+    jwk.update(kid=kid, alg="ES256", use="sig")
+    open(f"{w}/{kid}.jwk", "w").write(json.dumps(jwk))
+PYEOF
+set_of() { # KID... -> a JWK Set of those public keys
+  "$PY" -c 'import json,sys; print(json.dumps({"keys":[json.load(open(p)) for p in sys.argv[1:]]}))' \
+    $(for k in "$@"; do printf '%s ' "$W/$k.jwk"; done)
+}
+set_of svc-1 >"$J/svc.json"
+set_of svc-1 >"$J/flood.json"
+printf '{"keys": [ this is not JSON' >"$J/bad.json"
+"$PY" -c 'import json; print(json.dumps({"keys":[], "pad": "x" * 70000}))' >"$J/huge.json"
+: >"$J/requests.log"
+fetches() { grep -c -x "$1" "$J/requests.log"; }
+
+JPORT=$(free_port)
+"$PY" "$(dirname "$0")/jwks_server.py" "$J" "$JPORT" &
+JPID=$!
+for _ in $(seq 1 100); do
+  "$CURL" -s -o /dev/null "http://127.0.0.1:$JPORT/svc.json" && break
+  sleep 0.1
+done
+: >"$J/requests.log"
+U=http://127.0.0.1:$JPORT
+cat >"$W/clients.conf" <<CONF
+[client svc]
+jwks_uri = $U/svc.json
+allow_http_jwks = true
+assertion_algs = ES256
+audience = api
+scopes = read
+
+[client flood]
+jwks_uri = $U/flood.json
+allow_http_jwks = true
+assertion_algs = ES256
+audience = api
+
+[client bad]
+jwks_uri = $U/bad.json
+allow_http_jwks = true
+assertion_algs = ES256
+audience = api
+
+[client huge]
+jwks_uri = $U/huge.json
+allow_http_jwks = true
+assertion_algs = ES256
+audience = api
+CONF
+chmod 600 "$W/clients.conf"
+check "serve --check accepts the jwks_uri clients" "$SERVE_BIN" --check --clients "$W/clients.conf" --keyring "$W/ring"
+expect "... and fetches nothing" 0 "$(wc -l <"$J/requests.log")"
+check "start with them" start_server "$W/serve.log" --clients "$W/clients.conf" --keyring "$W/ring" --token-rate-ip off --token-rate-client off
+TOKEN_URL=$BASE/token
+# every set fetched once at start-up (or its failure logged)
+for _ in $(seq 1 100); do
+  [ "$(grep -c -E '"event":"jwks_(fetched|fetch_failed)"' "$W/serve.log")" -ge 4 ] && break
+  sleep 0.1
+done
+
+mk() { # CLIENT KID [PEM]: a PyJWT ES256 assertion, signed with PEM (default: the kid's)
+  "$PY" - "$1" "$2" "${3:-$W/$2.pem}" "$TOKEN_URL" <<'PYEOF'
+import sys, time, uuid, jwt
+client, kid, pem, aud = sys.argv[1:5]
+now = int(time.time())
+claims = {"iss": client, "sub": client, "aud": aud, "exp": now + 60, "iat": now, "jti": uuid.uuid4().hex}
+print(jwt.encode(claims, open(pem).read(), algorithm="ES256", headers={"kid": kid}))
+PYEOF
+}
+T=urn:ietf:params:oauth:client-assertion-type:jwt-bearer
+post() { # NAME ASSERTION -> status; body in $W/NAME.json
+  "$CURL" -s -o "$W/$1.json" -w '%{http_code}' -d grant_type=client_credentials \
+    --data-urlencode "client_assertion_type=$T" --data-urlencode "client_assertion=$2" "$TOKEN_URL"
+}
+# wait_fetches NAME N: until NAME was fetched N times (at most 5 s)
+wait_fetches() {
+  for _ in $(seq 1 50); do
+    [ "$(fetches "$1")" -ge "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+expect "svc's set fetched once at start-up" 1 "$(fetches svc.json)"
+expect "a PyJWT assertion verified through the fetched set: 200" 200 "$(post good "$(mk svc svc-1)")"
+check "... a token for svc" json "$W/good.json" "d['token_type']=='Bearer' and d['scope']=='read'"
+
+# rotation: svc-2 published at the URL; the first assertion with it is
+# refused and asks for one refetch, the next one is accepted
+set_of svc-1 svc-2 >"$J/svc.json"
+expect "the new kid before the refetch: 401" 401 "$(post rot1 "$(mk svc svc-2)")"
+check "... refused as verification failed (unknown kid)" grep -q -F '"client_id":"svc","reason":"verification failed"' "$W/serve.log"
+check "... which refetches the set" wait_fetches svc.json 2
+expect "the new kid after one refetch: 200" 200 "$(post rot2 "$(mk svc svc-2)")"
+expect "... with no other fetch" 2 "$(fetches svc.json)"
+
+# a flood of unknown kids: one refetch per cooldown (30 s), not one each
+for i in $(seq 1 20); do post "flood$i" "$(mk flood nope "$W/svc-2.pem")" >"$W/flood.codes"; done
+expect "20 assertions of an unknown kid: 401" 401 "$(cat "$W/flood.codes")"
+check "... one refetch" wait_fetches flood.json 2
+sleep 1
+expect "... and only one (2 fetches in all, start-up included)" 2 "$(fetches flood.json)"
+check "... logged by the source" grep -q -F "\"unknown kid: refetching $U/flood.json\"" "$W/serve.log"
+
+# a garbage set and one over the 64 KiB cap: no keys, the reason logged
+expect "a client whose set is garbage: 401" 401 "$(post bad "$(mk bad svc-1)")"
+check "... invalid_client" json "$W/bad.json" "d['error']=='invalid_client'"
+check "... refused as no keys" grep -q -F '"client_id":"bad","reason":"jwks_uri keys not available"' "$W/serve.log"
+check "... the fetch logged as invalid" grep -q -E "\"event\":\"jwks_fetch_failed\".*\"source\":\"$U/bad.json\",\"result\":\"invalid\"" "$W/serve.log"
+expect "a client whose set is over the cap: 401" 401 "$(post huge "$(mk huge svc-1)")"
+check "... the fetch logged as too_large" grep -q -E "\"event\":\"jwks_fetch_failed\".*\"source\":\"$U/huge.json\",\"result\":\"too_large\"" "$W/serve.log"
+
+# the JWK Set server down: the cached set keeps verifying (within its
+# lifetime, and past it up to the stale bound)
+stop_jwks
+expect "server down, cached set: svc-1 still 200" 200 "$(post down1 "$(mk svc svc-1)")"
+expect "... svc-2 too" 200 "$(post down2 "$(mk svc svc-2)")"
+stop_server
+check "the issuer stopped cleanly with its fetch threads" test "$SEXIT" = 0
+
+# the entry's errors, at load, with FILE:LINE
+entry() {
+  local name=$1
+  shift
+  { printf '[client %s]\n' "$name"; printf '%s\n' "$@"; } >"$W/e-$name.conf"
+  chmod 600 "$W/e-$name.conf"
+}
+chk() { "$SERVE_BIN" --check --clients "$W/e-$1.conf" --keyring "$W/ring" 2>"$W/e-$1.err" >/dev/null; }
+entry both "jwks = $(set_of svc-1)" "jwks_uri = https://client.example/jwks.json" "assertion_algs = ES256" "audience = api"
+chk both
+expect "jwks and jwks_uri together: exit 2" 2 "$?"
+check "... named: $(cat "$W/e-both.err")" grep -q -F 'e-both.conf:3: client both has both jwks and jwks_uri' "$W/e-both.err"
+entry ftp "jwks_uri = ftp://client.example/jwks.json" "assertion_algs = ES256" "audience = api"
+chk ftp
+expect "a jwks_uri not https: exit 2" 2 "$?"
+check "... named: $(cat "$W/e-ftp.err")" grep -q -F "e-ftp.conf:2: jwks_uri: 'ftp://client.example/jwks.json' is not an https:// URL" "$W/e-ftp.err"
+entry remote "jwks_uri = http://client.example/jwks.json" "allow_http_jwks = true" "assertion_algs = ES256" "audience = api"
+chk remote
+expect "http:// to a host not loopback: exit 2" 2 "$?"
+check "... named: $(cat "$W/e-remote.err")" grep -q -F "e-remote.conf:2: jwks_uri: 'http://client.example/jwks.json' is http:// to a host that is not a loopback address" "$W/e-remote.err"
+entry noallow "jwks_uri = http://127.0.0.1:9/jwks.json" "assertion_algs = ES256" "audience = api"
+chk noallow
+expect "http:// without allow_http_jwks: exit 2" 2 "$?"
+check "... named: $(cat "$W/e-noallow.err")" grep -q -F "e-noallow.conf:1: client noallow: jwks_uri http://127.0.0.1:9/jwks.json is http://: add allow_http_jwks = true" "$W/e-noallow.err"
+entry space "jwks_uri = https://client.example/a b" "assertion_algs = ES256" "audience = api"
+chk space
+expect "a jwks_uri with a space: exit 2" 2 "$?"
+entry noalgs "jwks_uri = https://client.example/jwks.json" "audience = api"
+chk noalgs
+expect "jwks_uri without assertion_algs: exit 2" 2 "$?"
+check "... named: $(cat "$W/e-noalgs.err")" grep -q 'e-noalgs.conf:1: client noalgs has no assertion_algs' "$W/e-noalgs.err"
+echo "serve private_key_jwt jwks_uri tests: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
