@@ -25,6 +25,7 @@ static const char k_usage[] =
     "Usage: jwtkit serve [OPTIONS]\n"
     "       jwtkit serve client add NAME --audience AUD [--audience AUD2 ...] [--scopes \"S1 S2\"]\n"
     "                               [--ttl DURATION] [--alg ALG] [--jwks FILE [--assertion-alg ALG ...]]\n"
+    "                               [--jwks-uri URL --assertion-alg ALG ...]\n"
     "                               [--clients FILE | --config FILE]\n"
     "\n"
     "The token issuer: OAuth 2.0 client credentials grant (RFC 6749 §4.4) minting RFC 9068\n"

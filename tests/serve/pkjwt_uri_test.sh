@@ -190,5 +190,31 @@ entry noalgs "jwks_uri = https://client.example/jwks.json" "audience = api"
 chk noalgs
 expect "jwks_uri without assertion_algs: exit 2" 2 "$?"
 check "... named: $(cat "$W/e-noalgs.err")" grep -q 'e-noalgs.conf:1: client noalgs has no assertion_algs' "$W/e-noalgs.err"
+
+# client add --jwks-uri URL: the entry, no secret; its errors
+out=$("$SERVE_BIN" client add partner --audience api --jwks-uri https://partner.example/jwks.json --assertion-alg ES256 \
+  --clients "$W/added.conf" 2>"$W/add.err")
+expect "client add --jwks-uri: exit 0" 0 "$?"
+expect "... prints no secret" "" "$out"
+check "... its entry: jwks_uri and assertion_algs, no secret_hash" "$PY" - "$W/added.conf" <<'PYEOF'
+import sys
+text = open(sys.argv[1]).read()
+entry = text[text.index("[client partner]"):]
+lines = dict(l.split(" = ", 1) for l in entry.splitlines()[1:] if " = " in l)
+assert lines == {"jwks_uri": "https://partner.example/jwks.json", "assertion_algs": "ES256", "audience": "api"}, lines
+PYEOF
+check "... which --check loads without fetching" "$SERVE_BIN" --check --clients "$W/added.conf" --keyring "$W/ring"
+"$SERVE_BIN" client add p2 --audience api --jwks-uri https://partner.example/jwks.json --clients "$W/added.conf" 2>"$W/add2.err"
+expect "--jwks-uri without --assertion-alg: exit 2" 2 "$?"
+check "... saying why" grep -q -F -- "--jwks-uri needs --assertion-alg ALG" "$W/add2.err"
+"$SERVE_BIN" client add p3 --audience api --jwks-uri https://partner.example/jwks.json --jwks "$W/svc-1.jwk" \
+  --assertion-alg ES256 --clients "$W/added.conf" 2>"$W/add3.err"
+expect "--jwks and --jwks-uri: exit 2" 2 "$?"
+check "... saying why" grep -q -F -- "--jwks FILE or --jwks-uri URL, not both" "$W/add3.err"
+"$SERVE_BIN" client add p4 --audience api --jwks-uri ftp://partner.example/jwks.json --assertion-alg ES256 \
+  --clients "$W/added.conf" 2>"$W/add4.err"
+expect "--jwks-uri ftp://: exit 2" 2 "$?"
+check "... saying why" grep -q -F "is not an https:// URL" "$W/add4.err"
+expect "... and the file keeps only the first" 1 "$(grep -c '^\[client' "$W/added.conf")"
 echo "serve private_key_jwt jwks_uri tests: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
