@@ -13,6 +13,7 @@
  * handed out with a reference so a newer set never frees it under a
  * verification. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,11 +179,18 @@ static void *f_open(void *ctx, gw_source *s) {
     pthread_cond_destroy(&f->cv);
     ok = 0;
   }
+  /* the thread takes no signal: the first sources start before the main
+   * thread blocks SIGTERM/SIGINT/SIGHUP for its sigwait, and a signal the
+   * kernel handed to this thread would end the process */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   if (ok && pthread_create(&f->thread, NULL, run, f) != 0) {
     pthread_mutex_destroy(&f->mu);
     pthread_cond_destroy(&f->cv);
     ok = 0;
   }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (!ok) {
     free(f);
     return NULL;

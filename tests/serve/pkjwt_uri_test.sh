@@ -136,8 +136,9 @@ expect "the new kid after one refetch: 200" 200 "$(post rot2 "$(mk svc svc-2)")"
 expect "... with no other fetch" 2 "$(fetches svc.json)"
 
 # a flood of unknown kids: one refetch per cooldown (30 s), not one each
-for i in $(seq 1 20); do post "flood$i" "$(mk flood nope "$W/svc-2.pem")" >"$W/flood.codes"; done
-expect "20 assertions of an unknown kid: 401" 401 "$(cat "$W/flood.codes")"
+: >"$W/flood.codes"
+for i in $(seq 1 20); do post "flood$i" "$(mk flood nope "$W/svc-2.pem")" >>"$W/flood.codes"; echo >>"$W/flood.codes"; done
+expect "20 assertions of an unknown kid: 401 each" "20 401" "$(sort "$W/flood.codes" | uniq -c | awk '{print $1, $2}')"
 check "... one refetch" wait_fetches flood.json 2
 sleep 1
 expect "... and only one (2 fetches in all, start-up included)" 2 "$(fetches flood.json)"
@@ -150,6 +151,24 @@ check "... refused as no keys" grep -q -F '"client_id":"bad","reason":"jwks_uri 
 check "... the fetch logged as invalid" grep -q -E "\"event\":\"jwks_fetch_failed\".*\"source\":\"$U/bad.json\",\"result\":\"invalid\"" "$W/serve.log"
 expect "a client whose set is over the cap: 401" 401 "$(post huge "$(mk huge svc-1)")"
 check "... the fetch logged as too_large" grep -q -E "\"event\":\"jwks_fetch_failed\".*\"source\":\"$U/huge.json\",\"result\":\"too_large\"" "$W/serve.log"
+
+# a reload (SIGHUP) builds the sources again: the issuer lives on (the
+# signal is the main thread's, never a fetch thread's) and fetches again
+# every thread but the main one blocks SIGHUP, SIGINT and SIGTERM (else the
+# kernel may hand the signal to a fetch thread while the main thread is
+# busy, and SIGHUP's default action ends the process)
+unblocked=""
+for t in /proc/"$SPID"/task/*; do
+  [ "${t##*/}" = "$SPID" ] && continue
+  blk=$(awk '/^SigBlk:/ {print $2}' "$t/status")
+  [ $((0x$blk & 0x4003)) -eq $((0x4003)) ] || unblocked="$unblocked ${t##*/}($(cat "$t/comm"):$blk)"
+done
+expect "no thread but the main one takes SIGHUP/SIGINT/SIGTERM" "" "$unblocked"
+n=$(fetches svc.json)
+kill -HUP "$SPID"
+check "SIGHUP with jwks_uri clients: svc's set fetched again" wait_fetches svc.json $((n + 1))
+check "... the issuer still running" kill -0 "$SPID"
+expect "... and verifying: 200" 200 "$(post hup "$(mk svc svc-2)")"
 
 # the JWK Set server down: the cached set keeps verifying (within its
 # lifetime, and past it up to the stale bound)
