@@ -328,8 +328,16 @@ static int cmp_client(const void *a, const void *b) {
 
 /* What a whole client needs, reported at its section's line. */
 static int check_clients(const sv_clients *cs, const char *path, char *err, size_t cap) {
+  size_t nuri = 0;
   for (size_t i = 0; i < cs->n; i++) {
     const sv_client *c = &cs->v[i];
+    if (c->jwks_uri != NULL && ++nuri > SV_MAX_JWKS_URI_CLIENTS) {
+      snprintf(err, cap,
+               "%s:%d: client %s is client number %zu with a jwks_uri; at most %u (each has a fetch thread): give "
+               "the others their keys inline (jwks)",
+               path, c->line, c->name, nuri, SV_MAX_JWKS_URI_CLIENTS);
+      return -1;
+    }
     int keyed = c->jwks != NULL || c->jwks_uri != NULL;
     const char *missing = c->hash.salt_len == 0 && !keyed ? "secret_hash (or jwks or jwks_uri, for private_key_jwt)"
                           : c->naud == 0                  ? "audience"

@@ -60,6 +60,8 @@ enum { SV_EXIT_OK = 0, SV_EXIT_USAGE = 2, SV_EXIT_RUNTIME = 3 };
 /* private_key_jwt (RFC 7523 §2.2): a client assertion */
 #define SV_ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #define SV_MAX_ASSERTION_ALGS 8u
+/* clients with a jwks_uri in one configuration: each has a fetch thread */
+#define SV_MAX_JWKS_URI_CLIENTS 256u
 #define SV_ASSERTION_MAX_LIFETIME 300 /* exp at most this far ahead of now (s) */
 #define SV_ASSERTION_LEEWAY 60        /* clock leeway of its exp, nbf, iat (s) */
 #define SV_MAX_ASSERTION (8u * 1024u) /* bytes of the compact JWT */

@@ -235,5 +235,17 @@ check "... saying why" grep -q -F -- "--jwks FILE or --jwks-uri URL, not both" "
 expect "--jwks-uri ftp://: exit 2" 2 "$?"
 check "... saying why" grep -q -F "is not an https:// URL" "$W/add4.err"
 expect "... and the file keeps only the first" 1 "$(grep -c '^\[client' "$W/added.conf")"
+# at most 256 clients with a jwks_uri (a fetch thread each)
+for i in $(seq 1000 1256); do
+  printf '[client c%s]\njwks_uri = https://c%s.example/jwks.json\nassertion_algs = ES256\naudience = api\n\n' "$i" "$i"
+done >"$W/e-many.conf"
+chmod 600 "$W/e-many.conf"
+chk many
+expect "257 clients with a jwks_uri: exit 2" 2 "$?"
+check "... named: $(cat "$W/e-many.err")" grep -q -F "client c1256 is client number 257 with a jwks_uri; at most 256" "$W/e-many.err"
+head -n $((256 * 5)) "$W/e-many.conf" >"$W/e-256.conf"
+chmod 600 "$W/e-256.conf"
+chk 256
+expect "256 of them: exit 0" 0 "$?"
 echo "serve private_key_jwt jwks_uri tests: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
