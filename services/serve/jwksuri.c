@@ -12,6 +12,7 @@
  * generation, under a lock of the client's own (no I/O under it), and
  * handed out with a reference so a newer set never frees it under a
  * verification. */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -56,9 +57,20 @@ int sv_jwks_uri_ok(const char *url, char *err, size_t cap) {
     return -1;
   }
   if (http) {
-    /* the fetch checks the address it connects to as well */
-    int loop = (hl >= 9 && strncmp(host, "localhost", 9) == 0 && (hl == 9 || host[9] == ':')) ||
-               strncmp(host, "127.", 4) == 0 || strncmp(host, "[::1]", 5) == 0;
+    /* the host without the port: localhost, [::1] or an IPv4 address in
+     * 127.0.0.0/8 (the fetch checks the address it connects to as well) */
+    size_t nl = host[0] == '[' ? (memchr(host, ']', hl) ? (size_t)((const char *)memchr(host, ']', hl) - host) + 1 : hl)
+                               : strcspn(host, ":/?");
+    if (nl > hl) nl = hl;
+    char name[64] = "";
+    struct in_addr a4;
+    if (nl < sizeof name) {
+      memcpy(name, host, nl);
+      name[nl] = '\0';
+    }
+    int port_ok = nl == hl || host[nl] == ':';
+    int loop = port_ok && (strcmp(name, "localhost") == 0 || strcmp(name, "[::1]") == 0 ||
+                           (inet_pton(AF_INET, name, &a4) == 1 && ((const unsigned char *)&a4)[0] == 127));
     if (!loop) {
       snprintf(err, cap, "jwks_uri: '%.200s' is http:// to a host that is not a loopback address; use https://",
                url);
