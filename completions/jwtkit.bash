@@ -16,7 +16,7 @@ _jwtkit_opts() {
     pem) echo "--pair --json --passphrase-file --passphrase-env --help" ;;
     ui) echo "--listen --keyring --open --log-level --help" ;;
     gate) echo "--config --listen --log-level --check --fetch --help" ;;
-    serve) echo "--config --listen --issuer --keyring --clients --alg --passphrase-file --passphrase-env --kek-file --kek-env --rotate-check --max-age --token-ttl --rotate-every --leeway --publish-ahead --transition-ttl --legacy-hs256-secret-file --thread-pool --max-connections --max-connections-per-ip --header-timeout --token-rate-ip --token-burst-ip --token-rate-client --token-burst-client --token-fail-cost --log-level --demo --check --help" ;;
+    serve) echo "--config --listen --issuer --keyring --clients --alg --passphrase-file --passphrase-env --kek-file --kek-env --rotate-check --max-age --token-ttl --rotate-every --leeway --publish-ahead --transition-ttl --legacy-hs256-secret-file --thread-pool --max-connections --max-connections-per-ip --header-timeout --token-rate-ip --token-burst-ip --token-rate-client --token-burst-client --token-fail-cost --client-jwks-min-ttl --client-jwks-stale-max --log-level --demo --check --help" ;;
     serve-client) echo "--audience --scopes --ttl --alg --jwks --jwks-uri --assertion-alg --clients --config --help" ;;
     keyring) echo "--alg --max-age --token-ttl --leeway --rotate-every --publish-ahead --bits --pkcs11 --kid --verify-only --force --at --json --kek-file --kek-env --passphrase-file --passphrase-env --help" ;;
     *) echo "--help" ;;

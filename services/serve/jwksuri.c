@@ -274,18 +274,18 @@ sv_remote *sv_remote_new(const sv_confsnap *cs, const sv_client *c) {
     free(r);
     return NULL;
   }
-  /* the gateway's defaults (docs/serve.md names them) */
+  /* the gateway's defaults but the two settings (docs/serve.md) */
   gw_jwks_def d = {.url = c->jwks_uri,
                    .allow_http = c->allow_http_jwks,
                    .rsa_default = JWTKIT_ALG_UNSPEC,
                    .o = {.timeout_ms = 5000,
                          .max_bytes = 65536,
-                         .min_ttl = 30,
+                         .min_ttl = cs->settings.client_jwks_min_ttl,
                          .max_ttl = 3600,
                          .default_ttl = 300,
                          .refresh_ahead = 30,
                          .cooldown = 30,
-                         .stale_max = 86400,
+                         .stale_max = cs->settings.client_jwks_stale_max,
                          .ca_file = NULL},
                    .discovery = 0};
   gw_transport t = {.open = f_open, .start = f_start, .cancel = f_cancel, .close = f_close};

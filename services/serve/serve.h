@@ -214,9 +214,11 @@ enum {
   SV_SET_BURST_CLIENT = 1u << 25,
   SV_SET_FAIL_COST = 1u << 26,
   SV_SET_LEEWAY = 1u << 27,
-  SV_SET_PUBLISH_AHEAD = 1u << 28
+  SV_SET_PUBLISH_AHEAD = 1u << 28,
+  SV_SET_CLIENT_JWKS_MIN_TTL = 1u << 29,
+  SV_SET_CLIENT_JWKS_STALE_MAX = 1u << 30
 };
-#define SV_SET_BITS 29
+#define SV_SET_BITS 31
 
 /* A rate: `count` per `per` seconds (1, 60 or 3600); count 0 is off. */
 typedef struct sv_rate {
@@ -248,6 +250,9 @@ typedef struct sv_settings {
   long long max_connections_ip; /* per source address, 0: off */
   sv_rate rate_ip, rate_client; /* POST /token token buckets */
   long long burst_ip, burst_client, fail_cost;
+  /* private_key_jwt clients' jwks_uri sets: shortest lifetime, and how long
+   * past it a set is used while fetches fail */
+  int64_t client_jwks_min_ttl, client_jwks_stale_max;
   jk_log_level log_level;
   int demo;
 } sv_settings;

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A loopback JWK Set server for tests/serve/pkjwt_uri_test.sh.
 
-jwks_server.py DIR PORT: GET /NAME answers the file DIR/NAME (200, no
-Cache-Control) or 404, and appends "NAME" to DIR/requests.log before
+jwks_server.py DIR PORT: GET /NAME answers the file DIR/NAME (200, with
+the Cache-Control value in DIR/NAME.cc when that file exists) or 404, and appends "NAME" to DIR/requests.log before
 answering, so a test counts the fetches of each set.  It stops by itself
 after 300 s (a watchdog, should the test die without killing it).
 """
@@ -29,6 +29,8 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if os.path.isfile(p + ".cc"):
+            self.send_header("Cache-Control", open(p + ".cc").read().strip())
         self.end_headers()
         self.wfile.write(body)
 

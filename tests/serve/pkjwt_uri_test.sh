@@ -178,6 +178,47 @@ expect "... svc-2 too" 200 "$(post down2 "$(mk svc svc-2)")"
 stop_server
 check "the issuer stopped cleanly with its fetch threads" test "$SEXIT" = 0
 
+# the stale bound: a set of 1 s (Cache-Control: max-age=1 with
+# client_jwks_min_ttl = 1s) keeps verifying 4 s past its lifetime while
+# the server is down (client_jwks_stale_max = 4s), then it is dropped
+set_of svc-1 >"$J/short.json"
+echo "max-age=1" >"$J/short.json.cc"
+JPORT=$(free_port)
+"$PY" "$(dirname "$0")/jwks_server.py" "$J" "$JPORT" &
+JPID=$!
+for _ in $(seq 1 100); do
+  "$CURL" -s -o /dev/null "http://127.0.0.1:$JPORT/none" && break
+  sleep 0.1
+done
+printf '[client svc]\njwks_uri = http://127.0.0.1:%s/short.json\nallow_http_jwks = true\nassertion_algs = ES256\naudience = api\n' \
+  "$JPORT" >"$W/short.conf"
+chmod 600 "$W/short.conf"
+check "start with client_jwks_min_ttl 1s, client_jwks_stale_max 4s" start_server "$W/short.log" --clients "$W/short.conf" \
+  --keyring "$W/ring" --token-rate-ip off --token-rate-client off --client-jwks-min-ttl 1s --client-jwks-stale-max 4s
+TOKEN_URL=$BASE/token
+for _ in $(seq 1 100); do
+  grep -q '"event":"jwks_fetched"' "$W/short.log" && break
+  sleep 0.1
+done
+check "... its set fetched with a lifetime of 1 s" grep -q -E '"event":"jwks_fetched".*"ttl_s":1,' "$W/short.log"
+A1=$(mk svc svc-1) A2=$(mk svc svc-1) A3=$(mk svc svc-1)
+expect "the server up: 200" 200 "$(post s1 "$A1")"
+stop_jwks
+for _ in $(seq 1 100); do
+  grep -q '"event":"jwks_stale"' "$W/short.log" && break
+  sleep 0.1
+done
+check "the server down: the set goes stale (logged)" grep -q '"event":"jwks_stale"' "$W/short.log"
+expect "... and still verifies within the bound: 200" 200 "$(post s2 "$A2")"
+for _ in $(seq 1 100); do
+  grep -q '"event":"jwks_dropped"' "$W/short.log" && break
+  sleep 0.1
+done
+check "past the bound the set is dropped (logged)" grep -q '"event":"jwks_dropped"' "$W/short.log"
+expect "... and the client refused: 401" 401 "$(post s3 "$A3")"
+check "... as keys not available" grep -q -F '"client_id":"svc","reason":"jwks_uri keys not available"' "$W/short.log"
+stop_server
+
 # the entry's errors, at load, with FILE:LINE
 entry() {
   local name=$1
