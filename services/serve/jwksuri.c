@@ -96,7 +96,30 @@ typedef struct fetcher {
   gw_fetch_req req; /* url and ca_file point into the source's definition */
   int closing;
   atomic_int abort;
+  uint64_t counted[GW_FETCH_COUNT]; /* the source's fetch counts already added to g_fetches */
 } fetcher;
+
+/* Every source's fetches by result, for /metrics (process-wide: a reload's
+ * new sources add to them). */
+static atomic_uint_fast64_t g_fetches[GW_FETCH_COUNT];
+_Static_assert(GW_FETCH_COUNT == SV_REMOTE_RESULTS, "serve.h names every fetch result of the gateway core");
+
+void sv_remote_fetch_counts(uint64_t out[SV_REMOTE_RESULTS], const char *names[SV_REMOTE_RESULTS]) {
+  for (int r = 0; r < GW_FETCH_COUNT; r++) {
+    out[r] = atomic_load_explicit(&g_fetches[r], memory_order_relaxed);
+    names[r] = gw_fetch_result_name((gw_fetch_result)r);
+  }
+}
+
+/* What the source counted since the last call, added to g_fetches. */
+static void count_fetches(fetcher *f) {
+  gw_source_status st;
+  gw_source_status_get(f->src, jk_mono_ms(), &st);
+  for (int r = 0; r < GW_FETCH_COUNT; r++) {
+    if (st.fetches[r] > f->counted[r]) atomic_fetch_add(&g_fetches[r], st.fetches[r] - f->counted[r]);
+    f->counted[r] = st.fetches[r];
+  }
+}
 
 static gw_fetch_result result_of(jk_fetch_result r) {
   switch (r) {
@@ -122,6 +145,7 @@ static void fetch_once(fetcher *f, const gw_fetch_req *req) {
   if (f->http == NULL) {
     gw_fetch_resp gr = {.result = GW_FETCH_NETWORK, .detail = "cannot initialise libcurl"};
     gw_source_fetch_done(f->src, jk_mono_ms(), &gr);
+    count_fetches(f);
     return;
   }
   jk_fetch_opts o = {.http = req->allow_http ? JK_FETCH_HTTP_LOOPBACK : JK_FETCH_HTTPS_ONLY,
@@ -137,6 +161,7 @@ static void fetch_once(fetcher *f, const gw_fetch_req *req) {
   gw_fetch_resp gr = {result_of(r.result), r.status, r.body, r.len, r.cache_control, r.etag, r.age, r.detail};
   gw_source_fetch_done(f->src, jk_mono_ms(), &gr);
   jk_fetch_resp_free(&r);
+  count_fetches(f);
 }
 
 /* Sleep (under mu) until deadline (monotonic ms) or a signal. */

@@ -363,6 +363,11 @@ void sv_remote_free(sv_remote *r);
 typedef struct sv_remote_verifier sv_remote_verifier;
 sv_remote_verifier *sv_remote_verifier_get(sv_remote *r, const jwtkit_verifier **v, const char **why);
 void sv_remote_verifier_release(sv_remote_verifier *h);
+/* The fetches of every jwks_uri source since start, by result ("ok",
+ * "not_modified", "http_error", "timeout", "too_large", "truncated",
+ * "invalid", "empty", "connect_error", "tls_error", "network_error"). */
+#define SV_REMOTE_RESULTS 11u
+void sv_remote_fetch_counts(uint64_t out[SV_REMOTE_RESULTS], const char *names[SV_REMOTE_RESULTS]);
 /* An unknown kid or no set: ask for a refetch (rate-limited by the core);
  * never waits. */
 void sv_remote_refetch(sv_remote *r);

@@ -166,6 +166,26 @@ check "... the fetch logged as invalid" grep -q -E "\"event\":\"jwks_fetch_faile
 expect "a client whose set is over the cap: 401" 401 "$(post huge "$(mk huge svc-1)")"
 check "... the fetch logged as too_large" grep -q -E "\"event\":\"jwks_fetch_failed\".*\"source\":\"$U/huge.json\",\"result\":\"too_large\"" "$W/serve.log"
 
+# /metrics counts every source's fetches by result, as the server saw them
+metric() { "$CURL" -s "$BASE/metrics" | awk -v m="$1" '$1 == m { v = $2 } END { print (v == "" ? 0 : v) }'; }
+ok_seen=$(($(fetches svc.json) + $(fetches flood.json)))
+expect "jwtkit_client_jwks_fetches_total{result=ok}: svc's and flood's fetches" "$ok_seen" \
+  "$(metric 'jwtkit_client_jwks_fetches_total{result="ok"}')"
+# (bad's and huge's sources retry with a backoff: a fetch the server has
+# logged may not have ended at the issuer yet, so until the two agree)
+agree() { # FILE RESULT
+  local i m
+  for i in $(seq 1 50); do
+    m=$(metric "jwtkit_client_jwks_fetches_total{result=\"$2\"}")
+    [ "$m" = "$(fetches "$1")" ] && [ "$m" -ge 1 ] && return 0
+    sleep 0.1
+  done
+  echo "metric $2: $m, the server's count of $1: $(fetches "$1")"
+  return 1
+}
+check "... {result=invalid}: bad's" agree bad.json invalid
+check "... {result=too_large}: huge's" agree huge.json too_large
+
 # a reload (SIGHUP) builds the sources again: the issuer lives on (the
 # signal is the main thread's, never a fetch thread's) and fetches again
 # every thread but the main one blocks SIGHUP, SIGINT and SIGTERM (else the
