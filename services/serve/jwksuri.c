@@ -59,9 +59,10 @@ int sv_jwks_uri_ok(const char *url, char *err, size_t cap) {
   if (http) {
     /* the host without the port: localhost, [::1] or an IPv4 address in
      * 127.0.0.0/8 (the fetch checks the address it connects to as well) */
-    size_t nl = host[0] == '[' ? (memchr(host, ']', hl) ? (size_t)((const char *)memchr(host, ']', hl) - host) + 1 : hl)
-                               : strcspn(host, ":/?");
-    if (nl > hl) nl = hl;
+    size_t nl = hl;
+    const char *rb = host[0] == '[' ? memchr(host, ']', hl) : NULL;
+    if (rb != NULL) nl = (size_t)(rb - host) + 1; /* [v6 address] */
+    else if (host[0] != '[') nl = strcspn(host, ":/?");
     char name[64] = "";
     struct in_addr a4;
     if (nl < sizeof name) {
