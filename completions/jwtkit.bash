@@ -16,8 +16,8 @@ _jwtkit_opts() {
     pem) echo "--pair --json --passphrase-file --passphrase-env --help" ;;
     ui) echo "--listen --keyring --open --log-level --help" ;;
     gate) echo "--config --listen --log-level --check --fetch --help" ;;
-    serve) echo "--config --listen --issuer --keyring --clients --alg --passphrase-file --passphrase-env --kek-file --kek-env --rotate-check --max-age --token-ttl --rotate-every --leeway --publish-ahead --transition-ttl --legacy-hs256-secret-file --thread-pool --max-connections --max-connections-per-ip --header-timeout --token-rate-ip --token-burst-ip --token-rate-client --token-burst-client --token-fail-cost --log-level --demo --check --help" ;;
-    serve-client) echo "--audience --scopes --ttl --alg --jwks --assertion-alg --clients --config --help" ;;
+    serve) echo "--config --listen --issuer --keyring --clients --alg --passphrase-file --passphrase-env --kek-file --kek-env --rotate-check --max-age --token-ttl --rotate-every --leeway --publish-ahead --transition-ttl --legacy-hs256-secret-file --thread-pool --max-connections --max-connections-per-ip --header-timeout --token-rate-ip --token-burst-ip --token-rate-client --token-burst-client --token-fail-cost --client-jwks-min-ttl --client-jwks-stale-max --log-level --demo --check --help" ;;
+    serve-client) echo "--audience --scopes --ttl --alg --jwks --jwks-uri --assertion-alg --clients --config --help" ;;
     keyring) echo "--alg --max-age --token-ttl --leeway --rotate-every --publish-ahead --bits --pkcs11 --kid --verify-only --force --at --json --kek-file --kek-env --passphrase-file --passphrase-env --help" ;;
     *) echo "--help" ;;
   esac
@@ -90,7 +90,7 @@ _jwtkit() {
         COMPREPLY=($(compgen -W "RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA" -- "$cur"))
         return 0
         ;;
-      --audience | --scopes | --ttl) return 0 ;;
+      --audience | --scopes | --ttl | --jwks-uri) return 0 ;;
     esac
     if [ "$COMP_CWORD" -eq 3 ]; then
       COMPREPLY=($(compgen -W "add list remove rotate-secret" -- "$cur"))

@@ -10,9 +10,12 @@
  * RFC 6749 scope tokens, a ttl of 0 or 1 s..366 d and an asymmetric
  * algorithm or none, and either a secret hash or (private_key_jwt) a
  * non-empty JWK Set whose every key's algorithm is among its 1..8
- * asymmetric assertion_algs; written back as a clients file (secret_hash
- * re-encoded from the parsed salt and MAC, jwks from jwtkit_jwks_to_json,
- * values written by jk_ini_put_value) it parses to the same clients.
+ * asymmetric assertion_algs, or a jwks_uri sv_jwks_uri_ok accepts (http://
+ * only with allow_http_jwks) with 1..8 of them, at most
+ * SV_MAX_JWKS_URI_CLIENTS such clients; written back as a clients file
+ * (secret_hash re-encoded from the parsed salt and MAC, jwks from
+ * jwtkit_jwks_to_json, values written by jk_ini_put_value) it parses to
+ * the same clients.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +38,13 @@ static char *write_back(const sv_clients *cs, size_t *len) {
     const sv_client *c = &cs->v[i];
     JKF_CHECK(c->hash.salt_len <= 64, "salt of %zu bytes", c->hash.salt_len);
     jk_buf_printf(&b, "[client %s]\n", c->name);
-    if (c->jwks == NULL) {
+    if (c->jwks_uri != NULL) {
+      jk_buf_puts(&b, "jwks_uri=");
+      JKF_CHECK(jk_ini_put_value(&b, c->jwks_uri) == 0, "jwks_uri with a newline");
+      jk_buf_printf(&b, "\nallow_http_jwks = %s\nassertion_algs =", c->allow_http_jwks ? "yes" : "no");
+      for (size_t k = 0; k < c->nassertion_algs; k++) jk_buf_printf(&b, " %s", jwtkit_alg_name(c->assertion_algs[k]));
+      jk_buf_putc(&b, '\n');
+    } else if (c->jwks == NULL) {
       jk_buf_puts(&b, "secret_hash = sha256$");
       jk_buf_b64url(&b, c->hash.salt, c->hash.salt_len);
       jk_buf_putc(&b, '$');
@@ -94,7 +103,14 @@ static void check_client(const sv_clients *cs, size_t i) {
     f = sv_clients_find(cs, c->name, nl - 1);
     JKF_CHECK(f == NULL || (strlen(f->name) == nl - 1 && memcmp(f->name, c->name, nl - 1) == 0), "find prefix");
   }
-  if (c->jwks != NULL) {
+  if (c->jwks_uri != NULL) {
+    char why[600];
+    JKF_CHECK(c->jwks == NULL && c->hash.salt_len == 0, "%s: a jwks_uri and other keys", c->name);
+    JKF_CHECK(sv_jwks_uri_ok(c->jwks_uri, why, sizeof why) == 0, "%s: jwks_uri refused after load: %s", c->name, why);
+    JKF_CHECK(c->allow_http_jwks || strncmp(c->jwks_uri, "http://", 7) != 0, "%s: http:// without allow", c->name);
+    JKF_CHECK(c->nassertion_algs >= 1 && c->nassertion_algs <= SV_MAX_ASSERTION_ALGS, "%s: %zu assertion_algs", c->name,
+              c->nassertion_algs);
+  } else if (c->jwks != NULL) {
     JKF_CHECK(c->hash.salt_len == 0, "%s: a secret hash and a jwks", c->name);
     JKF_CHECK(jwtkit_jwks_count(c->jwks) >= 1, "%s: an empty jwks", c->name);
     JKF_CHECK(c->nassertion_algs >= 1 && c->nassertion_algs <= SV_MAX_ASSERTION_ALGS, "%s: %zu assertion_algs", c->name,
@@ -146,6 +162,10 @@ static void same(const sv_clients *a, const sv_clients *b) {
       JKF_CHECK(strcmp(x->scopes[k], y->scopes[k]) == 0, "%s: scope %zu", x->name, k);
     JKF_CHECK(x->ttl == y->ttl && x->alg == y->alg && x->disabled == y->disabled, "%s: ttl/alg/disabled", x->name);
     JKF_CHECK((x->jwks == NULL) == (y->jwks == NULL), "%s: jwks came or went", x->name);
+    JKF_CHECK((x->jwks_uri == NULL && y->jwks_uri == NULL) ||
+                  (x->jwks_uri != NULL && y->jwks_uri != NULL && strcmp(x->jwks_uri, y->jwks_uri) == 0 &&
+                   x->allow_http_jwks == y->allow_http_jwks),
+              "%s: jwks_uri changed", x->name);
     JKF_CHECK(x->nassertion_algs == y->nassertion_algs &&
                   memcmp(x->assertion_algs, y->assertion_algs, x->nassertion_algs * sizeof x->assertion_algs[0]) == 0,
               "%s: assertion_algs", x->name);
@@ -175,7 +195,12 @@ int jkf_serve_clients(const uint8_t *data, size_t size) {
     return 0;
   }
   JKF_CHECK(cs.n <= SV_MAX_CLIENTS && (cs.n == 0 || cs.v != NULL), "%zu clients", cs.n);
-  for (size_t i = 0; i < cs.n; i++) check_client(&cs, i);
+  size_t nuri = 0;
+  for (size_t i = 0; i < cs.n; i++) {
+    check_client(&cs, i);
+    nuri += cs.v[i].jwks_uri != NULL;
+  }
+  JKF_CHECK(nuri <= SV_MAX_JWKS_URI_CLIENTS, "%zu clients with a jwks_uri", nuri);
   JKF_CHECK(sv_clients_find(&cs, "", 0) == NULL, "find(\"\")");
 
   size_t tl = 0;

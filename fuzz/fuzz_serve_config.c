@@ -124,6 +124,10 @@ static char *write_back(const sv_settings *s, size_t *len) {
       case SV_SET_RATE_CLIENT: put_rate(&b, "token_rate_client", &s->rate_client); break;
       case SV_SET_BURST_CLIENT: put_int(&b, "token_burst_client", s->burst_client); break;
       case SV_SET_FAIL_COST: put_int(&b, "token_fail_cost", s->fail_cost); break;
+      case SV_SET_LEEWAY: put_int(&b, "leeway", s->leeway); break;
+      case SV_SET_PUBLISH_AHEAD: put_int(&b, "publish_ahead", s->publish_ahead); break;
+      case SV_SET_CLIENT_JWKS_MIN_TTL: put_int(&b, "client_jwks_min_ttl", s->client_jwks_min_ttl); break;
+      case SV_SET_CLIENT_JWKS_STALE_MAX: put_int(&b, "client_jwks_stale_max", s->client_jwks_stale_max); break;
       case SV_SET_LOGLEVEL: put(&b, "log_level", jk_log_level_name(s->log_level)); break;
       default: JKF_CHECK(0, "option bit %#x set from a file", bit);
     }
@@ -165,6 +169,10 @@ static void same(const sv_settings *a, const sv_settings *b) {
   SAME_INT(rate_client.per);
   SAME_INT(burst_client);
   SAME_INT(fail_cost);
+  SAME_INT(leeway);
+  SAME_INT(publish_ahead);
+  SAME_INT(client_jwks_min_ttl);
+  SAME_INT(client_jwks_stale_max);
   SAME_INT(log_level);
   SAME_INT(demo);
 #undef SAME_STR

@@ -26,10 +26,12 @@ int sv_client_name_ok(const char *s) {
 }
 
 static void client_clear(sv_client *c) {
+  sv_remote_free(c->remote); /* first: its fetch thread ends */
   jk_free(c->name);
   for (size_t i = 0; i < c->naud; i++) jk_free(c->aud[i]);
   for (size_t i = 0; i < c->nscopes; i++) jk_free(c->scopes[i]);
   jwtkit_jwks_free(c->jwks);
+  jk_free(c->jwks_uri);
   jwtkit_verifier_free(c->assertion);
   memset(c, 0, sizeof *c);
 }
@@ -43,7 +45,17 @@ void sv_clients_free(sv_clients *c) {
 }
 
 /* The keys of a client; each may be given once, but audience. */
-enum { K_HASH = 1, K_SCOPES = 2, K_TTL = 4, K_ALG = 8, K_DISABLED = 16, K_JWKS = 32, K_AALGS = 64 };
+enum {
+  K_HASH = 1,
+  K_SCOPES = 2,
+  K_TTL = 4,
+  K_ALG = 8,
+  K_DISABLED = 16,
+  K_JWKS = 32,
+  K_AALGS = 64,
+  K_JWKS_URI = 128,
+  K_ALLOW_HTTP = 256
+};
 
 typedef struct clients_ctx {
   sv_clients *out;
@@ -236,12 +248,20 @@ static int client_item(void *ctx, const jk_ini_item *it, char *err, size_t cap) 
                   : strcmp(k, "disabled") == 0                            ? K_DISABLED
                   : strcmp(k, "jwks") == 0                                ? K_JWKS
                   : strcmp(k, "assertion_algs") == 0                      ? K_AALGS
+                  : strcmp(k, "jwks_uri") == 0                            ? K_JWKS_URI
+                  : strcmp(k, "allow_http_jwks") == 0                     ? K_ALLOW_HTTP
                                                                           : 0;
   if (once != 0 && (x->seen & once)) {
     snprintf(err, cap, "%s given twice for client %s", k, c->name);
     return -1;
   }
   x->seen |= once;
+  if ((once == K_JWKS || once == K_JWKS_URI) && (x->seen & (K_JWKS | K_JWKS_URI)) == (K_JWKS | K_JWKS_URI)) {
+    snprintf(err, cap,
+             "client %s has both jwks and jwks_uri: its keys are given one way (inline, or fetched from the URL)",
+             c->name);
+    return -1;
+  }
   switch (once) {
     case K_HASH:
       if (sv_secret_hash_parse(v, &c->hash) != 0) {
@@ -277,12 +297,28 @@ static int client_item(void *ctx, const jk_ini_item *it, char *err, size_t cap) 
       return parse_jwks(c, v, err, cap);
     case K_AALGS:
       return parse_assertion_algs(c, v, err, cap);
+    case K_JWKS_URI:
+      if (sv_jwks_uri_ok(v, err, cap) != 0) return -1;
+      c->jwks_uri = jk_strdup(v);
+      if (c->jwks_uri == NULL) {
+        snprintf(err, cap, "out of memory");
+        return -1;
+      }
+      return 0;
+    case K_ALLOW_HTTP:
+      if (jk_parse_bool(v, &c->allow_http_jwks) != 0) {
+        snprintf(err, cap, "allow_http_jwks: '%.32s' is not %s", v, JK_BOOL_HELP);
+        return -1;
+      }
+      return 0;
     default:
       break;
   }
   if (strcmp(k, "audience") == 0) return add_audience(c, v, err, cap);
   snprintf(err, cap,
-           "unknown client setting '%.64s' (secret_hash, audience, scopes, ttl, alg, disabled, jwks, assertion_algs)", k);
+           "unknown client setting '%.64s' (secret_hash, audience, scopes, ttl, alg, disabled, jwks, jwks_uri, "
+           "allow_http_jwks, assertion_algs)",
+           k);
   return -1;
 }
 
@@ -292,22 +328,38 @@ static int cmp_client(const void *a, const void *b) {
 
 /* What a whole client needs, reported at its section's line. */
 static int check_clients(const sv_clients *cs, const char *path, char *err, size_t cap) {
+  size_t nuri = 0;
   for (size_t i = 0; i < cs->n; i++) {
     const sv_client *c = &cs->v[i];
-    const char *missing = c->hash.salt_len == 0 && c->jwks == NULL ? "secret_hash (or jwks, for private_key_jwt)"
-                          : c->naud == 0                            ? "audience"
-                          : c->jwks != NULL && c->nassertion_algs == 0 ? "assertion_algs (the algorithms of its jwks)"
-                          : c->jwks == NULL && c->nassertion_algs > 0  ? "jwks (assertion_algs without keys)"
-                                                                       : NULL;
+    if (c->jwks_uri != NULL && ++nuri > SV_MAX_JWKS_URI_CLIENTS) {
+      snprintf(err, cap,
+               "%s:%d: client %s is client number %zu with a jwks_uri; at most %u (each has a fetch thread): give "
+               "the others their keys inline (jwks)",
+               path, c->line, c->name, nuri, SV_MAX_JWKS_URI_CLIENTS);
+      return -1;
+    }
+    int keyed = c->jwks != NULL || c->jwks_uri != NULL;
+    const char *missing = c->hash.salt_len == 0 && !keyed ? "secret_hash (or jwks or jwks_uri, for private_key_jwt)"
+                          : c->naud == 0                  ? "audience"
+                          : keyed && c->nassertion_algs == 0 ? "assertion_algs (the algorithms of its keys)"
+                          : !keyed && c->nassertion_algs > 0 ? "jwks or jwks_uri (assertion_algs without keys)"
+                                                             : NULL;
     if (missing != NULL) {
       snprintf(err, cap, "%s:%d: client %s has no %s", path, c->line, c->name, missing);
       return -1;
     }
-    if (c->hash.salt_len != 0 && c->jwks != NULL) {
+    if (c->hash.salt_len != 0 && keyed) {
       snprintf(err, cap,
-               "%s:%d: client %s has both secret_hash and jwks: a client authenticates one way (remove the "
+               "%s:%d: client %s has both secret_hash and %s: a client authenticates one way (remove the "
                "secret_hash to use private_key_jwt)",
-               path, c->line, c->name);
+               path, c->line, c->name, c->jwks != NULL ? "jwks" : "jwks_uri");
+      return -1;
+    }
+    if (c->jwks_uri != NULL && strncmp(c->jwks_uri, "http://", 7) == 0 && !c->allow_http_jwks) {
+      snprintf(err, cap,
+               "%s:%d: client %s: jwks_uri %.300s is http://: add allow_http_jwks = true to fetch it from a loopback "
+               "address (tests, a local sidecar), or use https://",
+               path, c->line, c->name, c->jwks_uri);
       return -1;
     }
     for (size_t k = 0; c->jwks != NULL && k < jwtkit_jwks_count(c->jwks); k++) {

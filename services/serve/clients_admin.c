@@ -37,6 +37,7 @@
 static const char k_client_usage[] =
     "Usage: jwtkit serve client add NAME --audience AUD [--audience AUD2 ...] [--scopes \"S1 S2\"]\n"
     "                               [--ttl DURATION] [--alg ALG] [--jwks FILE [--assertion-alg ALG ...]]\n"
+    "                               [--jwks-uri URL --assertion-alg ALG ...]\n"
     "                               [--clients FILE | --config FILE]\n"
     "       jwtkit serve client list [--clients FILE | --config FILE]\n"
     "       jwtkit serve client remove NAME [--clients FILE | --config FILE]\n"
@@ -46,8 +47,8 @@ static const char k_client_usage[] =
     "--config FILE), or, when --config names a PostgreSQL keyring and no `clients` file, in the\n"
     "keyring's database (the issuers load a change by themselves; the keyring's KEKs are needed).\n"
     "  add            registers a client: its secret is generated, printed once on stdout and\n"
-    "                 stored only hashed; with --jwks it has no secret and signs its own JWTs\n"
-    "                 (private_key_jwt)\n"
+    "                 stored only hashed; with --jwks or --jwks-uri it has no secret and signs its\n"
+    "                 own JWTs (private_key_jwt)\n"
     "  list           prints every client (name, audiences, scopes, ttl, alg, state), never a secret\n"
     "  remove         deletes a client\n"
     "  rotate-secret  gives a client a new secret, printed once on stdout; the old one stops\n"
@@ -59,8 +60,10 @@ static const char k_client_usage[] =
     "  --alg ALG         add: one of the issuer's algorithms (default: the first)\n"
     "  --jwks FILE       add: the client's public JWK Set: it authenticates with JWTs signed by\n"
     "                    these keys (private_key_jwt) instead of a secret\n"
-    "  --assertion-alg ALG  add, with --jwks: an algorithm its JWTs may use (repeatable; default:\n"
-    "                    the keys' own; never HS* or none)\n"
+    "  --jwks-uri URL    add: where the client publishes its public JWK Set (https://); the issuer\n"
+    "                    fetches and caches it; needs --assertion-alg\n"
+    "  --assertion-alg ALG  add, with --jwks or --jwks-uri: an algorithm its JWTs may use (repeatable;\n"
+    "                    default with --jwks: the keys' own; never HS* or none)\n"
     "  --clients FILE    the clients file\n"
     "  --config FILE     the issuer's configuration, for its `clients` (and keyring)\n"
     "  -h, --help        this text\n"
@@ -75,7 +78,7 @@ typedef struct admin_opts {
   const char *name; /* NULL for list */
   const char *aud[SV_MAX_AUDIENCES];
   size_t naud;
-  const char *scopes, *ttl, *alg, *clients, *config, *jwks;
+  const char *scopes, *ttl, *alg, *clients, *config, *jwks, *jwks_uri;
   const char *aalg[SV_MAX_ASSERTION_ALGS];
   size_t naalg;
 } admin_opts;
@@ -122,6 +125,8 @@ static int parse_opts(int argc, char **argv, admin_opts *o, int *help) {
       o->alg = v;
     } else if (is_add && strcmp(a, "--jwks") == 0) {
       o->jwks = v;
+    } else if (is_add && strcmp(a, "--jwks-uri") == 0) {
+      o->jwks_uri = v;
     } else if (is_add && strcmp(a, "--assertion-alg") == 0) {
       if (o->naalg >= SV_MAX_ASSERTION_ALGS) return sv_usage_error("at most %u --assertion-alg", SV_MAX_ASSERTION_ALGS);
       o->aalg[o->naalg++] = v;
@@ -136,7 +141,12 @@ static int parse_opts(int argc, char **argv, admin_opts *o, int *help) {
                             o->name);
   }
   if (is_add && o->naud == 0) return sv_usage_error("client add: --audience is required");
-  if (o->naalg > 0 && o->jwks == NULL) return sv_usage_error("client add: --assertion-alg goes with --jwks FILE");
+  if (o->jwks != NULL && o->jwks_uri != NULL)
+    return sv_usage_error("client add: --jwks FILE or --jwks-uri URL, not both (its keys are given one way)");
+  if (o->naalg > 0 && o->jwks == NULL && o->jwks_uri == NULL)
+    return sv_usage_error("client add: --assertion-alg goes with --jwks FILE or --jwks-uri URL");
+  if (o->jwks_uri != NULL && o->naalg == 0)
+    return sv_usage_error("client add: --jwks-uri needs --assertion-alg ALG (the algorithms of the keys it will publish)");
   if (o->clients != NULL && o->config != NULL)
     return sv_usage_error("give --clients FILE or --config FILE (whose `clients` names the file), not both");
   return 0;
@@ -466,7 +476,8 @@ out:
 static int client_add(const admin_opts *o, const sv_settings *s) {
   const char *path = s->clients;
   char secret[SV_SECRET_CHARS + 1] = "", hash[SV_SECRET_HASH_MAX] = "";
-  int rc = o->jwks != NULL ? 0 : new_secret(secret, hash, sizeof hash);
+  const char *keys = o->jwks != NULL ? o->jwks : o->jwks_uri; /* private_key_jwt: no secret */
+  int rc = keys != NULL ? 0 : new_secret(secret, hash, sizeof hash);
   if (rc != 0) return rc;
   /* the entry, checked by the issuer's parser */
   jk_buf sec;
@@ -474,8 +485,22 @@ static int client_add(const admin_opts *o, const sv_settings *s) {
   jk_buf_puts(&sec, "\n[client ");
   jk_buf_puts(&sec, o->name);
   jk_buf_puts(&sec, "]\n");
-  if (o->jwks != NULL) rc = jwks_lines(o, &sec);
-  else put_line(&sec, "secret_hash", hash);
+  if (o->jwks != NULL) {
+    rc = jwks_lines(o, &sec);
+  } else if (o->jwks_uri != NULL) {
+    if (put_line(&sec, "jwks_uri", o->jwks_uri) != 0) {
+      rc = sv_usage_error("'%s' holds a line break, which no value can", o->jwks_uri);
+    } else {
+      jk_buf_puts(&sec, "assertion_algs =");
+      for (size_t i = 0; i < o->naalg; i++) {
+        jk_buf_putc(&sec, ' ');
+        jk_buf_puts(&sec, o->aalg[i]);
+      }
+      jk_buf_putc(&sec, '\n');
+    }
+  } else {
+    put_line(&sec, "secret_hash", hash);
+  }
   if (rc != 0) {
     jk_buf_free(&sec);
     return rc;
@@ -509,8 +534,8 @@ static int client_add(const admin_opts *o, const sv_settings *s) {
     if (sv_settings_clients_in_pg(s)) {
       /* the entry's lines after its header (and its secret_hash line) */
       const char *settings = strchr(sec.p + 1, '\n') + 1;
-      if (o->jwks == NULL) settings = strchr(settings, '\n') + 1;
-      sv_pg_change ch = {SV_PG_ADD, o->name, o->jwks == NULL ? hash : NULL, settings};
+      if (keys == NULL) settings = strchr(settings, '\n') + 1;
+      sv_pg_change ch = {SV_PG_ADD, o->name, keys == NULL ? hash : NULL, settings};
       rc = pg_change(s, &ch);
       path = k_pg_where;
     } else {
@@ -518,11 +543,11 @@ static int client_add(const admin_opts *o, const sv_settings *s) {
       rc = file_edit(path, &e);
     }
   }
-  if (rc == SV_EXIT_OK && o->jwks != NULL)
+  if (rc == SV_EXIT_OK && keys != NULL)
     fprintf(stderr,
             "jwtkit serve: client %s added to %s; it has no secret and authenticates with JWTs signed by the keys of "
             "%s (private_key_jwt).\n%s\n",
-            o->name, path, o->jwks,
+            o->name, path, keys,
             path == k_pg_where ? "The running issuers load the change by themselves."
                                : "Send SIGHUP to a running issuer to load it.");
   else if (rc == SV_EXIT_OK)

@@ -504,7 +504,8 @@ void sv_pg_jti_cleanup(const sv_keycfg *kc, int64_t now) {
   /* only while a private_key_jwt client is served: no connection else */
   sv_confsnap *cs = sv_confsnap_acquire();
   int keyed = 0;
-  for (size_t i = 0; cs != NULL && i < cs->clients.n && !keyed; i++) keyed = cs->clients.v[i].jwks != NULL;
+  for (size_t i = 0; cs != NULL && i < cs->clients.n && !keyed; i++)
+    keyed = cs->clients.v[i].jwks != NULL || cs->clients.v[i].jwks_uri != NULL;
   sv_confsnap_release(cs);
   if (!keyed) return;
   char err[1400];

@@ -41,6 +41,8 @@ void sv_settings_defaults(sv_settings *s) {
   s->rate_client.per = 1;
   s->burst_client = 100;
   s->fail_cost = 10;
+  s->client_jwks_min_ttl = 30;
+  s->client_jwks_stale_max = 86400;
   s->log_level = JK_LOG_INFO;
 }
 
@@ -137,6 +139,8 @@ static const opt_def k_opts[] = {
     {"token_rate_client", K_RATE, F(rate_client), SV_SET_RATE_CLIENT, 0, 0},
     {"token_burst_client", K_INT, F(burst_client), SV_SET_BURST_CLIENT, 1, 1000000},
     {"token_fail_cost", K_INT, F(fail_cost), SV_SET_FAIL_COST, 1, 1000},
+    {"client_jwks_min_ttl", K_DUR, F(client_jwks_min_ttl), SV_SET_CLIENT_JWKS_MIN_TTL, 1, 3600},
+    {"client_jwks_stale_max", K_DUR, F(client_jwks_stale_max), SV_SET_CLIENT_JWKS_STALE_MAX, 0, 30 * 86400LL},
     {"log_level", K_LEVEL, F(log_level), SV_SET_LOGLEVEL, 0, 0},
     {"demo", K_BOOL, F(demo), SV_SET_DEMO, 0, 0},
 };
@@ -356,6 +360,8 @@ void sv_settings_overlay(sv_settings *dst, const sv_settings *src) {
   OV(SV_SET_RATE_CLIENT, rate_client);
   OV(SV_SET_BURST_CLIENT, burst_client);
   OV(SV_SET_FAIL_COST, fail_cost);
+  OV(SV_SET_CLIENT_JWKS_MIN_TTL, client_jwks_min_ttl);
+  OV(SV_SET_CLIENT_JWKS_STALE_MAX, client_jwks_stale_max);
   OV(SV_SET_LOGLEVEL, log_level);
   OV(SV_SET_DEMO, demo);
 #undef OV

@@ -106,6 +106,34 @@ static char *discovery(const sv_confsnap *cs, int openid, size_t *len) {
   return jk_buf_take(&b, len);
 }
 
+/* aud is the token endpoint or the issuer (RFC 7523 §3 item 3), iss and
+ * sub the client */
+int sv_assertion_verifier(const sv_confsnap *cs, const sv_client *c, const jwtkit_jwks *set, jwtkit_verifier **out,
+                          char *err, size_t cap) {
+  jwtkit_policy *p = jwtkit_policy_new();
+  jwtkit_errinfo ei;
+  memset(&ei, 0, sizeof ei);
+  jwtkit_err rc = p ? JWTKIT_OK : JWTKIT_ERR_NOMEM;
+  for (size_t k = 0; rc == JWTKIT_OK && k < c->nassertion_algs; k++) rc = jwtkit_policy_allow_alg(p, c->assertion_algs[k]);
+  if (rc == JWTKIT_OK) rc = jwtkit_policy_add_jwks(p, set);
+  if (rc == JWTKIT_OK) rc = jwtkit_policy_add_audience(p, cs->token_endpoint);
+  if (rc == JWTKIT_OK) rc = jwtkit_policy_add_audience(p, cs->settings.issuer);
+  if (rc == JWTKIT_OK) rc = jwtkit_policy_add_issuer(p, c->name);
+  if (rc == JWTKIT_OK) rc = jwtkit_policy_set_subject(p, c->name);
+  if (rc == JWTKIT_OK) rc = jwtkit_policy_require_claim(p, "jti");
+  if (rc == JWTKIT_OK) rc = jwtkit_policy_set_require_exp(p, 1);
+  if (rc == JWTKIT_OK) rc = jwtkit_policy_set_leeway(p, SV_ASSERTION_LEEWAY);
+  if (rc == JWTKIT_OK) rc = jwtkit_policy_set_max_token(p, SV_MAX_ASSERTION);
+  if (rc == JWTKIT_OK) rc = jwtkit_verifier_new(out, p, &ei);
+  jwtkit_policy_free(p);
+  if (rc != JWTKIT_OK) {
+    snprintf(err, cap, "client %s: its keys cannot verify assertions: %.300s", c->name,
+             ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+    return -1;
+  }
+  return 0;
+}
+
 int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clients, int legacy_loaded, char *err,
                       size_t cap) {
   *out = NULL;
@@ -145,30 +173,16 @@ int sv_confsnap_build(sv_confsnap **out, const sv_settings *s, sv_clients *clien
   const char *hostp = strstr(base, "://");
   const char *path = hostp ? strchr(hostp + 3, '/') : NULL;
   cs->issuer_path = jk_strdup(path ? path : "");
-  /* private_key_jwt: each such client's verifier; aud is the token
-   * endpoint or the issuer (RFC 7523 §3 item 3), iss and sub the client */
+  /* private_key_jwt: each such client's verifier (of its inline keys), or
+   * the source of its jwks_uri in a serving process */
   for (size_t i = 0; i < cs->clients.n; i++) {
     sv_client *c = &cs->clients.v[i];
-    if (c->jwks == NULL) continue;
-    jwtkit_policy *p = jwtkit_policy_new();
-    jwtkit_errinfo ei;
-    memset(&ei, 0, sizeof ei);
-    jwtkit_err rc = p ? JWTKIT_OK : JWTKIT_ERR_NOMEM;
-    for (size_t k = 0; rc == JWTKIT_OK && k < c->nassertion_algs; k++) rc = jwtkit_policy_allow_alg(p, c->assertion_algs[k]);
-    if (rc == JWTKIT_OK) rc = jwtkit_policy_add_jwks(p, c->jwks);
-    if (rc == JWTKIT_OK) rc = jwtkit_policy_add_audience(p, cs->token_endpoint);
-    if (rc == JWTKIT_OK) rc = jwtkit_policy_add_audience(p, s->issuer);
-    if (rc == JWTKIT_OK) rc = jwtkit_policy_add_issuer(p, c->name);
-    if (rc == JWTKIT_OK) rc = jwtkit_policy_set_subject(p, c->name);
-    if (rc == JWTKIT_OK) rc = jwtkit_policy_require_claim(p, "jti");
-    if (rc == JWTKIT_OK) rc = jwtkit_policy_set_require_exp(p, 1);
-    if (rc == JWTKIT_OK) rc = jwtkit_policy_set_leeway(p, SV_ASSERTION_LEEWAY);
-    if (rc == JWTKIT_OK) rc = jwtkit_policy_set_max_token(p, SV_MAX_ASSERTION);
-    if (rc == JWTKIT_OK) rc = jwtkit_verifier_new(&c->assertion, p, &ei);
-    jwtkit_policy_free(p);
-    if (rc != JWTKIT_OK) {
-      snprintf(err, cap, "client %s: its jwks cannot verify assertions: %.300s", c->name,
-               ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
+    if (c->jwks != NULL && sv_assertion_verifier(cs, c, c->jwks, &c->assertion, err, cap) != 0) {
+      confsnap_destroy(&cs->obj);
+      return -1;
+    }
+    if (c->jwks_uri != NULL && sv_remote_live() && (c->remote = sv_remote_new(cs, c)) == NULL) {
+      snprintf(err, cap, "client %s: cannot start the source of its jwks_uri (out of memory or threads)", c->name);
       confsnap_destroy(&cs->obj);
       return -1;
     }

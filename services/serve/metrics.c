@@ -248,6 +248,15 @@ char *sv_metrics_render(const sv_keysnap *ks, const sv_conn_metrics *conn, int64
     jk_prom_i64(&b, "jwtkit_jwks_max_age_seconds", NULL, ks->timing.max_age);
   }
   sv_keyhealth_render(&b, ks);
+  jk_prom_family(&b, "jwtkit_client_jwks_fetches_total", "counter",
+                 "Fetches of private_key_jwt clients' jwks_uri sets, by result.");
+  uint64_t fetches[SV_REMOTE_RESULTS];
+  const char *results[SV_REMOTE_RESULTS];
+  sv_remote_fetch_counts(fetches, results);
+  for (size_t r = 0; r < SV_REMOTE_RESULTS; r++) {
+    const char *labels[] = {"result", results[r], NULL};
+    jk_prom_u64(&b, "jwtkit_client_jwks_fetches_total", labels, fetches[r]);
+  }
   jk_prom_family(&b, "jwtkit_process_start_time_seconds", "gauge", "Start time of the issuer (Unix seconds).");
   jk_prom_i64(&b, "jwtkit_process_start_time_seconds", NULL, g_m.started);
   if (conn != NULL) {

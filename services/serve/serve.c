@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "core/alloc.h"
+#include "fetch.h"
 #include "jwtkit_serve.h"
 #include "serve.h"
 
@@ -24,6 +25,7 @@ static const char k_usage[] =
     "Usage: jwtkit serve [OPTIONS]\n"
     "       jwtkit serve client add NAME --audience AUD [--audience AUD2 ...] [--scopes \"S1 S2\"]\n"
     "                               [--ttl DURATION] [--alg ALG] [--jwks FILE [--assertion-alg ALG ...]]\n"
+    "                               [--jwks-uri URL --assertion-alg ALG ...]\n"
     "                               [--clients FILE | --config FILE]\n"
     "\n"
     "The token issuer: OAuth 2.0 client credentials grant (RFC 6749 §4.4) minting RFC 9068\n"
@@ -63,6 +65,10 @@ static const char k_usage[] =
     "  --token-rate-client RATE    POST /token per client (default 10/s)\n"
     "  --token-burst-client N      ... bucket size (default 100)\n"
     "  --token-fail-cost N         tokens a refused request takes from both buckets (default 10; a token: 1)\n"
+    "  --client-jwks-min-ttl DURATION  a client's jwks_uri set is kept at least this long (1s..1h,\n"
+    "                              default 30s; longer when its Cache-Control says so, at most 1h)\n"
+    "  --client-jwks-stale-max DURATION  ... and used this long past its lifetime while fetches\n"
+    "                              fail (0..30d, default 24h), then dropped\n"
     "  --log-level LEVEL           debug, info, warn or error (default info)\n"
     "  --demo                      quick start: create ./var with an ES256 keyring and a demo client\n"
     "  --check                     load the configuration, clients and keyring (read only), report a\n"
@@ -408,7 +414,7 @@ static void demo_print(const sv_settings *s, const sv_confsnap *cs) {
 static int prepare_jti_table(const sv_confsnap *cs, const sv_keycfg *kc, char *err, size_t cap) {
   if (!jwtkit_keyring_location_is_postgres(kc->dir)) return 0;
   for (size_t i = 0; i < cs->clients.n; i++)
-    if (cs->clients.v[i].jwks != NULL) return sv_pg_migrate(kc, err, cap);
+    if (cs->clients.v[i].jwks != NULL || cs->clients.v[i].jwks_uri != NULL) return sv_pg_migrate(kc, err, cap);
   return 0;
 }
 
@@ -523,6 +529,13 @@ static int serve(const sv_settings *cli) {
     free(s);
     return SV_EXIT_RUNTIME;
   }
+  /* clients with a jwks_uri fetch their keys (a thread each) */
+  if (jk_fetch_global_init() != 0) {
+    jk_log(JK_LOG_ERROR, "startup_failed", "cannot initialise libcurl");
+    free(s);
+    return SV_EXIT_RUNTIME;
+  }
+  sv_remote_set_live(1);
   sv_confsnap *cs = NULL;
   sv_keycfg kc;
   memset(&kc, 0, sizeof kc);

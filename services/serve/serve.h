@@ -60,6 +60,8 @@ enum { SV_EXIT_OK = 0, SV_EXIT_USAGE = 2, SV_EXIT_RUNTIME = 3 };
 /* private_key_jwt (RFC 7523 §2.2): a client assertion */
 #define SV_ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #define SV_MAX_ASSERTION_ALGS 8u
+/* clients with a jwks_uri in one configuration: each has a fetch thread */
+#define SV_MAX_JWKS_URI_CLIENTS 256u
 #define SV_ASSERTION_MAX_LIFETIME 300 /* exp at most this far ahead of now (s) */
 #define SV_ASSERTION_LEEWAY 60        /* clock leeway of its exp, nbf, iat (s) */
 #define SV_MAX_ASSERTION (8u * 1024u) /* bytes of the compact JWT */
@@ -212,9 +214,11 @@ enum {
   SV_SET_BURST_CLIENT = 1u << 25,
   SV_SET_FAIL_COST = 1u << 26,
   SV_SET_LEEWAY = 1u << 27,
-  SV_SET_PUBLISH_AHEAD = 1u << 28
+  SV_SET_PUBLISH_AHEAD = 1u << 28,
+  SV_SET_CLIENT_JWKS_MIN_TTL = 1u << 29,
+  SV_SET_CLIENT_JWKS_STALE_MAX = 1u << 30
 };
-#define SV_SET_BITS 29
+#define SV_SET_BITS 31
 
 /* A rate: `count` per `per` seconds (1, 60 or 3600); count 0 is off. */
 typedef struct sv_rate {
@@ -246,6 +250,9 @@ typedef struct sv_settings {
   long long max_connections_ip; /* per source address, 0: off */
   sv_rate rate_ip, rate_client; /* POST /token token buckets */
   long long burst_ip, burst_client, fail_cost;
+  /* private_key_jwt clients' jwks_uri sets: shortest lifetime, and how long
+   * past it a set is used while fetches fail */
+  int64_t client_jwks_min_ttl, client_jwks_stale_max;
   jk_log_level log_level;
   int demo;
 } sv_settings;
@@ -294,9 +301,14 @@ typedef struct sv_client {
    * algorithms its assertions may use; the verifier is built with the
    * configuration snapshot (audience: the token endpoint or the issuer) */
   jwtkit_jwks *jwks;
+  /* ... or the URL they are fetched from (RFC 7591 jwks_uri; exclusive
+   * with jwks); http:// only with allow_http_jwks, to a loopback address */
+  char *jwks_uri;
+  int allow_http_jwks;
   jwtkit_alg assertion_algs[SV_MAX_ASSERTION_ALGS];
   size_t nassertion_algs;
   jwtkit_verifier *assertion;
+  struct sv_remote *remote; /* jwks_uri in a serving snapshot: its source (jwksuri.c) */
 } sv_client;
 
 typedef struct sv_clients {
@@ -322,6 +334,47 @@ int sv_client_ttl_warning(const sv_client *c, int64_t token_ttl, const char *who
 /* That warning logged (event client_ttl_cut) for every such client;
  * `path` names where they come from (FILE:LINE is added per client). */
 void sv_clients_warn_ttl(const sv_clients *cs, int64_t token_ttl, const char *path);
+
+/* --------------------------------------------------------- jwksuri.c */
+
+/* private_key_jwt keys from a jwks_uri: the gateway core's JWK Set source
+ * (services/gatecore: Cache-Control clamped, refresh ahead, one refetch per
+ * cooldown on an unknown kid, stale-if-error up to a bound) with a fetch
+ * thread of its own per client (services/fetch), so a request never
+ * fetches. */
+typedef struct sv_remote sv_remote;
+/* https://HOST[:PORT]/PATH, or http:// to 127.0.0.0/8, [::1] or localhost
+ * (the entry's allow_http_jwks decides), at most SV_MAX_JWKS_URI bytes, no
+ * spaces, controls, userinfo or fragment.  0, or -1 with err. */
+#define SV_MAX_JWKS_URI 512u
+int sv_jwks_uri_ok(const char *url, char *err, size_t cap);
+/* 1: client snapshots built from now on start their sources (a serving
+ * process); 0 (the default): --check and the client commands never fetch. */
+void sv_remote_set_live(int live);
+int sv_remote_live(void);
+/* The source of client c (its verifier policy from cs).  NULL when out of
+ * memory. */
+struct sv_confsnap;
+sv_remote *sv_remote_new(const struct sv_confsnap *cs, const sv_client *c);
+void sv_remote_free(sv_remote *r);
+/* The verifier of the set published now, with a reference (release it with
+ * sv_remote_verifier_release), or NULL with *why (no set yet, dropped past
+ * the stale bound, unusable).  Never fetches, never waits. */
+typedef struct sv_remote_verifier sv_remote_verifier;
+sv_remote_verifier *sv_remote_verifier_get(sv_remote *r, const jwtkit_verifier **v, const char **why);
+void sv_remote_verifier_release(sv_remote_verifier *h);
+/* The fetches of every jwks_uri source since start, by result ("ok",
+ * "not_modified", "http_error", "timeout", "too_large", "truncated",
+ * "invalid", "empty", "connect_error", "tls_error", "network_error"). */
+#define SV_REMOTE_RESULTS 11u
+void sv_remote_fetch_counts(uint64_t out[SV_REMOTE_RESULTS], const char *names[SV_REMOTE_RESULTS]);
+/* An unknown kid or no set: ask for a refetch (rate-limited by the core);
+ * never waits. */
+void sv_remote_refetch(sv_remote *r);
+/* The assertion verifier of client c's policy over the keys `set`.  0, or
+ * -1 with err. */
+int sv_assertion_verifier(const struct sv_confsnap *cs, const sv_client *c, const jwtkit_jwks *set,
+                          jwtkit_verifier **out, char *err, size_t cap);
 
 /* --------------------------------------------------------- metrics.c */
 

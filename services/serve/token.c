@@ -199,16 +199,35 @@ static void assertion_refused(sv_answer *a, const char *client, const char *reas
  * most SV_ASSERTION_MAX_LIFETIME ahead, jti present and not seen before.
  * 1 when it authenticates the client, else the answer is set. */
 static int assertion_ok(const sv_confsnap *cs, const sv_client *cl, const char *assertion, int64_t now, sv_answer *a) {
-  if (cl == NULL || cl->assertion == NULL) {
-    assertion_refused(a, cl ? cl->name : NULL, cl ? "client has no jwks (it authenticates with a secret)" : "unknown client",
+  if (cl == NULL || (cl->assertion == NULL && cl->remote == NULL)) {
+    assertion_refused(a, cl ? cl->name : NULL,
+                      cl == NULL ? "unknown client"
+                      : cl->jwks_uri != NULL ? "jwks_uri is not fetched by this process"
+                                             : "client has no jwks (it authenticates with a secret)",
                       NULL);
     return 0;
+  }
+  /* keys from a jwks_uri: the set published now (never fetched here); an
+   * unknown kid or no set asks the client's source for a refetch, and this
+   * request is refused (the client retries) */
+  const jwtkit_verifier *v = cl->assertion;
+  sv_remote_verifier *held = NULL;
+  if (cl->remote != NULL) {
+    const char *why = NULL;
+    held = sv_remote_verifier_get(cl->remote, &v, &why);
+    if (held == NULL) {
+      sv_remote_refetch(cl->remote);
+      assertion_refused(a, cl->name, "jwks_uri keys not available", why);
+      return 0;
+    }
   }
   jwtkit_claims *claims = NULL;
   jwtkit_errinfo ei;
   memset(&ei, 0, sizeof ei);
-  jwtkit_err rc = jwtkit_verify_at(cl->assertion, assertion, strlen(assertion), now, &claims, &ei);
+  jwtkit_err rc = jwtkit_verify_at(v, assertion, strlen(assertion), now, &claims, &ei);
+  sv_remote_verifier_release(held);
   if (rc != JWTKIT_OK) {
+    if (cl->remote != NULL && (rc == JWTKIT_ERR_UNKNOWN_KID || rc == JWTKIT_ERR_NO_KEY)) sv_remote_refetch(cl->remote);
     assertion_refused(a, cl->name, "verification failed", ei.msg[0] ? ei.msg : jwtkit_strerror(rc));
     return 0;
   }
@@ -355,7 +374,7 @@ static void token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_
   }
   if (assertion != NULL) {
     if (!assertion_ok(cs, cl, assertion, now, a)) goto out;
-  } else if (cl != NULL && cl->jwks != NULL) {
+  } else if (cl != NULL && (cl->jwks != NULL || cl->jwks_uri != NULL)) {
     /* a private_key_jwt client has no secret: the dummy hash keeps the
      * time of the answer the same as for a wrong secret */
     (void)sv_secret_verify(NULL, NULL, secret, secret_len);

@@ -5,7 +5,8 @@
 # completion offers nothing --help does not list); every key of the
 # configuration table of docs/serve.md is in the man page, and every option
 # that is a key is in that table; the completion offers the client
-# subcommands --help names.  No server is started.
+# subcommands --help names; the client keys of private_key_jwt are in the
+# man page.  No server is started.
 set -u
 : "${SERVE_BIN:?SERVE_BIN is not set}"
 SRC=${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -47,6 +48,14 @@ expect "completion of 'serve client ' is those subcommands" "$SUBS" "$(complete_
 expect "completion of 'serve cl' is client" client "$(complete_words jwtkit serve cl)"
 expect "completion of 'serve --log-level w'" warn "$(complete_words jwtkit serve --log-level w)"
 expect "completion of 'serve --alg Ed'" EdDSA "$(complete_words jwtkit serve --alg Ed)"
+# private_key_jwt keys: a file (completed as one) or a URL (nothing to offer)
+check "client --help lists --jwks-uri" bash -c "printf '%s\n' '$CLIENT_OPTS' | grep -qx jwks-uri"
+expect "completion of the value of --jwks-uri offers nothing (not the options)" "" "$(complete_words jwtkit serve client add x --jwks-uri --)"
+expect "completion of 'client add x --assertion-alg ES2'" ES256 "$(complete_words jwtkit serve client add x --assertion-alg ES2)"
+# the client entry's keys the man page names
+for k in jwks jwks_uri allow_http_jwks assertion_algs; do
+  check "man page names client key $k" grep -q -- "^\.BR\{0,1\} $k\b" "$MAN"
+done
 
 # configuration keys: the table of docs/serve.md (`key` or `a` / `b` in its first column)
 KEYS=$(sed -n '/^| key | default | meaning |$/,/^$/p' "$DOC" | sed -n 's/^| \(`[a-z0-9_]*`\( \/ `[a-z0-9_]*`\)*\) |.*/\1/p' |

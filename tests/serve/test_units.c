@@ -741,6 +741,37 @@ static void test_scope_tokens(void) {
   CHECK(!sv_scope_token_ok("a b", 3));
 }
 
+/* jwks_uri values: https anywhere; http only to a loopback host (a name
+ * that merely starts like one is not); no spaces, fragment, userinfo. */
+static void test_jwks_uri(void) {
+  char err[600];
+  CHECK(sv_jwks_uri_ok("https://client.example/jwks.json", err, sizeof err) == 0);
+  CHECK(sv_jwks_uri_ok("https://client.example:8443/a/b?c=d", err, sizeof err) == 0);
+  CHECK(sv_jwks_uri_ok("http://127.0.0.1:8080/jwks.json", err, sizeof err) == 0);
+  CHECK(sv_jwks_uri_ok("http://127.1.2.3/jwks.json", err, sizeof err) == 0);
+  CHECK(sv_jwks_uri_ok("http://localhost:9/jwks.json", err, sizeof err) == 0);
+  CHECK(sv_jwks_uri_ok("http://localhost", err, sizeof err) == 0);
+  CHECK(sv_jwks_uri_ok("http://[::1]:9/x", err, sizeof err) == 0);
+  CHECK(sv_jwks_uri_ok("http://127.evil.example/jwks.json", err, sizeof err) != 0);
+  CHECK(strstr(err, "not a loopback address") != NULL);
+  CHECK(sv_jwks_uri_ok("http://localhost.evil.example/", err, sizeof err) != 0);
+  CHECK(sv_jwks_uri_ok("http://[::1]evil/", err, sizeof err) != 0);
+  CHECK(sv_jwks_uri_ok("http://128.0.0.1/", err, sizeof err) != 0);
+  CHECK(sv_jwks_uri_ok("http://client.example/", err, sizeof err) != 0);
+  CHECK(sv_jwks_uri_ok("ftp://client.example/", err, sizeof err) != 0);
+  CHECK(sv_jwks_uri_ok("https:///jwks.json", err, sizeof err) != 0);
+  CHECK(sv_jwks_uri_ok("https://user@client.example/", err, sizeof err) != 0);
+  CHECK(sv_jwks_uri_ok("https://client.example/a b", err, sizeof err) != 0);
+  CHECK(sv_jwks_uri_ok("https://client.example/#k", err, sizeof err) != 0);
+  char long_url[SV_MAX_JWKS_URI + 2];
+  memset(long_url, 'a', sizeof long_url - 1);
+  memcpy(long_url, "https://", 8);
+  long_url[sizeof long_url - 1] = '\0';
+  CHECK(sv_jwks_uri_ok(long_url, err, sizeof err) != 0);
+  long_url[SV_MAX_JWKS_URI] = '\0';
+  CHECK(sv_jwks_uri_ok(long_url, err, sizeof err) == 0);
+}
+
 int main(void) {
   test_form();
   test_basic();
@@ -756,6 +787,7 @@ int main(void) {
   test_framing();
   test_bounded_keys_and_series();
   test_jti();
+  test_jwks_uri();
   printf("serve units: %d checks, %d failed\n", g_checks, g_fail);
   return g_fail ? 1 : 0;
 }
