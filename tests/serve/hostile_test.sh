@@ -131,6 +131,16 @@ raw "${H}Transfer-Encoding: chunked\r\n\r\n1d\r\n$B\r\n0\r\n\r\n" >"$WORK/f.json
 check "a chunked body is still taken (200)" jok "$WORK/f.json" 'd["status"] == "200" and "access_token" in d["text"]'
 
 # ------------------------------------------------------- 4. token buckets
+# A fresh issuer with the documented bursts and failure cost, and refill
+# off (1/h): the bucket arithmetic is then exact whatever a request takes.
+# With refill on, the outcome depended on time: a wrong secret is checked
+# with a slow hash (PBKDF2), and when checking the first ones took long
+# (sanitizer builds, a loaded machine) the address bucket refilled faster
+# than the client's, so every 429 named the client and none the address.
+stop_server TERM
+check "server stopped cleanly before the bucket tests (exit $SEXIT)" test "$SEXIT" = 0
+check "server starts with refill off" start_server "$LOG" --config "$WORK/serve.conf" \
+  --token-rate-ip 1/h --token-rate-client 1/h
 # the legitimate client bob, 2 requests a second from 127.0.0.1 meanwhile
 "$PY" "$FLOOD" "$PORT" bob "$BOB" 1 127.0.0.1 >/dev/null
 ( for _ in $(seq 8); do
@@ -142,18 +152,18 @@ BOBPID=$!
 wait "$BOBPID"
 got=$(jget "$WORK/brute.json" '"%s in %.2f s" % (d["statuses"], d["seconds"])')
 echo "wrong secrets from one address: $got" | tee -a "$FIG"
-check "wrong secrets from one address: at most burst/fail_cost + refill attempts reach the check ($got)" \
-  jok "$WORK/brute.json" 'd["statuses"].get("401", 0) <= 10 + 2 * d["seconds"] + 2 and d["statuses"].get("429", 0) >= 250'
+check "wrong secrets from one address: burst/fail_cost attempts reach the check, the rest are 429 ($got)" \
+  jok "$WORK/brute.json" 'd["statuses"] == {"401": 10, "429": 290}'
 check "every 429 carries Retry-After >= 1" jok "$WORK/brute.json" 'd["retry_after_ok"]'
-check "they name the bucket that was empty (the address's, or the client's: wrong secrets drain both)" \
-  jok "$WORK/brute.json" 'all("from this address" in k or "for this client" in k for k in d["descriptions_429"]) and any("from this address" in k for k in d["descriptions_429"])'
+check "they name the bucket that was empty (the address's, checked first: wrong secrets drain both alike)" \
+  jok "$WORK/brute.json" 'all("from this address" in k for k in d["descriptions_429"])'
 check "the legitimate client at its normal rate never got a 429 ($(sort "$WORK/bob.txt" | uniq -c | tr '\n' ' '))" \
   test "$(grep -c '^200$' "$WORK/bob.txt")" = 8
 "$PY" "$FLOOD" "$PORT" carol "$CAROL" 250 $(for i in $(seq 10 30); do printf '127.0.0.%d ' "$i"; done) >"$WORK/client.json"
 got=$(jget "$WORK/client.json" '"%s in %.2f s" % (d["statuses"], d["seconds"])')
 echo "one client from 21 addresses: $got" | tee -a "$FIG"
 check "one client asked for from 21 addresses is throttled by its own bucket ($got)" \
-  jok "$WORK/client.json" 'd["statuses"].get("429", 0) >= 50 and all("for this client" in k for k in d["descriptions_429"]) and d["statuses"].get("200", 0) <= 100 + 10 * d["seconds"] + 2'
+  jok "$WORK/client.json" 'd["statuses"] == {"200": 100, "429": 150} and all("for this client" in k for k in d["descriptions_429"])'
 "$PY" "$FLOOD" "$PORT" dave "$DAVE" 150 127.0.0.5 >"$WORK/good.json"
 ok_before=$(jget "$WORK/good.json" 'd["before_first_429"]')
 bad_before=$(jget "$WORK/brute.json" 'd["before_first_429"]')
@@ -163,7 +173,7 @@ check "a failure costs more than a success ($bad_before wrong secrets vs $ok_bef
 by_addr=$(metric 'jwtkit_token_throttled_total{by="address"}')
 by_client=$(metric 'jwtkit_token_throttled_total{by="client"}')
 check "429s counted by bucket (address $by_addr, client $by_client)" \
-  test "$((by_addr + by_client))" -ge 300 -a "$by_addr" -ge 100 -a "$by_client" -ge 50
+  test "$by_addr" = 340 -a "$by_client" = 150
 
 stop_server TERM
 check "server stopped cleanly (exit $SEXIT)" test "$SEXIT" = 0
