@@ -1,30 +1,20 @@
 /*
- * The gateway core's JWK Set transport for jwtkit gate: one thread per
- * source, fetching with the shared libcurl client (services/fetch; its
- * handle, and so its connection, kept between fetches).  The thread runs
- * the source's timers (gw_source_tick), sleeps until the next one or until
- * the core starts a fetch, and hands every answer back
- * (gw_source_fetch_done).  Verifying threads never wait for it.
+ * The gateway core's JWK Set transport for jwtkit gate: the core's thread
+ * per source (gw_worker, services/gatecore/thread.c) fetching with the
+ * shared libcurl client (services/fetch; its handle, and so its
+ * connection, kept between fetches), issuer discovery included.
+ * Verifying threads never wait for it.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/clock.h"
 #include "fetch.h"
 #include "gate_internal.h"
 
+/* What a source's thread keeps between fetches (gw_worker_ops.user). */
 typedef struct fetcher {
-  gw_source *src; /* not referenced: the source owns its fetcher */
-  jk_fetcher *http;
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int job;          /* under mu: req is to be fetched */
-  gw_fetch_req req; /* url and ca_file point into the source's definition */
-  int closing;
-  atomic_int abort;
+  jk_fetcher *http;              /* its libcurl handle, made at the first fetch */
   char last_uri[GW_MAX_URL + 1]; /* a discovery source's jwks_uri of the last fetch */
 } fetcher;
 
@@ -149,116 +139,32 @@ void gate_fetched_free(gate_fetched *g) {
   g->have_raw = 0;
 }
 
-static void fetch_once(fetcher *f, const gw_fetch_req *req) {
+static void fetch_once(void *user, gw_source *src, const gw_fetch_req *req, atomic_int *abort) {
+  fetcher *f = user;
   if (f->http == NULL) f->http = jk_fetcher_new();
   if (f->http == NULL) {
     gw_fetch_resp gr = {.result = GW_FETCH_NETWORK, .detail = "cannot initialise libcurl"};
-    gw_source_fetch_done(f->src, jk_mono_ms(), &gr);
+    gw_source_fetch_done(src, jk_mono_ms(), &gr);
     return;
   }
   gate_fetched g;
-  gate_fetch(f->http, req, &f->abort, f->last_uri, &g);
-  gw_source_fetch_done(f->src, jk_mono_ms(), &g.gr);
+  gate_fetch(f->http, req, abort, f->last_uri, &g);
+  gw_source_fetch_done(src, jk_mono_ms(), &g.gr);
   gate_fetched_free(&g);
 }
 
-/* Sleep (under mu) until deadline (monotonic ms) or a signal. */
-static void wait_until(fetcher *f, int64_t deadline) {
-  int64_t d = deadline - jk_mono_ms();
-  if (d <= 0) return;
-  if (d > 3600 * 1000) d = 3600 * 1000;
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_sec += d / 1000;
-  ts.tv_nsec += (d % 1000) * 1000000;
-  if (ts.tv_nsec >= 1000000000) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000;
-  }
-  pthread_cond_timedwait(&f->cv, &f->mu, &ts);
-}
+static void fetcher_fini(void *user) { jk_fetcher_free(((fetcher *)user)->http); }
 
-static void *run(void *arg) {
-  fetcher *f = arg;
-  pthread_mutex_lock(&f->mu);
-  while (!f->closing) {
-    if (f->job) {
-      gw_fetch_req req = f->req;
-      f->job = 0;
-      pthread_mutex_unlock(&f->mu);
-      fetch_once(f, &req);
-      pthread_mutex_lock(&f->mu);
-      continue;
-    }
-    pthread_mutex_unlock(&f->mu);
-    int64_t wake = gw_source_tick(f->src, jk_mono_ms());
-    pthread_mutex_lock(&f->mu);
-    if (!f->job && !f->closing) wait_until(f, wake);
-  }
-  pthread_mutex_unlock(&f->mu);
-  return NULL;
-}
+static const gw_worker_ops k_ops = {.user_size = sizeof(fetcher), .fetch = fetch_once, .fini = fetcher_fini};
 
 static void *f_open(void *ctx, gw_source *s) {
   (void)ctx;
-  fetcher *f = calloc(1, sizeof *f);
-  if (f == NULL) return NULL;
-  f->src = s;
-  atomic_init(&f->abort, 0);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  int ok = pthread_cond_init(&f->cv, &ca) == 0;
-  pthread_condattr_destroy(&ca);
-  if (ok && pthread_mutex_init(&f->mu, NULL) != 0) {
-    pthread_cond_destroy(&f->cv);
-    ok = 0;
-  }
-  if (ok && pthread_create(&f->thread, NULL, run, f) != 0) {
-    pthread_mutex_destroy(&f->mu);
-    pthread_cond_destroy(&f->cv);
-    ok = 0;
-  }
-  if (!ok) {
-    free(f);
-    return NULL;
-  }
-  return f;
-}
-
-static void f_start(void *h, const gw_fetch_req *req) {
-  fetcher *f = h;
-  pthread_mutex_lock(&f->mu);
-  f->req = *req;
-  f->job = 1;
-  pthread_cond_signal(&f->cv);
-  pthread_mutex_unlock(&f->mu);
-}
-
-/* Abort the fetch in progress and wake the thread (to end, with closing). */
-static void stop(fetcher *f, int closing) {
-  atomic_store(&f->abort, 1);
-  pthread_mutex_lock(&f->mu);
-  f->closing |= closing;
-  pthread_cond_signal(&f->cv);
-  pthread_mutex_unlock(&f->mu);
-}
-
-static void f_cancel(void *h) { stop(h, 0); }
-
-static void f_close(void *h) {
-  fetcher *f = h;
-  stop(f, 1);
-  pthread_join(f->thread, NULL);
-  jk_fetcher_free(f->http);
-  pthread_mutex_destroy(&f->mu);
-  pthread_cond_destroy(&f->cv);
-  free(f);
+  return gw_worker_open(&k_ops, s);
 }
 
 void gate_fetcher_transport(gw_transport *t) {
   t->open = f_open;
-  t->start = f_start;
-  t->cancel = f_cancel;
-  t->close = f_close;
+  t->start = gw_worker_start;
+  t->cancel = gw_worker_cancel;
+  t->close = gw_worker_close;
 }

@@ -370,6 +370,25 @@ typedef struct gw_transport {
   void *ctx;
 } gw_transport;
 
+/* A thread per source (thread.c): the fetching half of a transport for a
+ * front end that may block while it fetches (jwtkit gate; jwtkit serve's
+ * jwks_uri clients).  The thread calls ops->fetch for each request, which
+ * does one fetch (abort is set when the source cancels or closes) and hands
+ * the answer to gw_source_fetch_done; between requests it runs
+ * gw_source_tick.  It takes no asynchronous signal.  A front end's open
+ * returns gw_worker_open(&its_ops, s); start, cancel and close are
+ * gw_worker_start, gw_worker_cancel and gw_worker_close. */
+typedef struct gw_worker gw_worker;
+typedef struct gw_worker_ops {
+  size_t user_size; /* per source, zeroed, handed to fetch and fini */
+  void (*fetch)(void *user, gw_source *src, const gw_fetch_req *req, atomic_int *abort);
+  void (*fini)(void *user); /* the source closes (NULL: nothing to release) */
+} gw_worker_ops;
+gw_worker *gw_worker_open(const gw_worker_ops *ops, gw_source *s);
+void gw_worker_start(void *h, const gw_fetch_req *req);
+void gw_worker_cancel(void *h);
+void gw_worker_close(void *h);
+
 /* A source (strings copied).  t NULL: it never fetches and never parks
  * (configuration checks, tests).  NULL when out of memory or open failed. */
 gw_source *gw_source_new(const gw_jwks_def *d, const gw_transport *t);

@@ -4,7 +4,8 @@
  * source of the gateway core (services/gatecore: when to fetch, what an
  * answer means, Cache-Control clamped, refresh ahead, one refetch per
  * cooldown on an unknown kid, stale-if-error up to a bound) and a fetch
- * thread of its own that runs the source's timers and fetches with the
+ * thread of its own (the core's gw_worker, services/gatecore/thread.c)
+ * that runs the source's timers and fetches with the
  * project's libcurl client (services/fetch: size cap, timeout, no
  * redirects).  A request thread only reads the published set and may ask
  * for a refetch, which signals that thread: it never fetches and never
@@ -14,12 +15,10 @@
  * verification. */
 #include <arpa/inet.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -87,16 +86,10 @@ int sv_remote_live(void) { return atomic_load(&g_live); }
 
 /* ------------------------------------------------------- the transport */
 
+/* What a client's source thread keeps between fetches (gw_worker_ops.user). */
 typedef struct fetcher {
-  gw_source *src; /* not referenced: the source owns its fetcher */
-  jk_fetcher *http;
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int job;          /* under mu: req is to be fetched */
-  gw_fetch_req req; /* url and ca_file point into the source's definition */
-  int closing;
-  atomic_int abort;
+  gw_source *src;                   /* set at the first fetch, for count_fetches */
+  jk_fetcher *http;                 /* its libcurl handle, made at the first fetch */
   uint64_t counted[GW_FETCH_COUNT]; /* the source's fetch counts already added to g_fetches */
 } fetcher;
 
@@ -141,7 +134,9 @@ static gw_fetch_result result_of(jk_fetch_result r) {
   }
 }
 
-static void fetch_once(fetcher *f, const gw_fetch_req *req) {
+static void fetch_once(void *user, gw_source *src, const gw_fetch_req *req, atomic_int *abort) {
+  fetcher *f = user;
+  f->src = src;
   if (f->http == NULL) f->http = jk_fetcher_new();
   if (f->http == NULL) {
     gw_fetch_resp gr = {.result = GW_FETCH_NETWORK, .detail = "cannot initialise libcurl"};
@@ -156,7 +151,7 @@ static void fetch_once(fetcher *f, const gw_fetch_req *req) {
                      .agent = "jwtkit-serve",
                      .accept = "application/jwk-set+json, application/json",
                      .if_none_match = req->if_none_match,
-                     .abort = &f->abort};
+                     .abort = abort};
   jk_fetch_resp r;
   jk_fetcher_get(f->http, req->url, &o, &r);
   gw_fetch_resp gr = {result_of(r.result), r.status, r.body, r.len, r.cache_control, r.etag, r.age, r.detail};
@@ -165,104 +160,13 @@ static void fetch_once(fetcher *f, const gw_fetch_req *req) {
   count_fetches(f);
 }
 
-/* Sleep (under mu) until deadline (monotonic ms) or a signal. */
-static void wait_until(fetcher *f, int64_t deadline) {
-  int64_t d = deadline - jk_mono_ms();
-  if (d <= 0) return;
-  if (d > 3600 * 1000) d = 3600 * 1000;
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_sec += d / 1000;
-  ts.tv_nsec += (d % 1000) * 1000000;
-  if (ts.tv_nsec >= 1000000000) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000;
-  }
-  pthread_cond_timedwait(&f->cv, &f->mu, &ts);
-}
+static void fetcher_fini(void *user) { jk_fetcher_free(((fetcher *)user)->http); }
 
-static void *run(void *arg) {
-  fetcher *f = arg;
-  pthread_mutex_lock(&f->mu);
-  while (!f->closing) {
-    if (f->job) {
-      gw_fetch_req req = f->req;
-      f->job = 0;
-      pthread_mutex_unlock(&f->mu);
-      fetch_once(f, &req);
-      pthread_mutex_lock(&f->mu);
-      continue;
-    }
-    pthread_mutex_unlock(&f->mu);
-    int64_t wake = gw_source_tick(f->src, jk_mono_ms());
-    pthread_mutex_lock(&f->mu);
-    if (!f->job && !f->closing) wait_until(f, wake);
-  }
-  pthread_mutex_unlock(&f->mu);
-  return NULL;
-}
+static const gw_worker_ops k_ops = {.user_size = sizeof(fetcher), .fetch = fetch_once, .fini = fetcher_fini};
 
 static void *f_open(void *ctx, gw_source *s) {
   (void)ctx;
-  fetcher *f = calloc(1, sizeof *f);
-  if (f == NULL) return NULL;
-  f->src = s;
-  atomic_init(&f->abort, 0);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  int ok = pthread_cond_init(&f->cv, &ca) == 0;
-  pthread_condattr_destroy(&ca);
-  if (ok && pthread_mutex_init(&f->mu, NULL) != 0) {
-    pthread_cond_destroy(&f->cv);
-    ok = 0;
-  }
-  /* the thread takes no signal: the first sources start before the main
-   * thread blocks SIGTERM/SIGINT/SIGHUP for its sigwait, and a signal the
-   * kernel handed to this thread would end the process */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  if (ok && pthread_create(&f->thread, NULL, run, f) != 0) {
-    pthread_mutex_destroy(&f->mu);
-    pthread_cond_destroy(&f->cv);
-    ok = 0;
-  }
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (!ok) {
-    free(f);
-    return NULL;
-  }
-  return f;
-}
-
-static void f_start(void *h, const gw_fetch_req *req) {
-  fetcher *f = h;
-  pthread_mutex_lock(&f->mu);
-  f->req = *req;
-  f->job = 1;
-  pthread_cond_signal(&f->cv);
-  pthread_mutex_unlock(&f->mu);
-}
-
-static void stop(fetcher *f, int closing) {
-  atomic_store(&f->abort, 1);
-  pthread_mutex_lock(&f->mu);
-  f->closing |= closing;
-  pthread_cond_signal(&f->cv);
-  pthread_mutex_unlock(&f->mu);
-}
-
-static void f_cancel(void *h) { stop(h, 0); }
-
-static void f_close(void *h) {
-  fetcher *f = h;
-  stop(f, 1);
-  pthread_join(f->thread, NULL);
-  jk_fetcher_free(f->http);
-  pthread_mutex_destroy(&f->mu);
-  pthread_cond_destroy(&f->cv);
-  free(f);
+  return gw_worker_open(&k_ops, s);
 }
 
 /* ----------------------------------------------------------- a client */
@@ -314,7 +218,7 @@ sv_remote *sv_remote_new(const sv_confsnap *cs, const sv_client *c) {
                          .stale_max = cs->settings.client_jwks_stale_max,
                          .ca_file = NULL},
                    .discovery = 0};
-  gw_transport t = {.open = f_open, .start = f_start, .cancel = f_cancel, .close = f_close};
+  gw_transport t = {.open = f_open, .start = gw_worker_start, .cancel = gw_worker_cancel, .close = gw_worker_close};
   r->src = gw_source_new(&d, &t);
   if (r->src == NULL) {
     pthread_mutex_destroy(&r->mu);
