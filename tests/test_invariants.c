@@ -602,6 +602,23 @@ static void test_inv9_one_secret_rule(void **state) {
     assert_non_null(strstr(ei.msg, keys[i].form));
     assert_non_null(strstr(ei.msg, "a key is never an HMAC secret"));
   }
+  /* a DER key whose last byte is 0x0a ("\n"): still a key through the
+   * text rule, which takes a trailing newline off (an Ed25519 SPKI with a
+   * public key chosen to end so; random keys did 1 time in 256) */
+  {
+    unsigned char ed[44] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
+    for (size_t i = 12; i < 43; i++) ed[i] = (unsigned char)(0x11 * (i % 13) + 1);
+    ed[43] = 0x0a;
+    jwtkit_key *dk = (jwtkit_key *)1;
+    jwtkit_errinfo ei;
+    assert_int_equal(jwtkit_key_from_secret(&dk, JWTKIT_ALG_HS256, ed, sizeof ed, &ei), JWTKIT_ERR_INVALID_KEY);
+    assert_non_null(strstr(ei.msg, "a DER key"));
+    dk = (jwtkit_key *)1;
+    assert_int_equal(jwtkit_key_from_secret_text(&dk, JWTKIT_ALG_HS256, (const char *)ed, sizeof ed, &ei),
+                     JWTKIT_ERR_INVALID_KEY);
+    assert_null(dk);
+    assert_non_null(strstr(ei.msg, "a DER key"));
+  }
   /* PEM armor anywhere in the bytes, not only at the start */
   char mixed[4096];
   snprintf(mixed, sizeof mixed, "secret-prefix-0123456789abcdef\n%s", pub);

@@ -119,6 +119,13 @@ static const char *jk_secret_key_form(const void *secret, size_t len) {
   return NULL;
 }
 
+static jwtkit_err key_form_fail(const char *form, jwtkit_errinfo *info) {
+  return jk_fail(info, JWTKIT_ERR_INVALID_KEY, "k",
+                 "the secret is %s: a key is never an HMAC secret (load it as a key; the algorithm-confusion "
+                 "pattern)",
+                 form);
+}
+
 static jwtkit_err secret_key(jwtkit_key **out, const jk_alg_info *ai, const void *secret, size_t len,
                              jwtkit_errinfo *info) {
   if (len > 4096) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, "k", "HMAC secret over 4096 bytes");
@@ -158,11 +165,7 @@ jwtkit_err jwtkit_key_from_secret(jwtkit_key **out, jwtkit_alg alg, const void *
                    ai->hash_len, secret ? len : 0);
   if (len > 4096) return jk_fail(info, JWTKIT_ERR_TOO_LARGE, "k", "HMAC secret over 4096 bytes");
   const char *form = jk_secret_key_form(secret, len);
-  if (form != NULL)
-    return jk_fail(info, JWTKIT_ERR_INVALID_KEY, "k",
-                   "the secret is %s: a key is never an HMAC secret (load it as a key; the algorithm-confusion "
-                   "pattern)",
-                   form);
+  if (form != NULL) return key_form_fail(form, info);
   return secret_key(out, ai, secret, len, info);
 }
 
@@ -172,6 +175,11 @@ jwtkit_err jwtkit_key_from_secret_text(jwtkit_key **out, jwtkit_alg alg, const c
   *out = NULL;
   if (text == NULL) return jk_fail(info, JWTKIT_ERR_INVALID_ARG, NULL, NULL);
   size_t n = jk_secret_text_len(text, len);
+  /* a key is never a secret, judged on the bytes as given too: a DER key
+   * whose last byte is 0x0a would no longer parse once the "newline" is
+   * taken off (1 in 256 keys) */
+  const char *form = n != len && len <= 4096 ? jk_secret_key_form(text, len) : NULL;
+  if (form != NULL) return key_form_fail(form, info);
   return jwtkit_key_from_secret(out, alg, text, n, info);
 }
 
