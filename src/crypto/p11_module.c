@@ -520,8 +520,6 @@ jwtkit_err jk_p11_pin_read(const jk_p11_uri *u, char **pin, size_t *pin_len, jwt
   return rc;
 }
 
-#endif /* JWTKIT_WITH_PKCS11 */
-
 jwtkit_err jk_p11_open_uri(jk_p11_uri *u, p11_token *t, char **pin, size_t *pin_len, jwtkit_errinfo *info) {
   jwtkit_err rc = jk_p11_pin_read(u, pin, pin_len, info);
   if (rc == JWTKIT_OK && (rc = jk_p11_token_open(u, t, info)) != JWTKIT_OK) {
@@ -532,3 +530,5 @@ jwtkit_err jk_p11_open_uri(jk_p11_uri *u, p11_token *t, char **pin, size_t *pin_
   if (rc != JWTKIT_OK) jk_p11_uri_free(u);
   return rc;
 }
+
+#endif /* JWTKIT_WITH_PKCS11 */
