@@ -46,6 +46,7 @@
 #include "common/prom.h"
 #include "crypto/seal.h"
 #include "fetch.h"
+#include "fetch_gw.h"
 #include "gatecore.h"
 #include "jwtkit_args.h"
 
@@ -749,18 +750,6 @@ static ngx_int_t jk_zone_init(ngx_shm_zone_t *zone, void *odata) {
   return NGX_OK;
 }
 
-static gw_fetch_result jk_map_result(jk_fetch_result r) {
-  switch (r) {
-    case JK_FETCH_OK: return GW_FETCH_OK;
-    case JK_FETCH_TIMEOUT: return GW_FETCH_TIMEOUT;
-    case JK_FETCH_TOO_LARGE: return GW_FETCH_TOO_LARGE;
-    case JK_FETCH_TRUNCATED: return GW_FETCH_TRUNCATED;
-    case JK_FETCH_CONNECT: return GW_FETCH_CONNECT;
-    case JK_FETCH_TLS: return GW_FETCH_TLS;
-    default: return GW_FETCH_NETWORK;
-  }
-}
-
 /* In a thread of nginx's pool: the blocking fetch. */
 static void jk_fetch_thread(void *data, ngx_log_t *log) {
   jk_task_ctx *t = data;
@@ -863,7 +852,7 @@ static void jk_fetch_done(ngx_event_t *ev) {
   jk_slot *sl = js->slot;
   int64_t now = jk_mono_ms();
   js->fetching = 0;
-  gw_fetch_resp gr = {jk_map_result(t->resp.result), t->resp.status, t->resp.body, t->resp.len,
+  gw_fetch_resp gr = {jk_fetch_gw_result(t->resp.result), t->resp.status, t->resp.body, t->resp.len,
                       t->resp.cache_control, t->resp.etag, t->resp.age, t->resp.detail};
   ngx_shmtx_lock(js->mtx);
   int sent_etag = sl->sm.sent_etag;

@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "fetch.h"
+#include "fetch_gw.h"
 #include "gate_internal.h"
 
 /* What a source's thread keeps between fetches (gw_worker_ops.user). */
@@ -17,25 +18,6 @@ typedef struct fetcher {
   jk_fetcher *http;              /* its libcurl handle, made at the first fetch */
   char last_uri[GW_MAX_URL + 1]; /* a discovery source's jwks_uri of the last fetch */
 } fetcher;
-
-gw_fetch_result gate_fetch_result(jk_fetch_result r) {
-  switch (r) {
-    case JK_FETCH_OK:
-      return GW_FETCH_OK;
-    case JK_FETCH_TIMEOUT:
-      return GW_FETCH_TIMEOUT;
-    case JK_FETCH_TOO_LARGE:
-      return GW_FETCH_TOO_LARGE;
-    case JK_FETCH_TRUNCATED:
-      return GW_FETCH_TRUNCATED;
-    case JK_FETCH_CONNECT:
-      return GW_FETCH_CONNECT;
-    case JK_FETCH_TLS:
-      return GW_FETCH_TLS;
-    default:
-      return GW_FETCH_NETWORK;
-  }
-}
 
 void gate_fetch_opts(const gw_fetch_req *req, jk_fetch_opts *o) {
   *o = (jk_fetch_opts){.http = req->allow_http ? JK_FETCH_HTTP_ANY : JK_FETCH_HTTPS_ONLY,
@@ -76,7 +58,7 @@ static int discover(jk_fetcher *http, const gw_fetch_req *req, atomic_int *abort
     }
     int ok = -1;
     if (fr != JK_FETCH_OK) {
-      g->gr.result = gate_fetch_result(fr);
+      g->gr.result = jk_fetch_gw_result(fr);
       snprintf(g->detail, sizeof g->detail, "issuer_discovery: %.300s: %.250s", url, m.detail);
     } else if (m.status == 404) {
       g->gr.result = GW_FETCH_HTTP_ERROR;
@@ -130,7 +112,7 @@ void gate_fetch(jk_fetcher *http, const gw_fetch_req *req, atomic_int *abort, ch
   get(http, url, &o, &g->raw);
   g->have_raw = 1;
   jk_fetch_resp *r = &g->raw;
-  g->gr = (gw_fetch_resp){gate_fetch_result(r->result), r->status, r->body, r->len, r->cache_control, r->etag, r->age,
+  g->gr = (gw_fetch_resp){jk_fetch_gw_result(r->result), r->status, r->body, r->len, r->cache_control, r->etag, r->age,
                           r->detail};
 }
 

@@ -61,10 +61,9 @@ const char *const *gate_server_keys(void);
 /* The transport's open, start, cancel and close (park and resume are
  * http.c's). */
 void gate_fetcher_transport(gw_transport *t);
-/* The fetch options of a request (no abort flag), and the core's name of
- * the client's result. */
+/* The fetch options of a request (no abort flag); the core's name of the
+ * client's result is jk_fetch_gw_result (services/fetch/fetch_gw.h). */
 void gate_fetch_opts(const gw_fetch_req *req, jk_fetch_opts *o);
-gw_fetch_result gate_fetch_result(jk_fetch_result r);
 /* One fetch of req as the transport makes it: for a discovery source the
  * issuer's metadata first (OpenID Connect, then RFC 8414 after a 404), then
  * the jwks_uri it names.  http NULL: a one-off connection.  last_uri

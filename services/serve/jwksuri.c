@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "core/alloc.h"
 #include "fetch.h"
+#include "fetch_gw.h"
 #include "gatecore.h"
 #include "serve.h"
 
@@ -115,25 +116,6 @@ static void count_fetches(fetcher *f) {
   }
 }
 
-static gw_fetch_result result_of(jk_fetch_result r) {
-  switch (r) {
-    case JK_FETCH_OK:
-      return GW_FETCH_OK;
-    case JK_FETCH_TIMEOUT:
-      return GW_FETCH_TIMEOUT;
-    case JK_FETCH_TOO_LARGE:
-      return GW_FETCH_TOO_LARGE;
-    case JK_FETCH_TRUNCATED:
-      return GW_FETCH_TRUNCATED;
-    case JK_FETCH_CONNECT:
-      return GW_FETCH_CONNECT;
-    case JK_FETCH_TLS:
-      return GW_FETCH_TLS;
-    default:
-      return GW_FETCH_NETWORK;
-  }
-}
-
 static void fetch_once(void *user, gw_source *src, const gw_fetch_req *req, atomic_int *abort) {
   fetcher *f = user;
   f->src = src;
@@ -154,7 +136,7 @@ static void fetch_once(void *user, gw_source *src, const gw_fetch_req *req, atom
                      .abort = abort};
   jk_fetch_resp r;
   jk_fetcher_get(f->http, req->url, &o, &r);
-  gw_fetch_resp gr = {result_of(r.result), r.status, r.body, r.len, r.cache_control, r.etag, r.age, r.detail};
+  gw_fetch_resp gr = {jk_fetch_gw_result(r.result), r.status, r.body, r.len, r.cache_control, r.etag, r.age, r.detail};
   gw_source_fetch_done(f->src, jk_mono_ms(), &gr);
   jk_fetch_resp_free(&r);
   count_fetches(f);
