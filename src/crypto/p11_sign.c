@@ -49,14 +49,6 @@ jwtkit_err jk_p11_mech_check(const p11_token *t, CK_MECHANISM_TYPE m, const char
   return JWTKIT_OK;
 }
 
-static pthread_once_t g_md_once = PTHREAD_ONCE_INIT;
-static EVP_MD *g_md[3];
-static void md_fetch(void) {
-  g_md[0] = EVP_MD_fetch(NULL, "SHA256", NULL);
-  g_md[1] = EVP_MD_fetch(NULL, "SHA384", NULL);
-  g_md[2] = EVP_MD_fetch(NULL, "SHA512", NULL);
-}
-
 static CK_RV sign_once(struct jk_p11key *p, const jwtkit_key *key, const p11_sess *s, const unsigned char *in,
                        size_t inl, unsigned char *sig, size_t cap, size_t *sig_len) {
   CK_RV rv = jk_p11_hook(JK_P11_EV_SIGN, key);
@@ -110,8 +102,7 @@ jwtkit_err jk_p11_sign(const jwtkit_key *key, const unsigned char *data, size_t 
   const unsigned char *in = data;
   size_t inl = len;
   if (p->prehash) {
-    pthread_once(&g_md_once, md_fetch);
-    const EVP_MD *md = p->ai->hash_len == 32 ? g_md[0] : p->ai->hash_len == 48 ? g_md[1] : g_md[2];
+    const EVP_MD *md = jk_md_sha2(p->ai->hash_len);
     unsigned dl = 0;
     if (md == NULL || EVP_Digest(data, len, dg, &dl, md, NULL) != 1) {
       ERR_clear_error();

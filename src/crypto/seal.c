@@ -1,6 +1,7 @@
 /* AES-256-GCM, SHA-256, HMAC-SHA-256 and PBKDF2 for data at rest. */
 #include "crypto/seal.h"
 #include "common/attr.h"
+#include "key_openssl.h"
 
 #include <limits.h>
 
@@ -28,7 +29,7 @@ int jk_aes256gcm(int enc, const unsigned char key[32], const unsigned char nonce
 int jk_sha256_2(const void *a, size_t alen, const void *b, size_t blen, unsigned char out[32]) {
   unsigned int n = 0;
   EVP_MD_CTX *c = EVP_MD_CTX_new();
-  int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(c, a, alen) == 1 &&
+  int ok = c != NULL && EVP_DigestInit_ex(c, jk_md_sha2(32), NULL) == 1 && EVP_DigestUpdate(c, a, alen) == 1 &&
            EVP_DigestUpdate(c, b, blen) == 1 && EVP_DigestFinal_ex(c, out, &n) == 1 && n == 32;
   EVP_MD_CTX_free(c);
   return ok ? 0 : -1;

@@ -12,6 +12,7 @@
 #include "core/alloc.h"
 #include "core/error_internal.h"
 #include "key_internal.h"
+#include "key_openssl.h"
 #include "p11.h"
 #include "common/attr.h"
 
@@ -73,15 +74,17 @@ static void fetch_once(void) {
   g_md[2] = EVP_MD_fetch(NULL, "SHA512", NULL);
 }
 
-static const EVP_MD *md_for(const jk_alg_info *ai) {
+const EVP_MD *jk_md_sha2(size_t hash_len) {
   pthread_once(&g_once, fetch_once);
-  switch (ai->hash_len) {
+  switch (hash_len) {
     case 32: return g_md[0];
     case 48: return g_md[1];
     case 64: return g_md[2];
     default: return NULL;
   }
 }
+
+static const EVP_MD *md_for(const jk_alg_info *ai) { return jk_md_sha2(ai->hash_len); }
 
 static EVP_MAC *hmac_alg(void) {
   pthread_once(&g_once, fetch_once);
