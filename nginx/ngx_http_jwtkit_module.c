@@ -77,6 +77,7 @@ typedef struct {
   ngx_array_t *key_files; /* jk_val */
   ngx_array_t *audiences; /* jk_val */
   ngx_array_t *claims;    /* jka_claim_req */
+  ngx_flag_t token_cache; /* auth_jwt_token_cache: the route uses the token cache */
   ngx_flag_t own;         /* a jwt directive was given at this level */
   ngx_int_t route;        /* in the main conf's gw_config; -1: off */
   ngx_str_t ch_missing, ch_invalid, ch_scope;
@@ -141,7 +142,8 @@ struct jk_main_conf_s {
   jk_stats *stats;  /* in the zone; NULL without one */
   ngx_uint_t status_used; /* auth_jwt_status appears */
   ngx_uint_t unavailable; /* the answer when no key set can be had: 503 (default) or 401 */
-  ngx_uint_t cache_set, cache_on; /* auth_jwt_token_cache */
+  ngx_uint_t cache_entries; /* auth_jwt_token_cache ENTRIES (http level); 0: the default */
+  ngx_uint_t cache_on;      /* a route uses the token cache */
   ngx_str_t claim_vars[GW_MAX_HEADERS]; /* with the cache: claims the configuration's $jwt_claim_* name */
   ngx_uint_t nclaim_vars;
   ngx_thread_pool_t *tp;
@@ -214,8 +216,8 @@ static ngx_command_t jk_commands[] = {
      jk_set_legacy, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("auth_jwt_jwks_settings"), NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE, jk_set_settings, NGX_HTTP_MAIN_CONF_OFFSET,
      0, NULL},
-    {ngx_string("auth_jwt_token_cache"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, jk_set_cache, NGX_HTTP_MAIN_CONF_OFFSET, 0,
-     NULL},
+    {ngx_string("auth_jwt_token_cache"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+     jk_set_cache, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("auth_jwt_status"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, jk_set_status, NGX_HTTP_LOC_CONF_OFFSET, 0,
      NULL},
     {ngx_string("auth_jwt_require_claim"),
@@ -322,6 +324,7 @@ static void *jk_create_loc(ngx_conf_t *cf) {
   c->key_files = NGX_CONF_UNSET_PTR;
   c->audiences = NGX_CONF_UNSET_PTR;
   c->claims = NGX_CONF_UNSET_PTR;
+  c->token_cache = NGX_CONF_UNSET;
   c->route = -1;
   return c;
 }
@@ -515,23 +518,40 @@ static gw_config *jk_cfg(jk_main_conf *m) {
   return m->cfg;
 }
 
-/* auth_jwt_token_cache on | off | ENTRIES; (http) */
+#define JK_CACHE_DEFAULT "10000"
+
+/* auth_jwt_token_cache on | off; (http, server, location: the routes below
+ * use the cache or not) or ENTRIES (http only: on, with that many entries
+ * per worker).  One cache per worker, shared by the routes that use it. */
 static char *jk_set_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
-  jk_main_conf *m = conf;
+  jk_loc_conf *c = conf;
+  jk_main_conf *m = ngx_http_conf_get_module_main_conf(cf, ngx_http_jwtkit_module);
   ngx_str_t *a = cf->args->elts;
   char err[JK_ERR];
   (void)cmd;
-  if (m->cache_set) return "is duplicate";
-  if (jk_cfg(m) == NULL) return NGX_CONF_ERROR;
+  if (c->token_cache != NGX_CONF_UNSET) return "is duplicate";
   const char *v = (const char *)a[1].data;
-  if (strcmp(v, "on") == 0) v = "10000";
-  else if (strcmp(v, "off") == 0) v = "0";
-  if (gw_config_set(m->cfg, "token_cache", v, err, sizeof err) != 0) {
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_token_cache: on, off or a number of entries: %s", err);
+  if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
+    c->token_cache = v[1] == 'n';
+  } else if (!(cf->cmd_type & NGX_HTTP_MAIN_CONF)) {
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "auth_jwt_token_cache: \"%s\" here: a server or location takes on or off (a number of "
+                       "entries is an http-level setting)", v);
     return NGX_CONF_ERROR;
+  } else {
+    gw_config *scratch = gw_config_new(); /* the core's check of the number */
+    int bad = scratch == NULL || gw_config_set(scratch, "token_cache", v, err, sizeof err) != 0;
+    size_t n = bad ? 0 : scratch->token_cache;
+    gw_config_free(scratch);
+    if (bad || n == 0) {
+      ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_token_cache: on, off or a number of entries: %s",
+                         bad ? err : "0 entries (use off)");
+      return NGX_CONF_ERROR;
+    }
+    m->cache_entries = n;
+    c->token_cache = 1;
   }
-  m->cache_set = 1;
-  m->cache_on = m->cfg->token_cache > 0;
+  c->own = 1; /* a location that only changes this has a route of its own */
   return NGX_CONF_OK;
 }
 
@@ -642,6 +662,7 @@ static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child) {
   JK_MERGE(legacy_deadline);
   JK_MERGE(audiences);
   JK_MERGE(claims);
+  ngx_conf_merge_value(conf->token_cache, prev->token_cache, 0);
   if (!conf->enable) return NGX_CONF_OK;
 
   if (!conf->own && prev->route >= 0) { /* everything inherited: the parent's route */
@@ -675,6 +696,8 @@ static char *jk_merge_loc(ngx_conf_t *cf, void *parent, void *child) {
   if (!bad && conf->issuer) bad = gw_route_set(rc, "issuer", (const char *)conf->issuer->value.data, err, sizeof err);
   if (!bad && conf->leeway) bad = gw_route_set(rc, "leeway", (const char *)conf->leeway->value.data, err, sizeof err);
   if (!bad && conf->type) bad = gw_route_set(rc, "typ", (const char *)conf->type->value.data, err, sizeof err);
+  if (!bad && !conf->token_cache) bad = gw_route_set(rc, "token_cache", "off", err, sizeof err);
+  if (conf->token_cache) m->cache_on = 1;
   if (!bad && conf->token_cookie)
     bad = gw_route_set(rc, "token_cookie", (const char *)conf->token_cookie->value.data, err, sizeof err);
   if (!bad && conf->token_header)
@@ -1110,7 +1133,10 @@ static jk_ctx *jk_decide(ngx_http_request_t *r, const jk_loc_conf *lc) {
   gw_decision_count(&d);
   int counted = d.reason;
   char lb[48];
-  snprintf(ctx->reason, sizeof ctx->reason, "%s", gw_reason_label(d.reason, lb, sizeof lb));
+  const char *label = gw_reason_label(d.reason, lb, sizeof lb); /* copied without printf: this runs per request */
+  size_t ll = strnlen(label, sizeof ctx->reason - 1);
+  ngx_memcpy(ctx->reason, label, ll);
+  ctx->reason[ll] = '\0';
   if (d.reason < GW_R_ALLOW_COUNT) {
     ctx->claims = d.claims;
     d.claims = NULL;
@@ -1462,7 +1488,7 @@ static ngx_int_t jk_preconf(ngx_conf_t *cf) {
 
 /* With the token cache, a hit has no claims object: every claim that a
  * $jwt_claim_* variable of the configuration names becomes an optional
- * claim header of every route (the core renders it as for the gate and
+ * claim header of every route that uses the cache (the core renders it as for the gate and
  * keeps the rendering in the cache entry; a value it cannot render is left
  * out, as the variable would be). */
 static ngx_int_t jk_cache_claims(ngx_conf_t *cf, jk_main_conf *m) {
@@ -1485,6 +1511,7 @@ static ngx_int_t jk_cache_claims(ngx_conf_t *cf, jk_main_conf *m) {
   if (m->nclaim_vars > 0 && gw_config_set(m->cfg, "header_max", "4096", err, sizeof err) != 0) goto fail;
   for (size_t r = 0; r < m->cfg->nroutes; r++) {
     gw_route_cfg *rc = &m->cfg->routes[r];
+    if (rc->token_cache_off) continue; /* a miss every time: the variables read the claims */
     if (m->nclaim_vars > 0 && gw_route_set(rc, "claim_header_failure", "allow", err, sizeof err) != 0) goto fail;
     for (ngx_uint_t i = 0; i < m->nclaim_vars; i++) {
       snprintf(key, sizeof key, "optional_header X-Jwtkit-Claim-%lu", (unsigned long)i);
@@ -1510,9 +1537,14 @@ static ngx_int_t jk_postconf(ngx_conf_t *cf) {
     m->cfg = NULL;
     if (!m->status_used) return NGX_OK;
   }
-  if (m->cfg != NULL && !m->cache_set && gw_config_set(m->cfg, "token_cache", "0", err, sizeof err) != 0) {
-    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "auth_jwt: %s", err);
-    return NGX_ERROR;
+  if (m->cfg != NULL) { /* one cache per worker when a route uses it */
+    char n[24];
+    snprintf(n, sizeof n, "%lu", (unsigned long)m->cache_entries);
+    if (gw_config_set(m->cfg, "token_cache", !m->cache_on ? "0" : m->cache_entries ? n : JK_CACHE_DEFAULT, err,
+                      sizeof err) != 0) {
+      ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "auth_jwt: %s", err);
+      return NGX_ERROR;
+    }
   }
   if (m->cfg != NULL && m->cache_on && jk_cache_claims(cf, m) != NGX_OK) return NGX_ERROR;
   if (m->cfg != NULL) {

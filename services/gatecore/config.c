@@ -324,7 +324,7 @@ static const char *const k_single[] = {"issuer",          "jwks_url",        "ty
                                        "leeway",          "max_age",         "token_cookie",
                                        "token_header",    "allow_http_jwks", "legacy_hs256_secret_file",
                                        "legacy_deadline", "claim_header_failure", "strip_authorization",
-                                       "issuer_discovery", NULL};
+                                       "issuer_discovery", "token_cache", NULL};
 
 int gw_route_set(gw_route_cfg *r, const char *k, const char *v, char *err, size_t cap) {
   for (int i = 0; k_single[i]; i++)
@@ -375,6 +375,12 @@ int gw_route_set(gw_route_cfg *r, const char *k, const char *v, char *err, size_
   if (strcmp(k, "issuer_discovery") == 0) {
     if (jk_parse_bool(v, &r->issuer_discovery) != 0)
       return ferr(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
+    return 0;
+  }
+  if (strcmp(k, "token_cache") == 0) {
+    int on = 1;
+    if (jk_parse_bool(v, &on) != 0) return ferr(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
+    r->token_cache_off = !on;
     return 0;
   }
   if (strcmp(k, "strip_authorization") == 0) {

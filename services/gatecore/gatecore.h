@@ -93,6 +93,7 @@ typedef struct gw_route_cfg {
   int claim_header_allow; /* claim_header_failure = allow (default deny) */
   int strip_authorization; /* an allow asks the proxy not to pass Authorization on (default: it does) */
   int issuer_discovery;    /* the JWK Set's URL from the issuer's metadata document (no jwks_url) */
+  int token_cache_off;     /* token_cache = off: this route never uses the token cache (default: it does) */
   char *token_cookie;
   char *token_header;
   int allow_http_jwks;

@@ -435,8 +435,10 @@ static void test_claim_headers(void) {
            "[route strict]\nmatch_path_prefix = /strict/\nkey_file = %s\nalgs = ES256\n"
            "header X-User = sub\nheader X-Scope = scope\noptional_header X-Tenant = tenant\n"
            "[route lenient]\nmatch_path_prefix = /lenient/\nkey_file = %s\nalgs = ES256\n"
-           "claim_header_failure = allow\nheader X-User = sub\nheader X-Scope = scope\n",
-           path, path);
+           "claim_header_failure = allow\nheader X-User = sub\nheader X-Scope = scope\n"
+           "[route fresh]\nmatch_path_prefix = /fresh/\nkey_file = %s\nalgs = ES256\ntoken_cache = off\n"
+           "header X-User = sub\n",
+           path, path, path);
   gate_config *cfg = NULL;
   gw_state *st = NULL;
   char err[1024] = "";
@@ -522,6 +524,14 @@ static void test_claim_headers(void) {
    * as an allow for the lenient one */
   decide_tok(st, "/strict/x", tok, &d);
   CHECK(denied(&d, "scope", "missing"));
+  gw_decision_free(&d);
+  jwtkit_free(tok);
+  /* token_cache = off: the route verifies every time, with its headers */
+  decide_claims_keep(st, k, "/fresh/x", "{\"sub\":\"bob\"," EXP "}", &d, &tok);
+  CHECK(d.reason == GW_R_VERIFIED && has_header(&d, "X-User", "bob"));
+  gw_decision_free(&d);
+  decide_tok(st, "/fresh/x", tok, &d);
+  CHECK(d.reason == GW_R_VERIFIED && has_header(&d, "X-User", "bob"));
   gw_decision_free(&d);
   jwtkit_free(tok);
 #undef EXP

@@ -6,7 +6,9 @@
 # byte the one verified); a claim that cannot be rendered stays empty on a hit too; a
 # cached token whose key left the JWK Set is refused; an expired token is
 # never served from the cache; auth_jwt_require_claim is checked on hits
-# too (on the token's payload), so a cached token never skips it.
+# too (on the token's payload), so a cached token never skips it.  Per
+# location: auth_jwt_token_cache on|off at server and location level, and
+# a nested location's off, each with the counts that show it.
 source "$(dirname "$0")/lib.sh"
 
 start_issuer --cache-control max-age=300 --keep 1 --algs ES256
@@ -99,4 +101,46 @@ call /mod/x -H "Authorization: Bearer $short"
 c1=$(cached)
 call /mod/x -H "Authorization: Bearer $short"
 check "past its exp the token is not served from the cache (cached stays $c1)" test "$(cached)" = "$c1"
+# per location: a second nginx without an http-level cache
+NGINX_PORT=$(free_port)
+NGINX_NAME=percache
+NGINX_HTTP_EXTRA=""
+start_nginx_module <<EOC
+    auth_jwt_algs ES256;
+    auth_jwt_issuer https://issuer.test;
+    auth_jwt_audience api;
+    auth_jwt_jwks $(JWKS_URL) allow_http;
+    location = /status { auth_jwt_status; }
+    location /on/ { auth_jwt "api"; auth_jwt_token_cache on; proxy_set_header X-User \$jwt_claim_sub; proxy_pass http://app; }
+    location /plain/ { auth_jwt "api"; proxy_set_header X-User \$jwt_claim_sub; proxy_pass http://app; }
+    location /nest/ {
+      auth_jwt "api";
+      auth_jwt_token_cache on;
+      proxy_pass http://app;
+      location /nest/off/ { auth_jwt_token_cache off; proxy_pass http://app; }
+    }
+EOC
+verified() { metric_of 'jwtkit_nginx_decisions_total{result="allow",reason="verified"}'; }
+twice() { # twice PATH TOKEN: TWICE="STATUS STATUS cached+ verified+" (BODY: the second's)
+  local c v s1
+  c=$(cached) v=$(verified)
+  call "$1" -H "Authorization: Bearer $2"
+  s1=$STATUS
+  call "$1" -H "Authorization: Bearer $2"
+  TWICE="$s1 $STATUS +$(($(cached) - c)) +$(($(verified) - v))"
+}
+t1=$(mint ES256 "${ok[@]}" --sub carol)
+twice /on/x "$t1"
+check "a location with auth_jwt_token_cache on: verified once, then cached ($TWICE)" test "$TWICE" = "200 200 +1 +1"
+check "... and the claim variable is the same on the hit (X-User: carol)" body_has "X-User: carol"
+t2=$(mint ES256 "${ok[@]}" --sub dave)
+twice /plain/x "$t2"
+check "its sibling without it: verified twice, nothing cached ($TWICE)" test "$TWICE" = "200 200 +0 +2"
+check "... X-User: dave" body_has "X-User: dave"
+t3=$(mint ES256 "${ok[@]}")
+twice /nest/x "$t3"
+check "a location with the cache on: cached ($TWICE)" test "$TWICE" = "200 200 +1 +1"
+t4=$(mint ES256 "${ok[@]}")
+twice /nest/off/x "$t4"
+check "a nested location that turns it off: verified twice ($TWICE)" test "$TWICE" = "200 200 +0 +2"
 finish

@@ -55,6 +55,23 @@ try "a good configuration" ok <<'EOC'
     }
     location /open/ { auth_jwt off; }
 EOC
+try "the token cache per location" ok <<'EOC'
+    auth_jwt_algs ES256;
+    auth_jwt_key_file @D@/ec.pub;
+    auth_jwt_token_cache on;
+    location / { auth_jwt "api"; }
+    location /fresh/ { auth_jwt "api"; auth_jwt_token_cache off; }
+EOC
+try "a number of cache entries in a location" "a server or location takes on or off" <<'EOC'
+    location / { auth_jwt "api"; auth_jwt_algs ES256; auth_jwt_key_file @D@/ec.pub;
+      auth_jwt_token_cache 5000; # <-
+    }
+EOC
+try "the token cache given twice at one level" "is duplicate" <<'EOC'
+    location / { auth_jwt "api"; auth_jwt_algs ES256; auth_jwt_key_file @D@/ec.pub; auth_jwt_token_cache on;
+      auth_jwt_token_cache off; # <-
+    }
+EOC
 try "a key file relative to the configuration's directory" ok <<'EOC'
     location / { auth_jwt "api"; auth_jwt_algs ES256; auth_jwt_key_file ec.pub; }
 EOC
@@ -186,6 +203,7 @@ try_settings() { # try_settings "what" EXPECTED "SETTINGS"
 }
 try_settings "the token cache" ok "cooldown=5s; auth_jwt_token_cache 5000"
 try_settings "a bad token cache size" "auth_jwt_token_cache: on, off or a number of entries" "cooldown=5s; auth_jwt_token_cache lots"
+try_settings "a token cache of 0 entries" "0 entries \\(use off\\)" "cooldown=5s; auth_jwt_token_cache 0"
 try_settings "every JWK Set setting" ok \
   "timeout=2s max_bytes=32768 min_ttl=10s max_ttl=2h default_ttl=10m refresh_ahead=1m cooldown=5s stale_max=12h unavailable=401"
 try_settings "a timeout in ms" ok "timeout=500ms"
