@@ -10,8 +10,8 @@
 #   none            no authentication
 #   module ES256    auth_jwt with an ES256 key file, no token cache
 #   module RS256    auth_jwt with an RS256 key file, no token cache
-#   module + cache  auth_jwt (ES256) with auth_jwt_token_cache on (a second
-#                   nginx, the same file: the cache is an http-level setting)
+#   module + cache  auth_jwt (ES256) with auth_jwt_token_cache on in its
+#                   location (every kind is a location of the same nginx)
 #   gate+cache      auth_request to jwtkit gate with its token cache
 #
 # Needs what tests/nginx/lib.sh needs (ctest sets it): NGINX_MODULE,
@@ -47,6 +47,13 @@ start_nginx_module <<'EOC'
     auth_jwt_key_file @TMP@/keys.jwks;
     location /b/none/ { alias @TMP@/static/; }
     location /b/es256/ { auth_jwt "api"; auth_jwt_algs ES256 RS256; add_header X-User $jwt_claim_sub; alias @TMP@/static/; }
+    location /b/cache/ {
+      auth_jwt "api";
+      auth_jwt_algs ES256 RS256;
+      auth_jwt_token_cache on;
+      add_header X-User $jwt_claim_sub;
+      alias @TMP@/static/;
+    }
     location /b/rs256/ { auth_jwt "api"; auth_jwt_algs ES256 RS256; add_header X-User $jwt_claim_sub; alias @TMP@/static/; }
     location = /_auth {
       internal;
@@ -65,34 +72,14 @@ start_nginx_module <<'EOC'
       alias @TMP@/static/;
     }
 EOC
-PORT_NOCACHE=$NGINX_PORT
-NGINX_PORT=$(free_port)
-PORT_CACHE=$NGINX_PORT
-NGINX_NAME=nginx-cache
-NGINX_HTTP_EXTRA="auth_jwt_token_cache on;"
-start_nginx_module <<'EOC'
-    error_log /dev/null crit;
-    location /b/cache/ {
-      auth_jwt "api";
-      auth_jwt_algs ES256 RS256;
-      auth_jwt_issuer https://issuer.test;
-      auth_jwt_audience api;
-      auth_jwt_key_file @TMP@/keys.jwks;
-      add_header X-User $jwt_claim_sub;
-      alias @TMP@/static/;
-    }
-EOC
-NGINX_NAME=
-NGINX_PORT=$PORT_NOCACHE
 es=$(mint ES256 --iss https://issuer.test --aud api --sub bench --ttl 3600)
 rs=$(mint RS256 --iss https://issuer.test --aud api --sub bench --ttl 3600)
 KINDS=(none es256 rs256 cache gate)
 declare -A TOK=([none]=$es [es256]=$es [rs256]=$rs [cache]=$es [gate]=$es)
 declare -A LABEL=([none]="none" [es256]="module ES256" [rs256]="module RS256" [cache]="module ES256 + token cache"
   [gate]="gate+cache (auth_request)")
-port_of() { [ "$1" = cache ] && echo "$PORT_CACHE" || echo "$PORT_NOCACHE"; }
 for k in "${KINDS[@]}"; do
-  _req "http://127.0.0.1:$(port_of "$k")/b/$k/index.txt" -H "Authorization: Bearer ${TOK[$k]}"
+  _req "http://127.0.0.1:$NGINX_PORT/b/$k/index.txt" -H "Authorization: Bearer ${TOK[$k]}"
   check "/b/$k/ serves the file with the token" test "$STATUS" = 200
 done
 call /b/es256/index.txt -H "Authorization: Bearer ${es}x"
@@ -101,7 +88,7 @@ check "/b/es256/ refuses a bad token" test "$STATUS" = 401
 run() { # run KIND SECONDS -> "rps non2xx errors"
   local out=$TMP/bench-$1-$2.txt
   wrk -t2 -c"$CONN" -d"$2s" --timeout 5s -H "Authorization: Bearer ${TOK[$1]}" \
-    "http://127.0.0.1:$(port_of "$1")/b/$1/index.txt" >"$out" 2>&1
+    "http://127.0.0.1:$NGINX_PORT/b/$1/index.txt" >"$out" 2>&1
   local rps non2xx errs
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
   non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
