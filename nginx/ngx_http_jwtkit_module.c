@@ -43,12 +43,12 @@
 #include "common/clock.h"
 #include "common/hex.h"
 #include "common/log.h"
-#include "common/prom.h"
 #include "crypto/seal.h"
 #include "fetch.h"
 #include "fetch_gw.h"
 #include "gatecore.h"
 #include "jwtkit_args.h"
+#include "jwtkit_status.h"
 
 #define JK_ERR 512
 #define JK_CLAIM_MAX 4096 /* bytes of one rendered $jwt_claim_NAME */
@@ -78,6 +78,7 @@ typedef struct {
   ngx_array_t *audiences; /* jk_val */
   ngx_array_t *claims;    /* jka_claim_req */
   ngx_flag_t token_cache; /* auth_jwt_token_cache: the route uses the token cache */
+  ngx_uint_t status_json; /* auth_jwt_status json */
   ngx_flag_t own;         /* a jwt directive was given at this level */
   ngx_int_t route;        /* in the main conf's gw_config; -1: off */
   ngx_str_t ch_missing, ch_invalid, ch_scope;
@@ -98,7 +99,7 @@ typedef struct {
 } jk_slot;
 
 #define JK_MAX_SLOTS GW_MAX_ROUTES
-#define JK_R_SCOPE GW_R_COUNT /* the module's own reason: auth_jwt_require_claim not met */
+#define JK_R_SCOPE JKS_R_SCOPE /* the module's own reason: auth_jwt_require_claim not met */
 /* Counters of all workers (auth_jwt_status); kept across reloads with the zone. */
 typedef struct {
   ngx_atomic_t decisions[GW_R_COUNT + 1];
@@ -218,7 +219,7 @@ static ngx_command_t jk_commands[] = {
      0, NULL},
     {ngx_string("auth_jwt_token_cache"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
      jk_set_cache, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
-    {ngx_string("auth_jwt_status"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, jk_set_status, NGX_HTTP_LOC_CONF_OFFSET, 0,
+    {ngx_string("auth_jwt_status"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS | NGX_CONF_TAKE1, jk_set_status, NGX_HTTP_LOC_CONF_OFFSET, 0,
      NULL},
     {ngx_string("auth_jwt_require_claim"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE13, jk_set_claim,
@@ -1249,72 +1250,49 @@ static ngx_int_t jk_access(ngx_http_request_t *r) {
 
 /* ============================================================== status */
 
-static void jk_prom_source(jk_buf *b, jk_main_conf *m, int64_t now) {
-  static const char *const fam[][3] = {
-      {"jwtkit_nginx_jwks_fetches_total", "counter", "JWK Set fetches by result (all workers)"},
-      {"jwtkit_nginx_jwks_generation", "gauge", "generation of the set in shared memory (0: none)"},
-      {"jwtkit_nginx_jwks_keys", "gauge", "keys in the set this worker parsed"},
-      {"jwtkit_nginx_jwks_stale", "gauge", "1 while the set is used past its lifetime"},
-      {"jwtkit_nginx_jwks_age_seconds", "gauge", "since the last good fetch or 304 (-1: none)"}};
-  for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
-    if (m->nsrc == 0) break;
-    jk_prom_family(b, fam[f][0], fam[f][1], fam[f][2]);
-    for (ngx_uint_t i = 0; i < m->nsrc; i++) {
-      jk_src *js = &m->src[i];
-      if (js->slot == NULL) continue;
-      gw_source_status st;
-      ngx_shmtx_lock(js->mtx);
-      gw_sm_status(&js->slot->sm, js->def, now, &st);
-      ngx_shmtx_unlock(js->mtx);
-      const char *lab[] = {"source", js->def->url, NULL, NULL, NULL};
-      if (f == 0) {
-        for (int r = 0; r < GW_FETCH_COUNT; r++) {
-          const char *l2[] = {"source", js->def->url, "result", gw_fetch_result_name((gw_fetch_result)r), NULL};
-          if (st.fetches[r] != 0 || r == GW_FETCH_OK) jk_prom_u64(b, fam[f][0], l2, st.fetches[r]);
-        }
-      } else if (f == 1) {
-        jk_prom_u64(b, fam[f][0], lab, st.have_set ? st.gen : 0);
-      } else if (f == 2) {
-        jk_sync(js);
-        gw_keyset *ks = gw_source_keyset(js->src);
-        jk_prom_u64(b, fam[f][0], lab, ks->jwks ? jwtkit_jwks_count(ks->jwks) : 0);
-        gw_keyset_release(ks);
-      } else if (f == 3) {
-        jk_prom_u64(b, fam[f][0], lab, (uint64_t)(st.have_set && st.stale));
-      } else {
-        jk_prom_i64(b, fam[f][0], lab, st.age_ms < 0 ? -1 : st.age_ms / 1000);
-      }
-    }
-  }
-}
-
-/* auth_jwt_status: the counters of all workers and the JWK Sets, in the
- * Prometheus text format. */
+/* auth_jwt_status: the counters of all workers and the state of every JWK
+ * Set, in the Prometheus text format or as JSON (jwtkit_status.c). */
 static ngx_int_t jk_status_handler(ngx_http_request_t *r) {
   jk_main_conf *m = ngx_http_get_module_main_conf(r, ngx_http_jwtkit_module);
+  jk_loc_conf *lc = ngx_http_get_module_loc_conf(r, ngx_http_jwtkit_module);
   if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) return NGX_HTTP_NOT_ALLOWED;
   ngx_int_t rc = ngx_http_discard_request_body(r);
   if (rc != NGX_OK) return rc;
+  jks_status st;
+  ngx_memzero(&st, sizeof st);
+  if (m->stats != NULL) {
+    st.have_counters = 1;
+    for (int i = 0; i <= JK_R_SCOPE; i++) st.decisions[i] = m->stats->decisions[i];
+    st.refetch_waited = m->stats->refetch_waited;
+    st.refetch_cooldown = m->stats->refetch_cooldown;
+  }
+  jks_source *src = m->nsrc > 0 ? ngx_pcalloc(r->pool, m->nsrc * sizeof *src) : NULL;
+  if (m->nsrc > 0 && src == NULL) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+  int64_t now = jk_mono_ms();
+  for (ngx_uint_t i = 0; i < m->nsrc; i++) {
+    jk_src *js = &m->src[i];
+    if (js->slot == NULL) continue;
+    gw_source_status ss;
+    ngx_shmtx_lock(js->mtx);
+    gw_sm_status(&js->slot->sm, js->def, now, &ss);
+    ngx_shmtx_unlock(js->mtx);
+    jk_sync(js);
+    gw_keyset *ks = gw_source_keyset(js->src);
+    jks_source *o = &src[st.nsrc++];
+    o->url = js->def->url;
+    o->have_set = ss.have_set;
+    o->gen = ss.gen;
+    o->keys = ks->jwks ? jwtkit_jwks_count(ks->jwks) : 0;
+    gw_keyset_release(ks);
+    o->stale = ss.stale;
+    o->age_s = ss.age_ms < 0 ? -1 : ss.age_ms / 1000;
+    memcpy(o->fetches, ss.fetches, sizeof o->fetches);
+  }
+  st.src = src;
   jk_buf b;
   jk_buf_init_max(&b, 1u << 20);
-  if (m->stats != NULL) {
-    char lb[48];
-    jk_prom_family(&b, "jwtkit_nginx_decisions_total", "counter",
-                   "requests decided by auth_jwt, by result and reason (all workers)");
-    for (int i = 0; i <= JK_R_SCOPE; i++) {
-      uint64_t v = m->stats->decisions[i];
-      if (v == 0 && i != GW_R_VERIFIED) continue;
-      const char *label = i == JK_R_SCOPE ? "insufficient_scope" : gw_reason_label(i, lb, sizeof lb);
-      const char *lab[] = {"result", i < GW_R_ALLOW_COUNT ? "allow" : "deny", "reason", label, NULL};
-      jk_prom_u64(&b, "jwtkit_nginx_decisions_total", lab, v);
-    }
-    jk_prom_family(&b, "jwtkit_nginx_refetch_total", "counter",
-                   "unknown-kid refetches asked for: waited (parked), cooldown (refused at once)");
-    const char *w[] = {"outcome", "waited", NULL}, *c[] = {"outcome", "cooldown", NULL};
-    jk_prom_u64(&b, "jwtkit_nginx_refetch_total", w, m->stats->refetch_waited);
-    jk_prom_u64(&b, "jwtkit_nginx_refetch_total", c, m->stats->refetch_cooldown);
-  }
-  jk_prom_source(&b, m, jk_mono_ms());
+  if (lc->status_json) jks_render_json(&b, &st);
+  else jks_render_prom(&b, &st);
   if (b.oom) {
     jk_buf_free(&b);
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1330,7 +1308,8 @@ static ngx_int_t jk_status_handler(ngx_http_request_t *r) {
   out->last_in_chain = 1;
   r->headers_out.status = NGX_HTTP_OK;
   r->headers_out.content_length_n = (off_t)(out->last - out->pos);
-  ngx_str_set(&r->headers_out.content_type, "text/plain; version=0.0.4");
+  static ngx_str_t ct_json = ngx_string("application/json"), ct_prom = ngx_string("text/plain; version=0.0.4");
+  r->headers_out.content_type = lc->status_json ? ct_json : ct_prom;
   r->headers_out.content_type_len = r->headers_out.content_type.len;
   rc = ngx_http_send_header(r);
   if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) return rc;
@@ -1341,8 +1320,18 @@ static ngx_int_t jk_status_handler(ngx_http_request_t *r) {
 static char *jk_set_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf) {
   ngx_http_core_loc_conf_t *clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
   jk_main_conf *m = ngx_http_conf_get_module_main_conf(cf, ngx_http_jwtkit_module);
+  jk_loc_conf *lc = conf;
+  ngx_str_t *a = cf->args->elts;
   (void)cmd;
-  (void)conf;
+  if (clcf->handler == jk_status_handler) return "is duplicate";
+  if (cf->args->nelts > 1) {
+    if (ngx_strcmp(a[1].data, "json") == 0) lc->status_json = 1;
+    else if (ngx_strcmp(a[1].data, "prometheus") != 0) {
+      ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "auth_jwt_status: \"%V\": expected json or prometheus (the default)",
+                         &a[1]);
+      return NGX_CONF_ERROR;
+    }
+  }
   clcf->handler = jk_status_handler;
   m->status_used = 1;
   return NGX_CONF_OK;

@@ -33,6 +33,7 @@ start_nginx_module <<EOC
       proxy_pass http://app;
     }
     location = /status { auth_jwt_status; allow 127.0.0.1; deny all; }
+    location = /status.json { auth_jwt_status json; allow 127.0.0.1; deny all; }
     location /slow/ {
       auth_jwt "api";
       auth_jwt_jwks http://127.0.0.1:$SLOW_PORT/jwks.json allow_http;
@@ -113,6 +114,44 @@ check "status: generation 2" test "$(metric_of "jwtkit_nginx_jwks_generation{$sr
 check "status: the set's keys" test "$(metric_of "jwtkit_nginx_jwks_keys{$src}")" -ge 2
 check "status: not stale" test "$(metric_of "jwtkit_nginx_jwks_stale{$src}")" = 0
 check "status: Prometheus text" bash -c "curl -sI 'http://127.0.0.1:$NGINX_PORT/status' | grep -qi '^Content-Type: text/plain; version=0.0.4'"
+# the JSON form: the same numbers, read one after the other (no request in between)
+curl -s --max-time 5 "http://127.0.0.1:$NGINX_PORT/status" >"$TMP/status.txt"
+curl -s --max-time 5 -D "$TMP/status.hdr" "http://127.0.0.1:$NGINX_PORT/status.json" >"$TMP/status.json"
+check "status json: application/json" grep -qi '^Content-Type: application/json' "$TMP/status.hdr"
+check "status json: the same counters and set as the Prometheus page" python3 - "$TMP/status.txt" "$TMP/status.json" "$(JWKS_URL)" <<'PY'
+import json, re, sys
+prom = {}
+for line in open(sys.argv[1]):
+    if line.startswith("#") or not line.strip():
+        continue
+    name, value = line.rsplit(" ", 1)
+    prom[name] = int(value)
+j = json.load(open(sys.argv[2]))
+url = sys.argv[3]
+want = {}
+for result, reasons in j["decisions"].items():
+    for reason, n in reasons.items():
+        if n:
+            want['jwtkit_nginx_decisions_total{result="%s",reason="%s"}' % (result, reason)] = n
+for o in ("waited", "cooldown"):
+    want['jwtkit_nginx_refetch_total{outcome="%s"}' % o] = j["refetch"][o]
+assert len(j["jwks"]) == 3 and url in [x["source"] for x in j["jwks"]], j["jwks"]
+for x in j["jwks"]:
+    for r, n in x["fetches"].items():
+        if n or r == "ok":
+            want['jwtkit_nginx_jwks_fetches_total{source="%s",result="%s"}' % (x["source"], r)] = n
+    s = 'source="%s"' % x["source"]
+    want["jwtkit_nginx_jwks_generation{%s}" % s] = x["generation"]
+    want["jwtkit_nginx_jwks_keys{%s}" % s] = x["keys"]
+    want["jwtkit_nginx_jwks_stale{%s}" % s] = int(x["stale"])
+    if x["age_seconds"] is None:
+        assert x["generation"] == 0, x
+(src,) = [x for x in j["jwks"] if x["source"] == url]
+assert src["generation"] == 2 and src["keys"] >= 2 and src["stale"] is False, src
+assert j["decisions"]["deny"]["unknown_kid"] >= 40 and j["decisions"]["allow"]["verified"] >= 5, j["decisions"]
+got = {k: v for k, v in prom.items() if "age_seconds" not in k}
+assert got == want, (sorted(set(got.items()) ^ set(want.items())))
+PY
 
 # a worker killed with SIGKILL: nginx starts another, which takes the set
 # from shared memory (no fetch)
