@@ -2,7 +2,7 @@
 # An unknown kid before and after a rotation of the real issuer's keyring
 # (`jwtkit serve --demo`), with the gate behind nginx (auth_request).
 #
-# Serve publishes a new key max_age (here 6 s) before it signs with it, so a
+# Serve publishes a new key max_age (here 12 s) before it signs with it, so a
 # gate that follows serve's Cache-Control always holds the key in time.
 # This one does not: `jwks_min_ttl = 1h` keeps the set an hour (the case of
 # docs/gateway.md, "An issuer whose max-age is below jwks_min_ttl"; the
@@ -14,7 +14,7 @@
 # rules, its own clock).
 #
 # Checked: a serve token passes; forged unknown kids are refused with one
-# refetch and then none (jwks_cooldown 4 s); the gate still holds the old
+# refetch and then none (jwks_cooldown 10 s); the gate still holds the old
 # set (its fetch counter, serve's count of JWK Set requests, one key); the
 # new token passes after exactly one more fetch; another unknown kid right
 # after is refused with no fetch; the old token still passes (its key is
@@ -22,16 +22,16 @@
 # all pass with no further fetch.
 #
 # The cooldown has passed when the new token comes: the forged refetch ran
-# before the next key was published, and the key signs max_age (6 s) later,
-# more than the cooldown (4 s) plus the keyring's one-second granularity.
+# before the next key was published, and the key signs max_age (12 s) later,
+# more than the cooldown (10 s) plus the keyring's one-second granularity.
 # Skipped (77) when serve or the jwtkit command is not built.
 source "$(dirname "$0")/lib.sh"
 source "$GATE_TESTS_DIR/serve_rotation.sh"
 [ -x "$SERVE_BIN" ] || { echo "SKIP: jwtkit serve not built ($SERVE_BIN)"; exit 77; }
 [ -x "$JWTKIT_CLI_BIN" ] || { echo "SKIP: the jwtkit command is not built ($JWTKIT_CLI_BIN)"; exit 77; }
 
-MAX_AGE=6
-COOLDOWN=4
+MAX_AGE=12
+COOLDOWN=10
 start_serve --max-age ${MAX_AGE}s
 cat >"$TMP/gate.conf" <<EOF
 [gate]

@@ -2,7 +2,7 @@
 # An unknown kid before and after a rotation of the real issuer's keyring
 # (`jwtkit serve --demo`), with the module on two workers.
 #
-# Serve publishes a new key max_age (here 6 s) before it signs with it, so a
+# Serve publishes a new key max_age (here 12 s) before it signs with it, so a
 # verifier that follows serve's Cache-Control always holds the key in time.
 # This one does not: `auth_jwt_jwks_settings min_ttl=1h` keeps the set an
 # hour, as a verifier configured to hold sets longer than the issuer asks
@@ -13,22 +13,22 @@
 # has been published for max_age (serve's own rules, its own clock).
 #
 # Checked: a serve token passes; forged unknown kids are refused with one
-# refetch and then none (cooldown 4 s); the module still holds the old set
+# refetch and then none (cooldown 10 s); the module still holds the old set
 # (its fetch counter, serve's count of JWK Set requests, generation 1); the
 # new token passes after exactly one more fetch; another unknown kid right
 # after is refused with no fetch; the old token still passes (its key is
 # retiring, still published); both workers accept the new token.
 #
 # The cooldown has passed when the new token comes: the forged refetch ran
-# before the next key was published, and the key signs max_age (6 s) later,
-# more than the cooldown (4 s) plus the keyring's one-second granularity.
+# before the next key was published, and the key signs max_age (12 s) later,
+# more than the cooldown (10 s) plus the keyring's one-second granularity.
 source "$(dirname "$0")/lib.sh"
 source "$GATE_TESTS_DIR/serve_rotation.sh"
 [ -x "$SERVE_BIN" ] || skip_or_fail "jwtkit serve not built ($SERVE_BIN)"
 [ -x "$JWTKIT_CLI_BIN" ] || skip_or_fail "the jwtkit command is not built ($JWTKIT_CLI_BIN)"
 
-MAX_AGE=6
-COOLDOWN=4
+MAX_AGE=12
+COOLDOWN=10
 start_serve --max-age ${MAX_AGE}s
 start_upstream
 NGINX_WORKERS=2
