@@ -137,11 +137,10 @@ int gw_parse_bearer(const char *v, const char **tok, size_t *len) {
   if (strncasecmp(v, "Bearer", 6) != 0 || (v[6] != ' ' && v[6] != '\t' && v[6] != '\0')) return 0;
   v += 6;
   while (*v == ' ' || *v == '\t') v++;
-  size_t n = strlen(v);
-  while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+  size_t n = strcspn(v, " \t,"); /* the token: up to a space, a tab or a comma (strcspn is vectorised) */
   if (n == 0) return -1;
-  for (size_t i = 0; i < n; i++)
-    if (v[i] == ' ' || v[i] == '\t' || v[i] == ',') return -1;
+  for (const char *rest = v + n; *rest; rest++) /* after it: only trailing blanks */
+    if (*rest != ' ' && *rest != '\t') return -1;
   *tok = v;
   *len = n;
   return 1;
