@@ -4,22 +4,13 @@
  */
 #include "jwtkit_args.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec/json.h"
+#include "common/parse.h"
 #include "core/alloc.h"
-
-static int ferr(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int ferr(char *err, size_t cap, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, cap, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 static int printable(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -31,14 +22,14 @@ int jka_claim_req_parse(const char *const *args, const size_t *lens, size_t narg
                         size_t cap) {
   memset(out, 0, sizeof *out);
   if (nargs != 1 && nargs != 3)
-    return ferr(err, cap, "expected NAME, NAME equals VALUE or NAME contains VALUE (%zu arguments given)", nargs);
+    return jk_errf(err, cap, "expected NAME, NAME equals VALUE or NAME contains VALUE (%zu arguments given)", nargs);
   const char *name = args[0];
   size_t nl = lens[0];
   if (nl == 0 || nl > JKA_MAX_CLAIM_NAME)
-    return ferr(err, cap, "claim name of %zu bytes: 1..%u expected", nl, JKA_MAX_CLAIM_NAME);
+    return jk_errf(err, cap, "claim name of %zu bytes: 1..%u expected", nl, JKA_MAX_CLAIM_NAME);
   for (size_t i = 0; i < nl; i++)
     if ((unsigned char)name[i] <= 0x20 || (unsigned char)name[i] > 0x7e)
-      return ferr(err, cap, "claim name: printable ASCII without spaces only (byte %zu is 0x%02x)", i,
+      return jk_errf(err, cap, "claim name: printable ASCII without spaces only (byte %zu is 0x%02x)", i,
                   (unsigned)(unsigned char)name[i]);
   out->name = name;
   out->name_len = nl;
@@ -49,13 +40,13 @@ int jka_claim_req_parse(const char *const *args, const size_t *lens, size_t narg
   else {
     char shown[40];
     jka_log_safe(shown, sizeof shown, args[1], lens[1]);
-    return ferr(err, cap, "unknown check \"%s\" for claim %.*s: expected equals or contains", shown, (int)nl, name);
+    return jk_errf(err, cap, "unknown check \"%s\" for claim %.*s: expected equals or contains", shown, (int)nl, name);
   }
   size_t vl = lens[2];
-  if (vl == 0 || vl > JKA_MAX_VALUE) return ferr(err, cap, "value of %zu bytes: 1..%u expected", vl, JKA_MAX_VALUE);
-  if (memchr(args[2], '\0', vl) != NULL) return ferr(err, cap, "value holds a NUL byte");
+  if (vl == 0 || vl > JKA_MAX_VALUE) return jk_errf(err, cap, "value of %zu bytes: 1..%u expected", vl, JKA_MAX_VALUE);
+  if (memchr(args[2], '\0', vl) != NULL) return jk_errf(err, cap, "value holds a NUL byte");
   if (out->op == JKA_CONTAINS && memchr(args[2], ' ', vl) != NULL)
-    return ferr(err, cap, "contains: one word (\"%.*s\" holds a space); give one directive per word",
+    return jk_errf(err, cap, "contains: one word (\"%.*s\" holds a space); give one directive per word",
                 (int)(vl > 200 ? 200 : vl), args[2]);
   out->value = args[2];
   out->value_len = vl;
@@ -122,11 +113,11 @@ int jka_legacy_parse(const char *const *args, const size_t *lens, size_t nargs, 
                      const char **deadline, size_t *deadline_len, char *err, size_t cap) {
   *file = *deadline = NULL;
   *file_len = *deadline_len = 0;
-  if (nargs != 2) return ferr(err, cap, "expected secret_file=PATH deadline=TIME (%zu arguments given)", nargs);
+  if (nargs != 2) return jk_errf(err, cap, "expected secret_file=PATH deadline=TIME (%zu arguments given)", nargs);
   for (size_t i = 0; i < nargs; i++) {
     const char *a = args[i];
     size_t n = lens[i];
-    if (memchr(a, '\0', n) != NULL) return ferr(err, cap, "argument %zu holds a NUL byte", i + 1);
+    if (memchr(a, '\0', n) != NULL) return jk_errf(err, cap, "argument %zu holds a NUL byte", i + 1);
     const char **dst = NULL;
     size_t *dl = NULL, pre = 0;
     if (n >= 12 && memcmp(a, "secret_file=", 12) == 0) dst = file, dl = file_len, pre = 12;
@@ -134,14 +125,14 @@ int jka_legacy_parse(const char *const *args, const size_t *lens, size_t nargs, 
     else {
       char shown[40];
       jka_log_safe(shown, sizeof shown, a, n);
-      return ferr(err, cap, "unknown argument \"%s\": expected secret_file=PATH and deadline=TIME", shown);
+      return jk_errf(err, cap, "unknown argument \"%s\": expected secret_file=PATH and deadline=TIME", shown);
     }
-    if (*dst != NULL) return ferr(err, cap, "%.*s given twice", (int)(pre - 1), a);
-    if (n == pre) return ferr(err, cap, "%.*s needs a value", (int)(pre - 1), a);
+    if (*dst != NULL) return jk_errf(err, cap, "%.*s given twice", (int)(pre - 1), a);
+    if (n == pre) return jk_errf(err, cap, "%.*s needs a value", (int)(pre - 1), a);
     *dst = a + pre;
     *dl = n - pre;
   }
-  if (*file == NULL || *deadline == NULL) return ferr(err, cap, "both secret_file=PATH and deadline=TIME are needed");
+  if (*file == NULL || *deadline == NULL) return jk_errf(err, cap, "both secret_file=PATH and deadline=TIME are needed");
   return 0;
 }
 
@@ -153,19 +144,19 @@ int jka_setting_split(const char *arg, size_t len, const char **key, size_t *key
   const char *eq = memchr(arg, '=', len);
   char shown[40];
   jka_log_safe(shown, sizeof shown, arg, len);
-  if (eq == NULL || eq == arg) return ferr(err, cap, "\"%s\": expected KEY=VALUE", shown);
-  if (memchr(arg, '\0', len) != NULL) return ferr(err, cap, "\"%s\" holds a NUL byte", shown);
+  if (eq == NULL || eq == arg) return jk_errf(err, cap, "\"%s\": expected KEY=VALUE", shown);
+  if (memchr(arg, '\0', len) != NULL) return jk_errf(err, cap, "\"%s\" holds a NUL byte", shown);
   size_t kl = (size_t)(eq - arg);
   for (size_t i = 0; k_settings[i]; i++)
     if (strlen(k_settings[i]) == kl && memcmp(k_settings[i], arg, kl) == 0) {
-      if (eq + 1 == arg + len) return ferr(err, cap, "%s needs a value", k_settings[i]);
+      if (eq + 1 == arg + len) return jk_errf(err, cap, "%s needs a value", k_settings[i]);
       *key = arg;
       *key_len = kl;
       *value = eq + 1;
       *value_len = len - kl - 1;
       return 0;
     }
-  return ferr(err, cap,
+  return jk_errf(err, cap,
               "unknown setting \"%.*s\" (timeout, max_bytes, min_ttl, max_ttl, default_ttl, refresh_ahead, cooldown, "
               "stale_max, ca_file, unavailable)",
               (int)(kl > 40 ? 40 : kl), shown);
@@ -177,15 +168,15 @@ int jka_unavailable(const char *v, size_t n, unsigned *status, char *err, size_t
   else {
     char shown[40];
     jka_log_safe(shown, sizeof shown, v, n);
-    return ferr(err, cap, "unavailable: expected 401 or 503, got \"%s\"", shown);
+    return jk_errf(err, cap, "unavailable: expected 401 or 503, got \"%s\"", shown);
   }
   return 0;
 }
 
 int jka_realm_check(const char *s, size_t n, char *err, size_t cap) {
-  if (n == 0 || n > JKA_MAX_REALM) return ferr(err, cap, "realm of %zu bytes: 1..%u expected", n, JKA_MAX_REALM);
+  if (n == 0 || n > JKA_MAX_REALM) return jk_errf(err, cap, "realm of %zu bytes: 1..%u expected", n, JKA_MAX_REALM);
   if (!printable(s, n) || memchr(s, '"', n) != NULL || memchr(s, '\\', n) != NULL)
-    return ferr(err, cap, "realm: printable ASCII without '\"' or '\\' only (it is sent in WWW-Authenticate)");
+    return jk_errf(err, cap, "realm: printable ASCII without '\"' or '\\' only (it is sent in WWW-Authenticate)");
   return 0;
 }
 

@@ -6,7 +6,6 @@
  * from its directives.  Single-valued keys given twice are refused.
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +14,6 @@
 #include "common/attr.h"
 #include "common/parse.h"
 #include "gw_internal.h"
-
-static int ferr(char *err, size_t cap, const char *fmt, ...) JK_PRINTF(3, 4);
-static int ferr(char *err, size_t cap, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, cap, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 static char *dup_str(const char *s) {
   size_t n = strlen(s);
@@ -40,18 +30,18 @@ static void strlist_free(gw_strlist *l) {
 }
 
 static int strlist_add(gw_strlist *l, const char *key, const char *v, char *err, size_t cap) {
-  if (l->n >= GW_MAX_LIST) return ferr(err, cap, "too many '%s' values (at most %u)", key, GW_MAX_LIST);
+  if (l->n >= GW_MAX_LIST) return jk_errf(err, cap, "too many '%s' values (at most %u)", key, GW_MAX_LIST);
   char **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
-  if (nv == NULL) return ferr(err, cap, "out of memory");
+  if (nv == NULL) return jk_errf(err, cap, "out of memory");
   l->v = nv;
-  if ((l->v[l->n] = dup_str(v)) == NULL) return ferr(err, cap, "out of memory");
+  if ((l->v[l->n] = dup_str(v)) == NULL) return jk_errf(err, cap, "out of memory");
   l->n++;
   return 0;
 }
 
 static int set_str(char **dst, const char *key, const char *v, char *err, size_t cap) {
-  if (*v == '\0') return ferr(err, cap, "'%s' needs a value", key);
-  if ((*dst = dup_str(v)) == NULL) return ferr(err, cap, "out of memory");
+  if (*v == '\0') return jk_errf(err, cap, "'%s' needs a value", key);
+  if ((*dst = dup_str(v)) == NULL) return jk_errf(err, cap, "out of memory");
   return 0;
 }
 
@@ -60,7 +50,7 @@ static int set_str(char **dst, const char *key, const char *v, char *err, size_t
 int gw_value_duration(const char *key, const char *v, int64_t lo, int64_t hi, int64_t *out, char *err, size_t cap) {
   int64_t d;
   if (jk_parse_duration(v, &d) != 0 || d < lo || d > hi)
-    return ferr(err, cap, "'%s': bad duration \"%s\" (%s; %lld..%lld s)", key, v, JK_DURATION_HELP, (long long)lo,
+    return jk_errf(err, cap, "'%s': bad duration \"%s\" (%s; %lld..%lld s)", key, v, JK_DURATION_HELP, (long long)lo,
                 (long long)hi);
   *out = d;
   return 0;
@@ -68,7 +58,7 @@ int gw_value_duration(const char *key, const char *v, int64_t lo, int64_t hi, in
 
 int gw_value_whole(const char *key, const char *v, uint64_t lo, uint64_t hi, uint64_t *out, char *err, size_t cap) {
   if (jk_parse_u64(v, lo, hi, out) != 0)
-    return ferr(err, cap, "'%s': expected a whole number in %llu..%llu, got \"%s\"", key, (unsigned long long)lo,
+    return jk_errf(err, cap, "'%s': expected a whole number in %llu..%llu, got \"%s\"", key, (unsigned long long)lo,
                 (unsigned long long)hi, v);
   return 0;
 }
@@ -77,7 +67,7 @@ int gw_value_proxy_headers(const char *key, const char *v, gw_proxy_headers *out
   if (strcmp(v, "original") == 0) *out = GW_PROXY_ORIGINAL;
   else if (strcmp(v, "forwarded") == 0) *out = GW_PROXY_FORWARDED;
   else
-    return ferr(err, cap,
+    return jk_errf(err, cap,
                 "'%s': expected original (nginx: X-Original-URI, X-Original-Host) or forwarded (Caddy, Traefik: "
                 "X-Forwarded-Uri, -Host, -Method), got \"%s\"",
                 key, v);
@@ -90,7 +80,7 @@ static int timeout_ms(const char *v, int64_t *out, char *err, size_t cap) {
   if (n > 2 && strcmp(v + n - 2, "ms") == 0) {
     char num[24];
     uint64_t u;
-    if (n - 2 >= sizeof num) return ferr(err, cap, "'jwks_timeout': bad value \"%s\"", v);
+    if (n - 2 >= sizeof num) return jk_errf(err, cap, "'jwks_timeout': bad value \"%s\"", v);
     memcpy(num, v, n - 2);
     num[n - 2] = '\0';
     if (gw_value_whole("jwks_timeout", num, 100, 60000, &u, err, cap) != 0) return -1;
@@ -155,7 +145,7 @@ int gw_config_set(gw_config *c, const char *k, const char *v, char *err, size_t 
   for (int i = 0; k_global[i]; i++)
     if (strcmp(k_global[i], k) == 0) idx = i;
   if (idx < 0) return 1;
-  if (c->seen & (1u << idx)) return ferr(err, cap, "'%s' given twice", k);
+  if (c->seen & (1u << idx)) return jk_errf(err, cap, "'%s' given twice", k);
   c->seen |= 1u << idx;
   gw_jwks_opts *j = &c->jwks;
   uint64_t u;
@@ -204,26 +194,26 @@ int gw_config_set(gw_config *c, const char *k, const char *v, char *err, size_t 
 gw_route_cfg *gw_config_add_route(gw_config *c, const char *name, int line, char *err, size_t cap) {
   size_t n = strlen(name);
   if (n == 0 || n > 64) {
-    ferr(err, cap, "a route needs a name of 1..64 characters");
+    jk_errf(err, cap, "a route needs a name of 1..64 characters");
     return NULL;
   }
   for (const char *q = name; *q; q++)
     if (!(isalnum((unsigned char)*q) || *q == '-' || *q == '_' || *q == '.')) {
-      ferr(err, cap, "route name \"%s\": letters, digits, '-', '_' and '.' only", name);
+      jk_errf(err, cap, "route name \"%s\": letters, digits, '-', '_' and '.' only", name);
       return NULL;
     }
   for (size_t i = 0; i < c->nroutes; i++)
     if (strcmp(c->routes[i].name, name) == 0) {
-      ferr(err, cap, "route %s defined twice", name);
+      jk_errf(err, cap, "route %s defined twice", name);
       return NULL;
     }
   if (c->nroutes >= GW_MAX_ROUTES) {
-    ferr(err, cap, "at most %u routes", GW_MAX_ROUTES);
+    jk_errf(err, cap, "at most %u routes", GW_MAX_ROUTES);
     return NULL;
   }
   gw_route_cfg *nr = realloc(c->routes, (c->nroutes + 1) * sizeof *nr);
   if (nr == NULL) {
-    ferr(err, cap, "out of memory");
+    jk_errf(err, cap, "out of memory");
     return NULL;
   }
   c->routes = nr;
@@ -232,7 +222,7 @@ gw_route_cfg *gw_config_add_route(gw_config *c, const char *name, int line, char
   r->leeway = -1;
   r->line = line;
   if ((r->name = dup_str(name)) == NULL) {
-    ferr(err, cap, "out of memory");
+    jk_errf(err, cap, "out of memory");
     return NULL;
   }
   c->nroutes++;
@@ -269,16 +259,16 @@ static int parse_algs(gw_route_cfg *r, const char *v, char *err, size_t cap) {
     const char *t = e;
     while (t > s && (t[-1] == ' ' || t[-1] == '\t')) t--;
     size_t n = (size_t)(t - s);
-    if (n == 0) return ferr(err, cap, "'algs': empty algorithm name in \"%s\"", v);
+    if (n == 0) return jk_errf(err, cap, "'algs': empty algorithm name in \"%s\"", v);
     jwtkit_alg a = jwtkit_alg_from_name(s, n);
     if (a == JWTKIT_ALG_UNSPEC) {
-      if (n == 4 && strncasecmp(s, "none", 4) == 0) return ferr(err, cap, "'algs': \"none\" is never accepted");
-      return ferr(err, cap,
+      if (n == 4 && strncasecmp(s, "none", 4) == 0) return jk_errf(err, cap, "'algs': \"none\" is never accepted");
+      return jk_errf(err, cap,
                   "'algs': unknown algorithm \"%.*s\" (RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA)",
                   (int)n, s);
     }
     if (jwtkit_alg_kty(a) == JWTKIT_KTY_OCT)
-      return ferr(err, cap,
+      return jk_errf(err, cap,
                   "'algs': %s is not accepted from a JWK Set or key file; HS256 tokens are accepted only "
                   "in migration mode (legacy_hs256_secret_file + legacy_deadline)",
                   jwtkit_alg_name(a));
@@ -295,12 +285,12 @@ static int header_key(gw_route_cfg *r, const char *k, const char *v, int optiona
   const char *name = k + (optional ? 16 : 7);
   while (*name == ' ' || *name == '\t') name++;
   if (!valid_header_name(name))
-    return ferr(err, cap, "header name \"%s\": letters, digits, '-' and '_' only", name);
-  if (reserved_header(name)) return ferr(err, cap, "header name \"%s\" is reserved", name);
-  if (strlen(v) >= GW_MAX_CLAIM_NAME) return ferr(err, cap, "claim name too long");
-  if (r->nheaders >= GW_MAX_HEADERS) return ferr(err, cap, "at most %u header mappings per route", GW_MAX_HEADERS);
+    return jk_errf(err, cap, "header name \"%s\": letters, digits, '-' and '_' only", name);
+  if (reserved_header(name)) return jk_errf(err, cap, "header name \"%s\" is reserved", name);
+  if (strlen(v) >= GW_MAX_CLAIM_NAME) return jk_errf(err, cap, "claim name too long");
+  if (r->nheaders >= GW_MAX_HEADERS) return jk_errf(err, cap, "at most %u header mappings per route", GW_MAX_HEADERS);
   for (size_t i = 0; i < r->nheaders; i++)
-    if (strcasecmp(r->headers[i].name, name) == 0) return ferr(err, cap, "header %s mapped twice", name);
+    if (strcasecmp(r->headers[i].name, name) == 0) return jk_errf(err, cap, "header %s mapped twice", name);
   gw_header_map *m = &r->headers[r->nheaders++];
   snprintf(m->name, sizeof m->name, "%s", name);
   snprintf(m->claim, sizeof m->claim, "%s", v);
@@ -311,12 +301,12 @@ static int header_key(gw_route_cfg *r, const char *k, const char *v, int optiona
 static int host_key(gw_route_cfg *r, const char *k, const char *v, char *err, size_t cap) {
   char h[GW_MAX_HOST];
   size_t n = strlen(v);
-  if (n >= sizeof h) return ferr(err, cap, "'match_host' too long");
+  if (n >= sizeof h) return jk_errf(err, cap, "'match_host' too long");
   for (size_t i = 0; i <= n; i++) h[i] = (char)tolower((unsigned char)v[i]);
   for (size_t i = 0; i < n; i++)
     if (!(isalnum((unsigned char)h[i]) || h[i] == '.' || h[i] == '-' || (h[i] == '*' && i == 0)))
-      return ferr(err, cap, "'match_host': bad host \"%s\" (a name, or *.name for subdomains; no port)", v);
-  if (h[0] == '*' && h[1] != '.') return ferr(err, cap, "'match_host': a wildcard must be \"*.domain\"");
+      return jk_errf(err, cap, "'match_host': bad host \"%s\" (a name, or *.name for subdomains; no port)", v);
+  if (h[0] == '*' && h[1] != '.') return jk_errf(err, cap, "'match_host': a wildcard must be \"*.domain\"");
   return strlist_add(&r->hosts, k, h, err, cap);
 }
 
@@ -329,28 +319,28 @@ static const char *const k_single[] = {"issuer",          "jwks_url",        "ty
 int gw_route_set(gw_route_cfg *r, const char *k, const char *v, char *err, size_t cap) {
   for (int i = 0; k_single[i]; i++)
     if (strcmp(k_single[i], k) == 0) {
-      if (r->seen & (1u << i)) return ferr(err, cap, "'%s' given twice in [route %s]", k, r->name);
+      if (r->seen & (1u << i)) return jk_errf(err, cap, "'%s' given twice in [route %s]", k, r->name);
       r->seen |= 1u << i;
     }
-  if (*v == '\0') return ferr(err, cap, "'%s' needs a value", k);
+  if (*v == '\0') return jk_errf(err, cap, "'%s' needs a value", k);
   int optional = strncmp(k, "optional_header", 15) == 0 && (k[15] == ' ' || k[15] == '\t');
   if (optional || (strncmp(k, "header", 6) == 0 && (k[6] == ' ' || k[6] == '\t')))
     return header_key(r, k, v, optional, err, cap);
   if (strcmp(k, "match_host") == 0) return host_key(r, k, v, err, cap);
   if (strcmp(k, "match_path_prefix") == 0) {
-    if (v[0] != '/') return ferr(err, cap, "'match_path_prefix' must start with '/'");
+    if (v[0] != '/') return jk_errf(err, cap, "'match_path_prefix' must start with '/'");
     for (const char *q = v; *q; q++)
       if ((unsigned char)*q <= 0x20 || *q == 0x7F || *q == '?' || *q == '#')
-        return ferr(err, cap, "'match_path_prefix': no spaces, controls, '?' or '#'");
+        return jk_errf(err, cap, "'match_path_prefix': no spaces, controls, '?' or '#'");
     return strlist_add(&r->prefixes, k, v, err, cap);
   }
   if (strcmp(k, "issuer") == 0) return set_str(&r->issuer, k, v, err, cap);
   if (strcmp(k, "jwks_url") == 0) {
     for (const char *q = v; *q; q++)
-      if ((unsigned char)*q <= 0x20 || *q == 0x7F) return ferr(err, cap, "'jwks_url': no spaces or control characters");
-    if (strlen(v) > GW_MAX_URL) return ferr(err, cap, "'jwks_url' too long (at most %u bytes)", GW_MAX_URL);
+      if ((unsigned char)*q <= 0x20 || *q == 0x7F) return jk_errf(err, cap, "'jwks_url': no spaces or control characters");
+    if (strlen(v) > GW_MAX_URL) return jk_errf(err, cap, "'jwks_url' too long (at most %u bytes)", GW_MAX_URL);
     if (strncasecmp(v, "https://", 8) != 0 && strncasecmp(v, "http://", 7) != 0)
-      return ferr(err, cap, "'jwks_url' must be an https:// URL");
+      return jk_errf(err, cap, "'jwks_url' must be an https:// URL");
     return set_str(&r->jwks_url, k, v, err, cap);
   }
   if (strcmp(k, "key_file") == 0) return strlist_add(&r->key_files, k, v, err, cap);
@@ -362,89 +352,89 @@ int gw_route_set(gw_route_cfg *r, const char *k, const char *v, char *err, size_
   if (strcmp(k, "max_age") == 0) return gw_value_duration(k, v, 1, 366 * 86400, &r->max_age, err, cap);
   if (strcmp(k, "token_cookie") == 0) {
     for (const char *q = v; *q; q++)
-      if (!is_tchar((unsigned char)*q)) return ferr(err, cap, "'token_cookie': bad cookie name \"%s\"", v);
+      if (!is_tchar((unsigned char)*q)) return jk_errf(err, cap, "'token_cookie': bad cookie name \"%s\"", v);
     return set_str(&r->token_cookie, k, v, err, cap);
   }
   if (strcmp(k, "token_header") == 0) {
-    if (!valid_header_name(v)) return ferr(err, cap, "'token_header': bad header name \"%s\"", v);
+    if (!valid_header_name(v)) return jk_errf(err, cap, "'token_header': bad header name \"%s\"", v);
     if (strcasecmp(v, "Cookie") == 0 || strcasecmp(v, "Host") == 0)
-      return ferr(err, cap, "'token_header' cannot be %s", v);
+      return jk_errf(err, cap, "'token_header' cannot be %s", v);
     if (strcasecmp(v, "Authorization") == 0) return 0; /* always read */
     return set_str(&r->token_header, k, v, err, cap);
   }
   if (strcmp(k, "issuer_discovery") == 0) {
     if (jk_parse_bool(v, &r->issuer_discovery) != 0)
-      return ferr(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
+      return jk_errf(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
     return 0;
   }
   if (strcmp(k, "token_cache") == 0) {
     int on = 1;
-    if (jk_parse_bool(v, &on) != 0) return ferr(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
+    if (jk_parse_bool(v, &on) != 0) return jk_errf(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
     r->token_cache_off = !on;
     return 0;
   }
   if (strcmp(k, "strip_authorization") == 0) {
     if (jk_parse_bool(v, &r->strip_authorization) != 0)
-      return ferr(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
+      return jk_errf(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
     return 0;
   }
   if (strcmp(k, "allow_http_jwks") == 0) {
     if (jk_parse_bool(v, &r->allow_http_jwks) != 0)
-      return ferr(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
+      return jk_errf(err, cap, "'%s': expected %s, got \"%s\"", k, JK_BOOL_HELP, v);
     return 0;
   }
   if (strcmp(k, "claim_header_failure") == 0) {
     if (strcmp(v, "deny") == 0) r->claim_header_allow = 0;
     else if (strcmp(v, "allow") == 0) r->claim_header_allow = 1;
-    else return ferr(err, cap, "'claim_header_failure': expected deny or allow, got \"%s\"", v);
+    else return jk_errf(err, cap, "'claim_header_failure': expected deny or allow, got \"%s\"", v);
     return 0;
   }
   if (strcmp(k, "legacy_hs256_secret_file") == 0) return set_str(&r->legacy_secret_file, k, v, err, cap);
   if (strcmp(k, "legacy_deadline") == 0) {
     if (jk_parse_rfc3339(v, &r->legacy_deadline) != 0)
-      return ferr(err, cap, "'legacy_deadline': expected an RFC 3339 time like 2026-12-31T00:00:00Z, got \"%s\"", v);
+      return jk_errf(err, cap, "'legacy_deadline': expected an RFC 3339 time like 2026-12-31T00:00:00Z, got \"%s\"", v);
     r->has_legacy_deadline = 1;
     return 0;
   }
-  return ferr(err, cap, "unknown key '%s' in [route %s]", k, r->name);
+  return jk_errf(err, cap, "unknown key '%s' in [route %s]", k, r->name);
 }
 
 /* -------------------------------------------------------------- check */
 
 static int route_check(const gw_route_cfg *r, char *err, size_t cap) {
-  if (r->nalgs == 0) return ferr(err, cap, "[route %s]: 'algs' is required (there is no default algorithm)", r->name);
+  if (r->nalgs == 0) return jk_errf(err, cap, "[route %s]: 'algs' is required (there is no default algorithm)", r->name);
   if (r->issuer_discovery) {
     if (r->jwks_url != NULL)
-      return ferr(err, cap, "[route %s]: 'jwks_url' and 'issuer_discovery' both name the JWK Set; keep one", r->name);
+      return jk_errf(err, cap, "[route %s]: 'jwks_url' and 'issuer_discovery' both name the JWK Set; keep one", r->name);
     if (r->issuer == NULL)
-      return ferr(err, cap, "[route %s]: 'issuer_discovery' needs 'issuer' (its metadata is read from there)", r->name);
+      return jk_errf(err, cap, "[route %s]: 'issuer_discovery' needs 'issuer' (its metadata is read from there)", r->name);
     if (strncasecmp(r->issuer, "https://", 8) != 0 && (strncasecmp(r->issuer, "http://", 7) != 0 || !r->allow_http_jwks))
-      return ferr(err, cap,
+      return jk_errf(err, cap,
                   "[route %s]: 'issuer_discovery' needs an https:// issuer (\"%s\"; http:// only with "
                   "allow_http_jwks = true, to a loopback address)",
                   r->name, r->issuer);
     for (const char *q = r->issuer; *q; q++)
       if ((unsigned char)*q <= 0x20 || *q == 0x7F || *q == '?' || *q == '#')
-        return ferr(err, cap, "[route %s]: 'issuer_discovery': the issuer \"%s\" is not a plain URL", r->name,
+        return jk_errf(err, cap, "[route %s]: 'issuer_discovery': the issuer \"%s\" is not a plain URL", r->name,
                     r->issuer);
     if (strlen(r->issuer) > GW_MAX_URL - 64)
-      return ferr(err, cap, "[route %s]: 'issuer_discovery': the issuer is too long", r->name);
+      return jk_errf(err, cap, "[route %s]: 'issuer_discovery': the issuer is too long", r->name);
   }
   if (r->jwks_url == NULL && r->key_files.n == 0 && !r->issuer_discovery)
-    return ferr(err, cap, "[route %s]: needs 'jwks_url', 'issuer_discovery' or 'key_file'", r->name);
+    return jk_errf(err, cap, "[route %s]: needs 'jwks_url', 'issuer_discovery' or 'key_file'", r->name);
   if (r->jwks_url != NULL && strncasecmp(r->jwks_url, "http://", 7) == 0 && !r->allow_http_jwks)
-    return ferr(err, cap, "[route %s]: jwks_url is plain http://; use https:// or set allow_http_jwks = true",
+    return jk_errf(err, cap, "[route %s]: jwks_url is plain http://; use https:// or set allow_http_jwks = true",
                 r->name);
   if ((r->legacy_secret_file != NULL) != (r->has_legacy_deadline != 0))
-    return ferr(err, cap, "[route %s]: migration mode needs both legacy_hs256_secret_file and legacy_deadline",
+    return jk_errf(err, cap, "[route %s]: migration mode needs both legacy_hs256_secret_file and legacy_deadline",
                 r->name);
   return 0;
 }
 
 int gw_config_check(const gw_config *c, int *line, char *err, size_t cap) {
   *line = 0;
-  if (c->nroutes == 0) return ferr(err, cap, "no [route NAME] section");
-  if (c->jwks.min_ttl > c->jwks.max_ttl) return ferr(err, cap, "jwks_min_ttl is larger than jwks_max_ttl");
+  if (c->nroutes == 0) return jk_errf(err, cap, "no [route NAME] section");
+  if (c->jwks.min_ttl > c->jwks.max_ttl) return jk_errf(err, cap, "jwks_min_ttl is larger than jwks_max_ttl");
   for (size_t i = 0; i < c->nroutes; i++)
     if (route_check(&c->routes[i], err, cap) != 0) {
       *line = c->routes[i].line;

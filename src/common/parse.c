@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,6 +58,16 @@ int jk_parse_duration(const char *s, int64_t *out) {
   if (digits_n(s, n, (uint64_t)JK_MAX_DURATION, &v) != 0 || v > (uint64_t)JK_MAX_DURATION / unit) return -1;
   *out = (int64_t)(v * unit);
   return 0;
+}
+
+int jk_errf(char *err, size_t cap, const char *fmt, ...) {
+  if (err != NULL && cap > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
 }
 
 int jk_parse_bool(const char *s, int *out) {

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "common/attr.h"
+
 /* Longest duration accepted anywhere: ten years. */
 #define JK_MAX_DURATION (10LL * 366 * 86400)
 /* Latest time accepted: 9999-12-31T23:59:59Z. */
@@ -18,6 +20,10 @@
 #define JK_BOOL_HELP "true, false, yes, no, on, off, 1 or 0"
 #define JK_TIME_HELP "Unix seconds or an RFC 3339 time (2026-12-31T00:00:00Z)"
 #define JK_LISTEN_HELP "ADDRESS:PORT with a numeric IPv4 address, [IPv6]:PORT, or localhost:PORT"
+
+/* Write a refusal into err (cap bytes, always terminated) and return -1:
+ * `return jk_errf(err, cap, "...", ...);` in the checkers of values. */
+int jk_errf(char *err, size_t cap, const char *fmt, ...) JK_PRINTF(3, 4);
 
 /* Decimal digits only (no sign, no spaces), lo <= value <= hi.  0 or -1. */
 int jk_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
