@@ -146,6 +146,7 @@ static char *write_back(const gate_config *gc, size_t *len) {
     jkf_text_printf(&t, "allow_http_jwks=%s\n", r->allow_http_jwks ? "true" : "false");
     if (r->issuer_discovery) jkf_text_printf(&t, "issuer_discovery=true\n");
     if (r->strip_authorization) jkf_text_printf(&t, "strip_authorization=true\n");
+    if (r->token_cache_off) jkf_text_printf(&t, "token_cache=false\n");
     if (r->legacy_secret_file) kv(&t, "legacy_hs256_secret_file", r->legacy_secret_file);
     if (r->has_legacy_deadline) {
       char when[40];
@@ -208,6 +209,7 @@ static void same(const gate_config *ga, const gate_config *gb) {
     JKF_CHECK(x->allow_http_jwks == y->allow_http_jwks, "%s allow_http_jwks", n);
     JKF_CHECK(x->issuer_discovery == y->issuer_discovery, "%s issuer_discovery", n);
     JKF_CHECK(x->strip_authorization == y->strip_authorization, "%s strip_authorization", n);
+    JKF_CHECK(x->token_cache_off == y->token_cache_off, "%s token_cache", n);
     same_str(x->legacy_secret_file, y->legacy_secret_file, "legacy_hs256_secret_file", n);
     JKF_CHECK(x->has_legacy_deadline == y->has_legacy_deadline &&
                   (!x->has_legacy_deadline || x->legacy_deadline == y->legacy_deadline),
