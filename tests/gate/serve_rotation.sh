@@ -89,3 +89,22 @@ _activated() {
 rotate_activate() { # rotate_activate SECONDS: bound of the wait
   wait_for "$1" _activated
 }
+
+# Before the rotation: every set serve published so far held one key, OLD_KID.
+check_one_serve_key() {
+  check "every set serve published so far held one key, $OLD_KID (serve's generation 1)" \
+    test "$(serve_keys active)|$(serve_keys pending)|$(serve_keys retiring)|$(serve_metrics | awk '$1 == "jwtkit_keyring_generation" { print $2 }')" = "$OLD_KID|||1"
+}
+# The rotation, each step checked: a pending key published, activated once
+# published for MAX_AGE, and serve's /token signing with it; sets NEW_KID
+# and `new` (a token of the new key).
+new_token_signed() { serve_token "$TMP/new.tok" && [ "$(kid_of "$(cat "$TMP/new.tok")")" = "$NEW_KID" ]; }
+rotate_serve_checked() {
+  rotate_publish
+  check "jwtkit keyring rotate --force published a pending key ($NEW_KID)" test -n "$NEW_KID"
+  check "... a new kid" test "$NEW_KID" != "$OLD_KID"
+  check "serve publishes it (pending)" wait_for 10 bash -c "[ \"\$(curl -s '$ISS/metrics' | grep -c 'kid=\"$NEW_KID\",alg=\"ES256\",state=\"pending\"')\" = 1 ]"
+  check "the key signs once published for max_age ($MAX_AGE s)" rotate_activate $((MAX_AGE + 20))
+  check "serve's /token signs with the new kid" wait_for 10 new_token_signed
+  new=$(cat "$TMP/new.tok")
+}

@@ -89,19 +89,11 @@ check "... with one refetch, the two others in the ${COOLDOWN} s cooldown (gate:
 check "... serve saw exactly those fetches ($(serve_jwks_requests))" test "$(serve_jwks_requests)" = 2
 check "... counted: $(refetches triggered) triggered, $(refetches cooldown) refused in the cooldown" \
   test "$(refetches triggered):$(refetches cooldown)" = 1:2
-check "every set serve published so far held one key, $OLD_KID (serve's generation 1)" \
-  test "$(serve_keys active)|$(serve_keys pending)|$(serve_keys retiring)|$(serve_metrics | awk '$1 == "jwtkit_keyring_generation" { print $2 }')" = "$OLD_KID|||1"
+check_one_serve_key
 check "the gate holds that set: one key" test "$(keys)" = 1
 
 # -------------------------------------------------------------- the rotation
-rotate_publish
-check "jwtkit keyring rotate --force published a pending key ($NEW_KID)" test -n "$NEW_KID"
-check "... a new kid" test "$NEW_KID" != "$OLD_KID"
-check "serve publishes it (pending)" wait_for 10 bash -c "[ \"\$(curl -s '$ISS/metrics' | grep -c 'kid=\"$NEW_KID\",alg=\"ES256\",state=\"pending\"')\" = 1 ]"
-check "the key signs once published for max_age ($MAX_AGE s)" rotate_activate $((MAX_AGE + 20))
-new_token_signed() { serve_token "$TMP/new.tok" && [ "$(kid_of "$(cat "$TMP/new.tok")")" = "$NEW_KID" ]; }
-check "serve's /token signs with the new kid" wait_for 10 new_token_signed
-new=$(cat "$TMP/new.tok")
+rotate_serve_checked
 check "the gate still holds the old set: $(fetches) fetches, $(keys) key, serve answered $(serve_jwks_requests) JWK Set requests" \
   test "$(fetches):$(keys):$(serve_jwks_requests)" = 2:1:2
 
