@@ -74,6 +74,7 @@ typedef struct sv_req {
   char kid[100];
   const char *error; /* OAuth error code of a token response */
   const char *scope_note;
+  sv_signjob *job; /* POST /token signed by a token key: suspended until it is answered */
 } sv_req;
 
 /* --------------------------------------------------- prepared responses */
@@ -368,6 +369,36 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, sv_req *rq) {
                    "no-store", NULL);
 }
 
+static void park_conn(void *conn) { MHD_suspend_connection(conn); }
+static void resume_conn(void *conn) { MHD_resume_connection(conn); }
+
+/* A token key's signature goes to a signer thread (signq.c): the
+ * connection is suspended meanwhile, so this thread never waits for one
+ * of the token's sessions.  1 when queued (the snapshots' references go
+ * with the job), else the answer is set. */
+static int queue_signature(struct MHD_Connection *c, sv_req *rq, sv_confsnap *cs, sv_keysnap *ks, sv_mint *m,
+                           sv_answer *a) {
+  sv_signjob *j = calloc(1, sizeof *j);
+  if (j != NULL) {
+    j->cs = cs;
+    j->ks = ks;
+    j->m = *m;
+    j->conn = c;
+    sv_answer_init(&j->a);
+    rq->job = j; /* before the submit: the resume may come at once */
+    if (sv_signq_submit(j, park_conn) == 0) return 1;
+    rq->job = NULL;
+    free(j);
+  }
+  sv_mint_free(m);
+  sv_answer_token_error(a, 503, SV_TE_TEMPORARILY_UNAVAILABLE,
+                        "too many token requests are waiting for the signing key's token; retry after the time in "
+                        "Retry-After",
+                        NULL);
+  a->retry_after = 1;
+  return 0;
+}
+
 static enum MHD_Result handle_token(struct MHD_Connection *c, sv_req *rq) {
   sv_confsnap *cs = sv_confsnap_acquire();
   sv_keysnap *ks = sv_keysnap_acquire();
@@ -377,8 +408,13 @@ static enum MHD_Result handle_token(struct MHD_Connection *c, sv_req *rq) {
   } else {
     sv_headers h = conn_headers(c);
     sv_answer a;
+    sv_mint m;
     sv_token_respond_limited(cs, ks, &h, rq->body, rq->body_len, jk_now(), g_srv ? g_srv->limiter : NULL,
-                             rq->have_addr ? rq->addr : NULL, jk_mono_ms(), &a);
+                             rq->have_addr ? rq->addr : NULL, jk_mono_ms(), &m, &a);
+    if (m.pending && queue_signature(c, rq, cs, ks, &m, &a)) {
+      sv_answer_free(&a);
+      return MHD_YES; /* answered when resumed */
+    }
     r = send_answer(c, rq, &a);
   }
   sv_keysnap_release(ks);
@@ -465,6 +501,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
      * makes MHD close the connection instead of keeping it alive */
     return MHD_YES;
   }
+  if (rq->job != NULL) { /* resumed: its signer thread answered */
+    sv_signjob *j = rq->job;
+    rq->job = NULL;
+    sv_answer a = j->a;
+    sv_answer_init(&j->a);
+    sv_signjob_free(j);
+    *upload_data_size = 0;
+    return send_answer(c, rq, &a);
+  }
   if (rq->responded) {
     *upload_data_size = 0; /* an early answer was queued: ignore the rest */
     return MHD_YES;
@@ -543,6 +588,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
                     .termination = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? (int)toe : -1};
   sv_reqlog_write(&line, jk_mono_ms());
   if (rq->body) jk_free_secret(rq->body, rq->body_cap);
+  sv_signjob_free(rq->job); /* resumed but closed before it was answered */
   free(rq);
   atomic_fetch_sub(&srv->inflight, 1);
 }
@@ -641,7 +687,7 @@ int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap) 
   unsigned threads = s->threads > 0 ? (unsigned)s->threads : (unsigned)(cores > 0 ? (cores > 256 ? 256 : cores) : 1);
   int epoll = MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES;
   for (int attempt = 0; attempt < 2 && srv->d == NULL; attempt++) {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     flags |= epoll ? MHD_USE_EPOLL : MHD_USE_POLL;
     if (l.family == AF_INET6) flags |= MHD_USE_IPv6;
     struct MHD_OptionItem ops[] = {
@@ -673,6 +719,7 @@ int sv_http_start(sv_server **out, const sv_settings *s, char *err, size_t cap) 
     return -1;
   }
   g_srv = srv;
+  sv_signq_init(resume_conn);
   jk_logline L;
   if (jk_log_begin(&L, JK_LOG_INFO, "listening")) {
     jk_log_str(&L, "listen", l.text);
@@ -700,6 +747,13 @@ void sv_http_stop(sv_server *srv, int grace_ms) {
   }
   int left = atomic_load(&srv->inflight);
   if (left > 0) jk_log(JK_LOG_WARN, "shutdown_grace_over", "shutdown grace period over: %d requests still in flight", left);
+  /* libmicrohttpd stops with no connection suspended: the signatures still
+   * queued are answered 503, the running ones finish, every one resumed */
+  sv_signq_stop();
+  for (deadline = jk_mono_ms() + 500; left > 0 && atomic_load(&srv->inflight) > 0 && jk_mono_ms() < deadline;) {
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
   MHD_stop_daemon(srv->d);
   if (srv->listen_fd != MHD_INVALID_SOCKET) close(srv->listen_fd);
   g_srv = NULL;

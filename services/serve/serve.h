@@ -707,9 +707,52 @@ void sv_token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_head
  * source address addr (16 bytes, sv_limiter_key_addr; NULL: none): a
  * request over a limit is answered 429 with Retry-After before the client
  * is authenticated; every answer is then charged (sv_limiter_charge). */
+/* A token whose signature is left to the caller (sv_token_mint, on a
+ * signer thread): its key is a token key, which may wait for a session. */
+typedef struct sv_mint {
+  int pending;          /* 1: *a is not set, sign with sv_token_mint */
+  const sv_client *cl;  /* in the configuration snapshot */
+  char *scope;          /* the granted scope (jk_malloc'd) */
+  size_t scope_len;
+  int64_t now;
+} sv_mint;
+/* defer NULL: the token is signed here.  Else a request whose signing key
+ * is a token key is left pending in *defer (a is then unset). */
 void sv_token_respond_limited(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body,
                               size_t len, int64_t now, sv_limiter *l, const unsigned char *addr, int64_t now_ms,
-                              sv_answer *a);
+                              sv_mint *defer, sv_answer *a);
+/* Sign the pending token of m with the snapshots it was decided on; frees
+ * m's parts.  Always answers (*a). */
+void sv_token_mint(const sv_confsnap *cs, const sv_keysnap *ks, sv_mint *m, sv_answer *a);
+void sv_mint_free(sv_mint *m);
+
+/* ----------------------------------------------------------- signq.c */
+
+/* The signer threads of token keys: a job's connection is suspended until
+ * a signer thread has signed (waiting for a session if need be). */
+#define SV_SIGNERS 8       /* signer threads at most (started on demand) */
+#define SV_SIGN_QUEUE 256  /* jobs waiting at most; beyond: 503 */
+typedef struct sv_signjob {
+  sv_confsnap *cs; /* the job's references */
+  sv_keysnap *ks;
+  sv_mint m;
+  sv_answer a;     /* set when done */
+  void *conn;      /* handed to the resume callback */
+  struct sv_signjob *next;
+} sv_signjob;
+/* resume(conn) is called once a job is answered. */
+void sv_signq_init(void (*resume)(void *conn));
+/* Queue j, calling park(conn) first under the queue's lock (so a resume
+ * cannot come before it).  0 when queued; -1 when the queue is full or
+ * stopping (nothing called, j untouched). */
+int sv_signq_submit(sv_signjob *j, void (*park)(void *conn));
+/* Answer the jobs still queued 503 (not signed), wait for the running
+ * ones, end the threads.  Every queued connection has been resumed then. */
+void sv_signq_stop(void);
+/* Jobs queued or being signed. */
+unsigned sv_signq_pending(void);
+/* Free a job's references and parts (the answer too). */
+void sv_signjob_free(sv_signjob *j);
 
 /* ---------------------------------------------------------- reqlog.c */
 

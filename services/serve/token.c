@@ -82,8 +82,8 @@ static void throttled_answer(sv_answer *a, int by, int64_t retry_after) {
 /* The token of an authenticated, enabled client with its granted scope:
  * signed by the snapshot's active key for the client's algorithm, with
  * that key's exp clamp. */
-static void mint(const sv_confsnap *cs, const sv_keysnap *ks, const sv_client *cl, const jk_buf *scope, int64_t now,
-                 sv_answer *a) {
+static void mint(const sv_confsnap *cs, const sv_keysnap *ks, const sv_client *cl, const char *scope,
+                 size_t scope_len, int64_t now, sv_answer *a) {
   jwtkit_alg alg = cl->alg != JWTKIT_ALG_UNSPEC ? cl->alg : cs->settings.algs[0];
   jwtkit_key *key = NULL;
   int64_t max_exp = 0;
@@ -108,7 +108,7 @@ static void mint(const sv_confsnap *cs, const sv_keysnap *ks, const sv_client *c
   if (e == JWTKIT_OK) e = jwtkit_claimset_set_string(claims, "client_id", cl->name);
   if (e == JWTKIT_OK) e = jwtkit_claimset_set_lifetime(claims, now, exp - now);
   if (e == JWTKIT_OK) e = jwtkit_claimset_set_jti(claims);
-  if (e == JWTKIT_OK && scope->len > 0) e = jwtkit_claimset_set_string(claims, "scope", scope->p);
+  if (e == JWTKIT_OK && scope_len > 0) e = jwtkit_claimset_set_string(claims, "scope", scope);
   char *tok = NULL;
   size_t tl = 0;
   jwtkit_errinfo ei = {0};
@@ -135,9 +135,9 @@ static void mint(const sv_confsnap *cs, const sv_keysnap *ks, const sv_client *c
   jk_buf_json_str(&b, tok, tl);
   jk_buf_puts(&b, ",\"token_type\":\"Bearer\",\"expires_in\":");
   jk_buf_int(&b, exp - now);
-  if (scope->len > 0) {
+  if (scope_len > 0) {
     jk_buf_puts(&b, ",\"scope\":");
-    jk_buf_json_str(&b, scope->p, scope->len);
+    jk_buf_json_str(&b, scope, scope_len);
   }
   jk_buf_putc(&b, '}');
   jwtkit_free_secret(tok, tl);
@@ -148,6 +148,28 @@ static void mint(const sv_confsnap *cs, const sv_keysnap *ks, const sv_client *c
   }
   sv_metrics_minted(sig->minted);
   a->status = 200;
+}
+
+/* 1 when the key that would sign for client cl is a token (PKCS#11) key:
+ * its signature may have to wait for one of the token's sessions. */
+static int token_key(const sv_confsnap *cs, const sv_keysnap *ks, const sv_client *cl) {
+  jwtkit_alg alg = cl->alg != JWTKIT_ALG_UNSPEC ? cl->alg : cs->settings.algs[0];
+  for (size_t i = 0; i < ks->nsig; i++)
+    if (ks->sig[i].alg == alg && ks->sig[i].signer != NULL && ks->sig[i].key != NULL)
+      return jwtkit_key_is_pkcs11(ks->sig[i].key);
+  return 0;
+}
+
+void sv_mint_free(sv_mint *m) {
+  if (m->scope != NULL) jk_free(m->scope);
+  memset(m, 0, sizeof *m);
+}
+
+void sv_token_mint(const sv_confsnap *cs, const sv_keysnap *ks, sv_mint *m, sv_answer *a) {
+  sv_answer_init(a);
+  mint(cs, ks, m->cl, m->scope ? m->scope : "", m->scope_len, m->now, a);
+  if (m->cl != NULL) note_client(a, cs, m->cl->name);
+  sv_mint_free(m);
 }
 
 /* ------------------------------------------------------ private_key_jwt */
@@ -267,7 +289,8 @@ static int assertion_ok(const sv_confsnap *cs, const sv_client *cl, const char *
 
 /* sv_token_respond behind the token buckets (rl NULL: none). */
 static void token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
-                          int64_t now, sv_limiter *rl, const unsigned char *addr, int64_t now_ms, sv_answer *a) {
+                          int64_t now, sv_limiter *rl, const unsigned char *addr, int64_t now_ms, sv_mint *defer,
+                          sv_answer *a) {
   sv_answer_init(a);
   int64_t wait = 0;
   int by = rl ? sv_limiter_admit(rl, &cs->settings, addr, NULL, now_ms, &wait) : 0;
@@ -392,8 +415,17 @@ static void token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_
   jk_buf_init_max(&scope, 16 * 1024);
   if (grant_scope(cl, sv_form_get(&f, "scope"), &scope) != 0 || scope.oom)
     sv_answer_token_error(a, 400, SV_TE_INVALID_SCOPE, "the requested scope is not allowed for this client", NULL);
-  else
-    mint(cs, ks, cl, &scope, now, a);
+  else if (defer != NULL && token_key(cs, ks, cl)) {
+    defer->scope = jk_buf_take(&scope, &defer->scope_len);
+    if (defer->scope == NULL) {
+      sv_answer_token_error(a, 500, SV_TE_SERVER_ERROR, NULL, NULL);
+    } else {
+      defer->cl = cl;
+      defer->now = now;
+      defer->pending = 1;
+    }
+  } else
+    mint(cs, ks, cl, scope.p ? scope.p : "", scope.len, now, a);
   jk_buf_free(&scope);
 out:
   jk_wipe(cred, sizeof cred);
@@ -401,15 +433,21 @@ out:
 
 void sv_token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
                       int64_t now, sv_answer *a) {
-  token_respond(cs, ks, h, body, len, now, NULL, NULL, 0, a);
+  token_respond(cs, ks, h, body, len, now, NULL, NULL, 0, NULL, a);
 }
 
 void sv_token_respond_limited(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body,
                               size_t len, int64_t now, sv_limiter *l, const unsigned char *addr, int64_t now_ms,
-                              sv_answer *a) {
-  token_respond(cs, ks, h, body, len, now, l, addr, now_ms, a);
+                              sv_mint *defer, sv_answer *a) {
+  if (defer != NULL) memset(defer, 0, sizeof *defer);
+  token_respond(cs, ks, h, body, len, now, l, addr, now_ms, defer, a);
   /* a token or a server error costs 1, any other refusal token_fail_cost,
-   * a 429 nothing (it did no work) */
-  long long cost = a->status == 429 ? 0 : a->status == 200 || a->status >= 500 ? 1 : cs->settings.fail_cost;
+   * a 429 nothing (it did no work); a signature left to the caller ends
+   * in a token or a server error */
+  int pending = defer != NULL && defer->pending;
+  long long cost = pending ? 1
+                   : a->status == 429                    ? 0
+                   : a->status == 200 || a->status >= 500 ? 1
+                                                          : cs->settings.fail_cost;
   sv_limiter_charge(l, &cs->settings, addr, a->client_id[0] ? a->client_id : NULL, cost, now_ms);
 }

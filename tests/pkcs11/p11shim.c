@@ -9,6 +9,8 @@
  *                       for every session refused
  *   JWTKIT_SHIM_SIGN_MS milliseconds C_Sign takes at least (a slow token:
  *                       concurrent signers then surely overlap)
+ *   JWTKIT_SHIM_SIGNS   a file that gets a line "C_Sign" as each signature
+ *                       starts (the test sees when one is under way)
  *
  * Every other call goes to the real module unchanged. */
 #include <dlfcn.h>
@@ -85,6 +87,14 @@ static CK_RV shim_finalize(CK_VOID_PTR reserved) {
 static CK_RV shim_sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len) {
   const char *ms = getenv("JWTKIT_SHIM_SIGN_MS");
   long n = ms ? strtol(ms, NULL, 10) : 0;
+  const char *signs = getenv("JWTKIT_SHIM_SIGNS");
+  if (signs != NULL && sig != NULL) {
+    FILE *f = fopen(signs, "a");
+    if (f != NULL) {
+      fputs("C_Sign\n", f);
+      fclose(f);
+    }
+  }
   if (n > 0 && sig != NULL) {
     struct timespec d = {n / 1000, (n % 1000) * 1000000L};
     while (nanosleep(&d, &d) != 0) {
