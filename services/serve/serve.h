@@ -703,10 +703,6 @@ int sv_http_not_modified(const sv_headers *h, const char *etag);
  * the active key of ks.  Always answers (*a). */
 void sv_token_respond(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body, size_t len,
                       int64_t now, sv_answer *a);
-/* The same behind the token buckets of l (the settings' rates) for the
- * source address addr (16 bytes, sv_limiter_key_addr; NULL: none): a
- * request over a limit is answered 429 with Retry-After before the client
- * is authenticated; every answer is then charged (sv_limiter_charge). */
 /* A token whose signature is left to the caller (sv_token_mint, on a
  * signer thread): its key is a token key, which may wait for a session. */
 typedef struct sv_mint {
@@ -716,7 +712,11 @@ typedef struct sv_mint {
   size_t scope_len;
   int64_t now;
 } sv_mint;
-/* defer NULL: the token is signed here.  Else a request whose signing key
+/* sv_token_respond behind the token buckets of l (the settings' rates) for the
+ * source address addr (16 bytes, sv_limiter_key_addr; NULL: none): a
+ * request over a limit is answered 429 with Retry-After before the client
+ * is authenticated; every answer is then charged (sv_limiter_charge).
+ * defer NULL: the token is signed here.  Else a request whose signing key
  * is a token key is left pending in *defer (a is then unset). */
 void sv_token_respond_limited(const sv_confsnap *cs, const sv_keysnap *ks, const sv_headers *h, char *body,
                               size_t len, int64_t now, sv_limiter *l, const unsigned char *addr, int64_t now_ms,
