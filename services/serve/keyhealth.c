@@ -145,6 +145,10 @@ void sv_keyhealth_render(jk_buf *b, const sv_keysnap *ks) {
     const char *labels[] = {"reason", k_reasons[r], NULL};
     jk_prom_u64(b, "jwtkit_serve_sign_failures_total", labels, (uint64_t)atomic_load(&g_kh.failures[r]));
   }
+  jk_prom_family(b, "jwtkit_serve_sign_queue", "gauge",
+                 "Token-key signatures handed to the signer threads and not answered yet (queued, waiting for one "
+                 "of the token's sessions, or signing).");
+  jk_prom_u64(b, "jwtkit_serve_sign_queue", NULL, sv_signq_pending());
 }
 
 /* ------------------------------------------------------------- probe */

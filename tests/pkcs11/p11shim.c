@@ -9,8 +9,8 @@
  *                       for every session refused
  *   JWTKIT_SHIM_SIGN_MS milliseconds C_Sign takes at least (a slow token:
  *                       concurrent signers then surely overlap)
- *   JWTKIT_SHIM_SIGNS   a file that gets a line "C_Sign" as each signature
- *                       starts (the test sees when one is under way)
+ *   JWTKIT_SHIM_SIGN_GATE  a path: while nothing exists there, C_Sign
+ *                       waits (the test decides when signatures end)
  *
  * Every other call goes to the real module unchanged. */
 #include <dlfcn.h>
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -87,18 +88,15 @@ static CK_RV shim_finalize(CK_VOID_PTR reserved) {
 static CK_RV shim_sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len) {
   const char *ms = getenv("JWTKIT_SHIM_SIGN_MS");
   long n = ms ? strtol(ms, NULL, 10) : 0;
-  const char *signs = getenv("JWTKIT_SHIM_SIGNS");
-  if (signs != NULL && sig != NULL) {
-    FILE *f = fopen(signs, "a");
-    if (f != NULL) {
-      fputs("C_Sign\n", f);
-      fclose(f);
-    }
-  }
   if (n > 0 && sig != NULL) {
     struct timespec d = {n / 1000, (n % 1000) * 1000000L};
     while (nanosleep(&d, &d) != 0) {
     }
+  }
+  const char *gate = getenv("JWTKIT_SHIM_SIGN_GATE");
+  while (gate != NULL && sig != NULL && access(gate, F_OK) != 0) {
+    struct timespec d = {0, 10 * 1000000L};
+    nanosleep(&d, NULL);
   }
   return g_real->C_Sign(h, data, len, sig, sig_len);
 }
