@@ -219,8 +219,8 @@ static ngx_command_t jk_commands[] = {
      0, NULL},
     {ngx_string("auth_jwt_token_cache"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
      jk_set_cache, NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
-    {ngx_string("auth_jwt_status"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS | NGX_CONF_TAKE1, jk_set_status, NGX_HTTP_LOC_CONF_OFFSET, 0,
-     NULL},
+    {ngx_string("auth_jwt_status"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS | NGX_CONF_TAKE1, jk_set_status,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
     {ngx_string("auth_jwt_require_claim"),
      NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE13, jk_set_claim,
      NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
@@ -518,8 +518,6 @@ static gw_config *jk_cfg(jk_main_conf *m) {
   if (m->cfg == NULL) m->cfg = gw_config_new(); /* token_cache: set in postconfiguration */
   return m->cfg;
 }
-
-#define JK_CACHE_DEFAULT "10000"
 
 /* auth_jwt_token_cache on | off; (http, server, location: the routes below
  * use the cache or not) or ENTRIES (http only: on, with that many entries
@@ -1526,11 +1524,12 @@ static ngx_int_t jk_postconf(ngx_conf_t *cf) {
     m->cfg = NULL;
     if (!m->status_used) return NGX_OK;
   }
-  if (m->cfg != NULL) { /* one cache per worker when a route uses it */
+  if (m->cfg != NULL && (!m->cache_on || m->cache_entries > 0)) {
+    /* one cache per worker when a route uses it: the core's default size,
+     * or the http level's number of entries; none when no route uses it */
     char n[24];
-    snprintf(n, sizeof n, "%lu", (unsigned long)m->cache_entries);
-    if (gw_config_set(m->cfg, "token_cache", !m->cache_on ? "0" : m->cache_entries ? n : JK_CACHE_DEFAULT, err,
-                      sizeof err) != 0) {
+    snprintf(n, sizeof n, "%lu", (unsigned long)(m->cache_on ? m->cache_entries : 0));
+    if (gw_config_set(m->cfg, "token_cache", n, err, sizeof err) != 0) {
       ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "auth_jwt: %s", err);
       return NGX_ERROR;
     }
