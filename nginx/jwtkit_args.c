@@ -30,7 +30,7 @@ int jka_claim_req_parse(const char *const *args, const size_t *lens, size_t narg
   for (size_t i = 0; i < nl; i++)
     if ((unsigned char)name[i] <= 0x20 || (unsigned char)name[i] > 0x7e)
       return jk_errf(err, cap, "claim name: printable ASCII without spaces only (byte %zu is 0x%02x)", i,
-                  (unsigned)(unsigned char)name[i]);
+                     (unsigned)(unsigned char)name[i]);
   out->name = name;
   out->name_len = nl;
   out->op = JKA_PRESENT;
@@ -47,7 +47,7 @@ int jka_claim_req_parse(const char *const *args, const size_t *lens, size_t narg
   if (memchr(args[2], '\0', vl) != NULL) return jk_errf(err, cap, "value holds a NUL byte");
   if (out->op == JKA_CONTAINS && memchr(args[2], ' ', vl) != NULL)
     return jk_errf(err, cap, "contains: one word (\"%.*s\" holds a space); give one directive per word",
-                (int)(vl > 200 ? 200 : vl), args[2]);
+                   (int)(vl > 200 ? 200 : vl), args[2]);
   out->value = args[2];
   out->value_len = vl;
   return 0;
@@ -157,9 +157,9 @@ int jka_setting_split(const char *arg, size_t len, const char **key, size_t *key
       return 0;
     }
   return jk_errf(err, cap,
-              "unknown setting \"%.*s\" (timeout, max_bytes, min_ttl, max_ttl, default_ttl, refresh_ahead, cooldown, "
-              "stale_max, ca_file, unavailable)",
-              (int)(kl > 40 ? 40 : kl), shown);
+                 "unknown setting \"%.*s\" (timeout, max_bytes, min_ttl, max_ttl, default_ttl, refresh_ahead, cooldown, "
+                 "stale_max, ca_file, unavailable)",
+                 (int)(kl > 40 ? 40 : kl), shown);
 }
 
 int jka_unavailable(const char *v, size_t n, unsigned *status, char *err, size_t cap) {

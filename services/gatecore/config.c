@@ -51,7 +51,7 @@ int gw_value_duration(const char *key, const char *v, int64_t lo, int64_t hi, in
   int64_t d;
   if (jk_parse_duration(v, &d) != 0 || d < lo || d > hi)
     return jk_errf(err, cap, "'%s': bad duration \"%s\" (%s; %lld..%lld s)", key, v, JK_DURATION_HELP, (long long)lo,
-                (long long)hi);
+                   (long long)hi);
   *out = d;
   return 0;
 }
@@ -59,7 +59,7 @@ int gw_value_duration(const char *key, const char *v, int64_t lo, int64_t hi, in
 int gw_value_whole(const char *key, const char *v, uint64_t lo, uint64_t hi, uint64_t *out, char *err, size_t cap) {
   if (jk_parse_u64(v, lo, hi, out) != 0)
     return jk_errf(err, cap, "'%s': expected a whole number in %llu..%llu, got \"%s\"", key, (unsigned long long)lo,
-                (unsigned long long)hi, v);
+                   (unsigned long long)hi, v);
   return 0;
 }
 
@@ -68,9 +68,9 @@ int gw_value_proxy_headers(const char *key, const char *v, gw_proxy_headers *out
   else if (strcmp(v, "forwarded") == 0) *out = GW_PROXY_FORWARDED;
   else
     return jk_errf(err, cap,
-                "'%s': expected original (nginx: X-Original-URI, X-Original-Host) or forwarded (Caddy, Traefik: "
-                "X-Forwarded-Uri, -Host, -Method), got \"%s\"",
-                key, v);
+                   "'%s': expected original (nginx: X-Original-URI, X-Original-Host) or forwarded (Caddy, Traefik: "
+                   "X-Forwarded-Uri, -Host, -Method), got \"%s\"",
+                   key, v);
   return 0;
 }
 
@@ -264,14 +264,14 @@ static int parse_algs(gw_route_cfg *r, const char *v, char *err, size_t cap) {
     if (a == JWTKIT_ALG_UNSPEC) {
       if (n == 4 && strncasecmp(s, "none", 4) == 0) return jk_errf(err, cap, "'algs': \"none\" is never accepted");
       return jk_errf(err, cap,
-                  "'algs': unknown algorithm \"%.*s\" (RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA)",
-                  (int)n, s);
+                     "'algs': unknown algorithm \"%.*s\" (RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA)",
+                     (int)n, s);
     }
     if (jwtkit_alg_kty(a) == JWTKIT_KTY_OCT)
       return jk_errf(err, cap,
-                  "'algs': %s is not accepted from a JWK Set or key file; HS256 tokens are accepted only "
-                  "in migration mode (legacy_hs256_secret_file + legacy_deadline)",
-                  jwtkit_alg_name(a));
+                     "'algs': %s is not accepted from a JWK Set or key file; HS256 tokens are accepted only "
+                     "in migration mode (legacy_hs256_secret_file + legacy_deadline)",
+                     jwtkit_alg_name(a));
     int dup = 0;
     for (size_t i = 0; i < r->nalgs; i++) dup |= r->algs[i] == a;
     if (!dup) r->algs[r->nalgs++] = a;
@@ -410,13 +410,13 @@ static int route_check(const gw_route_cfg *r, char *err, size_t cap) {
       return jk_errf(err, cap, "[route %s]: 'issuer_discovery' needs 'issuer' (its metadata is read from there)", r->name);
     if (strncasecmp(r->issuer, "https://", 8) != 0 && (strncasecmp(r->issuer, "http://", 7) != 0 || !r->allow_http_jwks))
       return jk_errf(err, cap,
-                  "[route %s]: 'issuer_discovery' needs an https:// issuer (\"%s\"; http:// only with "
-                  "allow_http_jwks = true, to a loopback address)",
-                  r->name, r->issuer);
+                     "[route %s]: 'issuer_discovery' needs an https:// issuer (\"%s\"; http:// only with "
+                     "allow_http_jwks = true, to a loopback address)",
+                     r->name, r->issuer);
     for (const char *q = r->issuer; *q; q++)
       if ((unsigned char)*q <= 0x20 || *q == 0x7F || *q == '?' || *q == '#')
         return jk_errf(err, cap, "[route %s]: 'issuer_discovery': the issuer \"%s\" is not a plain URL", r->name,
-                    r->issuer);
+                       r->issuer);
     if (strlen(r->issuer) > GW_MAX_URL - 64)
       return jk_errf(err, cap, "[route %s]: 'issuer_discovery': the issuer is too long", r->name);
   }
@@ -424,10 +424,10 @@ static int route_check(const gw_route_cfg *r, char *err, size_t cap) {
     return jk_errf(err, cap, "[route %s]: needs 'jwks_url', 'issuer_discovery' or 'key_file'", r->name);
   if (r->jwks_url != NULL && strncasecmp(r->jwks_url, "http://", 7) == 0 && !r->allow_http_jwks)
     return jk_errf(err, cap, "[route %s]: jwks_url is plain http://; use https:// or set allow_http_jwks = true",
-                r->name);
+                   r->name);
   if ((r->legacy_secret_file != NULL) != (r->has_legacy_deadline != 0))
     return jk_errf(err, cap, "[route %s]: migration mode needs both legacy_hs256_secret_file and legacy_deadline",
-                r->name);
+                   r->name);
   return 0;
 }
 
